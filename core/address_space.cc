@@ -1,0 +1,295 @@
+#include "core/address_space.h"
+
+#include <algorithm>
+#include <bit>
+#include <cstring>
+
+#include "core/error.h"
+#include "core/memory_region.h"
+#include "core/memory_system.h"
+
+namespace kvmrr {
+
+// Values cross the device boundary as little-endian integers; on a
+// little-endian host that is a plain memcpy into the low bytes.
+static_assert(std::endian::native == std::endian::little, "kvmrr dispatch assumes a little-endian host");
+
+const char* access_status_name(AccessStatus s) {
+    switch (s) {
+        case AccessStatus::Ok: return "ok";
+        case AccessStatus::Unassigned: return "unassigned";
+        case AccessStatus::Invalid: return "invalid";
+    }
+    return "?";
+}
+
+namespace {
+
+bool is_access_size(unsigned size) { return size == 1 || size == 2 || size == 4 || size == 8; }
+
+uint64_t load_le(const uint8_t* p, unsigned n) {
+    uint64_t v = 0;
+    std::memcpy(&v, p, n);
+    return v;
+}
+
+void store_le(uint8_t* p, uint64_t v, unsigned n) { std::memcpy(p, &v, n); }
+
+// Where a range's reads and writes go: host memory, or the region's ops.
+bool reads_memory(const FlatRange& fr) {
+    using K = MemoryRegion::Kind;
+    const K k = fr.mr->kind();
+    return k == K::Ram || k == K::Rom || (k == K::RomDevice && fr.romd_mode);
+}
+
+bool writes_memory(const FlatRange& fr) {
+    using K = MemoryRegion::Kind;
+    return fr.mr->kind() == K::Ram || fr.mr->kind() == K::Rom;
+}
+
+// The worse of two statuses: an invalid piece outranks an unassigned one.
+AccessStatus worse(AccessStatus a, AccessStatus b) { return static_cast<uint8_t>(a) >= static_cast<uint8_t>(b) ? a : b; }
+
+}  // namespace
+
+AddressSpace::AddressSpace(MemorySystem& sys, Kind kind, std::string name, MemoryRegion& root)
+    : sys_(&sys), kind_(kind), name_(std::move(name)), root_(&root), view_(std::make_shared<const FlatView>()) {}
+
+AddressSpace::~AddressSpace() = default;
+
+MemoryRegionSection AddressSpace::section(const FlatRange& fr) {
+    MemoryRegionSection s;
+    s.as = this;
+    s.mr = fr.mr;
+    s.range = fr.range;
+    s.offset_within_region = fr.offset_in_region;
+    s.dirty_log_mask = fr.dirty_log_mask;
+    s.readonly = fr.readonly;
+    s.nonvolatile = fr.nonvolatile;
+    s.romd_mode = fr.romd_mode;
+    return s;
+}
+
+void AddressSpace::add_listener(MemoryListener& l, int priority) {
+    for (const auto& e : listeners_)
+        if (e.l == &l) throw Error("listener is already registered with address space '" + name_ + "'");
+    auto pos = std::upper_bound(listeners_.begin(), listeners_.end(), priority,
+                                [](int p, const ListenerEntry& e) { return p < e.priority; });
+    listeners_.insert(pos, ListenerEntry{&l, priority});
+    // A late listener sees the current view as additions, exactly as it
+    // would have seen it being built.
+    l.begin();
+    for (const FlatRange& fr : view_->ranges()) l.region_add(section(fr));
+    l.commit();
+}
+
+void AddressSpace::remove_listener(MemoryListener& l) {
+    auto it = std::find_if(listeners_.begin(), listeners_.end(), [&](const ListenerEntry& e) { return e.l == &l; });
+    if (it == listeners_.end()) throw Error("listener is not registered with address space '" + name_ + "'");
+    listeners_.erase(it);
+    // Symmetric with add_listener: the listener undoes what it was told.
+    l.begin();
+    const auto& ranges = view_->ranges();
+    for (auto r = ranges.rbegin(); r != ranges.rend(); ++r) l.region_del(section(*r));
+    l.commit();
+}
+
+void AddressSpace::update_topology() {
+    std::shared_ptr<const FlatView> old = view_;
+    view_ = FlatView::render(*root_);
+    ++renders_;
+    if (listeners_.empty()) return;
+
+    const auto& a = old->ranges();
+    const auto& b = view_->ranges();
+    auto forward = [&](auto&& call) {
+        for (auto& e : listeners_) call(*e.l);
+    };
+    auto reverse = [&](auto&& call) {
+        for (auto it = listeners_.rbegin(); it != listeners_.rend(); ++it) call(*it->l);
+    };
+
+    forward([](MemoryListener& l) { l.begin(); });
+    // Two passes over the two sorted views: first everything that goes away
+    // (and logging that stops), then everything that appears or stays.
+    for (int adding = 0; adding < 2; ++adding) {
+        size_t i = 0, j = 0;
+        while (i < a.size() || j < b.size()) {
+            const FlatRange* o = i < a.size() ? &a[i] : nullptr;
+            const FlatRange* n = j < b.size() ? &b[j] : nullptr;
+            if (o && (!n || o->range.start() < n->range.start() ||
+                      (o->range.start() == n->range.start() && !o->same_mapping(*n)))) {
+                if (!adding) {
+                    const MemoryRegionSection s = section(*o);
+                    reverse([&](MemoryListener& l) { l.region_del(s); });
+                }
+                ++i;
+            } else if (o && n && o->same_mapping(*n)) {
+                const MemoryRegionSection s = section(*n);
+                const uint8_t om = o->dirty_log_mask, nm = n->dirty_log_mask;
+                if (!adding) {
+                    if (om & ~nm) reverse([&](MemoryListener& l) { l.log_stop(s, om, nm); });
+                } else {
+                    forward([&](MemoryListener& l) { l.region_nop(s); });
+                    if (nm & ~om) forward([&](MemoryListener& l) { l.log_start(s, om, nm); });
+                }
+                ++i;
+                ++j;
+            } else {
+                if (adding) {
+                    const MemoryRegionSection s = section(*n);
+                    forward([&](MemoryListener& l) { l.region_add(s); });
+                }
+                ++j;
+            }
+        }
+    }
+    forward([](MemoryListener& l) { l.commit(); });
+}
+
+void AddressSpace::fault(uint64_t addr, unsigned size, bool is_write, const uint8_t* buf, AccessStatus st) {
+    if (st == AccessStatus::Invalid) {
+        ++stats_.invalid;
+    } else if (is_write) {
+        ++stats_.unassigned_writes;
+    } else {
+        ++stats_.unassigned_reads;
+    }
+    if (!on_fault_) return;
+    FaultReport r;
+    r.as = this;
+    r.addr = addr;
+    r.size = size;
+    r.is_write = is_write;
+    r.value = is_write ? load_le(buf, std::min(size, 8u)) : 0;
+    r.status = st;
+    on_fault_(r);
+}
+
+// One piece of an access that lies inside a single I/O or ROM-device
+// range. Follows the region's AccessRules: the piece is cut into the
+// largest accesses the device accepts (`valid`), each of which is then fed
+// to the callbacks in the sizes they implement (`impl`), split when wider
+// and widened to an aligned unit when narrower.
+AccessStatus AddressSpace::io_piece(const FlatRange& fr, uint64_t addr, uint8_t* buf, unsigned len, bool is_write) {
+    MemoryRegion& mr = *fr.mr;
+    RegionOps* ops = mr.ops();
+    const AccessRules& rules = mr.rules();
+    uint64_t off = fr.offset_in_region + (addr - fr.range.start());
+    AccessStatus st = AccessStatus::Ok;
+    while (len > 0) {
+        unsigned s = std::bit_floor(std::min(len, rules.valid.max));
+        if (!rules.valid.unaligned)
+            while (s > 1 && (off & (s - 1))) s >>= 1;
+        if (s < rules.valid.min) {
+            // Nothing the device accepts fits here: reject the rest.
+            if (!is_write) std::memset(buf, 0xff, len);
+            fault(addr, len, is_write, buf, AccessStatus::Invalid);
+            return AccessStatus::Invalid;
+        }
+        const unsigned unit = std::clamp(s, rules.impl.min, rules.impl.max);
+        for (unsigned done = 0; done < s;) {
+            const uint64_t pos = off + done;
+            const uint64_t base = pos & ~uint64_t{unit - 1};
+            const unsigned in_unit = static_cast<unsigned>(pos - base);
+            const unsigned n = std::min(unit - in_unit, s - done);
+            if (is_write) {
+                // A narrow write widened to an implemented unit carries zeros
+                // in the bytes it does not cover; reading the unit first
+                // would trigger device read side effects the guest never asked for.
+                uint64_t v = 0;
+                std::memcpy(reinterpret_cast<uint8_t*>(&v) + in_unit, buf + done, n);
+                ops->write(base, v, unit);
+            } else {
+                const uint64_t v = ops->read(base, unit);
+                std::memcpy(buf + done, reinterpret_cast<const uint8_t*>(&v) + in_unit, n);
+            }
+            done += n;
+        }
+        off += s;
+        addr += s;
+        buf += s;
+        len -= s;
+    }
+    return st;
+}
+
+AccessStatus AddressSpace::piece(const FlatRange* fr, uint64_t addr, uint8_t* buf, unsigned len, bool is_write) {
+    if (!fr || fr->mr->kind() == MemoryRegion::Kind::Reservation) {
+        if (!is_write) std::memset(buf, 0xff, len);
+        fault(addr, len, is_write, buf, AccessStatus::Unassigned);
+        return AccessStatus::Unassigned;
+    }
+    if (!is_write && reads_memory(*fr)) {
+        std::memcpy(buf, fr->host() + (addr - fr->range.start()), len);
+        return AccessStatus::Ok;
+    }
+    if (is_write && writes_memory(*fr)) {
+        if (fr->readonly) {
+            ++stats_.rom_writes_dropped;
+        } else {
+            std::memcpy(fr->host() + (addr - fr->range.start()), buf, len);
+        }
+        return AccessStatus::Ok;
+    }
+    return io_piece(*fr, addr, buf, len, is_write);
+}
+
+AccessStatus AddressSpace::rw_bytes(uint64_t addr, uint8_t* buf, uint64_t len, bool is_write) {
+    const FlatView& v = *view_;
+    AccessStatus st = AccessStatus::Ok;
+    while (len > 0) {
+        const FlatRange* fr = v.lookup(addr);
+        const uint64_t room = v.piece_end(addr) - addr;  // 0 only at the unaddressable last byte
+        if (room == 0) {
+            st = worse(st, piece(nullptr, addr, buf, static_cast<unsigned>(std::min<uint64_t>(len, 8)), is_write));
+            break;
+        }
+        // Pieces are cut to 1 GiB so that their length fits an unsigned.
+        const auto n = static_cast<unsigned>(std::min({len, room, uint64_t{1} << 30}));
+        st = worse(st, piece(fr, addr, buf, n, is_write));
+        addr += n;
+        buf += n;
+        len -= n;
+    }
+    return st;
+}
+
+// A whole guest access that lands inside one device range must be one the
+// device accepts (`valid`); only the pieces of an access split at a range
+// boundary, or of a byte-string access, are cut to fit.
+bool AddressSpace::rejects_whole(const FlatRange* fr, uint64_t addr, unsigned size, bool is_write) const {
+    if (!fr || size > fr->range.end() - addr || !fr->mr->ops()) return false;
+    if (is_write ? writes_memory(*fr) : reads_memory(*fr)) return false;
+    const AccessSizes& v = fr->mr->rules().valid;
+    const uint64_t off = fr->offset_in_region + (addr - fr->range.start());
+    return size < v.min || size > v.max || (!v.unaligned && off % size != 0);
+}
+
+AccessResult AddressSpace::read_at(uint64_t addr, unsigned size) {
+    ++stats_.reads;
+    uint8_t buf[8];
+    std::memset(buf, 0xff, sizeof buf);
+    const FlatRange* fr = is_access_size(size) ? view_->lookup(addr) : nullptr;
+    if (fr && size <= fr->range.end() - addr && reads_memory(*fr))  // the usual case: one RAM range
+        return {load_le(fr->host() + (addr - fr->range.start()), size), AccessStatus::Ok};
+    if (!is_access_size(size) || rejects_whole(fr, addr, size, false)) {
+        fault(addr, size, false, buf, AccessStatus::Invalid);
+        return {is_access_size(size) ? load_le(buf, size) : ~uint64_t{0}, AccessStatus::Invalid};
+    }
+    const AccessStatus st = rw_bytes(addr, buf, size, false);
+    return {load_le(buf, size), st};
+}
+
+AccessStatus AddressSpace::write_at(uint64_t addr, uint64_t value, unsigned size) {
+    ++stats_.writes;
+    uint8_t buf[8];
+    store_le(buf, value, 8);
+    if (!is_access_size(size) || rejects_whole(view_->lookup(addr), addr, size, true)) {
+        fault(addr, size, true, buf, AccessStatus::Invalid);
+        return AccessStatus::Invalid;
+    }
+    return rw_bytes(addr, buf, size, true);
+}
+
+}  // namespace kvmrr

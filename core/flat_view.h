@@ -1,0 +1,121 @@
+// FlatView: a region tree rendered into sorted, non-overlapping ranges.
+//
+// Rendering walks the tree in priority order and lets each terminal region
+// (anything but a container) claim the parts of its clipped range that no
+// higher-priority region claimed first; a region's subregions are rendered
+// before the region itself fills the gaps they leave. Aliases are re-based
+// into their target; readonly and nonvolatile are inherited downward.
+// Finally, neighbouring ranges of the same region with contiguous offsets
+// and equal attributes are merged.
+//
+// "Already claimed" is kept as a set of disjoint, coalesced intervals in an
+// ordered map: a fill visits the intervals it overlaps and merges them into
+// one, so every interval is created and erased once and the whole render is
+// O(n log n) in the number of regions (plus the size of the output).
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <memory_resource>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "core/address.h"
+#include "core/memory_region.h"
+
+namespace kvmrr {
+
+struct FlatRange {
+    AddrRange range = AddrRange::make(0, 1);  // in address-space coordinates
+    MemoryRegion* mr = nullptr;               // terminal region that answers
+    uint64_t offset_in_region = 0;            // of range.start() inside mr
+    uint8_t dirty_log_mask = 0;
+    bool romd_mode = false;
+    bool readonly = false;
+    bool nonvolatile = false;
+
+    // Everything but the dirty-log mask, as QEMU's flatrange_equal: a change
+    // of the mask alone is a log_start/log_stop, not a remove and add.
+    bool same_mapping(const FlatRange& o) const {
+        return range == o.range && mr == o.mr && offset_in_region == o.offset_in_region &&
+               romd_mode == o.romd_mode && readonly == o.readonly && nonvolatile == o.nonvolatile;
+    }
+    bool operator==(const FlatRange& o) const { return same_mapping(o) && dirty_log_mask == o.dirty_log_mask; }
+    // Host address of range.start() for RAM-backed ranges, else nullptr.
+    uint8_t* host() const;
+};
+
+// Builds a FlatView; exposed so that tests can pre-load claimed ranges and
+// watch a render fill only the gaps.
+class FlatViewBuilder {
+public:
+    FlatViewBuilder();
+    // Claims `fr` as if a higher-priority region had rendered it already.
+    void add_existing(const FlatRange& fr);
+    // Renders `mr` positioned so that its offset 0 is at address `base`
+    // (i.e. mr->addr() is ignored, as for the root), clipped to `clip`.
+    void render(const MemoryRegion& mr, uint64_t base, const AddrRange& clip);
+    // Sorted, merged ranges; the builder is spent afterwards.
+    std::vector<FlatRange> finish(bool merge = true);
+
+private:
+    void render_region(const MemoryRegion& mr, __int128 base, uint64_t clip_start, uint64_t clip_end,
+                       bool readonly, bool nonvolatile);
+    void fill(const MemoryRegion& mr, __int128 region_start, uint64_t start, uint64_t end, bool readonly,
+              bool nonvolatile);
+
+    std::pmr::monotonic_buffer_resource arena_;
+    std::pmr::map<uint64_t, uint64_t> claimed_;  // start -> end, disjoint and coalesced
+    std::vector<FlatRange> out_;
+};
+
+class FlatView {
+public:
+    FlatView() = default;
+    explicit FlatView(std::vector<FlatRange> ranges);
+
+    // Renders the tree at `root` (placed at address 0) clipped to its size.
+    static std::shared_ptr<const FlatView> render(const MemoryRegion& root);
+
+    const std::vector<FlatRange>& ranges() const { return ranges_; }
+    size_t size() const { return ranges_.size(); }
+
+    // The range containing `addr`, or nullptr in a hole. Branch-free binary
+    // search over a dense array of starts (see dispatch_bench).
+    const FlatRange* lookup(uint64_t addr) const {
+        size_t i = slot_of(addr);
+        const int32_t idx = slot_range_[i];
+        return idx < 0 ? nullptr : &ranges_[static_cast<size_t>(idx)];
+    }
+    // End (exclusive) of the range or hole that contains `addr`.
+    uint64_t piece_end(uint64_t addr) const {
+        size_t i = slot_of(addr);
+        return i + 1 < slot_start_.size() ? slot_start_[i + 1] : UINT64_MAX;
+    }
+    // Order-sensitive xxHash64 digest of the mapping (names, offsets,
+    // attributes), stable across runs: traces store it after each commit.
+    uint64_t digest() const;
+    bool operator==(const FlatView& o) const { return ranges_ == o.ranges_; }
+
+private:
+    size_t slot_of(uint64_t addr) const {
+        // Largest i with slot_start_[i] <= addr; slot_start_[0] == 0.
+        const uint64_t* base = slot_start_.data();
+        size_t n = slot_start_.size();
+        while (n > 1) {
+            size_t half = n / 2;
+            base = (base[half] <= addr) ? base + half : base;
+            n -= half;
+        }
+        return static_cast<size_t>(base - slot_start_.data());
+    }
+
+    std::vector<FlatRange> ranges_;
+    // Dispatch table: the ranges and the holes between them, so that every
+    // address has exactly one slot.
+    std::vector<uint64_t> slot_start_;
+    std::vector<int32_t> slot_range_;  // index into ranges_, -1 for a hole
+};
+
+}  // namespace kvmrr

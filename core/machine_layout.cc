@@ -1,0 +1,170 @@
+#include "core/machine_layout.h"
+
+#include <algorithm>
+#include <charconv>
+#include <fstream>
+#include <set>
+#include <sstream>
+
+#include "core/error.h"
+#include "core/memory_region.h"
+#include "core/memory_system.h"
+
+namespace kvmrr {
+
+MachineLayout MachineLayout::default_layout() {
+    using K = AddressSpace::Kind;
+    MachineLayout l;
+    // Device windows of the default machine. Addresses are part of the
+    // guest ABI (fixture guests hard-code them), so they never move.
+    l.devices = {
+        {"uart16550", K::Io, 0x3f8, 8},         // COM1
+        {"cmos-rtc", K::Io, 0x70, 2},           // index/data pair
+        {"debug-exit", K::Io, 0xf4, 1},         // one byte: the run's exit status
+        {"bank-window", K::Memory, 0xe0000000, 64 * kKiB},
+        {"framebuffer", K::Memory, 0xe1000000, 1 * kMiB},
+        {"entropy", K::Memory, 0xfeb00000, 0x1000},
+        {"bank-switch", K::Memory, 0xfeb01000, 0x1000},
+        {"framebuffer-ctl", K::Memory, 0xfeb02000, 0x1000},
+        {"dma-disk", K::Memory, 0xfeb03000, 0x1000},
+        {"rom-shadow", K::Memory, 0xfeb04000, 0x1000},
+    };
+    return l;
+}
+
+namespace {
+
+uint64_t parse_number(std::string_view word, const std::string& where, bool allow_suffix) {
+    uint64_t mult = 1;
+    if (allow_suffix && !word.empty()) {
+        switch (word.back()) {
+            case 'K': case 'k': mult = kKiB; break;
+            case 'M': case 'm': mult = kMiB; break;
+            case 'G': case 'g': mult = kGiB; break;
+            default: break;
+        }
+        if (mult != 1) word.remove_suffix(1);
+    }
+    int base = 10;
+    if (word.size() > 2 && word[0] == '0' && (word[1] == 'x' || word[1] == 'X')) {
+        word.remove_prefix(2);
+        base = 16;
+    }
+    uint64_t v = 0;
+    auto [p, ec] = std::from_chars(word.data(), word.data() + word.size(), v, base);
+    if (ec != std::errc() || p != word.data() + word.size() || word.empty())
+        throw Error(where + ": '" + std::string(word) + "' is not a number");
+    if (v > UINT64_MAX / mult) throw Error(where + ": number too large");
+    return v * mult;
+}
+
+}  // namespace
+
+MachineLayout MachineLayout::parse(std::string_view text, const std::string& source) {
+    MachineLayout l = default_layout();
+    std::istringstream in{std::string(text)};
+    std::string line;
+    int lineno = 0;
+    while (std::getline(in, line)) {
+        ++lineno;
+        const std::string where = source + ":" + std::to_string(lineno);
+        if (auto hash = line.find('#'); hash != std::string::npos) line.erase(hash);
+        std::istringstream words(line);
+        std::vector<std::string> w;
+        for (std::string x; words >> x;) w.push_back(x);
+        if (w.empty()) continue;
+        auto want = [&](size_t n) {
+            if (w.size() != n)
+                throw Error(where + ": '" + w[0] + "' takes " + std::to_string(n - 1) + " argument(s), got " +
+                            std::to_string(w.size() - 1));
+        };
+        if (w[0] == "ram") {
+            want(2);
+            l.ram_size = parse_number(w[1], where, true);
+        } else if (w[0] == "rom") {
+            want(2);
+            l.rom_size = parse_number(w[1], where, true);
+        } else if (w[0] == "rom-low-alias") {
+            want(2);
+            if (w[1] != "on" && w[1] != "off") throw Error(where + ": rom-low-alias takes on or off");
+            l.rom_low_alias = w[1] == "on";
+        } else if (w[0] == "no-devices") {
+            want(1);
+            l.devices.clear();
+        } else if (w[0] == "mmio" || w[0] == "pio") {
+            want(4);
+            DeviceWindow d{w[1], w[0] == "mmio" ? AddressSpace::Kind::Memory : AddressSpace::Kind::Io,
+                           parse_number(w[2], where, false), parse_number(w[3], where, true)};
+            // A window of the same name replaces the default one.
+            std::erase_if(l.devices, [&](const DeviceWindow& o) { return o.name == d.name; });
+            l.devices.push_back(d);
+        } else {
+            throw Error(where + ": unknown directive '" + w[0] + "' (expected ram, rom, rom-low-alias, mmio, pio or no-devices)");
+        }
+    }
+    try {
+        l.validate();
+    } catch (const Error& e) {
+        throw Error(source + ": " + e.what());
+    }
+    return l;
+}
+
+MachineLayout MachineLayout::load(const std::string& path) {
+    std::ifstream f(path);
+    if (!f) throw Error("cannot open machine description '" + path + "'");
+    std::stringstream ss;
+    ss << f.rdbuf();
+    return parse(ss.str(), path);
+}
+
+void MachineLayout::validate() const {
+    if (ram_size == 0) throw Error("RAM size must not be zero");
+    if (ram_size % 4096) throw Error("RAM size " + hex(ram_size) + " is not a multiple of 4 KiB");
+    const uint64_t high = ram_size > kLowRamLimit ? ram_size - kLowRamLimit : 0;
+    if (high > kPhysAddrSpace - kHighRamStart) throw Error("RAM size " + hex(ram_size) + " does not fit the physical address space");
+    if (rom_size == 0 || rom_size % 4096 || rom_size > 16 * kMiB)
+        throw Error("ROM size " + hex(rom_size) + " must be a non-zero multiple of 4 KiB, at most 16 MiB");
+    std::set<std::string> names;
+    for (const DeviceWindow& d : devices) {
+        if (d.name.empty()) throw Error("a device window needs a name");
+        if (!names.insert(d.name).second) throw Error("device window '" + d.name + "' is listed twice");
+        const uint64_t limit = d.space == AddressSpace::Kind::Io ? kIoSpace : kPhysAddrSpace;
+        if (d.size == 0 || d.addr >= limit || d.size > limit - d.addr)
+            throw Error("device window '" + d.name + "' at " + hex(d.addr) + " size " + hex(d.size) + " lies outside its " +
+                        (d.space == AddressSpace::Kind::Io ? "I/O" : "memory") + " space");
+    }
+}
+
+MachineMemory build_machine(MemorySystem& sys, const MachineLayout& layout) {
+    layout.validate();
+    MachineMemory m;
+    {
+        Transaction t(sys);
+        m.system = &sys.create_container("system", kPhysAddrSpace);
+        m.io = &sys.create_container("io", kIoSpace);
+        m.ram = &sys.create_ram("ram", layout.ram_size);
+        m.system->add_subregion(0, sys.create_alias("ram-below-4g", *m.ram, 0, std::min(layout.ram_size, kLowRamLimit)));
+        if (layout.ram_size > kLowRamLimit)
+            m.system->add_subregion(kHighRamStart, sys.create_alias("ram-above-4g", *m.ram, kLowRamLimit,
+                                                                    layout.ram_size - kLowRamLimit));
+        m.rom = &sys.create_rom("bios", layout.rom_size);
+        m.system->add_subregion(kHighRamStart - layout.rom_size, *m.rom);
+        if (layout.rom_low_alias) {
+            // The last 128 KiB (at most) of the BIOS also answer below 1 MiB,
+            // over RAM, where a real-mode reset vector expects them.
+            const uint64_t n = std::min(layout.rom_size, 128 * kKiB);
+            m.system->add_subregion_overlap(1 * kMiB - n, sys.create_alias("bios-low", *m.rom, layout.rom_size - n, n), 1);
+        }
+        for (const DeviceWindow& d : layout.devices) {
+            MemoryRegion& r = sys.create_reservation(d.name, d.size);
+            (d.space == AddressSpace::Kind::Io ? m.io : m.system)->add_subregion(d.addr, r);
+            m.windows[d.name] = &r;
+        }
+    }
+    m.memory = &sys.create_memory_space("memory", *m.system);
+    m.io_space = &sys.create_io_space("io", *m.io);
+    return m;
+}
+
+}  // namespace kvmrr

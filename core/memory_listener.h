@@ -1,0 +1,46 @@
+// MemoryListener: how the rest of the VMM learns about topology changes.
+//
+// After every commit that changed an address space's flat view, its
+// listeners see begin(), then the difference between the old and the new
+// view as region_del (first pass, listeners in reverse order) and
+// region_add / region_nop (second pass, forward order), with log_stop /
+// log_start where only the dirty-log mask of a range changed, then commit().
+// Removals come first so that a KVM memslot can be deleted before an
+// overlapping one takes its place. A listener added late is told the
+// current view as additions, so it needs no special start-up path.
+#pragma once
+
+#include <cstdint>
+
+#include "core/address.h"
+
+namespace kvmrr {
+
+class AddressSpace;
+class MemoryRegion;
+
+// A piece of a region as mapped into an address space (one flat range).
+struct MemoryRegionSection {
+    AddressSpace* as = nullptr;
+    MemoryRegion* mr = nullptr;
+    AddrRange range = AddrRange::make(0, 1);  // address-space coordinates
+    uint64_t offset_within_region = 0;
+    uint8_t dirty_log_mask = 0;
+    bool readonly = false;
+    bool nonvolatile = false;
+    bool romd_mode = false;
+};
+
+class MemoryListener {
+public:
+    virtual ~MemoryListener() = default;
+    virtual void begin() {}
+    virtual void commit() {}
+    virtual void region_add(const MemoryRegionSection&) {}
+    virtual void region_del(const MemoryRegionSection&) {}
+    virtual void region_nop(const MemoryRegionSection&) {}
+    virtual void log_start(const MemoryRegionSection&, uint8_t /*old_mask*/, uint8_t /*new_mask*/) {}
+    virtual void log_stop(const MemoryRegionSection&, uint8_t /*old_mask*/, uint8_t /*new_mask*/) {}
+};
+
+}  // namespace kvmrr

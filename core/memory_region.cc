@@ -1,0 +1,222 @@
+#include "core/memory_region.h"
+
+#include <algorithm>
+
+#include "core/error.h"
+#include "core/memory_system.h"
+#include "core/ram_block.h"
+
+namespace kvmrr {
+
+namespace {
+
+std::string quoted(const MemoryRegion& mr) { return "'" + mr.name() + "'"; }
+
+}  // namespace
+
+MemoryRegion::MemoryRegion(MemorySystem& sys, Kind kind, std::string name, uint64_t size)
+    : sys_(&sys), kind_(kind), name_(std::move(name)), size_(size) {}
+
+const char* MemoryRegion::kind_name(Kind k) {
+    switch (k) {
+        case Kind::Container: return "container";
+        case Kind::Ram: return "ram";
+        case Kind::Rom: return "rom";
+        case Kind::RomDevice: return "romd";
+        case Kind::Io: return "i/o";
+        case Kind::Alias: return "alias";
+        case Kind::Reservation: return "reserved";
+    }
+    return "?";
+}
+
+void MemoryRegion::changed() { sys_->region_changed(*this); }
+
+bool MemoryRegion::reaches(const MemoryRegion& target) const {
+    // Depth-first over the edges rendering follows: subregions and alias
+    // targets. Trees are small where this runs (adding a child, retargeting
+    // an alias), and a region can be reached along several paths only
+    // through aliases, so a visited list is enough.
+    std::vector<const MemoryRegion*> stack{this};
+    std::vector<const MemoryRegion*> seen;
+    while (!stack.empty()) {
+        const MemoryRegion* r = stack.back();
+        stack.pop_back();
+        if (r == &target) return true;
+        if (std::find(seen.begin(), seen.end(), r) != seen.end()) continue;
+        seen.push_back(r);
+        if (r->alias_) stack.push_back(r->alias_);
+        for (const MemoryRegion* c : r->children_) stack.push_back(c);
+    }
+    return false;
+}
+
+void MemoryRegion::check_no_collision(const MemoryRegion& child, uint64_t offset, uint64_t size) const {
+    // Only two regions that were both added without overlap collide; the
+    // check is linear in the siblings, which is fine for the few
+    // fixed-address children a machine adds this way (overlapping trees use
+    // add_subregion_overlap and skip it).
+    const AddrRange mine = AddrRange::make(offset, size, "subregion " + quoted(child));
+    for (const MemoryRegion* s : children_) {
+        if (s == &child || s->may_overlap_) continue;
+        const AddrRange theirs = AddrRange::make(s->addr_, s->size_);
+        if (mine.overlaps(theirs))
+            throw Error("subregion " + quoted(child) + " at " + mine.to_string() + " collides with " + quoted(*s) +
+                        " at " + theirs.to_string() + " in " + quoted(*this) +
+                        "; use add_subregion_overlap with a priority if the overlap is intended");
+    }
+}
+
+void MemoryRegion::insert_child(uint64_t offset, MemoryRegion& child, int priority, bool overlap) {
+    if (&child == this) throw Error("region " + quoted(*this) + " cannot be its own subregion");
+    if (child.sys_ != sys_)
+        throw Error("region " + quoted(child) + " belongs to another machine than " + quoted(*this));
+    if (child.parent_)
+        throw Error("region " + quoted(child) + " is already a subregion of " + quoted(*child.parent_));
+    AddrRange::make(offset, child.size_, "subregion " + quoted(child) + " of " + quoted(*this));
+    if (child.reaches(*this))
+        throw Error("adding " + quoted(child) + " to " + quoted(*this) + " would make an alias cycle: " +
+                    quoted(child) + " already reaches " + quoted(*this));
+    if (!overlap) check_no_collision(child, offset, child.size_);
+
+    child.addr_ = offset;
+    child.priority_ = priority;
+    child.may_overlap_ = overlap;
+    child.seq_ = sys_->next_seq_++;
+    child.parent_ = this;
+    // Keep ascending (priority, seq): the new child goes after every child
+    // of lower or equal priority, which is the end in the common case.
+    auto pos = std::upper_bound(children_.begin(), children_.end(), priority,
+                                [](int p, const MemoryRegion* c) { return p < c->priority_; });
+    children_.insert(pos, &child);
+    changed();
+}
+
+void MemoryRegion::add_subregion(uint64_t offset, MemoryRegion& child) { insert_child(offset, child, 0, false); }
+
+void MemoryRegion::add_subregion_overlap(uint64_t offset, MemoryRegion& child, int priority) {
+    insert_child(offset, child, priority, true);
+}
+
+void MemoryRegion::del_subregion(MemoryRegion& child) {
+    auto it = std::find(children_.begin(), children_.end(), &child);
+    if (it == children_.end())
+        throw Error("cannot remove " + quoted(child) + " from " + quoted(*this) + ": it is not a subregion of it" +
+                    (child.parent_ ? " (its parent is " + quoted(*child.parent_) + ")" : " (it has no parent)"));
+    // Mark before detaching, so the trees that contained the child
+    // re-render; the transaction defers that render until it is detached.
+    Transaction t(*sys_);
+    changed();
+    children_.erase(it);
+    child.parent_ = nullptr;
+}
+
+void MemoryRegion::set_enabled(bool on) {
+    if (enabled_ == on) return;
+    enabled_ = on;
+    changed();
+}
+
+void MemoryRegion::set_readonly(bool on) {
+    if (readonly_ == on) return;
+    readonly_ = on;
+    changed();
+}
+
+void MemoryRegion::set_nonvolatile(bool on) {
+    if (nonvolatile_ == on) return;
+    nonvolatile_ = on;
+    changed();
+}
+
+void MemoryRegion::set_dirty_log(DirtyLogClient client, bool on) {
+    set_dirty_log_mask(on ? (dirty_log_mask_ | client) : (dirty_log_mask_ & ~client));
+}
+
+void MemoryRegion::set_dirty_log_mask(uint8_t mask) {
+    if (dirty_log_mask_ == mask) return;
+    dirty_log_mask_ = mask;
+    changed();
+}
+
+void MemoryRegion::set_address(uint64_t offset) {
+    if (addr_ == offset) return;
+    if (parent_) {
+        AddrRange::make(offset, size_, "region " + quoted(*this) + " moved in " + quoted(*parent_));
+        if (!may_overlap_) parent_->check_no_collision(*this, offset, size_);
+    }
+    // Mark at the old place and (after the move) at the new one: both are
+    // in the same trees, so once is enough.
+    addr_ = offset;
+    changed();
+}
+
+void MemoryRegion::set_size(uint64_t size) {
+    if (size == size_) return;
+    if (size == 0) throw Error("region " + quoted(*this) + ": size cannot be zero");
+    if (block_ && ram_offset_ + size > block_->size())
+        throw Error("region " + quoted(*this) + ": size " + hex(size) + " exceeds its RAM block of " +
+                    hex(block_->size()) + " bytes");
+    if (parent_) {
+        AddrRange::make(addr_, size, "region " + quoted(*this) + " resized in " + quoted(*parent_));
+        if (!may_overlap_) parent_->check_no_collision(*this, addr_, size);
+    } else {
+        AddrRange::make(0, size, "region " + quoted(*this));
+    }
+    size_ = size;
+    changed();
+}
+
+void MemoryRegion::set_priority(int priority) {
+    if (priority == priority_) return;
+    if (parent_) {
+        // Re-insert as if newly added at this priority: it becomes the most
+        // recent among its new equals, as QEMU's del + add_overlap would.
+        auto& sib = parent_->children_;
+        sib.erase(std::find(sib.begin(), sib.end(), this));
+        seq_ = sys_->next_seq_++;
+        auto pos = std::upper_bound(sib.begin(), sib.end(), priority,
+                                    [](int p, const MemoryRegion* c) { return p < c->priority_; });
+        sib.insert(pos, this);
+    }
+    priority_ = priority;
+    changed();
+}
+
+void MemoryRegion::set_alias_offset(uint64_t offset) {
+    if (kind_ != Kind::Alias) throw Error("set_alias_offset: region " + quoted(*this) + " is not an alias");
+    if (offset == alias_offset_) return;
+    alias_offset_ = offset;
+    changed();
+}
+
+void MemoryRegion::set_alias_target(MemoryRegion& target) {
+    if (kind_ != Kind::Alias) throw Error("set_alias_target: region " + quoted(*this) + " is not an alias");
+    if (&target == alias_) return;
+    if (target.sys_ != sys_) throw Error("alias " + quoted(*this) + ": target " + quoted(target) + " belongs to another machine");
+    if (&target == this || target.reaches(*this))
+        throw Error("alias " + quoted(*this) + " cannot point at " + quoted(target) +
+                    ": that would make an alias cycle (" + quoted(target) + " reaches " + quoted(*this) + ")");
+    Transaction t(*sys_);
+    changed();  // the trees that show the old target re-render
+    auto& users = alias_->alias_users_;
+    users.erase(std::find(users.begin(), users.end(), this));
+    alias_ = &target;
+    target.alias_users_.push_back(this);
+    changed();
+}
+
+void MemoryRegion::set_romd(bool on) {
+    if (kind_ != Kind::RomDevice) throw Error("set_romd: region " + quoted(*this) + " is not a ROM device");
+    if (romd_mode_ == on) return;
+    romd_mode_ = on;
+    changed();
+}
+
+uint64_t MemoryRegion::absolute_addr() const {
+    uint64_t a = 0;
+    for (const MemoryRegion* r = this; r->parent_; r = r->parent_) a += r->addr_;
+    return a;
+}
+
+}  // namespace kvmrr

@@ -1,0 +1,183 @@
+#include "core/memory_system.h"
+
+#include <algorithm>
+#include <exception>
+
+#include "core/error.h"
+
+namespace kvmrr {
+
+MemorySystem::MemorySystem() = default;
+
+// Address spaces go first: their views point at regions.
+MemorySystem::~MemorySystem() { spaces_.clear(); }
+
+void MemorySystem::validate_name(const std::string& name) const {
+    if (name.empty()) throw Error("a memory region needs a name");
+}
+
+MemoryRegion& MemorySystem::adopt(std::unique_ptr<MemoryRegion> mr) {
+    regions_.push_back(std::move(mr));
+    return *regions_.back();
+}
+
+MemoryRegion& MemorySystem::create_container(std::string name, uint64_t size) {
+    validate_name(name);
+    AddrRange::make(0, size, "container '" + name + "'");
+    return adopt(std::unique_ptr<MemoryRegion>(new MemoryRegion(*this, MemoryRegion::Kind::Container, std::move(name), size)));
+}
+
+MemoryRegion& MemorySystem::create_ram(std::string name, uint64_t size) {
+    validate_name(name);
+    if (size == 0) throw Error("RAM region '" + name + "': zero size");
+    AddrRange::make(0, size, "RAM region '" + name + "'");
+    auto block = std::make_unique<RamBlock>(static_cast<uint32_t>(blocks_.size()), name, size);
+    auto mr = std::unique_ptr<MemoryRegion>(new MemoryRegion(*this, MemoryRegion::Kind::Ram, std::move(name), size));
+    mr->block_ = block.get();
+    blocks_.push_back(std::move(block));
+    return adopt(std::move(mr));
+}
+
+MemoryRegion& MemorySystem::create_rom(std::string name, uint64_t size) {
+    MemoryRegion& mr = create_ram(std::move(name), size);
+    mr.kind_ = MemoryRegion::Kind::Rom;
+    mr.readonly_ = true;
+    return mr;
+}
+
+namespace {
+
+void check_rules(const std::string& name, const AccessRules& rules) {
+    auto ok = [](const AccessSizes& s) {
+        auto pow2 = [](unsigned v) { return v == 1 || v == 2 || v == 4 || v == 8; };
+        return pow2(s.min) && pow2(s.max) && s.min <= s.max;
+    };
+    if (!ok(rules.valid) || !ok(rules.impl))
+        throw Error("region '" + name + "': access sizes must be powers of two in 1..8 with min <= max");
+}
+
+}  // namespace
+
+MemoryRegion& MemorySystem::create_rom_device(std::string name, uint64_t size, RegionOps& ops, AccessRules rules) {
+    check_rules(name, rules);
+    MemoryRegion& mr = create_ram(std::move(name), size);
+    mr.kind_ = MemoryRegion::Kind::RomDevice;
+    mr.ops_ = &ops;
+    mr.rules_ = rules;
+    mr.romd_mode_ = true;
+    return mr;
+}
+
+MemoryRegion& MemorySystem::create_io(std::string name, uint64_t size, RegionOps& ops, AccessRules rules) {
+    validate_name(name);
+    check_rules(name, rules);
+    AddrRange::make(0, size, "I/O region '" + name + "'");
+    auto mr = std::unique_ptr<MemoryRegion>(new MemoryRegion(*this, MemoryRegion::Kind::Io, std::move(name), size));
+    mr->ops_ = &ops;
+    mr->rules_ = rules;
+    return adopt(std::move(mr));
+}
+
+MemoryRegion& MemorySystem::create_alias(std::string name, MemoryRegion& target, uint64_t offset, uint64_t size) {
+    validate_name(name);
+    if (target.sys_ != this) throw Error("alias '" + name + "': target '" + target.name() + "' belongs to another machine");
+    AddrRange::make(0, size, "alias '" + name + "'");
+    auto mr = std::unique_ptr<MemoryRegion>(new MemoryRegion(*this, MemoryRegion::Kind::Alias, std::move(name), size));
+    mr->alias_ = &target;
+    mr->alias_offset_ = offset;
+    target.alias_users_.push_back(mr.get());
+    return adopt(std::move(mr));
+}
+
+MemoryRegion& MemorySystem::create_reservation(std::string name, uint64_t size) {
+    validate_name(name);
+    AddrRange::make(0, size, "reservation '" + name + "'");
+    return adopt(std::unique_ptr<MemoryRegion>(
+        new MemoryRegion(*this, MemoryRegion::Kind::Reservation, std::move(name), size)));
+}
+
+void MemorySystem::destroy(MemoryRegion& mr) {
+    auto it = std::find_if(regions_.begin(), regions_.end(), [&](const auto& p) { return p.get() == &mr; });
+    if (it == regions_.end()) throw Error("destroy: region '" + mr.name() + "' does not belong to this machine");
+    auto busy = [&](const std::string& why) { throw Error("cannot destroy region '" + mr.name() + "': " + why); };
+    if (mr.parent_) busy("it is a subregion of '" + mr.parent_->name() + "'");
+    if (!mr.children_.empty()) busy("it still has " + std::to_string(mr.children_.size()) + " subregion(s)");
+    if (!mr.alias_users_.empty()) busy("alias '" + mr.alias_users_.front()->name() + "' points at it");
+    for (const auto& as : spaces_)
+        if (&as->root() == &mr) busy("it is the root of address space '" + as->name() + "'");
+    if (mr.alias_) {
+        auto& users = mr.alias_->alias_users_;
+        users.erase(std::find(users.begin(), users.end(), &mr));
+    }
+    if (mr.block_) {
+        // The block goes with its only region; ids of the others stay.
+        auto b = std::find_if(blocks_.begin(), blocks_.end(), [&](const auto& p) { return p.get() == mr.block_; });
+        blocks_.erase(b);
+    }
+    regions_.erase(it);
+}
+
+template <class AS>
+AS& MemorySystem::add_space(AddressSpace::Kind kind, std::string name, MemoryRegion& root) {
+    if (root.sys_ != this) throw Error("address space '" + name + "': root '" + root.name() + "' belongs to another machine");
+    for (const auto& as : spaces_)
+        if (as->name() == name) throw Error("address space '" + name + "' exists already");
+    auto as = std::unique_ptr<AS>(new AS(*this, kind, std::move(name), root));
+    AS& ref = *as;
+    spaces_.push_back(std::move(as));
+    ref.update_topology();
+    return ref;
+}
+
+MemoryAddressSpace& MemorySystem::create_memory_space(std::string name, MemoryRegion& root) {
+    return add_space<MemoryAddressSpace>(AddressSpace::Kind::Memory, std::move(name), root);
+}
+
+IoAddressSpace& MemorySystem::create_io_space(std::string name, MemoryRegion& root) {
+    return add_space<IoAddressSpace>(AddressSpace::Kind::Io, std::move(name), root);
+}
+
+void MemorySystem::begin() { ++depth_; }
+
+void MemorySystem::commit() {
+    if (depth_ == 0) throw Error("memory transaction commit without a matching begin");
+    if (--depth_ > 0 || !pending_) return;
+    pending_ = false;
+    // Only spaces whose root was reached by a change re-render. A listener
+    // that throws (a full memslot table, say) does not keep the other
+    // spaces stale: every space is brought up to date, then the first error
+    // is passed on.
+    std::exception_ptr first_error;
+    for (const auto& as : spaces_) {
+        if (as->root_->mark_epoch_ != epoch_) continue;
+        try {
+            as->update_topology();
+        } catch (...) {
+            if (!first_error) first_error = std::current_exception();
+        }
+    }
+    ++epoch_;  // marks of this transaction are spent
+    if (first_error) std::rethrow_exception(first_error);
+}
+
+void MemorySystem::region_changed(MemoryRegion& mr) {
+    // Walk up to every root that shows `mr`: through parents, and through
+    // each alias that points at a region on the way. The epoch stamp stops
+    // the walk at regions already marked in this transaction.
+    std::vector<MemoryRegion*> stack{&mr};
+    while (!stack.empty()) {
+        MemoryRegion* r = stack.back();
+        stack.pop_back();
+        if (r->mark_epoch_ == epoch_) continue;
+        r->mark_epoch_ = epoch_;
+        for (MemoryRegion* a : r->alias_users_) stack.push_back(a);
+        if (r->parent_) stack.push_back(r->parent_);
+    }
+    pending_ = true;
+    if (depth_ == 0) {
+        ++depth_;
+        commit();
+    }
+}
+
+}  // namespace kvmrr

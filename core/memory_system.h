@@ -1,0 +1,106 @@
+// MemorySystem: owns one machine's regions, RAM blocks and address spaces,
+// and runs transactions over them.
+//
+// Everything QEMU keeps in globals (the transaction depth, the list of
+// address spaces, the pending-update flag) lives here, so several machines
+// can exist in one process. Regions are owned by the system and stay at a
+// stable address until destroy().
+//
+// Transactions nest; changes made inside one are rendered once, at the
+// outermost commit, and only for the address spaces whose tree (including
+// trees reached through aliases) actually changed.
+#pragma once
+
+#include <cstdint>
+#include <exception>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/address_space.h"
+#include "core/memory_region.h"
+#include "core/ram_block.h"
+#include "core/region_ops.h"
+
+namespace kvmrr {
+
+class MemorySystem {
+public:
+    MemorySystem();
+    ~MemorySystem();
+    MemorySystem(const MemorySystem&) = delete;
+    MemorySystem& operator=(const MemorySystem&) = delete;
+
+    MemoryRegion& create_container(std::string name, uint64_t size);
+    // Allocates a new RamBlock of `size` bytes. Throws on zero size.
+    MemoryRegion& create_ram(std::string name, uint64_t size);
+    // A ROM: RAM-backed, readonly to the guest; the host fills it through
+    // ram_block()->host().
+    MemoryRegion& create_rom(std::string name, uint64_t size);
+    // A ROM device: RAM-backed reads in romd mode (the default), `ops`
+    // for writes always and for reads when romd mode is off.
+    MemoryRegion& create_rom_device(std::string name, uint64_t size, RegionOps& ops, AccessRules rules = {});
+    MemoryRegion& create_io(std::string name, uint64_t size, RegionOps& ops, AccessRules rules = {});
+    MemoryRegion& create_alias(std::string name, MemoryRegion& target, uint64_t offset, uint64_t size);
+    MemoryRegion& create_reservation(std::string name, uint64_t size);
+    // Frees a region that has no parent, no subregions, is no alias's
+    // target and no address space's root; throws otherwise.
+    void destroy(MemoryRegion& mr);
+
+    MemoryAddressSpace& create_memory_space(std::string name, MemoryRegion& root);
+    IoAddressSpace& create_io_space(std::string name, MemoryRegion& root);
+    const std::vector<std::unique_ptr<AddressSpace>>& address_spaces() const { return spaces_; }
+    const std::vector<std::unique_ptr<RamBlock>>& ram_blocks() const { return blocks_; }
+    size_t region_count() const { return regions_.size(); }
+
+    void begin();
+    // Throws if there is no open transaction.
+    void commit();
+    int transaction_depth() const { return depth_; }
+
+    // Called by regions: records that `mr` changed in a way that can change
+    // the rendering of every tree that contains it, directly or by alias.
+    void region_changed(MemoryRegion& mr);
+
+private:
+    MemoryRegion& adopt(std::unique_ptr<MemoryRegion> mr);
+    void validate_name(const std::string& name) const;
+    template <class AS>
+    AS& add_space(AddressSpace::Kind kind, std::string name, MemoryRegion& root);
+
+    std::vector<std::unique_ptr<MemoryRegion>> regions_;
+    std::vector<std::unique_ptr<RamBlock>> blocks_;
+    std::vector<std::unique_ptr<AddressSpace>> spaces_;
+    int depth_ = 0;
+    uint64_t epoch_ = 1;      // stamp for change propagation (regions start at 0)
+    uint64_t next_seq_ = 1;   // insertion order of subregions
+    bool pending_ = false;
+    friend class MemoryRegion;
+};
+
+// RAII transaction: begin() on construction, commit() on destruction.
+// When the scope is left by an exception, the commit still runs (the tree
+// must not stay half-open) but a second error from it is not thrown over
+// the first one.
+class Transaction {
+public:
+    explicit Transaction(MemorySystem& sys) : sys_(sys), uncaught_(std::uncaught_exceptions()) { sys_.begin(); }
+    ~Transaction() noexcept(false) {
+        if (std::uncaught_exceptions() > uncaught_) {
+            try {
+                sys_.commit();
+            } catch (...) {
+            }
+        } else {
+            sys_.commit();
+        }
+    }
+    Transaction(const Transaction&) = delete;
+    Transaction& operator=(const Transaction&) = delete;
+
+private:
+    MemorySystem& sys_;
+    int uncaught_;
+};
+
+}  // namespace kvmrr

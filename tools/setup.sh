@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Installs the Debian packages kvmrr builds with, if any are missing.
+# Runs apt-get directly as root, through sudo otherwise; does nothing when
+# everything is there (so it is cheap to run before every build).
+set -euo pipefail
+
+packages=(
+  build-essential cmake ninja-build pkg-config
+  capnproto libcapnp-dev liblz4-dev libxxhash-dev
+  libgtest-dev libbenchmark-dev libcli11-dev
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+echo "setup: installing ${missing[*]}" >&2
+if [ "$(id -u)" -eq 0 ]; then
+  sudo=()
+elif command -v sudo >/dev/null 2>&1; then
+  sudo=(sudo)
+else
+  echo "setup: missing packages (${missing[*]}) and not root; install them with apt-get" >&2
+  exit 1
+fi
+export DEBIAN_FRONTEND=noninteractive
+"${sudo[@]}" apt-get update -qq
+"${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
