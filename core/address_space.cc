@@ -50,6 +50,47 @@ bool writes_memory(const FlatRange& fr) {
 // The worse of two statuses: an invalid piece outranks an unassigned one.
 AccessStatus worse(AccessStatus a, AccessStatus b) { return static_cast<uint8_t>(a) >= static_cast<uint8_t>(b) ? a : b; }
 
+// Feeds one accepted access [off, off + len) to the callbacks in sizes they
+// implement. With impl.unaligned the callbacks take any offset, so the
+// access is cut (or widened) in place, as QEMU does. Otherwise each call is
+// naturally aligned: the access is covered by the largest aligned sizes
+// within impl.max, and only a piece narrower than impl.min is widened to
+// the aligned unit around it. A widened write carries zeros in the bytes it
+// does not cover; reading the unit first would trigger device read side
+// effects the guest never asked for.
+void call_ops(RegionOps& ops, const AccessSizes& impl, uint64_t off, uint8_t* buf, unsigned len, bool is_write) {
+    auto call = [&](uint64_t at, unsigned unit, unsigned skip, unsigned n, uint8_t* p) {
+        if (is_write) {
+            uint64_t v = 0;
+            std::memcpy(reinterpret_cast<uint8_t*>(&v) + skip, p, n);
+            ops.write(at, v, unit);
+        } else {
+            const uint64_t v = ops.read(at, unit);
+            std::memcpy(p, reinterpret_cast<const uint8_t*>(&v) + skip, n);
+        }
+    };
+    if (impl.unaligned) {
+        const unsigned unit = std::clamp(len, impl.min, impl.max);
+        for (unsigned done = 0; done < len; done += unit) call(off + done, unit, 0, std::min(unit, len - done), buf + done);
+        return;
+    }
+    for (unsigned done = 0; done < len;) {
+        const uint64_t pos = off + done;
+        unsigned n = std::bit_floor(std::min(len - done, impl.max));
+        while (n > 1 && (pos & (n - 1))) n >>= 1;
+        if (n >= impl.min) {
+            call(pos, n, 0, n, buf + done);
+        } else {
+            const unsigned unit = impl.min;
+            const uint64_t base = pos & ~uint64_t{unit - 1};
+            const auto skip = static_cast<unsigned>(pos - base);
+            n = std::min(unit - skip, len - done);
+            call(base, unit, skip, n, buf + done);
+        }
+        done += n;
+    }
+}
+
 }  // namespace
 
 AddressSpace::AddressSpace(MemorySystem& sys, Kind kind, std::string name, MemoryRegion& root)
@@ -167,16 +208,13 @@ void AddressSpace::fault(uint64_t addr, unsigned size, bool is_write, const uint
 }
 
 // One piece of an access that lies inside a single I/O or ROM-device
-// range. Follows the region's AccessRules: the piece is cut into the
-// largest accesses the device accepts (`valid`), each of which is then fed
-// to the callbacks in the sizes they implement (`impl`), split when wider
-// and widened to an aligned unit when narrower.
+// range: cut into the largest accesses the device accepts (`valid`), each
+// fed to the callbacks by call_ops.
 AccessStatus AddressSpace::io_piece(const FlatRange& fr, uint64_t addr, uint8_t* buf, unsigned len, bool is_write) {
     MemoryRegion& mr = *fr.mr;
     RegionOps* ops = mr.ops();
     const AccessRules& rules = mr.rules();
     uint64_t off = fr.offset_in_region + (addr - fr.range.start());
-    AccessStatus st = AccessStatus::Ok;
     while (len > 0) {
         unsigned s = std::bit_floor(std::min(len, rules.valid.max));
         if (!rules.valid.unaligned)
@@ -187,31 +225,13 @@ AccessStatus AddressSpace::io_piece(const FlatRange& fr, uint64_t addr, uint8_t*
             fault(addr, len, is_write, buf, AccessStatus::Invalid);
             return AccessStatus::Invalid;
         }
-        const unsigned unit = std::clamp(s, rules.impl.min, rules.impl.max);
-        for (unsigned done = 0; done < s;) {
-            const uint64_t pos = off + done;
-            const uint64_t base = pos & ~uint64_t{unit - 1};
-            const unsigned in_unit = static_cast<unsigned>(pos - base);
-            const unsigned n = std::min(unit - in_unit, s - done);
-            if (is_write) {
-                // A narrow write widened to an implemented unit carries zeros
-                // in the bytes it does not cover; reading the unit first
-                // would trigger device read side effects the guest never asked for.
-                uint64_t v = 0;
-                std::memcpy(reinterpret_cast<uint8_t*>(&v) + in_unit, buf + done, n);
-                ops->write(base, v, unit);
-            } else {
-                const uint64_t v = ops->read(base, unit);
-                std::memcpy(buf + done, reinterpret_cast<const uint8_t*>(&v) + in_unit, n);
-            }
-            done += n;
-        }
+        call_ops(*ops, rules.impl, off, buf, s, is_write);
         off += s;
         addr += s;
         buf += s;
         len -= s;
     }
-    return st;
+    return AccessStatus::Ok;
 }
 
 AccessStatus AddressSpace::piece(const FlatRange* fr, uint64_t addr, uint8_t* buf, unsigned len, bool is_write) {
@@ -236,7 +256,11 @@ AccessStatus AddressSpace::piece(const FlatRange* fr, uint64_t addr, uint8_t* bu
 }
 
 AccessStatus AddressSpace::rw_bytes(uint64_t addr, uint8_t* buf, uint64_t len, bool is_write) {
-    const FlatView& v = *view_;
+    // A device called for one piece may change the topology and replace
+    // view_; the rest of this access still walks the view it started with,
+    // which this reference keeps alive (QEMU holds its FlatView the same way).
+    const std::shared_ptr<const FlatView> hold = view_;
+    const FlatView& v = *hold;
     AccessStatus st = AccessStatus::Ok;
     while (len > 0) {
         const FlatRange* fr = v.lookup(addr);

@@ -72,7 +72,8 @@ private:
 
 class FlatView {
 public:
-    FlatView() = default;
+    // The empty view: one hole over the whole space.
+    FlatView() : FlatView(std::vector<FlatRange>{}) {}
     explicit FlatView(std::vector<FlatRange> ranges);
 
     // Renders the tree at `root` (placed at address 0) clipped to its size.

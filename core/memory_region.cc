@@ -145,9 +145,11 @@ void MemoryRegion::set_address(uint64_t offset) {
         AddrRange::make(offset, size_, "region " + quoted(*this) + " moved in " + quoted(*parent_));
         if (!may_overlap_) parent_->check_no_collision(*this, offset, size_);
     }
-    // Mark at the old place and (after the move) at the new one: both are
-    // in the same trees, so once is enough.
+    // Moving re-adds the region, as QEMU does: it becomes the most recent
+    // among its equal-priority siblings. Old and new place are in the same
+    // trees, so one mark covers both.
     addr_ = offset;
+    if (parent_) reinsert_in_parent(priority_);
     changed();
 }
 
@@ -169,18 +171,20 @@ void MemoryRegion::set_size(uint64_t size) {
 
 void MemoryRegion::set_priority(int priority) {
     if (priority == priority_) return;
-    if (parent_) {
-        // Re-insert as if newly added at this priority: it becomes the most
-        // recent among its new equals, as QEMU's del + add_overlap would.
-        auto& sib = parent_->children_;
-        sib.erase(std::find(sib.begin(), sib.end(), this));
-        seq_ = sys_->next_seq_++;
-        auto pos = std::upper_bound(sib.begin(), sib.end(), priority,
-                                    [](int p, const MemoryRegion* c) { return p < c->priority_; });
-        sib.insert(pos, this);
-    }
+    if (parent_) reinsert_in_parent(priority);
     priority_ = priority;
     changed();
+}
+
+// Re-inserts this region among its siblings as if newly added at
+// `priority` (QEMU's del + add): the most recent among its new equals.
+void MemoryRegion::reinsert_in_parent(int priority) {
+    auto& sib = parent_->children_;
+    sib.erase(std::find(sib.begin(), sib.end(), this));
+    seq_ = sys_->next_seq_++;
+    auto pos = std::upper_bound(sib.begin(), sib.end(), priority,
+                                [](int p, const MemoryRegion* c) { return p < c->priority_; });
+    sib.insert(pos, this);
 }
 
 void MemoryRegion::set_alias_offset(uint64_t offset) {

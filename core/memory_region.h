@@ -85,6 +85,7 @@ public:
     // Turns logging for one client on or off; set_dirty_log_mask sets all.
     void set_dirty_log(DirtyLogClient client, bool on);
     void set_dirty_log_mask(uint8_t mask);
+    // Moving re-adds the region: it wins ties with equal-priority siblings.
     void set_address(uint64_t offset);
     void set_size(uint64_t size);
     void set_priority(int priority);
@@ -104,7 +105,8 @@ private:
 
     void insert_child(uint64_t offset, MemoryRegion& child, int priority, bool overlap);
     void check_no_collision(const MemoryRegion& child, uint64_t offset, uint64_t size) const;
-    bool reaches(const MemoryRegion& target) const;  // through subregions and aliases
+    bool reaches(const MemoryRegion& target) const;
+    void reinsert_in_parent(int priority);  // through subregions and aliases
     void changed();
 
     MemorySystem* sys_;

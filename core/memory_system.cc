@@ -31,7 +31,8 @@ MemoryRegion& MemorySystem::create_ram(std::string name, uint64_t size) {
     validate_name(name);
     if (size == 0) throw Error("RAM region '" + name + "': zero size");
     AddrRange::make(0, size, "RAM region '" + name + "'");
-    auto block = std::make_unique<RamBlock>(static_cast<uint32_t>(blocks_.size()), name, size);
+    auto block = std::make_unique<RamBlock>(next_block_, name, size);
+    ++next_block_;  // only once the mapping succeeded
     auto mr = std::unique_ptr<MemoryRegion>(new MemoryRegion(*this, MemoryRegion::Kind::Ram, std::move(name), size));
     mr->block_ = block.get();
     blocks_.push_back(std::move(block));
@@ -109,12 +110,21 @@ void MemorySystem::destroy(MemoryRegion& mr) {
         auto& users = mr.alias_->alias_users_;
         users.erase(std::find(users.begin(), users.end(), &mr));
     }
+    std::unique_ptr<RamBlock> block;
     if (mr.block_) {
         // The block goes with its only region; ids of the others stay.
         auto b = std::find_if(blocks_.begin(), blocks_.end(), [&](const auto& p) { return p.get() == mr.block_; });
+        block = std::move(*b);
         blocks_.erase(b);
     }
+    std::unique_ptr<MemoryRegion> dead = std::move(*it);
     regions_.erase(it);
+    if (depth_ > 0) {
+        // Inside a transaction the views still point at the region until
+        // the commit re-renders them (and tells listeners, who look at it),
+        // so it is freed only then.
+        graveyard_.push_back(Grave{std::move(dead), std::move(block)});
+    }
 }
 
 template <class AS>
@@ -141,7 +151,11 @@ void MemorySystem::begin() { ++depth_; }
 
 void MemorySystem::commit() {
     if (depth_ == 0) throw Error("memory transaction commit without a matching begin");
-    if (--depth_ > 0 || !pending_) return;
+    if (--depth_ > 0) return;
+    if (!pending_) {
+        graveyard_.clear();
+        return;
+    }
     pending_ = false;
     // Only spaces whose root was reached by a change re-render. A listener
     // that throws (a full memslot table, say) does not keep the other
@@ -157,6 +171,7 @@ void MemorySystem::commit() {
         }
     }
     ++epoch_;  // marks of this transaction are spent
+    graveyard_.clear();
     if (first_error) std::rethrow_exception(first_error);
 }
 

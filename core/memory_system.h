@@ -44,7 +44,9 @@ public:
     MemoryRegion& create_alias(std::string name, MemoryRegion& target, uint64_t offset, uint64_t size);
     MemoryRegion& create_reservation(std::string name, uint64_t size);
     // Frees a region that has no parent, no subregions, is no alias's
-    // target and no address space's root; throws otherwise.
+    // target and no address space's root; throws otherwise. Inside a
+    // transaction the memory is released at the outermost commit, after the
+    // views that still show the region have been re-rendered.
     void destroy(MemoryRegion& mr);
 
     MemoryAddressSpace& create_memory_space(std::string name, MemoryRegion& root);
@@ -71,9 +73,15 @@ private:
     std::vector<std::unique_ptr<MemoryRegion>> regions_;
     std::vector<std::unique_ptr<RamBlock>> blocks_;
     std::vector<std::unique_ptr<AddressSpace>> spaces_;
+    struct Grave {
+        std::unique_ptr<MemoryRegion> region;
+        std::unique_ptr<RamBlock> block;
+    };
+    std::vector<Grave> graveyard_;  // destroyed inside a transaction, freed at commit
     int depth_ = 0;
     uint64_t epoch_ = 1;      // stamp for change propagation (regions start at 0)
     uint64_t next_seq_ = 1;   // insertion order of subregions
+    uint32_t next_block_ = 0; // RAM block ids: creation order, never reused
     bool pending_ = false;
     friend class MemoryRegion;
 };

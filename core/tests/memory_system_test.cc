@@ -1,0 +1,717 @@
+// Unit tests for core/memory_system.h: transactions, selective re-rendering,
+// memory listeners and independence of several MemorySystems.
+#include "core/memory_system.h"
+
+#include <gtest/gtest.h>
+
+#include <cstdint>
+#include <sstream>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "core/address_space.h"
+#include "core/error.h"
+#include "core/memory_listener.h"
+#include "core/memory_region.h"
+
+namespace kvmrr {
+namespace {
+
+std::string sec(const MemoryRegionSection& s) {
+    std::ostringstream os;
+    os << std::hex << "[0x" << s.range.start() << ",0x" << s.range.end() << ") "
+       << (s.mr ? s.mr->name() : "<null>") << " off=0x" << s.offset_within_region;
+    if (s.readonly) os << " ro";
+    if (s.nonvolatile) os << " nv";
+    return os.str();
+}
+
+// Records every callback as a line; several listeners may share one log.
+class Recorder : public MemoryListener {
+public:
+    Recorder(std::string tag, std::vector<std::string>& log) : tag_(std::move(tag)), log_(log) {}
+    void begin() override { put("begin"); }
+    void commit() override { put("commit"); }
+    void region_add(const MemoryRegionSection& s) override {
+        put("add " + sec(s));
+        check_as(s);
+    }
+    void region_del(const MemoryRegionSection& s) override {
+        put("del " + sec(s));
+        check_as(s);
+    }
+    void region_nop(const MemoryRegionSection& s) override {
+        put("nop " + sec(s));
+        check_as(s);
+    }
+    void log_start(const MemoryRegionSection& s, uint8_t o, uint8_t n) override {
+        put("log_start " + sec(s) + " old=" + std::to_string(o) + " new=" + std::to_string(n));
+        check_as(s);
+    }
+    void log_stop(const MemoryRegionSection& s, uint8_t o, uint8_t n) override {
+        put("log_stop " + sec(s) + " old=" + std::to_string(o) + " new=" + std::to_string(n));
+        check_as(s);
+    }
+    AddressSpace* expected_as = nullptr;
+
+private:
+    void put(const std::string& s) { log_.push_back(tag_.empty() ? s : tag_ + " " + s); }
+    void check_as(const MemoryRegionSection& s) {
+        if (expected_as) {
+            EXPECT_EQ(s.as, expected_as) << "section of the wrong address space";
+        }
+    }
+    std::string tag_;
+    std::vector<std::string>& log_;
+};
+
+std::vector<std::string> without(const std::vector<std::string>& v, const std::string& prefix) {
+    std::vector<std::string> out;
+    for (auto& s : v)
+        if (s.rfind(prefix, 0) != 0) out.push_back(s);
+    return out;
+}
+std::vector<std::string> only(const std::vector<std::string>& v, std::initializer_list<const char*> prefixes) {
+    std::vector<std::string> out;
+    for (auto& s : v)
+        for (const char* p : prefixes)
+            if (s.rfind(p, 0) == 0) {
+                out.push_back(s);
+                break;
+            }
+    return out;
+}
+using Lines = std::vector<std::string>;
+
+// ---------------------------------------------------------------------------
+// Transactions
+
+TEST(Transactions, BeginCommitNest) {
+    MemorySystem sys;
+    EXPECT_EQ(sys.transaction_depth(), 0);
+    sys.begin();
+    EXPECT_EQ(sys.transaction_depth(), 1);
+    sys.begin();
+    EXPECT_EQ(sys.transaction_depth(), 2);
+    sys.commit();
+    EXPECT_EQ(sys.transaction_depth(), 1);
+    sys.commit();
+    EXPECT_EQ(sys.transaction_depth(), 0);
+}
+
+TEST(Transactions, CommitWithoutBeginThrows) {
+    MemorySystem sys;
+    EXPECT_THROW(sys.commit(), Error);
+    EXPECT_EQ(sys.transaction_depth(), 0);
+    sys.begin();
+    sys.commit();
+    EXPECT_THROW(sys.commit(), Error);
+    EXPECT_EQ(sys.transaction_depth(), 0);
+}
+
+TEST(Transactions, InitialRenderOnCreation) {
+    MemorySystem sys;
+    MemoryRegion& root = sys.create_container("root", 0x10000);
+    MemoryRegion& ram = sys.create_ram("ram", 0x1000);
+    root.add_subregion(0x2000, ram);
+    MemoryAddressSpace& as = sys.create_memory_space("mem", root);
+    ASSERT_NE(as.view(), nullptr);
+    ASSERT_EQ(as.view()->size(), 1u);
+    EXPECT_EQ(as.view()->ranges()[0].mr, &ram);
+    EXPECT_EQ(as.view()->ranges()[0].range.start(), 0x2000u);
+    EXPECT_EQ(&as.root(), &root);
+    EXPECT_EQ(&as.system(), &sys);
+    ASSERT_EQ(sys.address_spaces().size(), 1u);
+    EXPECT_EQ(sys.address_spaces()[0].get(), &as);
+}
+
+TEST(Transactions, ChangeOutsideTransactionRendersImmediately) {
+    MemorySystem sys;
+    MemoryRegion& root = sys.create_container("root", 0x10000);
+    MemoryAddressSpace& as = sys.create_memory_space("mem", root);
+    MemoryRegion& ram = sys.create_ram("ram", 0x1000);
+    const uint64_t n = as.render_count();
+
+    root.add_subregion(0x1000, ram);
+    EXPECT_EQ(as.render_count(), n + 1);
+    ASSERT_EQ(as.view()->size(), 1u);
+    EXPECT_EQ(as.view()->ranges()[0].range.start(), 0x1000u);
+
+    ram.set_address(0x3000);
+    EXPECT_EQ(as.render_count(), n + 2);
+    EXPECT_EQ(as.view()->ranges()[0].range.start(), 0x3000u);
+
+    ram.set_enabled(false);
+    EXPECT_EQ(as.render_count(), n + 3);
+    EXPECT_EQ(as.view()->size(), 0u);
+
+    ram.set_enabled(true);
+    ram.set_readonly(true);
+    EXPECT_EQ(as.render_count(), n + 5);
+    EXPECT_TRUE(as.view()->ranges()[0].readonly);
+}
+
+TEST(Transactions, SeveralChangesRenderOnceAtOutermostCommit) {
+    MemorySystem sys;
+    MemoryRegion& root = sys.create_container("root", 0x10000);
+    MemoryAddressSpace& as = sys.create_memory_space("mem", root);
+    MemoryRegion& a = sys.create_ram("a", 0x1000);
+    MemoryRegion& b = sys.create_ram("b", 0x1000);
+    const uint64_t n = as.render_count();
+    auto before = as.view();
+
+    sys.begin();
+    root.add_subregion(0x0000, a);
+    sys.begin();
+    root.add_subregion(0x4000, b);
+    a.set_address(0x1000);
+    sys.commit();  // inner: nothing yet
+    EXPECT_EQ(as.render_count(), n);
+    EXPECT_EQ(as.view(), before);
+    EXPECT_EQ(as.view()->size(), 0u);
+    b.set_readonly(true);
+    EXPECT_EQ(as.render_count(), n);
+    sys.commit();  // outermost
+    EXPECT_EQ(as.render_count(), n + 1);
+    ASSERT_EQ(as.view()->size(), 2u);
+    EXPECT_EQ(as.view()->ranges()[0].mr, &a);
+    EXPECT_EQ(as.view()->ranges()[0].range.start(), 0x1000u);
+    EXPECT_EQ(as.view()->ranges()[1].mr, &b);
+    EXPECT_TRUE(as.view()->ranges()[1].readonly);
+}
+
+TEST(Transactions, EmptyTransactionRendersNothing) {
+    MemorySystem sys;
+    MemoryRegion& root = sys.create_container("root", 0x10000);
+    MemoryAddressSpace& as = sys.create_memory_space("mem", root);
+    const uint64_t n = as.render_count();
+    sys.begin();
+    sys.commit();
+    EXPECT_EQ(as.render_count(), n);
+}
+
+TEST(Transactions, RaiiTransaction) {
+    MemorySystem sys;
+    MemoryRegion& root = sys.create_container("root", 0x10000);
+    MemoryAddressSpace& as = sys.create_memory_space("mem", root);
+    MemoryRegion& a = sys.create_ram("a", 0x1000);
+    MemoryRegion& b = sys.create_ram("b", 0x1000);
+    const uint64_t n = as.render_count();
+    {
+        Transaction t(sys);
+        EXPECT_EQ(sys.transaction_depth(), 1);
+        root.add_subregion(0, a);
+        {
+            Transaction inner(sys);
+            EXPECT_EQ(sys.transaction_depth(), 2);
+            root.add_subregion(0x1000, b);
+        }
+        EXPECT_EQ(sys.transaction_depth(), 1);
+        EXPECT_EQ(as.render_count(), n);
+    }
+    EXPECT_EQ(sys.transaction_depth(), 0);
+    EXPECT_EQ(as.render_count(), n + 1);
+    EXPECT_EQ(as.view()->size(), 2u);
+}
+
+TEST(Transactions, RaiiTransactionCommitsWhenLeftByException) {
+    MemorySystem sys;
+    MemoryRegion& root = sys.create_container("root", 0x10000);
+    MemoryAddressSpace& as = sys.create_memory_space("mem", root);
+    MemoryRegion& a = sys.create_ram("a", 0x1000);
+    MemoryRegion& b = sys.create_ram("b", 0x1000);
+    const uint64_t n = as.render_count();
+    try {
+        Transaction t(sys);
+        root.add_subregion(0, a);
+        root.add_subregion(0x800, b);  // collides with a: throws
+        FAIL() << "collision not detected";
+    } catch (const Error&) {
+    }
+    EXPECT_EQ(sys.transaction_depth(), 0);
+    EXPECT_EQ(as.render_count(), n + 1);
+    ASSERT_EQ(as.view()->size(), 1u);
+    EXPECT_EQ(as.view()->ranges()[0].mr, &a);
+    EXPECT_EQ(b.parent(), nullptr);
+
+    try {
+        Transaction t(sys);
+        a.set_address(0x4000);
+        throw std::runtime_error("boom");
+    } catch (const std::runtime_error& e) {
+        EXPECT_STREQ(e.what(), "boom");
+    }
+    EXPECT_EQ(sys.transaction_depth(), 0);
+    EXPECT_EQ(as.render_count(), n + 2);
+    EXPECT_EQ(as.view()->ranges()[0].range.start(), 0x4000u);
+}
+
+TEST(Transactions, FailedChangeOutsideTransactionLeavesNoOpenTransaction) {
+    MemorySystem sys;
+    MemoryRegion& root = sys.create_container("root", 0x10000);
+    MemoryAddressSpace& as = sys.create_memory_space("mem", root);
+    MemoryRegion& a = sys.create_ram("a", 0x1000);
+    MemoryRegion& b = sys.create_ram("b", 0x1000);
+    root.add_subregion(0, a);
+    const uint64_t n = as.render_count();
+    EXPECT_THROW(root.add_subregion(0x800, b), Error);
+    EXPECT_EQ(sys.transaction_depth(), 0);  // no transaction left open
+    EXPECT_LE(as.render_count(), n + 1);
+    EXPECT_EQ(as.view()->size(), 1u);
+    // The system still works.
+    root.add_subregion(0x1000, b);
+    EXPECT_EQ(as.view()->size(), 2u);
+}
+
+TEST(Transactions, DestroyInsideTransactionKeepsOldViewUsableUntilCommit) {
+    MemorySystem sys;
+    MemoryRegion& root = sys.create_container("root", 0x10000);
+    MemoryAddressSpace& as = sys.create_memory_space("mem", root);
+    MemoryRegion& ram = sys.create_ram("ram", 0x1000);
+    MemoryRegion& keep = sys.create_ram("keep", 0x1000);
+    root.add_subregion(0x0000, ram);
+    root.add_subregion(0x1000, keep);
+    ram.ram_block()->host()[0x10] = 0x42;
+    std::vector<std::string> log;
+    Recorder r("", log);
+    as.add_listener(r);
+    log.clear();
+    const size_t regions = sys.region_count();
+    {
+        Transaction t(sys);
+        root.del_subregion(ram);
+        sys.destroy(ram);
+        // The view of the last commit still shows the region; dispatch
+        // through it must still work.
+        AccessResult old = as.read(Gpa(0x10), 1);
+        EXPECT_EQ(old.status, AccessStatus::Ok);
+        EXPECT_EQ(old.value, 0x42u);
+    }
+    EXPECT_EQ(sys.region_count(), regions - 1);
+    EXPECT_EQ(sys.ram_blocks().size(), 1u);
+    EXPECT_EQ(as.read(Gpa(0x10), 1).status, AccessStatus::Unassigned);
+    ASSERT_EQ(as.view()->size(), 1u);
+    EXPECT_EQ(as.view()->ranges()[0].mr, &keep);
+    // Listeners were told about the removal (and could look at the region).
+    EXPECT_EQ(log, (Lines{"begin", "del [0x0,0x1000) ram off=0x0", "nop [0x1000,0x2000) keep off=0x0", "commit"}));
+}
+
+// ---------------------------------------------------------------------------
+// Selective re-rendering
+
+struct TwoSpaces : ::testing::Test {
+    MemorySystem sys;
+    MemoryRegion& ra = sys.create_container("root-a", 0x100000);
+    MemoryRegion& rb = sys.create_container("root-b", 0x100000);
+    MemoryAddressSpace& A = sys.create_memory_space("A", ra);
+    MemoryAddressSpace& B = sys.create_memory_space("B", rb);
+};
+
+TEST_F(TwoSpaces, CommitRerendersOnlyChangedSpace) {
+    MemoryRegion& ram = sys.create_ram("ram", 0x1000);
+    const uint64_t na = A.render_count();
+    const uint64_t nb = B.render_count();
+    ra.add_subregion(0, ram);
+    EXPECT_EQ(A.render_count(), na + 1);
+    EXPECT_EQ(B.render_count(), nb);
+
+    MemoryRegion& ram2 = sys.create_ram("ram2", 0x1000);
+    {
+        Transaction t(sys);
+        rb.add_subregion(0, ram2);
+        ram2.set_address(0x2000);
+    }
+    EXPECT_EQ(A.render_count(), na + 1);
+    EXPECT_EQ(B.render_count(), nb + 1);
+
+    {
+        Transaction t(sys);
+        ram.set_address(0x8000);
+        ram2.set_address(0x9000);
+    }
+    EXPECT_EQ(A.render_count(), na + 2);
+    EXPECT_EQ(B.render_count(), nb + 2);
+}
+
+TEST_F(TwoSpaces, ChangesToDetachedRegionsRenderNothing) {
+    const uint64_t na = A.render_count();
+    const uint64_t nb = B.render_count();
+    MemoryRegion& c = sys.create_container("loose", 0x10000);
+    MemoryRegion& ram = sys.create_ram("ram", 0x1000);
+    c.add_subregion(0, ram);
+    ram.set_address(0x1000);
+    ram.set_readonly(true);
+    c.set_enabled(false);
+    EXPECT_EQ(A.render_count(), na);
+    EXPECT_EQ(B.render_count(), nb);
+}
+
+TEST_F(TwoSpaces, AliasIntoOtherTreeRerendersBoth) {
+    // B: rb > sub > (ram-b), and rb > other. A: ra > alias -> sub.
+    MemoryRegion& sub = sys.create_container("sub", 0x10000);
+    MemoryRegion& inner = sys.create_container("inner", 0x4000);
+    MemoryRegion& other = sys.create_container("other", 0x10000);
+    MemoryRegion& al = sys.create_alias("alias-to-sub", sub, 0, 0x10000);
+    {
+        Transaction t(sys);
+        rb.add_subregion(0x00000, sub);
+        rb.add_subregion(0x20000, other);
+        sub.add_subregion(0x4000, inner);
+        ra.add_subregion(0x50000, al);
+    }
+    uint64_t na = A.render_count();
+    uint64_t nb = B.render_count();
+
+    // A change deep inside B's aliased subtree re-renders A as well.
+    MemoryRegion& ram_b = sys.create_ram("ram-b", 0x1000);
+    inner.add_subregion(0x1000, ram_b);
+    EXPECT_EQ(B.render_count(), nb + 1);
+    EXPECT_EQ(A.render_count(), na + 1);
+    ASSERT_EQ(A.view()->size(), 1u);
+    EXPECT_EQ(A.view()->ranges()[0].mr, &ram_b);
+    EXPECT_EQ(A.view()->ranges()[0].range.start(), 0x55000u);
+    ASSERT_EQ(B.view()->size(), 1u);
+    EXPECT_EQ(B.view()->ranges()[0].range.start(), 0x5000u);
+
+    ram_b.set_enabled(false);
+    EXPECT_EQ(B.render_count(), nb + 2);
+    EXPECT_EQ(A.render_count(), na + 2);
+    EXPECT_EQ(A.view()->size(), 0u);
+
+    // A change in B's tree outside the aliased subtree leaves A alone.
+    MemoryRegion& ram_o = sys.create_ram("ram-o", 0x1000);
+    other.add_subregion(0, ram_o);
+    EXPECT_EQ(B.render_count(), nb + 3);
+    EXPECT_EQ(A.render_count(), na + 2);
+
+    // A change to the alias itself touches A only.
+    al.set_alias_offset(0x1000);
+    EXPECT_EQ(A.render_count(), na + 3);
+    EXPECT_EQ(B.render_count(), nb + 3);
+
+    // Both spaces changed in one transaction: each renders once.
+    {
+        Transaction t(sys);
+        ram_b.set_enabled(true);
+        ram_b.set_address(0x2000);
+        al.set_address(0x60000);
+    }
+    EXPECT_EQ(A.render_count(), na + 4);
+    EXPECT_EQ(B.render_count(), nb + 4);
+    ASSERT_EQ(A.view()->size(), 1u);
+    EXPECT_EQ(A.view()->ranges()[0].range.start(), 0x60000u + 0x4000 + 0x2000 - 0x1000);
+}
+
+TEST_F(TwoSpaces, AliasOfAliasChainPropagates) {
+    // A: ra > a1 -> a2 -> ram (ram lives in B's tree).
+    MemoryRegion& ram = sys.create_ram("ram", 0x4000);
+    MemoryRegion& a2 = sys.create_alias("a2", ram, 0, 0x4000);
+    MemoryRegion& a1 = sys.create_alias("a1", a2, 0, 0x4000);
+    rb.add_subregion(0, ram);
+    ra.add_subregion(0x10000, a1);
+    const uint64_t na = A.render_count();
+    const uint64_t nb = B.render_count();
+    ram.set_readonly(true);
+    EXPECT_EQ(A.render_count(), na + 1);
+    EXPECT_EQ(B.render_count(), nb + 1);
+    ASSERT_EQ(A.view()->size(), 1u);
+    EXPECT_TRUE(A.view()->ranges()[0].readonly);
+    a2.set_alias_offset(0x1000);  // a2 is in no tree but reached from A
+    EXPECT_EQ(A.render_count(), na + 2);
+    EXPECT_EQ(B.render_count(), nb + 1);
+    EXPECT_EQ(A.view()->ranges()[0].offset_in_region, 0x1000u);
+}
+
+// ---------------------------------------------------------------------------
+// Listeners
+
+struct ListenerTest : ::testing::Test {
+    MemorySystem sys;
+    MemoryRegion& root = sys.create_container("root", 0x100000);
+    MemoryAddressSpace& as = sys.create_memory_space("mem", root);
+    std::vector<std::string> log;
+};
+
+TEST_F(ListenerTest, LateListenerGetsCurrentViewAsAdds) {
+    MemoryRegion& a = sys.create_ram("a", 0x1000);
+    MemoryRegion& b = sys.create_ram("b", 0x2000);
+    MemoryRegion& al = sys.create_alias("al", b, 0x200, 0x100);
+    {
+        Transaction t(sys);
+        root.add_subregion(0x3000, b);
+        root.add_subregion(0x1000, a);
+        root.add_subregion(0x8000, al);
+    }
+    al.set_readonly(true);
+    Recorder r("", log);
+    r.expected_as = &as;
+    as.add_listener(r);
+    EXPECT_EQ(only(log, {"add", "del", "nop", "log"}), (Lines{
+                                                          "add [0x1000,0x2000) a off=0x0",
+                                                          "add [0x3000,0x5000) b off=0x0",
+                                                          "add [0x8000,0x8100) b off=0x200 ro",
+                                                      }));
+}
+
+TEST_F(ListenerTest, BeginCommitBracketDelBeforeAddNopForUnchanged) {
+    MemoryRegion& keep = sys.create_ram("keep", 0x1000);
+    MemoryRegion& old_r = sys.create_ram("old", 0x1000);
+    MemoryRegion& new_r = sys.create_ram("new", 0x1000);
+    {
+        Transaction t(sys);
+        root.add_subregion(0x4000, keep);
+        root.add_subregion(0x8000, old_r);
+    }
+    Recorder r("", log);
+    r.expected_as = &as;
+    as.add_listener(r);
+    log.clear();
+    {
+        Transaction t(sys);
+        root.del_subregion(old_r);
+        root.add_subregion(0x0000, new_r);  // below the removed range
+    }
+    EXPECT_EQ(log, (Lines{
+                       "begin",
+                       "del [0x8000,0x9000) old off=0x0",
+                       "add [0x0,0x1000) new off=0x0",
+                       "nop [0x4000,0x5000) keep off=0x0",
+                       "commit",
+                   }));
+}
+
+TEST_F(ListenerTest, MovedRegionIsDelThenAdd) {
+    MemoryRegion& ram = sys.create_ram("ram", 0x1000);
+    root.add_subregion(0x1000, ram);
+    Recorder r("", log);
+    as.add_listener(r);
+    log.clear();
+    ram.set_address(0x6000);
+    EXPECT_EQ(log, (Lines{
+                       "begin",
+                       "del [0x1000,0x2000) ram off=0x0",
+                       "add [0x6000,0x7000) ram off=0x0",
+                       "commit",
+                   }));
+}
+
+TEST_F(ListenerTest, SplitRangeIsDelThenAdds) {
+    MemoryRegion& ram = sys.create_ram("ram", 0x4000);
+    MemoryRegion& dev_r = sys.create_reservation("resv", 0x1000);
+    root.add_subregion(0, ram);
+    Recorder r("", log);
+    as.add_listener(r);
+    log.clear();
+    ram.add_subregion(0x1000, dev_r);
+    EXPECT_EQ(log, (Lines{
+                       "begin",
+                       "del [0x0,0x4000) ram off=0x0",
+                       "add [0x0,0x1000) ram off=0x0",
+                       "add [0x1000,0x2000) resv off=0x0",
+                       "add [0x2000,0x4000) ram off=0x2000",
+                       "commit",
+                   }));
+}
+
+TEST_F(ListenerTest, AttributeChangeIsDelThenAdd) {
+    MemoryRegion& ram = sys.create_ram("ram", 0x1000);
+    root.add_subregion(0, ram);
+    Recorder r("", log);
+    as.add_listener(r);
+    log.clear();
+    ram.set_readonly(true);
+    EXPECT_EQ(log, (Lines{
+                       "begin",
+                       "del [0x0,0x1000) ram off=0x0",
+                       "add [0x0,0x1000) ram off=0x0 ro",
+                       "commit",
+                   }));
+}
+
+TEST_F(ListenerTest, DirtyLogMaskChangeIsLogStartStop) {
+    MemoryRegion& ram = sys.create_ram("vram", 0x2000);
+    root.add_subregion(0xa0000, ram);
+    Recorder r("", log);
+    r.expected_as = &as;
+    as.add_listener(r);
+    log.clear();
+
+    ram.set_dirty_log(kDirtyLogVga, true);
+    EXPECT_EQ(without(log, "nop"), (Lines{
+                                       "begin",
+                                       "log_start [0xa0000,0xa2000) vram off=0x0 old=0 new=1",
+                                       "commit",
+                                   }));
+    log.clear();
+    ram.set_dirty_log(kDirtyLogRecord, true);
+    EXPECT_EQ(without(log, "nop"), (Lines{
+                                       "begin",
+                                       "log_start [0xa0000,0xa2000) vram off=0x0 old=1 new=5",
+                                       "commit",
+                                   }));
+    log.clear();
+    ram.set_dirty_log(kDirtyLogVga, false);
+    EXPECT_EQ(without(log, "nop"), (Lines{
+                                       "begin",
+                                       "log_stop [0xa0000,0xa2000) vram off=0x0 old=5 new=4",
+                                       "commit",
+                                   }));
+    log.clear();
+    ram.set_dirty_log_mask(0);
+    EXPECT_EQ(without(log, "nop"), (Lines{
+                                       "begin",
+                                       "log_stop [0xa0000,0xa2000) vram off=0x0 old=4 new=0",
+                                       "commit",
+                                   }));
+}
+
+TEST_F(ListenerTest, ListenerOrderForwardForAddReverseForDel) {
+    MemoryRegion& ram = sys.create_ram("ram", 0x1000);
+    Recorder l_hi("hi", log);     // priority 10
+    Recorder l_lo("lo", log);     // priority -5
+    Recorder l_mid1("mid1", log); // priority 0, registered first
+    Recorder l_mid2("mid2", log); // priority 0, registered second
+    as.add_listener(l_hi, 10);
+    as.add_listener(l_mid1, 0);
+    as.add_listener(l_lo, -5);
+    as.add_listener(l_mid2, 0);
+    log.clear();
+    root.add_subregion(0x1000, ram);
+    EXPECT_EQ(only(log, {"lo add", "mid1 add", "mid2 add", "hi add"}), (Lines{
+                                                                           "lo add [0x1000,0x2000) ram off=0x0",
+                                                                           "mid1 add [0x1000,0x2000) ram off=0x0",
+                                                                           "mid2 add [0x1000,0x2000) ram off=0x0",
+                                                                           "hi add [0x1000,0x2000) ram off=0x0",
+                                                                       }));
+    log.clear();
+    root.del_subregion(ram);
+    EXPECT_EQ(only(log, {"lo del", "mid1 del", "mid2 del", "hi del"}), (Lines{
+                                                                           "hi del [0x1000,0x2000) ram off=0x0",
+                                                                           "mid2 del [0x1000,0x2000) ram off=0x0",
+                                                                           "mid1 del [0x1000,0x2000) ram off=0x0",
+                                                                           "lo del [0x1000,0x2000) ram off=0x0",
+                                                                       }));
+    // Every listener saw begin before and commit after its own events.
+    for (const char* tag : {"hi", "mid1", "mid2", "lo"}) {
+        std::vector<std::string> mine;
+        for (auto& s : log)
+            if (s.rfind(std::string(tag) + " ", 0) == 0) mine.push_back(s.substr(std::string(tag).size() + 1));
+        EXPECT_EQ(mine, (Lines{"begin", "del [0x1000,0x2000) ram off=0x0", "commit"})) << tag;
+    }
+}
+
+TEST_F(ListenerTest, SectionFields) {
+    MemoryRegion& ram = sys.create_ram("ram", 0x4000);
+    MemoryRegion& al = sys.create_alias("al", ram, 0x1000, 0x800);
+    root.add_subregion(0x20000, al);
+    al.set_nonvolatile(true);
+    ram.set_dirty_log(kDirtyLogMigration, true);
+    struct Grab : MemoryListener {
+        std::vector<MemoryRegionSection> adds;
+        void region_add(const MemoryRegionSection& s) override { adds.push_back(s); }
+    } g;
+    as.add_listener(g);
+    ASSERT_EQ(g.adds.size(), 1u);
+    const MemoryRegionSection& s = g.adds[0];
+    EXPECT_EQ(s.as, &as);
+    EXPECT_EQ(s.mr, &ram);
+    EXPECT_EQ(s.range, AddrRange::make(0x20000, 0x800));
+    EXPECT_EQ(s.offset_within_region, 0x1000u);
+    EXPECT_EQ(s.dirty_log_mask, kDirtyLogMigration);
+    EXPECT_FALSE(s.readonly);
+    EXPECT_TRUE(s.nonvolatile);
+}
+
+TEST_F(ListenerTest, RemoveListener) {
+    MemoryRegion& ram = sys.create_ram("ram", 0x1000);
+    Recorder r("", log);
+    Recorder stranger("x", log);
+    EXPECT_THROW(as.remove_listener(stranger), Error);
+    as.add_listener(r);
+    as.remove_listener(r);
+    EXPECT_THROW(as.remove_listener(r), Error);
+    log.clear();
+    root.add_subregion(0, ram);
+    EXPECT_TRUE(log.empty());
+}
+
+TEST_F(ListenerTest, ListenerOfOtherSpaceNotToldAboutChanges) {
+    MemoryRegion& other_root = sys.create_container("other-root", 0x10000);
+    MemoryAddressSpace& other = sys.create_memory_space("other", other_root);
+    Recorder r("", log);
+    other.add_listener(r);
+    log.clear();
+    MemoryRegion& ram = sys.create_ram("ram", 0x1000);
+    root.add_subregion(0, ram);
+    EXPECT_EQ(only(log, {"add", "del", "nop", "log"}), Lines{});
+}
+
+TEST_F(ListenerTest, TransactionGivesOneBeginCommitPair) {
+    MemoryRegion& a = sys.create_ram("a", 0x1000);
+    MemoryRegion& b = sys.create_ram("b", 0x1000);
+    Recorder r("", log);
+    as.add_listener(r);
+    log.clear();
+    {
+        Transaction t(sys);
+        root.add_subregion(0x0000, a);
+        root.add_subregion(0x2000, b);
+        b.set_address(0x3000);
+        EXPECT_TRUE(log.empty()) << "listeners must not run inside a transaction";
+    }
+    EXPECT_EQ(log, (Lines{
+                       "begin",
+                       "add [0x0,0x1000) a off=0x0",
+                       "add [0x3000,0x4000) b off=0x0",
+                       "commit",
+                   }));
+}
+
+// ---------------------------------------------------------------------------
+// Several systems
+
+TEST(SeveralSystems, IndependentTransactionsAndSpaces) {
+    MemorySystem s1;
+    MemorySystem s2;
+    MemoryRegion& r1 = s1.create_container("root", 0x10000);
+    MemoryRegion& r2 = s2.create_container("root", 0x10000);  // same name, other system
+    MemoryAddressSpace& as1 = s1.create_memory_space("mem", r1);
+    MemoryAddressSpace& as2 = s2.create_memory_space("mem", r2);
+    EXPECT_EQ(s1.address_spaces().size(), 1u);
+    EXPECT_EQ(s2.address_spaces().size(), 1u);
+    MemoryRegion& ram1 = s1.create_ram("ram", 0x1000);
+    MemoryRegion& ram2 = s2.create_ram("ram", 0x1000);
+    EXPECT_EQ(s1.region_count(), 2u);
+    EXPECT_EQ(s2.region_count(), 2u);
+    EXPECT_EQ(&ram1.system(), &s1);
+    EXPECT_EQ(&ram2.system(), &s2);
+
+    const uint64_t n1 = as1.render_count();
+    const uint64_t n2 = as2.render_count();
+    s1.begin();
+    EXPECT_EQ(s1.transaction_depth(), 1);
+    EXPECT_EQ(s2.transaction_depth(), 0);
+    r1.add_subregion(0, ram1);
+    r2.add_subregion(0, ram2);  // s2 has no open transaction: renders now
+    EXPECT_EQ(as1.render_count(), n1);
+    EXPECT_EQ(as2.render_count(), n2 + 1);
+    EXPECT_EQ(as2.view()->size(), 1u);
+    EXPECT_EQ(as1.view()->size(), 0u);
+    EXPECT_THROW(s2.commit(), Error);  // s1's transaction is not s2's
+    EXPECT_EQ(s1.transaction_depth(), 1);
+    s1.commit();
+    EXPECT_EQ(as1.render_count(), n1 + 1);
+    EXPECT_EQ(as2.render_count(), n2 + 1);
+    EXPECT_EQ(as1.view()->size(), 1u);
+
+    // Dispatch in one does not touch the other's memory.
+    EXPECT_EQ(as1.write(Gpa(0x10), 0xaa, 1), AccessStatus::Ok);
+    EXPECT_EQ(ram1.ram_block()->host()[0x10], 0xaa);
+    EXPECT_EQ(ram2.ram_block()->host()[0x10], 0);
+    EXPECT_EQ(ram1.ram_block()->id(), 0u);
+    EXPECT_EQ(ram2.ram_block()->id(), 0u);
+}
+
+}  // namespace
+}  // namespace kvmrr
