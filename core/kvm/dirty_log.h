@@ -1,0 +1,34 @@
+// Dirty-log bitmaps and their translation to guest-physical pages.
+//
+// KVM reports dirty pages per memslot as a bitmap relative to the slot's
+// first page. kvmrr keeps that form (it is compact and is what the trace
+// stores) together with the slot's guest address, and converts to page
+// addresses only on demand; the conversion walks set bits with
+// count-trailing-zeros, so its cost follows the number of dirty pages, not
+// the slot size.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <vector>
+
+namespace kvmrr {
+
+constexpr uint64_t kPageSize = 4096;
+
+struct DirtyBitmap {
+    uint32_t slot = 0;
+    uint64_t guest_phys = 0;  // of the slot's first page
+    uint64_t pages = 0;       // pages in the slot
+    std::vector<uint64_t> words;
+
+    uint64_t count() const;
+    // Guest-physical addresses of the dirty pages, ascending.
+    std::vector<uint64_t> page_addresses() const;
+    void for_each_page(const std::function<void(uint64_t gpa)>& fn) const;
+};
+
+// Where harvested bitmaps go (the recorder, an analysis, a test).
+using DirtySink = std::function<void(const DirtyBitmap&)>;
+
+}  // namespace kvmrr

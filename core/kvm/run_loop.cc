@@ -1,0 +1,165 @@
+#include "core/kvm/run_loop.h"
+
+#include <pthread.h>
+#include <signal.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cinttypes>
+#include <cstdio>
+#include <cstring>
+#include <optional>
+
+#include "core/error.h"
+
+namespace kvmrr {
+
+namespace {
+
+int timeout_signal() { return SIGRTMIN + 1; }
+
+void ignore_signal(int) {}
+
+// A per-run timer aimed at the calling thread.
+class ThreadTimer {
+public:
+    explicit ThreadTimer(std::chrono::milliseconds after) {
+        struct sigaction sa {};
+        sa.sa_handler = ignore_signal;  // no SA_RESTART: KVM_RUN must return EINTR
+        sigemptyset(&sa.sa_mask);
+        if (sigaction(timeout_signal(), &sa, nullptr) < 0) throw Error("sigaction for the run timeout failed");
+        sigevent ev{};
+        ev.sigev_notify = SIGEV_THREAD_ID;
+        ev.sigev_signo = timeout_signal();
+        ev._sigev_un._tid = static_cast<pid_t>(syscall(SYS_gettid));
+        if (timer_create(CLOCK_MONOTONIC, &ev, &timer_) < 0)
+            throw Error(std::string("timer_create for the run timeout failed: ") + std::strerror(errno));
+        itimerspec its{};
+        const auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(after).count();
+        its.it_value.tv_sec = ns / 1000000000;
+        its.it_value.tv_nsec = ns % 1000000000;
+        its.it_interval.tv_nsec = 10 * 1000 * 1000;
+        timer_settime(timer_, 0, &its, nullptr);
+    }
+    ~ThreadTimer() { timer_delete(timer_); }
+    ThreadTimer(const ThreadTimer&) = delete;
+    ThreadTimer& operator=(const ThreadTimer&) = delete;
+
+private:
+    timer_t timer_{};
+};
+
+}  // namespace
+
+std::string RunResult::describe() const {
+    char buf[160];
+    switch (reason) {
+        case StopReason::GuestExit:
+            std::snprintf(buf, sizeof buf, "guest exited with status %d after %" PRIu64 " exits", exit_status, exits);
+            break;
+        case StopReason::Halt:
+            std::snprintf(buf, sizeof buf, "guest halted (status 0) after %" PRIu64 " exits at rip 0x%llx", exits,
+                          static_cast<unsigned long long>(regs.rip));
+            break;
+        case StopReason::Shutdown:
+            std::snprintf(buf, sizeof buf, "guest triple-faulted after %" PRIu64 " exits: rip 0x%llx rsp 0x%llx cr0 0x%llx cr3 0x%llx",
+                          exits, static_cast<unsigned long long>(regs.rip), static_cast<unsigned long long>(regs.rsp),
+                          static_cast<unsigned long long>(sregs.cr0), static_cast<unsigned long long>(sregs.cr3));
+            break;
+        case StopReason::UnassignedAccess:
+        case StopReason::InvalidAccess:
+            std::snprintf(buf, sizeof buf, "%s at 0x%" PRIx64 " (rip 0x%llx) after %" PRIu64 " exits", stop_reason_name(reason),
+                          detail, static_cast<unsigned long long>(regs.rip), exits);
+            break;
+        default:
+            std::snprintf(buf, sizeof buf, "%s (detail 0x%" PRIx64 ") after %" PRIu64 " exits, rip 0x%llx", stop_reason_name(reason),
+                          detail, exits, static_cast<unsigned long long>(regs.rip));
+    }
+    return buf;
+}
+
+VcpuExit decode_exit(kvm_run& run) {
+    VcpuExit e;
+    switch (run.exit_reason) {
+        case KVM_EXIT_IO:
+            e.kind = ExitKind::Io;
+            e.is_write = run.io.direction == KVM_EXIT_IO_OUT;
+            e.size = run.io.size;
+            e.count = run.io.count;
+            e.addr = run.io.port;
+            e.data = std::span(reinterpret_cast<uint8_t*>(&run) + run.io.data_offset,
+                               static_cast<size_t>(run.io.size) * run.io.count);
+            break;
+        case KVM_EXIT_MMIO:
+            e.kind = ExitKind::Mmio;
+            e.is_write = run.mmio.is_write != 0;
+            e.size = static_cast<uint8_t>(run.mmio.len);
+            e.addr = run.mmio.phys_addr;
+            e.data = std::span(run.mmio.data, sizeof run.mmio.data);
+            break;
+        case KVM_EXIT_HLT: e.kind = ExitKind::Hlt; break;
+        case KVM_EXIT_SHUTDOWN: e.kind = ExitKind::Shutdown; break;
+        case KVM_EXIT_FAIL_ENTRY:
+            e.kind = ExitKind::FailEntry;
+            e.reason_code = run.fail_entry.hardware_entry_failure_reason;
+            break;
+        case KVM_EXIT_INTERNAL_ERROR:
+            e.kind = ExitKind::InternalError;
+            e.reason_code = run.internal.suberror;
+            break;
+        default:
+            e.kind = ExitKind::Unknown;
+            e.reason_code = run.exit_reason;
+    }
+    return e;
+}
+
+RunResult run_vcpu(KvmVcpu& vcpu, ExitTargets targets, const ExitPolicy& policy, const RunLimits& limits,
+                   const GuestExitRequest& exit_request, ExitObserver* observer) {
+    using Clock = std::chrono::steady_clock;
+    RunResult res;
+    std::optional<ThreadTimer> timer;
+    const bool timed = limits.timeout.count() > 0;
+    const Clock::time_point deadline = Clock::now() + limits.timeout;
+    if (timed) timer.emplace(limits.timeout);
+    kvm_run& run = *vcpu.run_area();
+
+    for (;;) {
+        if (limits.max_exits && res.exits >= limits.max_exits) {
+            res.reason = StopReason::MaxExits;
+            res.detail = limits.max_exits;
+            break;
+        }
+        const bool entered = vcpu.run();
+        if (timed && Clock::now() >= deadline) {
+            // An exit that completed just now is still handled below only if
+            // KVM_RUN returned normally; a pending I/O read would otherwise
+            // be left half done, which does not matter for a stopped run.
+            res.reason = StopReason::Timeout;
+            res.detail = static_cast<uint64_t>(limits.timeout.count());
+            break;
+        }
+        if (!entered) continue;  // the timer's signal, before the deadline
+        ++res.exits;
+        VcpuExit e = decode_exit(run);
+        const ExitOutcome o = handle_exit(e, targets, policy);
+        if (observer) observer->on_exit(e, o);
+        if (exit_request.requested) {
+            res.reason = StopReason::GuestExit;
+            res.exit_status = exit_request.status;
+            break;
+        }
+        if (o.stop != StopReason::None) {
+            res.reason = o.stop;
+            res.detail = o.detail;
+            break;
+        }
+    }
+    res.regs = vcpu.regs();
+    res.sregs = vcpu.sregs();
+    return res;
+}
+
+}  // namespace kvmrr

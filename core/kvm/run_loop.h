@@ -1,0 +1,54 @@
+// The vCPU run loop: KVM_RUN, decode, handle_exit, repeat, until something
+// ends the run, with a limit on exits and on wall-clock time.
+//
+// The timeout is a POSIX timer that signals this thread: the signal kicks
+// the vCPU out of KVM_RUN (EINTR) even if the guest spins without exits,
+// and it repeats every 10 ms after the deadline, so a signal that lands
+// while the thread is outside KVM_RUN cannot be missed. The signal handler
+// does nothing; it is installed once per process for kTimeoutSignal.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+
+#include "core/kvm/exit_handler.h"
+#include "core/kvm/kvm.h"
+
+namespace kvmrr {
+
+// Set by a device (through RunControl) to end the run after this exit.
+struct GuestExitRequest {
+    bool requested = false;
+    int status = 0;
+};
+
+// Sees every exit after it was handled (the recorder's tap).
+class ExitObserver {
+public:
+    virtual ~ExitObserver() = default;
+    virtual void on_exit(const VcpuExit& exit, const ExitOutcome& outcome) = 0;
+};
+
+struct RunLimits {
+    uint64_t max_exits = 0;                 // 0: no limit
+    std::chrono::milliseconds timeout{0};   // 0: no limit
+};
+
+struct RunResult {
+    StopReason reason = StopReason::None;
+    int exit_status = 0;  // the guest's, for GuestExit
+    uint64_t exits = 0;
+    uint64_t detail = 0;
+    kvm_regs regs{};
+    kvm_sregs sregs{};
+    std::string describe() const;  // one line for the user
+};
+
+// Decodes the exit KVM left in `run` (the data span points into `run`).
+VcpuExit decode_exit(kvm_run& run);
+
+RunResult run_vcpu(KvmVcpu& vcpu, ExitTargets targets, const ExitPolicy& policy, const RunLimits& limits,
+                   const GuestExitRequest& exit_request, ExitObserver* observer = nullptr);
+
+}  // namespace kvmrr

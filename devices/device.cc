@@ -1,0 +1,35 @@
+#include "devices/device.h"
+
+#include "core/error.h"
+#include "core/machine_layout.h"
+#include "core/memory_region.h"
+#include "core/memory_system.h"
+
+namespace kvmrr {
+
+uint64_t claim_window(MachineMemory& m, const std::string& window, MemoryRegion& region) {
+    auto it = m.windows.find(window);
+    if (it == m.windows.end())
+        throw Error("device window '" + window + "' is not in the machine layout (or was claimed already)");
+    MemoryRegion* res = it->second;
+    MemoryRegion* parent = res->parent();
+    const uint64_t addr = res->addr();
+    if (region.size() > res->size())
+        throw Error("device region '" + region.name() + "' (" + hex(region.size()) + " bytes) is larger than window '" +
+                    window + "' (" + hex(res->size()) + " bytes)");
+    {
+        Transaction t(region.system());
+        parent->del_subregion(*res);
+        try {
+            parent->add_subregion(addr, region);
+        } catch (...) {
+            parent->add_subregion(addr, *res);  // leave the layout as it was
+            throw;
+        }
+    }
+    region.system().destroy(*res);
+    m.windows.erase(it);
+    return addr;
+}
+
+}  // namespace kvmrr

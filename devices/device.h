@@ -1,0 +1,44 @@
+// Device: the one small interface every device model implements.
+//
+// A device claims its window(s) of the machine layout when attached, by
+// name, replacing the reservation there with its own regions; from then on
+// the guest reaches it only through the address spaces. It reports its
+// model version (stored in trace headers, so a replay can tell that a
+// model changed) and a digest of its guest-visible state (compared at the
+// end of a replay).
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+namespace kvmrr {
+
+struct MachineMemory;
+class MemorySystem;
+class MemoryRegion;
+
+// What a device may ask of the run: stop it with an exit status.
+class RunControl {
+public:
+    virtual ~RunControl() = default;
+    virtual void request_exit(int status) = 0;
+};
+
+class Device {
+public:
+    virtual ~Device() = default;
+    virtual std::string_view name() const = 0;
+    virtual uint32_t model_version() const = 0;
+    // Claims the device's window(s) in `m`; throws kvmrr::Error if one is
+    // missing from the layout.
+    virtual void attach(MemorySystem& sys, MachineMemory& m) = 0;
+    virtual uint64_t state_digest() const = 0;
+};
+
+// Replaces the reservation named `window` with `region` at the same place
+// and returns the window's address; throws kvmrr::Error naming the window
+// if the layout has none (or it was claimed already).
+uint64_t claim_window(MachineMemory& m, const std::string& window, MemoryRegion& region);
+
+}  // namespace kvmrr

@@ -1,0 +1,78 @@
+#include "devices/guest_run.h"
+
+#include <algorithm>
+#include <cstdlib>
+#include <filesystem>
+
+#include "core/error.h"
+#include "core/kvm/kvm.h"
+#include "devices/machine.h"
+#include "devices/real_host_inputs.h"
+#include "devices/vm_runner.h"
+
+namespace kvmrr {
+
+std::string fixture_dir() {
+    if (const char* env = std::getenv("KVMRR_FIXTURE_DIR"); env && *env) return env;
+#ifdef KVMRR_FIXTURE_DIR
+    return KVMRR_FIXTURE_DIR;
+#else
+    return "fixtures/guests";
+#endif
+}
+
+std::vector<std::string> fixture_names() {
+    std::vector<std::string> names;
+    std::error_code ec;
+    for (const auto& e : std::filesystem::directory_iterator(fixture_dir(), ec))
+        if (e.path().extension() == ".bin") names.push_back(e.path().stem().string());
+    std::sort(names.begin(), names.end());
+    return names;
+}
+
+GuestImage resolve_guest(const GuestSpec& spec) {
+    if (spec.fixture.empty() == spec.image.empty()) throw Error("give exactly one of a fixture guest name or an image file");
+    if (!spec.fixture.empty()) {
+        const std::string path = fixture_dir() + "/" + spec.fixture + ".bin";
+        if (!std::filesystem::exists(path)) {
+            std::string known;
+            for (const std::string& n : fixture_names()) known += (known.empty() ? "" : ", ") + n;
+            throw Error("no fixture guest '" + spec.fixture + "' in " + fixture_dir() +
+                        (known.empty() ? " (none built: build the fixture_guests target)" : " (known: " + known + ")"));
+        }
+        GuestImage img = GuestImage::raw(path, kFixtureLoadAddr, kFixtureLoadAddr, CpuMode::Long);
+        img.name = spec.fixture;
+        return img;
+    }
+    GuestImage img = GuestImage::open(spec.image, spec.load, spec.entry.value_or(spec.load), spec.mode);
+    if (spec.entry) img.entry = *spec.entry;
+    return img;
+}
+
+int exit_status_for(const RunResult& r) {
+    switch (r.reason) {
+        case StopReason::GuestExit: return r.exit_status;
+        case StopReason::Halt: return 0;
+        case StopReason::Timeout: return kStatusTimeout;
+        default: return kStatusAbnormal;
+    }
+}
+
+GuestRunReport run_guest(const GuestRunRequest& req) {
+    const GuestImage image = resolve_guest(req.guest);
+    KvmSystem kvm;
+    RealHostInputs inputs(req.serial_in_fd, req.disk);
+    Machine machine(req.layout, inputs, req.serial_out);
+    VmRunner runner(machine, kvm);
+    runner.load(image, req.guest.args);
+    RunOptions opts;
+    opts.limits = req.limits;
+    opts.policy = req.policy;
+    GuestRunReport rep;
+    rep.result = runner.run(opts);
+    rep.exit_status = exit_status_for(rep.result);
+    rep.message = image.name + ": " + rep.result.describe();
+    return rep;
+}
+
+}  // namespace kvmrr
