@@ -137,7 +137,7 @@ void AddressSpace::remove_listener(MemoryListener& l) {
 
 void AddressSpace::update_topology() {
     std::shared_ptr<const FlatView> old = view_;
-    view_ = FlatView::render(*root_);
+    view_ = FlatView::render(*root_, &scratch_);
     ++renders_;
     if (listeners_.empty()) return;
 

@@ -112,6 +112,7 @@ private:
     std::string name_;
     MemoryRegion* root_;
     std::shared_ptr<const FlatView> view_;
+    RenderScratch scratch_;  // kept between renders of this space
     std::vector<ListenerEntry> listeners_;
     DispatchStats stats_;
     std::function<void(const FaultReport&)> on_fault_;

@@ -14,7 +14,10 @@ uint8_t* FlatRange::host() const {
     return mr->ram_block()->host() + mr->ram_offset() + offset_in_region;
 }
 
-FlatViewBuilder::FlatViewBuilder() : arena_(), claimed_(&arena_) {}
+FlatViewBuilder::FlatViewBuilder(RenderScratch* scratch)
+    : scratch_(scratch), arena_(), claimed_(scratch ? static_cast<std::pmr::memory_resource*>(&scratch->pool) : &arena_) {
+    if (scratch_) out_.reserve(scratch_->last_output + scratch_->last_output / 4 + 16);
+}
 
 void FlatViewBuilder::add_existing(const FlatRange& fr) {
     // Claim it the same way a fill would, but emit the range itself.
@@ -108,18 +111,20 @@ bool mergeable(const FlatRange& a, const FlatRange& b) {
 std::vector<FlatRange> FlatViewBuilder::finish(bool merge) {
     std::sort(out_.begin(), out_.end(),
               [](const FlatRange& a, const FlatRange& b) { return a.range.start() < b.range.start(); });
+    if (scratch_) scratch_->last_output = out_.size();
     if (!merge || out_.empty()) return std::move(out_);
-    std::vector<FlatRange> merged;
-    merged.reserve(out_.size());
-    for (const FlatRange& fr : out_) {
-        if (!merged.empty() && mergeable(merged.back(), fr)) {
-            FlatRange& last = merged.back();
-            last.range = AddrRange::make(last.range.start(), last.range.size() + fr.range.size());
+    // Merge in place: `kept` is the last range of the merged prefix.
+    size_t kept = 0;
+    for (size_t i = 1; i < out_.size(); ++i) {
+        FlatRange& last = out_[kept];
+        if (mergeable(last, out_[i])) {
+            last.range = AddrRange::make(last.range.start(), last.range.size() + out_[i].range.size());
         } else {
-            merged.push_back(fr);
+            out_[++kept] = out_[i];
         }
     }
-    return merged;
+    out_.resize(kept + 1);
+    return std::move(out_);
 }
 
 FlatView::FlatView(std::vector<FlatRange> ranges) : ranges_(std::move(ranges)) {
@@ -143,8 +148,8 @@ FlatView::FlatView(std::vector<FlatRange> ranges) : ranges_(std::move(ranges)) {
     }
 }
 
-std::shared_ptr<const FlatView> FlatView::render(const MemoryRegion& root) {
-    FlatViewBuilder b;
+std::shared_ptr<const FlatView> FlatView::render(const MemoryRegion& root, RenderScratch* scratch) {
+    FlatViewBuilder b(scratch);
     b.render(root, 0, AddrRange::make(0, root.size()));
     return std::make_shared<const FlatView>(b.finish());
 }

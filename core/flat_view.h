@@ -48,9 +48,20 @@ struct FlatRange {
 
 // Builds a FlatView; exposed so that tests can pre-load claimed ranges and
 // watch a render fill only the gaps.
+// Memory a renderer can keep between renders: the claimed-interval map's
+// nodes come from a pool that is recycled instead of returned to the
+// system, and the size of the last view sizes the next output. An address
+// space keeps one, so re-rendering a large tree does not fault in fresh
+// pages every time (see bench/README.md).
+struct RenderScratch {
+    std::pmr::unsynchronized_pool_resource pool;
+    size_t last_output = 0;
+};
+
 class FlatViewBuilder {
 public:
-    FlatViewBuilder();
+    // Without scratch, the builder allocates for itself.
+    explicit FlatViewBuilder(RenderScratch* scratch = nullptr);
     // Claims `fr` as if a higher-priority region had rendered it already.
     void add_existing(const FlatRange& fr);
     // Renders `mr` positioned so that its offset 0 is at address `base`
@@ -65,7 +76,8 @@ private:
     void fill(const MemoryRegion& mr, __int128 region_start, uint64_t start, uint64_t end, bool readonly,
               bool nonvolatile);
 
-    std::pmr::monotonic_buffer_resource arena_;
+    RenderScratch* scratch_;
+    std::pmr::monotonic_buffer_resource arena_;  // used when there is no scratch
     std::pmr::map<uint64_t, uint64_t> claimed_;  // start -> end, disjoint and coalesced
     std::vector<FlatRange> out_;
 };
@@ -77,7 +89,7 @@ public:
     explicit FlatView(std::vector<FlatRange> ranges);
 
     // Renders the tree at `root` (placed at address 0) clipped to its size.
-    static std::shared_ptr<const FlatView> render(const MemoryRegion& root);
+    static std::shared_ptr<const FlatView> render(const MemoryRegion& root, RenderScratch* scratch = nullptr);
 
     const std::vector<FlatRange>& ranges() const { return ranges_; }
     size_t size() const { return ranges_.size(); }

@@ -61,13 +61,7 @@ void CmosRtc::attach(MemorySystem& sys, MachineMemory& m) {
     // select and read in one go, which no PC chipset does.
     rules.valid = {1, 1, false};
     rules.impl = {1, 1, false};
-    MemoryRegion& region = sys.create_io(std::string(name()), kSize, *this, rules);
-    try {
-        claim_window(m, "cmos-rtc", region);
-    } catch (...) {
-        sys.destroy(region);  // leave the system as it was
-        throw;
-    }
+    claim_io_window(sys, m, "cmos-rtc", kSize, *this, rules);
     attached_ = true;
 }
 

@@ -21,13 +21,7 @@ void DebugExit::attach(MemorySystem& sys, MachineMemory& m) {
     // low byte and the rest is unassigned) rather than refusing it whole.
     rules.valid = {1, 1, false};
     rules.impl = {1, 1, false};
-    MemoryRegion& region = sys.create_io(std::string(name()), kSize, *this, rules);
-    try {
-        claim_window(m, "debug-exit", region);
-    } catch (...) {
-        sys.destroy(region);  // leave the system as it was
-        throw;
-    }
+    claim_io_window(sys, m, "debug-exit", kSize, *this, rules);
     attached_ = true;
 }
 

@@ -32,4 +32,16 @@ uint64_t claim_window(MachineMemory& m, const std::string& window, MemoryRegion&
     return addr;
 }
 
+MemoryRegion& claim_io_window(MemorySystem& sys, MachineMemory& m, const std::string& window, uint64_t size,
+                              RegionOps& ops, const AccessRules& rules) {
+    MemoryRegion& region = sys.create_io(window, size, ops, rules);
+    try {
+        claim_window(m, window, region);
+    } catch (...) {
+        sys.destroy(region);
+        throw;
+    }
+    return region;
+}
+
 }  // namespace kvmrr

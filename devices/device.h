@@ -12,6 +12,8 @@
 #include <string>
 #include <string_view>
 
+#include "core/region_ops.h"
+
 namespace kvmrr {
 
 struct MachineMemory;
@@ -40,5 +42,11 @@ public:
 // and returns the window's address; throws kvmrr::Error naming the window
 // if the layout has none (or it was claimed already).
 uint64_t claim_window(MachineMemory& m, const std::string& window, MemoryRegion& region);
+
+// The usual attach of a one-window device: an I/O region named after the
+// window, with `ops` and `rules`, claims it; if the claim fails the region
+// is destroyed again, so a failed attach leaves the machine as it was.
+MemoryRegion& claim_io_window(MemorySystem& sys, MachineMemory& m, const std::string& window, uint64_t size,
+                              RegionOps& ops, const AccessRules& rules);
 
 }  // namespace kvmrr

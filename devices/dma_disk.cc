@@ -111,6 +111,7 @@ uint32_t DmaDisk::run(uint32_t cmd) {
         host_.disk_read(disk_offset, data);
         FlagGuard busy(busy_);
         st = memory_->write_bytes(Gpa(addr_), data);
+        if (dma_observer_) dma_observer_(addr_, data);
     } else {
         {
             FlagGuard busy(busy_);

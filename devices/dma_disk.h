@@ -33,6 +33,8 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
+#include <span>
 #include <string_view>
 #include <vector>
 
@@ -75,7 +77,13 @@ public:
     uint32_t status() const { return status_; }
     uint32_t completed() const { return completed_; }
 
+    // Told of every DMA write into guest memory after it happened (the
+    // recorder logs address and bytes).
+    using DmaObserver = std::function<void(uint64_t gpa, std::span<const uint8_t> bytes)>;
+    void set_dma_observer(DmaObserver obs) { dma_observer_ = std::move(obs); }
+
 private:
+    DmaObserver dma_observer_;
     // The register window is two I/O regions with different access rules;
     // each forwards to the device with its offset in the window.
     class WindowOps final : public RegionOps {

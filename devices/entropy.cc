@@ -24,13 +24,7 @@ void EntropyDevice::attach(MemorySystem& sys, MachineMemory& m) {
     // of 4 bytes rather than four calls of 1.
     rules.valid = {1, 8, false};
     rules.impl = {1, 8, false};
-    MemoryRegion& region = sys.create_io(std::string(name()), kSize, *this, rules);
-    try {
-        claim_window(m, "entropy", region);
-    } catch (...) {
-        sys.destroy(region);  // leave the system as it was
-        throw;
-    }
+    claim_io_window(sys, m, "entropy", kSize, *this, rules);
     attached_ = true;
 }
 

@@ -54,13 +54,7 @@ void Uart16550::attach(MemorySystem& sys, MachineMemory& m) {
     // reported (the core refuses it as invalid).
     rules.valid = {1, 1, false};
     rules.impl = {1, 1, false};
-    MemoryRegion& region = sys.create_io(std::string(name()), kSize, *this, rules);
-    try {
-        claim_window(m, "uart16550", region);
-    } catch (...) {
-        sys.destroy(region);  // leave the system as it was
-        throw;
-    }
+    claim_io_window(sys, m, "uart16550", kSize, *this, rules);
     attached_ = true;
 }
 

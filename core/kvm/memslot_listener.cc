@@ -61,7 +61,8 @@ void MemslotListener::region_add(const MemoryRegionSection& s) {
     vm_->set_user_memory_region(slot.spec);
     used_[slot.spec.slot] = true;
     ++changes_;
-    slots_.emplace(m.gpa, std::move(slot));
+    const Slot& added = slots_.emplace(m.gpa, std::move(slot)).first->second;
+    if (observer_) observer_(Change::Add, added);
 }
 
 void MemslotListener::region_del(const MemoryRegionSection& s) {
@@ -74,6 +75,7 @@ void MemslotListener::region_del(const MemoryRegionSection& s) {
     vm_->set_user_memory_region(del);
     used_[del.slot] = false;
     ++changes_;
+    if (observer_) observer_(Change::Delete, *slot);
     slots_.erase(slot->spec.guest_phys);
 }
 
@@ -83,6 +85,7 @@ void MemslotListener::update_flags(Slot& slot, uint32_t flags) {
     slot.spec.flags = flags;
     vm_->set_user_memory_region(slot.spec);
     ++changes_;
+    if (observer_) observer_(Change::Flags, slot);
 }
 
 void MemslotListener::log_start(const MemoryRegionSection& s, uint8_t, uint8_t) {

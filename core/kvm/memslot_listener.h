@@ -14,6 +14,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <string>
 #include <vector>
@@ -34,6 +35,12 @@ public:
     };
 
     explicit MemslotListener(VmBackend& vm, DirtySink sink = {});
+
+    enum class Change : uint8_t { Add, Delete, Flags };
+    // Told of every slot change after the VM accepted it (the recorder).
+    using Observer = std::function<void(Change, const Slot&)>;
+    void set_observer(Observer obs) { observer_ = std::move(obs); }
+    void set_dirty_sink(DirtySink sink) { sink_ = std::move(sink); }
 
     // Logging of every slot, whatever the regions ask (the recorder and
     // dirty-page analysis turn this on). Harvests slots that stop logging.
@@ -70,6 +77,7 @@ private:
 
     VmBackend* vm_;
     DirtySink sink_;
+    Observer observer_;
     bool global_log_ = false;
     std::map<uint64_t, Slot> slots_;  // by guest address
     std::vector<bool> used_;          // by slot id

@@ -144,6 +144,7 @@ RunResult run_vcpu(KvmVcpu& vcpu, ExitTargets targets, const ExitPolicy& policy,
         if (!entered) continue;  // the timer's signal, before the deadline
         ++res.exits;
         VcpuExit e = decode_exit(run);
+        if (observer) observer->before_exit(e);
         const ExitOutcome o = handle_exit(e, targets, policy);
         if (observer) observer->on_exit(e, o);
         if (exit_request.requested) {

@@ -23,10 +23,13 @@ struct GuestExitRequest {
     int status = 0;
 };
 
-// Sees every exit after it was handled (the recorder's tap).
+// Sees every exit around its handling (the recorder's tap): before_exit
+// opens the exit (what a device does while handling it belongs to it),
+// on_exit sees it handled, with the data a read returned.
 class ExitObserver {
 public:
     virtual ~ExitObserver() = default;
+    virtual void before_exit(const VcpuExit&) {}
     virtual void on_exit(const VcpuExit& exit, const ExitOutcome& outcome) = 0;
 };
 
