@@ -61,6 +61,9 @@ void FlatViewBuilder::render_region(const MemoryRegion& mr, __int128 base, uint6
         return;
     }
     const std::vector<MemoryRegion*>& kids = mr.subregions_ascending();
+    // In a tree larger than the cache, the first touch of each child is a
+    // miss; asking for all of them up front overlaps those misses.
+    for (const MemoryRegion* child : kids) __builtin_prefetch(child);
     for (auto it = kids.rbegin(); it != kids.rend(); ++it)  // highest priority first
         render_region(**it, start, cs, ce, readonly, nonvolatile);
     if (mr.kind() != MemoryRegion::Kind::Container) fill(mr, start, cs, ce, readonly, nonvolatile);

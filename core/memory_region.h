@@ -109,28 +109,31 @@ private:
     void reinsert_in_parent(int priority);  // through subregions and aliases
     void changed();
 
-    MemorySystem* sys_;
-    Kind kind_;
-    std::string name_;
-    uint64_t size_;
+    // Everything the renderer reads comes first, in one cache line: a large
+    // tree does not fit the cache, and rendering touches every region.
     uint64_t addr_ = 0;
-    int priority_ = 0;
-    bool may_overlap_ = false;
+    uint64_t size_;
+    MemoryRegion* alias_ = nullptr;
+    uint64_t alias_offset_ = 0;
+    // Ascending (priority, insertion order): rendering walks it backwards,
+    // so adding the usual equal-priority child is a push_back.
+    std::vector<MemoryRegion*> children_;
+    Kind kind_;
     bool enabled_ = true;
     bool readonly_ = false;
     bool nonvolatile_ = false;
     bool romd_mode_ = true;
     uint8_t dirty_log_mask_ = 0;
+    int priority_ = 0;
+    bool may_overlap_ = false;
+    // The rest: set-up, dispatch and change tracking.
+    MemorySystem* sys_;
+    std::string name_;
     MemoryRegion* parent_ = nullptr;
-    MemoryRegion* alias_ = nullptr;
-    uint64_t alias_offset_ = 0;
     RamBlock* block_ = nullptr;
     uint64_t ram_offset_ = 0;
     RegionOps* ops_ = nullptr;
     AccessRules rules_{};
-    // Ascending (priority, insertion order): rendering walks it backwards,
-    // so adding the usual equal-priority child is a push_back.
-    std::vector<MemoryRegion*> children_;
     // Aliases that point at this region: a change here changes their views.
     std::vector<MemoryRegion*> alias_users_;
     uint64_t seq_ = 0;         // insertion stamp, orders equal priorities

@@ -12,6 +12,9 @@
 #include "core/memory_system.h"
 #include "core/mtree.h"
 #include "devices/guest_run.h"
+#include "record/record_session.h"
+#include "record/trace_reader.h"
+#include "record/trace_text.h"
 
 namespace {
 
@@ -56,6 +59,110 @@ std::string devices_help() {
     return s;
 }
 
+struct GuestCli {
+    std::string mode = "long", serial_in, serial_out, dirty_interval = "1000";
+    uint64_t max_exits = 0, timeout_ms = 0;
+    bool lax = false;
+};
+
+void add_guest_options(CLI::App* cmd, GuestRunRequest& req, GuestCli& gc, std::string& machine_file, std::string& ram) {
+    cmd->footer(devices_help());
+    auto* g = cmd->add_option("--guest", req.guest.fixture, "Built-in fixture guest (hello, pio_loop, ...)");
+    auto* img = cmd->add_option("--image", req.guest.image, "A guest image file: raw bytes, or a static ELF64")
+                    ->check(CLI::ExistingFile);
+    g->excludes(img);
+    cmd->add_option("--load", req.guest.load, "Guest-physical load address of a raw image")->needs(img);
+    cmd->add_option("--entry", req.guest.entry, "Entry address (default: the load address, or the ELF entry)")->needs(img);
+    cmd->add_option("--mode", gc.mode, "CPU mode of a raw image: real or long")->check(CLI::IsMember({"real", "long"}))->needs(img);
+    cmd->add_option("--arg", req.guest.args, "Guest argument (rdi, rsi, rdx, rcx in order); repeatable");
+    cmd->add_option("--machine", machine_file, "Machine description file")->check(CLI::ExistingFile);
+    cmd->add_option("--ram", ram, "RAM size (e.g. 512M)");
+    cmd->add_option("--disk", req.disk, "Disk image for the DMA disk")->check(CLI::ExistingFile);
+    cmd->add_option("--serial-in", gc.serial_in, "File to feed the UART's input ('-' for stdin)");
+    cmd->add_option("--serial-out", gc.serial_out, "File for the UART's output (default: stdout)");
+    cmd->add_option("--max-exits", gc.max_exits, "End the run after this many exits");
+    cmd->add_option("--timeout", gc.timeout_ms, "End the run after this many milliseconds");
+    cmd->add_flag("--lax-mmio", gc.lax, "Let MMIO to unmapped memory read all ones instead of ending the run");
+}
+
+// Fills the parts of `req` that need checking or opening; the FILE for the
+// serial output stays open until the process ends.
+void finish_guest_request(GuestRunRequest& req, const GuestCli& gc, const MachineLayout& layout) {
+    if (req.guest.fixture.empty() && req.guest.image.empty()) throw Error("give --guest NAME or --image FILE");
+    req.layout = layout;
+    req.guest.mode = gc.mode == "real" ? CpuMode::Real : CpuMode::Long;
+    req.limits.max_exits = gc.max_exits;
+    req.limits.timeout = std::chrono::milliseconds(gc.timeout_ms);
+    req.policy.stop_on_unassigned_mmio = !gc.lax;
+    FILE* out = stdout;
+    if (!gc.serial_out.empty() && !(out = std::fopen(gc.serial_out.c_str(), "wb")))
+        throw Error("cannot open '" + gc.serial_out + "' for the serial output");
+    req.serial_out = [out](uint8_t b) {
+        std::fputc(b, out);
+        if (b == '\n') std::fflush(out);
+    };
+    if (gc.serial_in == "-") {
+        req.serial_in_fd = STDIN_FILENO;
+    } else if (!gc.serial_in.empty()) {
+        req.serial_in_fd = open(gc.serial_in.c_str(), O_RDONLY | O_CLOEXEC);
+        if (req.serial_in_fd < 0) throw Error("cannot open '" + gc.serial_in + "' for the serial input");
+    }
+}
+
+RecorderOptions parse_dirty_interval(const std::string& text) {
+    RecorderOptions o;
+    std::string num = text;
+    const bool ms = num.size() > 2 && num.compare(num.size() - 2, 2, "ms") == 0;
+    if (ms) num.resize(num.size() - 2);
+    uint64_t v = 0;
+    try {
+        size_t used = 0;
+        v = std::stoull(num, &used);
+        if (used != num.size()) throw std::invalid_argument(num);
+    } catch (const std::exception&) {
+        throw Error("--dirty-interval: '" + text + "' is not N (exits) or Nms (milliseconds)");
+    }
+    (ms ? o.dirty_interval_ms : o.dirty_interval_exits) = v;
+    return o;
+}
+
+int cmd_inspect(const std::string& path) {
+    TraceReader r = TraceReader::open(path);
+    std::string out = format_header(r.header());
+    TraceSummary sum(r.header());
+    TraceEvent e;
+    while (r.next(e)) sum.add(e);
+    out += sum.format();
+    for (const std::string& n : r.notes()) out += "note: " + n + "\n";
+    std::fwrite(out.data(), 1, out.size(), stdout);
+    if (auto d = r.damage()) {
+        std::cerr << "kvmrr: " << path << ": " << *d << "\n";
+        return 1;
+    }
+    return 0;
+}
+
+int cmd_dump(const std::string& path, uint64_t from, uint64_t count, bool json) {
+    TraceReader r = TraceReader::open(path);
+    RegionNames names(r.header());
+    TraceEvent e;
+    uint64_t printed = 0;
+    // Region names are learnt from region-def events, so read from the
+    // start and print from `from` (seek would skip the definitions).
+    while ((count == 0 || printed < count) && r.next(e)) {
+        names.observe(e);
+        if (e.seq < from) continue;
+        const std::string line = format_event(e, names, json) + "\n";
+        std::fwrite(line.data(), 1, line.size(), stdout);
+        ++printed;
+    }
+    if (auto d = r.damage()) {
+        std::cerr << "kvmrr: " << path << ": " << *d << "\n";
+        return 1;
+    }
+    return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -72,57 +179,52 @@ int main(int argc, char** argv) {
     mtree->add_flag("--tree", tree_only, "Only the region trees");
 
     GuestRunRequest req;
-    std::string mode = "long", serial_in, serial_out;
-    uint64_t max_exits = 0, timeout_ms = 0;
-    bool lax = false;
+    GuestCli gc;
     CLI::App* run = app.add_subcommand("run", "Run a guest on KVM");
-    run->footer(devices_help());
-    auto* g = run->add_option("--guest", req.guest.fixture, "Built-in fixture guest (hello, pio_loop, ...)");
-    auto* img = run->add_option("--image", req.guest.image, "A guest image file: raw bytes, or a static ELF64")
-                    ->check(CLI::ExistingFile);
-    g->excludes(img);
-    run->add_option("--load", req.guest.load, "Guest-physical load address of a raw image")->needs(img);
-    run->add_option("--entry", req.guest.entry, "Entry address (default: the load address, or the ELF entry)")->needs(img);
-    run->add_option("--mode", mode, "CPU mode of a raw image: real or long")->check(CLI::IsMember({"real", "long"}))->needs(img);
-    run->add_option("--arg", req.guest.args, "Guest argument (rdi, rsi, rdx, rcx in order); repeatable");
-    run->add_option("--machine", machine_file, "Machine description file")->check(CLI::ExistingFile);
-    run->add_option("--ram", ram, "RAM size (e.g. 512M)");
-    run->add_option("--disk", req.disk, "Disk image for the DMA disk")->check(CLI::ExistingFile);
-    run->add_option("--serial-in", serial_in, "File to feed the UART's input ('-' for stdin)");
-    run->add_option("--serial-out", serial_out, "File for the UART's output (default: stdout)");
-    run->add_option("--max-exits", max_exits, "End the run after this many exits");
-    run->add_option("--timeout", timeout_ms, "End the run after this many milliseconds");
-    run->add_flag("--lax-mmio", lax, "Let MMIO to unmapped memory read all ones instead of ending the run");
+    add_guest_options(run, req, gc, machine_file, ram);
+
+    RecordRequest rreq;
+    GuestCli rc;
+    std::string rmachine, rram;
+    CLI::App* record = app.add_subcommand("record", "Run a guest on KVM and record everything it saw from outside into a trace");
+    add_guest_options(record, rreq.run, rc, rmachine, rram);
+    record->add_option("-o,--output", rreq.output, "Trace file to write")->required();
+    record->add_option("--dirty-interval", rc.dirty_interval,
+                       "Harvest dirty pages every N exits (N) or every N milliseconds (Nms); default 1000 exits");
+
+    std::string trace_path;
+    bool json = false;
+    uint64_t from = 0, count = 0;
+    CLI::App* inspect = app.add_subcommand("inspect", "Print a trace's header and its events counted by kind and by region");
+    inspect->add_option("trace", trace_path, "Trace file")->required();
+    CLI::App* dump = app.add_subcommand("dump", "Print a trace's events, one per line");
+    dump->add_option("trace", trace_path, "Trace file")->required();
+    dump->add_option("--from", from, "First sequence number to print");
+    dump->add_option("--count", count, "How many events to print (default: all)");
+    dump->add_flag("--json", json, "One JSON object per line");
 
     CLI11_PARSE(app, argc, argv);
     try {
         const MachineLayout layout = layout_from(machine_file, ram);
         if (mtree->parsed()) return cmd_mtree(layout, flat_only, tree_only);
         if (run->parsed()) {
-            if (req.guest.fixture.empty() && req.guest.image.empty()) throw Error("run: give --guest NAME or --image FILE");
-            req.layout = layout;
-            req.guest.mode = mode == "real" ? CpuMode::Real : CpuMode::Long;
-            req.limits.max_exits = max_exits;
-            req.limits.timeout = std::chrono::milliseconds(timeout_ms);
-            req.policy.stop_on_unassigned_mmio = !lax;
-            FILE* out = stdout;
-            if (!serial_out.empty() && !(out = std::fopen(serial_out.c_str(), "wb")))
-                throw Error("cannot open '" + serial_out + "' for the serial output");
-            req.serial_out = [out](uint8_t b) {
-                std::fputc(b, out);
-                if (b == '\n') std::fflush(out);
-            };
-            if (serial_in == "-") {
-                req.serial_in_fd = STDIN_FILENO;
-            } else if (!serial_in.empty()) {
-                req.serial_in_fd = open(serial_in.c_str(), O_RDONLY | O_CLOEXEC);
-                if (req.serial_in_fd < 0) throw Error("cannot open '" + serial_in + "' for the serial input");
-            }
+            finish_guest_request(req, gc, layout);
             const GuestRunReport rep = run_guest(req);
-            std::fflush(out);
+            std::fflush(stdout);
             std::cerr << "kvmrr: " << rep.message << "\n";
             return rep.exit_status;
         }
+        if (record->parsed()) {
+            const MachineLayout rlayout = layout_from(rmachine, rram);
+            finish_guest_request(rreq.run, rc, rlayout);
+            rreq.recorder = parse_dirty_interval(rc.dirty_interval);
+            const RecordReport rep = record_guest(rreq);
+            std::fflush(stdout);
+            std::cerr << rep.summary();
+            return rep.run.exit_status;
+        }
+        if (inspect->parsed()) return cmd_inspect(trace_path);
+        if (dump->parsed()) return cmd_dump(trace_path, from, count, json);
     } catch (const Error& e) {
         std::cerr << "kvmrr: " << e.what() << "\n";
         return 2;

@@ -8,7 +8,14 @@ packages=(
   build-essential cmake ninja-build pkg-config
   capnproto libcapnp-dev liblz4-dev libxxhash-dev
   libgtest-dev libbenchmark-dev libcli11-dev
+  libzstd-dev  # bench/ only: zstd next to LZ4 on the same traces
 )
+# tools/check.sh fuzzes the trace reader when a Debian clang is installed;
+# clang's libFuzzer runtime (-fsanitize=fuzzer) is a package of its own.
+if command -v clang++ >/dev/null 2>&1 &&
+  dpkg-query -S "$(readlink -f "$(command -v clang++)")" >/dev/null 2>&1; then
+  packages+=("libclang-rt-$(clang++ -dumpversion | cut -d. -f1)-dev")
+fi
 
 missing=()
 for p in "${packages[@]}"; do

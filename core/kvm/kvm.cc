@@ -137,7 +137,7 @@ void KvmVm::clear_dirty_log(uint32_t slot, uint64_t first_page, uint32_t num_pag
     xioctl(fd_.get(), KVM_CLEAR_DIRTY_LOG, "KVM_CLEAR_DIRTY_LOG", &c);
 }
 
-KvmVcpu::KvmVcpu(KvmVm& vm, unsigned id) : vm_(&vm), id_(id) {
+KvmVcpu::KvmVcpu(KvmVm& vm, unsigned id) : id_(id) {
     fd_ = Fd(xioctl(vm.fd(), KVM_CREATE_VCPU, "KVM_CREATE_VCPU", static_cast<unsigned long>(id)));
     run_size_ = vm.system().vcpu_mmap_size();
     void* p = mmap(nullptr, run_size_, PROT_READ | PROT_WRITE, MAP_SHARED, fd_.get(), 0);

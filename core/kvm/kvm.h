@@ -101,7 +101,6 @@ public:
     void set_cpuid(const std::vector<kvm_cpuid_entry2>& entries);
 
 private:
-    KvmVm* vm_;
     unsigned id_;
     Fd fd_;
     kvm_run* run_ = nullptr;

@@ -1,0 +1,154 @@
+// Trace writer throughput and trace size, on synthetic events (no guest):
+// the writer's cost per appended event on the vCPU thread and end to end
+// (compression and write included), and the bytes one exit costs in the
+// file for a pio_loop-like stream, with LZ4 (the format's codec) next to
+// zstd level 1 on the very same packed chunks.
+#include <benchmark/benchmark.h>
+#include <lz4.h>
+#include <unistd.h>
+#include <zstd.h>
+
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "record/capnp_convert.h"
+#include "record/trace_writer.h"
+
+namespace kvmrr {
+namespace {
+
+std::string temp_path() {
+    return (std::filesystem::temp_directory_path() / ("kvmrr-bench-" + std::to_string(getpid()) + ".trace")).string();
+}
+
+// What the recorder writes for one iteration of the pio_loop guest: an
+// `outb` of (i & 0xff) to the UART scratch register.
+AccessEvent pio_loop_event(uint64_t i) {
+    AccessEvent a;
+    a.io = true;
+    a.addr = 0x3ff;
+    a.size = 1;
+    a.is_write = true;
+    a.value = i & 0xff;
+    a.region = 12;
+    return a;
+}
+
+// A mix closer to mmio_mix: MMIO reads of several sizes with varying values,
+// entropy, clock reads.
+EventBody mixed_event(uint64_t i) {
+    switch (i % 4) {
+        case 0: {
+            AccessEvent a;
+            a.addr = 0xfeb00008;
+            a.size = static_cast<uint8_t>(1u << ((i / 4) % 4));  // 1, 2, 4, 8
+            const uint64_t v = i * 0x9e3779b97f4a7c15ull;
+            a.value = a.size == 8 ? v : v & ((1ull << (8 * a.size)) - 1);
+            a.region = 4;
+            return a;
+        }
+        case 1: return ClockEvent{static_cast<int64_t>(1'700'000'000'000'000'000 + i * 1000)};
+        case 2: return EntropyEvent{{uint8_t(i), uint8_t(i >> 8), uint8_t(i * 7), uint8_t(i * 13)}};
+        default: {
+            AccessEvent a;
+            a.io = true;
+            a.addr = 0x71;
+            a.size = 1;
+            a.value = i % 60;
+            a.region = 10;
+            return a;
+        }
+    }
+}
+
+TraceHeader header() {
+    TraceHeader h;
+    h.guest_name = "bench";
+    return h;
+}
+
+// Appends only: the cost the vCPU thread pays (compression runs behind).
+void BM_AppendPioLoop(benchmark::State& state) {
+    const std::string path = temp_path();
+    TraceWriter w(path, header());
+    uint64_t i = 0;
+    for (auto _ : state) w.append(0, pio_loop_event(i++));
+    w.close();
+    const TraceWriterStats s = w.stats();
+    state.counters["events/s"] = benchmark::Counter(static_cast<double>(i), benchmark::Counter::kIsRate);
+    state.counters["file_bytes/event"] = static_cast<double>(s.file_bytes) / static_cast<double>(s.events);
+    std::filesystem::remove(path);
+}
+BENCHMARK(BM_AppendPioLoop);
+
+// End to end: append N events, close (everything compressed and written).
+template <class Make>
+void write_n(benchmark::State& state, Make make) {
+    const auto n = static_cast<uint64_t>(state.range(0));
+    const std::string path = temp_path();
+    uint64_t file_bytes = 0;
+    for (auto _ : state) {
+        TraceWriter w(path, header());
+        for (uint64_t i = 0; i < n; ++i) w.append(0, make(i));
+        w.close();
+        file_bytes = w.stats().file_bytes;
+    }
+    std::filesystem::remove(path);
+    state.counters["events/s"] =
+        benchmark::Counter(static_cast<double>(n) * static_cast<double>(state.iterations()), benchmark::Counter::kIsRate);
+    state.counters["MB/s"] = benchmark::Counter(static_cast<double>(file_bytes) * static_cast<double>(state.iterations()) / 1e6,
+                                                benchmark::Counter::kIsRate);
+    state.counters["bytes/event"] = static_cast<double>(file_bytes) / static_cast<double>(n);
+}
+
+void BM_WritePioLoop(benchmark::State& state) { write_n(state, [](uint64_t i) { return EventBody(pio_loop_event(i)); }); }
+BENCHMARK(BM_WritePioLoop)->Arg(1'000'000)->Unit(benchmark::kMillisecond);
+
+void BM_WriteMixed(benchmark::State& state) { write_n(state, mixed_event); }
+BENCHMARK(BM_WriteMixed)->Arg(1'000'000)->Unit(benchmark::kMillisecond);
+
+// One chunk of 8192 events (the writer's default), packed, then LZ4 and
+// zstd -1 on the same bytes: size per event and time per chunk.
+template <class Make>
+std::vector<uint8_t> packed_chunk(Make make) {
+    std::vector<TraceEvent> ev(8192);
+    for (uint64_t i = 0; i < ev.size(); ++i) ev[i].body = make(i);
+    return encode_chunk(ev);
+}
+
+template <class Make>
+void compress_lz4(benchmark::State& state, Make make) {
+    const std::vector<uint8_t> in = packed_chunk(make);
+    std::vector<char> out(static_cast<size_t>(LZ4_compressBound(static_cast<int>(in.size()))));
+    int n = 0;
+    for (auto _ : state)
+        n = LZ4_compress_default(reinterpret_cast<const char*>(in.data()), out.data(), static_cast<int>(in.size()),
+                                 static_cast<int>(out.size()));
+    state.counters["packed_bytes/event"] = static_cast<double>(in.size()) / 8192.0;
+    state.counters["compressed_bytes/event"] = static_cast<double>(n) / 8192.0;
+}
+
+template <class Make>
+void compress_zstd1(benchmark::State& state, Make make) {
+    const std::vector<uint8_t> in = packed_chunk(make);
+    std::vector<char> out(ZSTD_compressBound(in.size()));
+    ZSTD_CCtx* cctx = ZSTD_createCCtx();
+    size_t n = 0;
+    for (auto _ : state) n = ZSTD_compressCCtx(cctx, out.data(), out.size(), in.data(), in.size(), 1);
+    ZSTD_freeCCtx(cctx);
+    state.counters["packed_bytes/event"] = static_cast<double>(in.size()) / 8192.0;
+    state.counters["compressed_bytes/event"] = static_cast<double>(n) / 8192.0;
+}
+
+void BM_ChunkLz4PioLoop(benchmark::State& s) { compress_lz4(s, [](uint64_t i) { return EventBody(pio_loop_event(i)); }); }
+void BM_ChunkZstd1PioLoop(benchmark::State& s) { compress_zstd1(s, [](uint64_t i) { return EventBody(pio_loop_event(i)); }); }
+void BM_ChunkLz4Mixed(benchmark::State& s) { compress_lz4(s, mixed_event); }
+void BM_ChunkZstd1Mixed(benchmark::State& s) { compress_zstd1(s, mixed_event); }
+BENCHMARK(BM_ChunkLz4PioLoop)->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_ChunkZstd1PioLoop)->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_ChunkLz4Mixed)->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_ChunkZstd1Mixed)->Unit(benchmark::kMicrosecond);
+
+}  // namespace
+}  // namespace kvmrr

@@ -1,0 +1,552 @@
+#include "record/capnp_convert.h"
+
+#include <capnp/message.h>
+#include <capnp/serialize-packed.h>
+#include <capnp/serialize.h>
+#include <kj/exception.h>
+#include <kj/io.h>
+
+#include <cstring>
+
+#include "core/error.h"
+#include "record/dirty_runs.h"
+#include "record/trace_format.h"
+
+namespace kvmrr {
+namespace {
+
+constexpr size_t kGprCount = 18;
+
+capnp::Text::Reader text(const std::string& s) { return capnp::Text::Reader(s.c_str(), s.size()); }
+capnp::Data::Reader data(const std::vector<uint8_t>& v) { return capnp::Data::Reader(v.data(), v.size()); }
+std::string str(capnp::Text::Reader t) { return std::string(t.cStr(), t.size()); }
+std::vector<uint8_t> bytes(capnp::Data::Reader d) { return std::vector<uint8_t>(d.begin(), d.end()); }
+
+// Text and Data are only set when non-empty: an unset pointer reads back
+// as empty, and the message is smaller.
+template <typename Setter>
+void set_text(const std::string& s, Setter set) {
+    if (!s.empty()) set(text(s));
+}
+template <typename Setter>
+void set_data(const std::vector<uint8_t>& v, Setter set) {
+    if (!v.empty()) set(data(v));
+}
+
+void regs_to_capnp(const RegsRecord& r, schema::VcpuRegs::Builder b) {
+    auto g = b.initGprs(static_cast<unsigned>(r.gprs.size()));
+    for (size_t i = 0; i < r.gprs.size(); ++i) g.set(static_cast<unsigned>(i), r.gprs[i]);
+    b.setCr0(r.cr0);
+    b.setCr3(r.cr3);
+    b.setCr4(r.cr4);
+    b.setEfer(r.efer);
+}
+
+RegsRecord regs_from_capnp(schema::VcpuRegs::Reader r) {
+    RegsRecord out;
+    for (uint64_t v : r.getGprs()) out.gprs.push_back(v);
+    out.cr0 = r.getCr0();
+    out.cr3 = r.getCr3();
+    out.cr4 = r.getCr4();
+    out.efer = r.getEfer();
+    return out;
+}
+
+void region_to_capnp(const RegionRecord& r, schema::RegionDesc::Builder b) {
+    b.setId(r.id);
+    set_text(r.name, [&](auto t) { b.setName(t); });
+    set_text(r.kind, [&](auto t) { b.setKind(t); });
+}
+
+RegionRecord region_from_capnp(schema::RegionDesc::Reader r) {
+    return RegionRecord{r.getId(), str(r.getName()), str(r.getKind())};
+}
+
+void access_to_capnp(const AccessEvent& a, schema::Access::Builder b) {
+    b.setAddr(a.addr);
+    b.setSize(a.size);
+    b.setIsWrite(a.is_write);
+    b.setCount(a.count);
+    b.setValue(a.value);
+    set_data(a.bulk, [&](auto d) { b.setBulk(d); });
+    b.setRegion(a.region);
+    switch (a.status) {
+        case TraceAccessStatus::Ok: b.setStatus(schema::AccessStatus::OK); break;
+        case TraceAccessStatus::Unassigned: b.setStatus(schema::AccessStatus::UNASSIGNED); break;
+        case TraceAccessStatus::Invalid: b.setStatus(schema::AccessStatus::INVALID); break;
+    }
+}
+
+AccessEvent access_from_capnp(schema::Access::Reader r, bool io) {
+    AccessEvent a;
+    a.io = io;
+    a.addr = r.getAddr();
+    a.size = r.getSize();
+    a.is_write = r.getIsWrite();
+    a.count = r.getCount();
+    a.value = r.getValue();
+    a.bulk = bytes(r.getBulk());
+    a.region = r.getRegion();
+    switch (r.getStatus()) {
+        case schema::AccessStatus::OK: a.status = TraceAccessStatus::Ok; break;
+        case schema::AccessStatus::UNASSIGNED: a.status = TraceAccessStatus::Unassigned; break;
+        case schema::AccessStatus::INVALID: a.status = TraceAccessStatus::Invalid; break;
+        default: throw Error("unknown access status " + std::to_string(static_cast<unsigned>(r.getStatus())));
+    }
+    return a;
+}
+
+struct BodyToCapnp {
+    schema::Event::Builder b;
+    void operator()(const AccessEvent& a) { access_to_capnp(a, a.io ? b.initPio() : b.initMmio()); }
+    void operator()(const TopologyEvent& t) {
+        auto x = b.initTopology();
+        x.setSpace(t.space);
+        x.setFlatViewHash(t.flat_view_hash);
+        x.setRanges(t.ranges);
+    }
+    void operator()(const MemslotEvent& m) {
+        auto x = b.initMemslot();
+        switch (m.op) {
+            case MemslotOp::Add: x.setOp(schema::MemslotOp::ADD); break;
+            case MemslotOp::Delete: x.setOp(schema::MemslotOp::DELETE); break;
+            case MemslotOp::Flags: x.setOp(schema::MemslotOp::FLAGS); break;
+        }
+        x.setSlot(m.slot);
+        x.setGuestPhys(m.guest_phys);
+        x.setSize(m.size);
+        x.setFlags(m.flags);
+        x.setRamBlock(m.ram_block);
+        x.setBlockOffset(m.block_offset);
+    }
+    void operator()(const DirtyEvent& d) {
+        auto x = b.initDirty();
+        x.setEpoch(d.epoch);
+        x.setSlot(d.slot);
+        x.setGuestPhys(d.guest_phys);
+        x.setPages(d.pages);
+        x.setDirtyPages(d.dirty_pages);
+        set_data(d.runs, [&](auto v) { x.setRuns(v); });
+    }
+    void operator()(const DmaWriteEvent& d) {
+        auto x = b.initDmaWrite();
+        x.setAddr(d.addr);
+        set_data(d.data, [&](auto v) { x.setData(v); });
+    }
+    void operator()(const ClockEvent& c) { b.setClock(c.ns); }
+    void operator()(const EntropyEvent& e) { b.setEntropy(data(e.bytes)); }
+    void operator()(const SerialInEvent& s) { b.setSerialIn(s.byte); }
+    void operator()(const DiskReadEvent& d) {
+        auto x = b.initDiskRead();
+        x.setOffset(d.offset);
+        set_data(d.data, [&](auto v) { x.setData(v); });
+    }
+    void operator()(const DiskWriteEvent& d) {
+        auto x = b.initDiskWrite();
+        x.setOffset(d.offset);
+        x.setLength(d.length);
+    }
+    void operator()(const RegionDefEvent& r) { region_to_capnp(r.region, b.initRegionDef()); }
+    void operator()(const EndEvent& e) {
+        auto x = b.initEnd();
+        set_text(e.reason, [&](auto t) { x.setReason(t); });
+        x.setExitStatus(e.exit_status);
+        x.setExits(e.exits);
+        x.setDetail(e.detail);
+        regs_to_capnp(e.regs, x.initRegs());
+    }
+};
+
+uint64_t padded(uint64_t n) { return (n + 7) & ~uint64_t{7}; }
+
+bool sum_overflows(uint64_t a, uint64_t b) { return a + b < a; }
+
+std::string kj_what(const kj::Exception& e) { return std::string(e.getDescription().cStr()); }
+
+}  // namespace
+
+void header_to_capnp(const TraceHeader& h, schema::TraceHeader::Builder b) {
+    b.setFormatVersion(h.format_version);
+    b.setMinReaderVersion(h.min_reader_version);
+    set_text(h.kvmrr_version, [&](auto t) { b.setKvmrrVersion(t); });
+
+    auto m = b.initMachine();
+    m.setRamSize(h.ram_size);
+    m.setRomSize(h.rom_size);
+    m.setRomLowAlias(h.rom_low_alias);
+    auto windows = m.initWindows(static_cast<unsigned>(h.windows.size()));
+    for (unsigned i = 0; i < h.windows.size(); ++i) {
+        set_text(h.windows[i].name, [&](auto t) { windows[i].setName(t); });
+        windows[i].setIo(h.windows[i].io);
+        windows[i].setAddr(h.windows[i].addr);
+        windows[i].setSize(h.windows[i].size);
+    }
+    auto devices = m.initDevices(static_cast<unsigned>(h.devices.size()));
+    for (unsigned i = 0; i < h.devices.size(); ++i) {
+        set_text(h.devices[i].name, [&](auto t) { devices[i].setName(t); });
+        devices[i].setModelVersion(h.devices[i].model_version);
+    }
+
+    auto g = b.initGuest();
+    set_text(h.guest_name, [&](auto t) { g.setName(t); });
+    g.setHash(h.guest_hash);
+    g.setMode(h.guest_long_mode ? schema::CpuMode::LONG : schema::CpuMode::REAL);
+    g.setEntry(h.guest_entry);
+    auto args = g.initArgs(static_cast<unsigned>(h.guest_args.size()));
+    for (unsigned i = 0; i < h.guest_args.size(); ++i) args.set(i, h.guest_args[i]);
+    auto segs = g.initSegments(static_cast<unsigned>(h.guest_segments.size()));
+    for (unsigned i = 0; i < h.guest_segments.size(); ++i) {
+        segs[i].setAddr(h.guest_segments[i].addr);
+        set_data(h.guest_segments[i].data, [&](auto d) { segs[i].setData(d); });
+        segs[i].setZeroFill(h.guest_segments[i].zero_fill);
+    }
+
+    b.setVcpuCount(h.vcpu_count);
+    auto regs = b.initInitialRegs(static_cast<unsigned>(h.initial_regs.size()));
+    for (unsigned i = 0; i < h.initial_regs.size(); ++i) regs_to_capnp(h.initial_regs[i], regs[i]);
+
+    auto host = b.initHost();
+    set_text(h.kernel_release, [&](auto t) { host.setKernelRelease(t); });
+    host.setKvmApiVersion(h.kvm_api_version);
+    auto caps = host.initCapabilities(static_cast<unsigned>(h.capabilities.size()));
+    for (unsigned i = 0; i < h.capabilities.size(); ++i) {
+        set_text(h.capabilities[i].first, [&](auto t) { caps[i].setName(t); });
+        caps[i].setValue(h.capabilities[i].second);
+    }
+    host.setManualDirtyLogProtect(h.manual_dirty_log_protect);
+    host.setMaxMemslots(h.max_memslots);
+
+    auto o = b.initOptions();
+    o.setDirtyIntervalExits(h.dirty_interval_exits);
+    o.setDirtyIntervalMs(h.dirty_interval_ms);
+    o.setMaxExits(h.max_exits);
+    o.setTimeoutMs(h.timeout_ms);
+    set_text(h.dirty_mode, [&](auto t) { o.setDirtyMode(t); });
+
+    b.setStartTimeNs(h.start_time_ns);
+    auto regions = b.initRegions(static_cast<unsigned>(h.regions.size()));
+    for (unsigned i = 0; i < h.regions.size(); ++i) region_to_capnp(h.regions[i], regions[i]);
+}
+
+TraceHeader header_from_capnp(schema::TraceHeader::Reader r) {
+    TraceHeader h;
+    h.format_version = r.getFormatVersion();
+    h.min_reader_version = r.getMinReaderVersion();
+    h.kvmrr_version = str(r.getKvmrrVersion());
+
+    auto m = r.getMachine();
+    h.ram_size = m.getRamSize();
+    h.rom_size = m.getRomSize();
+    h.rom_low_alias = m.getRomLowAlias();
+    for (auto w : m.getWindows()) h.windows.push_back({str(w.getName()), w.getIo(), w.getAddr(), w.getSize()});
+    for (auto d : m.getDevices()) h.devices.push_back({str(d.getName()), d.getModelVersion()});
+
+    auto g = r.getGuest();
+    h.guest_name = str(g.getName());
+    h.guest_hash = g.getHash();
+    switch (g.getMode()) {
+        case schema::CpuMode::REAL: h.guest_long_mode = false; break;
+        case schema::CpuMode::LONG: h.guest_long_mode = true; break;
+        default: throw Error("unknown guest CPU mode " + std::to_string(static_cast<unsigned>(g.getMode())));
+    }
+    h.guest_entry = g.getEntry();
+    for (uint64_t a : g.getArgs()) h.guest_args.push_back(a);
+    for (auto s : g.getSegments()) h.guest_segments.push_back({s.getAddr(), bytes(s.getData()), s.getZeroFill()});
+
+    h.vcpu_count = r.getVcpuCount();
+    for (auto regs : r.getInitialRegs()) h.initial_regs.push_back(regs_from_capnp(regs));
+
+    auto host = r.getHost();
+    h.kernel_release = str(host.getKernelRelease());
+    h.kvm_api_version = host.getKvmApiVersion();
+    for (auto c : host.getCapabilities()) h.capabilities.emplace_back(str(c.getName()), c.getValue());
+    h.manual_dirty_log_protect = host.getManualDirtyLogProtect();
+    h.max_memslots = host.getMaxMemslots();
+
+    auto o = r.getOptions();
+    h.dirty_interval_exits = o.getDirtyIntervalExits();
+    h.dirty_interval_ms = o.getDirtyIntervalMs();
+    h.max_exits = o.getMaxExits();
+    h.timeout_ms = o.getTimeoutMs();
+    h.dirty_mode = str(o.getDirtyMode());
+
+    h.start_time_ns = r.getStartTimeNs();
+    for (auto reg : r.getRegions()) h.regions.push_back(region_from_capnp(reg));
+    return h;
+}
+
+void event_to_capnp(const TraceEvent& e, schema::Event::Builder b) {
+    b.setVcpu(e.vcpu);
+    std::visit(BodyToCapnp{b}, e.body);
+}
+
+TraceEvent event_from_capnp(schema::Event::Reader r, uint64_t seq) {
+    TraceEvent e;
+    e.seq = seq;
+    e.vcpu = r.getVcpu();
+    switch (r.which()) {
+        case schema::Event::PIO: e.body = access_from_capnp(r.getPio(), true); break;
+        case schema::Event::MMIO: e.body = access_from_capnp(r.getMmio(), false); break;
+        case schema::Event::TOPOLOGY: {
+            auto x = r.getTopology();
+            e.body = TopologyEvent{x.getSpace(), x.getFlatViewHash(), x.getRanges()};
+            break;
+        }
+        case schema::Event::MEMSLOT: {
+            auto x = r.getMemslot();
+            MemslotEvent m;
+            switch (x.getOp()) {
+                case schema::MemslotOp::ADD: m.op = MemslotOp::Add; break;
+                case schema::MemslotOp::DELETE: m.op = MemslotOp::Delete; break;
+                case schema::MemslotOp::FLAGS: m.op = MemslotOp::Flags; break;
+                default: throw Error("unknown memslot operation " + std::to_string(static_cast<unsigned>(x.getOp())));
+            }
+            m.slot = x.getSlot();
+            m.guest_phys = x.getGuestPhys();
+            m.size = x.getSize();
+            m.flags = x.getFlags();
+            m.ram_block = x.getRamBlock();
+            m.block_offset = x.getBlockOffset();
+            e.body = m;
+            break;
+        }
+        case schema::Event::DIRTY: {
+            auto x = r.getDirty();
+            e.body = DirtyEvent{x.getEpoch(),      x.getSlot(),         x.getGuestPhys(),
+                                x.getPages(),      x.getDirtyPages(),   bytes(x.getRuns())};
+            break;
+        }
+        case schema::Event::DMA_WRITE: {
+            auto x = r.getDmaWrite();
+            e.body = DmaWriteEvent{x.getAddr(), bytes(x.getData())};
+            break;
+        }
+        case schema::Event::CLOCK: e.body = ClockEvent{r.getClock()}; break;
+        case schema::Event::ENTROPY: e.body = EntropyEvent{bytes(r.getEntropy())}; break;
+        case schema::Event::SERIAL_IN: e.body = SerialInEvent{r.getSerialIn()}; break;
+        case schema::Event::DISK_READ: {
+            auto x = r.getDiskRead();
+            e.body = DiskReadEvent{x.getOffset(), bytes(x.getData())};
+            break;
+        }
+        case schema::Event::DISK_WRITE: {
+            auto x = r.getDiskWrite();
+            e.body = DiskWriteEvent{x.getOffset(), x.getLength()};
+            break;
+        }
+        case schema::Event::REGION_DEF: e.body = RegionDefEvent{region_from_capnp(r.getRegionDef())}; break;
+        case schema::Event::END: {
+            auto x = r.getEnd();
+            e.body = EndEvent{str(x.getReason()), x.getExitStatus(), x.getExits(), x.getDetail(),
+                              regs_from_capnp(x.getRegs())};
+            break;
+        }
+        default:
+            throw Error("event of unknown kind " + std::to_string(static_cast<unsigned>(r.which())) +
+                        " (a newer writer must raise min_reader_version when it adds one)");
+    }
+    return e;
+}
+
+namespace {
+
+std::optional<std::string> regs_problem(const RegsRecord& r) {
+    if (!r.gprs.empty() && r.gprs.size() != kGprCount)
+        return std::to_string(r.gprs.size()) + " general registers (0 or " + std::to_string(kGprCount) + " expected)";
+    return std::nullopt;
+}
+
+struct BodyProblem {
+    std::optional<std::string> operator()(const AccessEvent& a) const {
+        if (a.size == 0 || a.size > 8) return "access size " + std::to_string(a.size) + " (must be 1 to 8)";
+        if (a.count == 0) return std::string("access count 0");
+        if (a.count == 1) {
+            if (!a.bulk.empty())
+                return "single access carries " + std::to_string(a.bulk.size()) + " bytes of bulk data";
+            if (a.size < 8 && (a.value >> (8 * a.size)) != 0)
+                return "value " + hex(a.value) + " does not fit an access of " + std::to_string(a.size) + " bytes";
+        } else if (a.bulk.size() != uint64_t{a.size} * a.count) {
+            return "bulk data of " + std::to_string(a.bulk.size()) + " bytes for " + std::to_string(a.count) +
+                   " accesses of " + std::to_string(a.size) + " bytes";
+        }
+        if (a.io && a.addr > 0xffff) return "port " + hex(a.addr) + " is above 0xffff";
+        if (!a.io && sum_overflows(a.addr, a.size - 1u)) return "access at " + hex(a.addr) + " wraps around";
+        if (static_cast<unsigned>(a.status) > static_cast<unsigned>(TraceAccessStatus::Invalid))
+            return "unknown access status " + std::to_string(static_cast<unsigned>(a.status));
+        return std::nullopt;
+    }
+    std::optional<std::string> operator()(const TopologyEvent& t) const {
+        if (t.space > 1) return "address space " + std::to_string(t.space) + " (0 memory or 1 I/O)";
+        return std::nullopt;
+    }
+    std::optional<std::string> operator()(const MemslotEvent& m) const {
+        if (static_cast<unsigned>(m.op) > static_cast<unsigned>(MemslotOp::Flags))
+            return "unknown memslot operation " + std::to_string(static_cast<unsigned>(m.op));
+        if (sum_overflows(m.guest_phys, m.size)) return "memslot at " + hex(m.guest_phys) + " wraps around";
+        return std::nullopt;
+    }
+    std::optional<std::string> operator()(const DirtyEvent& d) const {
+        if (d.pages > (~uint64_t{0} - d.guest_phys) / kPageSize)
+            return "dirty slot of " + std::to_string(d.pages) + " pages at " + hex(d.guest_phys) + " wraps around";
+        if (auto why = dirty_runs_problem(d)) return "dirty runs: " + *why;
+        return std::nullopt;
+    }
+    std::optional<std::string> operator()(const DmaWriteEvent& d) const {
+        if (sum_overflows(d.addr, d.data.size())) return "DMA write at " + hex(d.addr) + " wraps around";
+        return std::nullopt;
+    }
+    std::optional<std::string> operator()(const ClockEvent&) const { return std::nullopt; }
+    std::optional<std::string> operator()(const EntropyEvent&) const { return std::nullopt; }
+    std::optional<std::string> operator()(const SerialInEvent& s) const {
+        if (s.byte < -1 || s.byte > 255) return "serial input " + std::to_string(s.byte) + " (a byte or -1)";
+        return std::nullopt;
+    }
+    std::optional<std::string> operator()(const DiskReadEvent& d) const {
+        if (sum_overflows(d.offset, d.data.size())) return "disk read at " + std::to_string(d.offset) + " wraps around";
+        return std::nullopt;
+    }
+    std::optional<std::string> operator()(const DiskWriteEvent& d) const {
+        if (sum_overflows(d.offset, d.length)) return "disk write at " + std::to_string(d.offset) + " wraps around";
+        return std::nullopt;
+    }
+    std::optional<std::string> operator()(const RegionDefEvent& r) const {
+        if (r.region.id == kNoRegion) return "region id " + hex(kNoRegion) + " is reserved for none";
+        return std::nullopt;
+    }
+    std::optional<std::string> operator()(const EndEvent& e) const { return regs_problem(e.regs); }
+};
+
+}  // namespace
+
+std::optional<std::string> event_problem(const TraceEvent& e, uint32_t vcpu_count) {
+    if (vcpu_count != 0 && e.vcpu >= vcpu_count)
+        return "vCPU " + std::to_string(e.vcpu) + " but the trace has " + std::to_string(vcpu_count) + " vCPUs";
+    return std::visit(BodyProblem{}, e.body);
+}
+
+std::optional<std::string> header_problem(const TraceHeader& h) {
+    if (h.format_version == 0 || h.min_reader_version == 0 || h.min_reader_version > h.format_version)
+        return "format version " + std::to_string(h.format_version) + " with minimum reader version " +
+               std::to_string(h.min_reader_version);
+    for (size_t i = 0; i < h.initial_regs.size(); ++i)
+        if (auto why = regs_problem(h.initial_regs[i])) return "initial registers of vCPU " + std::to_string(i) + ": " + *why;
+    for (const RegionRecord& r : h.regions)
+        if (r.id == kNoRegion) return "region id " + hex(kNoRegion) + " is reserved for none";
+    return std::nullopt;
+}
+
+namespace {
+
+struct DataSize {
+    uint64_t operator()(const AccessEvent& a) const { return padded(a.bulk.size()); }
+    uint64_t operator()(const DirtyEvent& d) const { return padded(d.runs.size()); }
+    uint64_t operator()(const DmaWriteEvent& d) const { return padded(d.data.size()); }
+    uint64_t operator()(const EntropyEvent& d) const { return padded(d.bytes.size()); }
+    uint64_t operator()(const DiskReadEvent& d) const { return padded(d.data.size()); }
+    uint64_t operator()(const RegionDefEvent& r) const {
+        return padded(r.region.name.size() + 1) + padded(r.region.kind.size() + 1);
+    }
+    uint64_t operator()(const EndEvent& x) const { return padded(x.reason.size() + 1) + 8 * x.regs.gprs.size() + 64; }
+    uint64_t operator()(const auto&) const { return 0; }
+};
+
+}  // namespace
+
+uint64_t estimate_event_bytes(const TraceEvent& e) {
+    // The Event struct, its body struct and their pointers, then the data.
+    return 96 + std::visit(DataSize{}, e.body);
+}
+
+std::vector<uint8_t> encode_header(const TraceHeader& h) {
+    try {
+        capnp::MallocMessageBuilder msg;
+        header_to_capnp(h, msg.initRoot<schema::TraceHeader>());
+        kj::Array<capnp::word> words = capnp::messageToFlatArray(msg);
+        kj::ArrayPtr<const kj::byte> b = words.asBytes();
+        return std::vector<uint8_t>(b.begin(), b.end());
+    } catch (const kj::Exception& ex) {
+        throw Error("cannot encode the trace header: " + kj_what(ex));
+    }
+}
+
+TraceHeader decode_header(std::span<const uint8_t> b) {
+    if (b.size() % sizeof(capnp::word) != 0)
+        throw Error("header message of " + std::to_string(b.size()) + " bytes is not a whole number of words");
+    try {
+        kj::Array<capnp::word> words = kj::heapArray<capnp::word>(b.size() / sizeof(capnp::word));
+        if (!b.empty()) std::memcpy(words.begin(), b.data(), b.size());
+        capnp::ReaderOptions opts;
+        opts.traversalLimitInWords = 2 * words.size() + 1024;
+        opts.nestingLimit = kMessageNestingLimit;
+        capnp::FlatArrayMessageReader reader(words, opts);
+        if (reader.getEnd() != words.end())
+            throw Error("header message ends " + std::to_string((words.end() - reader.getEnd()) * sizeof(capnp::word)) +
+                        " bytes before its recorded length");
+        return header_from_capnp(reader.getRoot<schema::TraceHeader>());
+    } catch (const kj::Exception& ex) {
+        throw Error("header message: " + kj_what(ex));
+    }
+}
+
+std::vector<uint8_t> encode_chunk(std::span<const TraceEvent> events) {
+    try {
+        uint64_t estimate = 64;
+        for (const TraceEvent& e : events) estimate += estimate_event_bytes(e);
+        const uint64_t first_words = std::min<uint64_t>(estimate, kMaxChunkMessageBytes) / sizeof(capnp::word);
+        capnp::MallocMessageBuilder msg(static_cast<unsigned>(first_words));
+        auto list = msg.initRoot<schema::Chunk>().initEvents(static_cast<unsigned>(events.size()));
+        for (size_t i = 0; i < events.size(); ++i) event_to_capnp(events[i], list[static_cast<unsigned>(i)]);
+        const uint64_t message_bytes = msg.sizeInWords() * sizeof(capnp::word);
+        if (message_bytes > kMaxChunkMessageBytes)
+            throw Error("a chunk of " + std::to_string(events.size()) + " events takes " +
+                        std::to_string(message_bytes) + " bytes, more than the limit of " +
+                        std::to_string(kMaxChunkMessageBytes));
+        kj::VectorOutputStream out(static_cast<size_t>(message_bytes / 2 + 64));
+        capnp::writePackedMessage(out, msg);
+        kj::ArrayPtr<kj::byte> packed = out.getArray();
+        return std::vector<uint8_t>(packed.begin(), packed.end());
+    } catch (const kj::Exception& ex) {
+        throw Error("cannot encode a chunk: " + kj_what(ex));
+    }
+}
+
+void decode_chunk(std::span<const uint8_t> packed, uint64_t first_seq, uint32_t count, uint32_t vcpu_count,
+                  std::vector<TraceEvent>& out) {
+    out.clear();
+    try {
+        kj::ArrayInputStream in(kj::ArrayPtr<const kj::byte>(packed.data(), packed.size()));
+        capnp::ReaderOptions opts;
+        opts.traversalLimitInWords = kChunkTraversalWords;
+        opts.nestingLimit = kMessageNestingLimit;
+        {
+            capnp::PackedMessageReader reader(in, opts);
+            auto events = reader.getRoot<schema::Chunk>().getEvents();
+            if (events.size() != count)
+                throw Error("the message holds " + std::to_string(events.size()) + " events, the chunk header says " +
+                            std::to_string(count));
+            // Grows as events pass their checks rather than trusting count.
+            out.reserve(std::min<uint32_t>(count, 4096));
+            for (unsigned i = 0; i < count; ++i) {
+                auto seq = [&] { return "event #" + std::to_string(first_seq + i); };
+                TraceEvent e;
+                try {
+                    e = event_from_capnp(events[i], first_seq + i);
+                } catch (const Error& err) {
+                    throw Error(seq() + ": " + err.what());
+                }
+                if (auto why = event_problem(e, vcpu_count)) throw Error(seq() + " (" + event_kind(e) + "): " + *why);
+                out.push_back(std::move(e));
+            }
+        }
+        if (size_t left = in.tryGetReadBuffer().size(); left != 0)
+            throw Error(std::to_string(left) + " bytes follow the message");
+    } catch (const kj::Exception& ex) {
+        out.clear();
+        throw Error("message: " + kj_what(ex));
+    } catch (...) {
+        out.clear();
+        throw;
+    }
+}
+
+}  // namespace kvmrr

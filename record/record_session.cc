@@ -1,0 +1,118 @@
+#include "record/record_session.h"
+
+#include <sys/utsname.h>
+#include <time.h>
+
+#include <chrono>
+#include <cstdio>
+
+#include "core/error.h"
+#include "core/kvm/kvm.h"
+#include "devices/machine.h"
+#include "devices/real_host_inputs.h"
+#include "devices/vm_runner.h"
+
+namespace kvmrr {
+
+TraceHeader make_trace_header(const Machine& m, const GuestImage& image, const std::vector<uint64_t>& args) {
+    TraceHeader h;
+    h.kvmrr_version = KVMRR_VERSION;
+    const MachineLayout& l = m.layout();
+    h.ram_size = l.ram_size;
+    h.rom_size = l.rom_size;
+    h.rom_low_alias = l.rom_low_alias;
+    for (const DeviceWindow& w : l.devices)
+        h.windows.push_back({w.name, w.space == AddressSpace::Kind::Io, w.addr, w.size});
+    for (const Device* d : m.devices()) h.devices.push_back({std::string(d->name()), d->model_version()});
+    h.guest_name = image.name;
+    h.guest_hash = image.hash;
+    h.guest_long_mode = image.mode == CpuMode::Long;
+    h.guest_entry = image.entry;
+    h.guest_args = args;
+    for (const GuestSegment& s : image.segments) h.guest_segments.push_back({s.addr, s.bytes, s.zero_fill});
+    utsname u{};
+    if (uname(&u) == 0) h.kernel_release = u.release;
+    timespec ts{};
+    clock_gettime(CLOCK_REALTIME, &ts);
+    h.start_time_ns = static_cast<int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec;
+    return h;
+}
+
+RecordReport record_guest(const RecordRequest& req) {
+    const auto t0 = std::chrono::steady_clock::now();
+    const GuestImage image = resolve_guest(req.run.guest);
+    KvmSystem kvm;
+    RealHostInputs real(req.run.serial_in_fd, req.run.disk);
+    Recorder rec(real, req.recorder);
+    Machine machine(req.run.layout, rec, req.run.serial_out);
+    VmRunner runner(machine, kvm);
+    runner.load(image, req.run.guest.args);
+
+    TraceHeader h = make_trace_header(machine, image, req.run.guest.args);
+    h.kvm_api_version = KVM_API_VERSION;
+    for (auto [name, cap] : {std::pair{"KVM_CAP_NR_MEMSLOTS", KVM_CAP_NR_MEMSLOTS},
+                             std::pair{"KVM_CAP_READONLY_MEM", KVM_CAP_READONLY_MEM},
+                             std::pair{"KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2", KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2},
+                             std::pair{"KVM_CAP_DIRTY_LOG_RING", KVM_CAP_DIRTY_LOG_RING}})
+        h.capabilities.emplace_back(name, kvm.check_extension(cap));
+    h.manual_dirty_log_protect = runner.vm().manual_dirty_log_protect();
+    h.max_memslots = runner.vm().max_memslots();
+    h.dirty_interval_exits = req.recorder.dirty_interval_exits;
+    h.dirty_interval_ms = req.recorder.dirty_interval_ms;
+    h.max_exits = req.run.limits.max_exits;
+    h.timeout_ms = static_cast<uint64_t>(req.run.limits.timeout.count());
+    const kvm_regs g = runner.vcpu().regs();
+    const kvm_sregs s = runner.vcpu().sregs();
+    RegsRecord regs;
+    regs.gprs = {g.rax, g.rbx, g.rcx, g.rdx, g.rsi, g.rdi, g.rsp, g.rbp, g.r8,  g.r9,
+                 g.r10, g.r11, g.r12, g.r13, g.r14, g.r15, g.rip, g.rflags};
+    regs.cr0 = s.cr0;
+    regs.cr3 = s.cr3;
+    regs.cr4 = s.cr4;
+    regs.efer = s.efer;
+    h.initial_regs.push_back(regs);
+    h.regions = rec.describe_regions(machine);
+
+    TraceWriter writer(req.output, h);
+    rec.start(writer, machine, &runner.memslots());
+    RunOptions opts;
+    opts.limits = req.run.limits;
+    opts.policy = req.run.policy;
+    // Dirty logging for every slot while recording: the trace carries the
+    // guest's whole dirty-page behaviour.
+    opts.global_dirty_log = true;
+    RecordReport rep;
+    rep.run.result = runner.run(opts, &rec);
+    rec.finish(rep.run.result);
+    writer.close();
+    rep.stats = writer.stats();
+    rep.run.exit_status = exit_status_for(rep.run.result);
+    rep.run.message = image.name + ": " + rep.run.result.describe();
+    rep.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    return rep;
+}
+
+}  // namespace kvmrr
+
+namespace kvmrr {
+
+std::string RecordReport::summary() const {
+    char line[256];
+    std::string s = "kvmrr: " + run.message + "\n";
+    std::snprintf(line, sizeof line, "kvmrr: recorded %llu events in %llu chunks in %.3f s\n",
+                  static_cast<unsigned long long>(stats.events), static_cast<unsigned long long>(stats.chunks), seconds);
+    s += line;
+    for (const auto& [kind, n] : stats.events_by_kind) {
+        std::snprintf(line, sizeof line, "kvmrr:   %-12s %llu\n", kind.c_str(), static_cast<unsigned long long>(n));
+        s += line;
+    }
+    const double ratio = stats.bytes_compressed ? static_cast<double>(stats.bytes_uncompressed) / static_cast<double>(stats.bytes_compressed) : 0.0;
+    std::snprintf(line, sizeof line, "kvmrr: trace %llu bytes (%llu packed, %llu compressed, ratio %.2f, %.2f bytes/event)\n",
+                  static_cast<unsigned long long>(stats.file_bytes), static_cast<unsigned long long>(stats.bytes_uncompressed),
+                  static_cast<unsigned long long>(stats.bytes_compressed), ratio,
+                  stats.events ? static_cast<double>(stats.file_bytes) / static_cast<double>(stats.events) : 0.0);
+    s += line;
+    return s;
+}
+
+}  // namespace kvmrr

@@ -1,0 +1,214 @@
+#include "record/recorder.h"
+
+#include <cstring>
+
+#include "core/address_space.h"
+#include "core/memory_region.h"
+#include "core/ram_block.h"
+#include "devices/dma_disk.h"
+#include "devices/machine.h"
+#include "record/dirty_runs.h"
+#include "record/trace_writer.h"
+
+namespace kvmrr {
+
+// Records the FlatView of one address space after each commit that
+// changed it (and, on registration, the view as it stands).
+class Recorder::TopologyTap final : public MemoryListener {
+public:
+    TopologyTap(Recorder& r, AddressSpace& as, uint8_t space) : r_(r), as_(as), space_(space) {}
+    void commit() override { r_.topology(space_, as_); }
+    AddressSpace& space() const { return as_; }
+
+private:
+    Recorder& r_;
+    AddressSpace& as_;
+    uint8_t space_;
+};
+
+Recorder::Recorder(HostInputs& real, RecorderOptions opts) : real_(real), opts_(opts) {}
+
+Recorder::~Recorder() { detach(); }
+
+void Recorder::detach() {
+    writer_ = nullptr;  // first: removing the taps calls them once more
+    for (auto& t : taps_) t->space().remove_listener(*t);
+    taps_.clear();
+    if (slots_) {
+        slots_->set_observer({});
+        slots_->set_dirty_sink({});
+    }
+    if (machine_)
+        if (auto* disk = dynamic_cast<DmaDisk*>(machine_->device("dma-disk"))) disk->set_dma_observer({});
+    slots_ = nullptr;
+    machine_ = nullptr;
+}
+
+void Recorder::emit(EventBody body) {
+    if (!writer_) return;  // not started: nothing is being recorded
+    if (in_exit_) {
+        pending_.push_back(std::move(body));
+    } else {
+        writer_->append(0, std::move(body));
+    }
+}
+
+std::vector<RegionRecord> Recorder::describe_regions(Machine& m) {
+    std::vector<RegionRecord> out;
+    for (const AddressSpace* as : {static_cast<AddressSpace*>(&m.memory_space()), static_cast<AddressSpace*>(&m.io_space())}) {
+        for (const FlatRange& fr : as->view()->ranges()) {
+            if (region_ids_.count(fr.mr)) continue;
+            const auto id = static_cast<uint32_t>(region_ids_.size());
+            region_ids_.emplace(fr.mr, id);
+            out.push_back({id, fr.mr->name(), MemoryRegion::kind_name(fr.mr->kind())});
+        }
+    }
+    return out;
+}
+
+uint32_t Recorder::region_id(const MemoryRegion* mr) {
+    if (!mr) return kNoRegion;
+    auto it = region_ids_.find(mr);
+    if (it != region_ids_.end()) return it->second;
+    // A region the header did not list (created later): define it before
+    // its first use, outside the pending list so that it precedes the access.
+    const auto id = static_cast<uint32_t>(region_ids_.size());
+    region_ids_.emplace(mr, id);
+    if (writer_) writer_->append(0, RegionDefEvent{{id, mr->name(), MemoryRegion::kind_name(mr->kind())}});
+    return id;
+}
+
+void Recorder::start(TraceWriter& w, Machine& m, MemslotListener* slots) {
+    writer_ = &w;
+    machine_ = &m;
+    slots_ = slots;
+    taps_.push_back(std::make_unique<TopologyTap>(*this, m.memory_space(), 0));
+    taps_.push_back(std::make_unique<TopologyTap>(*this, m.io_space(), 1));
+    for (auto& t : taps_) t->space().add_listener(*t, 1000);  // after the memslot listener
+    if (auto* disk = dynamic_cast<DmaDisk*>(m.device("dma-disk")))
+        disk->set_dma_observer([this](uint64_t gpa, std::span<const uint8_t> bytes) {
+            emit(DmaWriteEvent{gpa, {bytes.begin(), bytes.end()}});
+        });
+    if (slots_) {
+        auto record_slot = [this](MemslotListener::Change c, const MemslotListener::Slot& s) {
+            MemslotEvent ev;
+            ev.op = c == MemslotListener::Change::Add ? MemslotOp::Add
+                    : c == MemslotListener::Change::Delete ? MemslotOp::Delete
+                                                           : MemslotOp::Flags;
+            ev.slot = s.spec.slot;
+            ev.guest_phys = s.spec.guest_phys;
+            ev.size = s.spec.size;
+            ev.flags = s.spec.flags;
+            ev.ram_block = s.mr->ram_block()->id();
+            ev.block_offset = s.mr->ram_offset() + s.offset_in_region;
+            emit(std::move(ev));
+        };
+        // The slots that exist already, as additions, then every change.
+        for (const auto& [gpa, s] : slots_->slots()) record_slot(MemslotListener::Change::Add, s);
+        slots_->set_observer(record_slot);
+        slots_->set_dirty_sink([this](const DirtyBitmap& b) { emit(make_dirty_event(b, epoch_)); });
+    }
+    last_harvest_ = std::chrono::steady_clock::now();
+}
+
+void Recorder::topology(uint8_t space, const AddressSpace& as) {
+    const FlatView& v = *as.view();
+    emit(TopologyEvent{space, v.digest(), static_cast<uint32_t>(v.size())});
+}
+
+void Recorder::harvest_round() {
+    if (!slots_) return;
+    ++epoch_;
+    slots_->harvest();
+    exits_since_harvest_ = 0;
+    last_harvest_ = std::chrono::steady_clock::now();
+}
+
+int64_t Recorder::wall_clock_ns() {
+    const int64_t ns = real_.wall_clock_ns();
+    emit(ClockEvent{ns});
+    return ns;
+}
+
+void Recorder::entropy(std::span<uint8_t> out) {
+    real_.entropy(out);
+    emit(EntropyEvent{{out.begin(), out.end()}});
+}
+
+std::optional<uint8_t> Recorder::serial_in() {
+    const std::optional<uint8_t> b = real_.serial_in();
+    emit(SerialInEvent{b ? static_cast<int16_t>(*b) : int16_t{-1}});
+    return b;
+}
+
+void Recorder::disk_read(uint64_t offset, std::span<uint8_t> out) {
+    real_.disk_read(offset, out);
+    emit(DiskReadEvent{offset, {out.begin(), out.end()}});
+}
+
+void Recorder::disk_write(uint64_t offset, std::span<const uint8_t> in) {
+    real_.disk_write(offset, in);
+    emit(DiskWriteEvent{offset, in.size()});
+}
+
+void Recorder::before_exit(const VcpuExit&) {
+    in_exit_ = true;
+    pending_.clear();
+}
+
+void Recorder::on_exit(const VcpuExit& e, const ExitOutcome& o) {
+    in_exit_ = false;
+    if (writer_ && (e.kind == ExitKind::Io || e.kind == ExitKind::Mmio)) {
+        AccessEvent a;
+        a.io = e.kind == ExitKind::Io;
+        a.addr = e.addr;
+        a.size = e.size;
+        a.is_write = e.is_write;
+        a.count = e.count;
+        const size_t n = static_cast<size_t>(e.size) * e.count;
+        if (e.count == 1 && e.size <= 8) {
+            std::memcpy(&a.value, e.data.data(), e.size);
+        } else {
+            a.bulk.assign(e.data.begin(), e.data.begin() + static_cast<long>(std::min(n, e.data.size())));
+        }
+        const AddressSpace& as = a.io ? static_cast<AddressSpace&>(machine_->io_space())
+                                      : static_cast<AddressSpace&>(machine_->memory_space());
+        const FlatRange* fr = as.view()->lookup(e.addr);
+        const bool reserved = !fr || fr->mr->kind() == MemoryRegion::Kind::Reservation;
+        a.region = fr ? region_id(fr->mr) : kNoRegion;
+        a.status = o.stop == StopReason::InvalidAccess ? TraceAccessStatus::Invalid
+                   : reserved                          ? TraceAccessStatus::Unassigned
+                                                       : TraceAccessStatus::Ok;
+        writer_->append(0, std::move(a));
+    }
+    for (EventBody& b : pending_) writer_->append(0, std::move(b));
+    pending_.clear();
+
+    ++exits_since_harvest_;
+    if (opts_.dirty_interval_exits && exits_since_harvest_ >= opts_.dirty_interval_exits) {
+        harvest_round();
+    } else if (opts_.dirty_interval_ms &&
+               std::chrono::steady_clock::now() - last_harvest_ >= std::chrono::milliseconds(opts_.dirty_interval_ms)) {
+        harvest_round();
+    }
+}
+
+void Recorder::finish(const RunResult& r) {
+    harvest_round();
+    EndEvent end;
+    end.reason = stop_reason_name(r.reason);
+    end.exit_status = r.exit_status;
+    end.exits = r.exits;
+    end.detail = r.detail;
+    const kvm_regs& g = r.regs;
+    end.regs.gprs = {g.rax, g.rbx, g.rcx, g.rdx, g.rsi, g.rdi, g.rsp, g.rbp, g.r8,  g.r9,
+                     g.r10, g.r11, g.r12, g.r13, g.r14, g.r15, g.rip, g.rflags};
+    end.regs.cr0 = r.sregs.cr0;
+    end.regs.cr3 = r.sregs.cr3;
+    end.regs.cr4 = r.sregs.cr4;
+    end.regs.efer = r.sregs.efer;
+    emit(std::move(end));
+    detach();
+}
+
+}  // namespace kvmrr

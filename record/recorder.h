@@ -1,0 +1,90 @@
+// Recorder: the taps that turn one run into trace events.
+//
+// It sits at four places: it is the machine's HostInputs (wrapping the
+// real ones, it logs every clock read, entropy byte, serial poll and disk
+// read it hands on), an ExitObserver on the run loop (every PIO and MMIO
+// exit after the device answered, so a read carries its value, with the
+// region that answered), a MemoryListener on both address spaces (the
+// FlatView hash after every commit) and the memslot listener's observer
+// and dirty sink (every slot change and every harvested bitmap). DMA
+// writes into guest memory come from the disk's observer.
+//
+// What a device does while handling an exit (a topology change, a clock
+// read, a DMA write) is recorded right after that exit's access event:
+// causes come before their consequences, which is the order replay needs.
+// Dirty bitmaps are harvested every N exits or M milliseconds, before a
+// logging slot goes away, and at the end.
+#pragma once
+
+#include <chrono>
+#include <memory>
+#include <unordered_map>
+#include <vector>
+
+#include "core/kvm/memslot_listener.h"
+#include "core/kvm/run_loop.h"
+#include "core/memory_listener.h"
+#include "devices/host_inputs.h"
+#include "record/trace_event.h"
+
+namespace kvmrr {
+
+class Machine;
+class TraceWriter;
+
+struct RecorderOptions {
+    uint64_t dirty_interval_exits = 0;  // 0: off
+    uint64_t dirty_interval_ms = 0;     // 0: off
+};
+
+class Recorder final : public ExitObserver, public HostInputs {
+public:
+    Recorder(HostInputs& real, RecorderOptions opts);
+    ~Recorder() override;
+    Recorder(const Recorder&) = delete;
+    Recorder& operator=(const Recorder&) = delete;
+
+    // Region descriptions for the trace header (ids assigned here, in the
+    // order of the machine's flat views); call before start().
+    std::vector<RegionRecord> describe_regions(Machine& m);
+    // Starts logging into `w`: registers the taps, and records the current
+    // topology and memslots (`slots` may be null: no KVM, no slots).
+    void start(TraceWriter& w, Machine& m, MemslotListener* slots);
+    // Harvests dirty logs one last time, records the end, detaches.
+    void finish(const RunResult& r);
+    uint64_t dirty_epoch() const { return epoch_; }
+
+    // HostInputs: answers from the real inputs, each logged.
+    int64_t wall_clock_ns() override;
+    void entropy(std::span<uint8_t> out) override;
+    std::optional<uint8_t> serial_in() override;
+    void disk_read(uint64_t offset, std::span<uint8_t> out) override;
+    void disk_write(uint64_t offset, std::span<const uint8_t> in) override;
+
+    // ExitObserver
+    void before_exit(const VcpuExit& e) override;
+    void on_exit(const VcpuExit& e, const ExitOutcome& o) override;
+
+private:
+    class TopologyTap;
+    void emit(EventBody body);
+    uint32_t region_id(const MemoryRegion* mr);
+    void harvest_round();
+    void topology(uint8_t space, const AddressSpace& as);
+    void detach();
+
+    HostInputs& real_;
+    RecorderOptions opts_;
+    TraceWriter* writer_ = nullptr;
+    Machine* machine_ = nullptr;
+    MemslotListener* slots_ = nullptr;
+    std::vector<std::unique_ptr<TopologyTap>> taps_;
+    std::unordered_map<const MemoryRegion*, uint32_t> region_ids_;
+    bool in_exit_ = false;
+    std::vector<EventBody> pending_;  // consequences of the exit being handled
+    uint64_t epoch_ = 0;
+    uint64_t exits_since_harvest_ = 0;
+    std::chrono::steady_clock::time_point last_harvest_{};
+};
+
+}  // namespace kvmrr

@@ -1,0 +1,322 @@
+#include "record/trace_writer.h"
+
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/resource.h>
+
+#include <filesystem>
+
+#include "core/error.h"
+#include "record/tests/trace_test_util.h"
+#include "record/trace_format.h"
+#include "record/trace_reader.h"
+
+namespace kvmrr {
+namespace {
+
+using test::sample_body;
+using test::sample_event;
+using test::sample_header;
+using test::TempDir;
+
+std::vector<TraceEvent> read_all(TraceReader& r) {
+    std::vector<TraceEvent> out;
+    TraceEvent e;
+    while (r.next(e)) out.push_back(e);
+    return out;
+}
+
+std::vector<TraceEvent> write_samples(TraceWriter& w, uint64_t n) {
+    std::vector<TraceEvent> written;
+    for (uint64_t i = 0; i < n; ++i) {
+        TraceEvent e = sample_event(i);
+        EXPECT_EQ(w.append(e.vcpu, e.body), i);
+        written.push_back(e);
+    }
+    return written;
+}
+
+TEST(TraceWriterTest, RoundTripsEveryKindAndFieldAcrossChunkBoundaries) {
+    TempDir dir;
+    const std::string path = dir.file("t.trace");
+    const TraceHeader header = sample_header();
+    std::vector<TraceEvent> written;
+    {
+        TraceWriter w(path, header, {.chunk_events = 7});
+        written = write_samples(w, 200);
+        w.close();
+    }
+    TraceReader r = TraceReader::open(path);
+    EXPECT_EQ(r.header(), header);
+    EXPECT_EQ(r.format_version(), kTraceFormatVersion);
+    EXPECT_TRUE(r.notes().empty());
+    const std::vector<TraceEvent> got = read_all(r);
+    ASSERT_EQ(got.size(), written.size());
+    for (size_t i = 0; i < got.size(); ++i) {
+        EXPECT_EQ(got[i].seq, i);
+        EXPECT_EQ(got[i], written[i]) << "event " << i << " (" << event_kind(written[i]) << ")";
+    }
+    EXPECT_TRUE(r.complete());
+    EXPECT_EQ(r.damage(), std::nullopt);
+    EXPECT_EQ(r.event_count(), 200u);
+    ASSERT_EQ(r.chunk_index().size(), 29u);  // ceil(200 / 7)
+    for (size_t i = 0; i < r.chunk_index().size(); ++i) {
+        EXPECT_EQ(r.chunk_index()[i].first_seq, 7 * i);
+        EXPECT_EQ(r.chunk_index()[i].events, i + 1 < 29 ? 7u : 4u);
+    }
+}
+
+TEST(TraceWriterTest, RoundTripsAnEmptyTraceAndDefaultValues) {
+    TempDir dir;
+    const std::string path = dir.file("t.trace");
+    TraceHeader header;  // defaults, empty strings and lists
+    header.dirty_mode.clear();
+    {
+        TraceWriter w(path, header);
+        w.close();
+    }
+    TraceReader r = TraceReader::open(path);
+    EXPECT_EQ(r.header(), header);
+    TraceEvent e;
+    EXPECT_FALSE(r.next(e));
+    EXPECT_TRUE(r.complete());
+    EXPECT_EQ(r.event_count(), 0u);
+
+    // Events whose fields are all defaults (zero, empty) read back equal too.
+    {
+        TraceWriter w(path, header, {.chunk_events = 3});
+        w.append(0, AccessEvent{false, 0, 1, false, 1, 0, {}, 0, TraceAccessStatus::Ok});
+        w.append(0, DmaWriteEvent{});
+        w.append(0, EntropyEvent{});
+        w.append(0, DiskReadEvent{});
+        w.append(0, RegionDefEvent{});
+        w.append(0, EndEvent{});
+        w.append(0, DirtyEvent{});
+        w.append(0, ClockEvent{std::numeric_limits<int64_t>::min()});
+        w.close();
+    }
+    TraceReader r2 = TraceReader::open(path);
+    const auto got = read_all(r2);
+    ASSERT_EQ(got.size(), 8u);
+    EXPECT_EQ(std::get<DmaWriteEvent>(got[1].body), DmaWriteEvent{});
+    EXPECT_EQ(std::get<EndEvent>(got[5].body), EndEvent{});
+    EXPECT_EQ(std::get<ClockEvent>(got[7].body).ns, std::numeric_limits<int64_t>::min());
+    EXPECT_TRUE(r2.complete());
+}
+
+TEST(TraceWriterTest, SizesOfChunksFollowOptions) {
+    TempDir dir;
+    for (uint32_t chunk_events : {1u, 2u, 16u, 8192u}) {
+        const std::string path = dir.file("t" + std::to_string(chunk_events));
+        std::vector<TraceEvent> written;
+        {
+            TraceWriter w(path, sample_header(), {.chunk_events = chunk_events, .queue_depth = 1});
+            written = write_samples(w, 100);
+        }  // the destructor closes
+        TraceReader r = TraceReader::open(path);
+        EXPECT_EQ(read_all(r), written) << chunk_events;
+        EXPECT_TRUE(r.complete());
+        EXPECT_EQ(r.chunk_index().size(), (100 + chunk_events - 1) / chunk_events);
+    }
+}
+
+TEST(TraceWriterTest, SealsAChunkEarlyWhenItsDataIsLarge) {
+    TempDir dir;
+    const std::string path = dir.file("t.trace");
+    std::vector<TraceEvent> written;
+    {
+        TraceWriter w(path, sample_header(), {.chunk_events = 8192, .chunk_bytes = 256 << 10});
+        for (uint64_t i = 0; i < 40; ++i) {
+            EventBody b = DiskReadEvent{i * 65536, std::vector<uint8_t>(65536, static_cast<uint8_t>(i))};
+            w.append(0, b);
+            written.push_back({i, 0, b});
+        }
+        w.close();
+        EXPECT_EQ(w.stats().chunks, 10u);  // 4 events of 64 KiB reach 256 KiB
+    }
+    TraceReader r = TraceReader::open(path);
+    EXPECT_EQ(read_all(r), written);
+}
+
+TEST(TraceWriterTest, StatsCountEventsByKindAndBytes) {
+    TempDir dir;
+    TraceWriter w(dir.file("t.trace"), sample_header(), {.chunk_events = 10});
+    write_samples(w, 32);
+    w.flush();
+    TraceWriterStats s = w.stats();
+    EXPECT_EQ(s.events, 32u);
+    EXPECT_EQ(s.chunks, 4u);
+    EXPECT_EQ(s.events_by_kind.at("pio"), 4u);  // samples 0 and 2 of every 16
+    EXPECT_EQ(s.events_by_kind.at("mmio"), 4u);
+    EXPECT_EQ(s.events_by_kind.at("memslot"), 4u);
+    EXPECT_EQ(s.events_by_kind.at("end"), 2u);
+    uint64_t total = 0;
+    for (const auto& [kind, n] : s.events_by_kind) total += n;
+    EXPECT_EQ(total, 32u);
+    EXPECT_GT(s.bytes_uncompressed, 0u);
+    EXPECT_GT(s.bytes_compressed, 0u);
+    EXPECT_EQ(s.file_bytes, std::filesystem::file_size(dir.file("t.trace")));
+    w.close();
+    EXPECT_GT(w.stats().file_bytes, s.file_bytes);  // footer and trailer
+    EXPECT_EQ(w.stats().file_bytes, std::filesystem::file_size(dir.file("t.trace")));
+}
+
+TEST(TraceWriterTest, FlushedEventsReadBackFromACopyTakenThen) {
+    TempDir dir;
+    const std::string path = dir.file("t.trace");
+    TraceWriter w(path, sample_header(), {.chunk_events = 5});
+    std::vector<TraceEvent> written;
+    for (uint64_t round = 0; round < 4; ++round) {
+        for (uint64_t i = 0; i < 3 + round * 4; ++i) {
+            TraceEvent e = sample_event(written.size());
+            w.append(e.vcpu, e.body);
+            written.push_back(e);
+        }
+        w.flush();
+        // What a crash right now would leave: the file as it is.
+        const std::string copy = dir.file("copy" + std::to_string(round));
+        std::filesystem::copy_file(path, copy, std::filesystem::copy_options::overwrite_existing);
+        TraceReader r = TraceReader::open(copy);
+        EXPECT_EQ(read_all(r), written) << "round " << round;
+        EXPECT_FALSE(r.has_footer());
+        EXPECT_FALSE(r.complete());
+        ASSERT_TRUE(r.damage_info());
+        EXPECT_EQ(r.damage_info()->kind, TraceDamageKind::NoFooter);
+        EXPECT_EQ(r.damage_info()->events_read, written.size());
+        EXPECT_EQ(r.damage_info()->bytes_after, 0u);
+        EXPECT_NE(r.damage()->find("no footer"), std::string::npos) << *r.damage();
+    }
+    w.close();
+    TraceReader r = TraceReader::open(path);
+    EXPECT_EQ(read_all(r), written);
+    EXPECT_TRUE(r.complete());
+}
+
+TEST(TraceWriterTest, RefusesAbsurdEventsWithoutUsingASequenceNumber) {
+    TempDir dir;
+    TraceWriter w(dir.file("t.trace"), sample_header());
+    EXPECT_EQ(w.append(0, ClockEvent{1}), 0u);
+    auto refused = [&](EventBody b, uint16_t vcpu, const char* why) {
+        try {
+            w.append(vcpu, std::move(b));
+            ADD_FAILURE() << "accepted an event with " << why;
+        } catch (const Error& e) {
+            EXPECT_NE(std::string(e.what()).find(why), std::string::npos) << e.what();
+        }
+    };
+    refused(AccessEvent{true, 0x3f8, 0, true, 1, 0, {}, 1, TraceAccessStatus::Ok}, 0, "access size 0");
+    refused(AccessEvent{true, 0x3f8, 9, true, 1, 0, {}, 1, TraceAccessStatus::Ok}, 0, "access size 9");
+    refused(AccessEvent{true, 0x3f8, 1, true, 1, 0x100, {}, 1, TraceAccessStatus::Ok}, 0, "does not fit");
+    refused(AccessEvent{true, 0x3f8, 1, true, 0, 0, {}, 1, TraceAccessStatus::Ok}, 0, "count 0");
+    refused(AccessEvent{true, 0x3f8, 2, true, 3, 0, {1, 2, 3}, 1, TraceAccessStatus::Ok}, 0, "bulk data of 3 bytes");
+    refused(AccessEvent{true, 0x10000, 1, true, 1, 0, {}, 1, TraceAccessStatus::Ok}, 0, "above 0xffff");
+    refused(AccessEvent{false, ~0ull, 2, true, 1, 0, {}, 1, TraceAccessStatus::Ok}, 0, "wraps");
+    refused(TopologyEvent{2, 0, 0}, 0, "address space 2");
+    refused(SerialInEvent{256}, 0, "serial input 256");
+    refused(ClockEvent{1}, 2, "vCPU 2 but the trace has 2 vCPUs");
+    refused(DirtyEvent{0, 0, 0, 10, 1, {0, 11}}, 0, "past the slot");
+    refused(EndEvent{"x", 0, 0, 0, RegsRecord{{1, 2, 3}, 0, 0, 0, 0}}, 0, "3 general registers");
+    refused(DmaWriteEvent{0, std::vector<uint8_t>(kMaxEventBytes + 1)}, 0, "more than the limit");
+    EXPECT_EQ(w.append(0, ClockEvent{2}), 1u);
+    w.close();
+}
+
+TEST(TraceWriterTest, RefusesBadOptionsAndHeaders) {
+    TempDir dir;
+    EXPECT_THROW(TraceWriter(dir.file("a"), sample_header(), {.chunk_events = 0}), Error);
+    EXPECT_THROW(TraceWriter(dir.file("a"), sample_header(), {.chunk_events = kMaxChunkEvents + 1}), Error);
+    EXPECT_THROW(TraceWriter(dir.file("a"), sample_header(), {.queue_depth = 0}), Error);
+    EXPECT_THROW(TraceWriter(dir.file("a"), sample_header(), {.chunk_bytes = 0}), Error);
+    TraceHeader h = sample_header();
+    h.min_reader_version = 3;  // above format_version
+    EXPECT_THROW(TraceWriter(dir.file("a"), h), Error);
+}
+
+TEST(TraceWriterTest, CreateErrorNamesThePath) {
+    const std::string path = "/nonexistent-kvmrr-dir/x.trace";
+    try {
+        TraceWriter w(path, sample_header());
+        FAIL() << "created " << path;
+    } catch (const Error& e) {
+        EXPECT_NE(std::string(e.what()).find(path), std::string::npos) << e.what();
+        EXPECT_NE(std::string(e.what()).find("No such file"), std::string::npos) << e.what();
+    }
+}
+
+TEST(TraceWriterTest, WriteErrorIsRememberedAndThrownWithPathAndErrno) {
+    TempDir dir;
+    const std::string path = dir.file("t.trace");
+    // Limit the size of files this process writes: the background thread's
+    // write() then fails with EFBIG once the header is written.
+    struct rlimit old {};
+    ASSERT_EQ(getrlimit(RLIMIT_FSIZE, &old), 0);
+    signal(SIGXFSZ, SIG_IGN);
+    struct rlimit lim = old;
+    lim.rlim_cur = 4096;
+    ASSERT_EQ(setrlimit(RLIMIT_FSIZE, &lim), 0);
+    std::string message;
+    {
+        TraceWriter w(path, sample_header(), {.chunk_events = 4});
+        try {
+            for (uint64_t i = 0; i < 100000; ++i) w.append(0, DiskReadEvent{0, std::vector<uint8_t>(512, 1)});
+            w.flush();
+        } catch (const Error& e) {
+            message = e.what();
+        }
+        // Remembered: every later call throws the same error.
+        EXPECT_THROW(w.append(0, ClockEvent{}), Error);
+        EXPECT_THROW(w.flush(), Error);
+        EXPECT_THROW(w.close(), Error);
+        w.close();  // already closed: nothing more to say
+    }
+    ASSERT_EQ(setrlimit(RLIMIT_FSIZE, &old), 0);
+    EXPECT_NE(message.find(path), std::string::npos) << message;
+    EXPECT_NE(message.find("errno"), std::string::npos) << message;
+    EXPECT_NE(message.find("File too large"), std::string::npos) << message;
+    // What did reach the file reads back as a clean prefix.
+    TraceReader r = TraceReader::open(path);
+    EXPECT_LE(read_all(r).size(), 100000u);
+    EXPECT_TRUE(r.damage());
+}
+
+TEST(TraceWriterTest, AppendAfterCloseThrowsAndCloseIsIdempotent) {
+    TempDir dir;
+    TraceWriter w(dir.file("t.trace"), sample_header());
+    w.append(0, ClockEvent{1});
+    w.close();
+    w.close();
+    EXPECT_THROW(w.append(0, ClockEvent{2}), Error);
+    EXPECT_THROW(w.flush(), Error);
+}
+
+TEST(TraceWriterTest, WritesWhatAnotherVersionDeclares) {
+    TempDir dir;
+    TraceHeader h = sample_header();
+    h.format_version = 2;
+    {
+        TraceWriter w(dir.file("t.trace"), h);
+        w.append(0, ClockEvent{5});
+    }
+    TraceReader r = TraceReader::open(dir.file("t.trace"));
+    EXPECT_EQ(r.format_version(), 2u);
+    EXPECT_EQ(r.header(), h);
+}
+
+TEST(TraceWriterTest, ManyChunksThroughAShallowQueue) {
+    TempDir dir;
+    const std::string path = dir.file("t.trace");
+    std::vector<TraceEvent> written;
+    {
+        TraceWriter w(path, sample_header(), {.chunk_events = 3, .queue_depth = 1, .sync = true});
+        written = write_samples(w, 3000);
+        w.flush();
+        EXPECT_EQ(w.stats().chunks, 1000u);
+        w.close();
+    }
+    TraceReader r = TraceReader::open(path);
+    EXPECT_EQ(read_all(r), written);
+    EXPECT_TRUE(r.complete());
+}
+
+}  // namespace
+}  // namespace kvmrr

@@ -1,0 +1,197 @@
+# The kvmrr trace schema. docs/TRACE_FORMAT.md describes the file around it
+# (file header, chunks, footer); this file describes what is inside.
+#
+# Compatibility rules: fields are only ever added (with new ordinals), never
+# renumbered or removed, so a newer reader reads an older trace (missing
+# fields read as their defaults) and an older reader skips fields it does
+# not know. A change that an older reader must not ignore raises
+# minReaderVersion in the header, and such a reader refuses the trace.
+@0xaaa9dd0a49c4d6f1;
+
+using Cxx = import "/capnp/c++.capnp";
+$Cxx.namespace("kvmrr::schema");
+
+struct TraceHeader {
+  formatVersion @0 :UInt32;     # of the writer
+  minReaderVersion @1 :UInt32;  # oldest reader that understands this trace
+  kvmrrVersion @2 :Text;
+  machine @3 :MachineDesc;
+  guest @4 :GuestDesc;
+  vcpuCount @5 :UInt32;
+  initialRegs @6 :List(VcpuRegs);  # one per vCPU
+  host @7 :HostDesc;
+  options @8 :RecordOptions;
+  startTimeNs @9 :Int64;           # CLOCK_REALTIME at the start of recording
+  regions @10 :List(RegionDesc);   # regions known at the start; more come as regionDef events
+}
+
+struct MachineDesc {
+  ramSize @0 :UInt64;
+  romSize @1 :UInt64;
+  romLowAlias @2 :Bool;
+  windows @3 :List(Window);
+  devices @4 :List(DeviceDesc);
+}
+
+struct Window {
+  name @0 :Text;
+  io @1 :Bool;   # I/O port space (else memory)
+  addr @2 :UInt64;
+  size @3 :UInt64;
+}
+
+struct DeviceDesc {
+  name @0 :Text;
+  modelVersion @1 :UInt32;
+}
+
+enum CpuMode {
+  real @0;
+  long @1;
+}
+
+struct GuestDesc {
+  name @0 :Text;
+  hash @1 :UInt64;     # xxHash64 of the image file
+  mode @2 :CpuMode;
+  entry @3 :UInt64;
+  args @4 :List(UInt64);
+  segments @5 :List(Segment);  # the image itself: a trace is self-contained
+}
+
+struct Segment {
+  addr @0 :UInt64;
+  data @1 :Data;
+  zeroFill @2 :UInt64;
+}
+
+struct VcpuRegs {
+  gprs @0 :List(UInt64);  # rax rbx rcx rdx rsi rdi rsp rbp r8..r15 rip rflags (18)
+  cr0 @1 :UInt64;
+  cr3 @2 :UInt64;
+  cr4 @3 :UInt64;
+  efer @4 :UInt64;
+}
+
+struct HostDesc {
+  kernelRelease @0 :Text;
+  kvmApiVersion @1 :Int32;
+  capabilities @2 :List(Capability);
+  manualDirtyLogProtect @3 :Bool;
+  maxMemslots @4 :UInt32;
+}
+
+struct Capability {
+  name @0 :Text;
+  value @1 :Int64;
+}
+
+struct RecordOptions {
+  dirtyIntervalExits @0 :UInt64;  # 0: off
+  dirtyIntervalMs @1 :UInt64;     # 0: off
+  maxExits @2 :UInt64;
+  timeoutMs @3 :UInt64;
+  dirtyMode @4 :Text;             # "bitmap" (or "ring")
+}
+
+struct RegionDesc {
+  id @0 :UInt32;
+  name @1 :Text;
+  kind @2 :Text;
+}
+
+# The payload of one chunk: event i has sequence number
+# chunk.firstSeq + i (the sequence numbers of a trace are contiguous).
+struct Chunk {
+  events @0 :List(Event);
+}
+
+struct Event {
+  vcpu @0 :UInt16;
+  union {
+    pio @1 :Access;
+    mmio @2 :Access;
+    topology @3 :TopologyCommit;
+    memslot @4 :MemslotChange;
+    dirty @5 :DirtyLog;
+    dmaWrite @6 :DmaWrite;
+    clock @7 :Int64;          # CLOCK_REALTIME ns a device read
+    entropy @8 :Data;
+    serialIn @9 :Int16;       # the byte, or -1 when none was waiting
+    diskRead @10 :DiskRead;
+    diskWrite @11 :DiskWrite; # what the guest stored on the disk (no data: it came from the guest)
+    regionDef @12 :RegionDesc;
+    end @13 :RunEnd;
+  }
+}
+
+enum AccessStatus {
+  ok @0;
+  unassigned @1;
+  invalid @2;
+}
+
+struct Access {
+  addr @0 :UInt64;
+  size @1 :UInt8;
+  isWrite @2 :Bool;
+  count @3 :UInt32 = 1;   # string I/O repetitions
+  value @4 :UInt64;       # data written, or the value the read returned (count == 1)
+  bulk @5 :Data;          # all data when count > 1
+  region @6 :UInt32;      # RegionDesc id of the region that answered; 0xffffffff for none
+  status @7 :AccessStatus;
+}
+
+struct TopologyCommit {
+  space @0 :UInt8;        # 0 memory, 1 I/O
+  flatViewHash @1 :UInt64;
+  ranges @2 :UInt32;
+}
+
+enum MemslotOp {
+  add @0;
+  delete @1;
+  flags @2;
+}
+
+struct MemslotChange {
+  op @0 :MemslotOp;
+  slot @1 :UInt32;
+  guestPhys @2 :UInt64;
+  size @3 :UInt64;
+  flags @4 :UInt32;
+  ramBlock @5 :UInt32;
+  blockOffset @6 :UInt64;
+}
+
+struct DirtyLog {
+  epoch @0 :UInt64;
+  slot @1 :UInt32;
+  guestPhys @2 :UInt64;
+  pages @3 :UInt64;       # pages in the slot
+  dirtyPages @4 :UInt64;
+  runs @5 :Data;          # LEB128 (gap, length) pairs of dirty page runs: size follows the dirty set
+}
+
+struct DmaWrite {
+  addr @0 :UInt64;
+  data @1 :Data;
+}
+
+struct DiskRead {
+  offset @0 :UInt64;
+  data @1 :Data;
+}
+
+struct DiskWrite {
+  offset @0 :UInt64;
+  length @1 :UInt64;
+}
+
+struct RunEnd {
+  reason @0 :Text;
+  exitStatus @1 :Int32;
+  exits @2 :UInt64;
+  detail @3 :UInt64;
+  regs @4 :VcpuRegs;
+}

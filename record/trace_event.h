@@ -1,0 +1,194 @@
+// TraceEvent: one recorded event as a plain C++ value, and TraceHeader.
+//
+// These mirror record/trace.capnp field for field. The recorder builds
+// them on the vCPU thread (cheap: no Cap'n Proto builder there), the
+// writer's compression thread turns a chunk of them into a Cap'n Proto
+// message, and the reader turns messages back into them, so tests can
+// compare what was written with what was read with ==.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <variant>
+#include <vector>
+
+namespace kvmrr {
+
+constexpr uint32_t kTraceFormatVersion = 1;
+constexpr uint32_t kNoRegion = 0xffffffff;
+
+struct RegsRecord {
+    std::vector<uint64_t> gprs;  // rax rbx rcx rdx rsi rdi rsp rbp r8..r15 rip rflags
+    uint64_t cr0 = 0, cr3 = 0, cr4 = 0, efer = 0;
+    bool operator==(const RegsRecord&) const = default;
+};
+
+struct RegionRecord {
+    uint32_t id = 0;
+    std::string name;
+    std::string kind;
+    bool operator==(const RegionRecord&) const = default;
+};
+
+enum class TraceAccessStatus : uint8_t { Ok, Unassigned, Invalid };
+
+struct AccessEvent {
+    bool io = false;  // port I/O, else MMIO
+    uint64_t addr = 0;
+    uint8_t size = 0;
+    bool is_write = false;
+    uint32_t count = 1;
+    uint64_t value = 0;          // count == 1
+    std::vector<uint8_t> bulk;   // count > 1: all size * count bytes
+    uint32_t region = kNoRegion;
+    TraceAccessStatus status = TraceAccessStatus::Ok;
+    bool operator==(const AccessEvent&) const = default;
+};
+
+struct TopologyEvent {
+    uint8_t space = 0;  // 0 memory, 1 I/O
+    uint64_t flat_view_hash = 0;
+    uint32_t ranges = 0;
+    bool operator==(const TopologyEvent&) const = default;
+};
+
+enum class MemslotOp : uint8_t { Add, Delete, Flags };
+
+struct MemslotEvent {
+    MemslotOp op = MemslotOp::Add;
+    uint32_t slot = 0;
+    uint64_t guest_phys = 0;
+    uint64_t size = 0;
+    uint32_t flags = 0;
+    uint32_t ram_block = 0;
+    uint64_t block_offset = 0;
+    bool operator==(const MemslotEvent&) const = default;
+};
+
+struct DirtyEvent {
+    uint64_t epoch = 0;
+    uint32_t slot = 0;
+    uint64_t guest_phys = 0;
+    uint64_t pages = 0;
+    uint64_t dirty_pages = 0;
+    std::vector<uint8_t> runs;  // LEB128 (gap, length) pairs, see dirty_runs.h
+    bool operator==(const DirtyEvent&) const = default;
+};
+
+struct DmaWriteEvent {
+    uint64_t addr = 0;
+    std::vector<uint8_t> data;
+    bool operator==(const DmaWriteEvent&) const = default;
+};
+
+struct ClockEvent {
+    int64_t ns = 0;
+    bool operator==(const ClockEvent&) const = default;
+};
+
+struct EntropyEvent {
+    std::vector<uint8_t> bytes;
+    bool operator==(const EntropyEvent&) const = default;
+};
+
+struct SerialInEvent {
+    int16_t byte = -1;  // -1: nothing was waiting
+    bool operator==(const SerialInEvent&) const = default;
+};
+
+struct DiskReadEvent {
+    uint64_t offset = 0;
+    std::vector<uint8_t> data;
+    bool operator==(const DiskReadEvent&) const = default;
+};
+
+struct DiskWriteEvent {
+    uint64_t offset = 0;
+    uint64_t length = 0;
+    bool operator==(const DiskWriteEvent&) const = default;
+};
+
+struct RegionDefEvent {
+    RegionRecord region;
+    bool operator==(const RegionDefEvent&) const = default;
+};
+
+struct EndEvent {
+    std::string reason;
+    int32_t exit_status = 0;
+    uint64_t exits = 0;
+    uint64_t detail = 0;
+    RegsRecord regs;
+    bool operator==(const EndEvent&) const = default;
+};
+
+using EventBody = std::variant<AccessEvent, TopologyEvent, MemslotEvent, DirtyEvent, DmaWriteEvent, ClockEvent,
+                               EntropyEvent, SerialInEvent, DiskReadEvent, DiskWriteEvent, RegionDefEvent, EndEvent>;
+
+struct TraceEvent {
+    uint64_t seq = 0;  // assigned by the writer: contiguous from 0
+    uint16_t vcpu = 0;
+    EventBody body;
+    bool operator==(const TraceEvent&) const = default;
+};
+
+// Short kind names, stable (inspect, dump, diff): "pio", "mmio",
+// "topology", "memslot", "dirty", "dma-write", "clock", "entropy",
+// "serial-in", "disk-read", "disk-write", "region-def", "end".
+const char* event_kind(const TraceEvent& e);
+bool is_nondeterministic_input(const TraceEvent& e);
+
+struct SegmentRecord {
+    uint64_t addr = 0;
+    std::vector<uint8_t> data;
+    uint64_t zero_fill = 0;
+    bool operator==(const SegmentRecord&) const = default;
+};
+
+struct WindowRecord {
+    std::string name;
+    bool io = false;
+    uint64_t addr = 0, size = 0;
+    bool operator==(const WindowRecord&) const = default;
+};
+
+struct DeviceRecord {
+    std::string name;
+    uint32_t model_version = 0;
+    bool operator==(const DeviceRecord&) const = default;
+};
+
+struct TraceHeader {
+    uint32_t format_version = kTraceFormatVersion;
+    uint32_t min_reader_version = kTraceFormatVersion;
+    std::string kvmrr_version;
+    // machine
+    uint64_t ram_size = 0, rom_size = 0;
+    bool rom_low_alias = true;
+    std::vector<WindowRecord> windows;
+    std::vector<DeviceRecord> devices;
+    // guest
+    std::string guest_name;
+    uint64_t guest_hash = 0;
+    bool guest_long_mode = true;
+    uint64_t guest_entry = 0;
+    std::vector<uint64_t> guest_args;
+    std::vector<SegmentRecord> guest_segments;
+    uint32_t vcpu_count = 1;
+    std::vector<RegsRecord> initial_regs;
+    // host
+    std::string kernel_release;
+    int32_t kvm_api_version = 0;
+    std::vector<std::pair<std::string, int64_t>> capabilities;
+    bool manual_dirty_log_protect = false;
+    uint32_t max_memslots = 0;
+    // options
+    uint64_t dirty_interval_exits = 0, dirty_interval_ms = 0, max_exits = 0, timeout_ms = 0;
+    std::string dirty_mode = "bitmap";
+    int64_t start_time_ns = 0;
+    std::vector<RegionRecord> regions;
+    bool operator==(const TraceHeader&) const = default;
+};
+
+}  // namespace kvmrr

@@ -1,0 +1,353 @@
+#include "record/trace_writer.h"
+
+#include <fcntl.h>
+#include <lz4.h>
+#include <unistd.h>
+#define XXH_STATIC_LINKING_ONLY  // XXH64_state_t on the stack
+#include <xxhash.h>
+
+#include <array>
+#include <atomic>
+#include <cerrno>
+#include <condition_variable>
+#include <cstring>
+#include <deque>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "core/error.h"
+#include "record/capnp_convert.h"
+#include "record/trace_format.h"
+
+namespace kvmrr {
+namespace {
+
+struct IndexEntry {
+    uint64_t offset, first_seq;
+    uint32_t count;
+};
+
+struct Job {
+    uint64_t first_seq = 0;
+    std::vector<TraceEvent> events;
+};
+
+}  // namespace
+
+// Lock order: there is one mutex (mu). The caller's thread owns `current`,
+// `next_seq` and `kind_counts`; the background thread owns the encoder;
+// everything they share is under mu.
+struct TraceWriter::Impl {
+    std::string path;
+    TraceWriterOptions opt;
+    uint32_t vcpu_count = 0;
+    int fd = -1;
+    bool closed = false;
+
+    // The caller's thread.
+    std::vector<TraceEvent> current;
+    uint64_t current_bytes = 0;
+    uint64_t current_first = 0;
+    uint64_t next_seq = 0;
+    std::array<uint64_t, kEventKindNames.size()> kind_counts{};
+
+    // Shared, under mu.
+    mutable std::mutex mu;
+    std::condition_variable work_cv, space_cv, idle_cv;
+    std::deque<Job> queue;
+    bool busy = false, stopping = false;
+    std::string error;
+    std::atomic<bool> failed{false};
+    uint64_t offset = 0;  // file bytes written
+    std::vector<IndexEntry> index;
+    uint64_t bytes_uncompressed = 0, bytes_compressed = 0;
+
+    std::thread worker;
+
+    void fail(const std::string& what) {
+        std::lock_guard lk(mu);
+        if (error.empty()) error = what;
+        failed.store(true, std::memory_order_release);
+    }
+
+    void throw_if_failed() const {
+        if (!failed.load(std::memory_order_acquire)) return;
+        std::lock_guard lk(mu);
+        throw Error(error);
+    }
+
+    void write_all(const uint8_t* p, size_t n, uint64_t at) const {
+        const uint64_t start = at;
+        while (n > 0) {
+            const ssize_t w = ::write(fd, p, n);
+            if (w < 0) {
+                if (errno == EINTR) continue;
+                const int err = errno;
+                throw Error("writing trace " + path + " at byte " + std::to_string(at) + " (" + std::to_string(n) +
+                            " bytes of a write that started at byte " + std::to_string(start) +
+                            ") failed: " + std::strerror(err) + " (errno " + std::to_string(err) + ")");
+            }
+            p += w;
+            n -= static_cast<size_t>(w);
+            at += static_cast<uint64_t>(w);
+        }
+    }
+
+    // The background thread.
+    void run() {
+        for (;;) {
+            Job job;
+            {
+                std::unique_lock lk(mu);
+                work_cv.wait(lk, [&] { return !queue.empty() || stopping; });
+                if (queue.empty()) return;
+                job = std::move(queue.front());
+                queue.pop_front();
+                busy = true;
+            }
+            space_cv.notify_one();
+            if (!failed.load(std::memory_order_acquire)) {
+                try {
+                    write_chunk(job);
+                } catch (const std::exception& ex) {
+                    fail(ex.what());
+                } catch (...) {
+                    fail("writing trace " + path + ": unexpected exception");
+                }
+            }
+            job.events = {};  // free outside the lock
+            {
+                std::lock_guard lk(mu);
+                busy = false;
+            }
+            idle_cv.notify_all();
+        }
+    }
+
+    void write_chunk(const Job& job) {
+        const std::vector<uint8_t> packed = encode_chunk(job.events);
+        if (packed.size() > kMaxChunkBytes)
+            throw Error("trace " + path + ": a chunk packs to " + std::to_string(packed.size()) +
+                        " bytes, more than the limit of " + std::to_string(kMaxChunkBytes));
+        const int bound = LZ4_compressBound(static_cast<int>(packed.size()));
+        std::vector<uint8_t> buf(kChunkHeaderBytes + static_cast<size_t>(bound));
+        const int csize = LZ4_compress_default(reinterpret_cast<const char*>(packed.data()),
+                                               reinterpret_cast<char*>(buf.data() + kChunkHeaderBytes),
+                                               static_cast<int>(packed.size()), bound);
+        if (csize <= 0) throw Error("trace " + path + ": LZ4 compression of a chunk failed");
+        uint8_t* h = buf.data();
+        std::memcpy(h, kChunkMagic.data(), 4);
+        put_le32(h + 4, static_cast<uint32_t>(packed.size()));
+        put_le32(h + 8, static_cast<uint32_t>(csize));
+        put_le32(h + 12, static_cast<uint32_t>(job.events.size()));
+        put_le64(h + 16, job.first_seq);
+        put_le64(h + 24, 0);
+        XXH64_state_t st;
+        XXH64_reset(&st, 0);
+        XXH64_update(&st, h, kChunkHashedHeaderBytes);
+        XXH64_update(&st, h + kChunkHeaderBytes, static_cast<size_t>(csize));
+        put_le64(h + 32, XXH64_digest(&st));
+
+        uint64_t at;
+        {
+            std::lock_guard lk(mu);
+            at = offset;
+        }
+        const size_t total = kChunkHeaderBytes + static_cast<size_t>(csize);
+        write_all(buf.data(), total, at);
+        std::lock_guard lk(mu);
+        index.push_back({at, job.first_seq, static_cast<uint32_t>(job.events.size())});
+        offset += total;
+        bytes_uncompressed += packed.size();
+        bytes_compressed += static_cast<uint64_t>(csize);
+    }
+
+    // The caller's thread.
+    void seal() {
+        if (current.empty()) return;
+        Job job{current_first, std::move(current)};
+        current = {};
+        current.reserve(opt.chunk_events);
+        current_first = next_seq;
+        current_bytes = 0;
+        {
+            std::unique_lock lk(mu);
+            space_cv.wait(lk, [&] { return queue.size() < opt.queue_depth; });
+            queue.push_back(std::move(job));
+        }
+        work_cv.notify_one();
+    }
+
+    void wait_idle() {
+        std::unique_lock lk(mu);
+        idle_cv.wait(lk, [&] { return queue.empty() && !busy; });
+    }
+
+    void write_footer() {
+        std::lock_guard lk(mu);  // the worker is idle; the lock documents that index and offset are shared
+        if (index.size() > UINT32_MAX) throw Error("trace " + path + " has too many chunks for a footer");
+        std::vector<uint8_t> f(kFooterFixedBytes + index.size() * kFooterEntryBytes + kChecksumBytes + kTrailerBytes);
+        uint8_t* p = f.data();
+        std::memcpy(p, kFooterMagic.data(), 4);
+        put_le32(p + 4, static_cast<uint32_t>(index.size()));
+        put_le64(p + 8, next_seq);
+        p += kFooterFixedBytes;
+        for (const IndexEntry& e : index) {
+            put_le64(p, e.offset);
+            put_le64(p + 8, e.first_seq);
+            put_le32(p + 16, e.count);
+            put_le32(p + 20, 0);
+            p += kFooterEntryBytes;
+        }
+        put_le64(p, XXH64(f.data(), static_cast<size_t>(p - f.data()), 0));
+        p += kChecksumBytes;
+        put_le64(p, offset);
+        std::memcpy(p + 8, kTrailerMagic.data(), 8);
+        write_all(f.data(), f.size(), offset);
+        offset += f.size();
+    }
+
+    void sync_file() const {
+        if (opt.sync && ::fdatasync(fd) != 0) {
+            const int err = errno;
+            throw Error("syncing trace " + path + " failed: " + std::strerror(err) + " (errno " + std::to_string(err) +
+                        ")");
+        }
+    }
+
+    // Stops the background thread and closes the file; never throws.
+    // Returns the errno of close(), or 0.
+    int shutdown() noexcept {
+        if (worker.joinable()) {
+            {
+                std::lock_guard lk(mu);
+                stopping = true;
+            }
+            work_cv.notify_all();
+            worker.join();
+        }
+        int err = 0;
+        if (fd >= 0 && ::close(fd) != 0) err = errno;
+        fd = -1;
+        closed = true;
+        return err;
+    }
+};
+
+TraceWriter::TraceWriter(std::string path, const TraceHeader& header, TraceWriterOptions options)
+    : impl_(std::make_unique<Impl>()) {
+    Impl& w = *impl_;
+    w.path = std::move(path);
+    w.opt = options;
+    if (options.chunk_events == 0 || options.chunk_events > kMaxChunkEvents)
+        throw Error("trace " + w.path + ": chunk_events " + std::to_string(options.chunk_events) + " (1 to " +
+                    std::to_string(kMaxChunkEvents) + ")");
+    if (options.queue_depth == 0) throw Error("trace " + w.path + ": queue_depth 0 (at least 1)");
+    if (options.chunk_bytes == 0 || options.chunk_bytes > kMaxChunkMessageBytes / 2)
+        throw Error("trace " + w.path + ": chunk_bytes " + std::to_string(options.chunk_bytes) + " (1 to " +
+                    std::to_string(kMaxChunkMessageBytes / 2) + ")");
+    if (auto why = header_problem(header)) throw Error("trace " + w.path + ": bad header: " + *why);
+    w.vcpu_count = header.vcpu_count;
+
+    const std::vector<uint8_t> msg = encode_header(header);
+    if (msg.size() > kMaxHeaderBytes)
+        throw Error("trace " + w.path + ": the header takes " + std::to_string(msg.size()) +
+                    " bytes, more than the limit of " + std::to_string(kMaxHeaderBytes));
+    std::vector<uint8_t> buf(kFileHeaderFixedBytes + msg.size() + kChecksumBytes);
+    std::memcpy(buf.data(), kFileMagic.data(), 8);
+    put_le32(buf.data() + 8, header.format_version);
+    put_le32(buf.data() + 12, header.min_reader_version);
+    put_le32(buf.data() + 16, static_cast<uint32_t>(msg.size()));
+    put_le32(buf.data() + 20, 0);
+    std::memcpy(buf.data() + kFileHeaderFixedBytes, msg.data(), msg.size());
+    put_le64(buf.data() + kFileHeaderFixedBytes + msg.size(), XXH64(msg.data(), msg.size(), 0));
+
+    w.fd = ::open(w.path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (w.fd < 0) {
+        const int err = errno;
+        throw Error("cannot create trace " + w.path + ": " + std::strerror(err) + " (errno " + std::to_string(err) + ")");
+    }
+    try {
+        w.write_all(buf.data(), buf.size(), 0);
+        w.offset = buf.size();
+        w.current.reserve(options.chunk_events);
+        w.worker = std::thread([&w] { w.run(); });
+    } catch (...) {
+        w.shutdown();
+        throw;
+    }
+}
+
+TraceWriter::~TraceWriter() {
+    try {
+        close();
+    } catch (...) {
+        // Destructors do not throw; close() reports errors to those who call it.
+    }
+}
+
+uint64_t TraceWriter::append(uint16_t vcpu, EventBody body) {
+    Impl& w = *impl_;
+    if (w.closed) throw Error("trace " + w.path + " is closed");
+    w.throw_if_failed();
+    TraceEvent e{w.next_seq, vcpu, std::move(body)};
+    if (auto why = event_problem(e, w.vcpu_count))
+        throw Error("trace " + w.path + ": refusing event #" + std::to_string(e.seq) + " (" + event_kind(e) +
+                    "): " + *why);
+    const uint64_t size = estimate_event_bytes(e);
+    if (size > kMaxEventBytes)
+        throw Error("trace " + w.path + ": refusing event #" + std::to_string(e.seq) + " (" + event_kind(e) +
+                    "): it carries about " + std::to_string(size) + " bytes, more than the limit of " +
+                    std::to_string(kMaxEventBytes));
+    ++w.kind_counts[event_kind_index(e)];
+    w.current.push_back(std::move(e));
+    w.current_bytes += size;
+    const uint64_t seq = w.next_seq++;
+    if (w.current.size() >= w.opt.chunk_events || w.current_bytes >= w.opt.chunk_bytes) w.seal();
+    return seq;
+}
+
+void TraceWriter::flush() {
+    Impl& w = *impl_;
+    if (w.closed) throw Error("trace " + w.path + " is closed");
+    w.throw_if_failed();
+    w.seal();
+    w.wait_idle();
+    w.throw_if_failed();
+    w.sync_file();
+}
+
+void TraceWriter::close() {
+    Impl& w = *impl_;
+    if (w.closed) return;
+    try {
+        flush();
+        w.write_footer();
+        w.sync_file();
+    } catch (...) {
+        w.shutdown();
+        throw;
+    }
+    if (const int err = w.shutdown())
+        throw Error("closing trace " + w.path + " failed: " + std::strerror(err) + " (errno " + std::to_string(err) +
+                    ")");
+}
+
+TraceWriterStats TraceWriter::stats() const {
+    const Impl& w = *impl_;
+    TraceWriterStats s;
+    for (size_t i = 0; i < w.kind_counts.size(); ++i)
+        if (w.kind_counts[i] != 0) s.events_by_kind[kEventKindNames[i]] = w.kind_counts[i];
+    s.events = w.next_seq;
+    std::lock_guard lk(w.mu);
+    s.chunks = w.index.size();
+    s.bytes_uncompressed = w.bytes_uncompressed;
+    s.bytes_compressed = w.bytes_compressed;
+    s.file_bytes = w.offset;
+    return s;
+}
+
+const std::string& TraceWriter::path() const { return impl_->path; }
+
+}  // namespace kvmrr

@@ -1,0 +1,143 @@
+// The kvmrr program as a user runs it: its output and exit statuses.
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "core/kvm/kvm.h"
+#include "record/trace_writer.h"
+
+namespace kvmrr {
+namespace {
+
+struct Result {
+    int status = -1;
+    std::string out;  // stdout and stderr, interleaved
+};
+
+Result kvmrr(const std::string& args) {
+    Result r;
+    const std::string cmd = std::string(KVMRR_BINARY) + " " + args + " 2>&1";
+    FILE* p = popen(cmd.c_str(), "r");
+    if (!p) return r;
+    char buf[4096];
+    size_t n;
+    while ((n = fread(buf, 1, sizeof buf, p)) > 0) r.out.append(buf, n);
+    const int st = pclose(p);
+    r.status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+    return r;
+}
+
+std::string temp(const std::string& name) {
+    return (std::filesystem::temp_directory_path() / ("kvmrr-cli-" + std::to_string(getpid()) + "-" + name)).string();
+}
+
+// A small trace written through the real writer.
+std::string sample_trace() {
+    const std::string path = temp("sample.trace");
+    TraceHeader h;
+    h.guest_name = "sample";
+    h.ram_size = 256 << 20;
+    h.regions = {{0, "uart16550", "i/o"}, {1, "entropy", "i/o"}};
+    TraceWriter w(path, h);
+    AccessEvent out;
+    out.io = true;
+    out.addr = 0x3f8;
+    out.size = 1;
+    out.is_write = true;
+    out.value = 'A';
+    out.region = 0;
+    w.append(0, out);
+    AccessEvent rnd;
+    rnd.addr = 0xfeb00000;
+    rnd.size = 8;
+    rnd.value = 0x1122334455667788;
+    rnd.region = 1;
+    w.append(0, rnd);
+    w.append(0, EntropyEvent{{0x88, 0x77, 0x66, 0x55, 0x44, 0x33, 0x22, 0x11}});
+    EndEvent end;
+    end.reason = "guest-exit";
+    end.exits = 2;
+    w.append(0, end);
+    w.close();
+    return path;
+}
+
+TEST(KvmrrCli, MtreePrintsTheDefaultMachine) {
+    const Result r = kvmrr("mtree");
+    EXPECT_EQ(r.status, 0) << r.out;
+    EXPECT_NE(r.out.find("address-space: memory"), std::string::npos);
+    EXPECT_NE(r.out.find("00000000ffff0000-00000000ffffffff (prio 0, rom): bios"), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("flat-view: io (root io): 3 ranges"), std::string::npos) << r.out;
+}
+
+TEST(KvmrrCli, BadArgumentsAndFilesAreClearErrors) {
+    Result r = kvmrr("mtree --machine /nonexistent");
+    EXPECT_NE(r.status, 0);
+    EXPECT_NE(r.out.find("/nonexistent"), std::string::npos) << r.out;
+    r = kvmrr("run");
+    EXPECT_EQ(r.status, 2);
+    EXPECT_NE(r.out.find("--guest NAME or --image FILE"), std::string::npos) << r.out;
+    r = kvmrr("run --guest no_such_guest");
+    EXPECT_EQ(r.status, 2);
+    // Without KVM the first thing missing is KVM itself; with it, the guest.
+    EXPECT_TRUE(r.out.find("no fixture guest 'no_such_guest'") != std::string::npos ||
+                r.out.find("cannot use KVM") != std::string::npos)
+        << r.out;
+}
+
+TEST(KvmrrCli, RunWithoutKvmSaysWhy) {
+    if (KvmSystem::unavailable_reason().empty()) GTEST_SKIP() << "this machine has KVM";
+    const Result r = kvmrr("run --guest hello");
+    EXPECT_EQ(r.status, 2);
+    EXPECT_NE(r.out.find("cannot use KVM: /dev/kvm"), std::string::npos) << r.out;
+}
+
+TEST(KvmrrCli, InspectCountsByKindAndRegion) {
+    const std::string path = sample_trace();
+    const Result r = kvmrr("inspect " + path);
+    std::filesystem::remove(path);
+    EXPECT_EQ(r.status, 0) << r.out;
+    EXPECT_NE(r.out.find("sample"), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("pio"), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("entropy"), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("uart16550"), std::string::npos) << r.out;
+}
+
+TEST(KvmrrCli, DumpPrintsOneEventPerLineFromAndCount) {
+    const std::string path = sample_trace();
+    Result all = kvmrr("dump " + path);
+    Result some = kvmrr("dump " + path + " --from 1 --count 2");
+    Result json = kvmrr("dump " + path + " --json --count 1");
+    std::filesystem::remove(path);
+    EXPECT_EQ(all.status, 0) << all.out;
+    EXPECT_EQ(std::count(all.out.begin(), all.out.end(), '\n'), 4) << all.out;
+    EXPECT_EQ(some.status, 0);
+    ASSERT_EQ(std::count(some.out.begin(), some.out.end(), '\n'), 2) << some.out;
+    EXPECT_EQ(some.out.rfind("#1 ", 0), 0u) << some.out;
+    EXPECT_NE(some.out.find("entropy"), std::string::npos) << some.out;
+    EXPECT_EQ(json.status, 0);
+    EXPECT_EQ(json.out.front(), '{') << json.out;
+    EXPECT_NE(json.out.find("\"seq\":0"), std::string::npos) << json.out;
+}
+
+TEST(KvmrrCli, DamagedAndForeignFiles) {
+    const std::string path = sample_trace();
+    const auto size = std::filesystem::file_size(path);
+    std::filesystem::resize_file(path, size - 20);  // tear the footer
+    Result r = kvmrr("dump " + path);
+    EXPECT_EQ(r.status, 1) << r.out;  // events printed, then what was lost
+    EXPECT_NE(r.out.find("#3 "), std::string::npos) << r.out;
+    std::ofstream(path, std::ios::trunc) << "hello, not a trace\n";
+    r = kvmrr("inspect " + path);
+    std::filesystem::remove(path);
+    EXPECT_EQ(r.status, 2) << r.out;
+    EXPECT_NE(r.out.find("not a kvmrr trace"), std::string::npos) << r.out;
+}
+
+}  // namespace
+}  // namespace kvmrr
