@@ -12,17 +12,6 @@ namespace kvmrr {
 
 namespace {
 
-// Checked before any region is created, so that a layout without the
-// window leaves no half-attached device (and no orphan regions) behind.
-void require_window(const MachineMemory& m, const std::string& window, uint64_t size) {
-    auto it = m.windows.find(window);
-    if (it == m.windows.end())
-        throw Error("bank-switch: device window '" + window + "' is not in the machine layout (or was claimed already)");
-    if (it->second->size() < size)
-        throw Error("bank-switch: device window '" + window + "' is " + hex(it->second->size()) + " bytes, needs " +
-                    hex(size));
-}
-
 constexpr uint64_t kRegsSize = 0x1000;
 
 }  // namespace
@@ -33,8 +22,8 @@ BankSwitch::BankSwitch(unsigned bank_count) : bank_count_(bank_count) {
 
 void BankSwitch::attach(MemorySystem& sys, MachineMemory& m) {
     if (banks_) throw Error("bank-switch: already attached");
-    require_window(m, "bank-window", kBankSize);
-    require_window(m, "bank-switch", kRegsSize);
+    require_window(m, name(), "bank-window", kBankSize);
+    require_window(m, name(), "bank-switch", kRegsSize);
     // Registers only need 4-byte accesses; narrower or unaligned ones are
     // guest bugs and the core reports them as invalid.
     const AccessRules rules{.valid = {4, 4, false}, .impl = {4, 4, false}};

@@ -32,6 +32,15 @@ uint64_t claim_window(MachineMemory& m, const std::string& window, MemoryRegion&
     return addr;
 }
 
+void require_window(const MachineMemory& m, std::string_view device, const std::string& window, uint64_t size) {
+    auto it = m.windows.find(window);
+    const std::string who(device);
+    if (it == m.windows.end())
+        throw Error(who + ": device window '" + window + "' is not in the machine layout (or was claimed already)");
+    if (it->second->size() < size)
+        throw Error(who + ": device window '" + window + "' is " + hex(it->second->size()) + " bytes, needs " + hex(size));
+}
+
 MemoryRegion& claim_io_window(MemorySystem& sys, MachineMemory& m, const std::string& window, uint64_t size,
                               RegionOps& ops, const AccessRules& rules) {
     MemoryRegion& region = sys.create_io(window, size, ops, rules);

@@ -43,6 +43,12 @@ public:
 // if the layout has none (or it was claimed already).
 uint64_t claim_window(MachineMemory& m, const std::string& window, MemoryRegion& region);
 
+// Throws kvmrr::Error, naming `device`, unless the layout has an unclaimed
+// window `window` of at least `size` bytes. Devices with several windows
+// check them all before creating any region, so a failed attach leaves
+// nothing behind.
+void require_window(const MachineMemory& m, std::string_view device, const std::string& window, uint64_t size);
+
 // The usual attach of a one-window device: an I/O region named after the
 // window, with `ops` and `rules`, claims it; if the claim fails the region
 // is destroyed again, so a failed attach leaves the machine as it was.

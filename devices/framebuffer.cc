@@ -12,25 +12,14 @@ namespace kvmrr {
 
 namespace {
 
-// Checked before any region is created, so that a layout without the
-// window leaves no half-attached device (and no orphan regions) behind.
-void require_window(const MachineMemory& m, const std::string& window, uint64_t size) {
-    auto it = m.windows.find(window);
-    if (it == m.windows.end())
-        throw Error("framebuffer: device window '" + window + "' is not in the machine layout (or was claimed already)");
-    if (it->second->size() < size)
-        throw Error("framebuffer: device window '" + window + "' is " + hex(it->second->size()) + " bytes, needs " +
-                    hex(size));
-}
-
 constexpr uint64_t kRegsSize = 0x1000;
 
 }  // namespace
 
 void Framebuffer::attach(MemorySystem& sys, MachineMemory& m) {
     if (vram_) throw Error("framebuffer: already attached");
-    require_window(m, "framebuffer", kVramSize);
-    require_window(m, "framebuffer-ctl", kRegsSize);
+    require_window(m, name(), "framebuffer", kVramSize);
+    require_window(m, name(), "framebuffer-ctl", kRegsSize);
     const AccessRules rules{.valid = {4, 4, false}, .impl = {4, 4, false}};
     vram_ = &sys.create_ram("framebuffer", kVramSize);
     claim_window(m, "framebuffer", *vram_);
