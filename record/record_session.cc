@@ -75,6 +75,11 @@ RecordReport record_guest(const RecordRequest& req) {
 
     TraceWriter writer(req.output, h);
     rec.start(writer, machine, &runner.memslots());
+    // If the run throws, the taps must leave the machine before it dies.
+    struct StopTaps {
+        Recorder& r;
+        ~StopTaps() { r.detach(); }
+    } stop_taps{rec};
     RunOptions opts;
     opts.limits = req.run.limits;
     opts.policy = req.run.policy;

@@ -52,6 +52,10 @@ public:
     void start(TraceWriter& w, Machine& m, MemslotListener* slots);
     // Harvests dirty logs one last time, records the end, detaches.
     void finish(const RunResult& r);
+    // Stops recording and removes every tap (finish() does this). Call it
+    // before the machine goes away if finish() may not run: the recorder
+    // is the machine's HostInputs, so it is made first and dies last.
+    void detach();
     uint64_t dirty_epoch() const { return epoch_; }
 
     // HostInputs: answers from the real inputs, each logged.
@@ -71,7 +75,6 @@ private:
     uint32_t region_id(const MemoryRegion* mr);
     void harvest_round();
     void topology(uint8_t space, const AddressSpace& as);
-    void detach();
 
     HostInputs& real_;
     RecorderOptions opts_;

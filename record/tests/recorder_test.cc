@@ -260,5 +260,36 @@ TEST_F(RecorderFixture, DirtyLogsAreHarvestedEveryNExitsAndBeforeASlotGoes) {
     EXPECT_EQ(after_switch[3], "memslot");
 }
 
+// The recorder outlives its machine (it is the machine's HostInputs): after
+// detach() nothing of it is left on the machine, and later changes record
+// nothing.
+TEST(RecorderLifetime, DetachRemovesEveryTapBeforeTheMachineGoes) {
+    testing::FakeHostInputs host;
+    Recorder rec(host, RecorderOptions{});
+    const std::string path =
+        (std::filesystem::temp_directory_path() / ("kvmrr-rec-life-" + std::to_string(getpid()) + ".trace")).string();
+    uint64_t events = 0;
+    {
+        Machine m(MachineLayout::default_layout(), rec, nullptr);
+        testing::FakeVm vm;
+        MemslotListener slots(vm);
+        m.memory_space().add_listener(slots);
+        GuestImage img;
+        img.name = "x";
+        TraceWriter w(path, make_trace_header(m, img, {}));
+        rec.start(w, m, &slots);
+        rec.detach();
+        const uint64_t before = w.stats().events;
+        m.memory_system().begin();
+        m.memory().system->set_enabled(false);
+        m.memory_system().commit();
+        EXPECT_EQ(w.stats().events, before);  // nothing recorded after detach
+        w.close();
+        events = w.stats().events;
+    }
+    EXPECT_GT(events, 0u);  // the start was recorded
+    std::filesystem::remove(path);
+}
+
 }  // namespace
 }  // namespace kvmrr
