@@ -61,16 +61,7 @@ RecordReport record_guest(const RecordRequest& req) {
     h.dirty_interval_ms = req.recorder.dirty_interval_ms;
     h.max_exits = req.run.limits.max_exits;
     h.timeout_ms = static_cast<uint64_t>(req.run.limits.timeout.count());
-    const kvm_regs g = runner.vcpu().regs();
-    const kvm_sregs s = runner.vcpu().sregs();
-    RegsRecord regs;
-    regs.gprs = {g.rax, g.rbx, g.rcx, g.rdx, g.rsi, g.rdi, g.rsp, g.rbp, g.r8,  g.r9,
-                 g.r10, g.r11, g.r12, g.r13, g.r14, g.r15, g.rip, g.rflags};
-    regs.cr0 = s.cr0;
-    regs.cr3 = s.cr3;
-    regs.cr4 = s.cr4;
-    regs.efer = s.efer;
-    h.initial_regs.push_back(regs);
+    h.initial_regs.push_back(regs_record(runner.vcpu().regs(), runner.vcpu().sregs()));
     h.regions = rec.describe_regions(machine);
 
     TraceWriter writer(req.output, h);

@@ -26,6 +26,17 @@ private:
     uint8_t space_;
 };
 
+RegsRecord regs_record(const kvm_regs& g, const kvm_sregs& s) {
+    RegsRecord r;
+    r.gprs = {g.rax, g.rbx, g.rcx, g.rdx, g.rsi, g.rdi, g.rsp, g.rbp, g.r8,  g.r9,
+              g.r10, g.r11, g.r12, g.r13, g.r14, g.r15, g.rip, g.rflags};
+    r.cr0 = s.cr0;
+    r.cr3 = s.cr3;
+    r.cr4 = s.cr4;
+    r.efer = s.efer;
+    return r;
+}
+
 Recorder::Recorder(HostInputs& real, RecorderOptions opts) : real_(real), opts_(opts) {}
 
 Recorder::~Recorder() { detach(); }
@@ -200,13 +211,7 @@ void Recorder::finish(const RunResult& r) {
     end.exit_status = r.exit_status;
     end.exits = r.exits;
     end.detail = r.detail;
-    const kvm_regs& g = r.regs;
-    end.regs.gprs = {g.rax, g.rbx, g.rcx, g.rdx, g.rsi, g.rdi, g.rsp, g.rbp, g.r8,  g.r9,
-                     g.r10, g.r11, g.r12, g.r13, g.r14, g.r15, g.rip, g.rflags};
-    end.regs.cr0 = r.sregs.cr0;
-    end.regs.cr3 = r.sregs.cr3;
-    end.regs.cr4 = r.sregs.cr4;
-    end.regs.efer = r.sregs.efer;
+    end.regs = regs_record(r.regs, r.sregs);
     emit(std::move(end));
     detach();
 }

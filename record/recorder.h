@@ -32,6 +32,9 @@ namespace kvmrr {
 class Machine;
 class TraceWriter;
 
+// The registers a trace keeps (header initial state, end event).
+RegsRecord regs_record(const kvm_regs& g, const kvm_sregs& s);
+
 struct RecorderOptions {
     uint64_t dirty_interval_exits = 0;  // 0: off
     uint64_t dirty_interval_ms = 0;     // 0: off

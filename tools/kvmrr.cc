@@ -22,14 +22,9 @@ using namespace kvmrr;
 
 MachineLayout layout_from(const std::string& machine_file, const std::string& ram) {
     MachineLayout l = machine_file.empty() ? MachineLayout::default_layout() : MachineLayout::load(machine_file);
-    if (!ram.empty()) {
-        l = MachineLayout::parse("ram " + ram + "\n", "--ram");
-        if (!machine_file.empty()) {
-            MachineLayout f = MachineLayout::load(machine_file);
-            f.ram_size = l.ram_size;
-            l = f;
-        }
-    }
+    // --ram is the description's `ram` directive, parsed (and its errors
+    // worded) the same way.
+    if (!ram.empty()) l.ram_size = MachineLayout::parse("ram " + ram + "\n", "--ram").ram_size;
     l.validate();
     return l;
 }

@@ -10,24 +10,28 @@ uint64_t DirtyBitmap::count() const {
     return n;
 }
 
-void DirtyBitmap::for_each_page(const std::function<void(uint64_t)>& fn) const {
-    for (size_t i = 0; i < words.size(); ++i) {
-        for (uint64_t w = words[i]; w != 0; w &= w - 1) {
+namespace {
+
+// Visits the set bits below `pages` with count-trailing-zeros, so the cost
+// follows the number of dirty pages.
+template <class F>
+void walk(const DirtyBitmap& b, F&& fn) {
+    for (size_t i = 0; i < b.words.size(); ++i) {
+        for (uint64_t w = b.words[i]; w != 0; w &= w - 1) {
             const uint64_t page = i * 64 + static_cast<uint64_t>(std::countr_zero(w));
-            if (page < pages) fn(guest_phys + page * kPageSize);
+            if (page < b.pages) fn(b.guest_phys + page * kPageSize);
         }
     }
 }
 
+}  // namespace
+
+void DirtyBitmap::for_each_page(const std::function<void(uint64_t)>& fn) const { walk(*this, fn); }
+
 std::vector<uint64_t> DirtyBitmap::page_addresses() const {
     std::vector<uint64_t> out;
     out.reserve(count());
-    for (size_t i = 0; i < words.size(); ++i) {
-        for (uint64_t w = words[i]; w != 0; w &= w - 1) {
-            const uint64_t page = i * 64 + static_cast<uint64_t>(std::countr_zero(w));
-            if (page < pages) out.push_back(guest_phys + page * kPageSize);
-        }
-    }
+    walk(*this, [&](uint64_t gpa) { out.push_back(gpa); });
     return out;
 }
 
