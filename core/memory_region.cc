@@ -217,6 +217,12 @@ void MemoryRegion::set_romd(bool on) {
     changed();
 }
 
+void MemoryRegion::replace_ops(RegionOps& ops) {
+    if (kind_ != Kind::Io && kind_ != Kind::RomDevice)
+        throw Error("replace_ops: region " + quoted(*this) + " has no callbacks");
+    ops_ = &ops;
+}
+
 uint64_t MemoryRegion::absolute_addr() const {
     uint64_t a = 0;
     for (const MemoryRegion* r = this; r->parent_; r = r->parent_) a += r->addr_;

@@ -59,6 +59,11 @@ public:
     RamBlock* ram_block() const { return block_; }
     uint64_t ram_offset() const { return ram_offset_; }  // offset of this region inside its block
     RegionOps* ops() const { return ops_; }
+    // Puts other callbacks behind an I/O or ROM-device region (throws for
+    // other kinds). Nothing in a machine does this; it is how tests plant
+    // a changed device model (a wrapper around the device's own ops) to
+    // prove that replay notices. The rendering does not change.
+    void replace_ops(RegionOps& ops);
     const AccessRules& rules() const { return rules_; }
     MemorySystem& system() const { return *sys_; }
     // Subregions in rendering order: highest priority first and, among

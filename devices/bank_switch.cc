@@ -58,9 +58,13 @@ void BankSwitch::select(uint64_t bank) {
     window_->set_alias_offset(bank * kBankSize);
 }
 
-uint64_t BankSwitch::state_digest() const {
+uint64_t BankSwitch::register_digest() const {
     const uint64_t regs[3] = {bank_, errors_, bank_count_};
-    uint64_t h = XXH64(regs, sizeof regs, 0);
+    return XXH64(regs, sizeof regs, 0);
+}
+
+uint64_t BankSwitch::state_digest() const {
+    uint64_t h = register_digest();
     if (banks_) h = XXH64(banks_->ram_block()->host() + banks_->ram_offset(), banks_->size(), h);
     return h;
 }

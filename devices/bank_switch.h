@@ -47,6 +47,7 @@ public:
     // Covers the registers and the contents of every bank (the guest can
     // read any of them by switching).
     uint64_t state_digest() const override;
+    uint64_t register_digest() const override;
 
     unsigned bank_count() const { return bank_count_; }
     unsigned current_bank() const { return bank_; }

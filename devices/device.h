@@ -4,7 +4,7 @@
 // name, replacing the reservation there with its own regions; from then on
 // the guest reaches it only through the address spaces. It reports its
 // model version (stored in trace headers, so a replay can tell that a
-// model changed) and a digest of its guest-visible state (compared at the
+// model changed) and digests of its guest-visible state (compared at the
 // end of a replay).
 #pragma once
 
@@ -36,6 +36,10 @@ public:
     // missing from the layout.
     virtual void attach(MemorySystem& sys, MachineMemory& m) = 0;
     virtual uint64_t state_digest() const = 0;
+    // The part of that state only the device's own I/O and its host inputs
+    // change: what a replay without the guest's CPU can reproduce. Devices
+    // that own memory the guest writes directly leave that memory out.
+    virtual uint64_t register_digest() const { return state_digest(); }
 };
 
 // Replaces the reservation named `window` with `region` at the same place

@@ -55,9 +55,13 @@ void Framebuffer::write(uint64_t offset, uint64_t value, unsigned /*size*/) {
     }
 }
 
-uint64_t Framebuffer::state_digest() const {
+uint64_t Framebuffer::register_digest() const {
     const uint64_t regs[4] = {logging_ ? 1u : 0u, width_, height_, stride_};
-    uint64_t h = XXH64(regs, sizeof regs, 0);
+    return XXH64(regs, sizeof regs, 0);
+}
+
+uint64_t Framebuffer::state_digest() const {
+    uint64_t h = register_digest();
     if (vram_) h = XXH64(vram_->ram_block()->host() + vram_->ram_offset(), vram_->size(), h);
     return h;
 }

@@ -52,6 +52,7 @@ public:
     void attach(MemorySystem& sys, MachineMemory& m) override;
     // Covers the registers and the video RAM.
     uint64_t state_digest() const override;
+    uint64_t register_digest() const override;
 
     // The video RAM region (nullptr before attach), for a display.
     MemoryRegion* vram() const { return vram_; }

@@ -57,6 +57,7 @@ public:
     void attach(MemorySystem& sys, MachineMemory& m) override;
     // Covers the registers and the contents of the shadow RAM and the flash.
     uint64_t state_digest() const override;
+    uint64_t register_digest() const override;
 
     Mode mode() const { return mode_; }
     uint64_t base() const { return base_; }  // guest-physical start of the area

@@ -104,6 +104,19 @@ struct BodyToCapnp {
         x.setSpace(t.space);
         x.setFlatViewHash(t.flat_view_hash);
         x.setRanges(t.ranges);
+        if (t.view.empty()) return;
+        auto v = x.initView(static_cast<unsigned>(t.view.size()));
+        for (unsigned i = 0; i < t.view.size(); ++i) {
+            const ViewRangeRecord& r = t.view[i];
+            v[i].setStart(r.start);
+            v[i].setLast(r.last);
+            v[i].setRegion(r.region);
+            v[i].setOffset(r.offset);
+            v[i].setReadonly(r.readonly);
+            v[i].setRomd(r.romd);
+            v[i].setNonvolatile(r.nonvolatile);
+            v[i].setDirtyLog(r.dirty_log);
+        }
     }
     void operator()(const MemslotEvent& m) {
         auto x = b.initMemslot();
@@ -154,6 +167,13 @@ struct BodyToCapnp {
         x.setExits(e.exits);
         x.setDetail(e.detail);
         regs_to_capnp(e.regs, x.initRegs());
+        if (e.device_digests.empty()) return;
+        auto d = x.initDevices(static_cast<unsigned>(e.device_digests.size()));
+        for (unsigned i = 0; i < e.device_digests.size(); ++i) {
+            set_text(e.device_digests[i].name, [&](auto t) { d[i].setName(t); });
+            d[i].setDigest(e.device_digests[i].digest);
+            d[i].setRegisterDigest(e.device_digests[i].register_digest);
+        }
     }
 };
 
@@ -224,6 +244,7 @@ void header_to_capnp(const TraceHeader& h, schema::TraceHeader::Builder b) {
     set_text(h.dirty_mode, [&](auto t) { o.setDirtyMode(t); });
 
     b.setStartTimeNs(h.start_time_ns);
+    set_text(h.accelerator, [&](auto t) { b.setAccelerator(t); });
     auto regions = b.initRegions(static_cast<unsigned>(h.regions.size()));
     for (unsigned i = 0; i < h.regions.size(); ++i) region_to_capnp(h.regions[i], regions[i]);
 }
@@ -272,6 +293,7 @@ TraceHeader header_from_capnp(schema::TraceHeader::Reader r) {
 
     h.start_time_ns = r.getStartTimeNs();
     for (auto reg : r.getRegions()) h.regions.push_back(region_from_capnp(reg));
+    h.accelerator = str(r.getAccelerator());
     return h;
 }
 
@@ -289,7 +311,11 @@ TraceEvent event_from_capnp(schema::Event::Reader r, uint64_t seq) {
         case schema::Event::MMIO: e.body = access_from_capnp(r.getMmio(), false); break;
         case schema::Event::TOPOLOGY: {
             auto x = r.getTopology();
-            e.body = TopologyEvent{x.getSpace(), x.getFlatViewHash(), x.getRanges()};
+            TopologyEvent t{x.getSpace(), x.getFlatViewHash(), x.getRanges(), {}};
+            for (auto r : x.getView())
+                t.view.push_back({r.getStart(), r.getLast(), r.getRegion(), r.getOffset(), r.getReadonly(), r.getRomd(),
+                                  r.getNonvolatile(), r.getDirtyLog()});
+            e.body = std::move(t);
             break;
         }
         case schema::Event::MEMSLOT: {
@@ -337,8 +363,11 @@ TraceEvent event_from_capnp(schema::Event::Reader r, uint64_t seq) {
         case schema::Event::REGION_DEF: e.body = RegionDefEvent{region_from_capnp(r.getRegionDef())}; break;
         case schema::Event::END: {
             auto x = r.getEnd();
-            e.body = EndEvent{str(x.getReason()), x.getExitStatus(), x.getExits(), x.getDetail(),
-                              regs_from_capnp(x.getRegs())};
+            EndEvent end{str(x.getReason()), x.getExitStatus(), x.getExits(), x.getDetail(),
+                         regs_from_capnp(x.getRegs()), {}};
+            for (auto d : x.getDevices())
+                end.device_digests.push_back({str(d.getName()), d.getDigest(), d.getRegisterDigest()});
+            e.body = std::move(end);
             break;
         }
         default:
@@ -377,6 +406,12 @@ struct BodyProblem {
     }
     std::optional<std::string> operator()(const TopologyEvent& t) const {
         if (t.space > 1) return "address space " + std::to_string(t.space) + " (0 memory or 1 I/O)";
+        if (!t.view.empty() && t.view.size() != t.ranges)
+            return "flat view of " + std::to_string(t.view.size()) + " ranges, " + std::to_string(t.ranges) + " announced";
+        for (size_t i = 0; i < t.view.size(); ++i) {
+            if (t.view[i].last < t.view[i].start) return "flat view range " + std::to_string(i) + " ends before it starts";
+            if (i && t.view[i].start <= t.view[i - 1].last) return "flat view ranges " + std::to_string(i) + " overlap or are unsorted";
+        }
         return std::nullopt;
     }
     std::optional<std::string> operator()(const MemslotEvent& m) const {
@@ -446,7 +481,12 @@ struct DataSize {
     uint64_t operator()(const RegionDefEvent& r) const {
         return padded(r.region.name.size() + 1) + padded(r.region.kind.size() + 1);
     }
-    uint64_t operator()(const EndEvent& x) const { return padded(x.reason.size() + 1) + 8 * x.regs.gprs.size() + 64; }
+    uint64_t operator()(const TopologyEvent& t) const { return 48 * t.view.size(); }
+    uint64_t operator()(const EndEvent& x) const {
+        uint64_t n = padded(x.reason.size() + 1) + 8 * x.regs.gprs.size() + 64;
+        for (const DeviceDigestRecord& d : x.device_digests) n += 32 + padded(d.name.size() + 1);
+        return n;
+    }
     uint64_t operator()(const auto&) const { return 0; }
 };
 

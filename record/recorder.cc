@@ -8,7 +8,7 @@
 #include "devices/dma_disk.h"
 #include "devices/machine.h"
 #include "record/dirty_runs.h"
-#include "record/trace_writer.h"
+#include "record/event_sink.h"
 
 namespace kvmrr {
 
@@ -26,6 +26,15 @@ private:
     uint8_t space_;
 };
 
+std::vector<ViewRangeRecord> view_record(const FlatView& v, const std::function<uint32_t(const MemoryRegion*)>& id_of) {
+    std::vector<ViewRangeRecord> out;
+    out.reserve(v.size());
+    for (const FlatRange& fr : v.ranges())
+        out.push_back({fr.range.start(), fr.range.last(), id_of(fr.mr), fr.offset_in_region, fr.readonly, fr.romd_mode,
+                       fr.nonvolatile, fr.dirty_log_mask});
+    return out;
+}
+
 RegsRecord regs_record(const kvm_regs& g, const kvm_sregs& s) {
     RegsRecord r;
     r.gprs = {g.rax, g.rbx, g.rcx, g.rdx, g.rsi, g.rdi, g.rsp, g.rbp, g.r8,  g.r9,
@@ -42,7 +51,7 @@ Recorder::Recorder(HostInputs& real, RecorderOptions opts) : real_(real), opts_(
 Recorder::~Recorder() { detach(); }
 
 void Recorder::detach() {
-    writer_ = nullptr;  // first: removing the taps calls them once more
+    sink_ = nullptr;  // first: removing the taps calls them once more
     for (auto& t : taps_) t->space().remove_listener(*t);
     taps_.clear();
     if (slots_) {
@@ -56,11 +65,11 @@ void Recorder::detach() {
 }
 
 void Recorder::emit(EventBody body) {
-    if (!writer_) return;  // not started: nothing is being recorded
+    if (!sink_) return;  // not started: nothing is being recorded
     if (in_exit_) {
         pending_.push_back(std::move(body));
     } else {
-        writer_->append(0, std::move(body));
+        sink_->append(0, std::move(body));
     }
 }
 
@@ -85,12 +94,12 @@ uint32_t Recorder::region_id(const MemoryRegion* mr) {
     // its first use, outside the pending list so that it precedes the access.
     const auto id = static_cast<uint32_t>(region_ids_.size());
     region_ids_.emplace(mr, id);
-    if (writer_) writer_->append(0, RegionDefEvent{{id, mr->name(), MemoryRegion::kind_name(mr->kind())}});
+    if (sink_) sink_->append(0, RegionDefEvent{{id, mr->name(), MemoryRegion::kind_name(mr->kind())}});
     return id;
 }
 
-void Recorder::start(TraceWriter& w, Machine& m, MemslotListener* slots) {
-    writer_ = &w;
+void Recorder::start(EventSink& sink, Machine& m, MemslotListener* slots) {
+    sink_ = &sink;
     machine_ = &m;
     slots_ = slots;
     taps_.push_back(std::make_unique<TopologyTap>(*this, m.memory_space(), 0));
@@ -124,7 +133,9 @@ void Recorder::start(TraceWriter& w, Machine& m, MemslotListener* slots) {
 
 void Recorder::topology(uint8_t space, const AddressSpace& as) {
     const FlatView& v = *as.view();
-    emit(TopologyEvent{space, v.digest(), static_cast<uint32_t>(v.size())});
+    TopologyEvent t{space, v.digest(), static_cast<uint32_t>(v.size()), {}};
+    t.view = view_record(v, [this](const MemoryRegion* mr) { return region_id(mr); });
+    emit(std::move(t));
 }
 
 void Recorder::harvest_round() {
@@ -169,7 +180,7 @@ void Recorder::before_exit(const VcpuExit&) {
 
 void Recorder::on_exit(const VcpuExit& e, const ExitOutcome& o) {
     in_exit_ = false;
-    if (writer_ && (e.kind == ExitKind::Io || e.kind == ExitKind::Mmio)) {
+    if (sink_ && (e.kind == ExitKind::Io || e.kind == ExitKind::Mmio)) {
         AccessEvent a;
         a.io = e.kind == ExitKind::Io;
         a.addr = e.addr;
@@ -190,9 +201,9 @@ void Recorder::on_exit(const VcpuExit& e, const ExitOutcome& o) {
         a.status = o.stop == StopReason::InvalidAccess ? TraceAccessStatus::Invalid
                    : reserved                          ? TraceAccessStatus::Unassigned
                                                        : TraceAccessStatus::Ok;
-        writer_->append(0, std::move(a));
+        sink_->append(0, std::move(a));
     }
-    for (EventBody& b : pending_) writer_->append(0, std::move(b));
+    for (EventBody& b : pending_) sink_->append(0, std::move(b));
     pending_.clear();
 
     ++exits_since_harvest_;
@@ -212,6 +223,9 @@ void Recorder::finish(const RunResult& r) {
     end.exits = r.exits;
     end.detail = r.detail;
     end.regs = regs_record(r.regs, r.sregs);
+    if (machine_)
+        for (const Device* d : machine_->devices())
+            end.device_digests.push_back({std::string(d->name()), d->state_digest(), d->register_digest()});
     emit(std::move(end));
     detach();
 }

@@ -17,6 +17,7 @@
 #pragma once
 
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <unordered_map>
 #include <vector>
@@ -30,7 +31,10 @@
 namespace kvmrr {
 
 class Machine;
-class TraceWriter;
+class EventSink;
+
+// A flat view as a trace keeps it, naming regions by `id_of`.
+std::vector<ViewRangeRecord> view_record(const FlatView& v, const std::function<uint32_t(const MemoryRegion*)>& id_of);
 
 // The registers a trace keeps (header initial state, end event).
 RegsRecord regs_record(const kvm_regs& g, const kvm_sregs& s);
@@ -50,9 +54,9 @@ public:
     // Region descriptions for the trace header (ids assigned here, in the
     // order of the machine's flat views); call before start().
     std::vector<RegionRecord> describe_regions(Machine& m);
-    // Starts logging into `w`: registers the taps, and records the current
-    // topology and memslots (`slots` may be null: no KVM, no slots).
-    void start(TraceWriter& w, Machine& m, MemslotListener* slots);
+    // Starts logging into `sink`: registers the taps, and records the
+    // current topology and memslots (`slots` may be null: no slots).
+    void start(EventSink& sink, Machine& m, MemslotListener* slots);
     // Harvests dirty logs one last time, records the end, detaches.
     void finish(const RunResult& r);
     // Stops recording and removes every tap (finish() does this). Call it
@@ -81,7 +85,7 @@ private:
 
     HostInputs& real_;
     RecorderOptions opts_;
-    TraceWriter* writer_ = nullptr;
+    EventSink* sink_ = nullptr;
     Machine* machine_ = nullptr;
     MemslotListener* slots_ = nullptr;
     std::vector<std::unique_ptr<TopologyTap>> taps_;

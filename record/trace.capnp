@@ -23,6 +23,7 @@ struct TraceHeader {
   options @8 :RecordOptions;
   startTimeNs @9 :Int64;           # CLOCK_REALTIME at the start of recording
   regions @10 :List(RegionDesc);   # regions known at the start; more come as regionDef events
+  accelerator @11 :Text;           # what ran the vCPU: "kvm" or "unicorn" (empty in older traces)
 }
 
 struct MachineDesc {
@@ -146,6 +147,19 @@ struct TopologyCommit {
   space @0 :UInt8;        # 0 memory, 1 I/O
   flatViewHash @1 :UInt64;
   ranges @2 :UInt32;
+  view @3 :List(ViewRange);  # the whole flat view (empty in older traces), so a
+                             # replay can show how a view it rendered differs
+}
+
+struct ViewRange {
+  start @0 :UInt64;
+  last @1 :UInt64;        # inclusive: a range may cover all 2^64 addresses
+  region @2 :UInt32;      # RegionDesc id
+  offset @3 :UInt64;      # of start inside the region
+  readonly @4 :Bool;
+  romd @5 :Bool;
+  nonvolatile @6 :Bool;
+  dirtyLog @7 :UInt8;     # dirty-log client mask
 }
 
 enum MemslotOp {
@@ -194,4 +208,11 @@ struct RunEnd {
   exits @2 :UInt64;
   detail @3 :UInt64;
   regs @4 :VcpuRegs;
+  devices @5 :List(DeviceState);  # each device's state digest at the end
+}
+
+struct DeviceState {
+  name @0 :Text;
+  digest @1 :UInt64;          # all guest-visible state, memory it owns included
+  registerDigest @2 :UInt64;  # the part only its I/O and host inputs change
 }

@@ -46,10 +46,22 @@ struct AccessEvent {
     bool operator==(const AccessEvent&) const = default;
 };
 
+// One range of a recorded flat view (ViewRange in trace.capnp).
+struct ViewRangeRecord {
+    uint64_t start = 0;
+    uint64_t last = 0;  // inclusive
+    uint32_t region = kNoRegion;
+    uint64_t offset = 0;
+    bool readonly = false, romd = false, nonvolatile = false;
+    uint8_t dirty_log = 0;
+    bool operator==(const ViewRangeRecord&) const = default;
+};
+
 struct TopologyEvent {
     uint8_t space = 0;  // 0 memory, 1 I/O
     uint64_t flat_view_hash = 0;
     uint32_t ranges = 0;
+    std::vector<ViewRangeRecord> view;  // empty in traces from before it was recorded
     bool operator==(const TopologyEvent&) const = default;
 };
 
@@ -114,12 +126,20 @@ struct RegionDefEvent {
     bool operator==(const RegionDefEvent&) const = default;
 };
 
+struct DeviceDigestRecord {
+    std::string name;
+    uint64_t digest = 0;           // Device::state_digest()
+    uint64_t register_digest = 0;  // Device::register_digest()
+    bool operator==(const DeviceDigestRecord&) const = default;
+};
+
 struct EndEvent {
     std::string reason;
     int32_t exit_status = 0;
     uint64_t exits = 0;
     uint64_t detail = 0;
     RegsRecord regs;
+    std::vector<DeviceDigestRecord> device_digests;
     bool operator==(const EndEvent&) const = default;
 };
 
@@ -188,6 +208,7 @@ struct TraceHeader {
     std::string dirty_mode = "bitmap";
     int64_t start_time_ns = 0;
     std::vector<RegionRecord> regions;
+    std::string accelerator;  // "kvm" or "unicorn"
     bool operator==(const TraceHeader&) const = default;
 };
 

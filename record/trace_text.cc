@@ -388,7 +388,8 @@ std::string format_header(const TraceHeader& h) {
              (g.zero_fill ? " + " + num(g.zero_fill) + " zero" : ""));
     line("vcpus: " + num(h.vcpu_count));
     for (size_t i = 0; i < h.initial_regs.size(); ++i) line("  vcpu" + num(i) + regs_line(h.initial_regs[i]));
-    line("host: kernel " + word(h.kernel_release) + ", KVM API " + snum(h.kvm_api_version) +
+    line("host: accelerator " + word(h.accelerator.empty() ? std::string("kvm") : h.accelerator) + ", kernel " +
+         word(h.kernel_release) + ", KVM API " + snum(h.kvm_api_version) +
          ", manual dirty log protect " + (h.manual_dirty_log_protect ? "on" : "off") + ", max memslots " +
          num(h.max_memslots));
     for (const auto& [name, value] : h.capabilities) line("  capability " + word(name) + " " + snum(value));

@@ -22,6 +22,7 @@
 #include <memory>
 #include <string>
 
+#include "record/event_sink.h"
 #include "record/trace_event.h"
 
 namespace kvmrr {
@@ -42,7 +43,7 @@ struct TraceWriterStats {
     uint64_t file_bytes = 0;                         // written to the file so far
 };
 
-class TraceWriter {
+class TraceWriter final : public EventSink {
 public:
     using Options = TraceWriterOptions;
 
@@ -51,7 +52,7 @@ public:
     // options make no sense. header.format_version and min_reader_version
     // are written as given (the defaults are this build's version).
     TraceWriter(std::string path, const TraceHeader& header, TraceWriterOptions options = {});
-    ~TraceWriter();  // close(), swallowing errors: call close() to see them
+    ~TraceWriter() override;  // close(), swallowing errors: call close() to see them
     TraceWriter(const TraceWriter&) = delete;
     TraceWriter& operator=(const TraceWriter&) = delete;
 
@@ -59,7 +60,7 @@ public:
     // Throws kvmrr::Error for an event a reader would reject (then nothing
     // is recorded and the sequence number is not used), after close(), or
     // for a remembered I/O error.
-    uint64_t append(uint16_t vcpu, EventBody body);
+    uint64_t append(uint16_t vcpu, EventBody body) override;
     // Seals the current chunk and waits until everything appended is written.
     void flush();
     // flush(), then footer and trailer, then close the file. Idempotent.

@@ -15,6 +15,8 @@
 #include "record/record_session.h"
 #include "record/trace_reader.h"
 #include "record/trace_text.h"
+#include "replay/device_replay.h"
+#include "replay/trace_diff.h"
 
 namespace {
 
@@ -158,6 +160,38 @@ int cmd_dump(const std::string& path, uint64_t from, uint64_t count, bool json) 
     return 0;
 }
 
+// Exit statuses of replay: 0 reproduced, 1 diverged, 3 the trace is not
+// whole (replayed as far as it is), 2 cannot start (as for every command).
+int cmd_replay(const std::string& path, size_t context) {
+    TraceReader r = TraceReader::open(path);
+    ReplayOptions o;
+    o.context_events = context;
+    bool progress_shown = false;
+    o.progress = [&](uint64_t done, std::optional<uint64_t> total) {
+        progress_shown = true;
+        if (total && *total)
+            std::fprintf(stderr, "\rkvmrr: replayed %llu of %llu events (%.0f%%)", static_cast<unsigned long long>(done),
+                         static_cast<unsigned long long>(*total), 100.0 * static_cast<double>(done) / static_cast<double>(*total));
+        else
+            std::fprintf(stderr, "\rkvmrr: replayed %llu events", static_cast<unsigned long long>(done));
+    };
+    const ReplayReport rep = replay_devices(r, o);
+    if (progress_shown) std::fputc('\n', stderr);
+    if (rep.divergence) std::cout << path << ": " << rep.divergence->describe();
+    std::cout << path << ": " << rep.summary() << "\n";
+    if (rep.divergence) return 1;
+    return rep.reproduced() ? 0 : 3;
+}
+
+int cmd_diff(const std::string& a_path, const std::string& b_path) {
+    TraceReader a = TraceReader::open(a_path);
+    TraceReader b = TraceReader::open(b_path);
+    const TraceDiff d = diff_traces(a, b);
+    std::cout << d.format(a_path, b_path);
+    if (d.header.empty() && d.differing == 0 && (d.damage_a || d.damage_b)) return 2;
+    return d.same() ? 0 : 1;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -198,6 +232,18 @@ int main(int argc, char** argv) {
     dump->add_option("--count", count, "How many events to print (default: all)");
     dump->add_flag("--json", json, "One JSON object per line");
 
+    size_t context = 8;
+    CLI::App* replay = app.add_subcommand(
+        "replay", "Replay a trace through fresh device models and report the first divergence "
+                  "(exit 0 reproduced, 1 diverged, 3 trace not whole)");
+    replay->add_option("trace", trace_path, "Trace file")->required();
+    replay->add_option("--context", context, "Recorded events to show before a divergence")->capture_default_str();
+
+    std::string diff_b;
+    CLI::App* diff = app.add_subcommand("diff", "Compare two traces event by event (exit 0 same, 1 different, 2 trouble)");
+    diff->add_option("a", trace_path, "First trace")->required();
+    diff->add_option("b", diff_b, "Second trace")->required();
+
     CLI11_PARSE(app, argc, argv);
     try {
         const MachineLayout layout = layout_from(machine_file, ram);
@@ -220,6 +266,8 @@ int main(int argc, char** argv) {
         }
         if (inspect->parsed()) return cmd_inspect(trace_path);
         if (dump->parsed()) return cmd_dump(trace_path, from, count, json);
+        if (replay->parsed()) return cmd_replay(trace_path, context);
+        if (diff->parsed()) return cmd_diff(trace_path, diff_b);
     } catch (const Error& e) {
         std::cerr << "kvmrr: " << e.what() << "\n";
         return 2;

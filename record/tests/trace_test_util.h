@@ -75,7 +75,14 @@ inline EventBody sample_body(uint64_t i) {
             return a;
         }
         case 3: return AccessEvent{false, max64 - 7, 8, true, 1, max64, {}, 0xfffffffe, TraceAccessStatus::Ok};
-        case 4: return TopologyEvent{static_cast<uint8_t>((i / 16) & 1), 0x123456789abcdef0ull + i, 12};
+        case 4: {
+            // Every other one carries its whole view, as the recorder writes them.
+            TopologyEvent t{static_cast<uint8_t>((i / 16) & 1), 0x123456789abcdef0ull + i, 2, {}};
+            if ((i / 16) % 2) return TopologyEvent{t.space, t.flat_view_hash, 12, {}};
+            t.view.push_back({0, 0xfff, 1, 0x10, false, true, false, 1});
+            t.view.push_back({0x1000, max64, kNoRegion, i, true, false, true, 0});
+            return t;
+        }
         case 5: return MemslotEvent{MemslotOp::Flags, 3, 0x100000000ull, 0x40000000, 1, 7, 0x1000 + i};
         case 6: {
             DirtyBitmap b{1, 0x100000, 1000, {}};
@@ -92,7 +99,7 @@ inline EventBody sample_body(uint64_t i) {
         case 11: return DiskReadEvent{512 * i, std::vector<uint8_t>(512, static_cast<uint8_t>(i))};
         case 12: return DiskWriteEvent{max64 - 512, 512};
         case 13: return RegionDefEvent{{static_cast<uint32_t>(100 + i), "dyn-region", "alias"}};
-        case 14: return EndEvent{"debug-exit", -3, max64, 0xf4, sample_regs(i)};
+        case 14: return EndEvent{"debug-exit", -3, max64, 0xf4, sample_regs(i), {{"uart", max64, i}, {"rtc", 0, 1}}};
         default: return MemslotEvent{MemslotOp::Delete, 0, 0, 0, 0, 0, 0};
     }
 }

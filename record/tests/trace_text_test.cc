@@ -157,7 +157,7 @@ std::vector<Case> cases() {
         {{2, 0, RegionDefEvent{{7, "my \"dev\"\n", "io"}}},
          R"(#2 vcpu0 region-def 7 "my \"dev\"\x0a" kind io)",
          R"({"seq":2,"vcpu":0,"kind":"region-def","region":7,"region_name":"my \"dev\"\n","region_kind":"io"})"},
-        {{9, 0, EndEvent{"debug-exit", 3, 100, 0xf4, regs}},
+        {{9, 0, EndEvent{"debug-exit", 3, 100, 0xf4, regs, {}}},
          "#9 vcpu0 end reason debug-exit status 3 exits 100 detail 0xf4 rip 0xffff0",
          R"({"seq":9,"vcpu":0,"kind":"end","reason":"debug-exit","exit_status":3,"exits":100,"detail":"0xf4","gprs":["0x0","0x1","0x2","0x3","0x4","0x5","0x6","0x7","0x8","0x9","0xa","0xb","0xc","0xd","0xe","0xf","0xffff0","0x11"],"cr0":"0x0","cr3":"0x0","cr4":"0x0","efer":"0x0"})"},
         {{4, 0, DiskReadEvent{512, std::vector<uint8_t>(40, 0x11)}},
@@ -168,7 +168,7 @@ std::vector<Case> cases() {
         {{6, 0, MemslotEvent{MemslotOp::Add, 1, 0x100000000, 0x40000000, 1, 2, 0x1000}},
          "#6 vcpu0 memslot add slot 1 gpa 0x100000000 size 0x40000000 flags 0x1 ram-block 2 offset 0x1000",
          R"({"seq":6,"vcpu":0,"kind":"memslot","op":"add","slot":1,"gpa":"0x100000000","size":1073741824,"flags":"0x1","ram_block":2,"block_offset":"0x1000"})"},
-        {{8, 0, TopologyEvent{1, 0xabc, 5}}, "#8 vcpu0 topology io ranges 5 hash 0xabc",
+        {{8, 0, TopologyEvent{1, 0xabc, 5, {}}}, "#8 vcpu0 topology io ranges 5 hash 0xabc",
          R"({"seq":8,"vcpu":0,"kind":"topology","space":"io","flat_view_hash":"0xabc","ranges":5})"},
         {{10, 0, DmaWriteEvent{0x8000, {}}}, "#10 vcpu0 dma-write 0x8000 len 0",
          R"({"seq":10,"vcpu":0,"kind":"dma-write","addr":"0x8000","data":""})"},
@@ -230,7 +230,7 @@ TEST(TraceTextTest, HeaderForInspect) {
                              "guest: hello, hash 0xfedcba9876543210, long mode, entry 0x100000, args 0x1 0x0 "
                              "0xffffffffffffffff\n",
                              "  segment 0x100000 3 bytes + 4096 zero\n", "vcpus: 2\n",
-                             "host: kernel 6.1.0-test, KVM API 12, manual dirty log protect on, max memslots 509\n",
+                             "host: accelerator kvm, kernel 6.1.0-test, KVM API 12, manual dirty log protect on, max memslots 509\n",
                              "  capability KVM_CAP_NR_MEMSLOTS -5\n",
                              "options: dirty log bitmap, every 1000 exits and 50 ms (0: off), max exits 1000000, "
                              "timeout 30000 ms\n",

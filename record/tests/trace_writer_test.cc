@@ -211,11 +211,15 @@ TEST(TraceWriterTest, RefusesAbsurdEventsWithoutUsingASequenceNumber) {
     refused(AccessEvent{true, 0x3f8, 2, true, 3, 0, {1, 2, 3}, 1, TraceAccessStatus::Ok}, 0, "bulk data of 3 bytes");
     refused(AccessEvent{true, 0x10000, 1, true, 1, 0, {}, 1, TraceAccessStatus::Ok}, 0, "above 0xffff");
     refused(AccessEvent{false, ~0ull, 2, true, 1, 0, {}, 1, TraceAccessStatus::Ok}, 0, "wraps");
-    refused(TopologyEvent{2, 0, 0}, 0, "address space 2");
+    refused(TopologyEvent{2, 0, 0, {}}, 0, "address space 2");
+    refused(TopologyEvent{0, 0, 2, {{0, 10, 0, 0, false, false, false, 0}}}, 0, "1 ranges, 2 announced");
+    refused(TopologyEvent{0, 0, 1, {{10, 9, 0, 0, false, false, false, 0}}}, 0, "ends before it starts");
+    refused(TopologyEvent{0, 0, 2, {{0, 10, 0, 0, false, false, false, 0}, {10, 20, 0, 0, false, false, false, 0}}}, 0,
+            "overlap or are unsorted");
     refused(SerialInEvent{256}, 0, "serial input 256");
     refused(ClockEvent{1}, 2, "vCPU 2 but the trace has 2 vCPUs");
     refused(DirtyEvent{0, 0, 0, 10, 1, {0, 11}}, 0, "past the slot");
-    refused(EndEvent{"x", 0, 0, 0, RegsRecord{{1, 2, 3}, 0, 0, 0, 0}}, 0, "3 general registers");
+    refused(EndEvent{"x", 0, 0, 0, RegsRecord{{1, 2, 3}, 0, 0, 0, 0}, {}}, 0, "3 general registers");
     refused(DmaWriteEvent{0, std::vector<uint8_t>(kMaxEventBytes + 1)}, 0, "more than the limit");
     EXPECT_EQ(w.append(0, ClockEvent{2}), 1u);
     w.close();

@@ -1,0 +1,424 @@
+#include "replay/device_replay.h"
+
+#include <chrono>
+#include <cstring>
+#include <deque>
+
+#include "core/error.h"
+#include "core/guest_image.h"
+#include "core/kvm/exit_handler.h"
+#include "core/kvm/memslot_listener.h"
+#include "devices/machine.h"
+#include "record/event_sink.h"
+#include "record/recorder.h"
+#include "record/trace_text.h"
+#include "replay/event_compare.h"
+#include "replay/replay_vm.h"
+#include "replay/trace_inputs.h"
+
+namespace kvmrr {
+
+namespace {
+
+constexpr uint32_t kDefaultMaxSlots = 509;  // KVM's usual table when the header does not say
+
+// Keeps what the replayed recorder produces, numbered in its own order.
+class MemorySink final : public EventSink {
+public:
+    explicit MemorySink(RegionNames& names) : names_(names) {}
+    uint64_t append(uint16_t vcpu, EventBody body) override {
+        events.push_back(TraceEvent{next_, vcpu, std::move(body)});
+        names_.observe(events.back());
+        return next_++;
+    }
+    std::vector<TraceEvent> events;
+
+private:
+    RegionNames& names_;
+    uint64_t next_ = 0;
+};
+
+MachineLayout layout_from_header(const TraceHeader& h) {
+    MachineLayout l;
+    l.ram_size = h.ram_size;
+    l.rom_size = h.rom_size;
+    l.rom_low_alias = h.rom_low_alias;
+    l.devices.clear();
+    for (const WindowRecord& w : h.windows)
+        l.devices.push_back({w.name, w.io ? AddressSpace::Kind::Io : AddressSpace::Kind::Memory, w.addr, w.size});
+    l.validate();
+    return l;
+}
+
+GuestImage image_from_header(const TraceHeader& h) {
+    GuestImage img;
+    img.name = h.guest_name;
+    img.entry = h.guest_entry;
+    img.mode = h.guest_long_mode ? CpuMode::Long : CpuMode::Real;
+    img.hash = h.guest_hash;
+    for (const SegmentRecord& s : h.guest_segments) img.segments.push_back({s.addr, s.data, s.zero_fill});
+    return img;
+}
+
+// Events the device replay compares: everything but dirty logs (the
+// guest's own writes are not replayed) and region definitions (each side
+// numbers its regions; names are compared instead).
+bool compared(const TraceEvent& e) {
+    return !std::holds_alternative<DirtyEvent>(e.body) && !std::holds_alternative<RegionDefEvent>(e.body);
+}
+
+bool starts_group(const TraceEvent& e) {
+    return std::holds_alternative<AccessEvent>(e.body) || std::holds_alternative<EndEvent>(e.body);
+}
+
+class Replayer {
+public:
+    Replayer(TraceReader& r, const ReplayOptions& o)
+        : reader_(r),
+          opts_(o),
+          h_(r.header()),
+          expected_names_(h_),
+          rec_(inputs_, RecorderOptions{}),
+          machine_(layout_from_header(h_), rec_, [](uint8_t) {}),
+          vm_(h_.max_memslots ? h_.max_memslots : kDefaultMaxSlots),
+          slots_(vm_),
+          sink_(actual_names_) {}
+
+    ReplayReport run() {
+        if (check_devices()) return std::move(rep_);
+        if (opts_.prepare_machine) opts_.prepare_machine(machine_);
+        image_from_header(h_).load_into(machine_.memory_space());
+        machine_.memory_space().add_listener(slots_);
+        for (const RegionRecord& r : rec_.describe_regions(machine_)) actual_names_.add(r);
+        // The start of a recording, as record_guest does it: taps on, then
+        // dirty logging for every slot.
+        rec_.start(sink_, machine_, &slots_);
+        slots_.set_global_dirty_log(true);
+        const auto started = std::chrono::steady_clock::now();
+        bool told = false;
+
+        std::vector<TraceEvent> group;
+        bool more = read_group(group);  // the prologue: what precedes the first access
+        if (!compare_group(group)) return finish();
+        while (more || lookahead_) {
+            more = read_group(group);
+            if (group.empty()) break;
+            // A group cut short by damage may lack consequences its access
+            // had: it is not replayed, only counted.
+            if (!more && !reader_.complete()) {
+                rep_.unchecked += group.size();
+                break;
+            }
+            const TraceEvent& head = group.front();
+            if (std::holds_alternative<EndEvent>(head.body)) {
+                check_end(group);
+                break;
+            }
+            replay_access(group);
+            if (rep_.divergence) break;
+            if (opts_.progress && rep_.events >= next_progress_) {
+                next_progress_ = rep_.events + opts_.progress_every;
+                if (told || std::chrono::steady_clock::now() - started > std::chrono::seconds(1)) {
+                    told = true;
+                    opts_.progress(rep_.events, reader_.event_count());
+                }
+            }
+        }
+        return finish();
+    }
+
+private:
+    ReplayReport finish() {
+        rec_.detach();
+        if (!rep_.divergence) {
+            TraceEvent e;
+            // Whatever follows a divergence is not read; otherwise say why reading stopped.
+            if (!reader_.complete()) rep_.damage = reader_.damage().value_or("the trace ends before its end event");
+            else if (!rep_.ended) rep_.damage = "the trace has no end event";
+        }
+        return std::move(rep_);
+    }
+
+    bool check_devices() {
+        for (const DeviceRecord& d : h_.devices) {
+            const Device* dev = machine_.device(d.name);
+            std::string why;
+            if (!dev) why = "the trace has device '" + d.name + "', this build does not";
+            else if (dev->model_version() != d.model_version)
+                why = "device '" + d.name + "' was model version " + std::to_string(d.model_version) + " when recorded, is " +
+                      std::to_string(dev->model_version()) + " now";
+            if (why.empty()) continue;
+            Divergence v;
+            v.kind = "header";
+            v.device = d.name;
+            v.difference = why;
+            rep_.divergence = std::move(v);
+            return true;
+        }
+        return false;
+    }
+
+    // Reads one group: the prologue (what precedes the first access), or
+    // an access or end event with what follows it up to the next one.
+    // False at the end of what can be read.
+    bool read_group(std::vector<TraceEvent>& group) {
+        group.clear();
+        if (lookahead_) {
+            group.push_back(std::move(*lookahead_));
+            lookahead_.reset();
+        }
+        TraceEvent e;
+        while (reader_.next(e)) {
+            expected_names_.observe(e);
+            if (starts_group(e) && (!group.empty() || !prologue_done_)) {
+                prologue_done_ = true;
+                lookahead_ = std::move(e);
+                return true;
+            }
+            group.push_back(std::move(e));
+        }
+        prologue_done_ = true;
+        return false;
+    }
+
+    void remember(const TraceEvent& e) {
+        context_.push_back(format_event(e, expected_names_, false));
+        if (context_.size() > opts_.context_events) context_.pop_front();
+    }
+
+    void replay_access(const std::vector<TraceEvent>& group) {
+        const TraceEvent& head = group.front();
+        const AccessEvent& a = std::get<AccessEvent>(head.body);
+        ++rep_.accesses;
+        current_access_ = &a;
+        struct Reset {
+            const AccessEvent*& p;
+            ~Reset() { p = nullptr; }
+        } reset{current_access_};
+        if (machine_.exit_request().requested) {
+            diverge(head, nullptr, "the replayed guest had already asked to exit (status " +
+                                       std::to_string(machine_.exit_request().status) + ") before this access");
+            return;
+        }
+        inputs_.clear();
+        for (size_t i = 1; i < group.size(); ++i) inputs_.push(group[i].body);
+        sink_.events.clear();
+
+        const size_t n = static_cast<size_t>(a.size) * a.count;
+        data_.assign(std::max<size_t>(n, 8), 0);
+        if (a.is_write) {
+            if (a.count == 1) std::memcpy(data_.data(), &a.value, a.size);
+            else std::memcpy(data_.data(), a.bulk.data(), std::min(n, a.bulk.size()));
+        }
+        VcpuExit e;
+        e.kind = a.io ? ExitKind::Io : ExitKind::Mmio;
+        e.is_write = a.is_write;
+        e.size = a.size;
+        e.count = a.count;
+        e.addr = a.addr;
+        e.data = std::span(data_.data(), a.io ? n : std::max<size_t>(n, 8));
+        rec_.before_exit(e);
+        const ExitOutcome o = handle_exit(e, {machine_.io_space(), machine_.memory_space()});
+        rec_.on_exit(e, o);
+        current_group_ = &group;
+        compare_group(group);
+        current_group_ = nullptr;
+    }
+
+    // Compares a recorded group with what the replay produced for it.
+    bool compare_group(const std::vector<TraceEvent>& group) {
+        size_t j = 0;
+        auto next_actual = [&]() -> const TraceEvent* {
+            while (j < sink_.events.size() && !compared(sink_.events[j])) ++j;
+            return j < sink_.events.size() ? &sink_.events[j++] : nullptr;
+        };
+        for (const TraceEvent& ex : group) {
+            ++rep_.events;
+            if (std::holds_alternative<DirtyEvent>(ex.body)) ++rep_.skipped_dirty;
+            if (!compared(ex)) {
+                remember(ex);
+                continue;
+            }
+            const TraceEvent* ac = next_actual();
+            ++rep_.checked;
+            if (!ac) {
+                diverge(ex, nullptr, std::string("the replay produced no ") + event_kind(ex) + " event here");
+                return false;
+            }
+            if (auto why = event_difference(ex, expected_names_, *ac, actual_names_)) {
+                diverge(ex, ac, *why);
+                return false;
+            }
+            remember(ex);
+        }
+        if (const TraceEvent* extra = next_actual()) {
+            TraceEvent where = group.empty() ? TraceEvent{} : group.back();
+            diverge_extra(where, *extra);
+            return false;
+        }
+        sink_.events.clear();
+        return true;
+    }
+
+    void check_end(const std::vector<TraceEvent>& group) {
+        const TraceEvent& ev = group.front();
+        const EndEvent& end = std::get<EndEvent>(ev.body);
+        ++rep_.events;
+        ++rep_.checked;
+        rep_.end_reason = end.reason;
+        rep_.exit_status = end.exit_status;
+        const GuestExitRequest& req = machine_.exit_request();
+        const bool guest_exit = end.reason == stop_reason_name(StopReason::GuestExit);
+        if (guest_exit != req.requested) {
+            diverge(ev, nullptr, guest_exit ? "the recorded guest asked to exit, the replayed devices saw no such request"
+                                            : "the replayed devices saw the guest ask to exit (status " +
+                                                  std::to_string(req.status) + "), the recording ended by " + end.reason);
+            return;
+        }
+        if (guest_exit && req.status != end.exit_status) {
+            diverge(ev, nullptr, "exit status: expected " + std::to_string(end.exit_status) + ", actual " +
+                                     std::to_string(req.status));
+            return;
+        }
+        for (const DeviceDigestRecord& d : end.device_digests) {
+            const Device* dev = machine_.device(d.name);
+            if (!dev) {
+                diverge(ev, nullptr, "device '" + d.name + "' is in the end event but not in the replayed machine");
+                return;
+            }
+            if (dev->register_digest() != d.register_digest) {
+                Divergence& v = diverge(ev, nullptr, "state of device '" + d.name + "': expected digest " +
+                                                         hex(d.register_digest) + ", actual " + hex(dev->register_digest()));
+                v.device = d.name;
+                return;
+            }
+        }
+        rep_.ended = true;
+        for (size_t i = 1; i < group.size(); ++i) ++rep_.events;  // nothing should follow the end
+    }
+
+    Divergence& diverge(const TraceEvent& ex, const TraceEvent* ac, std::string why) {
+        Divergence v;
+        v.seq = ex.seq;
+        v.vcpu = ex.vcpu;
+        v.kind = event_kind(ex);
+        v.expected = format_event(ex, expected_names_, false);
+        if (ac) v.actual = format_event(*ac, actual_names_, false);
+        v.difference = std::move(why);
+        v.context.assign(context_.begin(), context_.end());
+        if (ac && std::holds_alternative<TopologyEvent>(ex.body) && std::holds_alternative<TopologyEvent>(ac->body)) {
+            const auto& te = std::get<TopologyEvent>(ex.body);
+            const auto& ta = std::get<TopologyEvent>(ac->body);
+            v.view_diff = te.view.empty() ? "(the trace does not keep this view's ranges)\n"
+                                          : view_difference(te, expected_names_, ta, actual_names_);
+        }
+        if (v.view_diff.empty() && current_group_) v.view_diff = group_view_difference(*current_group_);
+        if (current_access_) locate(v, *current_access_);
+        rep_.divergence = std::move(v);
+        return *rep_.divergence;
+    }
+
+    // A topology commit that differs often shows first in its memslot
+    // changes (the memslot listener hears the commit before the recorder
+    // does): the views of the same access, when both sides have one.
+    std::string group_view_difference(const std::vector<TraceEvent>& group) {
+        for (const TraceEvent& ex : group) {
+            const auto* te = std::get_if<TopologyEvent>(&ex.body);
+            if (!te || te->view.empty()) continue;
+            for (const TraceEvent& ac : sink_.events) {
+                const auto* ta = std::get_if<TopologyEvent>(&ac.body);
+                if (ta && ta->space == te->space && ta->flat_view_hash != te->flat_view_hash)
+                    return view_difference(*te, expected_names_, *ta, actual_names_);
+            }
+        }
+        return {};
+    }
+
+    void diverge_extra(const TraceEvent& after, const TraceEvent& extra) {
+        Divergence& v = diverge(after, &extra, std::string("the replay produced a ") + event_kind(extra) +
+                                                   " event that the trace does not have after this one");
+        v.expected.clear();
+    }
+
+    // Where the access being replayed went: region and device window.
+    void locate(Divergence& v, const AccessEvent& a) {
+        v.addr = a.addr;
+        const AddressSpace& as = a.io ? static_cast<const AddressSpace&>(machine_.io_space())
+                                      : static_cast<const AddressSpace&>(machine_.memory_space());
+        if (const FlatRange* fr = as.view()->lookup(a.addr)) v.region = fr->mr->name();
+        const auto kind = a.io ? AddressSpace::Kind::Io : AddressSpace::Kind::Memory;
+        for (const DeviceWindow& w : machine_.layout().devices)
+            if (w.space == kind && a.addr >= w.addr && a.addr - w.addr < w.size) v.device = w.name;
+    }
+
+    TraceReader& reader_;
+    const ReplayOptions& opts_;
+    const TraceHeader& h_;
+    RegionNames expected_names_, actual_names_;
+    TraceInputs inputs_;
+    Recorder rec_;
+    Machine machine_;
+    ReplayVm vm_;
+    MemslotListener slots_;
+    MemorySink sink_;
+    std::optional<TraceEvent> lookahead_;
+    bool prologue_done_ = false;
+    std::deque<std::string> context_;
+    std::vector<uint8_t> data_;
+    const AccessEvent* current_access_ = nullptr;
+    const std::vector<TraceEvent>* current_group_ = nullptr;
+    uint64_t next_progress_ = 0;
+    ReplayReport rep_;
+};
+
+}  // namespace
+
+std::string Divergence::describe() const {
+    std::string s = "divergence";
+    if (seq) s += " at event #" + std::to_string(*seq) + " (vcpu" + std::to_string(vcpu) + ", " + kind + ")";
+    else s += " in the " + kind;
+    s += ": " + difference + "\n";
+    if (addr) {
+        s += "  access at " + hex(*addr) + " answered by region " + (region.empty() ? std::string("none") : region);
+        s += device.empty() ? std::string(" (no device window)") : " of device " + device;
+        s += "\n";
+    } else if (!device.empty()) {
+        s += "  device: " + device + "\n";
+    }
+    if (!expected.empty()) s += "  expected: " + expected + "\n";
+    if (!actual.empty()) s += "  actual:   " + actual + "\n";
+    if (!view_diff.empty()) {
+        s += "  flat view, recorded (-) against replayed (+):\n";
+        size_t from = 0;
+        while (from < view_diff.size()) {
+            const size_t nl = view_diff.find('\n', from);
+            s += "    " + view_diff.substr(from, nl - from) + "\n";
+            from = nl == std::string::npos ? view_diff.size() : nl + 1;
+        }
+    }
+    if (!context.empty()) {
+        s += "  the recorded events before it:\n";
+        for (const std::string& c : context) s += "    " + c + "\n";
+    }
+    return s;
+}
+
+std::string ReplayReport::summary() const {
+    std::string s;
+    if (reproduced()) s = "reproduced: ";
+    else if (divergence) s = "DIVERGED: ";
+    else s = "INCOMPLETE: ";
+    s += std::to_string(events) + " events, " + std::to_string(accesses) + " accesses replayed, " +
+         std::to_string(checked) + " events checked, " + std::to_string(skipped_dirty) + " dirty logs skipped";
+    if (ended) s += "; guest ended by " + end_reason + " with status " + std::to_string(exit_status);
+    if (unchecked) s += "; " + std::to_string(unchecked) + " events of a cut group not replayed";
+    if (damage) s += "; trace damaged: " + *damage;
+    return s;
+}
+
+ReplayReport replay_devices(TraceReader& reader, const ReplayOptions& options) {
+    Replayer r(reader, options);
+    return r.run();
+}
+
+}  // namespace kvmrr

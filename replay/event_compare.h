@@ -1,0 +1,28 @@
+// Comparing trace events: the one notion of "the same event" that replay
+// and `kvmrr diff` share.
+//
+// Region ids are a trace's own numbering, so events are compared with the
+// regions' names (each side's RegionNames), never with raw ids. The
+// answer says which fields differ and how, in words a user can act on.
+#pragma once
+
+#include <optional>
+#include <string>
+
+#include "record/trace_event.h"
+#include "record/trace_text.h"
+
+namespace kvmrr {
+
+// nullopt when `expected` and `actual` are the same event (sequence
+// numbers aside); else the differing fields, e.g.
+// "value: expected 0x60, actual 0x20".
+std::optional<std::string> event_difference(const TraceEvent& expected, const RegionNames& expected_names,
+                                            const TraceEvent& actual, const RegionNames& actual_names);
+
+// Lines ("- " expected only, "+ " actual only) of the ranges by which two
+// recorded flat views differ; empty when they are the same.
+std::string view_difference(const TopologyEvent& expected, const RegionNames& expected_names,
+                            const TopologyEvent& actual, const RegionNames& actual_names);
+
+}  // namespace kvmrr
