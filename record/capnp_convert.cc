@@ -551,15 +551,21 @@ std::vector<uint8_t> encode_chunk(std::span<const TraceEvent> events) {
 }
 
 void decode_chunk(std::span<const uint8_t> packed, uint64_t first_seq, uint32_t count, uint32_t vcpu_count,
-                  std::vector<TraceEvent>& out) {
+                  std::vector<TraceEvent>& out, std::vector<uint64_t>& scratch) {
     out.clear();
     try {
         kj::ArrayInputStream in(kj::ArrayPtr<const kj::byte>(packed.data(), packed.size()));
         capnp::ReaderOptions opts;
         opts.traversalLimitInWords = kChunkTraversalWords;
         opts.nestingLimit = kMessageNestingLimit;
+        // Packing roughly halves our messages; a message larger than the
+        // scratch gets its own allocation from Cap'n Proto.
+        const size_t want_words = packed.size() / 4 + 64;
+        if (scratch.size() < want_words) scratch.resize(want_words);
+        static_assert(sizeof(capnp::word) == sizeof(uint64_t));
+        const kj::ArrayPtr<capnp::word> space(reinterpret_cast<capnp::word*>(scratch.data()), scratch.size());
         {
-            capnp::PackedMessageReader reader(in, opts);
+            capnp::PackedMessageReader reader(in, opts, space);
             auto events = reader.getRoot<schema::Chunk>().getEvents();
             if (events.size() != count)
                 throw Error("the message holds " + std::to_string(events.size()) + " events, the chunk header says " +

@@ -47,8 +47,10 @@ TraceHeader decode_header(std::span<const uint8_t> bytes);
 std::vector<uint8_t> encode_chunk(std::span<const TraceEvent> events);
 // Decodes a packed Chunk message that must hold exactly `count` events,
 // numbered from first_seq, each passing event_problem(); replaces `out`.
-// Throws kvmrr::Error saying what is wrong (never kj::Exception).
+// `scratch` is memory kept between calls for the unpacked message (it
+// grows as needed), so reading chunk after chunk does not map fresh pages
+// for each one. Throws kvmrr::Error saying what is wrong (never kj::Exception).
 void decode_chunk(std::span<const uint8_t> packed, uint64_t first_seq, uint32_t count, uint32_t vcpu_count,
-                  std::vector<TraceEvent>& out);
+                  std::vector<TraceEvent>& out, std::vector<uint64_t>& scratch);
 
 }  // namespace kvmrr

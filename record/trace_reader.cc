@@ -97,6 +97,7 @@ struct TraceReader::Impl {
         uint32_t count = 0;
     } cur;
     std::vector<TraceEvent> events;
+    std::vector<uint64_t> scratch;  // decode_chunk's, kept from chunk to chunk
     size_t event_pos = 0;
     bool stopped = false;
     std::optional<TraceDamage> damage;
@@ -360,7 +361,7 @@ struct TraceReader::Impl {
             return stop_chunk(TraceDamageKind::Corrupt, "the LZ4 data expands to " + num(static_cast<uint64_t>(got)) +
                                                             " bytes, the header says " + num(usize));
         try {
-            decode_chunk(unpacked, first, count, header.vcpu_count, events);
+            decode_chunk(unpacked, first, count, header.vcpu_count, events, scratch);
         } catch (const Error& e) {
             events.clear();
             return stop_chunk(TraceDamageKind::Corrupt, e.what());

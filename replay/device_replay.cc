@@ -181,9 +181,16 @@ private:
         return false;
     }
 
+    // The recorded events before a divergence, kept as events (a ring) and
+    // formatted only when one is reported.
     void remember(const TraceEvent& e) {
-        context_.push_back(format_event(e, expected_names_, false));
-        if (context_.size() > opts_.context_events) context_.pop_front();
+        if (opts_.context_events == 0) return;
+        if (context_.size() < opts_.context_events) {
+            context_.push_back(e);
+        } else {
+            context_[context_next_] = e;
+        }
+        context_next_ = (context_next_ + 1) % opts_.context_events;
     }
 
     void replay_access(const std::vector<TraceEvent>& group) {
@@ -245,8 +252,8 @@ private:
                 diverge(ex, nullptr, std::string("the replay produced no ") + event_kind(ex) + " event here");
                 return false;
             }
-            if (auto why = event_difference(ex, expected_names_, *ac, actual_names_)) {
-                diverge(ex, ac, *why);
+            if (!same_event(ex, expected_names_, *ac, actual_names_)) {
+                diverge(ex, ac, event_difference(ex, expected_names_, *ac, actual_names_).value_or(""));
                 return false;
             }
             remember(ex);
@@ -305,7 +312,10 @@ private:
         v.expected = format_event(ex, expected_names_, false);
         if (ac) v.actual = format_event(*ac, actual_names_, false);
         v.difference = std::move(why);
-        v.context.assign(context_.begin(), context_.end());
+        for (size_t i = 0; i < context_.size(); ++i) {
+            const size_t k = context_.size() < opts_.context_events ? i : (context_next_ + i) % context_.size();
+            v.context.push_back(format_event(context_[k], expected_names_, false));
+        }
         if (ac && std::holds_alternative<TopologyEvent>(ex.body) && std::holds_alternative<TopologyEvent>(ac->body)) {
             const auto& te = std::get<TopologyEvent>(ex.body);
             const auto& ta = std::get<TopologyEvent>(ac->body);
@@ -363,7 +373,8 @@ private:
     MemorySink sink_;
     std::optional<TraceEvent> lookahead_;
     bool prologue_done_ = false;
-    std::deque<std::string> context_;
+    std::vector<TraceEvent> context_;
+    size_t context_next_ = 0;
     std::vector<uint8_t> data_;
     const AccessEvent* current_access_ = nullptr;
     const std::vector<TraceEvent>* current_group_ = nullptr;

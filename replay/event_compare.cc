@@ -132,11 +132,47 @@ struct Compare {
     void operator()(const A&, const B&) {}  // different kinds: handled before
 };
 
+bool same_region(uint32_t a, const RegionNames& an, uint32_t b, const RegionNames& bn) {
+    const RegionRecord* ra = an.find(a);
+    const RegionRecord* rb = bn.find(b);
+    if (!ra || !rb) return !ra && !rb && a == b;
+    return ra->name == rb->name;
+}
+
 }  // namespace
+
+bool same_event(const TraceEvent& x, const RegionNames& xn, const TraceEvent& y, const RegionNames& yn) {
+    if (x.vcpu != y.vcpu || x.body.index() != y.body.index()) return false;
+    if (const auto* a = std::get_if<AccessEvent>(&x.body)) {
+        const auto& b = std::get<AccessEvent>(y.body);
+        return a->io == b.io && a->addr == b.addr && a->size == b.size && a->is_write == b.is_write &&
+               a->count == b.count && a->value == b.value && a->status == b.status && a->bulk == b.bulk &&
+               same_region(a->region, xn, b.region, yn);
+    }
+    if (const auto* a = std::get_if<TopologyEvent>(&x.body)) {
+        const auto& b = std::get<TopologyEvent>(y.body);
+        if (a->space != b.space || a->flat_view_hash != b.flat_view_hash || a->ranges != b.ranges) return false;
+        if (a->view.empty() || b.view.empty()) return true;  // an older trace keeps only the hash
+        if (a->view.size() != b.view.size()) return false;
+        for (size_t i = 0; i < a->view.size(); ++i) {
+            ViewRangeRecord ra = a->view[i], rb = b.view[i];
+            if (!same_region(ra.region, xn, rb.region, yn)) return false;
+            ra.region = rb.region = 0;
+            if (!(ra == rb)) return false;
+        }
+        return true;
+    }
+    if (const auto* a = std::get_if<RegionDefEvent>(&x.body)) {
+        const auto& b = std::get<RegionDefEvent>(y.body);
+        return a->region.name == b.region.name && a->region.kind == b.region.kind;
+    }
+    return x.body == y.body;
+}
 
 std::optional<std::string> event_difference(const TraceEvent& expected, const RegionNames& en, const TraceEvent& actual,
                                             const RegionNames& an) {
     Diff d;
+    if (same_event(expected, en, actual, an)) return std::nullopt;
     if (expected.body.index() != actual.body.index())
         return std::string("expected a ") + event_kind(expected) + " event, actual " + event_kind(actual);
     // pio and mmio share a type: the kind names tell them apart.
@@ -144,7 +180,7 @@ std::optional<std::string> event_difference(const TraceEvent& expected, const Re
         return std::string("expected a ") + event_kind(expected) + " event, actual " + event_kind(actual);
     d.num("vcpu", expected.vcpu, actual.vcpu);
     std::visit(Compare{en, an, d}, expected.body, actual.body);
-    if (d.out.empty()) return std::nullopt;
+    if (d.out.empty()) return std::string("the events differ");  // a field Compare does not name
     return d.out;
 }
 

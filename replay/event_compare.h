@@ -20,6 +20,11 @@ namespace kvmrr {
 std::optional<std::string> event_difference(const TraceEvent& expected, const RegionNames& expected_names,
                                             const TraceEvent& actual, const RegionNames& actual_names);
 
+// The same question, answered without building any text: the fast path
+// replay takes for every event (event_difference then says why).
+bool same_event(const TraceEvent& expected, const RegionNames& expected_names, const TraceEvent& actual,
+                const RegionNames& actual_names);
+
 // Lines ("- " expected only, "+ " actual only) of the ranges by which two
 // recorded flat views differ; empty when they are the same.
 std::string view_difference(const TopologyEvent& expected, const RegionNames& expected_names,

@@ -34,7 +34,9 @@ public:
     uint64_t exits = 0;
 
     // `edit_header` may change the header before it is written.
-    explicit ScriptedRecording(const std::string& path, const std::function<void(TraceHeader&)>& edit_header = {}) {
+    // `chunk_events` 0 keeps the writer's default chunking.
+    explicit ScriptedRecording(const std::string& path, const std::function<void(TraceHeader&)>& edit_header = {},
+                               uint32_t chunk_events = 7) {
         machine.memory_space().add_listener(slots);
         GuestImage img;
         img.name = "scripted";
@@ -45,7 +47,7 @@ public:
         h.regions = rec.describe_regions(machine);
         if (edit_header) edit_header(h);
         TraceWriterOptions o;
-        o.chunk_events = 7;  // chunk boundaries inside groups
+        if (chunk_events) o.chunk_events = chunk_events;  // small: chunk boundaries inside groups
         writer = std::make_unique<TraceWriter>(path, h, o);
         rec.start(*writer, machine, &slots);
         slots.set_global_dirty_log(true);
