@@ -15,7 +15,11 @@
 
 namespace kvmrr {
 
-constexpr uint32_t kTraceFormatVersion = 1;
+// Version 2 added fields only (topology views, device digests, the
+// accelerator), which a version-1 reader can ignore: the oldest reader
+// stays 1.
+constexpr uint32_t kTraceFormatVersion = 2;
+constexpr uint32_t kTraceMinReaderVersion = 1;
 constexpr uint32_t kNoRegion = 0xffffffff;
 
 struct RegsRecord {
@@ -181,7 +185,7 @@ struct DeviceRecord {
 
 struct TraceHeader {
     uint32_t format_version = kTraceFormatVersion;
-    uint32_t min_reader_version = kTraceFormatVersion;
+    uint32_t min_reader_version = kTraceMinReaderVersion;
     std::string kvmrr_version;
     // machine
     uint64_t ram_size = 0, rom_size = 0;

@@ -128,8 +128,8 @@ struct TraceReader::Impl {
         if (format_version == 0 || min_reader_version == 0 || min_reader_version > format_version)
             header_error("format version " + num(format_version) + " with minimum reader version " +
                          num(min_reader_version));
-        // Version 1 defines the field as 0; a later version may use it.
-        if (format_version == kTraceFormatVersion && reserved != 0)
+        // Versions 1 and 2 define the field as 0; a later version may use it.
+        if (format_version <= kTraceFormatVersion && reserved != 0)
             header_error("reserved field is " + hex(reserved) + ", not 0");
         if (header_length == 0 || header_length % 8 != 0 || header_length > kMaxHeaderBytes)
             header_error("header length " + num(header_length));

@@ -319,34 +319,35 @@ TEST(TraceReaderTest, FooterThatDisagreesWithTheChunksIsReported) {
 
 TEST(TraceReaderTest, RefusesATraceThatNeedsANewerReader) {
     Trace t = make_trace(5, 2);
-    put_le32(t.bytes.data() + 12, 2);  // min_reader_version
+    put_le32(t.bytes.data() + 8, 3);   // format_version
+    put_le32(t.bytes.data() + 12, 3);  // min_reader_version
     Outcome o = read_bytes(t.bytes);
     ASSERT_FALSE(o.opened);
     EXPECT_EQ(o.error,
-              "trace mem.trace needs a reader of format version 2 or newer; this kvmrr reads versions up to 1");
+              "trace mem.trace needs a reader of format version 3 or newer; this kvmrr reads versions up to 2");
 }
 
 TEST(TraceReaderTest, ReadsANewerTraceThatOlderReadersMayRead) {
     TraceHeader h = sample_header();
-    h.format_version = 2;  // min_reader_version stays 1
+    h.format_version = 3;  // min_reader_version stays 1
     const Trace t = make_trace(30, 4, h);
     TraceReader r = TraceReader::open_memory(t.bytes, "new.trace");
-    EXPECT_EQ(r.format_version(), 2u);
+    EXPECT_EQ(r.format_version(), 3u);
     EXPECT_EQ(r.min_reader_version(), 1u);
     ASSERT_EQ(r.notes().size(), 1u);
     EXPECT_EQ(r.notes()[0],
-              "written in format version 2; this kvmrr reads versions up to 1 and ignores what it does not know");
+              "written in format version 3; this kvmrr reads versions up to 2 and ignores what it does not know");
     EXPECT_EQ(read_all(r), t.events);
     EXPECT_TRUE(r.complete());
 }
 
 TEST(TraceReaderTest, VersionFieldsThatDisagreeWithTheHeaderMessageAreDamage) {
     Trace t = make_trace(5, 2);
-    put_le32(t.bytes.data() + 8, 2);  // format_version only in the fixed fields
+    put_le32(t.bytes.data() + 8, 1);  // format_version only in the fixed fields
     Outcome o = read_bytes(t.bytes);
     ASSERT_FALSE(o.opened);
     EXPECT_NE(o.error.find("damaged file header"), std::string::npos) << o.error;
-    EXPECT_NE(o.error.find("the header message says 1, 1"), std::string::npos) << o.error;
+    EXPECT_NE(o.error.find("the header message says 2, 1"), std::string::npos) << o.error;
 }
 
 TEST(TraceReaderTest, NonTracesGetAClearError) {
