@@ -60,13 +60,6 @@ GuestImage image_from_header(const TraceHeader& h) {
     return img;
 }
 
-// Events the device replay compares: everything but dirty logs (the
-// guest's own writes are not replayed) and region definitions (each side
-// numbers its regions; names are compared instead).
-bool compared(const TraceEvent& e) {
-    return !std::holds_alternative<DirtyEvent>(e.body) && !std::holds_alternative<RegionDefEvent>(e.body);
-}
-
 bool starts_group(const TraceEvent& e) {
     return std::holds_alternative<AccessEvent>(e.body) || std::holds_alternative<EndEvent>(e.body);
 }
@@ -99,7 +92,8 @@ public:
 
         std::vector<TraceEvent> group;
         bool more = read_group(group);  // the prologue: what precedes the first access
-        if (!compare_group(group)) return finish();
+        expect(group);
+        if (!match(true)) return finish();
         while (more || lookahead_) {
             more = read_group(group);
             if (group.empty()) break;
@@ -209,7 +203,6 @@ private:
         }
         inputs_.clear();
         for (size_t i = 1; i < group.size(); ++i) inputs_.push(group[i].body);
-        sink_.events.clear();
 
         const size_t n = static_cast<size_t>(a.size) * a.count;
         data_.assign(std::max<size_t>(n, 8), 0);
@@ -228,43 +221,69 @@ private:
         const ExitOutcome o = handle_exit(e, {machine_.io_space(), machine_.memory_space()});
         rec_.on_exit(e, o);
         current_group_ = &group;
-        compare_group(group);
+        expect(group);
+        match(true);
         current_group_ = nullptr;
     }
 
-    // Compares a recorded group with what the replay produced for it.
-    bool compare_group(const std::vector<TraceEvent>& group) {
-        size_t j = 0;
-        auto next_actual = [&]() -> const TraceEvent* {
-            while (j < sink_.events.size() && !compared(sink_.events[j])) ++j;
-            return j < sink_.events.size() ? &sink_.events[j++] : nullptr;
-        };
-        for (const TraceEvent& ex : group) {
+    // Queues a recorded group to be matched with what the replay produces.
+    void expect(const std::vector<TraceEvent>& group) {
+        for (const TraceEvent& e : group) {
             ++rep_.events;
-            if (std::holds_alternative<DirtyEvent>(ex.body)) ++rep_.skipped_dirty;
-            if (!compared(ex)) {
-                remember(ex);
+            last_seq_ = e.seq;
+            if (std::holds_alternative<DirtyEvent>(e.body) && !compare_dirty_) ++rep_.skipped_dirty;
+            if (!compared(e)) {
+                remember(e);
                 continue;
             }
+            expected_.push_back(e);
+        }
+    }
+
+    // Matches the queued recorded events with the replay's, in order, as far
+    // as both go. `final`: nothing more comes on either side, so what is
+    // left over on one side is a divergence.
+    bool match(bool final) {
+        auto next_actual = [&]() -> const TraceEvent* {
+            while (actual_pos_ < sink_.events.size() && !compared(sink_.events[actual_pos_])) ++actual_pos_;
+            return actual_pos_ < sink_.events.size() ? &sink_.events[actual_pos_] : nullptr;
+        };
+        while (!expected_.empty()) {
             const TraceEvent* ac = next_actual();
+            if (!ac) break;
+            const TraceEvent& ex = expected_.front();
             ++rep_.checked;
-            if (!ac) {
-                diverge(ex, nullptr, std::string("the replay produced no ") + event_kind(ex) + " event here");
-                return false;
-            }
             if (!same_event(ex, expected_names_, *ac, actual_names_)) {
                 diverge(ex, ac, event_difference(ex, expected_names_, *ac, actual_names_).value_or(""));
                 return false;
             }
             remember(ex);
+            expected_.pop_front();
+            ++actual_pos_;
         }
-        if (const TraceEvent* extra = next_actual()) {
-            TraceEvent where = group.empty() ? TraceEvent{} : group.back();
-            diverge_extra(where, *extra);
+        const TraceEvent* extra = next_actual();
+        if (!extra) {
+            sink_.events.clear();
+            actual_pos_ = 0;
+        }
+        if (!final) return true;
+        if (!expected_.empty()) {
+            diverge(expected_.front(), nullptr, std::string("the replay produced no ") + event_kind(expected_.front()) + " event here");
             return false;
         }
-        sink_.events.clear();
+        if (extra) {
+            Divergence& v = diverge(TraceEvent{last_seq_, extra->vcpu, extra->body}, extra,
+                                    std::string("the replay produced a ") + event_kind(*extra) +
+                                        " event that the trace does not have here");
+            v.expected.clear();
+            return false;
+        }
         return true;
+    }
+
+    bool compared(const TraceEvent& e) const {
+        if (std::holds_alternative<RegionDefEvent>(e.body)) return false;
+        return compare_dirty_ || !std::holds_alternative<DirtyEvent>(e.body);
     }
 
     void check_end(const std::vector<TraceEvent>& group) {
@@ -344,12 +363,6 @@ private:
         return {};
     }
 
-    void diverge_extra(const TraceEvent& after, const TraceEvent& extra) {
-        Divergence& v = diverge(after, &extra, std::string("the replay produced a ") + event_kind(extra) +
-                                                   " event that the trace does not have after this one");
-        v.expected.clear();
-    }
-
     // Where the access being replayed went: region and device window.
     void locate(Divergence& v, const AccessEvent& a) {
         v.addr = a.addr;
@@ -372,6 +385,13 @@ private:
     MemslotListener slots_;
     MemorySink sink_;
     std::optional<TraceEvent> lookahead_;
+    // Events compared: all but region definitions (each side numbers its
+    // regions; names are compared instead) and, without the guest's CPU,
+    // dirty logs.
+    bool compare_dirty_ = false;
+    std::deque<TraceEvent> expected_;  // recorded, waiting for the replay's
+    size_t actual_pos_ = 0;            // first of sink_.events not matched yet
+    uint64_t last_seq_ = 0;
     bool prologue_done_ = false;
     std::vector<TraceEvent> context_;
     size_t context_next_ = 0;
