@@ -5,7 +5,6 @@
 #include <filesystem>
 
 #include "core/error.h"
-#include "core/kvm/kvm.h"
 #include "devices/machine.h"
 #include "devices/real_host_inputs.h"
 #include "devices/vm_runner.h"
@@ -58,12 +57,29 @@ int exit_status_for(const RunResult& r) {
     }
 }
 
+std::string fallback_note(const std::string& reason) {
+    if (reason.empty()) return "";
+    return "/dev/kvm unavailable (" + reason + "); running on the Unicorn emulator\n";
+}
+
+std::string prefix_lines(const std::string& text, const std::string& prefix) {
+    std::string out;
+    size_t start = 0;
+    while (start < text.size()) {
+        const size_t nl = text.find('\n', start);
+        const size_t end = nl == std::string::npos ? text.size() : nl + 1;
+        out += prefix + text.substr(start, end - start);
+        start = end;
+    }
+    if (out.empty() || out.back() != '\n') out += '\n';
+    return out;
+}
+
 GuestRunReport run_guest(const GuestRunRequest& req) {
     const GuestImage image = resolve_guest(req.guest);
-    KvmSystem kvm;
     RealHostInputs inputs(req.serial_in_fd, req.disk);
     Machine machine(req.layout, inputs, req.serial_out);
-    VmRunner runner(machine, kvm);
+    VmRunner runner(machine, req.accel);
     runner.load(image, req.guest.args);
     RunOptions opts;
     opts.limits = req.limits;
@@ -71,7 +87,8 @@ GuestRunReport run_guest(const GuestRunRequest& req) {
     GuestRunReport rep;
     rep.result = runner.run(opts);
     rep.exit_status = exit_status_for(rep.result);
-    rep.message = image.name + ": " + rep.result.describe();
+    rep.accel = accel_name(runner.accel());
+    rep.message = fallback_note(runner.fallback_reason()) + image.name + ": " + rep.result.describe();
     return rep;
 }
 

@@ -1,6 +1,7 @@
 // run_guest: what `kvmrr run` does, as a library call — pick the image (a
-// built-in fixture or a user's file), build the machine, run it on KVM and
-// turn the way the run ended into an exit status and a message.
+// built-in fixture or a user's file), build the machine, run it on KVM or
+// the emulator and turn the way the run ended into an exit status and a
+// message.
 //
 // Exit statuses: the guest's own byte when it writes the debug-exit port;
 // 0 when it halts; kStatusTimeout when the time limit ends it; and
@@ -15,6 +16,7 @@
 #include <vector>
 
 #include "core/guest_image.h"
+#include "core/kvm/accel.h"
 #include "core/kvm/run_loop.h"
 #include "core/machine_layout.h"
 
@@ -48,13 +50,23 @@ struct GuestRunRequest {
     std::function<void(uint8_t)> serial_out;
     RunLimits limits;
     ExitPolicy policy;
+    Accel accel = Accel::Auto;
 };
 
 struct GuestRunReport {
     RunResult result;
     int exit_status = 0;
-    std::string message;  // one line: how the run ended
+    std::string accel;    // "kvm" or "emu": what ran the guest
+    std::string message;  // how the run ended; when Auto fell back to the
+                          // emulator, a first line says so and why
 };
+
+// The line that says Auto fell back to the emulator, given the reason KVM
+// cannot be used ("" when it did not fall back).
+std::string fallback_note(const std::string& reason);
+// `prefix` before every line of `text`, which then ends with a newline
+// (how the CLI prints a message: "kvmrr: " on each line).
+std::string prefix_lines(const std::string& text, const std::string& prefix);
 
 // Throws kvmrr::Error when the run cannot start (no KVM, bad image, ...).
 GuestRunReport run_guest(const GuestRunRequest& req);

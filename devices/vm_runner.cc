@@ -1,18 +1,41 @@
 #include "devices/vm_runner.h"
 
+#include "core/emu/emu_vcpu.h"
+#include "core/emu/emu_vm.h"
 #include "core/error.h"
 #include "core/kvm/cpu_setup.h"
 
 namespace kvmrr {
 
-VmRunner::VmRunner(Machine& machine, KvmSystem& kvm, DirtySink dirty_sink) : machine_(machine), vm_(kvm) {
-    slots_ = std::make_unique<MemslotListener>(vm_, std::move(dirty_sink));
+VmRunner::VmRunner(Machine& machine, Accel accel, DirtySink dirty_sink) : machine_(machine) {
+    if (accel == Accel::Auto) fallback_reason_ = KvmSystem::unavailable_reason();
+    accel_ = accel == Accel::Auto ? (fallback_reason_.empty() ? Accel::Kvm : Accel::Emu) : accel;
+    KvmVm* kvm_vm = nullptr;
+    if (accel_ == Accel::Kvm) {
+        kvm_ = std::make_unique<KvmSystem>();
+        auto vm = std::make_unique<KvmVm>(*kvm_);
+        kvm_vm = vm.get();
+        vm_ = std::move(vm);
+    } else {
+        vm_ = std::make_unique<EmuVm>();
+    }
+    slots_ = std::make_unique<MemslotListener>(*vm_, std::move(dirty_sink));
     machine_.memory_space().add_listener(*slots_);
-    vcpu_ = std::make_unique<KvmVcpu>(vm_, 0);
-    vcpu_->set_cpuid(kvm.supported_cpuid());
+    if (kvm_vm) {
+        auto vcpu = std::make_unique<KvmVcpu>(*kvm_vm, 0);
+        vcpu->set_cpuid(kvm_->supported_cpuid());
+        vcpu_ = std::move(vcpu);
+    } else {
+        vcpu_ = std::make_unique<EmuVcpu>(static_cast<EmuVm&>(*vm_), 0);
+    }
 }
 
-VmRunner::~VmRunner() { machine_.memory_space().remove_listener(*slots_); }
+VmRunner::~VmRunner() {
+    // The vCPU goes first (the emulated one runs in the VM's engine), then
+    // the slots, then the VM.
+    vcpu_.reset();
+    machine_.memory_space().remove_listener(*slots_);
+}
 
 void VmRunner::load(const GuestImage& image, const std::vector<uint64_t>& args) {
     image.load_into(machine_.memory_space());

@@ -1,18 +1,24 @@
-// VmRunner: a Machine with a KVM VM and one vCPU in front of it.
+// VmRunner: a Machine with a VM and one vCPU in front of it, on KVM or on
+// the emulator (Accel, core/kvm/accel.h).
 //
 // It keeps the VM's memslots equal to the machine's memory FlatView (a
 // MemslotListener on the memory address space), loads a guest image, sets
 // up the vCPU for the image's mode, and runs it until something ends the
-// run. Creating one needs /dev/kvm; everything it uses is tested without.
+// run. Accel::Kvm needs /dev/kvm; Accel::Emu runs anywhere; Accel::Auto
+// takes KVM where it can be used.
 #pragma once
 
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "core/guest_image.h"
+#include "core/kvm/accel.h"
 #include "core/kvm/kvm.h"
 #include "core/kvm/memslot_listener.h"
 #include "core/kvm/run_loop.h"
+#include "core/kvm/vcpu.h"
+#include "core/kvm/vm_backend.h"
 #include "devices/machine.h"
 
 namespace kvmrr {
@@ -26,7 +32,9 @@ struct RunOptions {
 
 class VmRunner {
 public:
-    VmRunner(Machine& machine, KvmSystem& kvm, DirtySink dirty_sink = {});
+    // Throws kvmrr::Error when the accelerator cannot be used (Kvm without
+    // /dev/kvm).
+    VmRunner(Machine& machine, Accel accel = Accel::Auto, DirtySink dirty_sink = {});
     ~VmRunner();
     VmRunner(const VmRunner&) = delete;
     VmRunner& operator=(const VmRunner&) = delete;
@@ -36,14 +44,22 @@ public:
     RunResult run(const RunOptions& opts, ExitObserver* observer = nullptr);
 
     MemslotListener& memslots() { return *slots_; }
-    KvmVm& vm() { return vm_; }
-    KvmVcpu& vcpu() { return *vcpu_; }
+    VmBackend& vm() { return *vm_; }
+    Vcpu& vcpu() { return *vcpu_; }
+    Accel accel() const { return accel_; }  // Kvm or Emu, never Auto
+    // The KVM system when running on KVM, else null (capability queries).
+    KvmSystem* kvm() { return kvm_.get(); }
+    // Why Auto did not take KVM ("" when it did, or was not asked to choose).
+    const std::string& fallback_reason() const { return fallback_reason_; }
 
 private:
     Machine& machine_;
-    KvmVm vm_;
+    Accel accel_;
+    std::string fallback_reason_;
+    std::unique_ptr<KvmSystem> kvm_;
+    std::unique_ptr<VmBackend> vm_;
     std::unique_ptr<MemslotListener> slots_;
-    std::unique_ptr<KvmVcpu> vcpu_;
+    std::unique_ptr<Vcpu> vcpu_;
 };
 
 }  // namespace kvmrr

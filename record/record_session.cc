@@ -41,20 +41,23 @@ TraceHeader make_trace_header(const Machine& m, const GuestImage& image, const s
 RecordReport record_guest(const RecordRequest& req) {
     const auto t0 = std::chrono::steady_clock::now();
     const GuestImage image = resolve_guest(req.run.guest);
-    KvmSystem kvm;
     RealHostInputs real(req.run.serial_in_fd, req.run.disk);
     Recorder rec(real, req.recorder);
     Machine machine(req.run.layout, rec, req.run.serial_out);
-    VmRunner runner(machine, kvm);
+    VmRunner runner(machine, req.run.accel);
     runner.load(image, req.run.guest.args);
 
     TraceHeader h = make_trace_header(machine, image, req.run.guest.args);
-    h.kvm_api_version = KVM_API_VERSION;
-    for (auto [name, cap] : {std::pair{"KVM_CAP_NR_MEMSLOTS", KVM_CAP_NR_MEMSLOTS},
-                             std::pair{"KVM_CAP_READONLY_MEM", KVM_CAP_READONLY_MEM},
-                             std::pair{"KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2", KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2},
-                             std::pair{"KVM_CAP_DIRTY_LOG_RING", KVM_CAP_DIRTY_LOG_RING}})
-        h.capabilities.emplace_back(name, kvm.check_extension(cap));
+    // KVM's API version and capabilities describe KVM only; an emulated run
+    // leaves them empty (the trace header has no accelerator field yet).
+    if (KvmSystem* kvm = runner.kvm()) {
+        h.kvm_api_version = KVM_API_VERSION;
+        for (auto [name, cap] : {std::pair{"KVM_CAP_NR_MEMSLOTS", KVM_CAP_NR_MEMSLOTS},
+                                 std::pair{"KVM_CAP_READONLY_MEM", KVM_CAP_READONLY_MEM},
+                                 std::pair{"KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2", KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2},
+                                 std::pair{"KVM_CAP_DIRTY_LOG_RING", KVM_CAP_DIRTY_LOG_RING}})
+            h.capabilities.emplace_back(name, kvm->check_extension(cap));
+    }
     h.manual_dirty_log_protect = runner.vm().manual_dirty_log_protect();
     h.max_memslots = runner.vm().max_memslots();
     h.dirty_interval_exits = req.recorder.dirty_interval_exits;
@@ -83,7 +86,8 @@ RecordReport record_guest(const RecordRequest& req) {
     writer.close();
     rep.stats = writer.stats();
     rep.run.exit_status = exit_status_for(rep.run.result);
-    rep.run.message = image.name + ": " + rep.run.result.describe();
+    rep.accel = rep.run.accel = accel_name(runner.accel());
+    rep.run.message = fallback_note(runner.fallback_reason()) + image.name + ": " + rep.run.result.describe();
     rep.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     return rep;
 }
@@ -94,7 +98,7 @@ namespace kvmrr {
 
 std::string RecordReport::summary() const {
     char line[256];
-    std::string s = "kvmrr: " + run.message + "\n";
+    std::string s = prefix_lines(run.message, "kvmrr: ");
     std::snprintf(line, sizeof line, "kvmrr: recorded %llu events in %llu chunks in %.3f s\n",
                   static_cast<unsigned long long>(stats.events), static_cast<unsigned long long>(stats.chunks), seconds);
     s += line;

@@ -18,6 +18,7 @@ struct RecordRequest {
 
 struct RecordReport {
     GuestRunReport run;
+    std::string accel;  // the accelerator that ran the guest: "kvm" or "emu"
     TraceWriterStats stats;
     double seconds = 0;
     std::string summary() const;  // several lines for stderr

@@ -57,7 +57,7 @@ std::string devices_help() {
 }
 
 struct GuestCli {
-    std::string mode = "long", serial_in, serial_out, dirty_interval = "1000";
+    std::string mode = "long", serial_in, serial_out, dirty_interval = "1000", accel = "auto";
     uint64_t max_exits = 0, timeout_ms = 0;
     bool lax = false;
 };
@@ -80,6 +80,10 @@ void add_guest_options(CLI::App* cmd, GuestRunRequest& req, GuestCli& gc, std::s
     cmd->add_option("--max-exits", gc.max_exits, "End the run after this many exits");
     cmd->add_option("--timeout", gc.timeout_ms, "End the run after this many milliseconds");
     cmd->add_flag("--lax-mmio", gc.lax, "Let MMIO to unmapped memory read all ones instead of ending the run");
+    cmd->add_option("--accel", gc.accel,
+                    "Accelerator: kvm (needs /dev/kvm), emu (the Unicorn emulator, runs anywhere) or auto "
+                    "(kvm where /dev/kvm can be used, else emu; the default)")
+        ->check(CLI::IsMember({"auto", "kvm", "emu"}));
 }
 
 // Fills the parts of `req` that need checking or opening; the FILE for the
@@ -91,6 +95,7 @@ void finish_guest_request(GuestRunRequest& req, const GuestCli& gc, const Machin
     req.limits.max_exits = gc.max_exits;
     req.limits.timeout = std::chrono::milliseconds(gc.timeout_ms);
     req.policy.stop_on_unassigned_mmio = !gc.lax;
+    req.accel = parse_accel(gc.accel);
     FILE* out = stdout;
     if (!gc.serial_out.empty() && !(out = std::fopen(gc.serial_out.c_str(), "wb")))
         throw Error("cannot open '" + gc.serial_out + "' for the serial output");
@@ -209,13 +214,13 @@ int main(int argc, char** argv) {
 
     GuestRunRequest req;
     GuestCli gc;
-    CLI::App* run = app.add_subcommand("run", "Run a guest on KVM");
+    CLI::App* run = app.add_subcommand("run", "Run a guest on KVM or the emulator");
     add_guest_options(run, req, gc, machine_file, ram);
 
     RecordRequest rreq;
     GuestCli rc;
     std::string rmachine, rram;
-    CLI::App* record = app.add_subcommand("record", "Run a guest on KVM and record everything it saw from outside into a trace");
+    CLI::App* record = app.add_subcommand("record", "Run a guest on KVM or the emulator and record everything it saw from outside into a trace");
     add_guest_options(record, rreq.run, rc, rmachine, rram);
     record->add_option("-o,--output", rreq.output, "Trace file to write")->required();
     record->add_option("--dirty-interval", rc.dirty_interval,
@@ -252,7 +257,7 @@ int main(int argc, char** argv) {
             finish_guest_request(req, gc, layout);
             const GuestRunReport rep = run_guest(req);
             std::fflush(stdout);
-            std::cerr << "kvmrr: " << rep.message << "\n";
+            std::cerr << prefix_lines(rep.message, "kvmrr: ");
             return rep.exit_status;
         }
         if (record->parsed()) {

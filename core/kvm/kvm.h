@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "core/kvm/vcpu.h"
 #include "core/kvm/vm_backend.h"
 
 namespace kvmrr {
@@ -80,24 +81,24 @@ private:
     bool manual_protect_ = false;
 };
 
-class KvmVcpu {
+class KvmVcpu final : public Vcpu {
 public:
     KvmVcpu(KvmVm& vm, unsigned id);
-    ~KvmVcpu();
+    ~KvmVcpu() override;
     KvmVcpu(const KvmVcpu&) = delete;
     KvmVcpu& operator=(const KvmVcpu&) = delete;
 
-    unsigned id() const { return id_; }
+    unsigned id() const override { return id_; }
     int fd() const { return fd_.get(); }
-    kvm_run* run_area() const { return run_; }
+    kvm_run* run_area() const override { return run_; }
     // KVM_RUN. Returns false when interrupted by a signal (EINTR), throws
     // on any other failure.
-    bool run();
+    bool run() override;
 
-    kvm_regs regs() const;
-    void set_regs(const kvm_regs& r);
-    kvm_sregs sregs() const;
-    void set_sregs(const kvm_sregs& s);
+    kvm_regs regs() const override;
+    void set_regs(const kvm_regs& r) override;
+    kvm_sregs sregs() const override;
+    void set_sregs(const kvm_sregs& s) override;
     void set_cpuid(const std::vector<kvm_cpuid_entry2>& entries);
 
 private:

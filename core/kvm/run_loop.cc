@@ -116,7 +116,7 @@ VcpuExit decode_exit(kvm_run& run) {
     return e;
 }
 
-RunResult run_vcpu(KvmVcpu& vcpu, ExitTargets targets, const ExitPolicy& policy, const RunLimits& limits,
+RunResult run_vcpu(Vcpu& vcpu, ExitTargets targets, const ExitPolicy& policy, const RunLimits& limits,
                    const GuestExitRequest& exit_request, ExitObserver* observer) {
     using Clock = std::chrono::steady_clock;
     RunResult res;

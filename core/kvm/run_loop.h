@@ -1,11 +1,14 @@
-// The vCPU run loop: KVM_RUN, decode, handle_exit, repeat, until something
-// ends the run, with a limit on exits and on wall-clock time.
+// The vCPU run loop: Vcpu::run (KVM_RUN or the emulator), decode,
+// handle_exit, repeat, until something ends the run, with a limit on exits
+// and on wall-clock time.
 //
 // The timeout is a POSIX timer that signals this thread: the signal kicks
-// the vCPU out of KVM_RUN (EINTR) even if the guest spins without exits,
+// a KVM vCPU out of KVM_RUN (EINTR) even if the guest spins without exits,
 // and it repeats every 10 ms after the deadline, so a signal that lands
-// while the thread is outside KVM_RUN cannot be missed. The signal handler
-// does nothing; it is installed once per process for kTimeoutSignal.
+// while the thread is outside KVM_RUN cannot be missed. (The emulated vCPU
+// returns from run() on its own after a bounded wait, so the deadline is
+// checked there too.) The signal handler does nothing; it is installed
+// once per process for kTimeoutSignal.
 #pragma once
 
 #include <chrono>
@@ -13,7 +16,7 @@
 #include <string>
 
 #include "core/kvm/exit_handler.h"
-#include "core/kvm/kvm.h"
+#include "core/kvm/vcpu.h"
 
 namespace kvmrr {
 
@@ -51,7 +54,7 @@ struct RunResult {
 // Decodes the exit KVM left in `run` (the data span points into `run`).
 VcpuExit decode_exit(kvm_run& run);
 
-RunResult run_vcpu(KvmVcpu& vcpu, ExitTargets targets, const ExitPolicy& policy, const RunLimits& limits,
+RunResult run_vcpu(Vcpu& vcpu, ExitTargets targets, const ExitPolicy& policy, const RunLimits& limits,
                    const GuestExitRequest& exit_request, ExitObserver* observer = nullptr);
 
 }  // namespace kvmrr

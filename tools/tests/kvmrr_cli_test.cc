@@ -92,9 +92,41 @@ TEST(KvmrrCli, BadArgumentsAndFilesAreClearErrors) {
 
 TEST(KvmrrCli, RunWithoutKvmSaysWhy) {
     if (KvmSystem::unavailable_reason().empty()) GTEST_SKIP() << "this machine has KVM";
-    const Result r = kvmrr("run --guest hello");
+    // Asked for KVM: an error that says why.
+    Result r = kvmrr("run --guest hello --accel kvm");
     EXPECT_EQ(r.status, 2);
     EXPECT_NE(r.out.find("cannot use KVM: /dev/kvm"), std::string::npos) << r.out;
+    // Left to choose: the emulator, said once, with the reason.
+    r = kvmrr("run --guest hello");
+    EXPECT_EQ(r.status, 0) << r.out;
+    const std::string note = "kvmrr: /dev/kvm unavailable (/dev/kvm";
+    ASSERT_NE(r.out.find(note), std::string::npos) << r.out;
+    EXPECT_EQ(r.out.find(note, r.out.find(note) + 1), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("running on the Unicorn emulator"), std::string::npos) << r.out;
+}
+
+TEST(KvmrrCli, RunOnTheEmulatorPrintsTheGuestsOutput) {
+    const Result r = kvmrr("run --guest hello --accel emu");
+    EXPECT_EQ(r.status, 0) << r.out;
+    EXPECT_NE(r.out.find("Hello from kvmrr guest"), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("kvmrr: hello: guest exited with status 0"), std::string::npos) << r.out;
+    // Chosen explicitly: no fallback note.
+    EXPECT_EQ(r.out.find("running on the Unicorn emulator"), std::string::npos) << r.out;
+    const Result bad = kvmrr("run --guest hello --accel tcg");
+    EXPECT_NE(bad.status, 0);
+    EXPECT_NE(bad.out.find("--accel"), std::string::npos) << bad.out;
+}
+
+TEST(KvmrrCli, RecordOnTheEmulatorWritesATraceThatInspectReads) {
+    const std::string path = temp("pio.trace");
+    const Result rec = kvmrr("record --accel emu --guest pio_loop --arg 200 -o " + path);
+    EXPECT_EQ(rec.status, 0) << rec.out;
+    EXPECT_NE(rec.out.find("recorded"), std::string::npos) << rec.out;
+    const Result ins = kvmrr("inspect " + path);
+    std::filesystem::remove(path);
+    EXPECT_EQ(ins.status, 0) << ins.out;
+    EXPECT_NE(ins.out.find("pio_loop"), std::string::npos) << ins.out;
+    EXPECT_NE(ins.out.find("uart16550"), std::string::npos) << ins.out;
 }
 
 TEST(KvmrrCli, InspectCountsByKindAndRegion) {

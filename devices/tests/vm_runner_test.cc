@@ -1,5 +1,7 @@
-// End-to-end tests on a real KVM VM (CTest label `kvm`). Each test skips,
-// with the reason, where /dev/kvm cannot be used.
+// End-to-end tests of VmRunner on one accelerator, the same bodies for
+// each: built twice, as vm_runner_kvm_test (KVMRR_TEST_ACCEL=Kvm, CTest
+// label `kvm`; every test skips with the reason where /dev/kvm cannot be
+// used) and vm_runner_emu_test (KVMRR_TEST_ACCEL=Emu, runs anywhere).
 #include "devices/vm_runner.h"
 
 #include <gtest/gtest.h>
@@ -16,14 +18,23 @@
 #include "fixtures/guests/dirty_walker_pattern.h"
 
 namespace kvmrr {
+
+// Test names and failure messages say "kvm"/"emu", not a byte.
+inline void PrintTo(Accel a, std::ostream* os) { *os << accel_name(a); }
+
 namespace {
 
 using testing::FakeHostInputs;
 
-#define REQUIRE_KVM()                                                        \
-    do {                                                                     \
-        if (std::string why = KvmSystem::unavailable_reason(); !why.empty()) \
-            GTEST_SKIP() << "needs /dev/kvm: " << why;                       \
+#ifndef KVMRR_TEST_ACCEL
+#error "build with KVMRR_TEST_ACCEL=Kvm or Emu"
+#endif
+
+#define REQUIRE_ACCEL()                                                                  \
+    do {                                                                                 \
+        if (GetParam() == Accel::Kvm)                                                    \
+            if (std::string why = KvmSystem::unavailable_reason(); !why.empty())         \
+                GTEST_SKIP() << "needs /dev/kvm: " << why;                               \
     } while (0)
 
 struct Run {
@@ -32,21 +43,23 @@ struct Run {
 };
 
 // Runs a fixture (or image) on a fresh machine with scripted host inputs.
-struct KvmFixture : ::testing::Test {
+struct KvmFixture : ::testing::TestWithParam<Accel> {
     FakeHostInputs inputs;
     std::string serial;
-    std::unique_ptr<KvmSystem> kvm;
+    // Before the runner: its listener harvests into it when it goes.
+    std::vector<DirtyBitmap> harvested;
     std::unique_ptr<Machine> machine;
     std::unique_ptr<VmRunner> runner;
-    std::vector<DirtyBitmap> harvested;
 
     void SetUp() override {
-        REQUIRE_KVM();
-        kvm = std::make_unique<KvmSystem>();
+        REQUIRE_ACCEL();
+        runner.reset();  // before the machine it listens to
         machine = std::make_unique<Machine>(MachineLayout::default_layout(), inputs,
                                             [this](uint8_t b) { serial.push_back(static_cast<char>(b)); });
-        runner = std::make_unique<VmRunner>(*machine, *kvm, [this](const DirtyBitmap& b) { harvested.push_back(b); });
+        runner = std::make_unique<VmRunner>(*machine, GetParam(), [this](const DirtyBitmap& b) { harvested.push_back(b); });
+        ASSERT_EQ(runner->accel(), GetParam());
     }
+    void TearDown() override { runner.reset(); }
 
     RunResult run_fixture(const std::string& name, std::vector<uint64_t> args = {}, ExitObserver* obs = nullptr,
                           bool global_log = false) {
@@ -87,14 +100,14 @@ struct KvmFixture : ::testing::Test {
     }
 };
 
-TEST_F(KvmFixture, HelloPrintsAndExitsZero) {
+TEST_P(KvmFixture, HelloPrintsAndExitsZero) {
     const RunResult r = run_fixture("hello");
     EXPECT_EQ(r.reason, StopReason::GuestExit) << r.describe();
     EXPECT_EQ(r.exit_status, 0);
     EXPECT_NE(serial.find("Hello from kvmrr guest"), std::string::npos) << serial;
 }
 
-TEST_F(KvmFixture, PioLoopMakesOneExitPerWrite) {
+TEST_P(KvmFixture, PioLoopMakesOneExitPerWrite) {
     const RunResult r = run_fixture("pio_loop", {5000});
     EXPECT_EQ(r.reason, StopReason::GuestExit) << r.describe();
     EXPECT_EQ(r.exit_status, 0);
@@ -102,7 +115,7 @@ TEST_F(KvmFixture, PioLoopMakesOneExitPerWrite) {
     EXPECT_GE(r.exits, 5000u);
 }
 
-TEST_F(KvmFixture, MmioMixBankSwitchRomShadowDmaAndNondetRunToSuccess) {
+TEST_P(KvmFixture, MmioMixBankSwitchRomShadowDmaAndNondetRunToSuccess) {
     for (const char* name : {"mmio_mix", "bank_switch", "rom_shadow", "dma_disk", "nondet"}) {
         SCOPED_TRACE(name);
         SetUp();  // a fresh machine per guest
@@ -118,7 +131,7 @@ TEST_F(KvmFixture, MmioMixBankSwitchRomShadowDmaAndNondetRunToSuccess) {
     }
 }
 
-TEST_F(KvmFixture, NondetPlantedBugEndsTheRunAtUnmappedMemory) {
+TEST_P(KvmFixture, NondetPlantedBugEndsTheRunAtUnmappedMemory) {
     inputs.next_entropy = 0x0f;  // low nibble 0xf fires the bug
     const RunResult r = run_fixture("nondet");
     EXPECT_EQ(r.reason, StopReason::UnassignedAccess) << r.describe() << "\n" << serial;
@@ -142,7 +155,7 @@ private:
     KvmFixture& f_;
 };
 
-TEST_F(KvmFixture, MemslotsFollowEveryTopologyChange) {
+TEST_P(KvmFixture, MemslotsFollowEveryTopologyChange) {
     SlotCheck check(*this);
     const RunResult r = run_fixture("bank_switch", {50}, &check);
     EXPECT_EQ(r.reason, StopReason::GuestExit) << r.describe();
@@ -170,7 +183,7 @@ private:
     KvmFixture& f_;
 };
 
-TEST_F(KvmFixture, DirtyWalkerBitmapsEqualTheWrittenPages) {
+TEST_P(KvmFixture, DirtyWalkerBitmapsEqualTheWrittenPages) {
     for (uint32_t pattern : {DIRTY_WALKER_SEQUENTIAL, DIRTY_WALKER_RANDOM, DIRTY_WALKER_HOT_COLD}) {
         SCOPED_TRACE(pattern);
         SetUp();
@@ -191,29 +204,29 @@ TEST_F(KvmFixture, DirtyWalkerBitmapsEqualTheWrittenPages) {
     }
 }
 
-TEST_F(KvmFixture, TripleFaultIsReportedWithRegisters) {
+TEST_P(KvmFixture, TripleFaultIsReportedWithRegisters) {
     const RunResult r = run_bytes({0x0f, 0x0b});  // ud2 with no IDT
     EXPECT_EQ(r.reason, StopReason::Shutdown) << r.describe();
     EXPECT_NE(r.describe().find("triple"), std::string::npos);
     EXPECT_EQ(exit_status_for(r), kStatusAbnormal);
 }
 
-TEST_F(KvmFixture, GuestThatNeverStopsTimesOut) {
+TEST_P(KvmFixture, GuestThatNeverStopsTimesOut) {
     const RunResult r = run_bytes({0xeb, 0xfe}, std::chrono::milliseconds(300));  // jmp $
     EXPECT_EQ(r.reason, StopReason::Timeout) << r.describe();
     EXPECT_EQ(exit_status_for(r), kStatusTimeout);
 }
 
-TEST_F(KvmFixture, WriteToUnmappedMemoryNamesTheAddress) {
+TEST_P(KvmFixture, WriteToUnmappedMemoryNamesTheAddress) {
     // mov dword [0x40000000], 1
     const RunResult r = run_bytes({0xc7, 0x04, 0x25, 0x00, 0x00, 0x00, 0x40, 0x01, 0x00, 0x00, 0x00});
     EXPECT_EQ(r.reason, StopReason::UnassignedAccess) << r.describe();
     EXPECT_EQ(r.detail, 0x40000000u);
 }
 
-TEST_F(KvmFixture, RealModeImageAtOrg0x1000) {
+TEST_P(KvmFixture, RealModeImageAtOrg0x1000) {
     runner.reset();
-    runner = std::make_unique<VmRunner>(*machine, *kvm);
+    runner = std::make_unique<VmRunner>(*machine, GetParam());
     // mov al, 7; out 0xf4, al
     char path[] = "/tmp/kvmrr-real-XXXXXX";
     const int fd = mkstemp(path);
@@ -228,6 +241,9 @@ TEST_F(KvmFixture, RealModeImageAtOrg0x1000) {
     EXPECT_EQ(r.reason, StopReason::GuestExit) << r.describe();
     EXPECT_EQ(r.exit_status, 7);
 }
+
+INSTANTIATE_TEST_SUITE_P(Accel, KvmFixture, ::testing::Values(Accel::KVMRR_TEST_ACCEL),
+                         [](const auto& info) { return std::string(accel_name(info.param)); });
 
 }  // namespace
 }  // namespace kvmrr

@@ -1,0 +1,171 @@
+#include "core/emu/emu_engine.h"
+
+#include <algorithm>
+#include <cstring>
+
+#include "core/error.h"
+
+namespace kvmrr::emu {
+
+namespace {
+
+enum class Kind : uint8_t { Ram, Rom, Gap };
+
+}  // namespace
+
+struct EmuEngine::Area {
+    EmuEngine* engine;
+    uint64_t base;
+    const uint8_t* rom;  // host memory of a read-only slot; null for a gap
+};
+
+struct EmuEngine::Mapping {
+    uint64_t start = 0;
+    uint64_t size = 0;
+    Kind kind = Kind::Gap;
+    uint64_t host = 0;
+    std::unique_ptr<Area> area;  // the callbacks' user data for Rom and Gap
+    bool same_place(const Mapping& o) const {
+        return start == o.start && size == o.size && kind == o.kind && host == o.host;
+    }
+};
+
+namespace {
+
+uint64_t area_read(uc_engine*, uint64_t offset, unsigned size, void* user) {
+    auto* a = static_cast<EmuEngine::Area*>(user);
+    if (a->rom) {
+        // Unicorn cuts an 8-byte access into 4-byte pieces; each piece
+        // reads its own bytes, so ROM needs no help with that.
+        uint64_t v = 0;
+        std::memcpy(&v, a->rom + offset, size);
+        return v;
+    }
+    MmioSink* sink = a->engine->sink();
+    return sink ? sink->mmio_read(a->base + offset, size) : ~0ull;
+}
+
+void area_write(uc_engine*, uint64_t offset, unsigned size, uint64_t value, void* user) {
+    auto* a = static_cast<EmuEngine::Area*>(user);
+    if (MmioSink* sink = a->engine->sink()) sink->mmio_write(a->base + offset, size, value);
+}
+
+}  // namespace
+
+std::string uc_error_text(uc_err e) { return std::string(uc_strerror(e)) + " (uc_err " + std::to_string(e) + ")"; }
+
+DirtyBits::DirtyBits(uint64_t g, uint64_t p) : gpa(g), pages(p), words(new std::atomic<uint64_t>[(p + 63) / 64]) {
+    for (size_t i = 0; i < word_count(); ++i) words[i].store(0, std::memory_order_relaxed);
+}
+
+EmuEngine::EmuEngine() { open(CpuWidth::Long64); }
+
+EmuEngine::~EmuEngine() {
+    if (uc_) uc_close(uc_);
+}
+
+void EmuEngine::open(CpuWidth w) {
+    const uc_err e = uc_open(UC_ARCH_X86, w == CpuWidth::Real16 ? UC_MODE_16 : UC_MODE_64, &uc_);
+    if (e != UC_ERR_OK) throw Error("cannot open a Unicorn x86 engine: " + uc_error_text(e));
+    width_ = w;
+}
+
+void EmuEngine::reopen(CpuWidth w) {
+    std::lock_guard lk(mu_);
+    if (emulating_) throw Error("emulator: cannot change the CPU mode while the guest runs");
+    uc_close(uc_);
+    uc_ = nullptr;
+    applied_.clear();
+    applied_dirty_.clear();
+    open(w);
+    sync_locked();
+}
+
+void EmuEngine::set_slots(std::vector<EmuSlot> slots) {
+    std::lock_guard lk(mu_);
+    desired_ = std::move(slots);
+    if (emulating_) {
+        pending_.store(true, std::memory_order_release);
+    } else {
+        sync_locked();
+    }
+}
+
+void EmuEngine::begin_emulation() {
+    std::lock_guard lk(mu_);
+    if (pending_.load(std::memory_order_acquire)) sync_locked();
+    emulating_ = true;
+}
+
+void EmuEngine::end_emulation() {
+    std::lock_guard lk(mu_);
+    emulating_ = false;
+}
+
+void EmuEngine::mark_written(uint64_t gpa, unsigned size) const {
+    for (const auto& d : applied_dirty_) {
+        const uint64_t end = d->gpa + d->pages * 4096;
+        if (gpa + size <= d->gpa || gpa >= end) continue;
+        const uint64_t first = (std::max(gpa, d->gpa) - d->gpa) / 4096;
+        const uint64_t last = (std::min(gpa + size, end) - 1 - d->gpa) / 4096;
+        for (uint64_t p = first; p <= last; ++p)
+            d->words[p / 64].fetch_or(1ull << (p % 64), std::memory_order_relaxed);
+    }
+}
+
+void EmuEngine::sync_locked() {
+    pending_.store(false, std::memory_order_release);
+    // What the map should be: the slots, and MMIO gaps between them up to
+    // kEmuPhysLimit, cut into cells (see kGapCellLow).
+    std::vector<Mapping> want;
+    uint64_t cursor = 0;
+    auto gap_to = [&](uint64_t end) {
+        end = std::min(end, kEmuPhysLimit);
+        while (cursor < end) {
+            const uint64_t cell = cursor < (4ull << 30) ? kGapCellLow : kGapCellHigh;
+            const uint64_t piece_end = std::min(end, (cursor / cell + 1) * cell);
+            want.push_back({cursor, piece_end - cursor, Kind::Gap, 0, nullptr});
+            cursor = piece_end;
+        }
+    };
+    for (const EmuSlot& s : desired_) {
+        gap_to(s.spec.guest_phys);
+        const Kind k = (s.spec.flags & kMemReadonly) ? Kind::Rom : Kind::Ram;
+        want.push_back({s.spec.guest_phys, s.spec.size, k, s.spec.host_addr, nullptr});
+        cursor = std::max(cursor, s.spec.guest_phys + s.spec.size);
+    }
+    gap_to(kEmuPhysLimit);
+
+    // Removals first, so that an addition never overlaps what is going.
+    for (auto it = applied_.begin(); it != applied_.end();) {
+        const bool keep = std::any_of(want.begin(), want.end(), [&](const Mapping& m) { return m.same_place(**it); });
+        if (keep) {
+            ++it;
+            continue;
+        }
+        const uc_err e = uc_mem_unmap(uc_, (*it)->start, (*it)->size);
+        if (e != UC_ERR_OK) throw Error("emulator: unmapping " + hex((*it)->start) + "+" + hex((*it)->size) + ": " + uc_error_text(e));
+        it = applied_.erase(it);
+    }
+    for (Mapping& m : want) {
+        const bool have = std::any_of(applied_.begin(), applied_.end(), [&](const auto& a) { return a->same_place(m); });
+        if (have) continue;
+        auto owned = std::make_unique<Mapping>(std::move(m));
+        Mapping& a = *owned;
+        uc_err e;
+        if (a.kind == Kind::Ram) {
+            e = uc_mem_map_ptr(uc_, a.start, a.size, UC_PROT_ALL, reinterpret_cast<void*>(a.host));
+        } else {
+            a.area = std::make_unique<Area>(Area{this, a.start, a.kind == Kind::Rom ? reinterpret_cast<const uint8_t*>(a.host) : nullptr});
+            e = uc_mmio_map(uc_, a.start, a.size, area_read, a.area.get(), area_write, a.area.get());
+        }
+        if (e != UC_ERR_OK)
+            throw Error("emulator: mapping guest " + hex(a.start) + "+" + hex(a.size) + ": " + uc_error_text(e));
+        applied_.push_back(std::move(owned));
+    }
+    applied_dirty_.clear();
+    for (const EmuSlot& s : desired_)
+        if (s.dirty) applied_dirty_.push_back(s.dirty);
+}
+
+}  // namespace kvmrr::emu

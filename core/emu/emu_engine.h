@@ -1,0 +1,132 @@
+// EmuEngine: one Unicorn engine and the guest-physical map it is given,
+// shared by EmuVm (which decides the memslots) and EmuVcpu (which runs
+// code in it). Internal to core/emu: this is the only header that
+// includes unicorn.h, and only core/emu's .cc files include it.
+//
+// The map follows KVM: a RAM slot is host memory mapped in place
+// (uc_mem_map_ptr); a read-only slot is an MMIO area whose reads come from
+// the host memory and whose writes go to the vCPU as MMIO exits; every
+// page below kEmuPhysLimit that no slot covers is an MMIO area whose reads
+// and writes all go to the vCPU, as KVM's unmapped guest-physical
+// addresses do. Unicorn cannot fetch instructions from an MMIO area, so
+// read-only slots (ROM) are not executable here, unlike on KVM.
+//
+// Unicorn must not change its map while a guest access is in flight: a
+// MemoryRegion unmapped from inside its own callback is freed while QEMU's
+// dispatch code still reads it, and a TLB entry made before the change
+// would index the new dispatch table with an old section number. So a
+// change that arrives while the vCPU is inside uc_emu_start (which is when
+// exit handlers run) is only recorded; the vCPU's per-instruction hook
+// sees pending_sync(), stops the engine at the next instruction boundary,
+// and the change is applied there, outside emulation.
+#pragma once
+
+#include <unicorn/unicorn.h>
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <vector>
+
+#include "core/kvm/vm_backend.h"
+
+namespace kvmrr::emu {
+
+// Everything below this guest-physical address that no slot covers exits
+// as MMIO; above it, an access without a slot ends the run as a fault.
+// 64 GiB is far above any kvmrr layout (RAM continues at 4 GiB) and keeps
+// the map small.
+constexpr uint64_t kEmuPhysLimit = 64ull << 30;
+// MMIO gaps are cut at these boundaries (finer below 4 GiB, where the
+// device windows and bank switching live): unmapping costs Unicorn a TLB
+// flush per page, so a slot that appears in a gap must only ever replace a
+// bounded piece of it, never one huge area.
+constexpr uint64_t kGapCellLow = 16ull << 20;
+constexpr uint64_t kGapCellHigh = 1ull << 30;
+
+// Unicorn decodes 16-bit code only in an engine opened in 16-bit mode, so
+// a real-mode guest gets its own engine (see EmuEngine::reopen).
+enum class CpuWidth : uint8_t { Real16, Long64 };
+
+// Where accesses that become MMIO exits go (the vCPU). Called from inside
+// uc_emu_start, on the vCPU's worker thread.
+class MmioSink {
+public:
+    virtual ~MmioSink() = default;
+    virtual uint64_t mmio_read(uint64_t gpa, unsigned size) = 0;
+    virtual void mmio_write(uint64_t gpa, unsigned size, uint64_t value) = 0;
+};
+
+// The dirty bits of one logging slot. Atomic words: the vCPU's write hook
+// sets them while get_dirty_log may read and clear them.
+struct DirtyBits {
+    DirtyBits(uint64_t gpa, uint64_t pages);
+    uint64_t gpa;
+    uint64_t pages;
+    std::unique_ptr<std::atomic<uint64_t>[]> words;
+    size_t word_count() const { return (pages + 63) / 64; }
+};
+
+struct EmuSlot {
+    MemslotSpec spec;
+    std::shared_ptr<DirtyBits> dirty;  // null unless the slot logs
+};
+
+class EmuEngine {
+public:
+    EmuEngine();
+    ~EmuEngine();
+    EmuEngine(const EmuEngine&) = delete;
+    EmuEngine& operator=(const EmuEngine&) = delete;
+
+    uc_engine* uc() const { return uc_; }
+    CpuWidth width() const { return width_; }
+    // Replaces the engine with one of another width and the same map. The
+    // caller (the vCPU, not emulating) adds its hooks again.
+    void reopen(CpuWidth w);
+
+    // The memory side: the slots are now `slots` (ascending by address).
+    // Applied at once unless a vCPU is emulating; then at its next
+    // instruction boundary. Throws kvmrr::Error if Unicorn refuses a map.
+    void set_slots(std::vector<EmuSlot> slots);
+
+    // The vCPU side.
+    void set_sink(MmioSink* sink) { sink_ = sink; }
+    MmioSink* sink() const { return sink_; }
+    bool pending_sync() const { return pending_.load(std::memory_order_acquire); }
+    // Around every uc_emu_start: applies what is pending, then marks the
+    // engine busy so that later changes wait for the next boundary.
+    void begin_emulation();
+    void end_emulation();
+    // Called by the vCPU's write hook for every guest write.
+    void mark_written(uint64_t gpa, unsigned size) const;
+    bool logging() const { return !applied_dirty_.empty(); }
+
+    struct Area;     // user data of one MMIO area's callbacks
+    struct Mapping;  // one range as Unicorn has it
+
+private:
+    void open(CpuWidth w);
+    void sync_locked();
+
+    uc_engine* uc_ = nullptr;
+    CpuWidth width_ = CpuWidth::Long64;
+    MmioSink* sink_ = nullptr;
+
+    // Lock order: the vCPU's handshake mutex is never taken while this one
+    // is held.
+    std::mutex mu_;
+    bool emulating_ = false;
+    std::atomic<bool> pending_{false};
+    std::vector<EmuSlot> desired_;
+    std::vector<std::unique_ptr<Mapping>> applied_;
+    // Read by mark_written while emulating; changed only in sync_locked,
+    // which never runs while emulating.
+    std::vector<std::shared_ptr<DirtyBits>> applied_dirty_;
+};
+
+// uc_err as words, for error messages.
+std::string uc_error_text(uc_err e);
+
+}  // namespace kvmrr::emu

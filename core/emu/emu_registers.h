@@ -1,0 +1,34 @@
+// Register transfer between KVM's kvm_regs/kvm_sregs and a Unicorn engine
+// (internal to core/emu).
+//
+// Unicorn has no call that loads a segment's cached part (base, limit,
+// attributes) directly: writing a selector loads it the way the CPU would,
+// from the GDT in protected mode or as selector * 16 in real mode. So a
+// kvm_sregs is accepted only where that gives the same result: real mode
+// with every base equal to selector * 16, or long mode with paging and a
+// GDT in guest memory that holds the descriptors the selectors name (what
+// cpu_setup.cc writes). Anything else is refused with a kvmrr::Error
+// rather than run differently from KVM.
+#pragma once
+
+#include <linux/kvm.h>
+
+#include "core/emu/emu_engine.h"
+
+namespace kvmrr::emu {
+
+// The engine width a kvm_sregs needs; throws for modes the emulator lacks.
+CpuWidth width_for(const kvm_sregs& s);
+
+kvm_regs read_regs(uc_engine* uc, CpuWidth w);
+void write_regs(uc_engine* uc, CpuWidth w, const kvm_regs& r);
+// `shadow` is the last kvm_sregs written; the fields Unicorn can report
+// (control registers, EFER, selectors, descriptor tables) replace its own.
+kvm_sregs read_sregs(uc_engine* uc, CpuWidth w, const kvm_sregs& shadow);
+void write_sregs(uc_engine* uc, CpuWidth w, const kvm_sregs& s);
+// Where uc_emu_start begins: RIP, or CS * 16 + IP in real mode.
+uint64_t start_address(uc_engine* uc, CpuWidth w);
+// The state a KVM vCPU has after KVM_CREATE_VCPU (x86 reset).
+kvm_sregs reset_sregs();
+
+}  // namespace kvmrr::emu
