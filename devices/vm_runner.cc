@@ -51,7 +51,7 @@ void VmRunner::load(const GuestImage& image, const std::vector<uint64_t>& args) 
 RunResult VmRunner::run(const RunOptions& opts, ExitObserver* observer) {
     slots_->set_global_dirty_log(opts.global_dirty_log);
     ExitTargets targets{machine_.io_space(), machine_.memory_space()};
-    return run_vcpu(*vcpu_, targets, opts.policy, opts.limits, machine_.exit_request(), observer);
+    return run_vcpu(*vcpu_, targets, opts.policy, opts.limits, machine_.exit_request(), observer, opts.handler);
 }
 
 }  // namespace kvmrr

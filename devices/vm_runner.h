@@ -28,6 +28,7 @@ struct RunOptions {
     ExitPolicy policy;
     std::vector<uint64_t> args;  // rdi, rsi, rdx, rcx at entry (long mode)
     bool global_dirty_log = false;
+    ExitHandlerFn handler;  // instead of dispatching to the devices (guest replay)
 };
 
 class VmRunner {

@@ -1,5 +1,6 @@
 #include "replay/device_replay.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cstring>
 #include <deque>
@@ -9,6 +10,7 @@
 #include "core/kvm/exit_handler.h"
 #include "core/kvm/memslot_listener.h"
 #include "devices/machine.h"
+#include "devices/vm_runner.h"
 #include "record/event_sink.h"
 #include "record/recorder.h"
 #include "record/trace_text.h"
@@ -64,20 +66,125 @@ bool starts_group(const TraceEvent& e) {
     return std::holds_alternative<AccessEvent>(e.body) || std::holds_alternative<EndEvent>(e.body);
 }
 
+// The recorder options a replay runs its recorder with: none for device
+// replay (no CPU, no dirty pages); for guest replay the recording's own
+// exit-count harvest interval, so bitmaps are taken after the same exits.
+RecorderOptions replay_recorder_options(const TraceHeader& h, bool guest) {
+    if (!guest || h.dirty_interval_ms != 0) return RecorderOptions{};
+    return RecorderOptions{h.dirty_interval_exits, 0};
+}
+
 class Replayer {
 public:
-    Replayer(TraceReader& r, const ReplayOptions& o)
+    Replayer(TraceReader& r, const ReplayOptions& o, bool guest)
         : reader_(r),
           opts_(o),
           h_(r.header()),
           expected_names_(h_),
-          rec_(inputs_, RecorderOptions{}),
+          actual_names_(),
+          guest_(guest),
+          compare_dirty_(guest && h_.dirty_interval_ms == 0),
+          rec_(inputs_, replay_recorder_options(h_, guest)),
           machine_(layout_from_header(h_), rec_, [](uint8_t) {}),
           vm_(h_.max_memslots ? h_.max_memslots : kDefaultMaxSlots),
           slots_(vm_),
           sink_(actual_names_) {}
 
-    ReplayReport run() {
+    ReplayReport run() { return guest_ ? run_guest() : run_devices(); }
+
+private:
+    ReplayReport run_guest() {
+        if (check_devices()) return std::move(rep_);
+        if (opts_.prepare_machine) opts_.prepare_machine(machine_);
+        runner_ = std::make_unique<VmRunner>(machine_, opts_.accel);
+        rep_.accel = accel_name(runner_->accel());
+        runner_->load(image_from_header(h_), h_.guest_args);
+        for (const RegionRecord& r : rec_.describe_regions(machine_)) actual_names_.add(r);
+        rec_.start(sink_, machine_, &runner_->memslots());
+        std::vector<TraceEvent> group;
+        if (!read_group(group) && !lookahead_ && !reader_.complete()) {
+            rep_.unchecked += group.size();  // damage before the first access
+            return finish();
+        }
+        expect(group);
+        RunOptions ro;
+        ro.limits.timeout = opts_.timeout;
+        ro.global_dirty_log = true;  // as record_guest: every slot logs
+        ro.handler = [this](VcpuExit& e) { return guest_exit(e); };
+        const RunResult r = runner_->run(ro);
+        if (rep_.divergence || cut_short_) return finish();
+        rec_.finish(r);  // the last harvest and the end, as the recording did
+        for (;;) {
+            const bool more = read_group(group);
+            expect(group);
+            if (!more && !lookahead_) break;
+        }
+        if (match() && saw_end_) rep_.ended = true;
+        return finish();
+    }
+
+    // One exit of the replayed guest: it must be the next recorded access.
+    ExitOutcome guest_exit(VcpuExit& e) {
+        const ExitTargets targets{machine_.io_space(), machine_.memory_space()};
+        if (e.kind != ExitKind::Io && e.kind != ExitKind::Mmio) return handle_exit(e, targets);  // the end event says if it should
+        std::vector<TraceEvent> group;
+        if (!read_group(group) && !lookahead_ && !reader_.complete()) {
+            // Damage: this group may lack events; the replay ends here.
+            cut_short_ = true;
+            rep_.unchecked += group.size();
+            return {StopReason::Diverged, e.addr};
+        }
+        AccessEvent got;
+        got.io = e.kind == ExitKind::Io;
+        got.addr = e.addr;
+        got.size = e.size;
+        got.is_write = e.is_write;
+        got.count = e.count;
+        const size_t n = static_cast<size_t>(e.size) * e.count;
+        if (e.is_write && e.count == 1 && e.size <= 8) std::memcpy(&got.value, e.data.data(), e.size);
+        else if (e.is_write) got.bulk.assign(e.data.begin(), e.data.begin() + static_cast<long>(std::min(n, e.data.size())));
+        const AccessEvent* a = group.empty() ? nullptr : std::get_if<AccessEvent>(&group.front().body);
+        if (!a) {
+            const TraceEvent where = group.empty() ? TraceEvent{last_seq_ + 1, 0, EndEvent{}} : group.front();
+            diverge(where, nullptr, "the guest made an exit that the recording does not have: " +
+                                        format_event(TraceEvent{where.seq, 0, got}, actual_names_, false));
+            return {StopReason::Diverged, e.addr};
+        }
+        // What the guest cannot know is taken from the recording.
+        got.region = a->region;
+        got.status = a->status;
+        if (!got.is_write) {
+            got.value = a->value;
+            got.bulk = a->bulk;
+        }
+        const TraceEvent actual{group.front().seq, group.front().vcpu, got};
+        if (!same_event(group.front(), expected_names_, actual, expected_names_)) {
+            diverge(group.front(), &actual, event_difference(group.front(), expected_names_, actual, expected_names_).value_or(""));
+            return {StopReason::Diverged, e.addr};
+        }
+        ++rep_.accesses;
+        current_access_ = a;
+        current_group_ = &group;
+        inputs_.clear();
+        for (size_t i = 1; i < group.size(); ++i) inputs_.push(group[i].body);
+        rec_.before_exit(e);
+        const ExitOutcome o = handle_exit(e, targets);
+        rec_.on_exit(e, o);
+        // The guest sees the recorded value, whatever the device said (that
+        // is compared too).
+        if (!a->is_write) {
+            if (a->count == 1) std::memcpy(e.data.data(), &a->value, std::min<size_t>(a->size, e.data.size()));
+            else std::memcpy(e.data.data(), a->bulk.data(), std::min(a->bulk.size(), e.data.size()));
+        }
+        expect(group);
+        match(true);
+        current_access_ = nullptr;
+        current_group_ = nullptr;
+        if (rep_.divergence) return {StopReason::Diverged, e.addr};
+        return o;
+    }
+
+    ReplayReport run_devices() {
         if (check_devices()) return std::move(rep_);
         if (opts_.prepare_machine) opts_.prepare_machine(machine_);
         image_from_header(h_).load_into(machine_.memory_space());
@@ -92,8 +199,12 @@ public:
 
         std::vector<TraceEvent> group;
         bool more = read_group(group);  // the prologue: what precedes the first access
+        if (!more && !lookahead_ && !reader_.complete()) {
+            rep_.unchecked += group.size();  // damage before the first access
+            return finish();
+        }
         expect(group);
-        if (!match(true)) return finish();
+        if (!match()) return finish();
         while (more || lookahead_) {
             more = read_group(group);
             if (group.empty()) break;
@@ -121,7 +232,6 @@ public:
         return finish();
     }
 
-private:
     ReplayReport finish() {
         rec_.detach();
         if (!rep_.divergence) {
@@ -222,7 +332,7 @@ private:
         rec_.on_exit(e, o);
         current_group_ = &group;
         expect(group);
-        match(true);
+        match();
         current_group_ = nullptr;
     }
 
@@ -231,6 +341,11 @@ private:
         for (const TraceEvent& e : group) {
             ++rep_.events;
             last_seq_ = e.seq;
+            if (std::holds_alternative<EndEvent>(e.body)) {
+                saw_end_ = true;
+                rep_.end_reason = std::get<EndEvent>(e.body).reason;
+                rep_.exit_status = std::get<EndEvent>(e.body).exit_status;
+            }
             if (std::holds_alternative<DirtyEvent>(e.body) && !compare_dirty_) ++rep_.skipped_dirty;
             if (!compared(e)) {
                 remember(e);
@@ -241,9 +356,10 @@ private:
     }
 
     // Matches the queued recorded events with the replay's, in order, as far
-    // as both go. `final`: nothing more comes on either side, so what is
-    // left over on one side is a divergence.
-    bool match(bool final) {
+    // as both go; what is left over on one side is a divergence, except
+    // recorded dirty logs when `dirty_may_follow` (the guest replay's last
+    // harvest comes only when the run has ended).
+    bool match(bool dirty_may_follow = false) {
         auto next_actual = [&]() -> const TraceEvent* {
             while (actual_pos_ < sink_.events.size() && !compared(sink_.events[actual_pos_])) ++actual_pos_;
             return actual_pos_ < sink_.events.size() ? &sink_.events[actual_pos_] : nullptr;
@@ -266,8 +382,10 @@ private:
             sink_.events.clear();
             actual_pos_ = 0;
         }
-        if (!final) return true;
-        if (!expected_.empty()) {
+        const bool only_dirty_left = std::all_of(expected_.begin(), expected_.end(), [](const TraceEvent& e) {
+            return std::holds_alternative<DirtyEvent>(e.body);
+        });
+        if (!expected_.empty() && !(dirty_may_follow && only_dirty_left)) {
             diverge(expected_.front(), nullptr, std::string("the replay produced no ") + event_kind(expected_.front()) + " event here");
             return false;
         }
@@ -378,6 +496,8 @@ private:
     const ReplayOptions& opts_;
     const TraceHeader& h_;
     RegionNames expected_names_, actual_names_;
+    bool guest_;
+    bool compare_dirty_;
     TraceInputs inputs_;
     Recorder rec_;
     Machine machine_;
@@ -388,7 +508,9 @@ private:
     // Events compared: all but region definitions (each side numbers its
     // regions; names are compared instead) and, without the guest's CPU,
     // dirty logs.
-    bool compare_dirty_ = false;
+    bool saw_end_ = false;
+    bool cut_short_ = false;  // guest replay reached damage in the trace
+    std::unique_ptr<VmRunner> runner_;
     std::deque<TraceEvent> expected_;  // recorded, waiting for the replay's
     size_t actual_pos_ = 0;            // first of sink_.events not matched yet
     uint64_t last_seq_ = 0;
@@ -441,14 +563,23 @@ std::string ReplayReport::summary() const {
     else s = "INCOMPLETE: ";
     s += std::to_string(events) + " events, " + std::to_string(accesses) + " accesses replayed, " +
          std::to_string(checked) + " events checked, " + std::to_string(skipped_dirty) + " dirty logs skipped";
-    if (ended) s += "; guest ended by " + end_reason + " with status " + std::to_string(exit_status);
+    if (ended) {
+        s += "; guest ended by " + end_reason;
+        if (end_reason == stop_reason_name(StopReason::GuestExit)) s += " with status " + std::to_string(exit_status);
+    }
+    if (!accel.empty()) s += "; guest ran on " + accel;
     if (unchecked) s += "; " + std::to_string(unchecked) + " events of a cut group not replayed";
     if (damage) s += "; trace damaged: " + *damage;
     return s;
 }
 
 ReplayReport replay_devices(TraceReader& reader, const ReplayOptions& options) {
-    Replayer r(reader, options);
+    Replayer r(reader, options, false);
+    return r.run();
+}
+
+ReplayReport replay_guest(TraceReader& reader, const ReplayOptions& options) {
+    Replayer r(reader, options, true);
     return r.run();
 }
 

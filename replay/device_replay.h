@@ -15,12 +15,14 @@
 // The first difference stops the replay and is reported with its context.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <optional>
 #include <string>
 #include <vector>
 
+#include "core/kvm/accel.h"
 #include "record/trace_reader.h"
 
 namespace kvmrr {
@@ -50,6 +52,9 @@ struct ReplayOptions {
     // Called once the machine is built, before anything is replayed. Tests
     // plant a changed device model here (MemoryRegion::replace_ops).
     std::function<void(Machine&)> prepare_machine;
+    // Guest replay only: the accelerator, and a limit on the run.
+    Accel accel = Accel::Auto;
+    std::chrono::milliseconds timeout{60000};
 };
 
 struct ReplayReport {
@@ -62,6 +67,7 @@ struct ReplayReport {
     std::optional<std::string> damage;  // the trace is not whole: where reading stopped
     bool ended = false;                 // the end event was reached and checked
     std::string end_reason;
+    std::string accel;       // guest replay: what ran the guest
     int exit_status = 0;
     bool reproduced() const { return ended && !divergence && !damage; }
     std::string summary() const;  // one line
@@ -70,5 +76,17 @@ struct ReplayReport {
 // Replays what `reader` has not read yet (open it fresh). Throws
 // kvmrr::Error only when the machine cannot be built from the header.
 ReplayReport replay_devices(TraceReader& reader, const ReplayOptions& options = {});
+
+// Guest replay: the guest image itself runs again (on KVM or the
+// emulator), and each of its exits must be the recorded one (kind,
+// address, size, data written); every read returns the recorded value,
+// so the guest sees the recorded clock, entropy and serial input whatever
+// the host says now. The devices still run behind the accesses (they
+// change the memory topology), fed the recorded inputs, and everything
+// they and the recorder produce is matched as in device replay, dirty
+// bitmaps included (harvested after the same exits), then the end: reason,
+// exit count, registers and every device's full state digest. Throws
+// kvmrr::Error when the run cannot start (no accelerator, bad header).
+ReplayReport replay_guest(TraceReader& reader, const ReplayOptions& options = {});
 
 }  // namespace kvmrr

@@ -167,10 +167,12 @@ int cmd_dump(const std::string& path, uint64_t from, uint64_t count, bool json) 
 
 // Exit statuses of replay: 0 reproduced, 1 diverged, 3 the trace is not
 // whole (replayed as far as it is), 2 cannot start (as for every command).
-int cmd_replay(const std::string& path, size_t context) {
+int cmd_replay(const std::string& path, size_t context, bool guest, const std::string& accel, uint64_t timeout_ms) {
     TraceReader r = TraceReader::open(path);
     ReplayOptions o;
     o.context_events = context;
+    o.accel = parse_accel(accel);
+    if (timeout_ms) o.timeout = std::chrono::milliseconds(timeout_ms);
     bool progress_shown = false;
     o.progress = [&](uint64_t done, std::optional<uint64_t> total) {
         progress_shown = true;
@@ -180,7 +182,7 @@ int cmd_replay(const std::string& path, size_t context) {
         else
             std::fprintf(stderr, "\rkvmrr: replayed %llu events", static_cast<unsigned long long>(done));
     };
-    const ReplayReport rep = replay_devices(r, o);
+    const ReplayReport rep = guest ? replay_guest(r, o) : replay_devices(r, o);
     if (progress_shown) std::fputc('\n', stderr);
     if (rep.divergence) std::cout << path << ": " << rep.divergence->describe();
     std::cout << path << ": " << rep.summary() << "\n";
@@ -243,6 +245,14 @@ int main(int argc, char** argv) {
                   "(exit 0 reproduced, 1 diverged, 3 trace not whole)");
     replay->add_option("trace", trace_path, "Trace file")->required();
     replay->add_option("--context", context, "Recorded events to show before a divergence")->capture_default_str();
+    bool replay_guest_flag = false;
+    std::string replay_accel = "auto";
+    uint64_t replay_timeout = 0;
+    replay->add_flag("--guest", replay_guest_flag,
+                     "Re-run the guest itself (KVM or the emulator), every read served from the trace, every exit and "
+                     "dirty bitmap checked");
+    replay->add_option("--accel", replay_accel, "With --guest: auto, kvm or emu")->capture_default_str();
+    replay->add_option("--timeout", replay_timeout, "With --guest: end the run after this many milliseconds (default 60000)");
 
     std::string diff_b;
     CLI::App* diff = app.add_subcommand("diff", "Compare two traces event by event (exit 0 same, 1 different, 2 trouble)");
@@ -271,7 +281,7 @@ int main(int argc, char** argv) {
         }
         if (inspect->parsed()) return cmd_inspect(trace_path);
         if (dump->parsed()) return cmd_dump(trace_path, from, count, json);
-        if (replay->parsed()) return cmd_replay(trace_path, context);
+        if (replay->parsed()) return cmd_replay(trace_path, context, replay_guest_flag, replay_accel, replay_timeout);
         if (diff->parsed()) return cmd_diff(trace_path, diff_b);
     } catch (const Error& e) {
         std::cerr << "kvmrr: " << e.what() << "\n";

@@ -117,7 +117,7 @@ VcpuExit decode_exit(kvm_run& run) {
 }
 
 RunResult run_vcpu(Vcpu& vcpu, ExitTargets targets, const ExitPolicy& policy, const RunLimits& limits,
-                   const GuestExitRequest& exit_request, ExitObserver* observer) {
+                   const GuestExitRequest& exit_request, ExitObserver* observer, const ExitHandlerFn& handler) {
     using Clock = std::chrono::steady_clock;
     RunResult res;
     std::optional<ThreadTimer> timer;
@@ -145,7 +145,7 @@ RunResult run_vcpu(Vcpu& vcpu, ExitTargets targets, const ExitPolicy& policy, co
         ++res.exits;
         VcpuExit e = decode_exit(run);
         if (observer) observer->before_exit(e);
-        const ExitOutcome o = handle_exit(e, targets, policy);
+        const ExitOutcome o = handler ? handler(e) : handle_exit(e, targets, policy);
         if (observer) observer->on_exit(e, o);
         if (exit_request.requested) {
             res.reason = StopReason::GuestExit;

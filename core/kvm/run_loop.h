@@ -13,6 +13,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <string>
 
 #include "core/kvm/exit_handler.h"
@@ -54,7 +55,12 @@ struct RunResult {
 // Decodes the exit KVM left in `run` (the data span points into `run`).
 VcpuExit decode_exit(kvm_run& run);
 
+// Answers an exit instead of handle_exit (guest replay serves reads from
+// a trace this way); the observer is still told.
+using ExitHandlerFn = std::function<ExitOutcome(VcpuExit&)>;
+
 RunResult run_vcpu(Vcpu& vcpu, ExitTargets targets, const ExitPolicy& policy, const RunLimits& limits,
-                   const GuestExitRequest& exit_request, ExitObserver* observer = nullptr);
+                   const GuestExitRequest& exit_request, ExitObserver* observer = nullptr,
+                   const ExitHandlerFn& handler = {});
 
 }  // namespace kvmrr

@@ -49,6 +49,7 @@ enum class StopReason : uint8_t {
     UnknownExit,
     MaxExits,
     Timeout,
+    Diverged,          // a guest replay stopped at a difference from its trace
 };
 const char* stop_reason_name(StopReason r);
 

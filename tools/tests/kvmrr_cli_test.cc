@@ -171,5 +171,55 @@ TEST(KvmrrCli, DamagedAndForeignFiles) {
     EXPECT_NE(r.out.find("not a kvmrr trace"), std::string::npos) << r.out;
 }
 
+std::string golden(const std::string& name) { return std::string(KVMRR_SOURCE_DIR) + "/fixtures/traces/" + name + ".trace"; }
+
+TEST(KvmrrCli, ReplayOfAGoldenTraceSaysReproduced) {
+    const Result r = kvmrr("replay " + golden("hello"));
+    EXPECT_EQ(r.status, 0) << r.out;
+    EXPECT_NE(r.out.find("reproduced: "), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("guest ended by guest-exit with status 0"), std::string::npos) << r.out;
+    const Result g = kvmrr("replay --guest --accel emu " + golden("nondet_bug"));
+    EXPECT_EQ(g.status, 0) << g.out;
+    EXPECT_NE(g.out.find("ended by access to unmapped memory; guest ran on emu"), std::string::npos) << g.out;
+}
+
+TEST(KvmrrCli, ReplayOfACutTraceReportsWhereAndExits3) {
+    const std::string cut = temp("cut.trace");
+    std::filesystem::copy_file(golden("mmio_mix"), cut, std::filesystem::copy_options::overwrite_existing);
+    std::filesystem::resize_file(cut, std::filesystem::file_size(cut) / 2);
+    const Result r = kvmrr("replay " + cut);
+    std::filesystem::remove(cut);
+    EXPECT_EQ(r.status, 3) << r.out;
+    EXPECT_NE(r.out.find("INCOMPLETE: "), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("trace damaged: "), std::string::npos) << r.out;
+}
+
+TEST(KvmrrCli, RecordThenReplayEndToEnd) {
+    const std::string t = temp("e2e.trace");
+    const Result rec = kvmrr("record --accel emu --guest bank_switch -o " + t);
+    ASSERT_EQ(rec.status, 0) << rec.out;
+    const Result rep = kvmrr("replay " + t);
+    EXPECT_EQ(rep.status, 0) << rep.out;
+    const Result guest = kvmrr("replay --guest --accel emu " + t);
+    EXPECT_EQ(guest.status, 0) << guest.out;
+    // The same guest recorded again matches the golden trace.
+    const Result d = kvmrr("diff " + golden("bank_switch") + " " + t);
+    std::filesystem::remove(t);
+    EXPECT_EQ(d.status, 0) << d.out;
+    EXPECT_NE(d.out.find("traces match"), std::string::npos) << d.out;
+}
+
+TEST(KvmrrCli, DiffNamesTheFirstDifferenceAndExits1) {
+    const Result r = kvmrr("diff " + golden("nondet") + " " + golden("nondet_bug"));
+    EXPECT_EQ(r.status, 1) << r.out;
+    EXPECT_NE(r.out.find("first difference at event #"), std::string::npos) << r.out;
+    // The first difference is an RTC read whose clock input differs.
+    EXPECT_NE(r.out.find("non-deterministic input"), std::string::npos) << r.out;
+    const Result other = kvmrr("diff " + golden("hello") + " " + golden("pio_loop"));
+    EXPECT_EQ(other.status, 1) << other.out;
+    EXPECT_NE(other.out.find("header differs: guest"), std::string::npos) << other.out;
+    EXPECT_EQ(kvmrr("diff " + golden("hello") + " /nonexistent.trace").status, 2);
+}
+
 }  // namespace
 }  // namespace kvmrr
