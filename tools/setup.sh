@@ -8,6 +8,7 @@ packages=(
   build-essential cmake ninja-build pkg-config
   capnproto libcapnp-dev liblz4-dev libxxhash-dev
   libgtest-dev libbenchmark-dev libcli11-dev
+  libunicorn-dev  # the emulated accelerator (core/emu/), used where /dev/kvm is missing
   libzstd-dev  # bench/ only: zstd next to LZ4 on the same traces
 )
 # tools/check.sh fuzzes the trace reader when a Debian clang is installed;

@@ -43,7 +43,7 @@ struct Run {
 };
 
 // Runs a fixture (or image) on a fresh machine with scripted host inputs.
-struct KvmFixture : ::testing::TestWithParam<Accel> {
+struct VmRunnerTest : ::testing::TestWithParam<Accel> {
     FakeHostInputs inputs;
     std::string serial;
     // Before the runner: its listener harvests into it when it goes.
@@ -100,14 +100,14 @@ struct KvmFixture : ::testing::TestWithParam<Accel> {
     }
 };
 
-TEST_P(KvmFixture, HelloPrintsAndExitsZero) {
+TEST_P(VmRunnerTest, HelloPrintsAndExitsZero) {
     const RunResult r = run_fixture("hello");
     EXPECT_EQ(r.reason, StopReason::GuestExit) << r.describe();
     EXPECT_EQ(r.exit_status, 0);
     EXPECT_NE(serial.find("Hello from kvmrr guest"), std::string::npos) << serial;
 }
 
-TEST_P(KvmFixture, PioLoopMakesOneExitPerWrite) {
+TEST_P(VmRunnerTest, PioLoopMakesOneExitPerWrite) {
     const RunResult r = run_fixture("pio_loop", {5000});
     EXPECT_EQ(r.reason, StopReason::GuestExit) << r.describe();
     EXPECT_EQ(r.exit_status, 0);
@@ -115,7 +115,7 @@ TEST_P(KvmFixture, PioLoopMakesOneExitPerWrite) {
     EXPECT_GE(r.exits, 5000u);
 }
 
-TEST_P(KvmFixture, MmioMixBankSwitchRomShadowDmaAndNondetRunToSuccess) {
+TEST_P(VmRunnerTest, MmioMixBankSwitchRomShadowDmaAndNondetRunToSuccess) {
     for (const char* name : {"mmio_mix", "bank_switch", "rom_shadow", "dma_disk", "nondet"}) {
         SCOPED_TRACE(name);
         SetUp();  // a fresh machine per guest
@@ -131,7 +131,7 @@ TEST_P(KvmFixture, MmioMixBankSwitchRomShadowDmaAndNondetRunToSuccess) {
     }
 }
 
-TEST_P(KvmFixture, NondetPlantedBugEndsTheRunAtUnmappedMemory) {
+TEST_P(VmRunnerTest, NondetPlantedBugEndsTheRunAtUnmappedMemory) {
     inputs.next_entropy = 0x0f;  // low nibble 0xf fires the bug
     const RunResult r = run_fixture("nondet");
     EXPECT_EQ(r.reason, StopReason::UnassignedAccess) << r.describe() << "\n" << serial;
@@ -142,7 +142,7 @@ TEST_P(KvmFixture, NondetPlantedBugEndsTheRunAtUnmappedMemory) {
 // still equal the view.
 class SlotCheck final : public ExitObserver {
 public:
-    explicit SlotCheck(KvmFixture& f) : f_(f) {}
+    explicit SlotCheck(VmRunnerTest& f) : f_(f) {}
     void on_exit(const VcpuExit& e, const ExitOutcome&) override {
         if (e.kind == ExitKind::Mmio && e.is_write) {
             f_.expect_slots_match_view();
@@ -152,10 +152,10 @@ public:
     int checks = 0;
 
 private:
-    KvmFixture& f_;
+    VmRunnerTest& f_;
 };
 
-TEST_P(KvmFixture, MemslotsFollowEveryTopologyChange) {
+TEST_P(VmRunnerTest, MemslotsFollowEveryTopologyChange) {
     SlotCheck check(*this);
     const RunResult r = run_fixture("bank_switch", {50}, &check);
     EXPECT_EQ(r.reason, StopReason::GuestExit) << r.describe();
@@ -165,7 +165,7 @@ TEST_P(KvmFixture, MemslotsFollowEveryTopologyChange) {
 // Harvests at each epoch mark the guest writes to the UART scratch port.
 class EpochHarvest final : public ExitObserver {
 public:
-    explicit EpochHarvest(KvmFixture& f) : f_(f) {}
+    explicit EpochHarvest(VmRunnerTest& f) : f_(f) {}
     void on_exit(const VcpuExit& e, const ExitOutcome&) override {
         if (e.kind == ExitKind::Io && e.is_write && e.addr == 0x3ff) {
             f_.harvested.clear();
@@ -180,10 +180,10 @@ public:
     std::vector<std::set<uint64_t>> epochs;
 
 private:
-    KvmFixture& f_;
+    VmRunnerTest& f_;
 };
 
-TEST_P(KvmFixture, DirtyWalkerBitmapsEqualTheWrittenPages) {
+TEST_P(VmRunnerTest, DirtyWalkerBitmapsEqualTheWrittenPages) {
     for (uint32_t pattern : {DIRTY_WALKER_SEQUENTIAL, DIRTY_WALKER_RANDOM, DIRTY_WALKER_HOT_COLD}) {
         SCOPED_TRACE(pattern);
         SetUp();
@@ -204,27 +204,27 @@ TEST_P(KvmFixture, DirtyWalkerBitmapsEqualTheWrittenPages) {
     }
 }
 
-TEST_P(KvmFixture, TripleFaultIsReportedWithRegisters) {
+TEST_P(VmRunnerTest, TripleFaultIsReportedWithRegisters) {
     const RunResult r = run_bytes({0x0f, 0x0b});  // ud2 with no IDT
     EXPECT_EQ(r.reason, StopReason::Shutdown) << r.describe();
     EXPECT_NE(r.describe().find("triple"), std::string::npos);
     EXPECT_EQ(exit_status_for(r), kStatusAbnormal);
 }
 
-TEST_P(KvmFixture, GuestThatNeverStopsTimesOut) {
+TEST_P(VmRunnerTest, GuestThatNeverStopsTimesOut) {
     const RunResult r = run_bytes({0xeb, 0xfe}, std::chrono::milliseconds(300));  // jmp $
     EXPECT_EQ(r.reason, StopReason::Timeout) << r.describe();
     EXPECT_EQ(exit_status_for(r), kStatusTimeout);
 }
 
-TEST_P(KvmFixture, WriteToUnmappedMemoryNamesTheAddress) {
+TEST_P(VmRunnerTest, WriteToUnmappedMemoryNamesTheAddress) {
     // mov dword [0x40000000], 1
     const RunResult r = run_bytes({0xc7, 0x04, 0x25, 0x00, 0x00, 0x00, 0x40, 0x01, 0x00, 0x00, 0x00});
     EXPECT_EQ(r.reason, StopReason::UnassignedAccess) << r.describe();
     EXPECT_EQ(r.detail, 0x40000000u);
 }
 
-TEST_P(KvmFixture, RealModeImageAtOrg0x1000) {
+TEST_P(VmRunnerTest, RealModeImageAtOrg0x1000) {
     runner.reset();
     runner = std::make_unique<VmRunner>(*machine, GetParam());
     // mov al, 7; out 0xf4, al
@@ -242,7 +242,7 @@ TEST_P(KvmFixture, RealModeImageAtOrg0x1000) {
     EXPECT_EQ(r.exit_status, 7);
 }
 
-INSTANTIATE_TEST_SUITE_P(Accel, KvmFixture, ::testing::Values(Accel::KVMRR_TEST_ACCEL),
+INSTANTIATE_TEST_SUITE_P(Accel, VmRunnerTest, ::testing::Values(Accel::KVMRR_TEST_ACCEL),
                          [](const auto& info) { return std::string(accel_name(info.param)); });
 
 }  // namespace

@@ -1,0 +1,180 @@
+// EmuVcpu: the exits it makes, KVM's way, for small guests on EmuVm.
+#include "core/emu/emu_vcpu.h"
+
+#include <gtest/gtest.h>
+
+#include "core/emu/tests/emu_test_guest.h"
+
+namespace kvmrr {
+namespace {
+
+using testing::EmuGuest;
+using testing::HostPages;
+using testing::kCodeAddr;
+
+TEST(EmuVcpu, PortOutAndInRoundTrip) {
+    EmuGuest g;
+    // mov al,0x5a; out 0x80,al; in al,0x81; out 0x82,al; mov dx,0x3f8;
+    // mov eax,0x11223344; out dx,eax; hlt
+    g.start_long({0xb0, 0x5a, 0xe6, 0x80, 0xe4, 0x81, 0xe6, 0x82, 0x66, 0xba, 0xf8, 0x03, 0xb8, 0x44, 0x33, 0x22, 0x11,
+                  0xef, 0xf4});
+    ASSERT_EQ(g.next_exit(), KVM_EXIT_IO);
+    EXPECT_EQ(g.run().io.direction, KVM_EXIT_IO_OUT);
+    EXPECT_EQ(g.run().io.port, 0x80);
+    EXPECT_EQ(g.run().io.size, 1);
+    EXPECT_EQ(g.run().io.count, 1u);
+    EXPECT_EQ(g.io_data()[0], 0x5a);
+    ASSERT_EQ(g.next_exit(), KVM_EXIT_IO);
+    EXPECT_EQ(g.run().io.direction, KVM_EXIT_IO_IN);
+    EXPECT_EQ(g.run().io.port, 0x81);
+    g.io_data()[0] = 0xa5;  // what the handler reads for the guest
+    ASSERT_EQ(g.next_exit(), KVM_EXIT_IO);
+    EXPECT_EQ(g.run().io.port, 0x82);
+    EXPECT_EQ(g.io_data()[0], 0xa5);
+    ASSERT_EQ(g.next_exit(), KVM_EXIT_IO);
+    EXPECT_EQ(g.run().io.port, 0x3f8);
+    EXPECT_EQ(g.run().io.size, 4);
+    uint32_t v = 0;
+    std::memcpy(&v, g.io_data(), 4);
+    EXPECT_EQ(v, 0x11223344u);
+    EXPECT_EQ(g.next_exit(), KVM_EXIT_HLT);
+    EXPECT_EQ(g.vcpu->regs().rip, kCodeAddr + 19);  // just past the hlt
+}
+
+TEST(EmuVcpu, MmioToAGapIsOneWholeAccessPerInstruction) {
+    EmuGuest g;
+    // mov rax,[0x40000000]; mov [0x40000010],rax; mov ax,[0x40000003];
+    // mov [0x40000020],ax; hlt
+    g.start_long({0x48, 0x8b, 0x04, 0x25, 0x00, 0x00, 0x00, 0x40, 0x48, 0x89, 0x04, 0x25, 0x10, 0x00, 0x00, 0x40,
+                  0x66, 0x8b, 0x04, 0x25, 0x03, 0x00, 0x00, 0x40, 0x66, 0x89, 0x04, 0x25, 0x20, 0x00, 0x00, 0x40, 0xf4});
+    // Unicorn cuts an 8-byte MMIO access in two; the exit is still one.
+    ASSERT_EQ(g.next_exit(), KVM_EXIT_MMIO);
+    EXPECT_EQ(g.run().mmio.phys_addr, 0x40000000u);
+    EXPECT_EQ(g.run().mmio.len, 8u);
+    EXPECT_EQ(g.run().mmio.is_write, 0);
+    const uint64_t value = 0x1122334455667788;
+    std::memcpy(g.run().mmio.data, &value, 8);
+    ASSERT_EQ(g.next_exit(), KVM_EXIT_MMIO);
+    EXPECT_EQ(g.run().mmio.phys_addr, 0x40000010u);
+    EXPECT_EQ(g.run().mmio.len, 8u);
+    EXPECT_EQ(g.run().mmio.is_write, 1);
+    EXPECT_EQ(g.mmio_value(), value);
+    // Unaligned: Unicorn reads aligned pieces; the exit has the guest's address.
+    ASSERT_EQ(g.next_exit(), KVM_EXIT_MMIO);
+    EXPECT_EQ(g.run().mmio.phys_addr, 0x40000003u);
+    EXPECT_EQ(g.run().mmio.len, 2u);
+    const uint16_t half = 0xbeef;
+    std::memcpy(g.run().mmio.data, &half, 2);
+    ASSERT_EQ(g.next_exit(), KVM_EXIT_MMIO);
+    EXPECT_EQ(g.run().mmio.phys_addr, 0x40000020u);
+    EXPECT_EQ(g.run().mmio.len, 2u);
+    EXPECT_EQ(g.mmio_value(), 0xbeefu);
+    EXPECT_EQ(g.next_exit(), KVM_EXIT_HLT);
+}
+
+TEST(EmuVcpu, ReadOnlySlotReadsHostMemoryAndWritesExit) {
+    EmuGuest g;
+    HostPages rom(4096);
+    const uint32_t words[2] = {0xaabbccdd, 0x01020304};
+    std::memcpy(rom.data(), words, sizeof words);
+    g.vm.set_user_memory_region({1, kMemReadonly, 0x800000, 4096, rom.addr()});
+    // mov eax,[0x800000]; out 0x80,eax; mov dword [0x800004],0x12345678;
+    // mov eax,[0x800004]; out 0x80,eax; hlt
+    g.start_long({0x8b, 0x04, 0x25, 0x00, 0x00, 0x80, 0x00, 0xe7, 0x80, 0xc7, 0x04, 0x25, 0x04, 0x00, 0x80, 0x00, 0x78,
+                  0x56, 0x34, 0x12, 0x8b, 0x04, 0x25, 0x04, 0x00, 0x80, 0x00, 0xe7, 0x80, 0xf4});
+    ASSERT_EQ(g.next_exit(), KVM_EXIT_IO);
+    uint32_t v = 0;
+    std::memcpy(&v, g.io_data(), 4);
+    EXPECT_EQ(v, 0xaabbccddu);
+    ASSERT_EQ(g.next_exit(), KVM_EXIT_MMIO);
+    EXPECT_EQ(g.run().mmio.phys_addr, 0x800004u);
+    EXPECT_EQ(g.run().mmio.is_write, 1);
+    EXPECT_EQ(g.run().mmio.len, 4u);
+    EXPECT_EQ(g.mmio_value(), 0x12345678u);
+    ASSERT_EQ(g.next_exit(), KVM_EXIT_IO);
+    std::memcpy(&v, g.io_data(), 4);
+    EXPECT_EQ(v, 0x01020304u);  // the write did not reach the ROM
+    EXPECT_EQ(g.next_exit(), KVM_EXIT_HLT);
+}
+
+TEST(EmuVcpu, DirtyLogHasThePagesWrittenAndClearsOnRead) {
+    EmuGuest g;
+    HostPages mem(16 * 4096);
+    g.vm.set_user_memory_region({2, kMemLogDirtyPages, 0x1000000, mem.size(), mem.addr()});
+    // mov dword [0x1000000],1; mov dword [0x1005ffe],2 (crosses into page 6);
+    // mov eax,[0x1008000] (a read: not dirty); hlt
+    g.start_long({0xc7, 0x04, 0x25, 0x00, 0x00, 0x00, 0x01, 0x01, 0x00, 0x00, 0x00, 0xc7, 0x04, 0x25, 0xfe, 0x5f, 0x00,
+                  0x01, 0x02, 0x00, 0x00, 0x00, 0x8b, 0x04, 0x25, 0x00, 0x80, 0x00, 0x01, 0xf4});
+    ASSERT_EQ(g.next_exit(), KVM_EXIT_HLT);
+    uint64_t bits[1] = {};
+    g.vm.get_dirty_log(2, bits);
+    EXPECT_EQ(bits[0], (1ull << 0) | (1ull << 5) | (1ull << 6));
+    EXPECT_EQ(mem.data()[0], 1);
+    g.vm.get_dirty_log(2, bits);
+    EXPECT_EQ(bits[0], 0u);
+}
+
+std::string shutdown_reason(const std::vector<uint8_t>& code) {
+    EmuGuest g;
+    g.start_long(code);
+    EXPECT_EQ(g.next_exit(), KVM_EXIT_SHUTDOWN);
+    return g.vcpu->last_error();
+}
+
+TEST(EmuVcpu, EveryExceptionWithoutAnIdtShutsDown) {
+    EXPECT_NE(shutdown_reason({0x0f, 0x0b}), "");                    // ud2
+    EXPECT_NE(shutdown_reason({0xcc}).find("exception 3"), std::string::npos);  // int3
+    EXPECT_NE(shutdown_reason({0x31, 0xc9, 0xf7, 0xf1}), "");        // xor ecx,ecx; div ecx
+    // mov rax,0x140000000; mov eax,[rax]: 5 GiB, beyond the page tables
+    EXPECT_NE(shutdown_reason({0x48, 0xb8, 0, 0, 0, 0x40, 1, 0, 0, 0, 0x8b, 0x00}), "");
+}
+
+TEST(EmuVcpu, FetchFromMmioIsAnInternalError) {
+    EmuGuest g;
+    g.start_long({0xb8, 0x00, 0x00, 0x00, 0x40, 0xff, 0xe0});  // mov eax,0x40000000; jmp rax
+    ASSERT_EQ(g.next_exit(), KVM_EXIT_INTERNAL_ERROR);
+    EXPECT_EQ(g.run().internal.suberror, static_cast<uint32_t>(KVM_INTERNAL_ERROR_EMULATION));
+    EXPECT_NE(g.vcpu->last_error().find("0x40000000"), std::string::npos) << g.vcpu->last_error();
+}
+
+TEST(EmuVcpu, SpinningGuestReturnsFromRunAndStopsForRegisters) {
+    EmuGuest g;
+    g.start_long({0xeb, 0xfe});  // jmp $
+    for (int i = 0; i < 5; ++i) {
+        const auto t0 = std::chrono::steady_clock::now();
+        EXPECT_FALSE(g.vcpu->run());
+        EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(1));
+    }
+    EXPECT_EQ(g.vcpu->regs().rip, kCodeAddr);  // at rest, at the loop
+    EXPECT_FALSE(g.vcpu->run());               // and it goes on
+}
+
+TEST(EmuVcpu, RealModeDecodes16BitCode) {
+    EmuGuest g;
+    g.start_real({0xb8, 0x34, 0x12, 0xe7, 0x80, 0xf4});  // mov ax,0x1234; out 0x80,ax; hlt
+    ASSERT_EQ(g.next_exit(), KVM_EXIT_IO);
+    EXPECT_EQ(g.run().io.size, 2);
+    uint16_t v = 0;
+    std::memcpy(&v, g.io_data(), 2);
+    EXPECT_EQ(v, 0x1234);
+    EXPECT_EQ(g.next_exit(), KVM_EXIT_HLT);
+    EXPECT_EQ(g.vcpu->regs().rip, 0x1006u);
+    EXPECT_EQ(g.vcpu->sregs().cr0 & 1, 0u);
+}
+
+TEST(EmuVcpu, SlotAddedDuringAnExitIsThereForTheNextInstruction) {
+    EmuGuest g;
+    HostPages page(4096);
+    page.data()[0] = 0x99;
+    // out 0x80,al; mov al,[0x40000000]; out 0x81,al; hlt
+    g.start_long({0xe6, 0x80, 0x8a, 0x04, 0x25, 0x00, 0x00, 0x00, 0x40, 0xe6, 0x81, 0xf4});
+    ASSERT_EQ(g.next_exit(), KVM_EXIT_IO);
+    g.vm.set_user_memory_region({1, 0, 0x40000000, 4096, page.addr()});  // as a device's handler would
+    ASSERT_EQ(g.next_exit(), KVM_EXIT_IO);  // RAM now: no MMIO exit
+    EXPECT_EQ(g.run().io.port, 0x81);
+    EXPECT_EQ(g.io_data()[0], 0x99);
+    EXPECT_EQ(g.next_exit(), KVM_EXIT_HLT);
+}
+
+}  // namespace
+}  // namespace kvmrr
