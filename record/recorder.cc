@@ -35,6 +35,22 @@ std::vector<ViewRangeRecord> view_record(const FlatView& v, const std::function<
     return out;
 }
 
+AccessEvent access_record(const VcpuExit& e) {
+    AccessEvent a;
+    a.io = e.kind == ExitKind::Io;
+    a.addr = e.addr;
+    a.size = e.size;
+    a.is_write = e.is_write;
+    a.count = e.count;
+    const size_t n = static_cast<size_t>(e.size) * e.count;
+    if (e.count == 1 && e.size <= 8) {
+        std::memcpy(&a.value, e.data.data(), e.size);
+    } else {
+        a.bulk.assign(e.data.begin(), e.data.begin() + static_cast<long>(std::min(n, e.data.size())));
+    }
+    return a;
+}
+
 RegsRecord regs_record(const kvm_regs& g, const kvm_sregs& s) {
     RegsRecord r;
     r.gprs = {g.rax, g.rbx, g.rcx, g.rdx, g.rsi, g.rdi, g.rsp, g.rbp, g.r8,  g.r9,
@@ -181,18 +197,7 @@ void Recorder::before_exit(const VcpuExit&) {
 void Recorder::on_exit(const VcpuExit& e, const ExitOutcome& o) {
     in_exit_ = false;
     if (sink_ && (e.kind == ExitKind::Io || e.kind == ExitKind::Mmio)) {
-        AccessEvent a;
-        a.io = e.kind == ExitKind::Io;
-        a.addr = e.addr;
-        a.size = e.size;
-        a.is_write = e.is_write;
-        a.count = e.count;
-        const size_t n = static_cast<size_t>(e.size) * e.count;
-        if (e.count == 1 && e.size <= 8) {
-            std::memcpy(&a.value, e.data.data(), e.size);
-        } else {
-            a.bulk.assign(e.data.begin(), e.data.begin() + static_cast<long>(std::min(n, e.data.size())));
-        }
+        AccessEvent a = access_record(e);
         const AddressSpace& as = a.io ? static_cast<AddressSpace&>(machine_->io_space())
                                       : static_cast<AddressSpace&>(machine_->memory_space());
         const FlatRange* fr = as.view()->lookup(e.addr);

@@ -36,6 +36,11 @@ class EventSink;
 // A flat view as a trace keeps it, naming regions by `id_of`.
 std::vector<ViewRangeRecord> view_record(const FlatView& v, const std::function<uint32_t(const MemoryRegion*)>& id_of);
 
+// An I/O or MMIO exit as an access event: its data as it stands (written
+// data, or after handling the data a read returned); region and status
+// are left to the caller.
+AccessEvent access_record(const VcpuExit& e);
+
 // The registers a trace keeps (header initial state, end event).
 RegsRecord regs_record(const kvm_regs& g, const kvm_sregs& s);
 

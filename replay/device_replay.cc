@@ -134,15 +134,7 @@ private:
             rep_.unchecked += group.size();
             return {StopReason::Diverged, e.addr};
         }
-        AccessEvent got;
-        got.io = e.kind == ExitKind::Io;
-        got.addr = e.addr;
-        got.size = e.size;
-        got.is_write = e.is_write;
-        got.count = e.count;
-        const size_t n = static_cast<size_t>(e.size) * e.count;
-        if (e.is_write && e.count == 1 && e.size <= 8) std::memcpy(&got.value, e.data.data(), e.size);
-        else if (e.is_write) got.bulk.assign(e.data.begin(), e.data.begin() + static_cast<long>(std::min(n, e.data.size())));
+        AccessEvent got = access_record(e);  // for a read, the data is not the guest's yet
         const AccessEvent* a = group.empty() ? nullptr : std::get_if<AccessEvent>(&group.front().body);
         if (!a) {
             const TraceEvent where = group.empty() ? TraceEvent{last_seq_ + 1, 0, EndEvent{}} : group.front();
