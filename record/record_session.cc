@@ -48,8 +48,11 @@ RecordReport record_guest(const RecordRequest& req) {
     runner.load(image, req.run.guest.args);
 
     TraceHeader h = make_trace_header(machine, image, req.run.guest.args);
+    // Guest replay compares dirty bitmaps only on the accelerator that
+    // recorded them (see replay_guest), so the header says which one ran.
+    h.accelerator = accel_name(runner.accel());
     // KVM's API version and capabilities describe KVM only; an emulated run
-    // leaves them empty (the trace header has no accelerator field yet).
+    // leaves them empty.
     if (KvmSystem* kvm = runner.kvm()) {
         h.kvm_api_version = KVM_API_VERSION;
         for (auto [name, cap] : {std::pair{"KVM_CAP_NR_MEMSLOTS", KVM_CAP_NR_MEMSLOTS},

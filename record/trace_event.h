@@ -212,7 +212,7 @@ struct TraceHeader {
     std::string dirty_mode = "bitmap";
     int64_t start_time_ns = 0;
     std::vector<RegionRecord> regions;
-    std::string accelerator;  // "kvm" or "unicorn"
+    std::string accelerator;  // "kvm" or "emu"; empty in traces before format 2 (KVM only then)
     bool operator==(const TraceHeader&) const = default;
 };
 

@@ -120,8 +120,17 @@ struct Compare {
         d.field("exit status", a.exit_status, b.exit_status, [](int32_t v) { return std::to_string(v); });
         d.num("exits", a.exits, b.exits);
         d.hx("detail", a.detail, b.detail);
+        // Every register that differs, by name (rip first: it says where).
+        static constexpr const char* kGprNames[] = {"rax", "rbx", "rcx", "rdx", "rsi", "rdi", "rsp", "rbp", "r8",
+                                                    "r9",  "r10", "r11", "r12", "r13", "r14", "r15", "rip", "rflags"};
         if (a.regs.gprs.size() == b.regs.gprs.size() && a.regs.gprs.size() >= 17) d.hx("rip", a.regs.gprs[16], b.regs.gprs[16]);
-        if (a.regs != b.regs && d.out.empty()) d.out = "registers differ";
+        if (a.regs.gprs.size() != b.regs.gprs.size()) d.num("register count", a.regs.gprs.size(), b.regs.gprs.size());
+        for (size_t i = 0; i < std::min(a.regs.gprs.size(), b.regs.gprs.size()); ++i)
+            if (i != 16) d.hx(i < std::size(kGprNames) ? kGprNames[i] : ("gpr" + std::to_string(i)).c_str(), a.regs.gprs[i], b.regs.gprs[i]);
+        d.hx("cr0", a.regs.cr0, b.regs.cr0);
+        d.hx("cr3", a.regs.cr3, b.regs.cr3);
+        d.hx("cr4", a.regs.cr4, b.regs.cr4);
+        d.hx("efer", a.regs.efer, b.regs.efer);
         d.field("devices", a.device_digests, b.device_digests, [](const std::vector<DeviceDigestRecord>& v) {
             std::string s;
             for (const DeviceDigestRecord& x : v) s += (s.empty() ? "" : ",") + x.name + "=" + hex(x.digest);

@@ -163,9 +163,11 @@ void EmuEngine::sync_locked() {
             throw Error("emulator: mapping guest " + hex(a.start) + "+" + hex(a.size) + ": " + uc_error_text(e));
         applied_.push_back(std::move(owned));
     }
+    // A write to a read-only slot never lands (it exits as MMIO, as on KVM),
+    // so it must not mark the slot's page dirty either.
     applied_dirty_.clear();
     for (const EmuSlot& s : desired_)
-        if (s.dirty) applied_dirty_.push_back(s.dirty);
+        if (s.dirty && !(s.spec.flags & kMemReadonly)) applied_dirty_.push_back(s.dirty);
 }
 
 }  // namespace kvmrr::emu

@@ -293,6 +293,8 @@ bool EmuVcpu::run() { return impl_->hs.run(kRunWait); }
 
 kvm_run* EmuVcpu::run_area() const { return impl_->run(); }
 
+void EmuVcpu::complete_exit() { impl_->hs.complete(); }
+
 kvm_regs EmuVcpu::regs() const {
     impl_->hs.quiesce();
     return emu::read_regs(impl_->eng.uc(), impl_->eng.width());

@@ -39,6 +39,7 @@ public:
     unsigned id() const override;
     // Waits at most 10 ms for the next exit.
     bool run() override;
+    void complete_exit() override;
     kvm_run* run_area() const override;
     kvm_regs regs() const override;
     void set_regs(const kvm_regs& r) override;

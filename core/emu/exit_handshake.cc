@@ -27,6 +27,16 @@ void ExitHandshake::quiesce() {
     if (!quit_) stop_.store(false, std::memory_order_release);
 }
 
+void ExitHandshake::complete() {
+    std::unique_lock lk(mu_);
+    if (phase_ != Phase::Parked || exit_ready_ || resume_) return;
+    stop_.store(true, std::memory_order_release);
+    resume_ = true;
+    cv_.notify_all();
+    cv_.wait(lk, [&] { return at_rest(); });
+    if (!quit_) stop_.store(false, std::memory_order_release);
+}
+
 bool ExitHandshake::parked() const {
     std::lock_guard lk(mu_);
     return phase_ == Phase::Parked;

@@ -33,6 +33,10 @@ public:
     // data the caller has not handed back), asking a running guest to stop
     // at the next instruction boundary.
     void quiesce();
+    // Hands a parked exit (already returned by run()) its data, lets the
+    // guest finish that instruction and stops it at the next instruction
+    // boundary; returns once it is at rest. KVM_RUN with immediate_exit.
+    void complete();
     bool parked() const;
     // Makes the worker end: a parked exit is aborted, a running guest is
     // stopped, wait_for_start() returns false.

@@ -5,6 +5,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
@@ -26,6 +27,28 @@ int xioctl(int fd, unsigned long req, const char* name, A... args) {
     } while (r < 0 && errno == EINTR && req != KVM_RUN);
     if (r < 0) fail(name);
     return r;
+}
+
+// The uapi headers declare kvm_cpuid2's entries with __DECLARE_FLEX_ARRAY,
+// which puts an empty struct before the array. An empty struct has size 0
+// in C but 1 in C++, so under C++ the entries sit at offset 12 instead of
+// 8 and KVM_GET_SUPPORTED_CPUID / KVM_SET_CPUID2 (whose numbers encode the
+// struct size) come out as different ioctls that the kernel rejects with
+// EINVAL. So we lay out the C header ourselves and build the numbers from it.
+struct CpuidHeader {
+    uint32_t nent;
+    uint32_t padding;
+};
+static_assert(sizeof(CpuidHeader) == 8 && sizeof(kvm_cpuid_entry2) == 40);
+constexpr unsigned long kGetSupportedCpuid = _IOWR(KVMIO, 0x05, CpuidHeader);
+constexpr unsigned long kSetCpuid2 = _IOW(KVMIO, 0x90, CpuidHeader);
+
+// A kvm_cpuid2 in C layout: the header, then nent entries.
+std::vector<uint8_t> cpuid_buffer(uint32_t nent) {
+    std::vector<uint8_t> buf(sizeof(CpuidHeader) + size_t{nent} * sizeof(kvm_cpuid_entry2));
+    const CpuidHeader h{nent, 0};
+    std::memcpy(buf.data(), &h, sizeof h);
+    return buf;
 }
 
 }  // namespace
@@ -76,11 +99,15 @@ size_t KvmSystem::vcpu_mmap_size() const {
 }
 
 std::vector<kvm_cpuid_entry2> KvmSystem::supported_cpuid() const {
-    for (unsigned n = 64; n <= 4096; n *= 2) {
-        std::vector<uint8_t> buf(sizeof(kvm_cpuid2) + n * sizeof(kvm_cpuid_entry2));
-        auto* c = reinterpret_cast<kvm_cpuid2*>(buf.data());
-        c->nent = n;
-        if (ioctl(fd_.get(), KVM_GET_SUPPORTED_CPUID, c) == 0) return {c->entries, c->entries + c->nent};
+    for (uint32_t n = 64; n <= 4096; n *= 2) {
+        std::vector<uint8_t> buf = cpuid_buffer(n);
+        if (ioctl(fd_.get(), kGetSupportedCpuid, buf.data()) == 0) {
+            CpuidHeader h;
+            std::memcpy(&h, buf.data(), sizeof h);
+            std::vector<kvm_cpuid_entry2> out(std::min(h.nent, n));
+            std::memcpy(out.data(), buf.data() + sizeof h, out.size() * sizeof(kvm_cpuid_entry2));
+            return out;
+        }
         if (errno != E2BIG) fail("KVM_GET_SUPPORTED_CPUID");
     }
     throw Error("KVM_GET_SUPPORTED_CPUID: more than 4096 entries");
@@ -155,6 +182,22 @@ bool KvmVcpu::run() {
     fail("KVM_RUN");
 }
 
+void KvmVcpu::complete_exit() {
+    // KVM finishes a pending I/O or MMIO exit before it looks at
+    // immediate_exit, then returns EINTR without entering the guest.
+    run_->immediate_exit = 1;
+    int r;
+    do {
+        r = ioctl(fd_.get(), KVM_RUN, 0);
+    } while (r == 0);  // cannot happen with immediate_exit set; never spin on it
+    const int err = errno;
+    run_->immediate_exit = 0;
+    if (err != EINTR && err != EAGAIN) {
+        errno = err;
+        fail("KVM_RUN (completing the last exit)");
+    }
+}
+
 kvm_regs KvmVcpu::regs() const {
     kvm_regs r{};
     xioctl(fd_.get(), KVM_GET_REGS, "KVM_GET_REGS", &r);
@@ -172,11 +215,9 @@ kvm_sregs KvmVcpu::sregs() const {
 void KvmVcpu::set_sregs(const kvm_sregs& s) { xioctl(fd_.get(), KVM_SET_SREGS, "KVM_SET_SREGS", &s); }
 
 void KvmVcpu::set_cpuid(const std::vector<kvm_cpuid_entry2>& entries) {
-    std::vector<uint8_t> buf(sizeof(kvm_cpuid2) + entries.size() * sizeof(kvm_cpuid_entry2));
-    auto* c = reinterpret_cast<kvm_cpuid2*>(buf.data());
-    c->nent = static_cast<uint32_t>(entries.size());
-    std::memcpy(c->entries, entries.data(), entries.size() * sizeof(kvm_cpuid_entry2));
-    xioctl(fd_.get(), KVM_SET_CPUID2, "KVM_SET_CPUID2", c);
+    std::vector<uint8_t> buf = cpuid_buffer(static_cast<uint32_t>(entries.size()));
+    std::memcpy(buf.data() + sizeof(CpuidHeader), entries.data(), entries.size() * sizeof(kvm_cpuid_entry2));
+    xioctl(fd_.get(), kSetCpuid2, "KVM_SET_CPUID2", buf.data());
 }
 
 }  // namespace kvmrr

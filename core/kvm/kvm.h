@@ -94,6 +94,7 @@ public:
     // KVM_RUN. Returns false when interrupted by a signal (EINTR), throws
     // on any other failure.
     bool run() override;
+    void complete_exit() override;
 
     kvm_regs regs() const override;
     void set_regs(const kvm_regs& r) override;

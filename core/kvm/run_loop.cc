@@ -158,6 +158,16 @@ RunResult run_vcpu(Vcpu& vcpu, ExitTargets targets, const ExitPolicy& policy, co
             break;
         }
     }
+    // Finish the instruction of the last handled I/O or MMIO exit before
+    // reading the registers: where RIP stands at such an exit differs
+    // between KVM hosts (VMX's fast PIO path leaves it at an OUT, KVM's
+    // instruction emulator moves it past OUTs and MMIO writes but not
+    // reads) and from the emulator. Completed, RIP is past the instruction
+    // that made the last access everywhere, which is what traces compare.
+    // A timed-out exit was never handled, so it is left as it is.
+    if (res.reason != StopReason::Timeout && res.exits > 0 &&
+        (run.exit_reason == KVM_EXIT_IO || run.exit_reason == KVM_EXIT_MMIO))
+        vcpu.complete_exit();
     res.regs = vcpu.regs();
     res.sregs = vcpu.sregs();
     return res;

@@ -23,6 +23,13 @@ public:
     // emulator), so that callers can check a deadline and call run() again.
     virtual bool run() = 0;
     virtual kvm_run* run_area() const = 0;
+    // Completes the instruction of the exit that run() last returned,
+    // without running the guest further: what KVM_RUN with immediate_exit
+    // does. Until then the registers are not defined alike everywhere
+    // (after an OUT, RIP may or may not be past it on KVM, depending on
+    // whether the host took the fast path or emulated the instruction).
+    // A no-op when no I/O or MMIO exit is pending.
+    virtual void complete_exit() = 0;
     virtual kvm_regs regs() const = 0;
     virtual void set_regs(const kvm_regs& r) = 0;
     virtual kvm_sregs sregs() const = 0;

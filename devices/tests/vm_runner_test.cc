@@ -72,7 +72,8 @@ struct VmRunnerTest : ::testing::TestWithParam<Accel> {
         return runner->run(opts, obs);
     }
 
-    RunResult run_bytes(const std::vector<uint8_t>& code, std::chrono::milliseconds timeout = std::chrono::seconds(10)) {
+    RunResult run_bytes(const std::vector<uint8_t>& code, std::chrono::milliseconds timeout = std::chrono::seconds(10),
+                        RunOptions opts = {}) {
         char path[] = "/tmp/kvmrr-test-XXXXXX";
         const int fd = mkstemp(path);
         EXPECT_GE(fd, 0);
@@ -80,7 +81,6 @@ struct VmRunnerTest : ::testing::TestWithParam<Accel> {
         close(fd);
         runner->load(GuestImage::raw(path, 0x100000, 0x100000, CpuMode::Long));
         unlink(path);
-        RunOptions opts;
         opts.limits.timeout = timeout;
         return runner->run(opts);
     }
@@ -222,6 +222,34 @@ TEST_P(VmRunnerTest, WriteToUnmappedMemoryNamesTheAddress) {
     const RunResult r = run_bytes({0xc7, 0x04, 0x25, 0x00, 0x00, 0x00, 0x40, 0x01, 0x00, 0x00, 0x00});
     EXPECT_EQ(r.reason, StopReason::UnassignedAccess) << r.describe();
     EXPECT_EQ(r.detail, 0x40000000u);
+    EXPECT_EQ(r.regs.rip, 0x100000u + 11);  // the store is complete: RIP is past it
+}
+
+// Where RIP stands when a run ends at an I/O or MMIO exit differs between
+// KVM hosts and the emulator unless the run loop completes the exit; the
+// final registers go into every trace's end event, so they must agree.
+TEST_P(VmRunnerTest, FinalRipIsPastTheLastAccessingInstruction) {
+    // mov al, 3; out 0xf4, al (the debug-exit port)
+    const RunResult r = run_bytes({0xb0, 0x03, 0xe6, 0xf4});
+    EXPECT_EQ(r.reason, StopReason::GuestExit) << r.describe();
+    EXPECT_EQ(r.regs.rip, 0x100004u);
+}
+
+TEST_P(VmRunnerTest, ExitLimitCompletesTheLastReadBeforeTheRegistersAreRead) {
+    // mov al,[0x40000000]; mov al,[0x40000000] (MMIO reads that this
+    // test's handler answers), stopped by the exit limit after the first:
+    // RIP is past the first load, whose value has landed in AL.
+    RunOptions opts;
+    opts.limits.max_exits = 1;
+    opts.handler = [](VcpuExit& e) {
+        if (e.kind == ExitKind::Mmio && !e.is_write) std::memset(e.data.data(), 0x5a, e.size);
+        return ExitOutcome{};
+    };
+    const RunResult r = run_bytes({0x8a, 0x04, 0x25, 0x00, 0x00, 0x00, 0x40, 0x8a, 0x04, 0x25, 0x00, 0x00, 0x00, 0x40},
+                                  std::chrono::seconds(10), opts);
+    EXPECT_EQ(r.reason, StopReason::MaxExits) << r.describe();
+    EXPECT_EQ(r.regs.rip, 0x100007u);
+    EXPECT_EQ(r.regs.rax & 0xff, 0x5au);
 }
 
 TEST_P(VmRunnerTest, RealModeImageAtOrg0x1000) {

@@ -114,6 +114,22 @@ TEST(EmuVcpu, DirtyLogHasThePagesWrittenAndClearsOnRead) {
     EXPECT_EQ(bits[0], 0u);
 }
 
+TEST(EmuVcpu, WriteToALoggingReadOnlySlotExitsAndLeavesItClean) {
+    // As on KVM: the write exits as MMIO and never lands, so the read-only
+    // slot's dirty log stays empty even though the slot logs.
+    EmuGuest g;
+    HostPages rom(4096);
+    g.vm.set_user_memory_region({1, kMemReadonly | kMemLogDirtyPages, 0x800000, 4096, rom.addr()});
+    // mov dword [0x800004],0x12345678; hlt
+    g.start_long({0xc7, 0x04, 0x25, 0x04, 0x00, 0x80, 0x00, 0x78, 0x56, 0x34, 0x12, 0xf4});
+    ASSERT_EQ(g.next_exit(), KVM_EXIT_MMIO);
+    EXPECT_EQ(g.run().mmio.is_write, 1);
+    EXPECT_EQ(g.next_exit(), KVM_EXIT_HLT);
+    uint64_t bits[1] = {~0ull};
+    g.vm.get_dirty_log(1, bits);
+    EXPECT_EQ(bits[0], 0u);
+}
+
 std::string shutdown_reason(const std::vector<uint8_t>& code) {
     EmuGuest g;
     g.start_long(code);
