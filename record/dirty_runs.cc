@@ -8,61 +8,93 @@
 namespace kvmrr {
 namespace {
 
-void put_varint(std::vector<uint8_t>& out, uint64_t v) {
-    while (v >= 0x80) {
-        out.push_back(static_cast<uint8_t>(v | 0x80));
-        v >>= 7;
+// Appends LEB128 varints to a byte vector, growing it ahead in large
+// steps and writing through a pointer (a push_back per byte was most of the
+// encoding time of a bitmap with many runs).
+class VarintOut {
+public:
+    explicit VarintOut(std::vector<uint8_t>& v) : v_(v), n_(v.size()) {}
+    void finish() { v_.resize(n_); }  // cuts the vector to what was written
+    void put(uint64_t x) {
+        if (v_.size() - n_ < 10) v_.resize(std::max<size_t>(256, 2 * v_.size()));
+        uint8_t* p = v_.data() + n_;
+        while (x >= 0x80) {
+            *p++ = static_cast<uint8_t>(x | 0x80);
+            x >>= 7;
+        }
+        *p++ = static_cast<uint8_t>(x);
+        n_ = static_cast<size_t>(p - v_.data());
     }
-    out.push_back(static_cast<uint8_t>(v));
-}
 
-// Reads one canonical LEB128 value at p[*i]; nullopt (with *why set) if
-// it is truncated, longer than 64 bits, or not in its shortest form.
-std::optional<uint64_t> get_varint(const std::vector<uint8_t>& in, size_t* i, std::string* why) {
+private:
+    std::vector<uint8_t>& v_;
+    size_t n_;
+};
+
+enum class VarintError : uint8_t { None, Cut, TooLong, NotShortest };
+
+// Reads one canonical LEB128 value from [*p, end): truncated, longer than
+// 64 bits or not in its shortest form is an error. One-byte values (most
+// gaps and lengths) take the first branch.
+inline VarintError read_varint(const uint8_t** p, const uint8_t* end, uint64_t* out) {
+    const uint8_t* q = *p;
+    if (q != end && *q < 0x80) {
+        *out = *q;
+        *p = q + 1;
+        return VarintError::None;
+    }
     uint64_t v = 0;
-    const size_t start = *i;
     for (unsigned shift = 0;; shift += 7) {
-        if (*i == in.size()) {
-            *why = "varint at byte " + std::to_string(start) + " is cut short";
-            return std::nullopt;
-        }
-        const uint8_t b = in[(*i)++];
-        if (shift == 63 && b > 1) {
-            *why = "varint at byte " + std::to_string(start) + " does not fit 64 bits";
-            return std::nullopt;
-        }
+        if (q == end) return VarintError::Cut;
+        const uint8_t b = *q++;
+        if (shift == 63 && b > 1) return VarintError::TooLong;
         v |= static_cast<uint64_t>(b & 0x7f) << shift;
         if ((b & 0x80) == 0) {
-            if (b == 0 && *i - start > 1) {
-                *why = "varint at byte " + std::to_string(start) + " is not in its shortest form";
-                return std::nullopt;
-            }
-            return v;
+            if (b == 0 && q - *p > 1) return VarintError::NotShortest;
+            *out = v;
+            *p = q;
+            return VarintError::None;
         }
     }
+}
+
+std::string varint_problem(VarintError err, size_t at) {
+    const std::string where = "varint at byte " + std::to_string(at);
+    switch (err) {
+        case VarintError::Cut: return where + " is cut short";
+        case VarintError::TooLong: return where + " does not fit 64 bits";
+        case VarintError::NotShortest: return where + " is not in its shortest form";
+        case VarintError::None: break;
+    }
+    return where;
 }
 
 // Walks the runs of e, calling fn(first, count) for each; returns what is
-// wrong, or nothing. The single place that decides what a valid encoding is.
+// wrong, or nothing. The single place that decides what a valid encoding
+// is; the text of a problem is only built once one is found.
 template <typename Fn>
 std::optional<std::string> walk_runs(const DirtyEvent& e, Fn&& fn) {
-    size_t i = 0;
+    const uint8_t* const begin = e.runs.data();
+    const uint8_t* const stop = begin + e.runs.size();
+    const uint8_t* p = begin;
     uint64_t end = 0, total = 0;
-    for (size_t n = 0; i < e.runs.size(); ++n) {
-        std::string why;
-        const auto gap = get_varint(e.runs, &i, &why);
-        if (!gap) return why;
-        if (i == e.runs.size()) return "run " + std::to_string(n) + " has a gap but no length";
-        const auto len = get_varint(e.runs, &i, &why);
-        if (!len) return why;
-        if (n > 0 && *gap == 0) return "run " + std::to_string(n) + " touches the previous one (gap 0)";
-        if (*len == 0) return "run " + std::to_string(n) + " is empty";
-        if (*gap > e.pages - end || *len > e.pages - end - *gap)
-            return "run " + std::to_string(n) + " (gap " + std::to_string(*gap) + ", length " + std::to_string(*len) +
+    for (size_t n = 0; p != stop; ++n) {
+        uint64_t gap = 0, len = 0;
+        const uint8_t* at = p;
+        if (VarintError err = read_varint(&p, stop, &gap); err != VarintError::None)
+            return varint_problem(err, static_cast<size_t>(at - begin));
+        if (p == stop) return "run " + std::to_string(n) + " has a gap but no length";
+        at = p;
+        if (VarintError err = read_varint(&p, stop, &len); err != VarintError::None)
+            return varint_problem(err, static_cast<size_t>(at - begin));
+        if (n > 0 && gap == 0) return "run " + std::to_string(n) + " touches the previous one (gap 0)";
+        if (len == 0) return "run " + std::to_string(n) + " is empty";
+        if (gap > e.pages - end || len > e.pages - end - gap)
+            return "run " + std::to_string(n) + " (gap " + std::to_string(gap) + ", length " + std::to_string(len) +
                    " after page " + std::to_string(end) + ") goes past the slot's " + std::to_string(e.pages) + " pages";
-        fn(end + *gap, *len);
-        end += *gap + *len;
-        total += *len;
+        fn(end + gap, len);
+        end += gap + len;
+        total += len;
     }
     if (total != e.dirty_pages)
         return "runs hold " + std::to_string(total) + " dirty pages, the event says " + std::to_string(e.dirty_pages);
@@ -80,9 +112,10 @@ DirtyEvent make_dirty_event(const DirtyBitmap& bitmap, uint64_t epoch) {
     const uint64_t words = std::min<uint64_t>(bitmap.words.size(), bitmap.pages / 64 + (bitmap.pages % 64 != 0));
     uint64_t prev_end = 0, run_start = 0;
     bool in_run = false;
+    VarintOut out(e.runs);
     auto emit = [&](uint64_t end) {
-        put_varint(e.runs, run_start - prev_end);
-        put_varint(e.runs, end - run_start);
+        out.put(run_start - prev_end);
+        out.put(end - run_start);
         e.dirty_pages += end - run_start;
         prev_end = end;
     };
@@ -106,6 +139,7 @@ DirtyEvent make_dirty_event(const DirtyBitmap& bitmap, uint64_t epoch) {
         }
     }
     if (in_run) emit(words * 64 < bitmap.pages ? words * 64 : bitmap.pages);
+    out.finish();
     return e;
 }
 

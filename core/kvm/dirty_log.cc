@@ -1,13 +1,21 @@
 #include "core/kvm/dirty_log.h"
 
+#include <algorithm>
 #include <bit>
 
 namespace kvmrr {
 
 uint64_t DirtyBitmap::count() const {
+    // Without -mpopcnt (kvmrr builds for the x86-64 baseline) popcount is a
+    // libgcc call; most words of a large slot are zero, so skip them.
     uint64_t n = 0;
-    for (uint64_t w : words) n += static_cast<uint64_t>(std::popcount(w));
+    for (uint64_t w : words)
+        if (w != 0) n += static_cast<uint64_t>(std::popcount(w));
     return n;
+}
+
+bool DirtyBitmap::any() const {
+    return std::any_of(words.begin(), words.end(), [](uint64_t w) { return w != 0; });
 }
 
 namespace {
@@ -30,9 +38,15 @@ void DirtyBitmap::for_each_page(const std::function<void(uint64_t)>& fn) const {
 
 std::vector<uint64_t> DirtyBitmap::page_addresses() const {
     std::vector<uint64_t> out;
-    out.reserve(count());
-    walk(*this, [&](uint64_t gpa) { out.push_back(gpa); });
+    page_addresses(out);
     return out;
+}
+
+void DirtyBitmap::page_addresses(std::vector<uint64_t>& out) const {
+    out.resize(count());
+    uint64_t* p = out.data();
+    walk(*this, [&](uint64_t gpa) { *p++ = gpa; });
+    out.resize(static_cast<size_t>(p - out.data()));  // bits past `pages` were not visited
 }
 
 }  // namespace kvmrr

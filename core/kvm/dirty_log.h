@@ -23,8 +23,12 @@ struct DirtyBitmap {
     std::vector<uint64_t> words;
 
     uint64_t count() const;
+    bool any() const;  // a dirty page at all (cheaper than count() != 0)
     // Guest-physical addresses of the dirty pages, ascending.
     std::vector<uint64_t> page_addresses() const;
+    // The same into `out` (replacing what it held), reusing its memory: a
+    // harvest loop that keeps `out` allocates and faults in nothing new.
+    void page_addresses(std::vector<uint64_t>& out) const;
     void for_each_page(const std::function<void(uint64_t gpa)>& fn) const;
 };
 

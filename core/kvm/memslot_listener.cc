@@ -27,7 +27,10 @@ uint32_t MemslotListener::flags_for(const MemoryRegionSection& s) const {
     using K = MemoryRegion::Kind;
     uint32_t f = 0;
     if (s.readonly || s.mr->kind() == K::RomDevice) f |= kMemReadonly;
-    if (s.dirty_log_mask != 0 || global_log_) f |= kMemLogDirtyPages;
+    // A read-only slot never logs: the guest's writes to it exit as MMIO
+    // and never reach its pages, so its bitmap would always be empty, and
+    // reading it is one more ioctl on every harvest for nothing.
+    if ((s.dirty_log_mask != 0 || global_log_) && !(f & kMemReadonly)) f |= kMemLogDirtyPages;
     return f;
 }
 
@@ -103,7 +106,7 @@ void MemslotListener::set_global_dirty_log(bool on) {
         uint32_t f = slot.spec.flags & ~kMemLogDirtyPages;
         // A region that asked for logging itself keeps it.
         const bool own = slot.mr->dirty_log_mask() != 0;
-        if (on || own) f |= kMemLogDirtyPages;
+        if ((on || own) && !(f & kMemReadonly)) f |= kMemLogDirtyPages;  // as flags_for
         update_flags(slot, f);
     }
 }
@@ -112,7 +115,7 @@ void MemslotListener::harvest_slot(Slot& slot) {
     DirtyBitmap& bm = slot.bitmap;
     bm.words.assign((bm.pages + 63) / 64, 0);
     vm_->get_dirty_log(slot.spec.slot, bm.words);
-    if (vm_->manual_dirty_log_protect() && bm.count() != 0)
+    if (vm_->manual_dirty_log_protect() && bm.any())
         vm_->clear_dirty_log(slot.spec.slot, 0, static_cast<uint32_t>(bm.pages), bm.words);
     if (sink_) sink_(bm);
 }

@@ -26,6 +26,22 @@ TEST(DirtyLogTest, EmptyAndFull) {
     auto all = b.page_addresses();
     ASSERT_EQ(all.size(), 128u);
     for (size_t i = 0; i < all.size(); ++i) EXPECT_EQ(all[i], i * 4096);
+    EXPECT_TRUE(b.any());
+    b.words = {0, 0};
+    EXPECT_FALSE(b.any());
+}
+
+TEST(DirtyLogTest, PageAddressesIntoAKeptVectorReplaceItsContents) {
+    DirtyBitmap b;
+    b.guest_phys = 0x100000;
+    b.pages = 130;
+    b.words = {0b1011, 0, 1ull << 1 | 1ull << 63};  // the last bit is past the slot
+    std::vector<uint64_t> out(1000, 7);
+    b.page_addresses(out);
+    EXPECT_EQ(out, (std::vector<uint64_t>{0x100000, 0x101000, 0x103000, 0x100000 + 129 * 4096}));
+    b.words = {0, 0, 0};
+    b.page_addresses(out);
+    EXPECT_TRUE(out.empty());
 }
 
 }  // namespace

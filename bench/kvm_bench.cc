@@ -1,0 +1,284 @@
+// What kvmrr costs on real KVM (needs /dev/kvm; every benchmark skips
+// with the reason without it).
+//
+// Exits per second: the pio_loop guest (N port writes, then a line on the
+// UART) on the same machine set-up, run two ways in one process:
+//   BM_BareKvmRunPioLoop  a loop that calls KVM_RUN and does nothing else
+//                         (an IN gets the UART's "transmitter empty" so
+//                         the guest's serial output does not spin, the
+//                         debug-exit OUT ends it);
+//   BM_KvmrrRunPioLoop    VmRunner::run, i.e. `kvmrr run`: decode, the
+//                         exit handler, dispatch through the I/O address
+//                         space into the device models.
+// Only the run is timed (manual time), not the machine's set-up.
+//
+// Dirty-log harvest of a 1 GiB slot after a guest wrote 0%, 1%, 10% or
+// 100% of its pages (the writes are not timed):
+//   BM_HarvestBare    KVM_GET_DIRTY_LOG + KVM_CLEAR_DIRTY_LOG on that slot;
+//   BM_HarvestKvmrr   MemslotListener::harvest (every logging slot: the
+//                     1 GiB RAM slot and the 64 KiB ROM slot) and the
+//                     conversion of each bitmap to a list of page addresses;
+//   BM_HarvestRecord  the recorder's harvest: MemslotListener::harvest into
+//                     the Recorder, which encodes a dirty event per slot and
+//                     hands it to a TraceWriter (compression runs on the
+//                     writer's thread and is not in the vCPU's time).
+#include <benchmark/benchmark.h>
+#include <fcntl.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstring>
+#include <filesystem>
+#include <memory>
+
+#include "core/error.h"
+#include "core/kvm/kvm.h"
+#include "devices/guest_run.h"
+#include "devices/machine.h"
+#include "devices/real_host_inputs.h"
+#include "devices/vm_runner.h"
+#include "record/recorder.h"
+#include "record/trace_writer.h"
+
+namespace kvmrr {
+namespace {
+
+constexpr uint64_t kPioLoopWrites = 20000;
+constexpr uint64_t kGiB = 1ull << 30;
+
+bool kvm_missing(benchmark::State& state) {
+    const std::string why = KvmSystem::unavailable_reason("/dev/kvm");
+    if (why.empty()) return false;
+    state.SkipWithError(("no KVM: " + why).c_str());
+    return true;
+}
+
+// A machine with the pio_loop guest loaded on KVM.
+struct PioLoopVm {
+    RealHostInputs inputs{-1, ""};
+    Machine machine{MachineLayout::default_layout(), inputs, [](uint8_t) {}};
+    VmRunner runner{machine, Accel::Kvm};
+    PioLoopVm() {
+        GuestSpec g;
+        g.fixture = "pio_loop";
+        runner.load(resolve_guest(g), {kPioLoopWrites});
+    }
+};
+
+double seconds_since(std::chrono::steady_clock::time_point t0) {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+void BM_BareKvmRunPioLoop(benchmark::State& state) {
+    if (kvm_missing(state)) return;
+    uint64_t exits = 0;
+    for (auto _ : state) {
+        PioLoopVm vm;
+        Vcpu& vcpu = vm.runner.vcpu();
+        kvm_run* run = vcpu.run_area();
+        uint64_t n = 0;
+        const auto t0 = std::chrono::steady_clock::now();
+        for (;;) {
+            if (!vcpu.run()) continue;
+            ++n;
+            if (run->exit_reason != KVM_EXIT_IO) break;  // not expected: stop
+            auto* data = reinterpret_cast<uint8_t*>(run) + run->io.data_offset;
+            if (run->io.direction == KVM_EXIT_IO_IN) {
+                data[0] = 0x60;
+            } else if (run->io.port == 0xf4) {
+                break;
+            }
+        }
+        state.SetIterationTime(seconds_since(t0));
+        if (run->exit_reason != KVM_EXIT_IO) {
+            state.SkipWithError(("unexpected exit " + std::to_string(run->exit_reason)).c_str());
+            return;
+        }
+        exits += n;
+    }
+    state.counters["exits/s"] = benchmark::Counter(static_cast<double>(exits), benchmark::Counter::kIsRate);
+    state.counters["exits"] = static_cast<double>(exits / state.iterations());
+}
+
+void BM_KvmrrRunPioLoop(benchmark::State& state) {
+    if (kvm_missing(state)) return;
+    uint64_t exits = 0;
+    for (auto _ : state) {
+        PioLoopVm vm;
+        const auto t0 = std::chrono::steady_clock::now();
+        const RunResult r = vm.runner.run(RunOptions{});
+        state.SetIterationTime(seconds_since(t0));
+        if (r.reason != StopReason::GuestExit || r.exit_status != 0) {
+            state.SkipWithError(r.describe().c_str());
+            return;
+        }
+        exits += r.exits;
+    }
+    state.counters["exits/s"] = benchmark::Counter(static_cast<double>(exits), benchmark::Counter::kIsRate);
+    state.counters["exits"] = static_cast<double>(exits / state.iterations());
+}
+
+// A 1 GiB RAM slot starting at 0 (no low ROM alias, no devices), logging,
+// and a guest that writes one byte to every `stride`-th page from 2 MiB to
+// the end of RAM, then OUTs to port 0x80, and starts over:
+//   again: mov rax,rdi
+//   next:  cmp rax,rdx; jae done; mov byte [rax],1; add rax,rsi; jmp next
+//   done:  out 0x80,al; jmp again
+struct DirtyVm {
+    static constexpr uint64_t kFirst = 2ull << 20;
+    RealHostInputs inputs{-1, ""};
+    Machine machine;
+    std::vector<DirtyBitmap> seen;  // what the sink got, when it keeps them
+    VmRunner runner;
+    const MemslotListener::Slot* slot = nullptr;
+
+    static MachineLayout layout() {
+        MachineLayout l = MachineLayout::default_layout();
+        l.ram_size = kGiB;
+        l.rom_low_alias = false;
+        l.devices.clear();
+        return l;
+    }
+
+    // percent: 0, 1, 10 or 100.
+    DirtyVm(int percent, DirtySink sink) : machine(layout(), inputs, [](uint8_t) {}), runner(machine, Accel::Kvm, std::move(sink)) {
+        const uint8_t code[] = {0x48, 0x89, 0xf8, 0x48, 0x39, 0xd0, 0x73, 0x08, 0xc6, 0x00, 0x01,
+                                0x48, 0x01, 0xf0, 0xeb, 0xf3, 0xe6, 0x80, 0xeb, 0xec};
+        const std::string path = (std::filesystem::temp_directory_path() / ("kvmrr-dirty-" + std::to_string(getpid()))).string();
+        {
+            const int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+            if (fd < 0 || write(fd, code, sizeof code) != static_cast<ssize_t>(sizeof code)) throw Error("cannot write " + path);
+            close(fd);
+        }
+        const uint64_t stride = percent == 0 ? 1 : 100 / percent;
+        const uint64_t start = percent == 0 ? kGiB : kFirst;  // 0%: start at the end
+        runner.load(GuestImage::raw(path, 0x100000, 0x100000, CpuMode::Long), {start, stride * kPageSize, kGiB});
+        std::filesystem::remove(path);
+        runner.memslots().set_global_dirty_log(true);
+        for (const auto& [gpa, s] : runner.memslots().slots())
+            if (s.spec.size == kGiB) slot = &s;
+        if (!slot) throw Error("no 1 GiB slot");
+    }
+
+    // Runs the guest through one pass of writes.
+    void dirty() {
+        Vcpu& vcpu = runner.vcpu();
+        kvm_run* run = vcpu.run_area();
+        for (;;) {
+            if (!vcpu.run()) continue;
+            if (run->exit_reason == KVM_EXIT_IO && run->io.port == 0x80) return;
+            throw Error("dirty guest: unexpected exit " + std::to_string(run->exit_reason));
+        }
+    }
+};
+
+const char* kModeLabel[] = {"0%", "1%", "10%", "100%"};
+int percent_arg(const benchmark::State& s) { return static_cast<int>(s.range(0)); }
+
+// `harvest` is timed and returns the dirty pages it saw, or `counted` after
+// the timing when it does not count them itself.
+template <class Harvest, class Counted>
+void harvest_bench(benchmark::State& state, DirtyVm& vm, Harvest&& harvest, Counted&& counted) {
+    // A first pass faults the guest's pages in; its dirty pages are
+    // harvested and thrown away.
+    vm.dirty();
+    vm.runner.memslots().harvest();
+    uint64_t pages = 0;
+    for (auto _ : state) {
+        vm.dirty();
+        const auto t0 = std::chrono::steady_clock::now();
+        const uint64_t n = harvest();
+        state.SetIterationTime(seconds_since(t0));
+        pages += n + counted();
+    }
+    state.counters["dirty pages"] = static_cast<double>(pages / state.iterations());
+    state.SetLabel(kModeLabel[percent_arg(state) == 0 ? 0 : percent_arg(state) == 1 ? 1 : percent_arg(state) == 10 ? 2 : 3]);
+}
+
+void BM_HarvestBare(benchmark::State& state) {
+    if (kvm_missing(state)) return;
+    DirtyVm vm(percent_arg(state), {});
+    const int fd = dynamic_cast<KvmVm&>(vm.runner.vm()).fd();
+    const uint32_t slot = vm.slot->spec.slot;
+    const uint64_t pages = kGiB / kPageSize;
+    std::vector<uint64_t> bitmap(pages / 64);
+    harvest_bench(state, vm, [&]() -> uint64_t {
+        kvm_dirty_log log{};
+        log.slot = slot;
+        log.dirty_bitmap = bitmap.data();
+        if (ioctl(fd, KVM_GET_DIRTY_LOG, &log) != 0) throw Error("KVM_GET_DIRTY_LOG failed");
+        kvm_clear_dirty_log clear{};
+        clear.slot = slot;
+        clear.first_page = 0;
+        clear.num_pages = static_cast<uint32_t>(pages);
+        clear.dirty_bitmap = bitmap.data();
+        if (ioctl(fd, KVM_CLEAR_DIRTY_LOG, &clear) != 0) throw Error("KVM_CLEAR_DIRTY_LOG failed");
+        return 0;
+    }, [&] {
+        uint64_t n = 0;
+        for (uint64_t w : bitmap) n += static_cast<uint64_t>(__builtin_popcountll(w));
+        return n;
+    });
+}
+
+void BM_HarvestKvmrr(benchmark::State& state) {
+    if (kvm_missing(state)) return;
+    uint64_t pages = 0;
+    std::vector<uint64_t> addrs;
+    DirtyVm vm(percent_arg(state), [&](const DirtyBitmap& b) {
+        b.page_addresses(addrs);
+        pages += addrs.size();
+    });
+    harvest_bench(state, vm, [&]() -> uint64_t {
+        pages = 0;
+        vm.runner.memslots().harvest();
+        return pages;
+    }, [] { return uint64_t{0}; });
+}
+
+// The recorder's sink: emits a DirtyEvent per slot into a TraceWriter.
+void BM_HarvestRecord(benchmark::State& state) {
+    if (kvm_missing(state)) return;
+    DirtyVm vm(percent_arg(state), {});
+    RealHostInputs real(-1, "");
+    Recorder rec(real, RecorderOptions{});
+    // The recorder's own machine hooks are on `vm.machine`, which was built
+    // with other inputs: only the harvest path is measured here.
+    const std::string path =
+        (std::filesystem::temp_directory_path() / ("kvmrr-harvest-" + std::to_string(getpid()) + ".trace")).string();
+    // Passes events on to the writer, counting the dirty pages on the way.
+    struct Counting final : EventSink {
+        TraceWriter& w;
+        uint64_t pages = 0;
+        explicit Counting(TraceWriter& writer) : w(writer) {}
+        uint64_t append(uint16_t vcpu, EventBody body) override {
+            if (const auto* d = std::get_if<DirtyEvent>(&body)) pages += d->dirty_pages;
+            return w.append(vcpu, std::move(body));
+        }
+    };
+    {
+        TraceWriter writer(path, TraceHeader{});
+        Counting counting(writer);
+        rec.start(counting, vm.machine, &vm.runner.memslots());
+        harvest_bench(state, vm, [&]() -> uint64_t {
+            counting.pages = 0;
+            vm.runner.memslots().harvest();
+            return counting.pages;
+        }, [] { return uint64_t{0}; });
+        rec.detach();
+        writer.close();
+        state.counters["trace bytes/iter"] = static_cast<double>(std::filesystem::file_size(path)) / static_cast<double>(state.iterations());
+    }
+    std::filesystem::remove(path);
+}
+
+BENCHMARK(BM_BareKvmRunPioLoop)->UseManualTime()->Unit(benchmark::kMillisecond)->Iterations(10);
+BENCHMARK(BM_KvmrrRunPioLoop)->UseManualTime()->Unit(benchmark::kMillisecond)->Iterations(10);
+constexpr int ITERS = 20;
+BENCHMARK(BM_HarvestBare)->UseManualTime()->Unit(benchmark::kMicrosecond)->Arg(0)->Arg(1)->Arg(10)->Arg(100)->Iterations(ITERS);
+BENCHMARK(BM_HarvestKvmrr)->UseManualTime()->Unit(benchmark::kMicrosecond)->Arg(0)->Arg(1)->Arg(10)->Arg(100)->Iterations(ITERS);
+BENCHMARK(BM_HarvestRecord)->UseManualTime()->Unit(benchmark::kMicrosecond)->Arg(0)->Arg(1)->Arg(10)->Arg(100)->Iterations(ITERS);
+
+}  // namespace
+}  // namespace kvmrr
