@@ -5,7 +5,7 @@
 #   bench/run.sh BUILD_DIR SUITE TAG [extra benchmark flags...]
 #   e.g. bench/run.sh build-bench render run1
 #
-# SUITE is render, dispatch or commit; output goes to
+# SUITE is render, dispatch, commit, trace, replay or kvm; output goes to
 # bench/results/SUITE_TAG.{txt,json}. dispatch sets its own repetitions
 # (10, aggregates only) in the code; the others get 5 here.
 set -euo pipefail

@@ -139,6 +139,7 @@ struct BodyToCapnp {
         x.setGuestPhys(d.guest_phys);
         x.setPages(d.pages);
         x.setDirtyPages(d.dirty_pages);
+        x.setTimeNs(d.time_ns);
         set_data(d.runs, [&](auto v) { x.setRuns(v); });
     }
     void operator()(const DmaWriteEvent& d) {
@@ -239,6 +240,7 @@ void header_to_capnp(const TraceHeader& h, schema::TraceHeader::Builder b) {
     auto o = b.initOptions();
     o.setDirtyIntervalExits(h.dirty_interval_exits);
     o.setDirtyIntervalMs(h.dirty_interval_ms);
+    o.setDirtyMarkPort(h.dirty_mark_port);
     o.setMaxExits(h.max_exits);
     o.setTimeoutMs(h.timeout_ms);
     set_text(h.dirty_mode, [&](auto t) { o.setDirtyMode(t); });
@@ -287,6 +289,7 @@ TraceHeader header_from_capnp(schema::TraceHeader::Reader r) {
     auto o = r.getOptions();
     h.dirty_interval_exits = o.getDirtyIntervalExits();
     h.dirty_interval_ms = o.getDirtyIntervalMs();
+    h.dirty_mark_port = o.getDirtyMarkPort();
     h.max_exits = o.getMaxExits();
     h.timeout_ms = o.getTimeoutMs();
     h.dirty_mode = str(o.getDirtyMode());
@@ -338,8 +341,8 @@ TraceEvent event_from_capnp(schema::Event::Reader r, uint64_t seq) {
         }
         case schema::Event::DIRTY: {
             auto x = r.getDirty();
-            e.body = DirtyEvent{x.getEpoch(),      x.getSlot(),         x.getGuestPhys(),
-                                x.getPages(),      x.getDirtyPages(),   bytes(x.getRuns())};
+            e.body = DirtyEvent{x.getEpoch(), x.getSlot(),       x.getGuestPhys(),
+                                x.getPages(), x.getDirtyPages(), bytes(x.getRuns()), x.getTimeNs()};
             break;
         }
         case schema::Event::DMA_WRITE: {

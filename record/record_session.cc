@@ -65,6 +65,7 @@ RecordReport record_guest(const RecordRequest& req) {
     h.max_memslots = runner.vm().max_memslots();
     h.dirty_interval_exits = req.recorder.dirty_interval_exits;
     h.dirty_interval_ms = req.recorder.dirty_interval_ms;
+    h.dirty_mark_port = req.recorder.dirty_mark_port;
     h.max_exits = req.run.limits.max_exits;
     h.timeout_ms = static_cast<uint64_t>(req.run.limits.timeout.count());
     h.initial_regs.push_back(regs_record(runner.vcpu().regs(), runner.vcpu().sregs()));

@@ -142,9 +142,14 @@ void Recorder::start(EventSink& sink, Machine& m, MemslotListener* slots) {
         // The slots that exist already, as additions, then every change.
         for (const auto& [gpa, s] : slots_->slots()) record_slot(MemslotListener::Change::Add, s);
         slots_->set_observer(record_slot);
-        slots_->set_dirty_sink([this](const DirtyBitmap& b) { emit(make_dirty_event(b, epoch_)); });
+        slots_->set_dirty_sink([this](const DirtyBitmap& b) {
+            DirtyEvent d = make_dirty_event(b, epoch_);
+            d.time_ns = static_cast<uint64_t>(
+                std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - started_).count());
+            emit(std::move(d));
+        });
     }
-    last_harvest_ = std::chrono::steady_clock::now();
+    started_ = last_harvest_ = std::chrono::steady_clock::now();
 }
 
 void Recorder::topology(uint8_t space, const AddressSpace& as) {
@@ -156,8 +161,11 @@ void Recorder::topology(uint8_t space, const AddressSpace& as) {
 
 void Recorder::harvest_round() {
     if (!slots_) return;
-    ++epoch_;
+    // Epoch k is the k-th interval between harvests (from 0): the round
+    // that ends it and a slot harvested before its deletion inside it
+    // both tag their bitmaps k.
     slots_->harvest();
+    ++epoch_;
     exits_since_harvest_ = 0;
     last_harvest_ = std::chrono::steady_clock::now();
 }
@@ -212,7 +220,10 @@ void Recorder::on_exit(const VcpuExit& e, const ExitOutcome& o) {
     pending_.clear();
 
     ++exits_since_harvest_;
-    if (opts_.dirty_interval_exits && exits_since_harvest_ >= opts_.dirty_interval_exits) {
+    if (opts_.dirty_mark_port >= 0 && e.kind == ExitKind::Io && e.is_write &&
+        e.addr == static_cast<uint64_t>(opts_.dirty_mark_port)) {
+        harvest_round();
+    } else if (opts_.dirty_interval_exits && exits_since_harvest_ >= opts_.dirty_interval_exits) {
         harvest_round();
     } else if (opts_.dirty_interval_ms &&
                std::chrono::steady_clock::now() - last_harvest_ >= std::chrono::milliseconds(opts_.dirty_interval_ms)) {

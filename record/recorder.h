@@ -47,6 +47,10 @@ RegsRecord regs_record(const kvm_regs& g, const kvm_sregs& s);
 struct RecorderOptions {
     uint64_t dirty_interval_exits = 0;  // 0: off
     uint64_t dirty_interval_ms = 0;     // 0: off
+    // Also a harvest right after each guest write to this I/O port: a
+    // guest that marks its own phases (dirty_walker writes its epoch to the
+    // UART scratch register, 0x3ff) gets epochs that match them. -1: none.
+    int32_t dirty_mark_port = -1;
 };
 
 class Recorder final : public ExitObserver, public HostInputs {
@@ -100,6 +104,7 @@ private:
     uint64_t epoch_ = 0;
     uint64_t exits_since_harvest_ = 0;
     std::chrono::steady_clock::time_point last_harvest_{};
+    std::chrono::steady_clock::time_point started_{};  // dirty logs' times count from here
 };
 
 }  // namespace kvmrr

@@ -92,7 +92,8 @@ struct RecordOptions {
   dirtyIntervalMs @1 :UInt64;     # 0: off
   maxExits @2 :UInt64;
   timeoutMs @3 :UInt64;
-  dirtyMode @4 :Text;             # "bitmap" (or "ring")
+  dirtyMode @4 :Text;             # "bitmap" or "ring"
+  dirtyMarkPort @5 :Int32 = -1;   # also a harvest after each guest write to this I/O port (format 3; -1: none)
 }
 
 struct RegionDesc {
@@ -185,6 +186,7 @@ struct DirtyLog {
   pages @3 :UInt64;       # pages in the slot
   dirtyPages @4 :UInt64;
   runs @5 :Data;          # LEB128 (gap, length) pairs of dirty page runs: size follows the dirty set
+  timeNs @6 :UInt64;      # when the bitmap was read: ns since the recording started (format 3; 0: not known)
 }
 
 struct DmaWrite {

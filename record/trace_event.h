@@ -15,10 +15,10 @@
 
 namespace kvmrr {
 
-// Version 2 added fields only (topology views, device digests, the
-// accelerator), which a version-1 reader can ignore: the oldest reader
-// stays 1.
-constexpr uint32_t kTraceFormatVersion = 2;
+// Versions 2 (topology views, device digests, the accelerator) and 3 (the
+// time of each dirty log) added fields only, which a version-1 reader can
+// ignore: the oldest reader stays 1.
+constexpr uint32_t kTraceFormatVersion = 3;
 constexpr uint32_t kTraceMinReaderVersion = 1;
 constexpr uint32_t kNoRegion = 0xffffffff;
 
@@ -89,6 +89,10 @@ struct DirtyEvent {
     uint64_t pages = 0;
     uint64_t dirty_pages = 0;
     std::vector<uint8_t> runs;  // LEB128 (gap, length) pairs, see dirty_runs.h
+    // When the bitmap was read, in ns since the recording started (0: not
+    // known, traces before format 3). A host timing, not guest behaviour:
+    // replay and diff do not compare it.
+    uint64_t time_ns = 0;
     bool operator==(const DirtyEvent&) const = default;
 };
 
@@ -209,6 +213,7 @@ struct TraceHeader {
     uint32_t max_memslots = 0;
     // options
     uint64_t dirty_interval_exits = 0, dirty_interval_ms = 0, max_exits = 0, timeout_ms = 0;
+    int32_t dirty_mark_port = -1;  // a harvest after each guest write to this port too (-1: none)
     std::string dirty_mode = "bitmap";
     int64_t start_time_ns = 0;
     std::vector<RegionRecord> regions;

@@ -251,7 +251,7 @@ struct FormatJson {
     }
     void operator()(const DirtyEvent& d) const {
         o.u("epoch", d.epoch).u("slot", d.slot).h("gpa", d.guest_phys).u("pages", d.pages);
-        o.u("dirty_pages", d.dirty_pages).bytes("runs", d.runs);
+        o.u("dirty_pages", d.dirty_pages).bytes("runs", d.runs).u("time_ns", d.time_ns);
     }
     void operator()(const DmaWriteEvent& d) const { o.h("addr", d.addr).bytes("data", d.data); }
     void operator()(const ClockEvent& c) const { o.i("ns", c.ns); }
@@ -394,7 +394,9 @@ std::string format_header(const TraceHeader& h) {
          num(h.max_memslots));
     for (const auto& [name, value] : h.capabilities) line("  capability " + word(name) + " " + snum(value));
     line("options: dirty log " + word(h.dirty_mode) + ", every " + num(h.dirty_interval_exits) + " exits and " +
-         num(h.dirty_interval_ms) + " ms (0: off), max exits " + num(h.max_exits) + ", timeout " +
+         num(h.dirty_interval_ms) + " ms (0: off)" +
+         (h.dirty_mark_port >= 0 ? ", at writes to port " + hex(static_cast<uint64_t>(h.dirty_mark_port)) : std::string()) +
+         ", max exits " + num(h.max_exits) + ", timeout " +
          num(h.timeout_ms) + " ms");
     line("regions: " + num(h.regions.size()) + " at the start");
     for (const RegionRecord& r : h.regions) line("  " + num(r.id) + " " + word(r.name) + " " + word(r.kind));

@@ -71,7 +71,7 @@ bool starts_group(const TraceEvent& e) {
 // exit-count harvest interval, so bitmaps are taken after the same exits.
 RecorderOptions replay_recorder_options(const TraceHeader& h, bool guest) {
     if (!guest || h.dirty_interval_ms != 0) return RecorderOptions{};
-    return RecorderOptions{h.dirty_interval_exits, 0};
+    return RecorderOptions{h.dirty_interval_exits, 0, h.dirty_mark_port};
 }
 
 class Replayer {

@@ -6,6 +6,7 @@
 
 #include <cstdio>
 #include <iostream>
+#include <optional>
 
 #include "core/error.h"
 #include "core/machine_layout.h"
@@ -16,6 +17,9 @@
 #include "record/trace_reader.h"
 #include "record/trace_text.h"
 #include "replay/device_replay.h"
+#include "replay/dirty_analysis.h"
+#include "replay/dirty_heatmap.h"
+#include "replay/migration_estimate.h"
 #include "replay/trace_diff.h"
 
 namespace {
@@ -199,6 +203,48 @@ int cmd_diff(const std::string& a_path, const std::string& b_path) {
     return d.same() ? 0 : 1;
 }
 
+struct DirtyCli {
+    bool json = false, csv = false, no_heatmap = false;
+    uint64_t window = 8;
+    size_t top = 10;
+    std::string heatmap, bandwidth;
+    double downtime_ms = 300;
+};
+
+int cmd_dirty(const std::string& path, const DirtyCli& c) {
+    TraceReader r = TraceReader::open(path);
+    DirtyAnalysisOptions o;
+    o.window = c.window;
+    o.hottest = c.top;
+    const DirtyReport rep = analyse_dirty(r, o);
+    std::optional<MigrationEstimate> mig;
+    if (!c.bandwidth.empty()) mig = estimate_migration(rep, {parse_bandwidth(c.bandwidth), c.downtime_ms / 1e3});
+    if (c.json) {
+        std::string j = dirty_json(rep);
+        if (mig) j.replace(j.rfind('}'), 1, ",\"migration\":" + migration_json(*mig) + "}");
+        std::cout << j;
+    } else if (c.csv) {
+        std::cout << dirty_csv(rep);
+        if (mig) std::cerr << migration_text(*mig);
+    } else {
+        std::cout << dirty_text(rep);
+        if (mig) std::cout << "\n" << migration_text(*mig);
+    }
+    std::cout.flush();
+    if (!c.no_heatmap && !rep.epochs.empty()) {
+        const std::string pic = c.heatmap.empty() ? path + ".heatmap.png" : c.heatmap;
+        write_heatmap(rep, pic);
+        std::cerr << "kvmrr: heatmap " << pic << "\n";
+    } else if (!c.no_heatmap) {
+        std::cerr << "kvmrr: no dirty logs in " << path << ": no heatmap\n";
+    }
+    if (rep.damage) {
+        std::cerr << "kvmrr: " << path << " is not whole (" << *rep.damage << "): the analysis covers what was\n";
+        return 3;
+    }
+    return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -227,6 +273,10 @@ int main(int argc, char** argv) {
     record->add_option("-o,--output", rreq.output, "Trace file to write")->required();
     record->add_option("--dirty-interval", rc.dirty_interval,
                        "Harvest dirty pages every N exits (N) or every N milliseconds (Nms); default 1000 exits");
+    int32_t dirty_mark_port = -1;
+    record->add_option("--dirty-at-port", dirty_mark_port,
+                       "Also harvest right after every guest write to this I/O port (dirty_walker marks its epochs at 0x3ff)")
+        ->check(CLI::Range(0, 0xffff));
 
     std::string trace_path;
     bool json = false;
@@ -259,6 +309,21 @@ int main(int argc, char** argv) {
     diff->add_option("a", trace_path, "First trace")->required();
     diff->add_option("b", diff_b, "Second trace")->required();
 
+    DirtyCli dc;
+    CLI::App* dirty = app.add_subcommand(
+        "dirty", "Dirty-page analysis of a trace: per-epoch dirty pages and rates, working set, hottest pages, a "
+                 "heatmap, and a pre-copy migration estimate (exit 0, 3 trace not whole, 2 trouble)");
+    dirty->add_option("trace", trace_path, "Trace file")->required();
+    auto* dj = dirty->add_flag("--json", dc.json, "The report as one JSON object");
+    dirty->add_flag("--csv", dc.csv, "One CSV row per epoch")->excludes(dj);
+    dirty->add_option("--window", dc.window, "Epochs in the working-set window")->capture_default_str()->check(CLI::PositiveNumber);
+    dirty->add_option("--top", dc.top, "Pages in the hottest-pages list")->capture_default_str();
+    auto* hm = dirty->add_option("--heatmap", dc.heatmap, "Heatmap file, .png or .svg (default: TRACE.heatmap.png)");
+    dirty->add_flag("--no-heatmap", dc.no_heatmap, "Do not draw the heatmap")->excludes(hm);
+    dirty->add_option("--bandwidth", dc.bandwidth,
+                      "Estimate a pre-copy live migration over this link (1Gbit, 100Mbit, 125MB, ... per second)");
+    dirty->add_option("--downtime", dc.downtime_ms, "With --bandwidth: the downtime limit in ms")->capture_default_str();
+
     CLI11_PARSE(app, argc, argv);
     try {
         const MachineLayout layout = layout_from(machine_file, ram);
@@ -274,6 +339,7 @@ int main(int argc, char** argv) {
             const MachineLayout rlayout = layout_from(rmachine, rram);
             finish_guest_request(rreq.run, rc, rlayout);
             rreq.recorder = parse_dirty_interval(rc.dirty_interval);
+            rreq.recorder.dirty_mark_port = dirty_mark_port;
             const RecordReport rep = record_guest(rreq);
             std::fflush(stdout);
             std::cerr << rep.summary();
@@ -283,6 +349,7 @@ int main(int argc, char** argv) {
         if (dump->parsed()) return cmd_dump(trace_path, from, count, json);
         if (replay->parsed()) return cmd_replay(trace_path, context, replay_guest_flag, replay_accel, replay_timeout);
         if (diff->parsed()) return cmd_diff(trace_path, diff_b);
+        if (dirty->parsed()) return cmd_dirty(trace_path, dc);
     } catch (const Error& e) {
         std::cerr << "kvmrr: " << e.what() << "\n";
         return 2;

@@ -319,24 +319,26 @@ TEST(TraceReaderTest, FooterThatDisagreesWithTheChunksIsReported) {
 
 TEST(TraceReaderTest, RefusesATraceThatNeedsANewerReader) {
     Trace t = make_trace(5, 2);
-    put_le32(t.bytes.data() + 8, 3);   // format_version
-    put_le32(t.bytes.data() + 12, 3);  // min_reader_version
+    const uint32_t next = kTraceFormatVersion + 1;
+    put_le32(t.bytes.data() + 8, next);   // format_version
+    put_le32(t.bytes.data() + 12, next);  // min_reader_version
     Outcome o = read_bytes(t.bytes);
     ASSERT_FALSE(o.opened);
-    EXPECT_EQ(o.error,
-              "trace mem.trace needs a reader of format version 3 or newer; this kvmrr reads versions up to 2");
+    EXPECT_EQ(o.error, "trace mem.trace needs a reader of format version " + std::to_string(next) +
+                           " or newer; this kvmrr reads versions up to " + std::to_string(kTraceFormatVersion));
 }
 
 TEST(TraceReaderTest, ReadsANewerTraceThatOlderReadersMayRead) {
     TraceHeader h = sample_header();
-    h.format_version = 3;  // min_reader_version stays 1
+    const uint32_t next = kTraceFormatVersion + 1;
+    h.format_version = next;  // min_reader_version stays 1
     const Trace t = make_trace(30, 4, h);
     TraceReader r = TraceReader::open_memory(t.bytes, "new.trace");
-    EXPECT_EQ(r.format_version(), 3u);
+    EXPECT_EQ(r.format_version(), next);
     EXPECT_EQ(r.min_reader_version(), 1u);
     ASSERT_EQ(r.notes().size(), 1u);
-    EXPECT_EQ(r.notes()[0],
-              "written in format version 3; this kvmrr reads versions up to 2 and ignores what it does not know");
+    EXPECT_EQ(r.notes()[0], "written in format version " + std::to_string(next) + "; this kvmrr reads versions up to " +
+                                std::to_string(kTraceFormatVersion) + " and ignores what it does not know");
     EXPECT_EQ(read_all(r), t.events);
     EXPECT_TRUE(r.complete());
 }
@@ -347,7 +349,8 @@ TEST(TraceReaderTest, VersionFieldsThatDisagreeWithTheHeaderMessageAreDamage) {
     Outcome o = read_bytes(t.bytes);
     ASSERT_FALSE(o.opened);
     EXPECT_NE(o.error.find("damaged file header"), std::string::npos) << o.error;
-    EXPECT_NE(o.error.find("the header message says 2, 1"), std::string::npos) << o.error;
+    EXPECT_NE(o.error.find("the header message says " + std::to_string(kTraceFormatVersion) + ", 1"), std::string::npos)
+        << o.error;
 }
 
 TEST(TraceReaderTest, NonTracesGetAClearError) {

@@ -151,7 +151,7 @@ std::vector<Case> cases() {
          R"({"seq":8,"vcpu":0,"kind":"mmio","addr":"0x1000","size":8,"write":false,"count":1,"value":"0xffffffffffffffff","data":"","region":9,"region_name":null,"status":"invalid"})"},
         {{3, 0, sample_dirty()},
          "#3 vcpu0 dirty epoch 5 slot 0 gpa 0x0 pages 400 dirty 4 runs 2",
-         R"({"seq":3,"vcpu":0,"kind":"dirty","epoch":5,"slot":0,"gpa":"0x0","pages":400,"dirty_pages":4,"runs":"0103fe0201"})"},
+         R"({"seq":3,"vcpu":0,"kind":"dirty","epoch":5,"slot":0,"gpa":"0x0","pages":400,"dirty_pages":4,"runs":"0103fe0201","time_ns":0})"},
         {{1, 0, SerialInEvent{-1}}, "#1 vcpu0 serial-in none", R"({"seq":1,"vcpu":0,"kind":"serial-in","byte":null})"},
         {{1, 0, SerialInEvent{0x41}}, "#1 vcpu0 serial-in 0x41", R"({"seq":1,"vcpu":0,"kind":"serial-in","byte":65})"},
         {{2, 0, RegionDefEvent{{7, "my \"dev\"\n", "io"}}},
@@ -223,7 +223,7 @@ TEST(TraceTextTest, RegionNamesLearnFromRegionDefEvents) {
 
 TEST(TraceTextTest, HeaderForInspect) {
     const std::string s = format_header(sample_header());
-    for (const char* want : {"format version: 2 (readers from version 1)\n", "kvmrr version: 0.1.0-test\n",
+    for (const char* want : {"format version: 3 (readers from version 1)\n", "kvmrr version: 0.1.0-test\n",
                              "recorded at: 2023-11-14T22:13:20.123456789Z\n",
                              "machine: ram 128 MiB, rom 256 KiB, rom low alias off\n",
                              "  window uart16550 io 0x3f8 size 0x8\n", "  device entropy model 1\n",

@@ -232,7 +232,7 @@ TEST(TraceWriterTest, RefusesBadOptionsAndHeaders) {
     EXPECT_THROW(TraceWriter(dir.file("a"), sample_header(), {.queue_depth = 0}), Error);
     EXPECT_THROW(TraceWriter(dir.file("a"), sample_header(), {.chunk_bytes = 0}), Error);
     TraceHeader h = sample_header();
-    h.min_reader_version = 3;  // above format_version
+    h.min_reader_version = kTraceFormatVersion + 1;  // above format_version
     EXPECT_THROW(TraceWriter(dir.file("a"), h), Error);
 }
 

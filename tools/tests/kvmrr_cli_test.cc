@@ -221,5 +221,41 @@ TEST(KvmrrCli, DiffNamesTheFirstDifferenceAndExits1) {
     EXPECT_EQ(kvmrr("diff " + golden("hello") + " /nonexistent.trace").status, 2);
 }
 
+TEST(KvmrrCli, DirtyReportsEpochsDrawsTheHeatmapAndEstimatesAMigration) {
+    // The golden dirty_walker trace: 8 epochs marked by the guest, then the end.
+    const std::string t = temp("walker.trace");
+    std::filesystem::copy_file(golden("dirty_walker"), t, std::filesystem::copy_options::overwrite_existing);
+    const Result r = kvmrr("dirty " + t + " --bandwidth 1Gbit --downtime 50");
+    EXPECT_EQ(r.status, 0) << r.out;
+    EXPECT_NE(r.out.find(" epoch      time ms   dirty"), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("hottest pages"), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("pre-copy migration over 1000.0 Mbit/s"), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("geometric model (lambda = "), std::string::npos) << r.out;
+    EXPECT_TRUE(std::filesystem::exists(t + ".heatmap.png")) << r.out;  // beside the trace by default
+    std::filesystem::remove(t + ".heatmap.png");
+
+    const Result j = kvmrr("dirty " + t + " --json --no-heatmap");
+    EXPECT_EQ(j.status, 0) << j.out;
+    EXPECT_EQ(j.out.rfind("{\"page_size\":4096,\"timed\":true", 0), 0u) << j.out;
+    EXPECT_NE(j.out.find("\"epochs\":[{\"epoch\":0,"), std::string::npos) << j.out;
+    EXPECT_FALSE(std::filesystem::exists(t + ".heatmap.png"));
+
+    const std::string svg = temp("walker.svg");
+    const Result c = kvmrr("dirty " + t + " --csv --heatmap " + svg);
+    EXPECT_EQ(c.status, 0) << c.out;
+    EXPECT_EQ(c.out.rfind("epoch,start_ns,end_ns,dirty_pages,", 0), 0u) << c.out;
+    EXPECT_TRUE(std::filesystem::exists(svg));
+    std::filesystem::remove(svg);
+
+    EXPECT_EQ(kvmrr("dirty " + t + " --bandwidth fast --no-heatmap").status, 2);
+    EXPECT_EQ(kvmrr("dirty " + t + " --heatmap " + temp("x.gif")).status, 2);
+    // A cut trace: analysed as far as it is whole, then exit 3.
+    std::filesystem::resize_file(t, std::filesystem::file_size(t) * 2 / 3);
+    const Result cut = kvmrr("dirty " + t + " --no-heatmap");
+    std::filesystem::remove(t);
+    EXPECT_EQ(cut.status, 3) << cut.out;
+    EXPECT_NE(cut.out.find("is not whole"), std::string::npos) << cut.out;
+}
+
 }  // namespace
 }  // namespace kvmrr

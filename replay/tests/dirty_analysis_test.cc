@@ -1,0 +1,329 @@
+// kvmrr dirty's analysis, heatmap and migration estimate: on a trace
+// written by hand whose answer is worked out below, on synthetic reports
+// whose migration is computed by hand, and on the dirty_walker guest
+// recorded here (on the emulator, so without KVM), whose pattern the
+// analysis must give back exactly.
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <set>
+
+#include "core/error.h"
+#include "fixtures/guests/dirty_walker_pattern.h"
+#include "record/dirty_runs.h"
+#include "record/record_session.h"
+#include "record/trace_writer.h"
+#include "replay/dirty_analysis.h"
+#include "replay/dirty_heatmap.h"
+#include "replay/migration_estimate.h"
+
+namespace kvmrr {
+namespace {
+
+std::string temp_path(const std::string& name) {
+    return (std::filesystem::temp_directory_path() / ("kvmrr-dirty-" + std::to_string(getpid()) + "-" + name)).string();
+}
+
+DirtyEvent dirty(uint64_t epoch, uint32_t slot, uint64_t gpa, uint64_t pages, std::vector<uint64_t> dirty_pages,
+                 uint64_t time_ms) {
+    DirtyBitmap b;
+    b.slot = slot;
+    b.guest_phys = gpa;
+    b.pages = pages;
+    b.words.assign((pages + 63) / 64, 0);
+    for (uint64_t p : dirty_pages) b.words[p / 64] |= 1ull << (p % 64);
+    DirtyEvent e = make_dirty_event(b, epoch);
+    e.time_ns = time_ms * 1000000;
+    return e;
+}
+
+MemslotEvent slot_add(uint32_t slot, uint64_t gpa, uint64_t pages, uint32_t block, uint64_t offset) {
+    return MemslotEvent{MemslotOp::Add, slot, gpa, pages * 4096, 1, block, offset};
+}
+
+TopologyEvent view(std::vector<ViewRangeRecord> ranges) {
+    TopologyEvent t;
+    t.space = 0;
+    t.ranges = static_cast<uint32_t>(ranges.size());
+    t.view = std::move(ranges);
+    return t;
+}
+
+// RAM block 0 (64 pages at 0, region "ram") and block 1 (16 pages, region
+// "bank", a window that moves from 0x100000 to 0x200000 in epoch 1).
+//   epoch 0, ends at 1 ms: ram 1,2,3; bank 0
+//   epoch 1, ends at 3 ms: bank 5 (harvested as the window goes), then
+//                          ram 2,3,4 and bank 5,6 through the new window
+//   epoch 2, ends at 4 ms: nothing
+//   epoch 3, ends at 8 ms: ram 1
+std::string hand_trace() {
+    const std::string path = temp_path("hand.trace");
+    TraceHeader h;
+    h.regions = {{1, "ram", "ram"}, {2, "bank", "ram"}};
+    TraceWriter w(path, h);
+    w.append(0, slot_add(0, 0, 64, 0, 0));
+    w.append(0, slot_add(1, 0x100000, 16, 1, 0));
+    w.append(0, view({{0, 0x3ffff, 1, 0, false, false, false, 0}, {0x100000, 0x10ffff, 2, 0, false, false, false, 0}}));
+    w.append(0, dirty(0, 0, 0, 64, {1, 2, 3}, 1));
+    w.append(0, dirty(0, 1, 0x100000, 16, {0}, 1));
+    w.append(0, dirty(1, 1, 0x100000, 16, {5}, 2));
+    w.append(0, MemslotEvent{MemslotOp::Delete, 1, 0x100000, 0, 0, 1, 0});
+    w.append(0, slot_add(1, 0x200000, 16, 1, 0));
+    w.append(0, view({{0, 0x3ffff, 1, 0, false, false, false, 0}, {0x200000, 0x20ffff, 2, 0, false, false, false, 0}}));
+    w.append(0, dirty(1, 0, 0, 64, {2, 3, 4}, 3));
+    w.append(0, dirty(1, 1, 0x200000, 16, {5, 6}, 3));
+    w.append(0, dirty(2, 0, 0, 64, {}, 4));
+    w.append(0, dirty(2, 1, 0x200000, 16, {}, 4));
+    w.append(0, dirty(3, 0, 0, 64, {1}, 8));
+    w.append(0, dirty(3, 1, 0x200000, 16, {}, 8));
+    w.close();
+    return path;
+}
+
+TEST(DirtyAnalysis, HandWrittenTraceGivesTheWorkedOutAnswer) {
+    const std::string path = hand_trace();
+    TraceReader r = TraceReader::open(path);
+    std::filesystem::remove(path);
+    DirtyAnalysisOptions o;
+    o.window = 2;
+    o.hottest = 4;
+    const DirtyReport rep = analyse_dirty(r, o);
+    EXPECT_TRUE(rep.timed);
+    EXPECT_FALSE(rep.damage);
+    EXPECT_EQ(rep.ram_pages, 80u);
+    ASSERT_EQ(rep.blocks.size(), 2u);
+    EXPECT_EQ(rep.blocks[1].first, 64u);
+    ASSERT_EQ(rep.epochs.size(), 4u);
+    const std::vector<uint64_t> dirty_n = {4, 5, 0, 1}, ws = {4, 7, 5, 1}, start = {0, 1, 3, 4}, end = {1, 3, 4, 8};
+    for (size_t i = 0; i < 4; ++i) {
+        SCOPED_TRACE(i);
+        EXPECT_EQ(rep.epochs[i].epoch, i);
+        EXPECT_EQ(rep.epochs[i].dirty_pages, dirty_n[i]);  // bank page 5 of epoch 1 counts once
+        EXPECT_EQ(rep.epochs[i].working_set, ws[i]);
+        EXPECT_EQ(rep.epochs[i].start_ns, start[i] * 1000000);
+        EXPECT_EQ(rep.epochs[i].end_ns, end[i] * 1000000);
+    }
+    EXPECT_EQ(rep.epochs[1].runs, (std::vector<PageRun>{{2, 3}, {64 + 5, 2}}));
+    EXPECT_DOUBLE_EQ(rep.epochs[0].pages_per_second(), 4000);
+    EXPECT_DOUBLE_EQ(rep.epochs[1].pages_per_second(), 2500);
+    EXPECT_DOUBLE_EQ(rep.epochs[3].pages_per_second(), 250);
+    EXPECT_EQ(rep.epochs[0].by_region, (std::map<std::string, uint64_t>{{"bank", 1}, {"ram", 3}}));
+    EXPECT_EQ(rep.epochs[1].by_region, (std::map<std::string, uint64_t>{{"bank", 3}, {"ram", 3}}));  // as the slots reported
+    EXPECT_EQ(rep.epochs[1].by_slot, (std::map<uint32_t, uint64_t>{{0, 3}, {1, 3}}));
+    EXPECT_EQ(rep.distinct_pages, 7u);
+    EXPECT_EQ(rep.dirty_page_epochs, 10u);
+    EXPECT_EQ(rep.peak_working_set, 7u);
+    EXPECT_DOUBLE_EQ(rep.mean_pages_per_second(), 10 / 0.008);
+    ASSERT_EQ(rep.hottest.size(), 4u);
+    // Pages 1, 2, 3 of the RAM were dirty in two epochs; then the first of one epoch.
+    EXPECT_EQ(rep.hottest[0].gpa, 0x1000u);
+    EXPECT_EQ(rep.hottest[0].epochs, 2u);
+    EXPECT_EQ(rep.hottest[0].region, "ram");
+    EXPECT_EQ(rep.hottest[2].gpa, 0x3000u);
+    EXPECT_EQ(rep.hottest[3].gpa, 0x4000u);
+    EXPECT_EQ(rep.hottest[3].epochs, 1u);
+
+    const std::string text = dirty_text(rep), json = dirty_json(rep), csv = dirty_csv(rep);
+    EXPECT_NE(text.find("80 pages"), std::string::npos) << text;
+    EXPECT_NE(json.find("\"working_set\":7"), std::string::npos) << json;
+    EXPECT_NE(csv.find("\n1,1000000,3000000,5,2500.000,10.240000,7,bank=3;ram=3\n"), std::string::npos) << csv;
+}
+
+TEST(DirtyAnalysis, ADirtyLogOfASlotTheTraceNeverAddedIsAnError) {
+    const std::string path = temp_path("noslot.trace");
+    {
+        TraceWriter w(path, TraceHeader{});
+        w.append(0, dirty(0, 7, 0, 64, {1}, 1));
+        w.close();
+    }
+    TraceReader r = TraceReader::open(path);
+    std::filesystem::remove(path);
+    try {
+        analyse_dirty(r);
+        FAIL();
+    } catch (const Error& e) {
+        EXPECT_NE(std::string(e.what()).find("slot 7"), std::string::npos) << e.what();
+    }
+}
+
+// Ten epochs of one second over 1,000 pages of RAM, each dirtying the
+// pages `pages(k)` gives.
+DirtyReport synthetic(uint64_t ram, const std::function<PageRun(uint64_t)>& pages) {
+    DirtyReport r;
+    r.timed = true;
+    r.ram_pages = ram;
+    r.blocks = {{0, ram, 0}};
+    for (uint64_t k = 0; k < 10; ++k) {
+        DirtyEpoch e;
+        e.epoch = k;
+        e.start_ns = k * 1000000000;
+        e.end_ns = (k + 1) * 1000000000;
+        e.runs = {pages(k)};
+        e.dirty_pages = e.runs[0].count;
+        r.dirty_page_epochs += e.dirty_pages;
+        r.epochs.push_back(e);
+    }
+    return r;
+}
+
+constexpr double kPagesPerSecond = 500;
+MigrationParams link(double downtime_s) { return {kPagesPerSecond * 4096, downtime_s, 30}; }
+
+TEST(MigrationEstimate, HotSetComputedByHand) {
+    // The same 100 pages every second; 500 pages/s; 250 ms downtime.
+    // Trace: round 0 sends 1,000 pages in 2 s, during which the hot set
+    // (100 pages) was dirtied: 0.2 s, within the limit -> stop.
+    // Model: lambda = 100/500 = 0.2: 1000, 200 (0.4 s > 0.25), then 40
+    // (0.08 s) -> stop after two rounds.
+    const MigrationEstimate m = estimate_migration(synthetic(1000, [](uint64_t) { return PageRun{0, 100}; }), link(0.25));
+    EXPECT_DOUBLE_EQ(m.lambda, 0.2);
+    EXPECT_TRUE(m.trace.converges);
+    EXPECT_EQ(m.trace.rounds, 1u);
+    EXPECT_EQ(m.trace.round_pages, std::vector<uint64_t>{1000});
+    EXPECT_EQ(m.trace.final_pages, 100u);
+    EXPECT_NEAR(m.trace.downtime_s, 0.2, 1e-12);
+    EXPECT_NEAR(m.trace.total_s, 2.2, 1e-12);
+    EXPECT_EQ(m.trace.pages_sent, 1100u);
+    EXPECT_TRUE(m.geometric.converges);
+    EXPECT_EQ(m.geometric.rounds, 2u);
+    EXPECT_EQ(m.geometric.round_pages, (std::vector<uint64_t>{1000, 200}));
+    EXPECT_EQ(m.geometric.final_pages, 40u);
+    EXPECT_NEAR(m.geometric.downtime_s, 0.08, 1e-12);
+    EXPECT_NEAR(m.geometric.total_s, 2.48, 1e-12);
+    EXPECT_EQ(m.geometric.pages_sent, 1240u);
+    EXPECT_FALSE(m.looped);
+    EXPECT_NE(migration_text(m).find("converges after 1 pre-copy round"), std::string::npos) << migration_text(m);
+}
+
+TEST(MigrationEstimate, FreshPagesEverySecondAgreeWithTheModel) {
+    // 100 new pages every second: nothing is dirtied twice, which is what
+    // the geometric model assumes. Round 0: 2 s, epochs 0 and 1 -> 200
+    // pages (0.4 s); round 1 over (2, 2.4]: 40% of epoch 2's 100 -> 40
+    // pages (0.08 s) -> stop. The model: 1000, 200, 40. Both 2.48 s.
+    const MigrationEstimate m = estimate_migration(synthetic(1000, [](uint64_t k) { return PageRun{k * 100, 100}; }), link(0.25));
+    EXPECT_TRUE(m.trace.converges);
+    EXPECT_EQ(m.trace.round_pages, (std::vector<uint64_t>{1000, 200}));
+    EXPECT_EQ(m.trace.final_pages, 40u);
+    EXPECT_NEAR(m.trace.total_s, 2.48, 1e-9);
+    EXPECT_NEAR(m.trace.total_s, m.geometric.total_s, 1e-9);
+    EXPECT_EQ(m.trace.pages_sent, m.geometric.pages_sent);
+}
+
+TEST(MigrationEstimate, ADirtyRateAboveTheLinkDoesNotConverge) {
+    // 600 pages a second over a 500 pages/s link: lambda 1.2.
+    const MigrationEstimate m = estimate_migration(synthetic(1000, [](uint64_t) { return PageRun{0, 600}; }), link(0.25));
+    EXPECT_DOUBLE_EQ(m.lambda, 1.2);
+    EXPECT_FALSE(m.trace.converges);
+    EXPECT_FALSE(m.geometric.converges);
+    EXPECT_NE(migration_text(m).find("does NOT converge"), std::string::npos);
+}
+
+TEST(MigrationEstimate, RamThatFitsTheDowntimeStopsAtOnce) {
+    const MigrationEstimate m = estimate_migration(synthetic(100, [](uint64_t) { return PageRun{0, 10}; }), link(0.25));
+    EXPECT_TRUE(m.trace.converges);
+    EXPECT_EQ(m.trace.rounds, 0u);
+    EXPECT_NEAR(m.trace.downtime_s, 0.2, 1e-12);
+    EXPECT_EQ(m.trace.pages_sent, 100u);
+}
+
+TEST(MigrationEstimate, ALongMigrationLoopsTheRecording) {
+    // 10,000 pages at 500 pages/s: round 0 alone takes 20 s of a 10 s recording.
+    const MigrationEstimate m = estimate_migration(synthetic(10000, [](uint64_t) { return PageRun{0, 100}; }), link(0.25));
+    EXPECT_TRUE(m.looped);
+    EXPECT_EQ(m.trace.final_pages, 100u);  // the hot set, however often the recording loops
+}
+
+TEST(MigrationEstimate, BadInputIsAClearError) {
+    DirtyReport untimed = synthetic(1000, [](uint64_t) { return PageRun{0, 1}; });
+    untimed.timed = false;
+    EXPECT_THROW(estimate_migration(untimed, link(0.25)), Error);
+    EXPECT_THROW(estimate_migration(synthetic(1000, [](uint64_t) { return PageRun{0, 1}; }), {0, 0.25, 30}), Error);
+    EXPECT_DOUBLE_EQ(parse_bandwidth("1Gbit"), 125e6);
+    EXPECT_DOUBLE_EQ(parse_bandwidth("100Mbit/s"), 12.5e6);
+    EXPECT_DOUBLE_EQ(parse_bandwidth("125MB"), 125e6);
+    EXPECT_DOUBLE_EQ(parse_bandwidth("1GiB"), 1073741824.0);
+    EXPECT_DOUBLE_EQ(parse_bandwidth("4096"), 4096);
+    EXPECT_THROW(parse_bandwidth("fast"), Error);
+    EXPECT_THROW(parse_bandwidth("10 parsecs"), Error);
+    EXPECT_THROW(parse_bandwidth("-5MB"), Error);
+}
+
+TEST(DirtyHeatmap, CellsHoldTheShareOfDirtyPages) {
+    // 1,000 pages in 10 rows of 100; 10 epochs in 5 columns of 2.
+    const DirtyReport r = synthetic(1000, [](uint64_t k) { return PageRun{k * 100, 100}; });
+    const HeatmapGrid g = heatmap_grid(r, 10, 5);
+    ASSERT_EQ(g.rows, 10u);
+    ASSERT_EQ(g.cols, 5u);
+    // Epoch k dirties row k entirely: column k/2 holds half of that row.
+    for (uint64_t row = 0; row < 10; ++row)
+        for (uint64_t col = 0; col < 5; ++col) EXPECT_DOUBLE_EQ(g.at(row, col), row / 2 == col ? 0.5 : 0.0) << row << "," << col;
+}
+
+TEST(DirtyHeatmap, WritesPngAndSvgAndRefusesOtherNames) {
+    const DirtyReport r = synthetic(1000, [](uint64_t k) { return PageRun{k * 100, 100}; });
+    const std::string png = temp_path("h.png"), svg = temp_path("h.svg");
+    write_heatmap(r, png);
+    write_heatmap(r, svg);
+    std::ifstream p(png, std::ios::binary);
+    char sig[8] = {};
+    p.read(sig, 8);
+    EXPECT_EQ(std::string(sig, 8), std::string("\x89PNG\r\n\x1a\n", 8));
+    std::ifstream s(svg);
+    const std::string text((std::istreambuf_iterator<char>(s)), std::istreambuf_iterator<char>());
+    EXPECT_NE(text.find("<svg"), std::string::npos);
+    EXPECT_NE(text.find("<rect x="), std::string::npos);
+    std::filesystem::remove(png);
+    std::filesystem::remove(svg);
+    EXPECT_THROW(write_heatmap(r, temp_path("h.jpg")), Error);
+    EXPECT_THROW(write_heatmap(r, "/nonexistent-kvmrr-dir/h.png"), Error);
+    EXPECT_THROW(write_heatmap(DirtyReport{}, temp_path("empty.png")), Error);
+}
+
+// The dirty_walker guest recorded with a harvest at each of its epoch
+// marks: every epoch's pages inside its working set are exactly the ones
+// its pattern writes.
+class DirtyWalker : public ::testing::TestWithParam<uint32_t> {};
+
+TEST_P(DirtyWalker, AnalysisGivesBackThePatternExactly) {
+    const uint32_t pattern = GetParam(), pages = 512, epochs = 6;
+    const std::string path = temp_path("walker-" + std::to_string(pattern) + ".trace");
+    RecordRequest req;
+    req.run.guest.fixture = "dirty_walker";
+    req.run.guest.args = {pattern, pages, epochs};
+    req.run.accel = Accel::Emu;
+    req.run.limits.timeout = std::chrono::seconds(60);
+    req.run.serial_out = [](uint8_t) {};
+    req.output = path;
+    req.recorder.dirty_mark_port = 0x3ff;  // the guest writes its epoch there after each epoch's writes
+    const RecordReport rec = record_guest(req);
+    ASSERT_EQ(rec.run.exit_status, 0) << rec.run.message;
+    TraceReader r = TraceReader::open(path);
+    std::filesystem::remove(path);
+    const DirtyReport rep = analyse_dirty(r);
+    ASSERT_GE(rep.epochs.size(), epochs);
+    ASSERT_FALSE(rep.blocks.empty());
+    ASSERT_EQ(rep.blocks[0].id, 0u);  // main RAM: block page = guest page
+    const uint64_t base = DIRTY_WALKER_BASE / 4096;
+    for (uint32_t e = 0; e < epochs; ++e) {
+        SCOPED_TRACE(e);
+        std::vector<uint32_t> want(pages);
+        const uint32_t n = dirty_walker_pages(pattern, pages, e, want.data(), pages);
+        std::set<uint64_t> got;
+        for (const PageRun& run : rep.epochs[e].runs)
+            for (uint64_t p = run.first; p < run.first + run.count; ++p)
+                if (p >= base && p < base + pages) got.insert(p - base);
+        EXPECT_EQ(got, std::set<uint64_t>(want.begin(), want.begin() + n));
+    }
+    // After the last mark the guest only prints: no page of the set.
+    for (size_t e = epochs; e < rep.epochs.size(); ++e)
+        for (const PageRun& run : rep.epochs[e].runs) EXPECT_TRUE(run.first + run.count <= base || run.first >= base + pages);
+}
+
+INSTANTIATE_TEST_SUITE_P(Patterns, DirtyWalker,
+                         ::testing::Values(DIRTY_WALKER_SEQUENTIAL, DIRTY_WALKER_RANDOM, DIRTY_WALKER_HOT_COLD));
+
+}  // namespace
+}  // namespace kvmrr
