@@ -17,6 +17,7 @@
 
 #include "core/guest_image.h"
 #include "core/kvm/accel.h"
+#include "core/kvm/kvm.h"
 #include "core/kvm/run_loop.h"
 #include "core/machine_layout.h"
 
@@ -51,6 +52,9 @@ struct GuestRunRequest {
     RunLimits limits;
     ExitPolicy policy;
     Accel accel = Accel::Auto;
+    // How dirty pages are harvested when something logs them (recording).
+    DirtyLogMode dirty_mode = DirtyLogMode::Bitmap;
+    uint32_t dirty_ring_entries = kDefaultDirtyRingEntries;
 };
 
 struct GuestRunReport {

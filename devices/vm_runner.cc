@@ -7,13 +7,18 @@
 
 namespace kvmrr {
 
-VmRunner::VmRunner(Machine& machine, Accel accel, DirtySink dirty_sink) : machine_(machine) {
+VmRunner::VmRunner(Machine& machine, Accel accel, DirtySink dirty_sink, DirtyLogMode dirty_mode, uint32_t ring_entries)
+    : machine_(machine) {
     if (accel == Accel::Auto) fallback_reason_ = KvmSystem::unavailable_reason();
     accel_ = accel == Accel::Auto ? (fallback_reason_.empty() ? Accel::Kvm : Accel::Emu) : accel;
+    if (accel_ == Accel::Emu && dirty_mode == DirtyLogMode::Ring)
+        throw Error("the dirty ring is a KVM feature and this run is on the emulator" +
+                    (fallback_reason_.empty() ? std::string() : " (" + fallback_reason_ + ")") +
+                    ": use the bitmap mode, or KVM");
     KvmVm* kvm_vm = nullptr;
     if (accel_ == Accel::Kvm) {
         kvm_ = std::make_unique<KvmSystem>();
-        auto vm = std::make_unique<KvmVm>(*kvm_);
+        auto vm = std::make_unique<KvmVm>(*kvm_, dirty_mode, ring_entries);
         kvm_vm = vm.get();
         vm_ = std::move(vm);
     } else {

@@ -34,8 +34,10 @@ struct RunOptions {
 class VmRunner {
 public:
     // Throws kvmrr::Error when the accelerator cannot be used (Kvm without
-    // /dev/kvm).
-    VmRunner(Machine& machine, Accel accel = Accel::Auto, DirtySink dirty_sink = {});
+    // /dev/kvm), or the dirty ring is asked of the emulator or of a KVM
+    // without one.
+    VmRunner(Machine& machine, Accel accel = Accel::Auto, DirtySink dirty_sink = {},
+             DirtyLogMode dirty_mode = DirtyLogMode::Bitmap, uint32_t ring_entries = kDefaultDirtyRingEntries);
     ~VmRunner();
     VmRunner(const VmRunner&) = delete;
     VmRunner& operator=(const VmRunner&) = delete;

@@ -44,7 +44,7 @@ RecordReport record_guest(const RecordRequest& req) {
     RealHostInputs real(req.run.serial_in_fd, req.run.disk);
     Recorder rec(real, req.recorder);
     Machine machine(req.run.layout, rec, req.run.serial_out);
-    VmRunner runner(machine, req.run.accel);
+    VmRunner runner(machine, req.run.accel, {}, req.run.dirty_mode, req.run.dirty_ring_entries);
     runner.load(image, req.run.guest.args);
 
     TraceHeader h = make_trace_header(machine, image, req.run.guest.args);
@@ -66,6 +66,7 @@ RecordReport record_guest(const RecordRequest& req) {
     h.dirty_interval_exits = req.recorder.dirty_interval_exits;
     h.dirty_interval_ms = req.recorder.dirty_interval_ms;
     h.dirty_mark_port = req.recorder.dirty_mark_port;
+    h.dirty_mode = dirty_log_mode_name(req.run.dirty_mode);
     h.max_exits = req.run.limits.max_exits;
     h.timeout_ms = static_cast<uint64_t>(req.run.limits.timeout.count());
     h.initial_regs.push_back(regs_record(runner.vcpu().regs(), runner.vcpu().sregs()));

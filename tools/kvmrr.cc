@@ -273,6 +273,15 @@ int main(int argc, char** argv) {
     record->add_option("-o,--output", rreq.output, "Trace file to write")->required();
     record->add_option("--dirty-interval", rc.dirty_interval,
                        "Harvest dirty pages every N exits (N) or every N milliseconds (Nms); default 1000 exits");
+    std::string dirty_mode = "bitmap";
+    record->add_option("--dirty-mode", dirty_mode,
+                       "How KVM reports dirty pages: bitmap (KVM_GET_DIRTY_LOG) or ring (KVM_CAP_DIRTY_LOG_RING, KVM "
+                       "only); the trace is the same")
+        ->check(CLI::IsMember({"bitmap", "ring"}))
+        ->capture_default_str();
+    record->add_option("--dirty-ring-entries", rreq.run.dirty_ring_entries,
+                       "With --dirty-mode ring: entries per vCPU ring (a power of two; 0: the largest KVM allows)")
+        ->capture_default_str();
     int32_t dirty_mark_port = -1;
     record->add_option("--dirty-at-port", dirty_mark_port,
                        "Also harvest right after every guest write to this I/O port (dirty_walker marks its epochs at 0x3ff)")
@@ -340,6 +349,7 @@ int main(int argc, char** argv) {
             finish_guest_request(rreq.run, rc, rlayout);
             rreq.recorder = parse_dirty_interval(rc.dirty_interval);
             rreq.recorder.dirty_mark_port = dirty_mark_port;
+            rreq.run.dirty_mode = parse_dirty_log_mode(dirty_mode);
             const RecordReport rep = record_guest(rreq);
             std::fflush(stdout);
             std::cerr << rep.summary();

@@ -113,8 +113,34 @@ std::vector<kvm_cpuid_entry2> KvmSystem::supported_cpuid() const {
     throw Error("KVM_GET_SUPPORTED_CPUID: more than 4096 entries");
 }
 
-KvmVm::KvmVm(KvmSystem& kvm) : kvm_(&kvm) {
+const char* dirty_log_mode_name(DirtyLogMode m) { return m == DirtyLogMode::Ring ? "ring" : "bitmap"; }
+
+DirtyLogMode parse_dirty_log_mode(const std::string& text) {
+    if (text == "bitmap") return DirtyLogMode::Bitmap;
+    if (text == "ring") return DirtyLogMode::Ring;
+    throw Error("unknown dirty-log mode '" + text + "' (choose bitmap or ring)");
+}
+
+KvmVm::KvmVm(KvmSystem& kvm, DirtyLogMode mode, uint32_t ring_entries) : kvm_(&kvm), mode_(mode) {
     fd_ = Fd(xioctl(kvm.fd(), KVM_CREATE_VM, "KVM_CREATE_VM", 0));
+    if (mode == DirtyLogMode::Ring) {
+        // Before any vCPU exists, as KVM requires. The acquire/release
+        // variant is the same protocol with the barriers spelt out (x86
+        // needs none); either will do.
+        const long cap = check_extension(KVM_CAP_DIRTY_LOG_RING_ACQ_REL) ? KVM_CAP_DIRTY_LOG_RING_ACQ_REL : KVM_CAP_DIRTY_LOG_RING;
+        const int max_bytes = check_extension(cap);
+        if (max_bytes <= 0) throw Error("this KVM has no dirty ring (KVM_CAP_DIRTY_LOG_RING); use the bitmap mode");
+        if (ring_entries == 0) ring_entries = static_cast<uint32_t>(static_cast<uint64_t>(max_bytes) / sizeof(kvm_dirty_gfn));
+        const uint64_t bytes = uint64_t{ring_entries} * sizeof(kvm_dirty_gfn);
+        if (ring_entries == 0 || (ring_entries & (ring_entries - 1)) != 0 || bytes > static_cast<uint64_t>(max_bytes))
+            throw Error("dirty ring of " + std::to_string(ring_entries) + " entries: it must be a power of two of at most " +
+                        std::to_string(max_bytes / sizeof(kvm_dirty_gfn)) + " entries here");
+        kvm_enable_cap c{};
+        c.cap = static_cast<uint32_t>(cap);
+        c.args[0] = bytes;
+        xioctl(fd_.get(), KVM_ENABLE_CAP, "KVM_ENABLE_CAP(KVM_CAP_DIRTY_LOG_RING)", &c);
+        ring_entries_ = ring_entries;
+    }
     const int slots = check_extension(KVM_CAP_NR_MEMSLOTS);
     max_slots_ = slots > 0 ? static_cast<uint32_t>(slots) : 32;
     if (!check_extension(KVM_CAP_READONLY_MEM))
@@ -123,7 +149,9 @@ KvmVm::KvmVm(KvmSystem& kvm) : kvm_(&kvm) {
     // just below 0xff000000, away from RAM, ROM and the device windows.
     xioctl(fd_.get(), KVM_SET_IDENTITY_MAP_ADDR, "KVM_SET_IDENTITY_MAP_ADDR", &kIdentityMapAddr);
     xioctl(fd_.get(), KVM_SET_TSS_ADDR, "KVM_SET_TSS_ADDR", static_cast<unsigned long>(kIdentityMapAddr + 0x1000));
-    if (check_extension(KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2) & KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE) {
+    // The ring resets pages itself; manual protection is for bitmaps.
+    if (mode == DirtyLogMode::Bitmap &&
+        (check_extension(KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2) & KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE)) {
         kvm_enable_cap cap{};
         cap.cap = KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2;
         cap.args[0] = KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE;
@@ -146,9 +174,73 @@ void KvmVm::set_user_memory_region(const MemslotSpec& s) {
     if (ioctl(fd_.get(), KVM_SET_USER_MEMORY_REGION, &r) < 0)
         fail("KVM_SET_USER_MEMORY_REGION (slot " + std::to_string(s.slot) + ", guest " + hex(s.guest_phys) + ", size " +
              hex(s.size) + ")");
+    if (mode_ == DirtyLogMode::Ring) {
+        // The memslot listener harvests a logging slot before it changes,
+        // so what is still pending for it here belongs to nobody.
+        pending_.erase(s.slot);
+        if (s.size && (s.flags & KVM_MEM_LOG_DIRTY_PAGES)) {
+            slot_pages_[s.slot] = s.size / 4096;
+        } else {
+            slot_pages_.erase(s.slot);
+        }
+    }
+}
+
+KvmVm::~KvmVm() = default;
+
+void KvmVm::add_ring(kvm_dirty_gfn* gfns) { rings_.push_back(Ring{gfns, 0}); }
+
+void KvmVm::remove_ring(kvm_dirty_gfn* gfns) {
+    std::erase_if(rings_, [&](const Ring& r) { return r.gfns == gfns; });
+}
+
+uint64_t KvmVm::drain_dirty_rings() {
+    uint64_t n = 0;
+    for (Ring& ring : rings_) {
+        uint32_t taken = 0;
+        for (;;) {
+            kvm_dirty_gfn& g = ring.gfns[ring.fetch & (ring_entries_ - 1)];
+            if (!(__atomic_load_n(&g.flags, __ATOMIC_ACQUIRE) & KVM_DIRTY_GFN_F_DIRTY)) break;
+            const uint32_t slot = g.slot & 0xffff;  // address space 0: the only one kvmrr uses
+            const auto it = slot_pages_.find(slot);
+            if ((g.slot >> 16) == 0 && it != slot_pages_.end() && g.offset < it->second) {
+                std::vector<uint64_t>& bits = pending_[slot];
+                if (bits.empty()) bits.assign((it->second + 63) / 64, 0);
+                bits[g.offset / 64] |= 1ull << (g.offset % 64);
+            }
+            __atomic_store_n(&g.flags, KVM_DIRTY_GFN_F_RESET, __ATOMIC_RELEASE);
+            ++ring.fetch;
+            ++n;
+            ++taken;
+        }
+        // KVM keeps some entries in reserve and stops the vCPU (ring full)
+        // before it reaches them, so a ring that is full to the last entry
+        // may have been written over: dirty pages may be lost.
+        if (taken == ring_entries_) ring_overflowed_ = true;
+    }
+    // Re-protects the harvested pages so that their next write is seen.
+    if (n) xioctl(fd_.get(), KVM_RESET_DIRTY_RINGS, "KVM_RESET_DIRTY_RINGS", 0);
+    return n;
 }
 
 void KvmVm::get_dirty_log(uint32_t slot, std::span<uint64_t> bitmap) {
+    if (mode_ == DirtyLogMode::Ring) {
+        drain_dirty_rings();
+        // Said once: the harvests that tear the slots down after the error
+        // must not throw again (they run while the error unwinds).
+        if (ring_overflowed_ && !ring_error_said_) {
+            ring_error_said_ = true;
+            throw Error("the dirty ring (" + std::to_string(ring_entries_) +
+                        " entries) was full to its last entry, so KVM may have written over entries: dirty pages may "
+                        "be lost. Record with more --dirty-ring-entries or with --dirty-mode bitmap");
+        }
+        std::fill(bitmap.begin(), bitmap.end(), 0);
+        const auto it = pending_.find(slot);
+        if (it == pending_.end()) return;
+        std::copy_n(it->second.begin(), std::min(it->second.size(), bitmap.size()), bitmap.begin());
+        pending_.erase(it);
+        return;
+    }
     kvm_dirty_log d{};
     d.slot = slot;
     d.dirty_bitmap = bitmap.data();
@@ -164,22 +256,50 @@ void KvmVm::clear_dirty_log(uint32_t slot, uint64_t first_page, uint32_t num_pag
     xioctl(fd_.get(), KVM_CLEAR_DIRTY_LOG, "KVM_CLEAR_DIRTY_LOG", &c);
 }
 
-KvmVcpu::KvmVcpu(KvmVm& vm, unsigned id) : id_(id) {
+KvmVcpu::KvmVcpu(KvmVm& vm, unsigned id) : vm_(&vm), id_(id) {
     fd_ = Fd(xioctl(vm.fd(), KVM_CREATE_VCPU, "KVM_CREATE_VCPU", static_cast<unsigned long>(id)));
     run_size_ = vm.system().vcpu_mmap_size();
     void* p = mmap(nullptr, run_size_, PROT_READ | PROT_WRITE, MAP_SHARED, fd_.get(), 0);
     if (p == MAP_FAILED) fail("mmap of the vCPU run area");
     run_ = static_cast<kvm_run*>(p);
+    if (vm.dirty_mode() == DirtyLogMode::Ring) {
+        ring_bytes_ = size_t{vm.ring_entries()} * sizeof(kvm_dirty_gfn);
+        void* r = mmap(nullptr, ring_bytes_, PROT_READ | PROT_WRITE, MAP_SHARED, fd_.get(),
+                       static_cast<off_t>(KVM_DIRTY_LOG_PAGE_OFFSET) * sysconf(_SC_PAGESIZE));
+        if (r == MAP_FAILED) {
+            munmap(run_, run_size_);
+            fail("mmap of the vCPU's dirty ring");
+        }
+        ring_ = static_cast<kvm_dirty_gfn*>(r);
+        vm.add_ring(ring_);
+    }
 }
 
 KvmVcpu::~KvmVcpu() {
+    if (ring_) {
+        vm_->remove_ring(ring_);
+        munmap(ring_, ring_bytes_);
+    }
     if (run_) munmap(run_, run_size_);
 }
 
 bool KvmVcpu::run() {
-    if (ioctl(fd_.get(), KVM_RUN, 0) == 0) return true;
-    if (errno == EINTR || errno == EAGAIN) return false;
-    fail("KVM_RUN");
+    for (;;) {
+        if (ioctl(fd_.get(), KVM_RUN, 0) != 0) {
+            if (errno == EINTR || errno == EAGAIN) return false;
+            fail("KVM_RUN");
+        }
+        // A full dirty ring is KVM's business and ours, not the guest's:
+        // harvest it into the pending bitmaps and go on.
+        if (run_->exit_reason != KVM_EXIT_DIRTY_RING_FULL) return true;
+        vm_->count_ring_full();
+        if (vm_->drain_dirty_rings() == 0) {
+            vm_->ring_error_said();
+            throw Error("KVM says the dirty ring is full but it holds nothing to harvest: the ring overflowed "
+                        "(this KVM let the vCPU dirty more pages than the ring holds) and dirty pages were lost. "
+                        "Record with more --dirty-ring-entries or with --dirty-mode bitmap");
+        }
+    }
 }
 
 void KvmVcpu::complete_exit() {

@@ -11,6 +11,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -56,12 +57,29 @@ private:
 // unrestricted guest (identity map, then three TSS pages).
 constexpr uint64_t kIdentityMapAddr = 0xfeffc000;
 
+// How KVM tells which pages the guest dirtied: per-slot bitmaps
+// (KVM_GET_DIRTY_LOG), or per-vCPU rings of dirty pages
+// (KVM_CAP_DIRTY_LOG_RING). Both reach the rest of kvmrr as bitmaps, so
+// the recorder writes the same events either way.
+enum class DirtyLogMode : uint8_t { Bitmap, Ring };
+const char* dirty_log_mode_name(DirtyLogMode m);
+DirtyLogMode parse_dirty_log_mode(const std::string& text);  // "bitmap" or "ring"; throws otherwise
+
+// 0: the largest ring the host allows. A small ring fills quickly where
+// KVM pushes a page every time its instruction emulator writes it (no
+// write protection in between), which is most writes on some hosts.
+constexpr uint32_t kDefaultDirtyRingEntries = 0;
+
 class KvmVm final : public VmBackend {
 public:
     // Creates a VM with what kvmrr needs from x86 KVM: a TSS and identity
     // map placed outside every device window, and manual dirty-log
-    // protection when the kernel has it.
-    explicit KvmVm(KvmSystem& kvm);
+    // protection when the kernel has it. In Ring mode every vCPU gets a
+    // ring of `ring_entries` (a power of two the kernel accepts, 0 for the
+    // largest); an error says so when KVM has no dirty ring.
+    explicit KvmVm(KvmSystem& kvm, DirtyLogMode mode = DirtyLogMode::Bitmap,
+                   uint32_t ring_entries = kDefaultDirtyRingEntries);
+    ~KvmVm() override;
 
     int fd() const { return fd_.get(); }
     KvmSystem& system() const { return *kvm_; }
@@ -74,11 +92,37 @@ public:
     void clear_dirty_log(uint32_t slot, uint64_t first_page, uint32_t num_pages,
                          std::span<const uint64_t> bitmap) override;
 
+    // --- dirty ring mode ---
+    DirtyLogMode dirty_mode() const { return mode_; }
+    uint32_t ring_entries() const { return ring_entries_; }
+    // KvmVcpu maps its ring and hands it here (Ring mode only).
+    void add_ring(kvm_dirty_gfn* gfns);
+    void remove_ring(kvm_dirty_gfn* gfns);
+    // Moves every harvested ring entry into its slot's pending bitmap and
+    // resets the rings (KVM_RESET_DIRTY_RINGS); get_dirty_log() does this
+    // first, and KvmVcpu on KVM_EXIT_DIRTY_RING_FULL. Returns the entries.
+    uint64_t drain_dirty_rings();
+    uint64_t ring_full_exits() const { return ring_full_; }
+    void count_ring_full() { ++ring_full_; }
+    void ring_error_said() { ring_error_said_ = true; }  // the vCPU reported a lost ring: harvests stop saying so
+
 private:
+    struct Ring {
+        kvm_dirty_gfn* gfns = nullptr;
+        uint32_t fetch = 0;  // the next entry to look at (free-running)
+    };
     KvmSystem* kvm_;
     Fd fd_;
     uint32_t max_slots_ = 0;
     bool manual_protect_ = false;
+    DirtyLogMode mode_ = DirtyLogMode::Bitmap;
+    uint32_t ring_entries_ = 0;
+    std::vector<Ring> rings_;
+    std::map<uint32_t, uint64_t> slot_pages_;              // logging slots' sizes, for pending bitmaps
+    std::map<uint32_t, std::vector<uint64_t>> pending_;    // ring entries not yet asked for, per slot
+    uint64_t ring_full_ = 0;
+    bool ring_overflowed_ = false;
+    bool ring_error_said_ = false;
 };
 
 class KvmVcpu final : public Vcpu {
@@ -103,10 +147,13 @@ public:
     void set_cpuid(const std::vector<kvm_cpuid_entry2>& entries);
 
 private:
+    KvmVm* vm_;
     unsigned id_;
     Fd fd_;
     kvm_run* run_ = nullptr;
     size_t run_size_ = 0;
+    kvm_dirty_gfn* ring_ = nullptr;  // Ring mode: this vCPU's dirty ring
+    size_t ring_bytes_ = 0;
 };
 
 }  // namespace kvmrr
