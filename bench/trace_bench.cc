@@ -8,11 +8,14 @@
 #include <unistd.h>
 #include <zstd.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <string>
 #include <vector>
 
 #include "record/capnp_convert.h"
+#include "record/record_session.h"
+#include "record/trace_reader.h"
 #include "record/trace_writer.h"
 
 namespace kvmrr {
@@ -149,6 +152,66 @@ BENCHMARK(BM_ChunkLz4PioLoop)->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_ChunkZstd1PioLoop)->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_ChunkLz4Mixed)->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_ChunkZstd1Mixed)->Unit(benchmark::kMicrosecond);
+
+// Real traces: every golden fixture trace (fixtures/traces/, recorded on
+// KVM) and a pio_loop of 100,000 writes recorded here (KVM where it can,
+// the emulator otherwise), their events re-chunked as the writer chunks
+// them and compressed with LZ4 and with zstd -1: bytes per event of the
+// file as written, of the packed chunks, and of each codec's output.
+void fixture_codecs(benchmark::State& state, const std::string& path) {
+    TraceReader r = TraceReader::open(path);
+    std::vector<TraceEvent> ev;
+    TraceEvent e;
+    while (r.next(e)) ev.push_back(e);
+    std::vector<std::vector<uint8_t>> chunks;
+    for (size_t i = 0; i < ev.size(); i += 8192)
+        chunks.push_back(encode_chunk(std::span(ev).subspan(i, std::min<size_t>(8192, ev.size() - i))));
+    size_t packed = 0, lz4 = 0, zstd = 0;
+    ZSTD_CCtx* cctx = ZSTD_createCCtx();
+    for (auto _ : state) {
+        packed = lz4 = zstd = 0;
+        for (const auto& c : chunks) {
+            std::vector<char> out(ZSTD_compressBound(c.size()) + static_cast<size_t>(LZ4_compressBound(static_cast<int>(c.size()))));
+            packed += c.size();
+            lz4 += static_cast<size_t>(LZ4_compress_default(reinterpret_cast<const char*>(c.data()), out.data(),
+                                                            static_cast<int>(c.size()), static_cast<int>(out.size())));
+            zstd += ZSTD_compressCCtx(cctx, out.data(), out.size(), c.data(), c.size(), 1);
+        }
+    }
+    ZSTD_freeCCtx(cctx);
+    const double n = static_cast<double>(ev.size());
+    state.counters["events"] = n;
+    state.counters["file B/ev"] = static_cast<double>(std::filesystem::file_size(path)) / n;
+    state.counters["packed B/ev"] = static_cast<double>(packed) / n;
+    state.counters["lz4 B/ev"] = static_cast<double>(lz4) / n;
+    state.counters["zstd1 B/ev"] = static_cast<double>(zstd) / n;
+    state.SetLabel(r.header().accelerator.empty() ? "" : "recorded on " + r.header().accelerator);
+}
+
+const int kRegisterFixtureCodecs = [] {
+    const std::filesystem::path dir = std::filesystem::path(KVMRR_SOURCE_DIR) / "fixtures" / "traces";
+    std::vector<std::string> traces;
+    for (const auto& f : std::filesystem::directory_iterator(dir))
+        if (f.path().extension() == ".trace") traces.push_back(f.path().string());
+    std::sort(traces.begin(), traces.end());
+    for (const std::string& t : traces)
+        benchmark::RegisterBenchmark(("BM_FixtureCodecs/" + std::filesystem::path(t).stem().string()).c_str(),
+                                     [t](benchmark::State& s) { fixture_codecs(s, t); })
+            ->Unit(benchmark::kMicrosecond);
+    benchmark::RegisterBenchmark("BM_FixtureCodecs/pio_loop_100000", [](benchmark::State& s) {
+        const std::string path = temp_path() + ".pio100k";
+        RecordRequest req;
+        req.run.guest.fixture = "pio_loop";
+        req.run.guest.args = {100000};
+        req.run.serial_out = [](uint8_t) {};
+        req.output = path;
+        const RecordReport rep = record_guest(req);
+        fixture_codecs(s, path);
+        s.counters["file B/exit"] = static_cast<double>(std::filesystem::file_size(path)) / static_cast<double>(rep.run.result.exits);
+        std::filesystem::remove(path);
+    })->Unit(benchmark::kMicrosecond)->Iterations(3);
+    return 0;
+}();
 
 }  // namespace
 }  // namespace kvmrr

@@ -290,6 +290,26 @@ bool AddressSpace::rejects_whole(const FlatRange* fr, uint64_t addr, unsigned si
     return size < v.min || size > v.max || (!v.unaligned && off % size != 0);
 }
 
+// The usual device access: inside one I/O range, of a size and alignment
+// the device both accepts and implements, so it is exactly one callback
+// with nothing to split, widen or reject. Returns the region's ops and the
+// offset for it, or null when the general path must decide. Nothing of the
+// view is used after the callback, which may change the topology.
+RegionOps* AddressSpace::single_call(const FlatRange* fr, uint64_t addr, unsigned size, bool is_write,
+                                     uint64_t* off) const {
+    if (!fr || size > fr->range.end() - addr) return nullptr;
+    MemoryRegion& mr = *fr->mr;
+    RegionOps* ops = mr.ops();
+    if (!ops || mr.kind() == MemoryRegion::Kind::Reservation || (is_write ? writes_memory(*fr) : reads_memory(*fr)))
+        return nullptr;
+    const AccessRules& r = mr.rules();
+    *off = fr->offset_in_region + (addr - fr->range.start());
+    const bool aligned = (*off & (size - 1)) == 0;
+    if (size < r.valid.min || size > r.valid.max || (!r.valid.unaligned && !aligned)) return nullptr;
+    if (size < r.impl.min || size > r.impl.max || (!r.impl.unaligned && !aligned)) return nullptr;
+    return ops;
+}
+
 AccessResult AddressSpace::read_at(uint64_t addr, unsigned size) {
     ++stats_.reads;
     uint8_t buf[8];
@@ -297,6 +317,11 @@ AccessResult AddressSpace::read_at(uint64_t addr, unsigned size) {
     const FlatRange* fr = is_access_size(size) ? view_->lookup(addr) : nullptr;
     if (fr && size <= fr->range.end() - addr && reads_memory(*fr))  // the usual case: one RAM range
         return {load_le(fr->host() + (addr - fr->range.start()), size), AccessStatus::Ok};
+    uint64_t off = 0;
+    if (RegionOps* ops = single_call(fr, addr, size, false, &off)) {
+        const uint64_t v = ops->read(off, size);
+        return {size == 8 ? v : v & ((uint64_t{1} << (8 * size)) - 1), AccessStatus::Ok};
+    }
     if (!is_access_size(size) || rejects_whole(fr, addr, size, false)) {
         fault(addr, size, false, buf, AccessStatus::Invalid);
         return {is_access_size(size) ? load_le(buf, size) : ~uint64_t{0}, AccessStatus::Invalid};
@@ -307,9 +332,15 @@ AccessResult AddressSpace::read_at(uint64_t addr, unsigned size) {
 
 AccessStatus AddressSpace::write_at(uint64_t addr, uint64_t value, unsigned size) {
     ++stats_.writes;
+    const FlatRange* fr = is_access_size(size) ? view_->lookup(addr) : nullptr;
+    uint64_t off = 0;
+    if (RegionOps* ops = single_call(fr, addr, size, true, &off)) {
+        ops->write(off, size == 8 ? value : value & ((uint64_t{1} << (8 * size)) - 1), size);
+        return AccessStatus::Ok;
+    }
     uint8_t buf[8];
     store_le(buf, value, 8);
-    if (!is_access_size(size) || rejects_whole(view_->lookup(addr), addr, size, true)) {
+    if (!is_access_size(size) || rejects_whole(fr, addr, size, true)) {
         fault(addr, size, true, buf, AccessStatus::Invalid);
         return AccessStatus::Invalid;
     }

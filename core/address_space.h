@@ -105,6 +105,7 @@ private:
     AccessStatus piece(const FlatRange* fr, uint64_t addr, uint8_t* buf, unsigned len, bool is_write);
     AccessStatus io_piece(const FlatRange& fr, uint64_t addr, uint8_t* buf, unsigned len, bool is_write);
     bool rejects_whole(const FlatRange* fr, uint64_t addr, unsigned size, bool is_write) const;
+    RegionOps* single_call(const FlatRange* fr, uint64_t addr, unsigned size, bool is_write, uint64_t* off) const;
     void fault(uint64_t addr, unsigned size, bool is_write, const uint8_t* buf, AccessStatus st);
 
     MemorySystem* sys_;

@@ -188,6 +188,13 @@ void KvmVm::set_user_memory_region(const MemslotSpec& s) {
 
 KvmVm::~KvmVm() = default;
 
+std::string KvmVm::dirty_log_lost() const {
+    if (!ring_overflowed_) return "";
+    return "the dirty ring (" + std::to_string(ring_entries_) +
+           " entries) was full to its last entry, so KVM may have written over entries: dirty pages may be lost. "
+           "Record with more --dirty-ring-entries or with --dirty-mode bitmap";
+}
+
 void KvmVm::add_ring(kvm_dirty_gfn* gfns) { rings_.push_back(Ring{gfns, 0}); }
 
 void KvmVm::remove_ring(kvm_dirty_gfn* gfns) {
@@ -225,15 +232,9 @@ uint64_t KvmVm::drain_dirty_rings() {
 
 void KvmVm::get_dirty_log(uint32_t slot, std::span<uint64_t> bitmap) {
     if (mode_ == DirtyLogMode::Ring) {
+        // An overflow is not thrown from here: harvests also run while slots
+        // are torn down. MemslotListener::harvest asks dirty_log_lost().
         drain_dirty_rings();
-        // Said once: the harvests that tear the slots down after the error
-        // must not throw again (they run while the error unwinds).
-        if (ring_overflowed_ && !ring_error_said_) {
-            ring_error_said_ = true;
-            throw Error("the dirty ring (" + std::to_string(ring_entries_) +
-                        " entries) was full to its last entry, so KVM may have written over entries: dirty pages may "
-                        "be lost. Record with more --dirty-ring-entries or with --dirty-mode bitmap");
-        }
         std::fill(bitmap.begin(), bitmap.end(), 0);
         const auto it = pending_.find(slot);
         if (it == pending_.end()) return;
@@ -294,7 +295,6 @@ bool KvmVcpu::run() {
         if (run_->exit_reason != KVM_EXIT_DIRTY_RING_FULL) return true;
         vm_->count_ring_full();
         if (vm_->drain_dirty_rings() == 0) {
-            vm_->ring_error_said();
             throw Error("KVM says the dirty ring is full but it holds nothing to harvest: the ring overflowed "
                         "(this KVM let the vCPU dirty more pages than the ring holds) and dirty pages were lost. "
                         "Record with more --dirty-ring-entries or with --dirty-mode bitmap");

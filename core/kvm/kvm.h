@@ -104,7 +104,7 @@ public:
     uint64_t drain_dirty_rings();
     uint64_t ring_full_exits() const { return ring_full_; }
     void count_ring_full() { ++ring_full_; }
-    void ring_error_said() { ring_error_said_ = true; }  // the vCPU reported a lost ring: harvests stop saying so
+    std::string dirty_log_lost() const override;
 
 private:
     struct Ring {
@@ -122,7 +122,6 @@ private:
     std::map<uint32_t, std::vector<uint64_t>> pending_;    // ring entries not yet asked for, per slot
     uint64_t ring_full_ = 0;
     bool ring_overflowed_ = false;
-    bool ring_error_said_ = false;
 };
 
 class KvmVcpu final : public Vcpu {

@@ -123,6 +123,9 @@ void MemslotListener::harvest_slot(Slot& slot) {
 void MemslotListener::harvest() {
     for (auto& [gpa, slot] : slots_)
         if (slot.spec.flags & kMemLogDirtyPages) harvest_slot(slot);
+    // Checked here, on a harvest someone asked for, and not in
+    // harvest_slot: that also runs while slots are torn down.
+    if (const std::string why = vm_->dirty_log_lost(); !why.empty()) throw Error(why);
 }
 
 std::vector<MemslotSpec> MemslotListener::table() const {

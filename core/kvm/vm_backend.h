@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <span>
+#include <string>
 
 namespace kvmrr {
 
@@ -39,6 +40,9 @@ public:
     // of 64 and `bitmap` covers `num_pages` pages from there.
     virtual void clear_dirty_log(uint32_t slot, uint64_t first_page, uint32_t num_pages,
                                  std::span<const uint64_t> bitmap) = 0;
+    // Why dirty pages may have been lost since the VM began ("" if none
+    // may have): a dirty ring KVM wrote over. Asked after each harvest.
+    virtual std::string dirty_log_lost() const { return ""; }
 };
 
 }  // namespace kvmrr

@@ -65,6 +65,8 @@ public:
         if (!manual_) bits.clear();
     }
     bool manual_dirty_log_protect() const override { return manual_; }
+    std::string dirty_log_lost() const override { return lost; }
+    std::string lost;  // what dirty_log_lost() says
     void clear_dirty_log(uint32_t slot, uint64_t first_page, uint32_t num_pages,
                          std::span<const uint64_t> bitmap) override {
         ++clear_calls;

@@ -190,6 +190,20 @@ TEST_F(Fixture, GlobalLoggingAndHarvestClearsWithManualProtect) {
     check();
 }
 
+TEST_F(Fixture, AHarvestSaysWhenTheVmMayHaveLostDirtyPages) {
+    slots.set_global_dirty_log(true);
+    slots.harvest();
+    vm.lost = "the ring overflowed";
+    try {
+        slots.harvest();
+        FAIL() << "no error";
+    } catch (const Error& e) {
+        EXPECT_STREQ(e.what(), "the ring overflowed");
+    }
+    // Tearing the slots down harvests too, and must not throw.
+    EXPECT_NO_THROW(m.memory->remove_listener(slots));
+}
+
 TEST(MemslotListenerTest, FullSlotTableIsAnErrorNamingTheRange) {
     MemorySystem sys;
     FakeVm vm(2);
