@@ -262,16 +262,17 @@ void BM_HarvestKvmrr(benchmark::State& state) {
     }, [] { return uint64_t{0}; });
 }
 
-// The recorder's sink: emits a DirtyEvent per slot into a TraceWriter.
-void BM_HarvestRecord(benchmark::State& state) {
+// The recorder's harvest: the Recorder emits a DirtyEvent per slot into a
+// TraceWriter. The recorder's other taps are on `vm.machine`, which was
+// built with other inputs: only the harvest path is measured here.
+void record_harvest(benchmark::State& state, DirtyLogMode mode) {
     if (kvm_missing(state)) return;
-    DirtyVm vm(percent_arg(state), {});
+    DirtyVm vm(percent_arg(state), {}, mode);
     RealHostInputs real(-1, "");
     Recorder rec(real, RecorderOptions{});
-    // The recorder's own machine hooks are on `vm.machine`, which was built
-    // with other inputs: only the harvest path is measured here.
-    const std::string path =
-        (std::filesystem::temp_directory_path() / ("kvmrr-harvest-" + std::to_string(getpid()) + ".trace")).string();
+    const std::string path = (std::filesystem::temp_directory_path() /
+                              ("kvmrr-harvest-" + std::to_string(getpid()) + dirty_log_mode_name(mode) + ".trace"))
+                                 .string();
     // Passes events on to the writer, counting the dirty pages on the way.
     struct Counting final : EventSink {
         TraceWriter& w;
@@ -293,13 +294,15 @@ void BM_HarvestRecord(benchmark::State& state) {
         }, [] { return uint64_t{0}; });
         rec.detach();
         writer.close();
-        state.counters["trace bytes/iter"] = static_cast<double>(std::filesystem::file_size(path)) / static_cast<double>(state.iterations());
+        if (state.iterations() > 0)
+            state.counters["trace bytes/iter"] =
+                static_cast<double>(std::filesystem::file_size(path)) / static_cast<double>(state.iterations());
     }
     std::filesystem::remove(path);
 }
 
-BENCHMARK(BM_BareKvmRunPioLoop)->UseManualTime()->Unit(benchmark::kMillisecond)->Iterations(10);
-BENCHMARK(BM_KvmrrRunPioLoop)->UseManualTime()->Unit(benchmark::kMillisecond)->Iterations(10);
+void BM_HarvestRecord(benchmark::State& state) { record_harvest(state, DirtyLogMode::Bitmap); }
+
 void BM_HarvestRingDrain(benchmark::State& state) {
     if (kvm_missing(state)) return;
     DirtyVm vm(percent_arg(state), {}, DirtyLogMode::Ring);
@@ -309,36 +312,10 @@ void BM_HarvestRingDrain(benchmark::State& state) {
     state.counters["ring-full exits"] = static_cast<double>(kvm_vm.ring_full_exits());
 }
 
-void BM_HarvestRingRecord(benchmark::State& state) {
-    if (kvm_missing(state)) return;
-    DirtyVm vm(percent_arg(state), {}, DirtyLogMode::Ring);
-    RealHostInputs real(-1, "");
-    Recorder rec(real, RecorderOptions{});
-    const std::string path =
-        (std::filesystem::temp_directory_path() / ("kvmrr-harvest-ring-" + std::to_string(getpid()) + ".trace")).string();
-    struct Counting final : EventSink {
-        TraceWriter& w;
-        uint64_t pages = 0;
-        explicit Counting(TraceWriter& writer) : w(writer) {}
-        uint64_t append(uint16_t vcpu, EventBody body) override {
-            if (const auto* d = std::get_if<DirtyEvent>(&body)) pages += d->dirty_pages;
-            return w.append(vcpu, std::move(body));
-        }
-    };
-    {
-        TraceWriter writer(path, TraceHeader{});
-        Counting counting(writer);
-        rec.start(counting, vm.machine, &vm.runner.memslots());
-        harvest_bench(state, vm, [&]() -> uint64_t {
-            counting.pages = 0;
-            vm.runner.memslots().harvest();
-            return counting.pages;
-        }, [] { return uint64_t{0}; });
-        rec.detach();
-        writer.close();
-    }
-    std::filesystem::remove(path);
-}
+void BM_HarvestRingRecord(benchmark::State& state) { record_harvest(state, DirtyLogMode::Ring); }
+
+BENCHMARK(BM_BareKvmRunPioLoop)->UseManualTime()->Unit(benchmark::kMillisecond)->Iterations(10);
+BENCHMARK(BM_KvmrrRunPioLoop)->UseManualTime()->Unit(benchmark::kMillisecond)->Iterations(10);
 
 constexpr int ITERS = 20;
 BENCHMARK(BM_HarvestBare)->UseManualTime()->Unit(benchmark::kMicrosecond)->Arg(0)->Arg(1)->Arg(10)->Arg(100)->Arg(1000)->Iterations(ITERS);

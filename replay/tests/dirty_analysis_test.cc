@@ -12,13 +12,13 @@
 #include <set>
 
 #include "core/error.h"
-#include "fixtures/guests/dirty_walker_pattern.h"
 #include "record/dirty_runs.h"
 #include "record/record_session.h"
 #include "record/trace_writer.h"
 #include "replay/dirty_analysis.h"
 #include "replay/dirty_heatmap.h"
 #include "replay/migration_estimate.h"
+#include "replay/tests/dirty_walker_expect.h"
 
 namespace kvmrr {
 namespace {
@@ -306,20 +306,10 @@ TEST_P(DirtyWalker, AnalysisGivesBackThePatternExactly) {
     ASSERT_GE(rep.epochs.size(), epochs);
     ASSERT_FALSE(rep.blocks.empty());
     ASSERT_EQ(rep.blocks[0].id, 0u);  // main RAM: block page = guest page
-    const uint64_t base = DIRTY_WALKER_BASE / 4096;
-    for (uint32_t e = 0; e < epochs; ++e) {
-        SCOPED_TRACE(e);
-        std::vector<uint32_t> want(pages);
-        const uint32_t n = dirty_walker_pages(pattern, pages, e, want.data(), pages);
-        std::set<uint64_t> got;
-        for (const PageRun& run : rep.epochs[e].runs)
-            for (uint64_t p = run.first; p < run.first + run.count; ++p)
-                if (p >= base && p < base + pages) got.insert(p - base);
-        EXPECT_EQ(got, std::set<uint64_t>(want.begin(), want.begin() + n));
-    }
+    for (uint32_t e = 0; e < epochs; ++e)
+        EXPECT_EQ(testing::walker_pages_seen(rep.epochs[e], pages), testing::walker_pages_written(pattern, pages, e)) << e;
     // After the last mark the guest only prints: no page of the set.
-    for (size_t e = epochs; e < rep.epochs.size(); ++e)
-        for (const PageRun& run : rep.epochs[e].runs) EXPECT_TRUE(run.first + run.count <= base || run.first >= base + pages);
+    for (size_t e = epochs; e < rep.epochs.size(); ++e) EXPECT_TRUE(testing::walker_pages_seen(rep.epochs[e], pages).empty());
 }
 
 INSTANTIATE_TEST_SUITE_P(Patterns, DirtyWalker,

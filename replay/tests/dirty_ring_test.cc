@@ -12,9 +12,9 @@
 
 #include "core/error.h"
 #include "core/kvm/kvm.h"
-#include "fixtures/guests/dirty_walker_pattern.h"
 #include "record/record_session.h"
 #include "replay/dirty_analysis.h"
+#include "replay/tests/dirty_walker_expect.h"
 #include "replay/trace_diff.h"
 
 namespace kvmrr {
@@ -81,17 +81,9 @@ TEST_P(DirtyRing, SameEventsAndAnalysisAsTheBitmap) {
     std::filesystem::remove(bitmap.path);
     std::filesystem::remove(ring.path);
     ASSERT_EQ(ra.epochs.size(), rb.epochs.size());
-    const uint64_t base = DIRTY_WALKER_BASE / 4096;
     for (uint32_t e = 0; e < epochs; ++e) {
-        SCOPED_TRACE(e);
-        EXPECT_EQ(ra.epochs[e].runs, rb.epochs[e].runs);
-        std::vector<uint32_t> want(pages);
-        const uint32_t n = dirty_walker_pages(pattern, pages, e, want.data(), pages);
-        std::set<uint64_t> got;
-        for (const PageRun& run : rb.epochs[e].runs)
-            for (uint64_t p = run.first; p < run.first + run.count; ++p)
-                if (p >= base && p < base + pages) got.insert(p - base);
-        EXPECT_EQ(got, std::set<uint64_t>(want.begin(), want.begin() + n));
+        EXPECT_EQ(ra.epochs[e].runs, rb.epochs[e].runs) << e;
+        EXPECT_EQ(testing::walker_pages_seen(rb.epochs[e], pages), testing::walker_pages_written(pattern, pages, e)) << e;
     }
 }
 
