@@ -56,7 +56,11 @@ void VmRunner::load(const GuestImage& image, const std::vector<uint64_t>& args) 
 RunResult VmRunner::run(const RunOptions& opts, ExitObserver* observer) {
     slots_->set_global_dirty_log(opts.global_dirty_log);
     ExitTargets targets{machine_.io_space(), machine_.memory_space()};
-    return run_vcpu(*vcpu_, targets, opts.policy, opts.limits, machine_.exit_request(), observer, opts.handler);
+    RunResult r = run_vcpu(*vcpu_, targets, opts.policy, opts.limits, machine_.exit_request(), observer, opts.handler);
+    if (r.reason == StopReason::Shutdown || r.reason == StopReason::InternalError)
+        if (const auto* emu = dynamic_cast<const EmuVcpu*>(vcpu_.get()); emu && !emu->last_error().empty())
+            r.note = "emulator: " + emu->last_error();
+    return r;
 }
 
 }  // namespace kvmrr

@@ -70,14 +70,14 @@ std::string RunResult::describe() const {
             break;
         case StopReason::UnassignedAccess:
         case StopReason::InvalidAccess:
-            std::snprintf(buf, sizeof buf, "%s at 0x%" PRIx64 " (rip 0x%llx) after %" PRIu64 " exits", stop_reason_name(reason),
+            std::snprintf(buf, sizeof buf, "%s at 0x%" PRIx64 " (rip after it 0x%llx) after %" PRIu64 " exits", stop_reason_name(reason),
                           detail, static_cast<unsigned long long>(regs.rip), exits);
             break;
         default:
             std::snprintf(buf, sizeof buf, "%s (detail 0x%" PRIx64 ") after %" PRIu64 " exits, rip 0x%llx", stop_reason_name(reason),
                           detail, exits, static_cast<unsigned long long>(regs.rip));
     }
-    return buf;
+    return note.empty() ? std::string(buf) : std::string(buf) + " (" + note + ")";
 }
 
 VcpuExit decode_exit(kvm_run& run) {

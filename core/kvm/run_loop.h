@@ -49,6 +49,9 @@ struct RunResult {
     uint64_t detail = 0;
     kvm_regs regs{};
     kvm_sregs sregs{};
+    // What the accelerator itself said about the stop, when it says more
+    // than KVM's exit does (the emulator: which exception, where), or "".
+    std::string note;
     std::string describe() const;  // one line for the user
 };
 
