@@ -48,8 +48,8 @@ RecordReport record_guest(const RecordRequest& req) {
     runner.load(image, req.run.guest.args);
 
     TraceHeader h = make_trace_header(machine, image, req.run.guest.args);
-    // Guest replay compares dirty bitmaps only on the accelerator that
-    // recorded them (see replay_guest), so the header says which one ran.
+    // Which accelerator ran: a guest replay on the other one names it when
+    // a dirty bitmap differs (replay_guest).
     h.accelerator = accel_name(runner.accel());
     // KVM's API version and capabilities describe KVM only; an emulated run
     // leaves them empty.

@@ -149,16 +149,13 @@ private:
         }
         pending_.clear();
         const uint64_t k = epoch_.epoch, w = rep_.window;
-        // Pages last dirty in epoch k - w leave the window.
-        if (k >= w) {
-            const auto old = history_.find(k - w);
-            if (old != history_.end()) {
-                for (const BlockRun& r : old->second)
-                    for (uint64_t p = r.first; p < r.first + r.count; ++p)
-                        if (blocks_[r.block].last[p] == k - w + 1) --working_set_;
-                history_.erase(old);
-            }
-        }
+        // Pages last dirty in epoch k - w leave the window. Epochs close
+        // in order from 0 with none missing (run() fills gaps), so epoch j's
+        // pages are block_runs_[j].
+        if (k >= w)
+            for (const BlockRun& r : block_runs_[k - w])
+                for (uint64_t p = r.first; p < r.first + r.count; ++p)
+                    if (blocks_[r.block].last[p] == k - w + 1) --working_set_;
         uint64_t n = 0;
         for (const BlockRun& r : merged) {
             BlockState& b = blocks_[r.block];
@@ -177,8 +174,7 @@ private:
         rep_.dirty_page_epochs += n;
         epoch_.start_ns = rep_.epochs.empty() ? 0 : rep_.epochs.back().end_ns;
         if (epoch_.end_ns < epoch_.start_ns) epoch_.end_ns = epoch_.start_ns;
-        block_runs_.push_back(merged);
-        history_[k] = std::move(merged);
+        block_runs_.push_back(std::move(merged));
         rep_.epochs.push_back(std::move(epoch_));
         next_epoch_ = k + 1;
         open_ = false;
@@ -239,8 +235,7 @@ private:
     uint64_t next_epoch_ = 0;
     uint64_t working_set_ = 0;
     std::vector<BlockRun> pending_;
-    std::map<uint64_t, std::vector<BlockRun>> history_;  // the last `window` epochs' pages
-    std::vector<std::vector<BlockRun>> block_runs_;      // every epoch's pages, by block
+    std::vector<std::vector<BlockRun>> block_runs_;  // every epoch's pages, by block; index = epoch
 };
 
 std::string fixed(double v, int digits) {

@@ -47,39 +47,33 @@ public:
                 }
             }
         }
-        // Union of the whole epochs' runs: sort and merge.
-        std::sort(runs_.begin(), runs_.end(), [](const PageRun& a, const PageRun& b) { return a.first < b.first; });
-        merged_.clear();
-        uint64_t n = 0;
-        for (const PageRun& p : runs_) {
-            if (!merged_.empty() && p.first <= merged_.back().first + merged_.back().count) {
-                const uint64_t end = std::max(merged_.back().first + merged_.back().count, p.first + p.count);
-                n += end - (merged_.back().first + merged_.back().count);
-                merged_.back().count = end - merged_.back().first;
-            } else {
-                merged_.push_back(p);
-                n += p.count;
-            }
-        }
-        double total = static_cast<double>(n);
+        // The whole epochs' pages, counted once.
+        double total = static_cast<double>(merge_runs(runs_, merged_));
         if (partial_.empty()) return total;
         for (const auto& [e, share] : partial_) total += share * static_cast<double>(not_covered(*e));
         // Never more than all the pages those epochs dirtied together.
         for (const auto& [e, share] : partial_) add(*e);
-        return std::min(total, static_cast<double>(union_size()));
+        return std::min(total, static_cast<double>(merge_runs(runs_, all_)));
     }
 
 private:
     void add(const DirtyEpoch& e) { runs_.insert(runs_.end(), e.runs.begin(), e.runs.end()); }
 
-    uint64_t union_size() {
-        std::sort(runs_.begin(), runs_.end(), [](const PageRun& a, const PageRun& b) { return a.first < b.first; });
-        uint64_t n = 0, covered_to = 0;
-        for (const PageRun& p : runs_) {
-            const uint64_t end = p.first + p.count;
-            if (end <= covered_to) continue;
-            n += end - std::max(p.first, covered_to);
-            covered_to = end;
+    // Sorts `runs` and merges them into `out` (ascending, disjoint);
+    // returns the pages they cover.
+    static uint64_t merge_runs(std::vector<PageRun>& runs, std::vector<PageRun>& out) {
+        std::sort(runs.begin(), runs.end(), [](const PageRun& a, const PageRun& b) { return a.first < b.first; });
+        out.clear();
+        uint64_t n = 0;
+        for (const PageRun& p : runs) {
+            if (!out.empty() && p.first <= out.back().first + out.back().count) {
+                const uint64_t end = std::max(out.back().first + out.back().count, p.first + p.count);
+                n += end - (out.back().first + out.back().count);
+                out.back().count = end - out.back().first;
+            } else {
+                out.push_back(p);
+                n += p.count;
+            }
         }
         return n;
     }
@@ -106,7 +100,7 @@ private:
 
     const DirtyReport& r_;
     double length_ = 0;
-    std::vector<PageRun> runs_, merged_;
+    std::vector<PageRun> runs_, merged_, all_;  // all_: whole and cut epochs together
     std::vector<std::pair<const DirtyEpoch*, double>> partial_;
 };
 
