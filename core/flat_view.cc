@@ -14,23 +14,23 @@ uint8_t* FlatRange::host() const {
     return mr->ram_block()->host() + mr->ram_offset() + offset_in_region;
 }
 
-FlatViewBuilder::FlatViewBuilder(RenderScratch* scratch)
-    : scratch_(scratch), arena_(), claimed_(scratch ? static_cast<std::pmr::memory_resource*>(&scratch->pool) : &arena_) {
-    if (scratch_) out_.reserve(scratch_->last_output + scratch_->last_output / 4 + 16);
+FlatViewBuilder::FlatViewBuilder(RenderScratch* scratch) : s_(scratch ? *scratch : own_) {
+    s_.paints.clear();
+    s_.existing.clear();
+    out_.reserve(s_.last_output + s_.last_output / 4 + 16);
 }
 
 void FlatViewBuilder::add_existing(const FlatRange& fr) {
-    // Claim it the same way a fill would, but emit the range itself.
-    auto it = claimed_.upper_bound(fr.range.start());
-    if (it != claimed_.begin() && std::prev(it)->second > fr.range.start())
-        throw Error("add_existing: " + fr.range.to_string() + " overlaps a claimed range");
-    if (it != claimed_.end() && it->first < fr.range.end())
-        throw Error("add_existing: " + fr.range.to_string() + " overlaps a claimed range");
-    claimed_.emplace(fr.range.start(), fr.range.end());
-    out_.push_back(fr);
+    if (rendered_) throw Error("add_existing: " + fr.range.to_string() + " added after a render");
+    for (const FlatRange& e : s_.existing)
+        if (e.range.start() < fr.range.end() && fr.range.start() < e.range.end())
+            throw Error("add_existing: " + fr.range.to_string() + " overlaps a claimed range");
+    paint(nullptr, fr.range.start(), fr.range.end(), 0, static_cast<uint32_t>(s_.existing.size()), false, false);
+    s_.existing.push_back(fr);
 }
 
 void FlatViewBuilder::render(const MemoryRegion& mr, uint64_t base, const AddrRange& clip) {
+    rendered_ = true;
     // The root's own address is ignored: render_region adds mr.addr(), so
     // start from base - addr.
     render_region(mr, static_cast<__int128>(base) - static_cast<__int128>(mr.addr()), clip.start(), clip.end(),
@@ -66,39 +66,52 @@ void FlatViewBuilder::render_region(const MemoryRegion& mr, __int128 base, uint6
     for (const MemoryRegion* child : kids) __builtin_prefetch(child);
     for (auto it = kids.rbegin(); it != kids.rend(); ++it)  // highest priority first
         render_region(**it, start, cs, ce, readonly, nonvolatile);
-    if (mr.kind() != MemoryRegion::Kind::Container) fill(mr, start, cs, ce, readonly, nonvolatile);
+    // The region fills after its subregions, so they win where they are.
+    // Offsets are kept modulo 2^64: any point of the paint minus
+    // region_start wraps to the true (in-range) offset.
+    if (mr.kind() != MemoryRegion::Kind::Container)
+        paint(&mr, cs, ce, static_cast<uint64_t>(start), 0, readonly, nonvolatile);
 }
 
-// Emits the parts of [start, end) that nobody claimed yet as ranges of
-// `mr`, then records all of [start, end) as claimed, merging the claimed
-// intervals it touches into one.
-void FlatViewBuilder::fill(const MemoryRegion& mr, __int128 region_start, uint64_t start, uint64_t end,
-                           bool readonly, bool nonvolatile) {
-    auto emit = [&](uint64_t s, uint64_t e) {
-        FlatRange fr;
-        fr.range = AddrRange::make(s, e - s);
-        fr.mr = const_cast<MemoryRegion*>(&mr);
-        fr.offset_in_region = static_cast<uint64_t>(static_cast<__int128>(s) - region_start);
-        fr.dirty_log_mask = mr.dirty_log_mask();
-        fr.romd_mode = mr.kind() == MemoryRegion::Kind::RomDevice && mr.romd_mode();
-        fr.readonly = readonly;
-        fr.nonvolatile = nonvolatile;
-        out_.push_back(fr);
-    };
-
-    uint64_t new_start = start, new_end = end;
-    auto it = claimed_.upper_bound(start);
-    if (it != claimed_.begin() && std::prev(it)->second >= start) --it;  // touches or covers `start`
-    uint64_t cur = start;
-    while (it != claimed_.end() && it->first <= end) {
-        if (it->first > cur) emit(cur, it->first);
-        cur = std::max(cur, it->second);
-        new_start = std::min(new_start, it->first);
-        new_end = std::max(new_end, it->second);
-        it = claimed_.erase(it);
+void FlatViewBuilder::paint(const MemoryRegion* mr, uint64_t start, uint64_t end, uint64_t region_start,
+                            uint32_t existing, bool readonly, bool nonvolatile) {
+    if (s_.paints.size() >= UINT32_MAX) throw Error("render: more than 2^32 - 1 ranges to paint");
+    RenderPaint p{start, end, region_start, mr, static_cast<uint32_t>(s_.paints.size()), existing, 0, false,
+                  readonly, nonvolatile};
+    if (mr) {
+        p.dirty_log_mask = mr->dirty_log_mask();
+        p.romd_mode = mr->kind() == MemoryRegion::Kind::RomDevice && mr->romd_mode();
     }
-    if (cur < end) emit(cur, end);
-    claimed_.emplace_hint(it, new_start, new_end);
+    s_.paints.push_back(p);
+}
+
+// Gives [start, end) to `paint`, extending the last range when it is the
+// same paint's and touches (a paint is only split where a losing paint
+// began, and that split must not show).
+void FlatViewBuilder::emit(uint32_t paint, uint64_t start, uint64_t end) {
+    if (paint == last_paint_ && out_.back().range.end() == start) {
+        FlatRange& last = out_.back();
+        last.range = AddrRange::make(last.range.start(), end - last.range.start());
+        return;
+    }
+    last_paint_ = paint;
+    const RenderPaint& p = s_.paints[paint];
+    if (!p.mr) {
+        FlatRange fr = s_.existing[p.existing];
+        fr.offset_in_region += start - fr.range.start();
+        fr.range = AddrRange::make(start, end - start);
+        out_.push_back(fr);
+        return;
+    }
+    FlatRange fr;
+    fr.range = AddrRange::make(start, end - start);
+    fr.mr = const_cast<MemoryRegion*>(p.mr);
+    fr.offset_in_region = start - p.region_start;
+    fr.dirty_log_mask = p.dirty_log_mask;
+    fr.romd_mode = p.romd_mode;
+    fr.readonly = p.readonly;
+    fr.nonvolatile = p.nonvolatile;
+    out_.push_back(fr);
 }
 
 namespace {
@@ -112,9 +125,35 @@ bool mergeable(const FlatRange& a, const FlatRange& b) {
 }  // namespace
 
 std::vector<FlatRange> FlatViewBuilder::finish(bool merge) {
-    std::sort(out_.begin(), out_.end(),
-              [](const FlatRange& a, const FlatRange& b) { return a.range.start() < b.range.start(); });
-    if (scratch_) scratch_->last_output = out_.size();
+    // The sweep: walk the paints by start address, keeping those that
+    // cover the current point in a min-heap on precedence. Ends are not
+    // events of their own: a paint that ended is dropped when it reaches
+    // the top, which is the only place where it could matter.
+    auto& paints = s_.paints;
+    auto& heap = s_.heap;
+    heap.clear();
+    std::sort(paints.begin(), paints.end(),
+              [](const RenderPaint& a, const RenderPaint& b) { return a.start < b.start; });
+    // std::push_heap builds a max-heap: compare reversed, on precedence.
+    auto later = [](const RenderScratch::Live& a, const RenderScratch::Live& b) { return a.seq > b.seq; };
+    size_t next = 0;
+    uint64_t pos = 0;
+    while (next < paints.size() || !heap.empty()) {
+        if (heap.empty()) pos = paints[next].start;
+        for (; next < paints.size() && paints[next].start == pos; ++next) {
+            heap.push_back({paints[next].seq, static_cast<uint32_t>(next), paints[next].end});
+            std::push_heap(heap.begin(), heap.end(), later);
+        }
+        while (!heap.empty() && heap.front().end <= pos) {
+            std::pop_heap(heap.begin(), heap.end(), later);
+            heap.pop_back();
+        }
+        if (heap.empty()) continue;
+        const uint64_t until = next < paints.size() ? std::min(heap.front().end, paints[next].start) : heap.front().end;
+        emit(heap.front().paint, pos, until);
+        pos = until;
+    }
+    s_.last_output = out_.size();
     if (!merge || out_.empty()) return std::move(out_);
     // Merge in place: `kept` is the last range of the merged prefix.
     size_t kept = 0;

@@ -8,17 +8,19 @@
 // Finally, neighbouring ranges of the same region with contiguous offsets
 // and equal attributes are merged.
 //
-// "Already claimed" is kept as a set of disjoint, coalesced intervals in an
-// ordered map: a fill visits the intervals it overlaps and merges them into
-// one, so every interval is created and erased once and the whole render is
-// O(n log n) in the number of regions (plus the size of the output).
+// The traversal does not resolve overlaps itself: each fill is recorded as
+// a "paint" (its clipped interval, numbered in traversal order), and
+// finish() sweeps the paints in address order with a min-heap on that
+// number, so every point goes to the first paint that covers it. That is
+// O(n log n) in the number of regions, and it works on flat arrays that are
+// read in order, which matters once a tree outgrows the caches (the
+// previous ordered-map design chased pointers there; bench/README.md §1).
 #pragma once
 
 #include <cstdint>
 #include <memory>
-#include <memory_resource>
-#include <map>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "core/address.h"
@@ -46,23 +48,44 @@ struct FlatRange {
     uint8_t* host() const;
 };
 
-// Builds a FlatView; exposed so that tests can pre-load claimed ranges and
-// watch a render fill only the gaps.
-// Memory a renderer can keep between renders: the claimed-interval map's
-// nodes come from a pool that is recycled instead of returned to the
-// system, and the size of the last view sizes the next output. An address
-// space keeps one, so re-rendering a large tree does not fault in fresh
-// pages every time (see bench/README.md).
+// One fill recorded by the traversal. `seq` is its precedence (traversal
+// order, lower wins). It carries everything the output range needs, so
+// the sweep never goes back to the region objects.
+struct RenderPaint {
+    uint64_t start, end;       // clipped, in address-space coordinates
+    uint64_t region_start;     // address of the region's offset 0, modulo 2^64
+    const MemoryRegion* mr;    // nullptr: a pre-claimed range (see `existing`)
+    uint32_t seq;
+    uint32_t existing;         // index into RenderScratch::existing when mr is null
+    uint8_t dirty_log_mask;
+    bool romd_mode, readonly, nonvolatile;
+};
+
+// Memory a renderer can keep between renders: the paint, order and heap
+// arrays keep their capacity instead of being returned to the system, and
+// the size of the last view sizes the next output. An address space keeps
+// one, so re-rendering a large tree does not fault in fresh pages every
+// time (see bench/README.md).
 struct RenderScratch {
-    std::pmr::unsynchronized_pool_resource pool;
+    std::vector<RenderPaint> paints;
+    std::vector<FlatRange> existing;
+    struct Live {
+        uint32_t seq, paint;  // paint: index into `paints` once they are sorted
+        uint64_t end;
+    };
+    std::vector<Live> heap;  // the paints covering the sweep's point, min-heap on seq
     size_t last_output = 0;
 };
 
+// Builds a FlatView; exposed so that tests can pre-load claimed ranges and
+// watch a render fill only the gaps.
 class FlatViewBuilder {
 public:
     // Without scratch, the builder allocates for itself.
     explicit FlatViewBuilder(RenderScratch* scratch = nullptr);
     // Claims `fr` as if a higher-priority region had rendered it already.
+    // Pre-claimed ranges may not overlap each other and must all be added
+    // before the first render(); both mistakes throw.
     void add_existing(const FlatRange& fr);
     // Renders `mr` positioned so that its offset 0 is at address `base`
     // (i.e. mr->addr() is ignored, as for the root), clipped to `clip`.
@@ -73,12 +96,14 @@ public:
 private:
     void render_region(const MemoryRegion& mr, __int128 base, uint64_t clip_start, uint64_t clip_end,
                        bool readonly, bool nonvolatile);
-    void fill(const MemoryRegion& mr, __int128 region_start, uint64_t start, uint64_t end, bool readonly,
-              bool nonvolatile);
+    void paint(const MemoryRegion* mr, uint64_t start, uint64_t end, uint64_t region_start, uint32_t existing,
+               bool readonly, bool nonvolatile);
+    void emit(uint32_t paint, uint64_t start, uint64_t end);
 
-    RenderScratch* scratch_;
-    std::pmr::monotonic_buffer_resource arena_;  // used when there is no scratch
-    std::pmr::map<uint64_t, uint64_t> claimed_;  // start -> end, disjoint and coalesced
+    RenderScratch own_;  // used when there is no scratch
+    RenderScratch& s_;
+    bool rendered_ = false;
+    uint32_t last_paint_ = UINT32_MAX;  // paint of out_.back(), for extending it
     std::vector<FlatRange> out_;
 };
 

@@ -16,7 +16,30 @@ void MemorySystem::validate_name(const std::string& name) const {
     if (name.empty()) throw Error("a memory region needs a name");
 }
 
-MemoryRegion& MemorySystem::adopt(std::unique_ptr<MemoryRegion> mr) {
+void* RegionPool::allocate() {
+    if (!free_.empty()) {
+        void* slot = free_.back();
+        free_.pop_back();
+        return slot;
+    }
+    if (used_ == kPerChunk) {
+        chunks_.emplace_back(static_cast<std::byte*>(::operator new[](kSlot * kPerChunk, std::align_val_t{kAlign})));
+        used_ = 0;
+    }
+    return chunks_.back().get() + kSlot * used_++;
+}
+
+RegionPtr MemorySystem::make_region(MemoryRegion::Kind kind, std::string name, uint64_t size) {
+    void* slot = pool_.allocate();
+    try {
+        return RegionPtr(new (slot) MemoryRegion(*this, kind, std::move(name), size), RegionDeleter{&pool_});
+    } catch (...) {
+        pool_.release(slot);
+        throw;
+    }
+}
+
+MemoryRegion& MemorySystem::adopt(RegionPtr mr) {
     regions_.push_back(std::move(mr));
     return *regions_.back();
 }
@@ -24,7 +47,7 @@ MemoryRegion& MemorySystem::adopt(std::unique_ptr<MemoryRegion> mr) {
 MemoryRegion& MemorySystem::create_container(std::string name, uint64_t size) {
     validate_name(name);
     AddrRange::make(0, size, "container '" + name + "'");
-    return adopt(std::unique_ptr<MemoryRegion>(new MemoryRegion(*this, MemoryRegion::Kind::Container, std::move(name), size)));
+    return adopt(make_region(MemoryRegion::Kind::Container, std::move(name), size));
 }
 
 MemoryRegion& MemorySystem::create_ram(std::string name, uint64_t size) {
@@ -33,7 +56,7 @@ MemoryRegion& MemorySystem::create_ram(std::string name, uint64_t size) {
     AddrRange::make(0, size, "RAM region '" + name + "'");
     auto block = std::make_unique<RamBlock>(next_block_, name, size);
     ++next_block_;  // only once the mapping succeeded
-    auto mr = std::unique_ptr<MemoryRegion>(new MemoryRegion(*this, MemoryRegion::Kind::Ram, std::move(name), size));
+    RegionPtr mr = make_region(MemoryRegion::Kind::Ram, std::move(name), size);
     mr->block_ = block.get();
     blocks_.push_back(std::move(block));
     return adopt(std::move(mr));
@@ -73,7 +96,7 @@ MemoryRegion& MemorySystem::create_io(std::string name, uint64_t size, RegionOps
     validate_name(name);
     check_rules(name, rules);
     AddrRange::make(0, size, "I/O region '" + name + "'");
-    auto mr = std::unique_ptr<MemoryRegion>(new MemoryRegion(*this, MemoryRegion::Kind::Io, std::move(name), size));
+    RegionPtr mr = make_region(MemoryRegion::Kind::Io, std::move(name), size);
     mr->ops_ = &ops;
     mr->rules_ = rules;
     return adopt(std::move(mr));
@@ -83,7 +106,7 @@ MemoryRegion& MemorySystem::create_alias(std::string name, MemoryRegion& target,
     validate_name(name);
     if (target.sys_ != this) throw Error("alias '" + name + "': target '" + target.name() + "' belongs to another machine");
     AddrRange::make(0, size, "alias '" + name + "'");
-    auto mr = std::unique_ptr<MemoryRegion>(new MemoryRegion(*this, MemoryRegion::Kind::Alias, std::move(name), size));
+    RegionPtr mr = make_region(MemoryRegion::Kind::Alias, std::move(name), size);
     mr->alias_ = &target;
     mr->alias_offset_ = offset;
     target.alias_users_.push_back(mr.get());
@@ -93,8 +116,7 @@ MemoryRegion& MemorySystem::create_alias(std::string name, MemoryRegion& target,
 MemoryRegion& MemorySystem::create_reservation(std::string name, uint64_t size) {
     validate_name(name);
     AddrRange::make(0, size, "reservation '" + name + "'");
-    return adopt(std::unique_ptr<MemoryRegion>(
-        new MemoryRegion(*this, MemoryRegion::Kind::Reservation, std::move(name), size)));
+    return adopt(make_region(MemoryRegion::Kind::Reservation, std::move(name), size));
 }
 
 void MemorySystem::destroy(MemoryRegion& mr) {
@@ -117,7 +139,7 @@ void MemorySystem::destroy(MemoryRegion& mr) {
         block = std::move(*b);
         blocks_.erase(b);
     }
-    std::unique_ptr<MemoryRegion> dead = std::move(*it);
+    RegionPtr dead = std::move(*it);
     regions_.erase(it);
     if (depth_ > 0) {
         // Inside a transaction the views still point at the region until
