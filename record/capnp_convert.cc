@@ -62,7 +62,10 @@ RegionRecord region_from_capnp(schema::RegionDesc::Reader r) {
     return RegionRecord{r.getId(), str(r.getName()), str(r.getKind())};
 }
 
-void access_to_capnp(const AccessEvent& a, schema::Access::Builder b) {
+// The same fields live in schema::Access (formats 1-3, behind a pointer)
+// and in the Event::access group (format 4 on), hence templates.
+template <class Builder>
+void access_to_capnp(const AccessEvent& a, Builder b) {
     b.setAddr(a.addr);
     b.setSize(a.size);
     b.setIsWrite(a.is_write);
@@ -77,7 +80,8 @@ void access_to_capnp(const AccessEvent& a, schema::Access::Builder b) {
     }
 }
 
-AccessEvent access_from_capnp(schema::Access::Reader r, bool io) {
+template <class Reader>
+AccessEvent access_from_capnp(Reader r, bool io) {
     AccessEvent a;
     a.io = io;
     a.addr = r.getAddr();
@@ -98,7 +102,11 @@ AccessEvent access_from_capnp(schema::Access::Reader r, bool io) {
 
 struct BodyToCapnp {
     schema::Event::Builder b;
-    void operator()(const AccessEvent& a) { access_to_capnp(a, a.io ? b.initPio() : b.initMmio()); }
+    void operator()(const AccessEvent& a) {
+        auto x = b.initAccess();
+        x.setIo(a.io);
+        access_to_capnp(a, x);
+    }
     void operator()(const TopologyEvent& t) {
         auto x = b.initTopology();
         x.setSpace(t.space);
@@ -312,6 +320,7 @@ TraceEvent event_from_capnp(schema::Event::Reader r, uint64_t seq) {
     switch (r.which()) {
         case schema::Event::PIO: e.body = access_from_capnp(r.getPio(), true); break;
         case schema::Event::MMIO: e.body = access_from_capnp(r.getMmio(), false); break;
+        case schema::Event::ACCESS: e.body = access_from_capnp(r.getAccess(), r.getAccess().getIo()); break;
         case schema::Event::TOPOLOGY: {
             auto x = r.getTopology();
             TopologyEvent t{x.getSpace(), x.getFlatViewHash(), x.getRanges(), {}};

@@ -124,6 +124,23 @@ struct Event {
     diskWrite @11 :DiskWrite; # what the guest stored on the disk (no data: it came from the guest)
     regionDef @12 :RegionDesc;
     end @13 :RunEnd;
+    # Format 4: a PIO or MMIO access kept in the event itself. pio and mmio
+    # above point at an Access struct placed after the event list, so
+    # every event held a pointer whose offset differed from its
+    # neighbour's and no two events packed to the same bytes; inline, a
+    # guest's repeated accesses give repeated bytes that LZ4 finds. Writers
+    # of format 4 and later use only this; readers still read pio and mmio.
+    access :group {
+      io @14 :Bool;           # PIO (true) or MMIO (false)
+      addr @15 :UInt64;
+      size @16 :UInt8;
+      isWrite @17 :Bool;
+      count @18 :UInt32 = 1;  # string I/O repetitions
+      value @19 :UInt64;      # data written, or the value the read returned (count == 1)
+      bulk @20 :Data;         # all data when count > 1
+      region @21 :UInt32;     # RegionDesc id of the region that answered; 0xffffffff for none
+      status @22 :AccessStatus;
+    }
   }
 }
 

@@ -17,9 +17,12 @@ namespace kvmrr {
 
 // Versions 2 (topology views, device digests, the accelerator) and 3 (the
 // time of each dirty log) added fields only, which a version-1 reader can
-// ignore: the oldest reader stays 1.
-constexpr uint32_t kTraceFormatVersion = 3;
-constexpr uint32_t kTraceMinReaderVersion = 1;
+// ignore. Version 4 writes accesses as a new event kind (Event.access, the
+// access inline), which no older reader can skip: traces of version 4
+// need a reader of version 4. This build still reads versions 1 to 3.
+constexpr uint32_t kTraceFormatVersion = 4;
+constexpr uint32_t kTraceMinReaderVersion = 4;
+constexpr uint32_t kTraceInlineAccessVersion = 4;  // the first that writes Event.access
 constexpr uint32_t kNoRegion = 0xffffffff;
 
 struct RegsRecord {

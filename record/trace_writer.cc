@@ -42,6 +42,7 @@ struct TraceWriter::Impl {
     std::string path;
     TraceWriterOptions opt;
     uint32_t vcpu_count = 0;
+    uint32_t min_reader_version = 0;
     int fd = -1;
     bool closed = false;
 
@@ -249,6 +250,7 @@ TraceWriter::TraceWriter(std::string path, const TraceHeader& header, TraceWrite
                     std::to_string(kMaxChunkMessageBytes / 2) + ")");
     if (auto why = header_problem(header)) throw Error("trace " + w.path + ": bad header: " + *why);
     w.vcpu_count = header.vcpu_count;
+    w.min_reader_version = header.min_reader_version;
 
     const std::vector<uint8_t> msg = encode_header(header);
     if (msg.size() > kMaxHeaderBytes)
@@ -292,6 +294,12 @@ uint64_t TraceWriter::append(uint16_t vcpu, EventBody body) {
     if (w.closed) throw Error("trace " + w.path + " is closed");
     w.throw_if_failed();
     TraceEvent e{w.next_seq, vcpu, std::move(body)};
+    // Accesses are written as Event.access, which a reader older than
+    // format 4 cannot skip: a header that admits such readers would lie.
+    if (std::holds_alternative<AccessEvent>(e.body) && w.min_reader_version < kTraceInlineAccessVersion)
+        throw Error("trace " + w.path + ": refusing event #" + std::to_string(e.seq) +
+                    " (access): accesses need min_reader_version " + std::to_string(kTraceInlineAccessVersion) +
+                    " and the header declares " + std::to_string(w.min_reader_version));
     if (auto why = event_problem(e, w.vcpu_count))
         throw Error("trace " + w.path + ": refusing event #" + std::to_string(e.seq) + " (" + event_kind(e) +
                     "): " + *why);

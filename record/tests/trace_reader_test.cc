@@ -331,11 +331,11 @@ TEST(TraceReaderTest, RefusesATraceThatNeedsANewerReader) {
 TEST(TraceReaderTest, ReadsANewerTraceThatOlderReadersMayRead) {
     TraceHeader h = sample_header();
     const uint32_t next = kTraceFormatVersion + 1;
-    h.format_version = next;  // min_reader_version stays 1
+    h.format_version = next;  // min_reader_version stays this build's
     const Trace t = make_trace(30, 4, h);
     TraceReader r = TraceReader::open_memory(t.bytes, "new.trace");
     EXPECT_EQ(r.format_version(), next);
-    EXPECT_EQ(r.min_reader_version(), 1u);
+    EXPECT_EQ(r.min_reader_version(), kTraceMinReaderVersion);
     ASSERT_EQ(r.notes().size(), 1u);
     EXPECT_EQ(r.notes()[0], "written in format version " + std::to_string(next) + "; this kvmrr reads versions up to " +
                                 std::to_string(kTraceFormatVersion) + " and ignores what it does not know");
@@ -345,11 +345,14 @@ TEST(TraceReaderTest, ReadsANewerTraceThatOlderReadersMayRead) {
 
 TEST(TraceReaderTest, VersionFieldsThatDisagreeWithTheHeaderMessageAreDamage) {
     Trace t = make_trace(5, 2);
-    put_le32(t.bytes.data() + 8, 1);  // format_version only in the fixed fields
+    // format_version only in the fixed fields (still >= min_reader_version)
+    put_le32(t.bytes.data() + 8, kTraceFormatVersion + 1);
     Outcome o = read_bytes(t.bytes);
     ASSERT_FALSE(o.opened);
     EXPECT_NE(o.error.find("damaged file header"), std::string::npos) << o.error;
-    EXPECT_NE(o.error.find("the header message says " + std::to_string(kTraceFormatVersion) + ", 1"), std::string::npos)
+    EXPECT_NE(o.error.find("the header message says " + std::to_string(kTraceFormatVersion) + ", " +
+                           std::to_string(kTraceMinReaderVersion)),
+              std::string::npos)
         << o.error;
 }
 

@@ -250,7 +250,17 @@ TEST(KvmrrCli, DirtyReportsEpochsDrawsTheHeatmapAndEstimatesAMigration) {
     EXPECT_EQ(kvmrr("dirty " + t + " --bandwidth fast --no-heatmap").status, 2);
     EXPECT_EQ(kvmrr("dirty " + t + " --heatmap " + temp("x.gif")).status, 2);
     // A cut trace: analysed as far as it is whole, then exit 3.
-    std::filesystem::resize_file(t, std::filesystem::file_size(t) * 2 / 3);
+    // Cut in the middle of the chunks: the file header is 24 bytes, the
+    // header message (its length at offset 16) and an 8-byte checksum.
+    uint32_t header_len = 0;
+    {
+        std::ifstream f(t, std::ios::binary);
+        f.seekg(16);
+        f.read(reinterpret_cast<char*>(&header_len), 4);
+    }
+    const uint64_t chunks_at = 24 + uint64_t{header_len} + 8;
+    ASSERT_GT(std::filesystem::file_size(t), chunks_at + 100);
+    std::filesystem::resize_file(t, chunks_at + (std::filesystem::file_size(t) - chunks_at) / 2);
     const Result cut = kvmrr("dirty " + t + " --no-heatmap");
     std::filesystem::remove(t);
     EXPECT_EQ(cut.status, 3) << cut.out;
