@@ -81,15 +81,14 @@ void access_to_capnp(const AccessEvent& a, Builder b) {
 }
 
 template <class Reader>
-AccessEvent access_from_capnp(Reader r, bool io) {
-    AccessEvent a;
+void access_from_capnp(Reader r, bool io, AccessEvent& a) {
     a.io = io;
     a.addr = r.getAddr();
     a.size = r.getSize();
     a.is_write = r.getIsWrite();
     a.count = r.getCount();
     a.value = r.getValue();
-    a.bulk = bytes(r.getBulk());
+    if (r.hasBulk()) a.bulk = bytes(r.getBulk());
     a.region = r.getRegion();
     switch (r.getStatus()) {
         case schema::AccessStatus::OK: a.status = TraceAccessStatus::Ok; break;
@@ -97,7 +96,6 @@ AccessEvent access_from_capnp(Reader r, bool io) {
         case schema::AccessStatus::INVALID: a.status = TraceAccessStatus::Invalid; break;
         default: throw Error("unknown access status " + std::to_string(static_cast<unsigned>(r.getStatus())));
     }
-    return a;
 }
 
 struct BodyToCapnp {
@@ -315,12 +313,22 @@ void event_to_capnp(const TraceEvent& e, schema::Event::Builder b) {
 
 TraceEvent event_from_capnp(schema::Event::Reader r, uint64_t seq) {
     TraceEvent e;
+    event_from_capnp(r, seq, e);
+    return e;
+}
+
+void event_from_capnp(schema::Event::Reader r, uint64_t seq, TraceEvent& e) {
     e.seq = seq;
     e.vcpu = r.getVcpu();
     switch (r.which()) {
-        case schema::Event::PIO: e.body = access_from_capnp(r.getPio(), true); break;
-        case schema::Event::MMIO: e.body = access_from_capnp(r.getMmio(), false); break;
-        case schema::Event::ACCESS: e.body = access_from_capnp(r.getAccess(), r.getAccess().getIo()); break;
+        // Accesses are most of a trace: filled in place, no temporary.
+        case schema::Event::PIO: access_from_capnp(r.getPio(), true, e.body.emplace<AccessEvent>()); break;
+        case schema::Event::MMIO: access_from_capnp(r.getMmio(), false, e.body.emplace<AccessEvent>()); break;
+        case schema::Event::ACCESS: {
+            auto x = r.getAccess();
+            access_from_capnp(x, x.getIo(), e.body.emplace<AccessEvent>());
+            break;
+        }
         case schema::Event::TOPOLOGY: {
             auto x = r.getTopology();
             TopologyEvent t{x.getSpace(), x.getFlatViewHash(), x.getRanges(), {}};
@@ -386,7 +394,6 @@ TraceEvent event_from_capnp(schema::Event::Reader r, uint64_t seq) {
             throw Error("event of unknown kind " + std::to_string(static_cast<unsigned>(r.which())) +
                         " (a newer writer must raise min_reader_version when it adds one)");
     }
-    return e;
 }
 
 namespace {
@@ -582,18 +589,19 @@ void decode_chunk(std::span<const uint8_t> packed, uint64_t first_seq, uint32_t 
             if (events.size() != count)
                 throw Error("the message holds " + std::to_string(events.size()) + " events, the chunk header says " +
                             std::to_string(count));
-            // Grows as events pass their checks rather than trusting count.
-            out.reserve(std::min<uint32_t>(count, 4096));
+            // count was checked against kMaxChunkEvents with the chunk
+            // header, so what this reserves is bounded; in place, the
+            // events are never moved again here.
+            out.reserve(count);
             for (unsigned i = 0; i < count; ++i) {
                 auto seq = [&] { return "event #" + std::to_string(first_seq + i); };
-                TraceEvent e;
+                TraceEvent& e = out.emplace_back();
                 try {
-                    e = event_from_capnp(events[i], first_seq + i);
+                    event_from_capnp(events[i], first_seq + i, e);
                 } catch (const Error& err) {
                     throw Error(seq() + ": " + err.what());
                 }
                 if (auto why = event_problem(e, vcpu_count)) throw Error(seq() + " (" + event_kind(e) + "): " + *why);
-                out.push_back(std::move(e));
             }
         }
         if (size_t left = in.tryGetReadBuffer().size(); left != 0)

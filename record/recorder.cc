@@ -68,6 +68,7 @@ Recorder::~Recorder() { detach(); }
 
 void Recorder::detach() {
     sink_ = nullptr;  // first: removing the taps calls them once more
+    for (LastRange& l : last_range_) l = {};
     for (auto& t : taps_) t->space().remove_listener(*t);
     taps_.clear();
     if (slots_) {
@@ -102,10 +103,23 @@ std::vector<RegionRecord> Recorder::describe_regions(Machine& m) {
     return out;
 }
 
+const FlatRange* Recorder::range_at(const AddressSpace& as, bool io, uint64_t addr) {
+    LastRange& last = last_range_[io ? 0 : 1];
+    if (last.range && last.view == as.view() && last.range->range.contains(addr)) return last.range;
+    last.view = as.view();
+    last.range = last.view->lookup(addr);
+    return last.range;
+}
+
 uint32_t Recorder::region_id(const MemoryRegion* mr) {
     if (!mr) return kNoRegion;
+    if (mr == last_region_) return last_region_id_;
     auto it = region_ids_.find(mr);
-    if (it != region_ids_.end()) return it->second;
+    if (it != region_ids_.end()) {
+        last_region_ = mr;
+        last_region_id_ = it->second;
+        return it->second;
+    }
     // A region the header did not list (created later): define it before
     // its first use, outside the pending list so that it precedes the access.
     const auto id = static_cast<uint32_t>(region_ids_.size());
@@ -208,7 +222,7 @@ void Recorder::on_exit(const VcpuExit& e, const ExitOutcome& o) {
         AccessEvent a = access_record(e);
         const AddressSpace& as = a.io ? static_cast<AddressSpace&>(machine_->io_space())
                                       : static_cast<AddressSpace&>(machine_->memory_space());
-        const FlatRange* fr = as.view()->lookup(e.addr);
+        const FlatRange* fr = range_at(as, a.io, e.addr);
         const bool reserved = !fr || fr->mr->kind() == MemoryRegion::Kind::Reservation;
         a.region = fr ? region_id(fr->mr) : kNoRegion;
         a.status = o.stop == StopReason::InvalidAccess ? TraceAccessStatus::Invalid

@@ -89,6 +89,9 @@ private:
     class TopologyTap;
     void emit(EventBody body);
     uint32_t region_id(const MemoryRegion* mr);
+    // The range at `addr` in `as`, remembering the last one per space: a
+    // guest's exits come in runs at one device.
+    const FlatRange* range_at(const AddressSpace& as, bool io, uint64_t addr);
     void harvest_round();
     void topology(uint8_t space, const AddressSpace& as);
 
@@ -99,6 +102,17 @@ private:
     MemslotListener* slots_ = nullptr;
     std::vector<std::unique_ptr<TopologyTap>> taps_;
     std::unordered_map<const MemoryRegion*, uint32_t> region_ids_;
+    // The last range range_at() found in each space (I/O, memory), with the
+    // view it belongs to held so that it cannot be freed and its address
+    // reused while it is remembered.
+    struct LastRange {
+        std::shared_ptr<const FlatView> view;
+        const FlatRange* range = nullptr;
+    };
+    LastRange last_range_[2];
+    // The last answer of region_id(): a guest hammers one device at a time.
+    const MemoryRegion* last_region_ = nullptr;
+    uint32_t last_region_id_ = kNoRegion;
     bool in_exit_ = false;
     std::vector<EventBody> pending_;  // consequences of the exit being handled
     uint64_t epoch_ = 0;

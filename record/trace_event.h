@@ -158,6 +158,13 @@ using EventBody = std::variant<AccessEvent, TopologyEvent, MemslotEvent, DirtyEv
                                EntropyEvent, SerialInEvent, DiskReadEvent, DiskWriteEvent, RegionDefEvent, EndEvent>;
 
 struct TraceEvent {
+    // Written out so that TraceEvent{} and emplace_back() do not zero the
+    // whole variant's storage before constructing it (value-initialising a
+    // class whose default constructor is implicit does): readers make one
+    // of these per event.
+    TraceEvent() {}
+    TraceEvent(uint64_t s, uint16_t v, EventBody b) : seq(s), vcpu(v), body(std::move(b)) {}
+
     uint64_t seq = 0;  // assigned by the writer: contiguous from 0
     uint16_t vcpu = 0;
     EventBody body;

@@ -444,15 +444,29 @@ uint32_t TraceReader::format_version() const { return impl_->format_version; }
 uint32_t TraceReader::min_reader_version() const { return impl_->min_reader_version; }
 const std::vector<std::string>& TraceReader::notes() const { return impl_->notes; }
 
-bool TraceReader::next(TraceEvent& out) {
+const TraceEvent* TraceReader::peek() {
     Impl& r = *impl_;
     while (r.event_pos >= r.events.size()) {
         r.events.clear();
         r.event_pos = 0;
-        if (!r.read_next_chunk(true)) return false;
+        if (!r.read_next_chunk(true)) return nullptr;
         r.advance();
     }
+    return &r.events[r.event_pos];
+}
+
+bool TraceReader::next(TraceEvent& out) {
+    if (!peek()) return false;
+    Impl& r = *impl_;
     out = std::move(r.events[r.event_pos++]);
+    ++r.events_read;
+    return true;
+}
+
+bool TraceReader::next_into(std::vector<TraceEvent>& out) {
+    if (!peek()) return false;
+    Impl& r = *impl_;
+    out.push_back(std::move(r.events[r.event_pos++]));
     ++r.events_read;
     return true;
 }

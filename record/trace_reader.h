@@ -88,6 +88,12 @@ public:
     // The next event, its seq assigned; false at the end of what can be
     // read (see damage()). Throws kvmrr::Error only for an I/O error.
     bool next(TraceEvent& out);
+    // next() appending to `out` (the event moved in, not assigned over a
+    // default-made one).
+    bool next_into(std::vector<TraceEvent>& out);
+    // The event next() would return, without taking it; nullptr where
+    // next() would return false. Valid until the next call of any kind.
+    const TraceEvent* peek();
     // Positions the reader so that next() returns event `seq`; false if
     // there is no such event (past the end, or behind damage). Uses the
     // footer's index when there is one, else scans from the start

@@ -333,15 +333,21 @@ RegionNames::RegionNames(const TraceHeader& header) {
     for (const RegionRecord& r : header.regions) add(r);
 }
 
-void RegionNames::add(const RegionRecord& region) { regions_[region.id] = region; }
-
-void RegionNames::observe(const TraceEvent& e) {
-    if (const auto* r = std::get_if<RegionDefEvent>(&e.body)) add(r->region);
+void RegionNames::add(const RegionRecord& region) {
+    ++generation_;
+    if (region.id >= kDenseIds) {
+        sparse_[region.id] = region;
+        return;
+    }
+    if (region.id >= dense_.size()) dense_.resize(region.id + 1);
+    dense_[region.id] = region;
 }
 
 const RegionRecord* RegionNames::find(uint32_t id) const {
-    auto it = regions_.find(id);
-    return it == regions_.end() ? nullptr : &it->second;
+    if (id < dense_.size()) return dense_[id] ? &*dense_[id] : nullptr;
+    if (id < kDenseIds) return nullptr;
+    auto it = sparse_.find(id);
+    return it == sparse_.end() ? nullptr : &it->second;
 }
 
 std::string RegionNames::label(uint32_t id) const {

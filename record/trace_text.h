@@ -31,13 +31,24 @@ public:
     RegionNames() = default;
     explicit RegionNames(const TraceHeader& header);
     void add(const RegionRecord& region);
-    void observe(const TraceEvent& e);  // learns region-def events
+    // Learns region-def events; inline, as it is asked of every event.
+    void observe(const TraceEvent& e) {
+        if (const auto* r = std::get_if<RegionDefEvent>(&e.body)) add(r->region);
+    }
     const RegionRecord* find(uint32_t id) const;
     // The name for people: the region's, "none" for kNoRegion, "region#N" if unknown.
     std::string label(uint32_t id) const;
+    // Goes up with every add(): what was learnt from the names may be stale.
+    uint64_t generation() const { return generation_; }
 
 private:
-    std::map<uint32_t, RegionRecord> regions_;
+    // The recorder numbers regions from 0, so ids are small and dense: those
+    // below kDenseIds are found by index (replay looks one up for every
+    // access it compares); any other id a trace may carry goes to the map.
+    static constexpr uint32_t kDenseIds = 1u << 16;
+    std::vector<std::optional<RegionRecord>> dense_;
+    std::map<uint32_t, RegionRecord> sparse_;
+    uint64_t generation_ = 0;
 };
 
 std::string format_event(const TraceEvent& e, const RegionNames& names, bool json);

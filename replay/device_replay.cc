@@ -103,7 +103,7 @@ private:
         for (const RegionRecord& r : rec_.describe_regions(machine_)) actual_names_.add(r);
         rec_.start(sink_, machine_, &runner_->memslots());
         std::vector<TraceEvent> group;
-        if (!read_group(group) && !lookahead_ && !reader_.complete()) {
+        if (!read_group(group) && !reader_.complete()) {
             rep_.unchecked += group.size();  // damage before the first access
             return finish();
         }
@@ -118,7 +118,7 @@ private:
         for (;;) {
             const bool more = read_group(group);
             expect(group);
-            if (!more && !lookahead_) break;
+            if (!more) break;
         }
         if (match() && saw_end_) rep_.ended = true;
         return finish();
@@ -129,7 +129,7 @@ private:
         const ExitTargets targets{machine_.io_space(), machine_.memory_space()};
         if (e.kind != ExitKind::Io && e.kind != ExitKind::Mmio) return handle_exit(e, targets);  // the end event says if it should
         std::vector<TraceEvent> group;
-        if (!read_group(group) && !lookahead_ && !reader_.complete()) {
+        if (!read_group(group) && !reader_.complete()) {
             // Damage: this group may lack events; the replay ends here.
             cut_short_ = true;
             rep_.unchecked += group.size();
@@ -192,13 +192,13 @@ private:
 
         std::vector<TraceEvent> group;
         bool more = read_group(group);  // the prologue: what precedes the first access
-        if (!more && !lookahead_ && !reader_.complete()) {
+        if (!more && !reader_.complete()) {
             rep_.unchecked += group.size();  // damage before the first access
             return finish();
         }
         expect(group);
         if (!match()) return finish();
-        while (more || lookahead_) {
+        while (more) {
             more = read_group(group);
             if (group.empty()) break;
             // A group cut short by damage may lack consequences its access
@@ -227,6 +227,7 @@ private:
 
     ReplayReport finish() {
         rec_.detach();
+        if (rep_.divergence && rep_.divergence->kind != "header") read_context(*rep_.divergence);
         if (!rep_.divergence) {
             TraceEvent e;
             // Whatever follows a divergence is not read; otherwise say why reading stopped.
@@ -234,6 +235,17 @@ private:
             else if (!rep_.ended) rep_.damage = "the trace has no end event";
         }
         return std::move(rep_);
+    }
+
+    // Reading stops at the first divergence, so the reader is free to go
+    // back for the events before it. A trace too damaged to seek in gives
+    // no context rather than a wrong one.
+    void read_context(Divergence& v) {
+        const uint64_t n = opts_.context_events;
+        if (n == 0 || context_end_ == 0) return;
+        if (!reader_.seek(context_end_ > n ? context_end_ - n : 0)) return;
+        TraceEvent e;
+        while (reader_.next(e) && e.seq < context_end_) v.context.push_back(format_event(e, expected_names_, false));
     }
 
     bool check_devices() {
@@ -260,37 +272,21 @@ private:
     // False at the end of what can be read.
     bool read_group(std::vector<TraceEvent>& group) {
         group.clear();
-        if (lookahead_) {
-            group.push_back(std::move(*lookahead_));
-            lookahead_.reset();
-        }
-        TraceEvent e;
-        while (reader_.next(e)) {
-            expected_names_.observe(e);
-            if (starts_group(e) && (!group.empty() || !prologue_done_)) {
+        // Peeking keeps the next group's head in the reader, so every event
+        // is moved once, straight into its group.
+        while (const TraceEvent* p = reader_.peek()) {
+            if (starts_group(*p) && (!group.empty() || !prologue_done_)) {
                 prologue_done_ = true;
-                lookahead_ = std::move(e);
                 return true;
             }
-            group.push_back(std::move(e));
+            reader_.next_into(group);
+            expected_names_.observe(group.back());
         }
         prologue_done_ = true;
         return false;
     }
 
-    // The recorded events before a divergence, kept as events (a ring) and
-    // formatted only when one is reported.
-    void remember(const TraceEvent& e) {
-        if (opts_.context_events == 0) return;
-        if (context_.size() < opts_.context_events) {
-            context_.push_back(e);
-        } else {
-            context_[context_next_] = e;
-        }
-        context_next_ = (context_next_ + 1) % opts_.context_events;
-    }
-
-    void replay_access(const std::vector<TraceEvent>& group) {
+    void replay_access(std::vector<TraceEvent>& group) {
         const TraceEvent& head = group.front();
         const AccessEvent& a = std::get<AccessEvent>(head.body);
         ++rep_.accesses;
@@ -323,29 +319,105 @@ private:
         rec_.before_exit(e);
         const ExitOutcome o = handle_exit(e, {machine_.io_space(), machine_.memory_space()});
         rec_.on_exit(e, o);
+        match_group(group);
+    }
+
+    // expect(group) then match(), for device replay, where nothing is left
+    // waiting between groups: the recorded events are compared where they
+    // are instead of being queued, and go to the context ring (moved) once
+    // the whole group has matched. On a divergence the ring gets the
+    // group's events before it, in order.
+    void match_group(std::vector<TraceEvent>& group) {
         current_group_ = &group;
-        expect(group);
-        match();
-        current_group_ = nullptr;
+        struct Reset {
+            const std::vector<TraceEvent>*& p;
+            ~Reset() { p = nullptr; }
+        } reset{current_group_};
+        for (const TraceEvent& e : group) account(e);
+        size_t gi = 0;
+        auto next_expected = [&]() -> const TraceEvent* {
+            while (gi < group.size() && !compared(group[gi])) ++gi;
+            return gi < group.size() ? &group[gi] : nullptr;
+        };
+        auto next_actual = [&]() -> const TraceEvent* {
+            while (actual_pos_ < sink_.events.size() && !compared(sink_.events[actual_pos_])) ++actual_pos_;
+            return actual_pos_ < sink_.events.size() ? &sink_.events[actual_pos_] : nullptr;
+        };
+        const TraceEvent* ex = next_expected();
+        while (ex) {
+            const TraceEvent* ac = next_actual();
+            if (!ac) break;
+            ++rep_.checked;
+            if (!same_compared(*ex, *ac)) {
+                diverge(*ex, ac, event_difference(*ex, expected_names_, *ac, actual_names_).value_or(""));
+                return;
+            }
+            ++gi;
+            ++actual_pos_;
+            ex = next_expected();
+        }
+        const TraceEvent* extra = next_actual();
+        if (!extra) {
+            sink_.events.clear();
+            actual_pos_ = 0;
+        }
+        if (ex) {
+            diverge(*ex, nullptr, std::string("the replay produced no ") + event_kind(*ex) + " event here");
+            return;
+        }
+        if (extra) {
+            Divergence& v = diverge(TraceEvent{last_seq_, extra->vcpu, extra->body}, extra,
+                                    std::string("the replay produced a ") + event_kind(*extra) +
+                                        " event that the trace does not have here");
+            v.expected.clear();
+            context_end_ = last_seq_ + 1;  // it came after the last recorded event
+            return;
+        }
     }
 
     // Queues a recorded group to be matched with what the replay produces.
     void expect(const std::vector<TraceEvent>& group) {
         for (const TraceEvent& e : group) {
-            ++rep_.events;
-            last_seq_ = e.seq;
-            if (std::holds_alternative<EndEvent>(e.body)) {
-                saw_end_ = true;
-                rep_.end_reason = std::get<EndEvent>(e.body).reason;
-                rep_.exit_status = std::get<EndEvent>(e.body).exit_status;
-            }
-            if (std::holds_alternative<DirtyEvent>(e.body) && !compare_dirty_) ++rep_.skipped_dirty;
-            if (!compared(e)) {
-                remember(e);
-                continue;
-            }
+            account(e);
+            if (!compared(e)) continue;
             expected_.push_back(e);
         }
+    }
+
+    // same_event, with the region of an access compared through a memo:
+    // once a recorded region id and a replayed one were found to name the
+    // same region, they always do (neither side ever renumbers), and the
+    // names need not be looked up for every access again.
+    bool same_compared(const TraceEvent& ex, const TraceEvent& ac) {
+        const auto* a = std::get_if<AccessEvent>(&ex.body);
+        const auto* b = std::get_if<AccessEvent>(&ac.body);
+        if (!a || !b || ex.vcpu != ac.vcpu) return same_event(ex, expected_names_, ac, actual_names_);
+        // A region defined since (a trace may even redefine an id) voids it.
+        if (expected_names_.generation() != memo_generation_.first ||
+            actual_names_.generation() != memo_generation_.second) {
+            same_region_.clear();
+            memo_generation_ = {expected_names_.generation(), actual_names_.generation()};
+        }
+        if (a->region < same_region_.size() && same_region_[a->region] == b->region && b->region != kNoRegion)
+            return same_access_but_region(*a, *b);
+        if (!same_event(ex, expected_names_, ac, actual_names_)) return false;
+        if (a->region < (1u << 16) && b->region != kNoRegion) {
+            if (same_region_.size() <= a->region) same_region_.resize(a->region + 1, kNoRegion);
+            same_region_[a->region] = b->region;
+        }
+        return true;
+    }
+
+    // The report's counts for one recorded event taken into the comparison.
+    void account(const TraceEvent& e) {
+        ++rep_.events;
+        last_seq_ = e.seq;
+        if (std::holds_alternative<EndEvent>(e.body)) {
+            saw_end_ = true;
+            rep_.end_reason = std::get<EndEvent>(e.body).reason;
+            rep_.exit_status = std::get<EndEvent>(e.body).exit_status;
+        }
+        if (std::holds_alternative<DirtyEvent>(e.body) && !compare_dirty_) ++rep_.skipped_dirty;
     }
 
     // Matches the queued recorded events with the replay's, in order, as far
@@ -366,7 +438,6 @@ private:
                 diverge(ex, ac, event_difference(ex, expected_names_, *ac, actual_names_).value_or(""));
                 return false;
             }
-            remember(ex);
             expected_.pop_front();
             ++actual_pos_;
         }
@@ -387,6 +458,7 @@ private:
                                     std::string("the replay produced a ") + event_kind(*extra) +
                                         " event that the trace does not have here");
             v.expected.clear();
+            context_end_ = last_seq_ + 1;  // it came after the last recorded event
             return false;
         }
         return true;
@@ -449,10 +521,7 @@ private:
         if (std::holds_alternative<DirtyEvent>(ex.body) && !rep_.accel.empty() && recorded_on_ != rep_.accel)
             v.difference += " (recorded on " + recorded_on_ + ", replayed on " + rep_.accel +
                             ": a CPU that sets page-table accessed/dirty bits itself dirties pages the other does not)";
-        for (size_t i = 0; i < context_.size(); ++i) {
-            const size_t k = context_.size() < opts_.context_events ? i : (context_next_ + i) % context_.size();
-            v.context.push_back(format_event(context_[k], expected_names_, false));
-        }
+        context_end_ = ex.seq;  // the context is read back in finish()
         if (ac && std::holds_alternative<TopologyEvent>(ex.body) && std::holds_alternative<TopologyEvent>(ac->body)) {
             const auto& te = std::get<TopologyEvent>(ex.body);
             const auto& ta = std::get<TopologyEvent>(ac->body);
@@ -505,7 +574,6 @@ private:
     ReplayVm vm_;
     MemslotListener slots_;
     MemorySink sink_;
-    std::optional<TraceEvent> lookahead_;
     // Events compared: all but region definitions (each side numbers its
     // regions; names are compared instead) and, without the guest's CPU,
     // dirty logs.
@@ -516,8 +584,12 @@ private:
     size_t actual_pos_ = 0;            // first of sink_.events not matched yet
     uint64_t last_seq_ = 0;
     bool prologue_done_ = false;
-    std::vector<TraceEvent> context_;
-    size_t context_next_ = 0;
+    // The recorded events just before a divergence are read back from the
+    // trace when it is reported (finish()), rather than kept, one by one,
+    // for the whole replay: those before context_end_.
+    uint64_t context_end_ = 0;
+    std::vector<uint32_t> same_region_;  // recorded region id -> replayed id of the same name (see same_compared)
+    std::pair<uint64_t, uint64_t> memo_generation_{~0ull, ~0ull};  // of the names same_region_ was learnt from
     std::vector<uint8_t> data_;
     const AccessEvent* current_access_ = nullptr;
     const std::vector<TraceEvent>* current_group_ = nullptr;

@@ -150,13 +150,16 @@ bool same_region(uint32_t a, const RegionNames& an, uint32_t b, const RegionName
 
 }  // namespace
 
+bool same_access_but_region(const AccessEvent& a, const AccessEvent& b) {
+    return a.io == b.io && a.addr == b.addr && a.size == b.size && a.is_write == b.is_write && a.count == b.count &&
+           a.value == b.value && a.status == b.status && a.bulk == b.bulk;
+}
+
 bool same_event(const TraceEvent& x, const RegionNames& xn, const TraceEvent& y, const RegionNames& yn) {
     if (x.vcpu != y.vcpu || x.body.index() != y.body.index()) return false;
     if (const auto* a = std::get_if<AccessEvent>(&x.body)) {
         const auto& b = std::get<AccessEvent>(y.body);
-        return a->io == b.io && a->addr == b.addr && a->size == b.size && a->is_write == b.is_write &&
-               a->count == b.count && a->value == b.value && a->status == b.status && a->bulk == b.bulk &&
-               same_region(a->region, xn, b.region, yn);
+        return same_access_but_region(*a, b) && same_region(a->region, xn, b.region, yn);
     }
     if (const auto* a = std::get_if<TopologyEvent>(&x.body)) {
         const auto& b = std::get<TopologyEvent>(y.body);
@@ -176,9 +179,10 @@ bool same_event(const TraceEvent& x, const RegionNames& xn, const TraceEvent& y,
         return a->region.name == b.region.name && a->region.kind == b.region.kind;
     }
     if (const auto* a = std::get_if<DirtyEvent>(&x.body)) {
-        DirtyEvent b = std::get<DirtyEvent>(y.body);
-        b.time_ns = a->time_ns;  // when the host read it is not the guest's doing
-        return *a == b;
+        // Everything but time_ns: when the host read it is not the guest's doing.
+        const auto& b = std::get<DirtyEvent>(y.body);
+        return a->epoch == b.epoch && a->slot == b.slot && a->guest_phys == b.guest_phys && a->pages == b.pages &&
+               a->dirty_pages == b.dirty_pages && a->runs == b.runs;
     }
     return x.body == y.body;
 }

@@ -25,6 +25,10 @@ std::optional<std::string> event_difference(const TraceEvent& expected, const Re
 bool same_event(const TraceEvent& expected, const RegionNames& expected_names, const TraceEvent& actual,
                 const RegionNames& actual_names);
 
+// Two accesses alike in everything but the region that answered (which
+// needs the names: same_event compares it).
+bool same_access_but_region(const AccessEvent& a, const AccessEvent& b);
+
 // Lines ("- " expected only, "+ " actual only) of the ranges by which two
 // recorded flat views differ; empty when they are the same.
 std::string view_difference(const TopologyEvent& expected, const RegionNames& expected_names,

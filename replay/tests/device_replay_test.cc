@@ -148,7 +148,10 @@ TEST_F(DeviceReplayTest, BankSwitchOffsetChangeIsCaughtAtTheTopologyCommit) {
     EXPECT_NE(d.view_diff.find("- 0xe0000000"), std::string::npos) << d.view_diff;
     EXPECT_NE(d.view_diff.find("+ 0xe0000000"), std::string::npos) << d.view_diff;
     EXPECT_NE(d.describe().find("flat view, recorded (-) against replayed (+)"), std::string::npos);
-    EXPECT_EQ(d.context.size(), 8u);
+    ASSERT_EQ(d.context.size(), 8u);
+    // The eight recorded events just before it, in order.
+    for (size_t i = 0; i < 8; ++i)
+        EXPECT_EQ(d.context[i].rfind("#" + std::to_string(*d.seq - 8 + i) + " ", 0), 0u) << d.context[i];
 }
 
 TEST_F(DeviceReplayTest, DeviceThatAsksForMoreInputThanRecordedDiverges) {
