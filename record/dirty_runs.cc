@@ -103,43 +103,102 @@ std::optional<std::string> walk_runs(const DirtyEvent& e, Fn&& fn) {
 
 }  // namespace
 
+namespace {
+
+// LEB128 into a buffer the caller made room for (10 bytes at most).
+inline uint8_t* put_varint(uint8_t* p, uint64_t x) {
+    while (x >= 0x80) {
+        *p++ = static_cast<uint8_t>(x | 0x80);
+        x >>= 7;
+    }
+    *p++ = static_cast<uint8_t>(x);
+    return p;
+}
+
+}  // namespace
+
+// A harvest encodes every logging slot's bitmap, so this is on the
+// recorder's path: all state is in locals (no lambdas holding references,
+// which kept it in memory), words that continue what came before are
+// skipped four at a time, and each word's runs are found with bit
+// arithmetic, two count-trailing-zeros a run.
 DirtyEvent make_dirty_event(const DirtyBitmap& bitmap, uint64_t epoch) {
     DirtyEvent e;
     e.epoch = epoch;
     e.slot = bitmap.slot;
     e.guest_phys = bitmap.guest_phys;
     e.pages = bitmap.pages;
-    const uint64_t words = std::min<uint64_t>(bitmap.words.size(), bitmap.pages / 64 + (bitmap.pages % 64 != 0));
-    uint64_t prev_end = 0, run_start = 0;
+    const uint64_t pages = bitmap.pages;
+    const uint64_t words = std::min<uint64_t>(bitmap.words.size(), pages / 64 + (pages % 64 != 0));
+    const uint64_t* const wv = bitmap.words.data();
+    // The last word may hold bits past the slot: they do not count.
+    const uint64_t last_mask = pages % 64 ? (uint64_t{1} << (pages % 64)) - 1 : ~uint64_t{0};
+    const uint64_t full_words = pages / 64;  // words before the partial one, if any
+    std::vector<uint8_t>& out = e.runs;
+    size_t n = 0;
+    uint64_t prev_end = 0, run_start = 0, dirty = 0;
     bool in_run = false;
-    VarintOut out(e.runs);
-    auto emit = [&](uint64_t end) {
-        out.put(run_start - prev_end);
-        out.put(end - run_start);
-        e.dirty_pages += end - run_start;
-        prev_end = end;
-    };
     for (uint64_t wi = 0; wi < words; ++wi) {
-        uint64_t w = bitmap.words[wi];
-        const uint64_t base = wi * 64;
-        if (bitmap.pages - base < 64) w &= (uint64_t{1} << (bitmap.pages - base)) - 1;
-        // Find each 0->1 and 1->0 transition in w with count-trailing-zeros.
-        unsigned from = 0;
-        while (from < 64) {
-            const uint64_t mask = ~uint64_t{0} << from;
-            const uint64_t x = (in_run ? ~w : w) & mask;
-            if (x == 0) break;
-            from = static_cast<unsigned>(std::countr_zero(x));
-            if (in_run) {
-                emit(base + from);
-            } else {
-                run_start = base + from;
-            }
-            in_run = !in_run;
+        if (!in_run) {
+            while (wi + 4 <= words && (wv[wi] | wv[wi + 1] | wv[wi + 2] | wv[wi + 3]) == 0) wi += 4;
+            while (wi < words && wv[wi] == 0) ++wi;
+            if (wi == words) break;
+        } else {
+            while (wi + 4 < words && (wv[wi] & wv[wi + 1] & wv[wi + 2] & wv[wi + 3]) == ~uint64_t{0}) wi += 4;
+            while (wi + 1 < words && wv[wi] == ~uint64_t{0}) ++wi;
         }
+        const uint64_t w = wi < full_words ? wv[wi] : wv[wi] & last_mask;
+        const uint64_t base = wi * 64;
+        // At most 32 runs end in one word, 20 bytes each.
+        if (out.size() - n < 32 * 20 + 20) out.resize(std::max<size_t>(n + 32 * 20 + 20, 2 * out.size()));
+        uint8_t* p = out.data() + n;
+        // A run carried over skipped all-dirty words may have ended with
+        // the last of them.
+        if (in_run && !(w & 1)) {
+            p = put_varint(put_varint(p, run_start - prev_end), base - run_start);
+            dirty += base - run_start;
+            prev_end = base;
+            in_run = false;
+        }
+        // Pages that begin a run (dirty, the page before clean) and pages
+        // that end one (dirty, the page after clean), across the word's
+        // edges; the k-th start of the word then pairs with its k-th end.
+        const uint64_t next = wi + 1 < words ? (wi + 1 < full_words ? wv[wi + 1] : wv[wi + 1] & last_mask) : 0;
+        uint64_t starts = w & ~((w << 1) | uint64_t{in_run});
+        uint64_t ends = w & ~((w >> 1) | ((next & 1) << 63));
+        if (!in_run && starts) run_start = base + static_cast<uint64_t>(std::countr_zero(starts));
+        if (!in_run && starts) starts &= starts - 1;
+        else if (!in_run) {
+            n = static_cast<size_t>(p - out.data());
+            continue;
+        }
+        // Here a run is open (carried in, or begun at the first start).
+        for (;;) {
+            if (!ends) {  // it goes on into the next word
+                in_run = true;
+                break;
+            }
+            const uint64_t end = base + static_cast<uint64_t>(std::countr_zero(ends)) + 1;
+            ends &= ends - 1;
+            p = put_varint(put_varint(p, run_start - prev_end), end - run_start);
+            dirty += end - run_start;
+            prev_end = end;
+            in_run = false;
+            if (!starts) break;
+            run_start = base + static_cast<uint64_t>(std::countr_zero(starts));
+            starts &= starts - 1;
+        }
+        n = static_cast<size_t>(p - out.data());
     }
-    if (in_run) emit(words * 64 < bitmap.pages ? words * 64 : bitmap.pages);
-    out.finish();
+    if (in_run) {
+        const uint64_t end = std::min(words * 64, pages);
+        if (out.size() - n < 20) out.resize(n + 20);
+        uint8_t* p = put_varint(put_varint(out.data() + n, run_start - prev_end), end - run_start);
+        n = static_cast<size_t>(p - out.data());
+        dirty += end - run_start;
+    }
+    out.resize(n);
+    e.dirty_pages = dirty;
     return e;
 }
 

@@ -113,7 +113,10 @@ void MemslotListener::set_global_dirty_log(bool on) {
 
 void MemslotListener::harvest_slot(Slot& slot) {
     DirtyBitmap& bm = slot.bitmap;
-    bm.words.assign((bm.pages + 63) / 64, 0);
+    // get_dirty_log writes every word: no clearing of a whole slot's
+    // bitmap before each harvest (32 KiB a GiB), only sizing it once.
+    const size_t words = (bm.pages + 63) / 64;
+    if (bm.words.size() != words) bm.words.assign(words, 0);
     vm_->get_dirty_log(slot.spec.slot, bm.words);
     if (vm_->manual_dirty_log_protect() && bm.any())
         vm_->clear_dirty_log(slot.spec.slot, 0, static_cast<uint32_t>(bm.pages), bm.words);

@@ -32,6 +32,7 @@ public:
     // Throws kvmrr::Error with the kernel's reason on failure.
     virtual void set_user_memory_region(const MemslotSpec& spec) = 0;
     // One bit per page of the slot, 64 pages a word, filled by the kernel.
+    // Every word of `bitmap` is written (callers need not clear it first).
     virtual void get_dirty_log(uint32_t slot, std::span<uint64_t> bitmap) = 0;
     // True when KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2 is enabled: then
     // get_dirty_log does not re-protect pages and clear_dirty_log must.

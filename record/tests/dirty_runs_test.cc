@@ -59,6 +59,31 @@ TEST(DirtyRunsTest, RandomBitmapsRoundTrip) {
     }
 }
 
+// Long clean and dirty stretches (hundreds of pages, crossing many words,
+// starting and ending anywhere in a word): what the encoder skips a word
+// or four words at a time.
+TEST(DirtyRunsTest, ClusteredBitmapsRoundTrip) {
+    std::mt19937_64 rng(11);
+    for (int rep = 0; rep < 300; ++rep) {
+        const uint64_t pages = std::uniform_int_distribution<uint64_t>(1, 20000)(rng);
+        DirtyBitmap b{1, 0, pages, std::vector<uint64_t>((pages + 63) / 64)};
+        bool dirty = rep % 2 == 1;
+        for (uint64_t p = 0; p < pages;) {
+            const uint64_t len = std::uniform_int_distribution<uint64_t>(1, rep % 3 == 0 ? 70 : 1500)(rng);
+            for (uint64_t q = p; q < std::min(pages, p + len); ++q)
+                if (dirty) b.words[q / 64] |= uint64_t{1} << (q % 64);
+            p += len;
+            dirty = !dirty;
+        }
+        // Bits past the slot's end in the last word do not count.
+        if (pages % 64) b.words.back() |= ~uint64_t{0} << (pages % 64);
+        const DirtyEvent e = make_dirty_event(b, 1);
+        const std::vector<uint64_t> want = set_bits(b);
+        ASSERT_EQ(dirty_pages(e), want) << "rep " << rep << ", " << pages << " pages";
+        EXPECT_EQ(dirty_runs(e).size(), count_runs(want));
+    }
+}
+
 TEST(DirtyRunsTest, SizeFollowsTheRunsNotTheSlot) {
     const uint64_t gib_pages = (1ull << 30) / kPageSize;
     DirtyBitmap b{0, 0, gib_pages, std::vector<uint64_t>(gib_pages / 64)};
