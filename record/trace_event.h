@@ -163,7 +163,10 @@ struct TraceEvent {
     // class whose default constructor is implicit does): readers make one
     // of these per event.
     TraceEvent() {}
-    TraceEvent(uint64_t s, uint16_t v, EventBody b) : seq(s), vcpu(v), body(std::move(b)) {}
+    // The body is constructed in place from whatever it is given (an
+    // EventBody, or one of its alternatives): no extra move of the variant.
+    template <class Body>
+    TraceEvent(uint64_t s, uint16_t v, Body&& b) : seq(s), vcpu(v), body(std::forward<Body>(b)) {}
 
     uint64_t seq = 0;  // assigned by the writer: contiguous from 0
     uint16_t vcpu = 0;

@@ -463,6 +463,19 @@ bool TraceReader::next(TraceEvent& out) {
     return true;
 }
 
+std::span<TraceEvent> TraceReader::buffered() {
+    if (!peek()) return {};
+    Impl& r = *impl_;
+    return std::span<TraceEvent>(r.events).subspan(r.event_pos);
+}
+
+void TraceReader::consume(size_t n) {
+    Impl& r = *impl_;
+    if (n > r.events.size() - r.event_pos) throw Error("trace " + r.name + ": consume(" + std::to_string(n) + ") past the buffered events");
+    r.event_pos += n;
+    r.events_read += n;
+}
+
 bool TraceReader::next_into(std::vector<TraceEvent>& out) {
     if (!peek()) return false;
     Impl& r = *impl_;

@@ -25,6 +25,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <span>
 #include <vector>
 
 #include "record/trace_event.h"
@@ -94,6 +95,13 @@ public:
     // The event next() would return, without taking it; nullptr where
     // next() would return false. Valid until the next call of any kind.
     const TraceEvent* peek();
+    // The events read from the file and not yet taken: the rest of the
+    // current chunk, the next chunk read when none is left; empty where
+    // next() would return false. The caller may move events out, and must
+    // then take them with consume(n) (the first n) before any other call.
+    // Replay reads this way: no call per event.
+    std::span<TraceEvent> buffered();
+    void consume(size_t n);
     // Positions the reader so that next() returns event `seq`; false if
     // there is no such event (past the end, or behind damage). Uses the
     // footer's index when there is one, else scans from the start

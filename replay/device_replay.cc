@@ -29,7 +29,7 @@ class MemorySink final : public EventSink {
 public:
     explicit MemorySink(RegionNames& names) : names_(names) {}
     uint64_t append(uint16_t vcpu, EventBody body) override {
-        events.push_back(TraceEvent{next_, vcpu, std::move(body)});
+        events.emplace_back(next_, vcpu, std::move(body));
         names_.observe(events.back());
         return next_++;
     }
@@ -158,7 +158,7 @@ private:
         ++rep_.accesses;
         current_access_ = a;
         current_group_ = &group;
-        inputs_.clear();
+        if (inputs_.pending()) inputs_.clear();  // left over by a device that asked for less
         for (size_t i = 1; i < group.size(); ++i) inputs_.push(group[i].body);
         rec_.before_exit(e);
         const ExitOutcome o = handle_exit(e, targets);
@@ -241,6 +241,7 @@ private:
     // back for the events before it. A trace too damaged to seek in gives
     // no context rather than a wrong one.
     void read_context(Divergence& v) {
+        sync_reader();
         const uint64_t n = opts_.context_events;
         if (n == 0 || context_end_ == 0) return;
         if (!reader_.seek(context_end_ > n ? context_end_ - n : 0)) return;
@@ -272,18 +273,36 @@ private:
     // False at the end of what can be read.
     bool read_group(std::vector<TraceEvent>& group) {
         group.clear();
-        // Peeking keeps the next group's head in the reader, so every event
-        // is moved once, straight into its group.
-        while (const TraceEvent* p = reader_.peek()) {
-            if (starts_group(*p) && (!group.empty() || !prologue_done_)) {
+        // Straight from the reader's buffer: every event is moved once,
+        // into its group, and the next group's head stays in the reader.
+        while (TraceEvent* e = next_buffered()) {
+            if (starts_group(*e) && (!group.empty() || !prologue_done_)) {
                 prologue_done_ = true;
                 return true;
             }
-            reader_.next_into(group);
-            expected_names_.observe(group.back());
+            expected_names_.observe(*e);
+            group.push_back(std::move(*e));
+            ++rpos_;
         }
         prologue_done_ = true;
         return false;
+    }
+
+    // The next event in the reader's buffer, not taken yet; the reader is
+    // told what was taken only when the buffer runs out (or before the
+    // reader is asked anything else: sync_reader()), not once per event.
+    TraceEvent* next_buffered() {
+        if (rpos_ == rbuf_.size()) {
+            sync_reader();
+            rbuf_ = reader_.buffered();
+            if (rbuf_.empty()) return nullptr;
+        }
+        return &rbuf_[rpos_];
+    }
+    void sync_reader() {
+        if (rpos_) reader_.consume(rpos_);
+        rbuf_ = {};
+        rpos_ = 0;
     }
 
     void replay_access(std::vector<TraceEvent>& group) {
@@ -300,7 +319,7 @@ private:
                                        std::to_string(machine_.exit_request().status) + ") before this access");
             return;
         }
-        inputs_.clear();
+        if (inputs_.pending()) inputs_.clear();  // left over by a device that asked for less
         for (size_t i = 1; i < group.size(); ++i) inputs_.push(group[i].body);
 
         const size_t n = static_cast<size_t>(a.size) * a.count;
@@ -588,6 +607,8 @@ private:
     // trace when it is reported (finish()), rather than kept, one by one,
     // for the whole replay: those before context_end_.
     uint64_t context_end_ = 0;
+    std::span<TraceEvent> rbuf_;  // the reader's buffered events (next_buffered)
+    size_t rpos_ = 0;             // how many of them were taken
     std::vector<uint32_t> same_region_;  // recorded region id -> replayed id of the same name (see same_compared)
     std::pair<uint64_t, uint64_t> memo_generation_{~0ull, ~0ull};  // of the names same_region_ was learnt from
     std::vector<uint8_t> data_;
