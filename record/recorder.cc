@@ -1,6 +1,8 @@
 #include "record/recorder.h"
 
+#include <cstdint>
 #include <cstring>
+#include <iterator>
 
 #include "core/address_space.h"
 #include "core/memory_region.h"
@@ -68,7 +70,7 @@ Recorder::~Recorder() { detach(); }
 
 void Recorder::detach() {
     sink_ = nullptr;  // first: removing the taps calls them once more
-    for (LastRange& l : last_range_) l = {};
+    for (LastRanges& l : last_ranges_) l = {};
     for (auto& t : taps_) t->space().remove_listener(*t);
     taps_.clear();
     if (slots_) {
@@ -104,20 +106,28 @@ std::vector<RegionRecord> Recorder::describe_regions(Machine& m) {
 }
 
 const FlatRange* Recorder::range_at(const AddressSpace& as, bool io, uint64_t addr) {
-    LastRange& last = last_range_[io ? 0 : 1];
-    if (last.range && last.view == as.view() && last.range->range.contains(addr)) return last.range;
-    last.view = as.view();
-    last.range = last.view->lookup(addr);
-    return last.range;
+    LastRanges& last = last_ranges_[io ? 0 : 1];
+    if (last.view.get() != as.view().get()) {  // a commit since: copy the new view's pointer once
+        last.view = as.view();
+        last.ranges.fill(nullptr);
+    }
+    for (const FlatRange* r : last.ranges)
+        if (r && r->range.contains(addr)) return r;
+    const FlatRange* r = last.view->lookup(addr);
+    if (r) last.ranges[last.next++ % last.ranges.size()] = r;
+    return r;
 }
 
 uint32_t Recorder::region_id(const MemoryRegion* mr) {
     if (!mr) return kNoRegion;
-    if (mr == last_region_) return last_region_id_;
+    // A few regions at a time take most exits: a tiny direct-mapped cache
+    // in front of the map (regions never change id while recorded). Regions
+    // sit in 256-byte slots (RegionPool), so the index starts at bit 8.
+    RecentRegion& slot = recent_regions_[(reinterpret_cast<uintptr_t>(mr) >> 8) % std::size(recent_regions_)];
+    if (slot.mr == mr) return slot.id;
     auto it = region_ids_.find(mr);
     if (it != region_ids_.end()) {
-        last_region_ = mr;
-        last_region_id_ = it->second;
+        slot = {mr, it->second};
         return it->second;
     }
     // A region the header did not list (created later): define it before

@@ -16,6 +16,7 @@
 // logging slot goes away, and at the end.
 #pragma once
 
+#include <array>
 #include <chrono>
 #include <functional>
 #include <memory>
@@ -89,8 +90,8 @@ private:
     class TopologyTap;
     void emit(EventBody body);
     uint32_t region_id(const MemoryRegion* mr);
-    // The range at `addr` in `as`, remembering the last one per space: a
-    // guest's exits come in runs at one device.
+    // The range at `addr` in `as`, remembering the last few per space: a
+    // guest's exits go to a few devices at a time.
     const FlatRange* range_at(const AddressSpace& as, bool io, uint64_t addr);
     void harvest_round();
     void topology(uint8_t space, const AddressSpace& as);
@@ -102,17 +103,21 @@ private:
     MemslotListener* slots_ = nullptr;
     std::vector<std::unique_ptr<TopologyTap>> taps_;
     std::unordered_map<const MemoryRegion*, uint32_t> region_ids_;
-    // The last range range_at() found in each space (I/O, memory), with the
-    // view it belongs to held so that it cannot be freed and its address
-    // reused while it is remembered.
-    struct LastRange {
+    // The last ranges range_at() found in each space (I/O, memory), with
+    // the view they belong to held so that it cannot be freed and its
+    // address reused while they are remembered.
+    struct LastRanges {
         std::shared_ptr<const FlatView> view;
-        const FlatRange* range = nullptr;
+        std::array<const FlatRange*, 4> ranges{};
+        unsigned next = 0;
     };
-    LastRange last_range_[2];
-    // The last answer of region_id(): a guest hammers one device at a time.
-    const MemoryRegion* last_region_ = nullptr;
-    uint32_t last_region_id_ = kNoRegion;
+    LastRanges last_ranges_[2];
+    // Recent answers of region_id(), indexed by the region's address.
+    struct RecentRegion {
+        const MemoryRegion* mr = nullptr;
+        uint32_t id = kNoRegion;
+    };
+    RecentRegion recent_regions_[8];
     bool in_exit_ = false;
     std::vector<EventBody> pending_;  // consequences of the exit being handled
     uint64_t epoch_ = 0;

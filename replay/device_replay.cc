@@ -157,7 +157,7 @@ private:
         }
         ++rep_.accesses;
         current_access_ = a;
-        current_group_ = &group;
+        current_group_ = group;
         if (inputs_.pending()) inputs_.clear();  // left over by a device that asked for less
         for (size_t i = 1; i < group.size(); ++i) inputs_.push(group[i].body);
         rec_.before_exit(e);
@@ -172,7 +172,7 @@ private:
         expect(group);
         match(true);
         current_access_ = nullptr;
-        current_group_ = nullptr;
+        current_group_ = {};
         if (rep_.divergence) return {StopReason::Diverged, e.addr};
         return o;
     }
@@ -190,8 +190,9 @@ private:
         const auto started = std::chrono::steady_clock::now();
         bool told = false;
 
-        std::vector<TraceEvent> group;
-        bool more = read_group(group);  // the prologue: what precedes the first access
+        std::vector<TraceEvent> spill;
+        bool more = false;
+        std::span<TraceEvent> group = read_group_in_place(spill, more);  // the prologue: what precedes the first access
         if (!more && !reader_.complete()) {
             rep_.unchecked += group.size();  // damage before the first access
             return finish();
@@ -199,7 +200,7 @@ private:
         expect(group);
         if (!match()) return finish();
         while (more) {
-            more = read_group(group);
+            group = read_group_in_place(spill, more);
             if (group.empty()) break;
             // A group cut short by damage may lack consequences its access
             // had: it is not replayed, only counted.
@@ -271,8 +272,8 @@ private:
     // Reads one group: the prologue (what precedes the first access), or
     // an access or end event with what follows it up to the next one.
     // False at the end of what can be read.
-    bool read_group(std::vector<TraceEvent>& group) {
-        group.clear();
+    bool read_group(std::vector<TraceEvent>& group, bool append = false) {
+        if (!append) group.clear();
         // Straight from the reader's buffer: every event is moved once,
         // into its group, and the next group's head stays in the reader.
         while (TraceEvent* e = next_buffered()) {
@@ -286,6 +287,31 @@ private:
         }
         prologue_done_ = true;
         return false;
+    }
+
+    // read_group for device replay, without moving anything when it can:
+    // the group in place in the reader's buffer when it lies wholly there
+    // (nearly always), else moved into `spill`. Valid until the next read.
+    std::span<TraceEvent> read_group_in_place(std::vector<TraceEvent>& spill, bool& more) {
+        spill.clear();
+        if (!next_buffered()) {
+            prologue_done_ = true;
+            more = false;
+            return {};
+        }
+        const size_t start = rpos_;
+        for (size_t k = start; k < rbuf_.size(); ++k) {
+            if (starts_group(rbuf_[k]) && (k > start || !prologue_done_)) {
+                for (size_t i = start; i < k; ++i) expected_names_.observe(rbuf_[i]);
+                rpos_ = k;
+                prologue_done_ = true;
+                more = true;
+                return rbuf_.subspan(start, k - start);
+            }
+        }
+        // It goes on past this chunk: gather it.
+        more = read_group(spill, true);
+        return spill;
     }
 
     // The next event in the reader's buffer, not taken yet; the reader is
@@ -305,7 +331,7 @@ private:
         rpos_ = 0;
     }
 
-    void replay_access(std::vector<TraceEvent>& group) {
+    void replay_access(std::span<TraceEvent> group) {
         const TraceEvent& head = group.front();
         const AccessEvent& a = std::get<AccessEvent>(head.body);
         ++rep_.accesses;
@@ -323,10 +349,16 @@ private:
         for (size_t i = 1; i < group.size(); ++i) inputs_.push(group[i].body);
 
         const size_t n = static_cast<size_t>(a.size) * a.count;
-        data_.assign(std::max<size_t>(n, 8), 0);
+        // A single access (nearly all of them) needs no buffer of its own.
+        uint64_t word = 0;
+        uint8_t* data = reinterpret_cast<uint8_t*>(&word);
+        if (n > 8) {
+            data_.assign(n, 0);
+            data = data_.data();
+        }
         if (a.is_write) {
-            if (a.count == 1) std::memcpy(data_.data(), &a.value, a.size);
-            else std::memcpy(data_.data(), a.bulk.data(), std::min(n, a.bulk.size()));
+            if (a.count == 1) std::memcpy(data, &a.value, a.size);
+            else std::memcpy(data, a.bulk.data(), std::min(n, a.bulk.size()));
         }
         VcpuExit e;
         e.kind = a.io ? ExitKind::Io : ExitKind::Mmio;
@@ -334,7 +366,7 @@ private:
         e.size = a.size;
         e.count = a.count;
         e.addr = a.addr;
-        e.data = std::span(data_.data(), a.io ? n : std::max<size_t>(n, 8));
+        e.data = std::span(data, a.io ? n : std::max<size_t>(n, 8));
         rec_.before_exit(e);
         const ExitOutcome o = handle_exit(e, {machine_.io_space(), machine_.memory_space()});
         rec_.on_exit(e, o);
@@ -343,14 +375,12 @@ private:
 
     // expect(group) then match(), for device replay, where nothing is left
     // waiting between groups: the recorded events are compared where they
-    // are instead of being queued, and go to the context ring (moved) once
-    // the whole group has matched. On a divergence the ring gets the
-    // group's events before it, in order.
-    void match_group(std::vector<TraceEvent>& group) {
-        current_group_ = &group;
+    // are instead of being queued.
+    void match_group(std::span<TraceEvent> group) {
+        current_group_ = group;
         struct Reset {
-            const std::vector<TraceEvent>*& p;
-            ~Reset() { p = nullptr; }
+            std::span<const TraceEvent>& g;
+            ~Reset() { g = {}; }
         } reset{current_group_};
         for (const TraceEvent& e : group) account(e);
         size_t gi = 0;
@@ -395,7 +425,7 @@ private:
     }
 
     // Queues a recorded group to be matched with what the replay produces.
-    void expect(const std::vector<TraceEvent>& group) {
+    void expect(std::span<const TraceEvent> group) {
         for (const TraceEvent& e : group) {
             account(e);
             if (!compared(e)) continue;
@@ -488,7 +518,7 @@ private:
         return compare_dirty_ || !std::holds_alternative<DirtyEvent>(e.body);
     }
 
-    void check_end(const std::vector<TraceEvent>& group) {
+    void check_end(std::span<const TraceEvent> group) {
         const TraceEvent& ev = group.front();
         const EndEvent& end = std::get<EndEvent>(ev.body);
         ++rep_.events;
@@ -547,7 +577,7 @@ private:
             v.view_diff = te.view.empty() ? "(the trace does not keep this view's ranges)\n"
                                           : view_difference(te, expected_names_, ta, actual_names_);
         }
-        if (v.view_diff.empty() && current_group_) v.view_diff = group_view_difference(*current_group_);
+        if (v.view_diff.empty() && !current_group_.empty()) v.view_diff = group_view_difference(current_group_);
         if (current_access_) locate(v, *current_access_);
         rep_.divergence = std::move(v);
         return *rep_.divergence;
@@ -556,7 +586,7 @@ private:
     // A topology commit that differs often shows first in its memslot
     // changes (the memslot listener hears the commit before the recorder
     // does): the views of the same access, when both sides have one.
-    std::string group_view_difference(const std::vector<TraceEvent>& group) {
+    std::string group_view_difference(std::span<const TraceEvent> group) {
         for (const TraceEvent& ex : group) {
             const auto* te = std::get_if<TopologyEvent>(&ex.body);
             if (!te || te->view.empty()) continue;
@@ -613,7 +643,7 @@ private:
     std::pair<uint64_t, uint64_t> memo_generation_{~0ull, ~0ull};  // of the names same_region_ was learnt from
     std::vector<uint8_t> data_;
     const AccessEvent* current_access_ = nullptr;
-    const std::vector<TraceEvent>* current_group_ = nullptr;
+    std::span<const TraceEvent> current_group_;  // the group being replayed, for a divergence's view difference
     uint64_t next_progress_ = 0;
     ReplayReport rep_;
 };
