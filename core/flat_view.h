@@ -61,8 +61,8 @@ struct RenderPaint {
     bool romd_mode, readonly, nonvolatile;
 };
 
-// Memory a renderer can keep between renders: the paint, order and heap
-// arrays keep their capacity instead of being returned to the system, and
+// Memory a renderer can keep between renders: the paint and heap arrays
+// keep their capacity instead of being returned to the system, and
 // the size of the last view sizes the next output. An address space keeps
 // one, so re-rendering a large tree does not fault in fresh pages every
 // time (see bench/README.md).

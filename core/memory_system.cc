@@ -5,6 +5,18 @@
 
 #include "core/error.h"
 
+// Built with AddressSanitizer (gcc says so one way, clang another)?
+#if defined(__SANITIZE_ADDRESS__)
+#define KVMRR_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define KVMRR_ASAN 1
+#endif
+#endif
+#ifdef KVMRR_ASAN
+#include <sanitizer/asan_interface.h>
+#endif
+
 namespace kvmrr {
 
 MemorySystem::MemorySystem() = default;
@@ -16,17 +28,56 @@ void MemorySystem::validate_name(const std::string& name) const {
     if (name.empty()) throw Error("a memory region needs a name");
 }
 
+namespace {
+
+// What AddressSanitizer would have said about memory a region was freed
+// from, had it been freed: the pool keeps the slot, so it says so itself.
+void poison(void* p, size_t n) {
+#ifdef KVMRR_ASAN
+    __asan_poison_memory_region(p, n);
+#else
+    (void)p;
+    (void)n;
+#endif
+}
+
+void unpoison(void* p, size_t n) {
+#ifdef KVMRR_ASAN
+    __asan_unpoison_memory_region(p, n);
+#else
+    (void)p;
+    (void)n;
+#endif
+}
+
+}  // namespace
+
 void* RegionPool::allocate() {
+    void* slot;
     if (!free_.empty()) {
-        void* slot = free_.back();
+        slot = free_.back();
         free_.pop_back();
-        return slot;
+    } else {
+        if (used_ == kPerChunk) {
+            chunks_.emplace_back(
+                static_cast<std::byte*>(::operator new[](kSlot * kPerChunk, std::align_val_t{kAlign})));
+            poison(chunks_.back().get(), kSlot * kPerChunk);
+            used_ = 0;
+        }
+        slot = chunks_.back().get() + kSlot * used_++;
     }
-    if (used_ == kPerChunk) {
-        chunks_.emplace_back(static_cast<std::byte*>(::operator new[](kSlot * kPerChunk, std::align_val_t{kAlign})));
-        used_ = 0;
-    }
-    return chunks_.back().get() + kSlot * used_++;
+    unpoison(slot, kSlot);
+    return slot;
+}
+
+void RegionPool::release(void* slot) {
+    poison(slot, kSlot);
+    free_.push_back(slot);
+}
+
+RegionPool::~RegionPool() {
+    // operator delete[] must see the chunks as they were handed out.
+    for (auto& c : chunks_) unpoison(c.get(), kSlot * kPerChunk);
 }
 
 RegionPtr MemorySystem::make_region(MemoryRegion::Kind kind, std::string name, uint64_t size) {

@@ -476,14 +476,6 @@ void TraceReader::consume(size_t n) {
     r.events_read += n;
 }
 
-bool TraceReader::next_into(std::vector<TraceEvent>& out) {
-    if (!peek()) return false;
-    Impl& r = *impl_;
-    out.push_back(std::move(r.events[r.event_pos++]));
-    ++r.events_read;
-    return true;
-}
-
 bool TraceReader::seek(uint64_t seq) {
     Impl& r = *impl_;
     r.events.clear();

@@ -89,12 +89,6 @@ public:
     // The next event, its seq assigned; false at the end of what can be
     // read (see damage()). Throws kvmrr::Error only for an I/O error.
     bool next(TraceEvent& out);
-    // next() appending to `out` (the event moved in, not assigned over a
-    // default-made one).
-    bool next_into(std::vector<TraceEvent>& out);
-    // The event next() would return, without taking it; nullptr where
-    // next() would return false. Valid until the next call of any kind.
-    const TraceEvent* peek();
     // The events read from the file and not yet taken: the rest of the
     // current chunk, the next chunk read when none is left; empty where
     // next() would return false. The caller may move events out, and must
@@ -125,6 +119,9 @@ public:
     uint64_t file_size() const;
 
 private:
+    // The event next() would return, reading the next chunk if need be;
+    // nullptr where next() would return false.
+    const TraceEvent* peek();
     struct Impl;
     explicit TraceReader(std::unique_ptr<Impl> impl);
     std::unique_ptr<Impl> impl_;

@@ -317,6 +317,37 @@ TEST(TraceReaderTest, FooterThatDisagreesWithTheChunksIsReported) {
     EXPECT_NE(r.damage()->find("inconsistent"), std::string::npos) << *r.damage();
 }
 
+// buffered()/consume(): the decoded events of the current chunk, taken in
+// place; the next chunk only once they are all taken; next() continues
+// where consume() left off.
+TEST(TraceReaderTest, BufferedEventsAreTakenInPlaceChunkByChunk) {
+    const Trace t = make_trace(20, 6, small_header());
+    TraceReader r = TraceReader::open_memory(t.bytes, "t");
+    std::span<TraceEvent> buf = r.buffered();
+    ASSERT_EQ(buf.size(), 6u);
+    EXPECT_EQ(buf[0], t.events[0]);
+    r.consume(2);
+    buf = r.buffered();
+    ASSERT_EQ(buf.size(), 4u);  // the rest of the first chunk, not the next one
+    EXPECT_EQ(buf[0], t.events[2]);
+    EXPECT_THROW(r.consume(5), Error);
+    TraceEvent moved = std::move(buf[0]);
+    EXPECT_EQ(moved, t.events[2]);
+    r.consume(4);
+    EXPECT_EQ(r.events_read(), 6u);
+    TraceEvent e;
+    ASSERT_TRUE(r.next(e));
+    EXPECT_EQ(e, t.events[6]);
+    std::vector<TraceEvent> rest;
+    for (buf = r.buffered(); !buf.empty(); buf = r.buffered()) {
+        rest.insert(rest.end(), buf.begin(), buf.end());
+        r.consume(buf.size());
+    }
+    EXPECT_EQ(rest, std::vector<TraceEvent>(t.events.begin() + 7, t.events.end()));
+    EXPECT_TRUE(r.complete());
+    EXPECT_EQ(r.events_read(), 20u);
+}
+
 TEST(TraceReaderTest, RefusesATraceThatNeedsANewerReader) {
     Trace t = make_trace(5, 2);
     const uint32_t next = kTraceFormatVersion + 1;
