@@ -388,10 +388,6 @@ private:
             while (gi < group.size() && !compared(group[gi])) ++gi;
             return gi < group.size() ? &group[gi] : nullptr;
         };
-        auto next_actual = [&]() -> const TraceEvent* {
-            while (actual_pos_ < sink_.events.size() && !compared(sink_.events[actual_pos_])) ++actual_pos_;
-            return actual_pos_ < sink_.events.size() ? &sink_.events[actual_pos_] : nullptr;
-        };
         const TraceEvent* ex = next_expected();
         while (ex) {
             const TraceEvent* ac = next_actual();
@@ -414,14 +410,7 @@ private:
             diverge(*ex, nullptr, std::string("the replay produced no ") + event_kind(*ex) + " event here");
             return;
         }
-        if (extra) {
-            Divergence& v = diverge(TraceEvent{last_seq_, extra->vcpu, extra->body}, extra,
-                                    std::string("the replay produced a ") + event_kind(*extra) +
-                                        " event that the trace does not have here");
-            v.expected.clear();
-            context_end_ = last_seq_ + 1;  // it came after the last recorded event
-            return;
-        }
+        if (extra) diverge_extra(*extra);
     }
 
     // Queues a recorded group to be matched with what the replay produces.
@@ -457,6 +446,21 @@ private:
         return true;
     }
 
+    // The first event the replay produced that is compared and not matched yet.
+    const TraceEvent* next_actual() {
+        while (actual_pos_ < sink_.events.size() && !compared(sink_.events[actual_pos_])) ++actual_pos_;
+        return actual_pos_ < sink_.events.size() ? &sink_.events[actual_pos_] : nullptr;
+    }
+
+    // The replay produced an event after the last recorded one of its group.
+    void diverge_extra(const TraceEvent& extra) {
+        Divergence& v = diverge(TraceEvent{last_seq_, extra.vcpu, extra.body}, &extra,
+                                std::string("the replay produced a ") + event_kind(extra) +
+                                    " event that the trace does not have here");
+        v.expected.clear();
+        context_end_ = last_seq_ + 1;  // it came after the last recorded event
+    }
+
     // The report's counts for one recorded event taken into the comparison.
     void account(const TraceEvent& e) {
         ++rep_.events;
@@ -474,10 +478,6 @@ private:
     // recorded dirty logs when `dirty_may_follow` (the guest replay's last
     // harvest comes only when the run has ended).
     bool match(bool dirty_may_follow = false) {
-        auto next_actual = [&]() -> const TraceEvent* {
-            while (actual_pos_ < sink_.events.size() && !compared(sink_.events[actual_pos_])) ++actual_pos_;
-            return actual_pos_ < sink_.events.size() ? &sink_.events[actual_pos_] : nullptr;
-        };
         while (!expected_.empty()) {
             const TraceEvent* ac = next_actual();
             if (!ac) break;
@@ -503,11 +503,7 @@ private:
             return false;
         }
         if (extra) {
-            Divergence& v = diverge(TraceEvent{last_seq_, extra->vcpu, extra->body}, extra,
-                                    std::string("the replay produced a ") + event_kind(*extra) +
-                                        " event that the trace does not have here");
-            v.expected.clear();
-            context_end_ = last_seq_ + 1;  // it came after the last recorded event
+            diverge_extra(*extra);
             return false;
         }
         return true;
