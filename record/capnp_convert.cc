@@ -311,7 +311,6 @@ void event_to_capnp(const TraceEvent& e, schema::Event::Builder b) {
     std::visit(BodyToCapnp{b}, e.body);
 }
 
-
 // Inlined into decode_chunk: passing the 48-byte reader to a call, copied
 // field by field on the stack, cost more than decoding an access (the
 // copy's wide reload waits on its narrow stores).
@@ -597,10 +596,10 @@ void decode_chunk(std::span<const uint8_t> packed, uint64_t first_seq, uint32_t 
             if (events.size() != count)
                 throw Error("the message holds " + std::to_string(events.size()) + " events, the chunk header says " +
                             std::to_string(count));
-            // count was checked against kMaxChunkEvents with the chunk
-            // header, so what this reserves is bounded; in place, the
-            // events are never moved again here.
-            out.reserve(count);
+            // Room for a whole chunk as the writer makes them (8,192
+            // events), so none is moved while decoding; a larger count
+            // (up to kMaxChunkEvents) grows as its events pass their checks.
+            out.reserve(std::min<uint32_t>(count, 1u << 14));
             for (unsigned i = 0; i < count; ++i) {
                 auto seq = [&] { return "event #" + std::to_string(first_seq + i); };
                 TraceEvent& e = out.emplace_back();

@@ -8,29 +8,6 @@
 namespace kvmrr {
 namespace {
 
-// Appends LEB128 varints to a byte vector, growing it ahead in large
-// steps and writing through a pointer (a push_back per byte was most of the
-// encoding time of a bitmap with many runs).
-class VarintOut {
-public:
-    explicit VarintOut(std::vector<uint8_t>& v) : v_(v), n_(v.size()) {}
-    void finish() { v_.resize(n_); }  // cuts the vector to what was written
-    void put(uint64_t x) {
-        if (v_.size() - n_ < 10) v_.resize(std::max<size_t>(256, 2 * v_.size()));
-        uint8_t* p = v_.data() + n_;
-        while (x >= 0x80) {
-            *p++ = static_cast<uint8_t>(x | 0x80);
-            x >>= 7;
-        }
-        *p++ = static_cast<uint8_t>(x);
-        n_ = static_cast<size_t>(p - v_.data());
-    }
-
-private:
-    std::vector<uint8_t>& v_;
-    size_t n_;
-};
-
 enum class VarintError : uint8_t { None, Cut, TooLong, NotShortest };
 
 // Reads one canonical LEB128 value from [*p, end): truncated, longer than
@@ -105,7 +82,9 @@ std::optional<std::string> walk_runs(const DirtyEvent& e, Fn&& fn) {
 
 namespace {
 
-// LEB128 into a buffer the caller made room for (10 bytes at most).
+// LEB128 into a buffer the caller made room for (10 bytes at most),
+// through a pointer: a push_back per byte was most of the encoding time of
+// a bitmap with many runs.
 inline uint8_t* put_varint(uint8_t* p, uint64_t x) {
     while (x >= 0x80) {
         *p++ = static_cast<uint8_t>(x | 0x80);
@@ -166,11 +145,13 @@ DirtyEvent make_dirty_event(const DirtyBitmap& bitmap, uint64_t epoch) {
         const uint64_t next = wi + 1 < words ? (wi + 1 < full_words ? wv[wi + 1] : wv[wi + 1] & last_mask) : 0;
         uint64_t starts = w & ~((w << 1) | uint64_t{in_run});
         uint64_t ends = w & ~((w >> 1) | ((next & 1) << 63));
-        if (!in_run && starts) run_start = base + static_cast<uint64_t>(std::countr_zero(starts));
-        if (!in_run && starts) starts &= starts - 1;
-        else if (!in_run) {
-            n = static_cast<size_t>(p - out.data());
-            continue;
+        if (!in_run) {
+            if (!starts) {  // no run begins in this word
+                n = static_cast<size_t>(p - out.data());
+                continue;
+            }
+            run_start = base + static_cast<uint64_t>(std::countr_zero(starts));
+            starts &= starts - 1;
         }
         // Here a run is open (carried in, or begun at the first start).
         for (;;) {
