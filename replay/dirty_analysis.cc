@@ -4,15 +4,13 @@
 #include <cstdio>
 
 #include "core/error.h"
+#include "core/kvm/vm_backend.h"
 #include "record/dirty_runs.h"
 #include "record/trace_text.h"
 
 namespace kvmrr {
 
 namespace {
-
-constexpr uint64_t kPage = 4096;
-constexpr uint32_t kLogDirtyPages = 1;  // KVM_MEM_LOG_DIRTY_PAGES
 
 struct SlotInfo {
     uint64_t gpa = 0, size = 0;
@@ -74,11 +72,11 @@ private:
             return;
         }
         if (m.op == MemslotOp::Add) slots_[m.slot] = SlotInfo{m.guest_phys, m.size, m.ram_block, m.block_offset};
-        if (m.flags & kLogDirtyPages) {
+        if (m.flags & kMemLogDirtyPages) {
             const auto it = slots_.find(m.slot);
             if (it == slots_.end()) return;
             BlockState& b = blocks_[it->second.block];
-            b.extent = std::max(b.extent, (it->second.block_offset + it->second.size + kPage - 1) / kPage);
+            b.extent = std::max(b.extent, (it->second.block_offset + it->second.size + kPageSize - 1) / kPageSize);
         }
     }
 
@@ -122,14 +120,14 @@ private:
         const auto [rid_it, added] = region_ids_.emplace(region, static_cast<uint32_t>(region_names_.size()));
         if (added) region_names_.push_back(region);
         const uint32_t rid = rid_it->second;
-        const uint64_t base = s.block_offset / kPage;
+        const uint64_t base = s.block_offset / kPageSize;
         BlockState& b = blocks_[s.block];
         for (const DirtyRun& r : dirty_runs(d)) {
             pending_.push_back({s.block, base + r.first, r.count});
             b.grow(base + r.first + r.count);
             // Where the page was mapped and what answered there, for the hottest list.
             for (uint64_t p = 0; p < r.count; ++p) {
-                b.gpa[base + r.first + p] = d.guest_phys + (r.first + p) * kPage;
+                b.gpa[base + r.first + p] = d.guest_phys + (r.first + p) * kPageSize;
                 b.region[base + r.first + p] = rid;
             }
         }

@@ -17,6 +17,7 @@
 #include <string>
 #include <vector>
 
+#include "core/kvm/dirty_log.h"
 #include "record/trace_reader.h"
 
 namespace kvmrr {
@@ -64,7 +65,7 @@ struct RamBlockPages {
 };
 
 struct DirtyReport {
-    uint64_t page_size = 4096;
+    uint64_t page_size = kPageSize;
     bool timed = false;           // every epoch has a time (format 3 and later)
     uint64_t window = 0;          // the working-set window, in epochs
     uint64_t ram_pages = 0;       // pages of every RAM block logging slots showed: what a migration copies

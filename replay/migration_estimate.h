@@ -44,7 +44,7 @@ struct MigrationOutcome {
 
 struct MigrationEstimate {
     MigrationParams params;
-    uint64_t page_size = 4096;
+    uint64_t page_size = kPageSize;
     uint64_t ram_pages = 0;
     double dirty_pages_per_s = 0;  // the recording's mean
     double lambda = 0;             // dirty rate / bandwidth

@@ -10,6 +10,7 @@
 #include <cstring>
 
 #include "core/error.h"
+#include "core/kvm/dirty_log.h"
 
 namespace kvmrr {
 
@@ -179,7 +180,7 @@ void KvmVm::set_user_memory_region(const MemslotSpec& s) {
         // so what is still pending for it here belongs to nobody.
         pending_.erase(s.slot);
         if (s.size && (s.flags & KVM_MEM_LOG_DIRTY_PAGES)) {
-            slot_pages_[s.slot] = s.size / 4096;
+            slot_pages_[s.slot] = s.size / kPageSize;
         } else {
             slot_pages_.erase(s.slot);
         }
