@@ -35,6 +35,9 @@ uint64_t load_le(const uint8_t* p, unsigned n) {
 
 void store_le(uint8_t* p, uint64_t v, unsigned n) { std::memcpy(p, &v, n); }
 
+// The low `size` bytes of v (size 1, 2, 4 or 8): what an access of that size carries.
+uint64_t low_bytes(uint64_t v, unsigned size) { return size == 8 ? v : v & ((uint64_t{1} << (8 * size)) - 1); }
+
 // Where a range's reads and writes go: host memory, or the region's ops.
 bool reads_memory(const FlatRange& fr) {
     using K = MemoryRegion::Kind;
@@ -312,16 +315,14 @@ RegionOps* AddressSpace::single_call(const FlatRange* fr, uint64_t addr, unsigne
 
 AccessResult AddressSpace::read_at(uint64_t addr, unsigned size) {
     ++stats_.reads;
-    uint8_t buf[8];
-    std::memset(buf, 0xff, sizeof buf);
     const FlatRange* fr = is_access_size(size) ? view_->lookup(addr) : nullptr;
     if (fr && size <= fr->range.end() - addr && reads_memory(*fr))  // the usual case: one RAM range
         return {load_le(fr->host() + (addr - fr->range.start()), size), AccessStatus::Ok};
     uint64_t off = 0;
-    if (RegionOps* ops = single_call(fr, addr, size, false, &off)) {
-        const uint64_t v = ops->read(off, size);
-        return {size == 8 ? v : v & ((uint64_t{1} << (8 * size)) - 1), AccessStatus::Ok};
-    }
+    if (RegionOps* ops = single_call(fr, addr, size, false, &off))  // one device callback, nothing to split
+        return {low_bytes(ops->read(off, size), size), AccessStatus::Ok};
+    uint8_t buf[8];
+    std::memset(buf, 0xff, sizeof buf);
     if (!is_access_size(size) || rejects_whole(fr, addr, size, false)) {
         fault(addr, size, false, buf, AccessStatus::Invalid);
         return {is_access_size(size) ? load_le(buf, size) : ~uint64_t{0}, AccessStatus::Invalid};
@@ -335,7 +336,7 @@ AccessStatus AddressSpace::write_at(uint64_t addr, uint64_t value, unsigned size
     const FlatRange* fr = is_access_size(size) ? view_->lookup(addr) : nullptr;
     uint64_t off = 0;
     if (RegionOps* ops = single_call(fr, addr, size, true, &off)) {
-        ops->write(off, size == 8 ? value : value & ((uint64_t{1} << (8 * size)) - 1), size);
+        ops->write(off, low_bytes(value, size), size);
         return AccessStatus::Ok;
     }
     uint8_t buf[8];
