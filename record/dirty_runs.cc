@@ -94,6 +94,16 @@ inline uint8_t* put_varint(uint8_t* p, uint64_t x) {
     return p;
 }
 
+// Writes the run [start, end) as (gap since the last run, length) and
+// moves the encoder's state past it.
+[[gnu::always_inline]] inline uint8_t* put_run(uint8_t* p, uint64_t start, uint64_t end, uint64_t& prev_end,
+                                               uint64_t& dirty) {
+    p = put_varint(put_varint(p, start - prev_end), end - start);
+    dirty += end - start;
+    prev_end = end;
+    return p;
+}
+
 }  // namespace
 
 // A harvest encodes every logging slot's bitmap, so this is on the
@@ -134,9 +144,7 @@ DirtyEvent make_dirty_event(const DirtyBitmap& bitmap, uint64_t epoch) {
         // A run carried over skipped all-dirty words may have ended with
         // the last of them.
         if (in_run && !(w & 1)) {
-            p = put_varint(put_varint(p, run_start - prev_end), base - run_start);
-            dirty += base - run_start;
-            prev_end = base;
+            p = put_run(p, run_start, base, prev_end, dirty);
             in_run = false;
         }
         // Pages that begin a run (dirty, the page before clean) and pages
@@ -159,11 +167,8 @@ DirtyEvent make_dirty_event(const DirtyBitmap& bitmap, uint64_t epoch) {
                 in_run = true;
                 break;
             }
-            const uint64_t end = base + static_cast<uint64_t>(std::countr_zero(ends)) + 1;
+            p = put_run(p, run_start, base + static_cast<uint64_t>(std::countr_zero(ends)) + 1, prev_end, dirty);
             ends &= ends - 1;
-            p = put_varint(put_varint(p, run_start - prev_end), end - run_start);
-            dirty += end - run_start;
-            prev_end = end;
             in_run = false;
             if (!starts) break;
             run_start = base + static_cast<uint64_t>(std::countr_zero(starts));
@@ -172,11 +177,9 @@ DirtyEvent make_dirty_event(const DirtyBitmap& bitmap, uint64_t epoch) {
         n = static_cast<size_t>(p - out.data());
     }
     if (in_run) {
-        const uint64_t end = std::min(words * 64, pages);
         if (out.size() - n < 20) out.resize(n + 20);
-        uint8_t* p = put_varint(put_varint(out.data() + n, run_start - prev_end), end - run_start);
-        n = static_cast<size_t>(p - out.data());
-        dirty += end - run_start;
+        n = static_cast<size_t>(put_run(out.data() + n, run_start, std::min(words * 64, pages), prev_end, dirty) -
+                                out.data());
     }
     out.resize(n);
     e.dirty_pages = dirty;
