@@ -393,8 +393,6 @@ void event_to_capnp(const TraceEvent& e, schema::Event::Builder b) {
     }
 }
 
-void event_from_capnp(schema::Event::Reader r, uint64_t seq, TraceEvent& e) { decode_event(r, seq, e); }
-
 TraceEvent event_from_capnp(schema::Event::Reader r, uint64_t seq) {
     TraceEvent e;
     decode_event(r, seq, e);

@@ -28,8 +28,6 @@ void header_to_capnp(const TraceHeader& h, schema::TraceHeader::Builder b);
 TraceHeader header_from_capnp(schema::TraceHeader::Reader r);  // throws Error, kj::Exception
 void event_to_capnp(const TraceEvent& e, schema::Event::Builder b);
 TraceEvent event_from_capnp(schema::Event::Reader r, uint64_t seq);  // throws Error, kj::Exception
-// The same, into an event the caller owns (its body is replaced).
-void event_from_capnp(schema::Event::Reader r, uint64_t seq, TraceEvent& out);
 
 // What is absurd about e, or nothing. vcpu_count 0 skips the vCPU check.
 std::optional<std::string> event_problem(const TraceEvent& e, uint32_t vcpu_count);

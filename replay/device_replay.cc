@@ -158,8 +158,7 @@ private:
         ++rep_.accesses;
         current_access_ = a;
         current_group_ = group;
-        if (inputs_.pending()) inputs_.clear();  // left over by a device that asked for less
-        for (size_t i = 1; i < group.size(); ++i) inputs_.push(group[i].body);
+        queue_inputs(group);
         rec_.before_exit(e);
         const ExitOutcome o = handle_exit(e, targets);
         rec_.on_exit(e, o);
@@ -345,8 +344,7 @@ private:
                                        std::to_string(machine_.exit_request().status) + ") before this access");
             return;
         }
-        if (inputs_.pending()) inputs_.clear();  // left over by a device that asked for less
-        for (size_t i = 1; i < group.size(); ++i) inputs_.push(group[i].body);
+        queue_inputs(group);
 
         const size_t n = static_cast<size_t>(a.size) * a.count;
         // A single access (nearly all of them) needs no buffer of its own.
@@ -439,7 +437,7 @@ private:
         if (a->region < same_region_.size() && same_region_[a->region] == b->region && b->region != kNoRegion)
             return same_access_but_region(*a, *b);
         if (!same_event(ex, expected_names_, ac, actual_names_)) return false;
-        if (a->region < (1u << 16) && b->region != kNoRegion) {
+        if (a->region < kMemoRegionIds && b->region != kNoRegion) {
             if (same_region_.size() <= a->region) same_region_.resize(a->region + 1, kNoRegion);
             same_region_[a->region] = b->region;
         }
@@ -459,6 +457,12 @@ private:
                                     " event that the trace does not have here");
         v.expected.clear();
         context_end_ = last_seq_ + 1;  // it came after the last recorded event
+    }
+
+    // Hands the devices the inputs recorded after the group's access.
+    void queue_inputs(std::span<const TraceEvent> group) {
+        if (inputs_.pending()) inputs_.clear();  // left over by a device that asked for less
+        for (size_t i = 1; i < group.size(); ++i) inputs_.push(group[i].body);
     }
 
     // The report's counts for one recorded event taken into the comparison.
@@ -483,7 +487,7 @@ private:
             if (!ac) break;
             const TraceEvent& ex = expected_.front();
             ++rep_.checked;
-            if (!same_event(ex, expected_names_, *ac, actual_names_)) {
+            if (!same_compared(ex, *ac)) {
                 diverge(ex, ac, event_difference(ex, expected_names_, *ac, actual_names_).value_or(""));
                 return false;
             }
@@ -635,6 +639,7 @@ private:
     uint64_t context_end_ = 0;
     std::span<TraceEvent> rbuf_;  // the reader's buffered events (next_buffered)
     size_t rpos_ = 0;             // how many of them were taken
+    static constexpr uint32_t kMemoRegionIds = 1u << 16;  // larger ids (only a crafted trace has them) are not memoised
     std::vector<uint32_t> same_region_;  // recorded region id -> replayed id of the same name (see same_compared)
     std::pair<uint64_t, uint64_t> memo_generation_{~0ull, ~0ull};  // of the names same_region_ was learnt from
     std::vector<uint8_t> data_;
