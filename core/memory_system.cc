@@ -5,14 +5,6 @@
 
 #include "core/error.h"
 
-// Built with AddressSanitizer (gcc says so one way, clang another)?
-#if defined(__SANITIZE_ADDRESS__)
-#define KVMRR_ASAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define KVMRR_ASAN 1
-#endif
-#endif
 #ifdef KVMRR_ASAN
 #include <sanitizer/asan_interface.h>
 #endif

@@ -23,6 +23,15 @@
 #include "core/ram_block.h"
 #include "core/region_ops.h"
 
+// Built with AddressSanitizer (gcc says so one way, clang another)?
+#if defined(__SANITIZE_ADDRESS__)
+#define KVMRR_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define KVMRR_ASAN 1
+#endif
+#endif
+
 namespace kvmrr {
 
 // Where a MemorySystem's regions live: fixed-size, cache-line aligned slots
@@ -40,6 +49,11 @@ public:
     RegionPool& operator=(const RegionPool&) = delete;
     void* allocate();
     void release(void* slot);
+#ifdef KVMRR_ASAN
+    static constexpr bool kPoisonsFreeSlots = true;
+#else
+    static constexpr bool kPoisonsFreeSlots = false;
+#endif
 
 private:
     static constexpr size_t kAlign = 64;

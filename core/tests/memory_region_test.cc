@@ -666,18 +666,7 @@ TEST(MemorySystemDestroy, RefusesRegionsInUse) {
 // slot for the next one; under AddressSanitizer the slot is poisoned, so a
 // dangling reference is still caught. (Outside ASan there is nothing to see.)
 TEST(MemorySystemDestroy, UseAfterDestroyIsCaughtUnderAddressSanitizer) {
-#if defined(__SANITIZE_ADDRESS__)
-    constexpr bool asan = true;
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-    constexpr bool asan = true;
-#else
-    constexpr bool asan = false;
-#endif
-#else
-    constexpr bool asan = false;
-#endif
-    if (!asan) GTEST_SKIP() << "only an AddressSanitizer build can see a use of a destroyed region";
+    if (!RegionPool::kPoisonsFreeSlots) GTEST_SKIP() << "only an AddressSanitizer build can see a use of a destroyed region";
     GTEST_FLAG_SET(death_test_style, "threadsafe");
     EXPECT_DEATH(
         {
