@@ -8,6 +8,8 @@
 
 #include <cstdint>
 
+#include "core/kvm/dirty_log.h"
+#include "record/dirty_runs.h"
 #include "record/trace_event.h"
 
 namespace kvmrr {
@@ -17,6 +19,16 @@ public:
     virtual ~EventSink() = default;
     // Takes one event; returns its sequence number.
     virtual uint64_t append(uint16_t vcpu, EventBody body) = 0;
+    // Takes a harvested dirty bitmap as the DirtyEvent make_dirty_event()
+    // makes of it, stamped with `time_ns`; returns its sequence number.
+    // The harvest stalls the vCPU, so a sink may keep a copy of the words
+    // and encode them later, off the vCPU's thread (the trace writer
+    // does); what it ends up holding must be this event.
+    virtual uint64_t append_dirty(uint16_t vcpu, const DirtyBitmap& b, uint64_t epoch, uint64_t time_ns) {
+        DirtyEvent d = make_dirty_event(b, epoch);
+        d.time_ns = time_ns;
+        return append(vcpu, std::move(d));
+    }
 };
 
 }  // namespace kvmrr

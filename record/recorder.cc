@@ -167,9 +167,18 @@ void Recorder::start(EventSink& sink, Machine& m, MemslotListener* slots) {
         for (const auto& [gpa, s] : slots_->slots()) record_slot(MemslotListener::Change::Add, s);
         slots_->set_observer(record_slot);
         slots_->set_dirty_sink([this](const DirtyBitmap& b) {
-            DirtyEvent d = make_dirty_event(b, epoch_);
-            d.time_ns = static_cast<uint64_t>(
+            if (!sink_) return;
+            const auto time_ns = static_cast<uint64_t>(
                 std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - started_).count());
+            if (!in_exit_) {
+                // The sink may defer the encoding (the trace writer does).
+                sink_->append_dirty(0, b, epoch_, time_ns);
+                return;
+            }
+            // A slot torn down by the exit being handled: the bitmap must
+            // wait with the exit's other consequences, encoded.
+            DirtyEvent d = make_dirty_event(b, epoch_);
+            d.time_ns = time_ns;
             emit(std::move(d));
         });
     }

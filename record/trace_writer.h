@@ -11,6 +11,9 @@
 // the file: an event is acknowledged once a flush() after it returned,
 // and a trace cut short by a crash still reads back every acknowledged
 // event. close() flushes and writes the footer that indexes the chunks.
+// append_dirty() copies a harvested bitmap's words and leaves the run
+// encoding (dirty_runs.h) to the background thread too: a harvest stalls
+// the vCPU, and the copy costs a fraction of the encoding.
 // An I/O error on the background thread is remembered and thrown (naming
 // the file and errno) from the next append(), flush() or close().
 //
@@ -61,6 +64,10 @@ public:
     // is recorded and the sequence number is not used), after close(), or
     // for a remembered I/O error.
     uint64_t append(uint16_t vcpu, EventBody body) override;
+    // The DirtyEvent make_dirty_event(b, epoch) gives, stamped with
+    // time_ns, encoded on the background thread; checked as append()
+    // checks, except for its runs, which are well formed by construction.
+    uint64_t append_dirty(uint16_t vcpu, const DirtyBitmap& b, uint64_t epoch, uint64_t time_ns) override;
     // Seals the current chunk and waits until everything appended is written.
     void flush();
     // flush(), then footer and trailer, then close the file. Idempotent.

@@ -4,9 +4,12 @@
 #include <signal.h>
 #include <sys/resource.h>
 
+#include <algorithm>
 #include <filesystem>
+#include <random>
 
 #include "core/error.h"
+#include "record/dirty_runs.h"
 #include "record/tests/trace_test_util.h"
 #include "record/trace_format.h"
 #include "record/trace_reader.h"
@@ -368,6 +371,105 @@ TEST(TraceWriterTest, ManyChunksThroughAShallowQueue) {
     TraceReader r = TraceReader::open(path);
     EXPECT_EQ(read_all(r), written);
     EXPECT_TRUE(r.complete());
+}
+
+// append_dirty() leaves the encoding to the writer's thread: what reads
+// back must be exactly what make_dirty_event() gives, whatever the bitmap
+// (clean, sparse, dense, full, bits past the slot, words missing) and
+// wherever chunks are sealed, and the caller's words may change as soon as
+// the call returns.
+TEST(TraceWriterTest, DirtyBitmapsReadBackAsTheEventsTheyEncodeTo) {
+    const uint64_t gib_pages = (1ull << 30) / 4096;
+    std::vector<DirtyBitmap> bitmaps;
+    bitmaps.push_back({1, 0x100000, gib_pages, std::vector<uint64_t>(gib_pages / 64)});  // clean
+    DirtyBitmap stride{1, 0x100000, gib_pages, std::vector<uint64_t>(gib_pages / 64)};
+    for (uint64_t p = 7; p < gib_pages; p += 100) stride.words[p / 64] |= uint64_t{1} << (p % 64);
+    bitmaps.push_back(stride);
+    bitmaps.push_back({1, 0x100000, gib_pages, std::vector<uint64_t>(gib_pages / 64, ~uint64_t{0})});  // all dirty
+    bitmaps.push_back({2, 0xfffe0000, 130, {0, 1, ~uint64_t{0}}});  // bits past page 130 do not count
+    bitmaps.push_back({3, 0x2000, 1000, {0x8000000000000001ull, 3}});  // words past the second are missing
+    std::mt19937_64 rng(42);
+    DirtyBitmap random{4, 0x40000000, 100000, std::vector<uint64_t>(100000 / 64 + 1)};
+    for (uint64_t& w : random.words) w = rng() & rng() & rng();  // runs of all lengths
+    bitmaps.push_back(random);
+    bitmaps.push_back({5, 0, 64 * 600, std::vector<uint64_t>(600, 0x5555555555555555ull)});  // a run every other page
+
+    TempDir dir;
+    const std::string path = dir.file("t.trace");
+    std::vector<TraceEvent> written;
+    {
+        TraceWriter w(path, sample_header(), {.chunk_events = 3, .chunk_bytes = 100000});
+        for (uint64_t round = 0; round < 3; ++round) {
+            for (size_t i = 0; i < bitmaps.size(); ++i) {
+                TraceEvent e = sample_event(written.size());
+                EXPECT_EQ(w.append(e.vcpu, e.body), written.size());
+                written.push_back(e);
+                DirtyBitmap b = bitmaps[i];
+                const uint64_t epoch = round * 10 + i, time_ns = 1000 * written.size();
+                DirtyEvent d = make_dirty_event(b, epoch);
+                d.time_ns = time_ns;
+                EXPECT_EQ(w.append_dirty(1, b, epoch, time_ns), written.size());
+                written.push_back(TraceEvent{written.size(), 1, d});
+                for (uint64_t& word : b.words) word = ~word;  // the writer kept its own copy
+            }
+            w.flush();
+            // Acknowledged: a copy of the file taken now reads them all.
+            const std::string copy = dir.file("copy");
+            std::filesystem::copy_file(path, copy, std::filesystem::copy_options::overwrite_existing);
+            TraceReader r = TraceReader::open(copy);
+            EXPECT_EQ(read_all(r), written) << "round " << round;
+        }
+        w.close();
+    }
+    TraceReader r = TraceReader::open(path);
+    const std::vector<TraceEvent> got = read_all(r);
+    ASSERT_EQ(got.size(), written.size());
+    for (size_t i = 0; i < got.size(); ++i) EXPECT_EQ(got[i], written[i]) << "event " << i;
+    EXPECT_TRUE(r.complete());
+}
+
+// A GiB's runs take at most 262,145 bytes, and that bound is what a
+// pending bitmap counts towards its chunk: four of them fill the default
+// 1 MiB chunk, so a chunk can never pack past its limit once encoded.
+TEST(TraceWriterTest, PendingBitmapsCountTheirLargestEncodingTowardsTheChunk) {
+    const uint64_t pages = (1ull << 30) / 4096;
+    DirtyBitmap b{1, 0, pages, std::vector<uint64_t>(pages / 64)};
+    b.words[5] = 1;
+    TempDir dir;
+    TraceWriter w(dir.file("t.trace"), sample_header());
+    for (int i = 0; i < 4; ++i) w.append_dirty(0, b, i, 0);
+    w.append(0, ClockEvent{1});
+    w.flush();
+    EXPECT_EQ(w.stats().chunks, 2u);  // sealed after the fourth bitmap, and by the flush
+    w.close();
+}
+
+// A slot so large that its runs could pass the event limit is encoded at
+// once, so that an event which does pass it is refused from the call, as
+// append() refuses, and not later from the writer's thread.
+TEST(TraceWriterTest, ADirtyBitmapTooLargeToEncodeIsRefusedFromTheCall) {
+    const uint64_t pages = kMaxEventBytes + 64;
+    DirtyBitmap b{1, 0, pages, std::vector<uint64_t>(pages / 64, 0x5555555555555555ull)};
+    TempDir dir;
+    const std::string path = dir.file("t.trace");
+    {
+        TraceWriter w(path, sample_header());
+        EXPECT_EQ(w.append(0, ClockEvent{1}), 0u);
+        try {
+            w.append_dirty(0, b, 1, 0);
+            ADD_FAILURE() << "accepted a dirty event of " << pages / 2 << " runs";
+        } catch (const Error& e) {
+            EXPECT_NE(std::string(e.what()).find("more than the limit"), std::string::npos) << e.what();
+        }
+        std::fill(b.words.begin(), b.words.end(), 0);
+        b.words[100] = 0xf0;
+        EXPECT_EQ(w.append_dirty(0, b, 2, 0), 1u);  // same slot, few runs: taken
+        w.close();
+    }
+    TraceReader r = TraceReader::open(path);
+    const std::vector<TraceEvent> got = read_all(r);
+    ASSERT_EQ(got.size(), 2u);
+    EXPECT_EQ(std::get<DirtyEvent>(got[1].body), make_dirty_event(b, 2));
 }
 
 }  // namespace
