@@ -15,7 +15,7 @@ std::string quoted(const MemoryRegion& mr) { return "'" + mr.name() + "'"; }
 }  // namespace
 
 MemoryRegion::MemoryRegion(MemorySystem& sys, Kind kind, std::string name, uint64_t size)
-    : size_(size), kind_(kind), sys_(&sys), name_(std::move(name)) {}
+    : size_(size), kind_(kind), sys_(&sys), name_(std::move(name)), serial_(sys.next_serial_++) {}
 
 const char* MemoryRegion::kind_name(Kind k) {
     switch (k) {

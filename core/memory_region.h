@@ -59,6 +59,10 @@ public:
     RamBlock* ram_block() const { return block_; }
     uint64_t ram_offset() const { return ram_offset_; }  // offset of this region inside its block
     RegionOps* ops() const { return ops_; }
+    // Unique among the regions its MemorySystem ever made, never reused
+    // (unlike the region's address: a destroyed region's slot is given to
+    // the next one created), so it can key what outlives a region.
+    uint64_t serial() const { return serial_; }
     // Puts other callbacks behind an I/O or ROM-device region (throws for
     // other kinds). Nothing in a machine does this; it is how tests plant
     // a changed device model (a wrapper around the device's own ops) to
@@ -138,6 +142,7 @@ private:
     RamBlock* block_ = nullptr;
     uint64_t ram_offset_ = 0;
     RegionOps* ops_ = nullptr;
+    uint64_t serial_;  // next to ops_: the recorder reads both on every exit
     AccessRules rules_{};
     // Aliases that point at this region: a change here changes their views.
     std::vector<MemoryRegion*> alias_users_;

@@ -136,6 +136,7 @@ private:
     int depth_ = 0;
     uint64_t epoch_ = 1;      // stamp for change propagation (regions start at 0)
     uint64_t next_seq_ = 1;   // insertion order of subregions
+    uint64_t next_serial_ = 1;  // MemoryRegion::serial() of the next region made
     uint32_t next_block_ = 0; // RAM block ids: creation order, never reused
     bool pending_ = false;
     friend class MemoryRegion;

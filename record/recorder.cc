@@ -96,9 +96,9 @@ std::vector<RegionRecord> Recorder::describe_regions(Machine& m) {
     std::vector<RegionRecord> out;
     for (const AddressSpace* as : {static_cast<AddressSpace*>(&m.memory_space()), static_cast<AddressSpace*>(&m.io_space())}) {
         for (const FlatRange& fr : as->view()->ranges()) {
-            if (region_ids_.count(fr.mr)) continue;
+            if (region_ids_.count(fr.mr->serial())) continue;
             const auto id = static_cast<uint32_t>(region_ids_.size());
-            region_ids_.emplace(fr.mr, id);
+            region_ids_.emplace(fr.mr->serial(), id);
             out.push_back({id, fr.mr->name(), MemoryRegion::kind_name(fr.mr->kind())});
         }
     }
@@ -123,17 +123,20 @@ uint32_t Recorder::region_id(const MemoryRegion* mr) {
     // A few regions at a time take most exits: a tiny direct-mapped cache
     // in front of the map (regions never change id while recorded). Regions
     // sit in 256-byte slots (RegionPool), so the index starts at bit 8.
+    // Ids are keyed by the region's serial, not its address: a region
+    // destroyed during the recording leaves its slot to the next one made.
+    const uint64_t serial = mr->serial();
     RecentRegion& slot = recent_regions_[(reinterpret_cast<uintptr_t>(mr) >> 8) % std::size(recent_regions_)];
-    if (slot.mr == mr) return slot.id;
-    auto it = region_ids_.find(mr);
+    if (slot.mr == mr && slot.serial == serial) return slot.id;
+    auto it = region_ids_.find(serial);
     if (it != region_ids_.end()) {
-        slot = {mr, it->second};
+        slot = {mr, serial, it->second};
         return it->second;
     }
     // A region the header did not list (created later): define it before
     // its first use, outside the pending list so that it precedes the access.
     const auto id = static_cast<uint32_t>(region_ids_.size());
-    region_ids_.emplace(mr, id);
+    region_ids_.emplace(serial, id);
     if (sink_) sink_->append(0, RegionDefEvent{{id, mr->name(), MemoryRegion::kind_name(mr->kind())}});
     return id;
 }

@@ -102,7 +102,7 @@ private:
     Machine* machine_ = nullptr;
     MemslotListener* slots_ = nullptr;
     std::vector<std::unique_ptr<TopologyTap>> taps_;
-    std::unordered_map<const MemoryRegion*, uint32_t> region_ids_;
+    std::unordered_map<uint64_t, uint32_t> region_ids_;  // MemoryRegion::serial() -> id
     // The last ranges range_at() found in each space (I/O, memory), with
     // the view they belong to held so that it cannot be freed and its
     // address reused while they are remembered.
@@ -115,6 +115,7 @@ private:
     // Recent answers of region_id(), indexed by the region's address.
     struct RecentRegion {
         const MemoryRegion* mr = nullptr;
+        uint64_t serial = 0;
         uint32_t id = kNoRegion;
     };
     RecentRegion recent_regions_[8];

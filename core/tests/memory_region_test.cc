@@ -687,6 +687,22 @@ TEST(MemorySystemDestroy, UseAfterDestroyIsCaughtUnderAddressSanitizer) {
     EXPECT_EQ(b.size(), 0x2000u);
 }
 
+TEST(MemorySystemDestroy, SerialsAreNeverReusedWhenSlotsAre) {
+    MemorySystem sys;
+    MemoryRegion* a = &sys.create_container("a", 0x1000);
+    const MemoryRegion& b = sys.create_container("b", 0x1000);
+    EXPECT_NE(a->serial(), b.serial());
+    const void* slot = a;
+    const uint64_t old = a->serial();
+    sys.destroy(*a);
+    const MemoryRegion& c = sys.create_container("c", 0x1000);
+    EXPECT_EQ(static_cast<const void*>(&c), slot);  // the pool hands the slot out again...
+    EXPECT_NE(c.serial(), old);                      // ...but not the serial
+    EXPECT_NE(c.serial(), b.serial());
+    MemorySystem other;  // each system counts its own
+    EXPECT_EQ(other.create_container("x", 0x1000).serial(), sys.create_container("y", 0x1000).serial() - 3);
+}
+
 TEST(MemorySystemDestroy, AliasRetargetReleasesOldTarget) {
     MemorySystem sys;
     MemoryRegion& t1 = sys.create_ram("t1", 0x1000);

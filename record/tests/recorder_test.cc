@@ -9,6 +9,7 @@
 
 #include <cstring>
 #include <filesystem>
+#include <map>
 
 #include "core/kvm/exit_handler.h"
 #include "core/kvm/tests/fake_vm.h"
@@ -194,6 +195,47 @@ TEST_F(RecorderFixture, RegionNamesAndUnassignedAccesses) {
     ASSERT_EQ(h.guest_segments.size(), 1u);
     EXPECT_EQ(h.guest_segments[0].data, std::vector<uint8_t>{0xf4});
     EXPECT_FALSE(h.devices.empty());
+}
+
+// A region destroyed during a recording gives its pool slot to the next
+// region made: that one must get an id and a definition of its own, not
+// inherit the old region's.
+TEST_F(RecorderFixture, ARegionMadeInADestroyedOnesSlotGetsItsOwnId) {
+    struct Constant final : RegionOps {
+        uint64_t value;
+        explicit Constant(uint64_t v) : value(v) {}
+        uint64_t read(uint64_t, unsigned) override { return value; }
+        void write(uint64_t, uint64_t, unsigned) override {}
+    } first_ops(0x11), second_ops(0x22);
+    MemorySystem& sys = machine.memory_system();
+    MemoryRegion& io_root = machine.io_space().root();
+    start();
+    MemoryRegion* first = &sys.create_io("hotplug-a", 4, first_ops);
+    io_root.add_subregion_overlap(0x510, *first, 10);
+    EXPECT_EQ(exit(ExitKind::Io, false, 1, 0x510), 0x11u);
+    io_root.del_subregion(*first);
+    const void* old_slot = first;
+    sys.destroy(*first);
+    MemoryRegion& second = sys.create_io("hotplug-b", 4, second_ops);
+    ASSERT_EQ(static_cast<const void*>(&second), old_slot) << "the pool did not reuse the slot: the test proves nothing";
+    io_root.add_subregion_overlap(0x510, second, 10);
+    EXPECT_EQ(exit(ExitKind::Io, false, 1, 0x510), 0x22u);
+    rec.finish(RunResult{});
+    writer->close();
+
+    std::map<uint32_t, std::string> names;
+    std::vector<uint32_t> ids;
+    TraceReader r = TraceReader::open(path);
+    for (const RegionRecord& rr : r.header().regions) names[rr.id] = rr.name;
+    TraceEvent e;
+    while (r.next(e)) {
+        if (auto* d = std::get_if<RegionDefEvent>(&e.body)) names[d->region.id] = d->region.name;
+        if (auto* a = std::get_if<AccessEvent>(&e.body)) ids.push_back(a->region);
+    }
+    ASSERT_EQ(ids.size(), 2u);
+    EXPECT_NE(ids[0], ids[1]);
+    EXPECT_EQ(names[ids[0]], "hotplug-a");
+    EXPECT_EQ(names[ids[1]], "hotplug-b");
 }
 
 TEST_F(RecorderFixture, DirtyLogsAreHarvestedEveryNExitsAndBeforeASlotGoes) {
