@@ -3,6 +3,7 @@
 #include <xxhash.h>
 
 #include <algorithm>
+#include <array>
 
 #include "core/error.h"
 #include "core/ram_block.h"
@@ -60,12 +61,27 @@ void FlatViewBuilder::render_region(const MemoryRegion& mr, __int128 base, uint6
         render_region(*target, target_base, cs, ce, readonly, nonvolatile);
         return;
     }
-    const std::vector<MemoryRegion*>& kids = mr.subregions_ascending();
+    const std::span<MemoryRegion* const> kids = mr.subregions_ascending();
     // In a tree larger than the cache, the first touch of each child is a
     // miss; asking for all of them up front overlaps those misses.
     for (const MemoryRegion* child : kids) __builtin_prefetch(child);
-    for (auto it = kids.rbegin(); it != kids.rend(); ++it)  // highest priority first
+    for (auto it = kids.rbegin(); it != kids.rend(); ++it) {  // highest priority first
+        // A pipeline of prefetches a step apart, so that each miss has a
+        // sibling's render to hide behind: the lines of the next child's
+        // children (its array was asked for a step ago), and the child
+        // array and alias target of the one after (its line was asked for
+        // with all of this region's children, above).
+        if (it + 1 != kids.rend()) {
+            const MemoryRegion& next = **(it + 1);
+            for (const MemoryRegion* g : next.subregions_ascending()) __builtin_prefetch(g);
+            if (it + 2 != kids.rend()) {
+                const MemoryRegion& after = **(it + 2);
+                __builtin_prefetch(after.subregions_ascending().data());
+                __builtin_prefetch(after.alias_target());
+            }
+        }
         render_region(**it, start, cs, ce, readonly, nonvolatile);
+    }
     // The region fills after its subregions, so they win where they are.
     // Offsets are kept modulo 2^64: any point of the paint minus
     // region_start wraps to the true (in-range) offset.
@@ -76,8 +92,7 @@ void FlatViewBuilder::render_region(const MemoryRegion& mr, __int128 base, uint6
 void FlatViewBuilder::paint(const MemoryRegion* mr, uint64_t start, uint64_t end, uint64_t region_start,
                             uint32_t existing, bool readonly, bool nonvolatile) {
     if (s_.paints.size() >= UINT32_MAX) throw Error("render: more than 2^32 - 1 ranges to paint");
-    RenderPaint p{start, end, region_start, mr, static_cast<uint32_t>(s_.paints.size()), existing, 0, false,
-                  readonly, nonvolatile};
+    RenderPaint p{start, end, region_start, mr, existing, 0, false, readonly, nonvolatile};
     if (mr) {
         p.dirty_log_mask = mr->dirty_log_mask();
         p.romd_mode = mr->kind() == MemoryRegion::Kind::RomDevice && mr->romd_mode();
@@ -116,6 +131,39 @@ void FlatViewBuilder::emit(uint32_t paint, uint64_t start, uint64_t end) {
 
 namespace {
 
+// Sorts keys by start address. Below a few thousand keys std::sort; above,
+// a least-significant-digit radix sort (bytes, skipping those every key
+// shares: addresses rarely use the top ones), whose passes are streams
+// without a data-dependent branch: a comparison sort of random addresses
+// mispredicts about every other comparison. Equal starts may come out in
+// any order; the sweep takes all of a start's paints at once.
+void sort_by_start(std::vector<RenderScratch::Key>& keys, std::vector<RenderScratch::Key>& tmp) {
+    using Key = RenderScratch::Key;
+    if (keys.size() < 2048) {
+        std::sort(keys.begin(), keys.end(), [](const Key& a, const Key& b) { return a.start < b.start; });
+        return;
+    }
+    std::array<std::array<uint32_t, 256>, 8> counts{};
+    for (const Key& k : keys)
+        for (unsigned b = 0; b < 8; ++b) ++counts[b][(k.start >> (8 * b)) & 0xff];
+    tmp.resize(keys.size());
+    Key* from = keys.data();
+    Key* to = tmp.data();
+    for (unsigned b = 0; b < 8; ++b) {
+        std::array<uint32_t, 256>& c = counts[b];
+        if (c[(from[0].start >> (8 * b)) & 0xff] == keys.size()) continue;  // every key has this byte
+        uint32_t sum = 0;
+        for (uint32_t& n : c) {
+            const uint32_t here = n;
+            n = sum;
+            sum += here;
+        }
+        for (size_t i = 0; i < keys.size(); ++i) to[c[(from[i].start >> (8 * b)) & 0xff]++] = from[i];
+        std::swap(from, to);
+    }
+    if (from != keys.data()) std::copy(from, from + keys.size(), keys.data());
+}
+
 bool mergeable(const FlatRange& a, const FlatRange& b) {
     return a.mr == b.mr && a.range.end() == b.range.start() &&
            a.offset_in_region + a.range.size() == b.offset_in_region && a.dirty_log_mask == b.dirty_log_mask &&
@@ -129,19 +177,25 @@ std::vector<FlatRange> FlatViewBuilder::finish(bool merge) {
     // cover the current point in a min-heap on precedence. Ends are not
     // events of their own: a paint that ended is dropped when it reaches
     // the top, which is the only place where it could matter.
-    auto& paints = s_.paints;
+    // Paints are sorted through 16-byte keys rather than moved themselves
+    // (48 bytes): a large render's sort then works on a third of the
+    // memory. A paint's index is its precedence (they are made in
+    // traversal order), so the heap needs nothing else.
+    const auto& paints = s_.paints;
+    auto& order = s_.order;
     auto& heap = s_.heap;
     heap.clear();
-    std::sort(paints.begin(), paints.end(),
-              [](const RenderPaint& a, const RenderPaint& b) { return a.start < b.start; });
+    order.resize(paints.size());
+    for (size_t i = 0; i < paints.size(); ++i) order[i] = {paints[i].start, static_cast<uint32_t>(i)};
+    sort_by_start(order, s_.order_tmp);
     // std::push_heap builds a max-heap: compare reversed, on precedence.
-    auto later = [](const RenderScratch::Live& a, const RenderScratch::Live& b) { return a.seq > b.seq; };
+    auto later = [](const RenderScratch::Live& a, const RenderScratch::Live& b) { return a.paint > b.paint; };
     size_t next = 0;
     uint64_t pos = 0;
-    while (next < paints.size() || !heap.empty()) {
-        if (heap.empty()) pos = paints[next].start;
-        for (; next < paints.size() && paints[next].start == pos; ++next) {
-            heap.push_back({paints[next].seq, static_cast<uint32_t>(next), paints[next].end});
+    while (next < order.size() || !heap.empty()) {
+        if (heap.empty()) pos = order[next].start;
+        for (; next < order.size() && order[next].start == pos; ++next) {
+            heap.push_back({order[next].paint, paints[order[next].paint].end});
             std::push_heap(heap.begin(), heap.end(), later);
         }
         while (!heap.empty() && heap.front().end <= pos) {
@@ -149,7 +203,7 @@ std::vector<FlatRange> FlatViewBuilder::finish(bool merge) {
             heap.pop_back();
         }
         if (heap.empty()) continue;
-        const uint64_t until = next < paints.size() ? std::min(heap.front().end, paints[next].start) : heap.front().end;
+        const uint64_t until = next < order.size() ? std::min(heap.front().end, order[next].start) : heap.front().end;
         emit(heap.front().paint, pos, until);
         pos = until;
     }

@@ -48,14 +48,14 @@ struct FlatRange {
     uint8_t* host() const;
 };
 
-// One fill recorded by the traversal. `seq` is its precedence (traversal
-// order, lower wins). It carries everything the output range needs, so
-// the sweep never goes back to the region objects.
+// One fill recorded by the traversal. Its index in RenderScratch::paints
+// is its precedence (traversal order, lower wins). It carries everything
+// the output range needs, so the sweep never goes back to the region
+// objects.
 struct RenderPaint {
     uint64_t start, end;       // clipped, in address-space coordinates
     uint64_t region_start;     // address of the region's offset 0, modulo 2^64
     const MemoryRegion* mr;    // nullptr: a pre-claimed range (see `existing`)
-    uint32_t seq;
     uint32_t existing;         // index into RenderScratch::existing when mr is null
     uint8_t dirty_log_mask;
     bool romd_mode, readonly, nonvolatile;
@@ -67,13 +67,18 @@ struct RenderPaint {
 // one, so re-rendering a large tree does not fault in fresh pages every
 // time (see bench/README.md).
 struct RenderScratch {
-    std::vector<RenderPaint> paints;
+    std::vector<RenderPaint> paints;  // in traversal order: index == seq
     std::vector<FlatRange> existing;
+    struct Key {
+        uint64_t start;
+        uint32_t paint;  // index into `paints`
+    };
+    std::vector<Key> order, order_tmp;  // the paints by start address; room for sorting them
     struct Live {
-        uint32_t seq, paint;  // paint: index into `paints` once they are sorted
+        uint32_t paint;  // index into `paints`, i.e. its precedence
         uint64_t end;
     };
-    std::vector<Live> heap;  // the paints covering the sweep's point, min-heap on seq
+    std::vector<Live> heap;  // the paints covering the sweep's point, min-heap on precedence
     size_t last_output = 0;
 };
 

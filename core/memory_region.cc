@@ -1,5 +1,7 @@
 #include "core/memory_region.h"
 
+#include <new>
+
 #include <algorithm>
 
 #include "core/error.h"
@@ -14,8 +16,15 @@ std::string quoted(const MemoryRegion& mr) { return "'" + mr.name() + "'"; }
 
 }  // namespace
 
-MemoryRegion::MemoryRegion(MemorySystem& sys, Kind kind, std::string name, uint64_t size)
-    : size_(size), kind_(kind), sys_(&sys), name_(std::move(name)), serial_(sys.next_serial_++) {}
+MemoryRegion::MemoryRegion(MemorySystem& sys, Kind kind, std::string name, uint64_t size, void* cold)
+    : size_(size), kind_(kind), cold_(new (cold) Cold(sys, std::move(name), sys.next_serial_++)) {}
+
+MemoryRegion::~MemoryRegion() { cold_->~Cold(); }
+
+void MemoryRegion::sync_kids() {
+    kids_ = cold_->children.data();
+    kid_count_ = static_cast<uint32_t>(cold_->children.size());
+}
 
 const char* MemoryRegion::kind_name(Kind k) {
     switch (k) {
@@ -30,7 +39,7 @@ const char* MemoryRegion::kind_name(Kind k) {
     return "?";
 }
 
-void MemoryRegion::changed() { sys_->region_changed(*this); }
+void MemoryRegion::changed() { cold_->sys->region_changed(*this); }
 
 bool MemoryRegion::reaches(const MemoryRegion& target) const {
     // Depth-first over the edges rendering follows: subregions and alias
@@ -46,7 +55,7 @@ bool MemoryRegion::reaches(const MemoryRegion& target) const {
         if (std::find(seen.begin(), seen.end(), r) != seen.end()) continue;
         seen.push_back(r);
         if (r->alias_) stack.push_back(r->alias_);
-        for (const MemoryRegion* c : r->children_) stack.push_back(c);
+        for (const MemoryRegion* c : r->cold_->children) stack.push_back(c);
     }
     return false;
 }
@@ -57,8 +66,8 @@ void MemoryRegion::check_no_collision(const MemoryRegion& child, uint64_t offset
     // fixed-address children a machine adds this way (overlapping trees use
     // add_subregion_overlap and skip it).
     const AddrRange mine = AddrRange::make(offset, size, "subregion " + quoted(child));
-    for (const MemoryRegion* s : children_) {
-        if (s == &child || s->may_overlap_) continue;
+    for (const MemoryRegion* s : cold_->children) {
+        if (s == &child || s->cold_->may_overlap) continue;
         const AddrRange theirs = AddrRange::make(s->addr_, s->size_);
         if (mine.overlaps(theirs))
             throw Error("subregion " + quoted(child) + " at " + mine.to_string() + " collides with " + quoted(*s) +
@@ -69,10 +78,10 @@ void MemoryRegion::check_no_collision(const MemoryRegion& child, uint64_t offset
 
 void MemoryRegion::insert_child(uint64_t offset, MemoryRegion& child, int priority, bool overlap) {
     if (&child == this) throw Error("region " + quoted(*this) + " cannot be its own subregion");
-    if (child.sys_ != sys_)
+    if (child.cold_->sys != cold_->sys)
         throw Error("region " + quoted(child) + " belongs to another machine than " + quoted(*this));
-    if (child.parent_)
-        throw Error("region " + quoted(child) + " is already a subregion of " + quoted(*child.parent_));
+    if (child.cold_->parent)
+        throw Error("region " + quoted(child) + " is already a subregion of " + quoted(*child.cold_->parent));
     AddrRange::make(offset, child.size_, "subregion " + quoted(child) + " of " + quoted(*this));
     if (child.reaches(*this))
         throw Error("adding " + quoted(child) + " to " + quoted(*this) + " would make an alias cycle: " +
@@ -80,15 +89,16 @@ void MemoryRegion::insert_child(uint64_t offset, MemoryRegion& child, int priori
     if (!overlap) check_no_collision(child, offset, child.size_);
 
     child.addr_ = offset;
-    child.priority_ = priority;
-    child.may_overlap_ = overlap;
-    child.seq_ = sys_->next_seq_++;
-    child.parent_ = this;
+    child.cold_->priority = priority;
+    child.cold_->may_overlap = overlap;
+    child.cold_->seq = cold_->sys->next_seq_++;
+    child.cold_->parent = this;
     // Keep ascending (priority, seq): the new child goes after every child
     // of lower or equal priority, which is the end in the common case.
-    auto pos = std::upper_bound(children_.begin(), children_.end(), priority,
-                                [](int p, const MemoryRegion* c) { return p < c->priority_; });
-    children_.insert(pos, &child);
+    auto pos = std::upper_bound(cold_->children.begin(), cold_->children.end(), priority,
+                                [](int p, const MemoryRegion* c) { return p < c->cold_->priority; });
+    cold_->children.insert(pos, &child);
+    sync_kids();
     changed();
 }
 
@@ -99,16 +109,17 @@ void MemoryRegion::add_subregion_overlap(uint64_t offset, MemoryRegion& child, i
 }
 
 void MemoryRegion::del_subregion(MemoryRegion& child) {
-    auto it = std::find(children_.begin(), children_.end(), &child);
-    if (it == children_.end())
+    auto it = std::find(cold_->children.begin(), cold_->children.end(), &child);
+    if (it == cold_->children.end())
         throw Error("cannot remove " + quoted(child) + " from " + quoted(*this) + ": it is not a subregion of it" +
-                    (child.parent_ ? " (its parent is " + quoted(*child.parent_) + ")" : " (it has no parent)"));
+                    (child.cold_->parent ? " (its parent is " + quoted(*child.cold_->parent) + ")" : " (it has no parent)"));
     // Mark before detaching, so the trees that contained the child
     // re-render; the transaction defers that render until it is detached.
-    Transaction t(*sys_);
+    Transaction t(*cold_->sys);
     changed();
-    children_.erase(it);
-    child.parent_ = nullptr;
+    cold_->children.erase(it);
+    sync_kids();
+    child.cold_->parent = nullptr;
 }
 
 void MemoryRegion::set_enabled(bool on) {
@@ -141,27 +152,27 @@ void MemoryRegion::set_dirty_log_mask(uint8_t mask) {
 
 void MemoryRegion::set_address(uint64_t offset) {
     if (addr_ == offset) return;
-    if (parent_) {
-        AddrRange::make(offset, size_, "region " + quoted(*this) + " moved in " + quoted(*parent_));
-        if (!may_overlap_) parent_->check_no_collision(*this, offset, size_);
+    if (cold_->parent) {
+        AddrRange::make(offset, size_, "region " + quoted(*this) + " moved in " + quoted(*cold_->parent));
+        if (!cold_->may_overlap) cold_->parent->check_no_collision(*this, offset, size_);
     }
     // Moving re-adds the region, as QEMU does: it becomes the most recent
     // among its equal-priority siblings. Old and new place are in the same
     // trees, so one mark covers both.
     addr_ = offset;
-    if (parent_) reinsert_in_parent(priority_);
+    if (cold_->parent) reinsert_in_parent(cold_->priority);
     changed();
 }
 
 void MemoryRegion::set_size(uint64_t size) {
     if (size == size_) return;
     if (size == 0) throw Error("region " + quoted(*this) + ": size cannot be zero");
-    if (block_ && ram_offset_ + size > block_->size())
+    if (cold_->block && cold_->ram_offset + size > cold_->block->size())
         throw Error("region " + quoted(*this) + ": size " + hex(size) + " exceeds its RAM block of " +
-                    hex(block_->size()) + " bytes");
-    if (parent_) {
-        AddrRange::make(addr_, size, "region " + quoted(*this) + " resized in " + quoted(*parent_));
-        if (!may_overlap_) parent_->check_no_collision(*this, addr_, size);
+                    hex(cold_->block->size()) + " bytes");
+    if (cold_->parent) {
+        AddrRange::make(addr_, size, "region " + quoted(*this) + " resized in " + quoted(*cold_->parent));
+        if (!cold_->may_overlap) cold_->parent->check_no_collision(*this, addr_, size);
     } else {
         AddrRange::make(0, size, "region " + quoted(*this));
     }
@@ -170,21 +181,22 @@ void MemoryRegion::set_size(uint64_t size) {
 }
 
 void MemoryRegion::set_priority(int priority) {
-    if (priority == priority_) return;
-    if (parent_) reinsert_in_parent(priority);
-    priority_ = priority;
+    if (priority == cold_->priority) return;
+    if (cold_->parent) reinsert_in_parent(priority);
+    cold_->priority = priority;
     changed();
 }
 
 // Re-inserts this region among its siblings as if newly added at
 // `priority` (QEMU's del + add): the most recent among its new equals.
 void MemoryRegion::reinsert_in_parent(int priority) {
-    auto& sib = parent_->children_;
+    auto& sib = cold_->parent->cold_->children;
     sib.erase(std::find(sib.begin(), sib.end(), this));
-    seq_ = sys_->next_seq_++;
+    cold_->seq = cold_->sys->next_seq_++;
     auto pos = std::upper_bound(sib.begin(), sib.end(), priority,
-                                [](int p, const MemoryRegion* c) { return p < c->priority_; });
+                                [](int p, const MemoryRegion* c) { return p < c->cold_->priority; });
     sib.insert(pos, this);
+    cold_->parent->sync_kids();
 }
 
 void MemoryRegion::set_alias_offset(uint64_t offset) {
@@ -197,16 +209,16 @@ void MemoryRegion::set_alias_offset(uint64_t offset) {
 void MemoryRegion::set_alias_target(MemoryRegion& target) {
     if (kind_ != Kind::Alias) throw Error("set_alias_target: region " + quoted(*this) + " is not an alias");
     if (&target == alias_) return;
-    if (target.sys_ != sys_) throw Error("alias " + quoted(*this) + ": target " + quoted(target) + " belongs to another machine");
+    if (target.cold_->sys != cold_->sys) throw Error("alias " + quoted(*this) + ": target " + quoted(target) + " belongs to another machine");
     if (&target == this || target.reaches(*this))
         throw Error("alias " + quoted(*this) + " cannot point at " + quoted(target) +
                     ": that would make an alias cycle (" + quoted(target) + " reaches " + quoted(*this) + ")");
-    Transaction t(*sys_);
+    Transaction t(*cold_->sys);
     changed();  // the trees that show the old target re-render
-    auto& users = alias_->alias_users_;
+    auto& users = alias_->cold_->alias_users;
     users.erase(std::find(users.begin(), users.end(), this));
     alias_ = &target;
-    target.alias_users_.push_back(this);
+    target.cold_->alias_users.push_back(this);
     changed();
 }
 
@@ -220,12 +232,12 @@ void MemoryRegion::set_romd(bool on) {
 void MemoryRegion::replace_ops(RegionOps& ops) {
     if (kind_ != Kind::Io && kind_ != Kind::RomDevice)
         throw Error("replace_ops: region " + quoted(*this) + " has no callbacks");
-    ops_ = &ops;
+    cold_->ops = &ops;
 }
 
 uint64_t MemoryRegion::absolute_addr() const {
     uint64_t a = 0;
-    for (const MemoryRegion* r = this; r->parent_; r = r->parent_) a += r->addr_;
+    for (const MemoryRegion* r = this; r->cold_->parent; r = r->cold_->parent) a += r->addr_;
     return a;
 }
 

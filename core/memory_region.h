@@ -19,6 +19,7 @@
 #include <cstdint>
 #include <span>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "core/region_ops.h"
@@ -42,41 +43,42 @@ public:
     MemoryRegion(const MemoryRegion&) = delete;
     MemoryRegion& operator=(const MemoryRegion&) = delete;
 
-    const std::string& name() const { return name_; }
+    const std::string& name() const;
     Kind kind() const { return kind_; }
     uint64_t size() const { return size_; }
     uint64_t addr() const { return addr_; }  // offset inside the parent
-    int priority() const { return priority_; }
-    bool may_overlap() const { return may_overlap_; }
+    int priority() const;
+    bool may_overlap() const;
     bool enabled() const { return enabled_; }
     bool readonly() const { return readonly_; }
     bool nonvolatile() const { return nonvolatile_; }
     uint8_t dirty_log_mask() const { return dirty_log_mask_; }
     bool romd_mode() const { return romd_mode_; }
-    MemoryRegion* parent() const { return parent_; }
+    MemoryRegion* parent() const;
     MemoryRegion* alias_target() const { return alias_; }
     uint64_t alias_offset() const { return alias_offset_; }
-    RamBlock* ram_block() const { return block_; }
-    uint64_t ram_offset() const { return ram_offset_; }  // offset of this region inside its block
-    RegionOps* ops() const { return ops_; }
+    RamBlock* ram_block() const;
+    uint64_t ram_offset() const;  // offset of this region inside its block
+    RegionOps* ops() const;
     // Unique among the regions its MemorySystem ever made, never reused
     // (unlike the region's address: a destroyed region's slot is given to
     // the next one created), so it can key what outlives a region.
-    uint64_t serial() const { return serial_; }
+    uint64_t serial() const;
     // Puts other callbacks behind an I/O or ROM-device region (throws for
     // other kinds). Nothing in a machine does this; it is how tests plant
     // a changed device model (a wrapper around the device's own ops) to
     // prove that replay notices. The rendering does not change.
     void replace_ops(RegionOps& ops);
-    const AccessRules& rules() const { return rules_; }
-    MemorySystem& system() const { return *sys_; }
+    const AccessRules& rules() const;
+    MemorySystem& system() const;
     // Subregions in rendering order: highest priority first and, among
     // equal priorities, the most recently added first.
-    std::vector<MemoryRegion*> subregions() const { return {children_.rbegin(), children_.rend()}; }
-    size_t subregion_count() const { return children_.size(); }
-    // The reverse of rendering order, without a copy (for the renderer).
-    const std::vector<MemoryRegion*>& subregions_ascending() const { return children_; }
-    bool is_ram_backed() const { return block_ != nullptr; }
+    std::vector<MemoryRegion*> subregions() const;
+    size_t subregion_count() const;
+    // The reverse of rendering order, without a copy, read from this
+    // region's own cache line (for the renderer).
+    std::span<MemoryRegion* const> subregions_ascending() const { return {kids_, kid_count_}; }
+    bool is_ram_backed() const;
     static const char* kind_name(Kind k);
 
     // Adds `child` at `offset` with priority 0; throws if it collides with a
@@ -110,44 +112,76 @@ public:
 
 private:
     friend class MemorySystem;
-    MemoryRegion(MemorySystem& sys, Kind kind, std::string name, uint64_t size);
+    friend class RegionPool;
+    struct Cold;
+    // `cold` is the slot the pool gave for this region's Cold part.
+    MemoryRegion(MemorySystem& sys, Kind kind, std::string name, uint64_t size, void* cold);
+    ~MemoryRegion();
+    friend struct RegionDeleter;
 
     void insert_child(uint64_t offset, MemoryRegion& child, int priority, bool overlap);
     void check_no_collision(const MemoryRegion& child, uint64_t offset, uint64_t size) const;
     bool reaches(const MemoryRegion& target) const;
     void reinsert_in_parent(int priority);  // through subregions and aliases
     void changed();
+    void sync_kids();  // after every change of cold_->children
+    void* cold_slot() const { return cold_; }
 
-    // Everything the renderer reads comes first, in one cache line: a large
-    // tree does not fit the cache, and rendering touches every region.
+    // This object holds what the renderer reads and nothing else, in one
+    // cache line; the pool lays regions' lines next to each other, so a
+    // render of a tree larger than the caches streams through them (and
+    // the child arrays) instead of touching a line in every 256 bytes.
+    // Everything else sits in Cold, in a slot of its own.
     uint64_t addr_ = 0;
     uint64_t size_;
     MemoryRegion* alias_ = nullptr;
     uint64_t alias_offset_ = 0;
-    // Ascending (priority, insertion order): rendering walks it backwards,
-    // so adding the usual equal-priority child is a push_back.
-    std::vector<MemoryRegion*> children_;
+    MemoryRegion* const* kids_ = nullptr;  // cold_->children's elements, for the renderer
+    uint32_t kid_count_ = 0;
     Kind kind_;
     bool enabled_ = true;
     bool readonly_ = false;
     bool nonvolatile_ = false;
     bool romd_mode_ = true;
     uint8_t dirty_log_mask_ = 0;
-    int priority_ = 0;
-    bool may_overlap_ = false;
-    // The rest: set-up, dispatch and change tracking.
-    MemorySystem* sys_;
-    std::string name_;
-    MemoryRegion* parent_ = nullptr;
-    RamBlock* block_ = nullptr;
-    uint64_t ram_offset_ = 0;
-    RegionOps* ops_ = nullptr;
-    uint64_t serial_;  // next to ops_: the recorder reads both on every exit
-    AccessRules rules_{};
-    // Aliases that point at this region: a change here changes their views.
-    std::vector<MemoryRegion*> alias_users_;
-    uint64_t seq_ = 0;         // insertion stamp, orders equal priorities
-    uint64_t mark_epoch_ = 0;  // MemorySystem's change-propagation stamp
+    Cold* cold_;
 };
+
+// A region's set-up, dispatch and change-tracking state: what rendering
+// does not read.
+struct MemoryRegion::Cold {
+    Cold(MemorySystem& s, std::string n, uint64_t id) : sys(&s), name(std::move(n)), serial(id) {}
+    MemorySystem* sys;
+    std::string name;
+    uint64_t serial;  // see serial()
+    int priority = 0;
+    bool may_overlap = false;
+    MemoryRegion* parent = nullptr;
+    RamBlock* block = nullptr;
+    uint64_t ram_offset = 0;
+    RegionOps* ops = nullptr;
+    AccessRules rules{};
+    // Ascending (priority, insertion order): rendering walks it backwards,
+    // so adding the usual equal-priority child is a push_back.
+    std::vector<MemoryRegion*> children;
+    // Aliases that point at this region: a change here changes their views.
+    std::vector<MemoryRegion*> alias_users;
+    uint64_t seq = 0;         // insertion stamp, orders equal priorities
+    uint64_t mark_epoch = 0;  // MemorySystem's change-propagation stamp
+};
+
+inline const std::string& MemoryRegion::name() const { return cold_->name; }
+inline int MemoryRegion::priority() const { return cold_->priority; }
+inline bool MemoryRegion::may_overlap() const { return cold_->may_overlap; }
+inline MemoryRegion* MemoryRegion::parent() const { return cold_->parent; }
+inline RamBlock* MemoryRegion::ram_block() const { return cold_->block; }
+inline uint64_t MemoryRegion::ram_offset() const { return cold_->ram_offset; }
+inline RegionOps* MemoryRegion::ops() const { return cold_->ops; }
+inline uint64_t MemoryRegion::serial() const { return cold_->serial; }
+inline const AccessRules& MemoryRegion::rules() const { return cold_->rules; }
+inline MemorySystem& MemoryRegion::system() const { return *cold_->sys; }
+inline std::vector<MemoryRegion*> MemoryRegion::subregions() const { return {cold_->children.rbegin(), cold_->children.rend()}; }
+inline size_t MemoryRegion::subregion_count() const { return cold_->children.size(); }
+inline bool MemoryRegion::is_ram_backed() const { return cold_->block != nullptr; }
 
 }  // namespace kvmrr

@@ -44,38 +44,42 @@ void unpoison(void* p, size_t n) {
 
 }  // namespace
 
-void* RegionPool::allocate() {
-    void* slot;
+RegionPool::Slot RegionPool::allocate() {
+    Slot slot;
     if (!free_.empty()) {
         slot = free_.back();
         free_.pop_back();
     } else {
         if (used_ == kPerChunk) {
-            chunks_.emplace_back(
-                static_cast<std::byte*>(::operator new[](kSlot * kPerChunk, std::align_val_t{kAlign})));
-            poison(chunks_.back().get(), kSlot * kPerChunk);
+            chunks_.emplace_back(static_cast<std::byte*>(::operator new[](kChunk, std::align_val_t{kAlign})));
+            poison(chunks_.back().get(), kChunk);
             used_ = 0;
         }
-        slot = chunks_.back().get() + kSlot * used_++;
+        std::byte* chunk = chunks_.back().get();
+        slot = {chunk + kHot * used_, chunk + kHot * kPerChunk + kCold * used_};
+        ++used_;
     }
-    unpoison(slot, kSlot);
+    unpoison(slot.hot, kHot);
+    unpoison(slot.cold, kCold);
     return slot;
 }
 
-void RegionPool::release(void* slot) {
-    poison(slot, kSlot);
+void RegionPool::release(Slot slot) {
+    poison(slot.hot, kHot);
+    poison(slot.cold, kCold);
     free_.push_back(slot);
 }
 
 RegionPool::~RegionPool() {
     // operator delete[] must see the chunks as they were handed out.
-    for (auto& c : chunks_) unpoison(c.get(), kSlot * kPerChunk);
+    for (auto& c : chunks_) unpoison(c.get(), kChunk);
 }
 
 RegionPtr MemorySystem::make_region(MemoryRegion::Kind kind, std::string name, uint64_t size) {
-    void* slot = pool_.allocate();
+    const RegionPool::Slot slot = pool_.allocate();
     try {
-        return RegionPtr(new (slot) MemoryRegion(*this, kind, std::move(name), size), RegionDeleter{&pool_});
+        return RegionPtr(new (slot.hot) MemoryRegion(*this, kind, std::move(name), size, slot.cold),
+                         RegionDeleter{&pool_});
     } catch (...) {
         pool_.release(slot);
         throw;
@@ -100,7 +104,7 @@ MemoryRegion& MemorySystem::create_ram(std::string name, uint64_t size) {
     auto block = std::make_unique<RamBlock>(next_block_, name, size);
     ++next_block_;  // only once the mapping succeeded
     RegionPtr mr = make_region(MemoryRegion::Kind::Ram, std::move(name), size);
-    mr->block_ = block.get();
+    mr->cold_->block = block.get();
     blocks_.push_back(std::move(block));
     return adopt(std::move(mr));
 }
@@ -129,8 +133,8 @@ MemoryRegion& MemorySystem::create_rom_device(std::string name, uint64_t size, R
     check_rules(name, rules);
     MemoryRegion& mr = create_ram(std::move(name), size);
     mr.kind_ = MemoryRegion::Kind::RomDevice;
-    mr.ops_ = &ops;
-    mr.rules_ = rules;
+    mr.cold_->ops = &ops;
+    mr.cold_->rules = rules;
     mr.romd_mode_ = true;
     return mr;
 }
@@ -140,19 +144,19 @@ MemoryRegion& MemorySystem::create_io(std::string name, uint64_t size, RegionOps
     check_rules(name, rules);
     AddrRange::make(0, size, "I/O region '" + name + "'");
     RegionPtr mr = make_region(MemoryRegion::Kind::Io, std::move(name), size);
-    mr->ops_ = &ops;
-    mr->rules_ = rules;
+    mr->cold_->ops = &ops;
+    mr->cold_->rules = rules;
     return adopt(std::move(mr));
 }
 
 MemoryRegion& MemorySystem::create_alias(std::string name, MemoryRegion& target, uint64_t offset, uint64_t size) {
     validate_name(name);
-    if (target.sys_ != this) throw Error("alias '" + name + "': target '" + target.name() + "' belongs to another machine");
+    if (target.cold_->sys != this) throw Error("alias '" + name + "': target '" + target.name() + "' belongs to another machine");
     AddrRange::make(0, size, "alias '" + name + "'");
     RegionPtr mr = make_region(MemoryRegion::Kind::Alias, std::move(name), size);
     mr->alias_ = &target;
     mr->alias_offset_ = offset;
-    target.alias_users_.push_back(mr.get());
+    target.cold_->alias_users.push_back(mr.get());
     return adopt(std::move(mr));
 }
 
@@ -166,19 +170,19 @@ void MemorySystem::destroy(MemoryRegion& mr) {
     auto it = std::find_if(regions_.begin(), regions_.end(), [&](const auto& p) { return p.get() == &mr; });
     if (it == regions_.end()) throw Error("destroy: region '" + mr.name() + "' does not belong to this machine");
     auto busy = [&](const std::string& why) { throw Error("cannot destroy region '" + mr.name() + "': " + why); };
-    if (mr.parent_) busy("it is a subregion of '" + mr.parent_->name() + "'");
-    if (!mr.children_.empty()) busy("it still has " + std::to_string(mr.children_.size()) + " subregion(s)");
-    if (!mr.alias_users_.empty()) busy("alias '" + mr.alias_users_.front()->name() + "' points at it");
+    if (mr.cold_->parent) busy("it is a subregion of '" + mr.cold_->parent->name() + "'");
+    if (!mr.cold_->children.empty()) busy("it still has " + std::to_string(mr.cold_->children.size()) + " subregion(s)");
+    if (!mr.cold_->alias_users.empty()) busy("alias '" + mr.cold_->alias_users.front()->name() + "' points at it");
     for (const auto& as : spaces_)
         if (&as->root() == &mr) busy("it is the root of address space '" + as->name() + "'");
     if (mr.alias_) {
-        auto& users = mr.alias_->alias_users_;
+        auto& users = mr.alias_->cold_->alias_users;
         users.erase(std::find(users.begin(), users.end(), &mr));
     }
     std::unique_ptr<RamBlock> block;
-    if (mr.block_) {
+    if (mr.cold_->block) {
         // The block goes with its only region; ids of the others stay.
-        auto b = std::find_if(blocks_.begin(), blocks_.end(), [&](const auto& p) { return p.get() == mr.block_; });
+        auto b = std::find_if(blocks_.begin(), blocks_.end(), [&](const auto& p) { return p.get() == mr.cold_->block; });
         block = std::move(*b);
         blocks_.erase(b);
     }
@@ -194,7 +198,7 @@ void MemorySystem::destroy(MemoryRegion& mr) {
 
 template <class AS>
 AS& MemorySystem::add_space(AddressSpace::Kind kind, std::string name, MemoryRegion& root) {
-    if (root.sys_ != this) throw Error("address space '" + name + "': root '" + root.name() + "' belongs to another machine");
+    if (root.cold_->sys != this) throw Error("address space '" + name + "': root '" + root.name() + "' belongs to another machine");
     for (const auto& as : spaces_)
         if (as->name() == name) throw Error("address space '" + name + "' exists already");
     auto as = std::unique_ptr<AS>(new AS(*this, kind, std::move(name), root));
@@ -228,7 +232,7 @@ void MemorySystem::commit() {
     // is passed on.
     std::exception_ptr first_error;
     for (const auto& as : spaces_) {
-        if (as->root_->mark_epoch_ != epoch_) continue;
+        if (as->root_->cold_->mark_epoch != epoch_) continue;
         try {
             as->update_topology();
         } catch (...) {
@@ -248,10 +252,10 @@ void MemorySystem::region_changed(MemoryRegion& mr) {
     while (!stack.empty()) {
         MemoryRegion* r = stack.back();
         stack.pop_back();
-        if (r->mark_epoch_ == epoch_) continue;
-        r->mark_epoch_ = epoch_;
-        for (MemoryRegion* a : r->alias_users_) stack.push_back(a);
-        if (r->parent_) stack.push_back(r->parent_);
+        if (r->cold_->mark_epoch == epoch_) continue;
+        r->cold_->mark_epoch = epoch_;
+        for (MemoryRegion* a : r->cold_->alias_users) stack.push_back(a);
+        if (r->cold_->parent) stack.push_back(r->cold_->parent);
     }
     pending_ = true;
     if (depth_ == 0) {

@@ -43,12 +43,17 @@ namespace kvmrr {
 // is poisoned, so a use after destroy() is still reported.
 class RegionPool {
 public:
+    // A region's two parts: the line the renderer reads, and the rest.
+    struct Slot {
+        void* hot;
+        void* cold;
+    };
     RegionPool() = default;
     ~RegionPool();
     RegionPool(const RegionPool&) = delete;
     RegionPool& operator=(const RegionPool&) = delete;
-    void* allocate();
-    void release(void* slot);
+    Slot allocate();
+    void release(Slot slot);
 #ifdef KVMRR_ASAN
     static constexpr bool kPoisonsFreeSlots = true;
 #else
@@ -57,22 +62,27 @@ public:
 
 private:
     static constexpr size_t kAlign = 64;
-    static constexpr size_t kSlot = (sizeof(MemoryRegion) + kAlign - 1) / kAlign * kAlign;
+    static constexpr size_t kHot = kAlign;
+    static_assert(sizeof(MemoryRegion) <= kHot, "a region's rendered part must fit one cache line");
+    static constexpr size_t kCold = (sizeof(MemoryRegion::Cold) + kAlign - 1) / kAlign * kAlign;
     static constexpr size_t kPerChunk = 512;
+    // A chunk holds kPerChunk hot slots, then as many cold ones.
+    static constexpr size_t kChunk = kPerChunk * (kHot + kCold);
     struct ChunkFree {
         void operator()(std::byte* p) const { ::operator delete[](p, std::align_val_t{kAlign}); }
     };
     std::vector<std::unique_ptr<std::byte[], ChunkFree>> chunks_;
     size_t used_ = kPerChunk;  // slots handed out from the last chunk
-    std::vector<void*> free_;
+    std::vector<Slot> free_;
 };
 
-// Destroys a region and gives its slot back to the pool it came from.
+// Destroys a region and gives its slots back to the pool they came from.
 struct RegionDeleter {
     RegionPool* pool;
     void operator()(MemoryRegion* mr) const {
+        void* cold = mr->cold_slot();
         mr->~MemoryRegion();
-        pool->release(mr);
+        pool->release({mr, cold});
     }
 };
 using RegionPtr = std::unique_ptr<MemoryRegion, RegionDeleter>;

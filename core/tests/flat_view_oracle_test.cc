@@ -26,6 +26,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <random>
 #include <set>
 #include <sstream>
 #include <string>
@@ -526,6 +527,45 @@ void check_random_trees(const test::RandomTreeConfig& cfg, uint64_t first_seed, 
 }
 
 TEST(FlatViewOracle, RandomTreesMatchRenderer) { check_random_trees(tree_config(), 1, kTreeSeeds); }
+
+// Renders of more than a couple of thousand paints sort them by radix
+// rather than by comparison: large flat trees of overlapping regions whose
+// starts differ in every byte, or in three (an odd number of passes), and
+// often share one, against the oracle.
+TEST(FlatViewOracle, LargeTreesSortedByRadixMatchRenderer) {
+    for (uint64_t seed = 1; seed <= 4; ++seed) {
+        std::mt19937_64 rng(seed);
+        auto uniform = [&](uint64_t lo, uint64_t hi) { return std::uniform_int_distribution<uint64_t>(lo, hi)(rng); };
+        const unsigned space_bits = seed % 2 ? 63 : 24;
+        MemorySystem sys;
+        MemoryRegion& root = sys.create_container("root", uint64_t{1} << space_bits);
+        std::vector<MemoryRegion*> parents{&root};
+        for (int i = 0; i < 40; ++i) {
+            const uint64_t size = uint64_t{1} << uniform(space_bits - 8, space_bits - 3);
+            MemoryRegion& c = sys.create_container("c" + std::to_string(i), size);
+            root.add_subregion_overlap(uniform(0, root.size() - size), c, static_cast<int>(uniform(0, 4)) - 2);
+            parents.push_back(&c);
+        }
+        std::vector<uint64_t> starts;  // reused now and then, so that some starts are equal
+        size_t leaves = 0;
+        for (int i = 0; i < 3000; ++i) {
+            MemoryRegion& parent = *parents[uniform(0, parents.size() - 1)];
+            const uint64_t size = std::min<uint64_t>(parent.size(), uint64_t{1} << uniform(0, space_bits - 23));
+            uint64_t at = uniform(0, parent.size() - size);
+            if (!starts.empty() && uniform(0, 9) == 0) at = std::min(starts[uniform(0, starts.size() - 1)], parent.size() - size);
+            starts.push_back(at);
+            MemoryRegion& leaf = sys.create_reservation("r" + std::to_string(i), size);
+            parent.add_subregion_overlap(at, leaf, static_cast<int>(uniform(0, 4)) - 2);
+            ++leaves;
+        }
+        ASSERT_GE(leaves, 2048u);
+        const auto expected = oracle_view(root);
+        ASSERT_TRUE(expected.has_value()) << "seed " << seed << ": too large for the oracle";
+        const std::vector<FlatRange> actual = FlatView::render(root)->ranges();
+        EXPECT_TRUE(actual == *expected) << "seed " << seed << "\n" << diff_views(*expected, actual);
+        EXPECT_GT(actual.size(), 1000u);
+    }
+}
 
 // The same over the whole 64-bit space: regions and alias windows near
 // 2^64, alias targets whose offset 0 lies far below address 0.
