@@ -178,7 +178,7 @@ std::vector<FlatRange> FlatViewBuilder::finish(bool merge) {
     // events of their own: a paint that ended is dropped when it reaches
     // the top, which is the only place where it could matter.
     // Paints are sorted through 16-byte keys rather than moved themselves
-    // (48 bytes): a large render's sort then works on a third of the
+    // (40 bytes): a large render's sort then works on less than half the
     // memory. A paint's index is its precedence (they are made in
     // traversal order), so the heap needs nothing else.
     const auto& paints = s_.paints;

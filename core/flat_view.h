@@ -67,7 +67,7 @@ struct RenderPaint {
 // one, so re-rendering a large tree does not fault in fresh pages every
 // time (see bench/README.md).
 struct RenderScratch {
-    std::vector<RenderPaint> paints;  // in traversal order: index == seq
+    std::vector<RenderPaint> paints;  // in traversal order: a paint's index is its precedence
     std::vector<FlatRange> existing;
     struct Key {
         uint64_t start;

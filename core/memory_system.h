@@ -34,13 +34,14 @@
 
 namespace kvmrr {
 
-// Where a MemorySystem's regions live: fixed-size, cache-line aligned slots
-// in large chunks, handed out in creation order (freed slots are reused).
-// A tree built top-down then sits in a few contiguous blocks instead of
-// being spread over the heap between RAM blocks, names and child arrays,
-// and rendering a large tree reads far fewer distinct pages and lines
-// (bench/README.md §1). Under AddressSanitizer a slot that holds no region
-// is poisoned, so a use after destroy() is still reported.
+// Where a MemorySystem's regions live: each region takes a 64-byte slot
+// for the MemoryRegion object (what rendering reads) and a slot for its
+// Cold part, in large chunks whose first part holds the objects side by
+// side and whose second the cold parts; slots are handed out in creation
+// order (freed ones are reused). A tree built top-down then renders from a
+// few contiguous blocks of 64 bytes a region instead of lines spread over
+// the heap (bench/README.md §1). Under AddressSanitizer a slot that holds
+// no region is poisoned, so a use after destroy() is still reported.
 class RegionPool {
 public:
     // A region's two parts: the line the renderer reads, and the rest.

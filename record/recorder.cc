@@ -121,12 +121,12 @@ const FlatRange* Recorder::range_at(const AddressSpace& as, bool io, uint64_t ad
 uint32_t Recorder::region_id(const MemoryRegion* mr) {
     if (!mr) return kNoRegion;
     // A few regions at a time take most exits: a tiny direct-mapped cache
-    // in front of the map (regions never change id while recorded). Regions
-    // sit in 256-byte slots (RegionPool), so the index starts at bit 8.
+    // in front of the map (regions never change id while recorded). Region
+    // objects sit in 64-byte slots (RegionPool), so the index starts at bit 6.
     // Ids are keyed by the region's serial, not its address: a region
     // destroyed during the recording leaves its slot to the next one made.
     const uint64_t serial = mr->serial();
-    RecentRegion& slot = recent_regions_[(reinterpret_cast<uintptr_t>(mr) >> 8) % std::size(recent_regions_)];
+    RecentRegion& slot = recent_regions_[(reinterpret_cast<uintptr_t>(mr) >> 6) % std::size(recent_regions_)];
     if (slot.mr == mr && slot.serial == serial) return slot.id;
     auto it = region_ids_.find(serial);
     if (it != region_ids_.end()) {
