@@ -311,6 +311,8 @@ void event_to_capnp(const TraceEvent& e, schema::Event::Builder b) {
     std::visit(BodyToCapnp{b}, e.body);
 }
 
+namespace {
+
 // Inlined into decode_chunk: passing the 48-byte reader to a call, copied
 // field by field on the stack, cost more than decoding an access (the
 // copy's wide reload waits on its narrow stores).
@@ -392,14 +394,6 @@ void event_to_capnp(const TraceEvent& e, schema::Event::Builder b) {
                         " (a newer writer must raise min_reader_version when it adds one)");
     }
 }
-
-TraceEvent event_from_capnp(schema::Event::Reader r, uint64_t seq) {
-    TraceEvent e;
-    decode_event(r, seq, e);
-    return e;
-}
-
-namespace {
 
 std::optional<std::string> regs_problem(const RegsRecord& r) {
     if (!r.gprs.empty() && r.gprs.size() != kGprCount)

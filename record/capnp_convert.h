@@ -27,7 +27,6 @@ namespace kvmrr {
 void header_to_capnp(const TraceHeader& h, schema::TraceHeader::Builder b);
 TraceHeader header_from_capnp(schema::TraceHeader::Reader r);  // throws Error, kj::Exception
 void event_to_capnp(const TraceEvent& e, schema::Event::Builder b);
-TraceEvent event_from_capnp(schema::Event::Reader r, uint64_t seq);  // throws Error, kj::Exception
 
 // What is absurd about e, or nothing. vcpu_count 0 skips the vCPU check.
 std::optional<std::string> event_problem(const TraceEvent& e, uint32_t vcpu_count);
