@@ -92,12 +92,19 @@ void FlatViewBuilder::render_region(const MemoryRegion& mr, __int128 base, uint6
 void FlatViewBuilder::paint(const MemoryRegion* mr, uint64_t start, uint64_t end, uint64_t region_start,
                             uint32_t existing, bool readonly, bool nonvolatile) {
     if (s_.paints.size() >= UINT32_MAX) throw Error("render: more than 2^32 - 1 ranges to paint");
-    RenderPaint p{start, end, region_start, mr, existing, 0, false, readonly, nonvolatile};
-    if (mr) {
-        p.dirty_log_mask = mr->dirty_log_mask();
-        p.romd_mode = mr->kind() == MemoryRegion::Kind::RomDevice && mr->romd_mode();
-    }
-    s_.paints.push_back(p);
+    // Filled in place, field by field: a temporary built on the stack and
+    // then copied made gcc store its small fields one by one and reload
+    // them 8 or 16 bytes at a time, a store-forwarding stall per paint.
+    RenderPaint& p = s_.paints.emplace_back();
+    p.start = start;
+    p.end = end;
+    p.region_start = region_start;
+    p.mr = mr;
+    p.existing = existing;
+    p.dirty_log_mask = mr ? mr->dirty_log_mask() : 0;
+    p.romd_mode = mr && mr->kind() == MemoryRegion::Kind::RomDevice && mr->romd_mode();
+    p.readonly = readonly;
+    p.nonvolatile = nonvolatile;
 }
 
 // Gives [start, end) to `paint`, extending the last range when it is the
@@ -118,7 +125,8 @@ void FlatViewBuilder::emit(uint32_t paint, uint64_t start, uint64_t end) {
         out_.push_back(fr);
         return;
     }
-    FlatRange fr;
+    // In place, for the reason given in paint().
+    FlatRange& fr = out_.emplace_back();
     fr.range = AddrRange::make(start, end - start);
     fr.mr = const_cast<MemoryRegion*>(p.mr);
     fr.offset_in_region = start - p.region_start;
@@ -126,7 +134,6 @@ void FlatViewBuilder::emit(uint32_t paint, uint64_t start, uint64_t end) {
     fr.romd_mode = p.romd_mode;
     fr.readonly = p.readonly;
     fr.nonvolatile = p.nonvolatile;
-    out_.push_back(fr);
 }
 
 namespace {
@@ -190,11 +197,15 @@ std::vector<FlatRange> FlatViewBuilder::finish(bool merge) {
     sort_by_start(order, s_.order_tmp);
     // std::push_heap builds a max-heap: compare reversed, on precedence.
     auto later = [](const RenderScratch::Live& a, const RenderScratch::Live& b) { return a.paint > b.paint; };
+    constexpr size_t kAhead = 8;
     size_t next = 0;
     uint64_t pos = 0;
     while (next < order.size() || !heap.empty()) {
         if (heap.empty()) pos = order[next].start;
         for (; next < order.size() && order[next].start == pos; ++next) {
+            // The paints are read in sorted order, i.e. all over the array:
+            // ask for the ones a few keys ahead (emit() reads them too).
+            if (next + kAhead < order.size()) __builtin_prefetch(&paints[order[next + kAhead].paint]);
             heap.push_back({order[next].paint, paints[order[next].paint].end});
             std::push_heap(heap.begin(), heap.end(), later);
         }
