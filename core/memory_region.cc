@@ -19,11 +19,38 @@ std::string quoted(const MemoryRegion& mr) { return "'" + mr.name() + "'"; }
 MemoryRegion::MemoryRegion(MemorySystem& sys, Kind kind, std::string name, uint64_t size, void* cold)
     : size_(size), kind_(kind), cold_(new (cold) Cold(sys, std::move(name), sys.next_serial_++)) {}
 
-MemoryRegion::~MemoryRegion() { cold_->~Cold(); }
+MemoryRegion::~MemoryRegion() {
+    if (kids_class_) cold_->sys->pool_.release_kids(kids_, kids_class_);
+    cold_->~Cold();
+}
 
-void MemoryRegion::sync_kids() {
-    kids_ = cold_->children.data();
-    kid_count_ = static_cast<uint32_t>(cold_->children.size());
+// The child array lives in the pool's child arrays (see RegionPool), in a
+// block of 2^kids_class_ pointers that doubles when full, like a vector's.
+void MemoryRegion::insert_kid(size_t pos, MemoryRegion& child) {
+    if (kid_count_ == UINT32_MAX) throw Error("region " + quoted(*this) + " has too many subregions");
+    RegionPool& pool = cold_->sys->pool_;
+    if (!kids_class_ || kid_count_ == (size_t{1} << kids_class_)) {
+        const unsigned cls = kids_class_ ? kids_class_ + 1u : 1u;
+        MemoryRegion** fresh = pool.allocate_kids(cls);
+        if (kids_class_) {
+            std::copy(kids_, kids_ + kid_count_, fresh);
+            pool.release_kids(kids_, kids_class_);
+        }
+        kids_ = fresh;
+        kids_class_ = static_cast<uint8_t>(cls);
+    }
+    std::copy_backward(kids_ + pos, kids_ + kid_count_, kids_ + kid_count_ + 1);
+    kids_[pos] = &child;
+    ++kid_count_;
+}
+
+void MemoryRegion::erase_kid(size_t pos) {
+    std::copy(kids_ + pos + 1, kids_ + kid_count_, kids_ + pos);
+    if (--kid_count_ == 0) {
+        cold_->sys->pool_.release_kids(kids_, kids_class_);
+        kids_ = nullptr;
+        kids_class_ = 0;
+    }
 }
 
 const char* MemoryRegion::kind_name(Kind k) {
@@ -55,7 +82,7 @@ bool MemoryRegion::reaches(const MemoryRegion& target) const {
         if (std::find(seen.begin(), seen.end(), r) != seen.end()) continue;
         seen.push_back(r);
         if (r->alias_) stack.push_back(r->alias_);
-        for (const MemoryRegion* c : r->cold_->children) stack.push_back(c);
+        for (const MemoryRegion* c : r->subregions_ascending()) stack.push_back(c);
     }
     return false;
 }
@@ -66,7 +93,7 @@ void MemoryRegion::check_no_collision(const MemoryRegion& child, uint64_t offset
     // fixed-address children a machine adds this way (overlapping trees use
     // add_subregion_overlap and skip it).
     const AddrRange mine = AddrRange::make(offset, size, "subregion " + quoted(child));
-    for (const MemoryRegion* s : cold_->children) {
+    for (const MemoryRegion* s : subregions_ascending()) {
         if (s == &child || s->cold_->may_overlap) continue;
         const AddrRange theirs = AddrRange::make(s->addr_, s->size_);
         if (mine.overlaps(theirs))
@@ -95,10 +122,10 @@ void MemoryRegion::insert_child(uint64_t offset, MemoryRegion& child, int priori
     child.cold_->parent = this;
     // Keep ascending (priority, seq): the new child goes after every child
     // of lower or equal priority, which is the end in the common case.
-    auto pos = std::upper_bound(cold_->children.begin(), cold_->children.end(), priority,
-                                [](int p, const MemoryRegion* c) { return p < c->cold_->priority; });
-    cold_->children.insert(pos, &child);
-    sync_kids();
+    const auto kids = subregions_ascending();
+    const auto pos = std::upper_bound(kids.begin(), kids.end(), priority,
+                                      [](int p, const MemoryRegion* c) { return p < c->cold_->priority; });
+    insert_kid(static_cast<size_t>(pos - kids.begin()), child);
     changed();
 }
 
@@ -109,16 +136,16 @@ void MemoryRegion::add_subregion_overlap(uint64_t offset, MemoryRegion& child, i
 }
 
 void MemoryRegion::del_subregion(MemoryRegion& child) {
-    auto it = std::find(cold_->children.begin(), cold_->children.end(), &child);
-    if (it == cold_->children.end())
+    const auto kids = subregions_ascending();
+    const auto it = std::find(kids.begin(), kids.end(), &child);
+    if (it == kids.end())
         throw Error("cannot remove " + quoted(child) + " from " + quoted(*this) + ": it is not a subregion of it" +
                     (child.cold_->parent ? " (its parent is " + quoted(*child.cold_->parent) + ")" : " (it has no parent)"));
     // Mark before detaching, so the trees that contained the child
     // re-render; the transaction defers that render until it is detached.
     Transaction t(*cold_->sys);
     changed();
-    cold_->children.erase(it);
-    sync_kids();
+    erase_kid(static_cast<size_t>(it - kids.begin()));
     child.cold_->parent = nullptr;
 }
 
@@ -190,13 +217,14 @@ void MemoryRegion::set_priority(int priority) {
 // Re-inserts this region among its siblings as if newly added at
 // `priority` (QEMU's del + add): the most recent among its new equals.
 void MemoryRegion::reinsert_in_parent(int priority) {
-    auto& sib = cold_->parent->cold_->children;
-    sib.erase(std::find(sib.begin(), sib.end(), this));
+    MemoryRegion& parent = *cold_->parent;
+    auto sib = parent.subregions_ascending();
+    parent.erase_kid(static_cast<size_t>(std::find(sib.begin(), sib.end(), this) - sib.begin()));
     cold_->seq = cold_->sys->next_seq_++;
-    auto pos = std::upper_bound(sib.begin(), sib.end(), priority,
-                                [](int p, const MemoryRegion* c) { return p < c->cold_->priority; });
-    sib.insert(pos, this);
-    cold_->parent->sync_kids();
+    sib = parent.subregions_ascending();
+    const auto pos = std::upper_bound(sib.begin(), sib.end(), priority,
+                                      [](int p, const MemoryRegion* c) { return p < c->cold_->priority; });
+    parent.insert_kid(static_cast<size_t>(pos - sib.begin()), *this);
 }
 
 void MemoryRegion::set_alias_offset(uint64_t offset) {

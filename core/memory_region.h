@@ -124,7 +124,8 @@ private:
     bool reaches(const MemoryRegion& target) const;
     void reinsert_in_parent(int priority);  // through subregions and aliases
     void changed();
-    void sync_kids();  // after every change of cold_->children
+    void insert_kid(size_t pos, MemoryRegion& child);  // into the child array, at index pos
+    void erase_kid(size_t pos);
     void* cold_slot() const { return cold_; }
 
     // This object holds what the renderer reads and nothing else, in one
@@ -136,7 +137,10 @@ private:
     uint64_t size_;
     MemoryRegion* alias_ = nullptr;
     uint64_t alias_offset_ = 0;
-    MemoryRegion* const* kids_ = nullptr;  // cold_->children's elements, for the renderer
+    // Subregions, ascending (priority, insertion order): rendering walks
+    // them backwards, so adding the usual equal-priority child is an
+    // append. In the pool's child arrays (see RegionPool).
+    MemoryRegion** kids_ = nullptr;
     uint32_t kid_count_ = 0;
     Kind kind_;
     bool enabled_ = true;
@@ -144,6 +148,7 @@ private:
     bool nonvolatile_ = false;
     bool romd_mode_ = true;
     uint8_t dirty_log_mask_ = 0;
+    uint8_t kids_class_ = 0;  // kids_ has room for 2^kids_class_ pointers; 0: no array
     Cold* cold_;
 };
 
@@ -161,9 +166,6 @@ struct MemoryRegion::Cold {
     uint64_t ram_offset = 0;
     RegionOps* ops = nullptr;
     AccessRules rules{};
-    // Ascending (priority, insertion order): rendering walks it backwards,
-    // so adding the usual equal-priority child is a push_back.
-    std::vector<MemoryRegion*> children;
     // Aliases that point at this region: a change here changes their views.
     std::vector<MemoryRegion*> alias_users;
     uint64_t seq = 0;         // insertion stamp, orders equal priorities
@@ -180,8 +182,11 @@ inline RegionOps* MemoryRegion::ops() const { return cold_->ops; }
 inline uint64_t MemoryRegion::serial() const { return cold_->serial; }
 inline const AccessRules& MemoryRegion::rules() const { return cold_->rules; }
 inline MemorySystem& MemoryRegion::system() const { return *cold_->sys; }
-inline std::vector<MemoryRegion*> MemoryRegion::subregions() const { return {cold_->children.rbegin(), cold_->children.rend()}; }
-inline size_t MemoryRegion::subregion_count() const { return cold_->children.size(); }
+inline std::vector<MemoryRegion*> MemoryRegion::subregions() const {
+    const auto kids = subregions_ascending();
+    return {kids.rbegin(), kids.rend()};
+}
+inline size_t MemoryRegion::subregion_count() const { return kid_count_; }
 inline bool MemoryRegion::is_ram_backed() const { return cold_->block != nullptr; }
 
 }  // namespace kvmrr

@@ -70,6 +70,30 @@ void RegionPool::release(Slot slot) {
     free_.push_back(slot);
 }
 
+MemoryRegion** RegionPool::allocate_kids(unsigned cls) {
+    if (kids_free_.size() <= cls) kids_free_.resize(cls + 1);
+    if (!kids_free_[cls].empty()) {
+        MemoryRegion** kids = kids_free_[cls].back();
+        kids_free_[cls].pop_back();
+        return kids;
+    }
+    const size_t n = size_t{1} << cls;
+    if (n > kKidsChunk / 4) {
+        kid_blocks_.emplace_back(new MemoryRegion*[n]);
+        return kid_blocks_.back().get();
+    }
+    if (kids_used_ + n > kKidsChunk) {
+        kid_blocks_.emplace_back(new MemoryRegion*[kKidsChunk]);
+        kids_chunk_ = kid_blocks_.back().get();
+        kids_used_ = 0;
+    }
+    MemoryRegion** kids = kids_chunk_ + kids_used_;
+    kids_used_ += n;
+    return kids;
+}
+
+void RegionPool::release_kids(MemoryRegion** kids, unsigned cls) { kids_free_[cls].push_back(kids); }
+
 RegionPool::~RegionPool() {
     // operator delete[] must see the chunks as they were handed out.
     for (auto& c : chunks_) unpoison(c.get(), kChunk);
@@ -171,7 +195,7 @@ void MemorySystem::destroy(MemoryRegion& mr) {
     if (it == regions_.end()) throw Error("destroy: region '" + mr.name() + "' does not belong to this machine");
     auto busy = [&](const std::string& why) { throw Error("cannot destroy region '" + mr.name() + "': " + why); };
     if (mr.cold_->parent) busy("it is a subregion of '" + mr.cold_->parent->name() + "'");
-    if (!mr.cold_->children.empty()) busy("it still has " + std::to_string(mr.cold_->children.size()) + " subregion(s)");
+    if (mr.subregion_count() != 0) busy("it still has " + std::to_string(mr.subregion_count()) + " subregion(s)");
     if (!mr.cold_->alias_users.empty()) busy("alias '" + mr.cold_->alias_users.front()->name() + "' points at it");
     for (const auto& as : spaces_)
         if (&as->root() == &mr) busy("it is the root of address space '" + as->name() + "'");

@@ -40,7 +40,8 @@ namespace kvmrr {
 // side and whose second the cold parts; slots are handed out in creation
 // order (freed ones are reused). A tree built top-down then renders from a
 // few contiguous blocks of 64 bytes a region instead of lines spread over
-// the heap (bench/README.md §1). Under AddressSanitizer a slot that holds
+// the heap (bench/README.md §1). The regions' child arrays come from the
+// pool too, for the same reason. Under AddressSanitizer a slot that holds
 // no region is poisoned, so a use after destroy() is still reported.
 class RegionPool {
 public:
@@ -55,6 +56,9 @@ public:
     RegionPool& operator=(const RegionPool&) = delete;
     Slot allocate();
     void release(Slot slot);
+    // Room for 2^cls pointers (cls >= 1), for a region's child array.
+    MemoryRegion** allocate_kids(unsigned cls);
+    void release_kids(MemoryRegion** kids, unsigned cls);
 #ifdef KVMRR_ASAN
     static constexpr bool kPoisonsFreeSlots = true;
 #else
@@ -75,6 +79,16 @@ private:
     std::vector<std::unique_ptr<std::byte[], ChunkFree>> chunks_;
     size_t used_ = kPerChunk;  // slots handed out from the last chunk
     std::vector<Slot> free_;
+    // Child arrays: carved in creation order from chunks of kKidsChunk
+    // pointers, so that the arrays of a tree built top-down lie side by
+    // side (a render reads them in about that order) instead of taking a
+    // heap block, and a line, each. Freed arrays are kept by size class.
+    // Arrays wider than a quarter chunk get blocks of their own.
+    static constexpr size_t kKidsChunk = 8192;
+    std::vector<std::unique_ptr<MemoryRegion*[]>> kid_blocks_;
+    MemoryRegion** kids_chunk_ = nullptr;  // the chunk arrays are carved from
+    size_t kids_used_ = kKidsChunk;
+    std::vector<std::vector<MemoryRegion**>> kids_free_;  // by size class
 };
 
 // Destroys a region and gives its slots back to the pool they came from.

@@ -4,7 +4,9 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstdint>
+#include <random>
 #include <set>
 #include <string>
 #include <vector>
@@ -326,6 +328,82 @@ TEST(MemoryRegionSubregions, SetPriorityReorders) {
     EXPECT_EQ(names(root.subregions()), (std::vector<std::string>{"a", "c", "b"}));
     c.set_priority(-1);
     EXPECT_EQ(names(root.subregions()), (std::vector<std::string>{"a", "b", "c"}));
+}
+
+// Child arrays live in the pool's blocks, which double when full, are
+// shared out by size class and reused after release; a wide container's
+// gets a block of its own. Random adds, removals, priority changes and
+// moves between three parents (one of them past 4,096 children) must keep
+// every parent's subregions exactly in the order a plain model gives:
+// highest priority first, the most recently (re)inserted first among
+// equals. Two parents handed one array, or a stale copy, shows here.
+TEST(MemoryRegionSubregions, ChildArraysFollowRandomChangesOfAnyWidth) {
+    MemorySystem sys;
+    std::vector<MemoryRegion*> parents;
+    for (int i = 0; i < 3; ++i) parents.push_back(&sys.create_container("p" + std::to_string(i), 0x100000));
+    std::vector<MemoryRegion*> pool;
+    for (int i = 0; i < 5000; ++i) pool.push_back(&sys.create_reservation("r" + std::to_string(i), 0x1000));
+    struct Entry {
+        int priority;
+        uint64_t stamp;
+        MemoryRegion* mr;
+    };
+    std::vector<std::vector<Entry>> model(parents.size());
+    std::vector<int> where(pool.size(), -1);  // parent index, -1: detached
+    uint64_t stamp = 0;
+    std::mt19937_64 rng(7);
+    auto pick = [&](size_t n) { return static_cast<size_t>(std::uniform_int_distribution<size_t>(0, n - 1)(rng)); };
+    auto add = [&](size_t r, size_t p) {
+        const int prio = static_cast<int>(pick(7)) - 3;
+        parents[p]->add_subregion_overlap(0, *pool[r], prio);
+        model[p].push_back({prio, ++stamp, pool[r]});
+        where[r] = static_cast<int>(p);
+    };
+    auto remove = [&](size_t r) {
+        const auto p = static_cast<size_t>(where[r]);
+        parents[p]->del_subregion(*pool[r]);
+        std::erase_if(model[p], [&](const Entry& e) { return e.mr == pool[r]; });
+        where[r] = -1;
+    };
+    auto check = [&](const char* when) {
+        for (size_t p = 0; p < parents.size(); ++p) {
+            std::vector<Entry> m = model[p];
+            std::sort(m.begin(), m.end(), [](const Entry& a, const Entry& b) {
+                return a.priority != b.priority ? a.priority > b.priority : a.stamp > b.stamp;
+            });
+            std::vector<MemoryRegion*> want;
+            for (const Entry& e : m) want.push_back(e.mr);
+            ASSERT_EQ(parents[p]->subregions(), want) << when << ", parent " << p;
+            ASSERT_EQ(parents[p]->subregion_count(), want.size());
+        }
+    };
+    // Fill parent 0 past a dedicated block's threshold, one by one.
+    for (size_t r = 0; r < 4500; ++r) add(r, r % 10 == 0 ? 1 : 0);
+    check("after filling");
+    for (int step = 0; step < 20000; ++step) {
+        const size_t r = pick(pool.size());
+        const int op = static_cast<int>(pick(4));
+        if (where[r] < 0) {
+            add(r, pick(parents.size()));
+        } else if (op == 0) {
+            remove(r);
+        } else if (op == 1) {  // a new priority re-inserts it as the newest of that priority
+            const auto p = static_cast<size_t>(where[r]);
+            const int prio = static_cast<int>(pick(7)) - 3;
+            for (Entry& e : model[p])
+                if (e.mr == pool[r] && e.priority != prio) e = {prio, ++stamp, pool[r]};  // unchanged: a no-op
+            pool[r]->set_priority(prio);
+        } else if (op == 2) {  // move to another parent
+            remove(r);
+            add(r, pick(parents.size()));
+        } else {  // empty a whole parent now and then, releasing its array
+            if (pick(500) == 0)
+                for (size_t i = 0; i < pool.size(); ++i)
+                    if (where[i] == where[r] && static_cast<size_t>(i) != r) remove(i);
+        }
+        if (step % 997 == 0) check("during the random changes");
+    }
+    check("at the end");
 }
 
 TEST(MemoryRegionSubregions, RegionWithParentCannotBeAddedAgain) {
