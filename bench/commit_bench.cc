@@ -95,12 +95,12 @@ long minor_faults() {
 }
 
 struct Before {
-    uint64_t renders, adds, dels, nops, commits;
+    uint64_t renders, partial, adds, dels, nops, commits;
     long faults;
 };
 
 Before snapshot(const Machine& m) {
-    return {m.as->render_count(), m.listener.adds, m.listener.dels, m.listener.nops, m.listener.commits,
+    return {m.as->render_count(), m.as->partial_render_count(), m.listener.adds, m.listener.dels, m.listener.nops, m.listener.commits,
             minor_faults()};
 }
 
@@ -110,6 +110,8 @@ void report(benchmark::State& state, const Machine& m, const Before& b) {
     state.counters["regions"] = static_cast<double>(m.sys.region_count());
     state.counters["ranges"] = static_cast<double>(m.as->view()->size());
     state.counters["renders/it"] = static_cast<double>(m.as->render_count() - b.renders) / it;
+    // Of those, re-rendered only where the change was (FlatView::rerender).
+    state.counters["partial/it"] = static_cast<double>(m.as->partial_render_count() - b.partial) / it;
     state.counters["commits/it"] = static_cast<double>(m.listener.commits - b.commits) / it;
     state.counters["adds/it"] = static_cast<double>(m.listener.adds - b.adds) / it;
     state.counters["dels/it"] = static_cast<double>(m.listener.dels - b.dels) / it;

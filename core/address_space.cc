@@ -138,9 +138,14 @@ void AddressSpace::remove_listener(MemoryListener& l) {
     l.commit();
 }
 
-void AddressSpace::update_topology() {
+void AddressSpace::update_topology(const std::vector<AddrRange>* dirty) {
     std::shared_ptr<const FlatView> old = view_;
-    view_ = FlatView::render(*root_, &scratch_);
+    if (dirty && renders_ > 0) {
+        view_ = FlatView::rerender(*old, *root_, *dirty, &scratch_);
+        ++partial_renders_;
+    } else {
+        view_ = FlatView::render(*root_, &scratch_);
+    }
     ++renders_;
     if (listeners_.empty()) return;
 

@@ -74,6 +74,8 @@ public:
     // (not the regions) alive across later commits.
     const std::shared_ptr<const FlatView>& view() const { return view_; }
     uint64_t render_count() const { return renders_; }
+    // Of those, the renders that re-rendered only where the changes were.
+    uint64_t partial_render_count() const { return partial_renders_; }
 
     // Listeners run in ascending priority (forward order), ties in
     // registration order. The new listener is told the current view.
@@ -100,7 +102,10 @@ private:
     };
 
     // Re-renders and tells listeners what changed (called by the commit).
-    void update_topology();
+    // With `dirty`, only those intervals are rendered again (see
+    // FlatView::rerender); the commit passes them when it knows where all
+    // of the transaction's changes lie.
+    void update_topology(const std::vector<AddrRange>* dirty = nullptr);
     MemoryRegionSection section(const FlatRange& fr);
     AccessStatus piece(const FlatRange* fr, uint64_t addr, uint8_t* buf, unsigned len, bool is_write);
     AccessStatus io_piece(const FlatRange& fr, uint64_t addr, uint8_t* buf, unsigned len, bool is_write);
@@ -118,6 +123,7 @@ private:
     DispatchStats stats_;
     std::function<void(const FaultReport&)> on_fault_;
     uint64_t renders_ = 0;
+    uint64_t partial_renders_ = 0;
 };
 
 template <class A>

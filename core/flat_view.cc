@@ -261,6 +261,70 @@ std::shared_ptr<const FlatView> FlatView::render(const MemoryRegion& root, Rende
     return std::make_shared<const FlatView>(b.finish());
 }
 
+std::shared_ptr<const FlatView> FlatView::rerender(const FlatView& old, const MemoryRegion& root,
+                                                   const std::vector<AddrRange>& dirty, RenderScratch* scratch) {
+    for (size_t i = 1; i < dirty.size(); ++i)
+        if (dirty[i].start() <= dirty[i - 1].end())
+            throw Error("rerender: dirty intervals unsorted, overlapping or touching at " + dirty[i].to_string());
+    // The root may have shrunk since `old`: nothing of the view lies past
+    // its end any more, dirty or not.
+    const uint64_t limit = root.size();
+    const size_t last_output = scratch ? scratch->last_output : 0;
+    FlatViewBuilder b(scratch);
+    // Renders of disjoint clips cannot overlap, so their order is free.
+    for (const AddrRange& d : dirty)
+        if (d.start() < limit) b.render(root, 0, AddrRange::from_bounds(d.start(), std::min(d.end(), limit)));
+    const std::vector<FlatRange> fresh = b.finish(false);
+    if (scratch) scratch->last_output = last_output;  // sizes the next full render
+
+    // The old ranges minus the dirty intervals, merged by address with the
+    // fresh ones (both sorted, and disjoint from each other).
+    std::vector<FlatRange> out;
+    out.reserve(old.ranges_.size() + fresh.size() + dirty.size());
+    // Appends [start, end) of `src`'s mapping, extending the last range
+    // when the two merge. Written field by field into place, for the
+    // reason given in FlatViewBuilder::paint().
+    auto append = [&](const FlatRange& src, uint64_t start, uint64_t end) {
+        const uint64_t offset = src.offset_in_region + (start - src.range.start());
+        if (!out.empty()) {
+            FlatRange& last = out.back();
+            if (last.mr == src.mr && last.range.end() == start && last.offset_in_region + last.range.size() == offset &&
+                last.dirty_log_mask == src.dirty_log_mask && last.romd_mode == src.romd_mode &&
+                last.readonly == src.readonly && last.nonvolatile == src.nonvolatile) {
+                last.range = AddrRange::make(last.range.start(), end - last.range.start());
+                return;
+            }
+        }
+        FlatRange& fr = out.emplace_back();
+        fr.range = AddrRange::make(start, end - start);
+        fr.mr = src.mr;
+        fr.offset_in_region = offset;
+        fr.dirty_log_mask = src.dirty_log_mask;
+        fr.romd_mode = src.romd_mode;
+        fr.readonly = src.readonly;
+        fr.nonvolatile = src.nonvolatile;
+    };
+    auto append_whole = [&](const FlatRange& fr) { append(fr, fr.range.start(), fr.range.end()); };
+    size_t d = 0, f = 0;
+    for (const FlatRange& r : old.ranges_) {
+        if (r.range.start() >= limit) break;
+        const uint64_t end = std::min(r.range.end(), limit);
+        uint64_t pos = r.range.start();
+        while (d < dirty.size() && dirty[d].end() <= pos) ++d;
+        for (size_t k = d; pos < end; ++k) {
+            const uint64_t stop = k < dirty.size() ? std::min(dirty[k].start(), end) : end;
+            if (pos < stop) {
+                while (f < fresh.size() && fresh[f].range.start() < pos) append_whole(fresh[f++]);
+                append(r, pos, stop);
+            }
+            if (k >= dirty.size()) break;
+            pos = std::max(pos, dirty[k].end());
+        }
+    }
+    while (f < fresh.size()) append_whole(fresh[f++]);
+    return std::make_shared<const FlatView>(std::move(out));
+}
+
 uint64_t FlatView::digest() const {
     XXH64_state_t* st = XXH64_createState();
     XXH64_reset(st, 0);

@@ -120,6 +120,16 @@ public:
 
     // Renders the tree at `root` (placed at address 0) clipped to its size.
     static std::shared_ptr<const FlatView> render(const MemoryRegion& root, RenderScratch* scratch = nullptr);
+    // The view of `root` re-rendered only inside `dirty` (sorted, disjoint,
+    // not touching): the ranges of `old` outside them are kept, cut at
+    // their edges (and at the root's end, should it have shrunk), and
+    // neighbours merged across the edges.
+    // Equal to render(root) when `old` was a view of the same tree and
+    // every change since lies inside `dirty`; a render clipped to a small
+    // interval visits only the regions that meet it.
+    static std::shared_ptr<const FlatView> rerender(const FlatView& old, const MemoryRegion& root,
+                                                    const std::vector<AddrRange>& dirty,
+                                                    RenderScratch* scratch = nullptr);
 
     const std::vector<FlatRange>& ranges() const { return ranges_; }
     size_t size() const { return ranges_.size(); }

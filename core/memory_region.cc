@@ -126,7 +126,10 @@ void MemoryRegion::insert_child(uint64_t offset, MemoryRegion& child, int priori
     const auto pos = std::upper_bound(kids.begin(), kids.end(), priority,
                                       [](int p, const MemoryRegion* c) { return p < c->cold_->priority; });
     insert_kid(static_cast<size_t>(pos - kids.begin()), child);
-    changed();
+    // The trees that show this region change, but only where the child
+    // now lies. (Marking from the child would stop at a child marked
+    // earlier in the transaction, before this region was reached.)
+    cold_->sys->region_changed(*this, &child);
 }
 
 void MemoryRegion::add_subregion(uint64_t offset, MemoryRegion& child) { insert_child(offset, child, 0, false); }
@@ -144,7 +147,7 @@ void MemoryRegion::del_subregion(MemoryRegion& child) {
     // Mark before detaching, so the trees that contained the child
     // re-render; the transaction defers that render until it is detached.
     Transaction t(*cold_->sys);
-    changed();
+    cold_->sys->region_changed(*this, &child);
     erase_kid(static_cast<size_t>(it - kids.begin()));
     child.cold_->parent = nullptr;
 }
@@ -185,7 +188,9 @@ void MemoryRegion::set_address(uint64_t offset) {
     }
     // Moving re-adds the region, as QEMU does: it becomes the most recent
     // among its equal-priority siblings. Old and new place are in the same
-    // trees, so one mark covers both.
+    // trees, so one mark covers both; the old place is noted first, for
+    // the commit to render it again.
+    cold_->sys->note_extent(*this);
     addr_ = offset;
     if (cold_->parent) reinsert_in_parent(cold_->priority);
     changed();
@@ -203,6 +208,7 @@ void MemoryRegion::set_size(uint64_t size) {
     } else {
         AddrRange::make(0, size, "region " + quoted(*this));
     }
+    cold_->sys->note_extent(*this);  // when shrinking, the part given up
     size_ = size;
     changed();
 }

@@ -258,17 +258,63 @@ void MemorySystem::commit() {
     for (const auto& as : spaces_) {
         if (as->root_->cold_->mark_epoch != epoch_) continue;
         try {
-            as->update_topology();
+            if (extents_unknown_) {
+                as->update_topology();
+            } else {
+                const std::vector<AddrRange> dirty = dirty_of(*as->root_);
+                as->update_topology(&dirty);
+            }
         } catch (...) {
             if (!first_error) first_error = std::current_exception();
         }
     }
     ++epoch_;  // marks of this transaction are spent
+    extents_.clear();
+    extents_unknown_ = false;
     graveyard_.clear();
     if (first_error) std::rethrow_exception(first_error);
 }
 
-void MemorySystem::region_changed(MemoryRegion& mr) {
+void MemorySystem::note_extent(const MemoryRegion& mr) {
+    if (extents_unknown_) return;
+    // Up the parent chain, adding offsets (in 128 bits: a child may lie
+    // past its parent's end, and the sum past 2^64).
+    __int128 start = 0;
+    const MemoryRegion* r = &mr;
+    for (;; r = r->cold_->parent) {
+        if (!r->cold_->alias_users.empty() || extents_.size() == kMaxExtents) {
+            extents_unknown_ = true;
+            extents_.clear();
+            return;
+        }
+        if (!r->cold_->parent) break;
+        start += r->addr_;
+    }
+    // Clipped to the top region, where a view of it ends.
+    const __int128 top = r->size_;
+    const __int128 lo = std::min(start, top);
+    const __int128 hi = std::min(start + mr.size_, top);
+    if (lo < hi) extents_.push_back({r, static_cast<uint64_t>(lo), static_cast<uint64_t>(hi)});
+}
+
+std::vector<AddrRange> MemorySystem::dirty_of(const MemoryRegion& root) const {
+    std::vector<std::pair<uint64_t, uint64_t>> spans;
+    for (const Extent& e : extents_)
+        if (e.top == &root) spans.emplace_back(e.start, e.end);
+    std::sort(spans.begin(), spans.end());
+    std::vector<AddrRange> out;
+    for (size_t i = 0; i < spans.size();) {
+        uint64_t end = spans[i].second;
+        size_t j = i + 1;
+        for (; j < spans.size() && spans[j].first <= end; ++j) end = std::max(end, spans[j].second);
+        out.push_back(AddrRange::from_bounds(spans[i].first, end));
+        i = j;
+    }
+    return out;
+}
+
+void MemorySystem::region_changed(MemoryRegion& mr, const MemoryRegion* where) {
+    note_extent(where ? *where : mr);
     // Walk up to every root that shows `mr`: through parents, and through
     // each alias that points at a region on the way. The epoch stamp stops
     // the walk at regions already marked in this transaction.

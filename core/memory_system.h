@@ -139,8 +139,13 @@ public:
     int transaction_depth() const { return depth_; }
 
     // Called by regions: records that `mr` changed in a way that can change
-    // the rendering of every tree that contains it, directly or by alias.
-    void region_changed(MemoryRegion& mr);
+    // the rendering of every tree that contains it, directly or by alias,
+    // and that what changed lies within `where` (by default `mr` itself;
+    // a parent that gains or loses a child passes the child).
+    void region_changed(MemoryRegion& mr, const MemoryRegion* where = nullptr);
+    // Called by regions about to change their extent (move, resize): notes
+    // where `mr` is now, which the commit must re-render too.
+    void note_extent(const MemoryRegion& mr);
 
 private:
     RegionPtr make_region(MemoryRegion::Kind kind, std::string name, uint64_t size);
@@ -164,6 +169,21 @@ private:
     uint64_t next_serial_ = 1;  // MemoryRegion::serial() of the next region made
     uint32_t next_block_ = 0; // RAM block ids: creation order, never reused
     bool pending_ = false;
+    // Where this transaction's changes lie, so that a commit re-renders
+    // only those intervals of a view (FlatView::rerender): the extent of
+    // each changed region in the coordinates of the top of its parent
+    // chain, before and after the change. When a change can show
+    // elsewhere (through an alias of the region or of one of its
+    // ancestors), or the list grows long, `extents_unknown_` asks for
+    // full renders instead.
+    struct Extent {
+        const MemoryRegion* top;
+        uint64_t start, end;
+    };
+    std::vector<Extent> extents_;
+    bool extents_unknown_ = false;
+    static constexpr size_t kMaxExtents = 64;
+    std::vector<AddrRange> dirty_of(const MemoryRegion& root) const;
     friend class MemoryRegion;
 };
 

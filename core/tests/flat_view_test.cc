@@ -812,5 +812,67 @@ TEST_F(FlatViewDigest, RenderedDigestTracksTopologyChanges) {
     EXPECT_TRUE(*FlatView::render(root) == *FlatView::render(root));
 }
 
+// ---------------------------------------------------------------------------
+// Re-rendering part of a view (what a commit does when it knows where its
+// changes lie).
+
+TEST(FlatViewRerender, KeepsRangesOutsideTheIntervalsAndMergesAcrossTheirEdges) {
+    MemorySystem sys;
+    FunctionOps ops{[](uint64_t, unsigned) -> uint64_t { return 0; }, [](uint64_t, uint64_t, unsigned) {}};
+    MemoryRegion& root = sys.create_ram("root", 0x10000);
+    MemoryRegion& io = sys.create_io("io", 0x2000, ops);
+    root.add_subregion(0x4000, io);
+    const auto before = FlatView::render(root);
+    ASSERT_EQ(before->size(), 3u);
+
+    io.set_enabled(false);
+    // The whole extent of the change: the same as a full render, one RAM
+    // range merged across both edges of the interval.
+    const auto whole = FlatView::rerender(*before, root, {AddrRange::make(0x4000, 0x2000)});
+    EXPECT_TRUE(*whole == *FlatView::render(root));
+    ASSERT_EQ(whole->size(), 1u);
+    EXPECT_EQ(whole->ranges()[0].range, AddrRange::make(0, 0x10000));
+
+    // Only part of it: outside, the old ranges stay, cut at the edges with
+    // their offsets moved along.
+    const auto part = FlatView::rerender(*before, root, {AddrRange::make(0x5000, 0x800)});
+    ASSERT_EQ(part->size(), 5u);
+    const auto& r = part->ranges();
+    EXPECT_EQ(r[0].range, AddrRange::make(0, 0x4000));
+    EXPECT_EQ(r[1].range, AddrRange::make(0x4000, 0x1000));
+    EXPECT_EQ(r[1].mr, &io);
+    EXPECT_EQ(r[2].range, AddrRange::make(0x5000, 0x800));
+    EXPECT_EQ(r[2].mr, &root);
+    EXPECT_EQ(r[2].offset_in_region, 0x5000u);
+    EXPECT_EQ(r[3].range, AddrRange::make(0x5800, 0x800));
+    EXPECT_EQ(r[3].mr, &io);
+    EXPECT_EQ(r[3].offset_in_region, 0x1800u);
+    EXPECT_EQ(r[4].range, AddrRange::make(0x6000, 0xa000));
+
+    // Two intervals inside one old range, and nothing changed: the range
+    // comes back whole.
+    const auto same = FlatView::rerender(*whole, root, {AddrRange::make(0x1000, 0x1000), AddrRange::make(0x8000, 0x10)});
+    EXPECT_TRUE(*same == *whole);
+
+    EXPECT_THROW(FlatView::rerender(*before, root, {AddrRange::make(0x8000, 0x10), AddrRange::make(0x1000, 0x10)}),
+                 Error);
+    EXPECT_THROW(FlatView::rerender(*before, root, {AddrRange::make(0x1000, 0x10), AddrRange::make(0x1010, 0x10)}),
+                 Error);
+}
+
+TEST(FlatViewRerender, ARootThatShrankLosesTheRangesPastItsEnd) {
+    MemorySystem sys;
+    MemoryRegion& root = sys.create_ram("root", 0x10000);
+    const auto before = FlatView::render(root);
+    root.set_size(0x8000);
+    // The interval the commit would pass: the root's old extent.
+    const auto after = FlatView::rerender(*before, root, {AddrRange::make(0, 0x10000)});
+    EXPECT_TRUE(*after == *FlatView::render(root));
+    // Even with an interval that misses the end, nothing lies past it.
+    const auto cut = FlatView::rerender(*before, root, {AddrRange::make(0, 0x10)});
+    ASSERT_EQ(cut->size(), 1u);
+    EXPECT_EQ(cut->ranges()[0].range, AddrRange::make(0, 0x8000));
+}
+
 }  // namespace
 }  // namespace kvmrr

@@ -12,6 +12,7 @@
 
 #include "core/address_space.h"
 #include "core/error.h"
+#include "core/flat_view.h"
 #include "core/memory_listener.h"
 #include "core/memory_region.h"
 
@@ -711,6 +712,67 @@ TEST(SeveralSystems, IndependentTransactionsAndSpaces) {
     EXPECT_EQ(ram2.ram_block()->host()[0x10], 0);
     EXPECT_EQ(ram1.ram_block()->id(), 0u);
     EXPECT_EQ(ram2.ram_block()->id(), 0u);
+}
+
+// ---------------------------------------------------------------------------
+// A commit re-renders only where its changes lie, when it knows where that
+// is: the changed regions' extents, before and after, unless a change can
+// show through an alias.
+
+struct PartialCommits : ::testing::Test {
+    MemorySystem sys;
+    MemoryRegion& root = sys.create_container("root", 0x10000000);
+    std::vector<MemoryRegion*> leaves;
+    MemoryAddressSpace* as = nullptr;
+    void SetUp() override {
+        Transaction t(sys);
+        for (int i = 0; i < 256; ++i) {
+            leaves.push_back(&sys.create_ram("ram" + std::to_string(i), 0x1000));
+            root.add_subregion(static_cast<uint64_t>(i) * 0x10000, *leaves.back());
+        }
+        as = &sys.create_memory_space("mem", root);
+    }
+    void expect_full_render_equal() { EXPECT_TRUE(*as->view() == *FlatView::render(root)); }
+};
+
+TEST_F(PartialCommits, OneRegionChangedIsRenderedAlone) {
+    const uint64_t full = as->render_count() - as->partial_render_count();
+    leaves[17]->set_enabled(false);
+    leaves[18]->set_address(0x11000);  // old and new place both re-rendered
+    leaves[200]->set_size(0x800);
+    {
+        Transaction t(sys);
+        root.del_subregion(*leaves[3]);
+        leaves[4]->set_readonly(true);
+        root.add_subregion(0x3000, *leaves[3]);
+    }
+    EXPECT_EQ(as->partial_render_count(), 4u);
+    EXPECT_EQ(as->render_count() - as->partial_render_count(), full);
+    expect_full_render_equal();
+    EXPECT_EQ(as->view()->size(), 255u);
+}
+
+TEST_F(PartialCommits, ChangesSeenThroughAnAliasRenderInFull) {
+    MemoryRegion& alias = sys.create_alias("alias", *leaves[5], 0, 0x1000);
+    root.add_subregion(0x8000000, alias);  // partial: the alias's own extent
+    EXPECT_EQ(as->partial_render_count(), 1u);
+    leaves[5]->set_enabled(false);  // shows at 0x50000 and through the alias
+    EXPECT_EQ(as->partial_render_count(), 1u);
+    expect_full_render_equal();
+    EXPECT_EQ(as->view()->lookup(0x8000000), nullptr);
+}
+
+TEST_F(PartialCommits, ManyChangesInOneTransactionRenderInFull) {
+    {
+        Transaction t(sys);
+        for (MemoryRegion* r : leaves) r->set_readonly(true);
+    }
+    EXPECT_EQ(as->partial_render_count(), 0u);
+    expect_full_render_equal();
+    // The next transaction starts with a clean list again.
+    leaves[0]->set_readonly(false);
+    EXPECT_EQ(as->partial_render_count(), 1u);
+    expect_full_render_equal();
 }
 
 }  // namespace
