@@ -11,6 +11,9 @@
 //
 //   BM_CommitToggleEnabled  set_enabled(!enabled) on the leaf
 //   BM_CommitMove           set_address() between two offsets in its parent
+//   BM_CommitToggleAliased  set_enabled() on a leaf that an alias also shows:
+//                           the commit cannot tell where the change shows,
+//                           so it renders the whole view
 //   BM_CommitNoChange       begin(); commit(); with nothing changed
 //   BM_FullRender           FlatView::render(root) of the same tree
 //   BM_FullRenderScratch    the same with one RenderScratch reused across
@@ -56,6 +59,7 @@ struct Machine {
     MemoryAddressSpace* as = nullptr;
     MemoryRegion* victim = nullptr;
     uint64_t home = 0, away = 0;  // the two offsets BM_CommitMove alternates
+    MemoryRegion* aliased = nullptr;  // a leaf in the tree that an alias in the tree points at
 
     Machine() : gen(sys, ops, kSeed ^ kRegions) {
         gen.build(kRegions);
@@ -72,6 +76,13 @@ struct Machine {
             if (own && mr->kind() == MemoryRegion::Kind::Ram && mr->parent() && mr->parent() != &gen.root() &&
                 mr->parent()->size() >= 2 * mr->size())
                 victim = mr;
+        }
+        for (MemoryRegion* leaf : gen.leaves()) {
+            MemoryRegion* t = leaf->alias_target();
+            if (t && leaf->parent() && t->parent() && t->enabled() && leaf->enabled()) {
+                aliased = t;
+                break;
+            }
         }
         if (victim) {
             home = victim->addr();
@@ -141,6 +152,18 @@ void BM_CommitMove(benchmark::State& state) {
     if (m.victim->addr() != m.home) m.victim->set_address(m.home);
 }
 
+void BM_CommitToggleAliased(benchmark::State& state) {
+    Machine& m = machine();
+    if (!m.aliased) {
+        state.SkipWithError("no aliased leaf");
+        return;
+    }
+    const Before b = snapshot(m);
+    for (auto _ : state) m.aliased->set_enabled(!m.aliased->enabled());
+    report(state, m, b);
+    if (!m.aliased->enabled()) m.aliased->set_enabled(true);
+}
+
 void BM_CommitNoChange(benchmark::State& state) {
     Machine& m = machine();
     const Before b = snapshot(m);
@@ -176,6 +199,7 @@ void BM_FullRenderScratch(benchmark::State& state) {
 
 BENCHMARK(BM_CommitToggleEnabled)->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_CommitMove)->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_CommitToggleAliased)->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_CommitNoChange)->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_FullRender)->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_FullRenderScratch)->Unit(benchmark::kMicrosecond);
