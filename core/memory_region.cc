@@ -19,10 +19,10 @@ std::string quoted(const MemoryRegion& mr) { return "'" + mr.name() + "'"; }
 MemoryRegion::MemoryRegion(MemorySystem& sys, Kind kind, std::string name, uint64_t size, void* cold)
     : size_(size), kind_(kind), cold_(new (cold) Cold(sys, std::move(name), sys.next_serial_++)) {}
 
-MemoryRegion::~MemoryRegion() {
-    if (kids_class_) cold_->sys->pool_.release_kids(kids_, kids_class_);
-    cold_->~Cold();
-}
+// A region with children is destroyed only with its whole system (destroy()
+// refuses it), and the pool's blocks go with the system: its child array
+// is not handed back.
+MemoryRegion::~MemoryRegion() { cold_->~Cold(); }
 
 // The child array lives in the pool's child arrays (see RegionPool), in a
 // block of 2^kids_class_ pointers that doubles when full, like a vector's.
