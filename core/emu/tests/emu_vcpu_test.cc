@@ -3,6 +3,9 @@
 
 #include <gtest/gtest.h>
 
+#include <cstring>
+#include <string>
+
 #include "core/emu/tests/emu_test_guest.h"
 
 namespace kvmrr {
@@ -39,6 +42,45 @@ TEST(EmuVcpu, PortOutAndInRoundTrip) {
     EXPECT_EQ(v, 0x11223344u);
     EXPECT_EQ(g.next_exit(), KVM_EXIT_HLT);
     EXPECT_EQ(g.vcpu->regs().rip, kCodeAddr + 19);  // just past the hlt
+}
+
+// String I/O: KVM makes one exit for a whole `rep outsb` (io.count = the
+// repeat count, the bytes side by side in the run page); the emulator makes
+// one exit per element, count 1, which is the same sequence of device
+// accesses. The elements go out in order from guest memory, and the values
+// the handler gives `rep insb` land in guest memory, with rsi, rdi and rcx
+// where the instructions leave them.
+TEST(EmuVcpu, StringIoIsOneExitPerElementInOrder) {
+    EmuGuest g;
+    std::memcpy(g.ram.data() + 0x200000, "ABCDE", 5);
+    // mov esi,0x200000; mov ecx,5; mov edx,0x3f8; cld; rep outsb;
+    // mov edi,0x201000; mov ecx,3; rep insb; hlt
+    g.start_long({0xbe, 0x00, 0x00, 0x20, 0x00, 0xb9, 0x05, 0x00, 0x00, 0x00, 0xba, 0xf8, 0x03, 0x00, 0x00, 0xfc, 0xf3,
+                  0x6e, 0xbf, 0x00, 0x10, 0x20, 0x00, 0xb9, 0x03, 0x00, 0x00, 0x00, 0xf3, 0x6c, 0xf4});
+    for (char c : std::string("ABCDE")) {
+        ASSERT_EQ(g.next_exit(), KVM_EXIT_IO) << c;
+        EXPECT_EQ(g.run().io.direction, KVM_EXIT_IO_OUT);
+        EXPECT_EQ(g.run().io.port, 0x3f8);
+        EXPECT_EQ(g.run().io.size, 1);
+        EXPECT_EQ(g.run().io.count, 1u);
+        EXPECT_EQ(g.io_data()[0], static_cast<uint8_t>(c));
+    }
+    for (uint8_t v : {0x11, 0x22, 0x33}) {
+        ASSERT_EQ(g.next_exit(), KVM_EXIT_IO);
+        EXPECT_EQ(g.run().io.direction, KVM_EXIT_IO_IN);
+        EXPECT_EQ(g.run().io.port, 0x3f8);
+        EXPECT_EQ(g.run().io.count, 1u);
+        g.io_data()[0] = v;
+    }
+    ASSERT_EQ(g.next_exit(), KVM_EXIT_HLT);
+    EXPECT_EQ(g.ram.data()[0x201000], 0x11);
+    EXPECT_EQ(g.ram.data()[0x201001], 0x22);
+    EXPECT_EQ(g.ram.data()[0x201002], 0x33);
+    EXPECT_EQ(g.ram.data()[0x201003], 0x00);
+    const kvm_regs r = g.vcpu->regs();
+    EXPECT_EQ(r.rcx, 0u);
+    EXPECT_EQ(r.rsi, 0x200005u);
+    EXPECT_EQ(r.rdi, 0x201003u);
 }
 
 TEST(EmuVcpu, MmioToAGapIsOneWholeAccessPerInstruction) {
