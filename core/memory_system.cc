@@ -277,24 +277,45 @@ void MemorySystem::commit() {
 
 void MemorySystem::note_extent(const MemoryRegion& mr) {
     if (extents_unknown_) return;
-    // Up the parent chain, adding offsets (in 128 bits: a child may lie
-    // past its parent's end, and the sum past 2^64).
-    __int128 start = 0;
-    const MemoryRegion* r = &mr;
-    for (;; r = r->cold_->parent) {
-        if (!r->cold_->alias_users.empty() || extents_.size() == kMaxExtents) {
+    // Each item is an interval in a region's own coordinates (offset 0 at
+    // the region's start), in 128 bits: a child may lie past its parent's
+    // end, and a sum of offsets past 2^64. Going up the parent chain adds
+    // each region's offset in its parent; at every region on the way, each
+    // alias that points at it shows the part of the interval inside the
+    // alias's window, at the alias's own place, which is followed up from
+    // there in turn (alias cycles are refused, so this ends).
+    struct Item {
+        const MemoryRegion* r;
+        __int128 lo, hi;
+    };
+    std::vector<Item> work{{&mr, 0, mr.size_}};
+    while (!work.empty()) {
+        Item it = work.back();
+        work.pop_back();
+        const MemoryRegion* r = it.r;
+        for (;; r = r->cold_->parent) {
+            for (const MemoryRegion* a : r->cold_->alias_users) {
+                const __int128 wlo = a->alias_offset_;
+                const __int128 whi = wlo + a->size_;
+                const __int128 lo = std::max(it.lo, wlo);
+                const __int128 hi = std::min(it.hi, whi);
+                if (lo < hi) work.push_back({a, lo - wlo, hi - wlo});
+            }
+            if (!r->cold_->parent) break;
+            it.lo += r->addr_;
+            it.hi += r->addr_;
+        }
+        if (extents_.size() + work.size() >= kMaxExtents) {
             extents_unknown_ = true;
             extents_.clear();
             return;
         }
-        if (!r->cold_->parent) break;
-        start += r->addr_;
+        // Clipped to the top region, where a view of it ends.
+        const __int128 top = r->size_;
+        const __int128 lo = std::min(it.lo, top);
+        const __int128 hi = std::min(it.hi, top);
+        if (lo < hi) extents_.push_back({r, static_cast<uint64_t>(lo), static_cast<uint64_t>(hi)});
     }
-    // Clipped to the top region, where a view of it ends.
-    const __int128 top = r->size_;
-    const __int128 lo = std::min(start, top);
-    const __int128 hi = std::min(start + mr.size_, top);
-    if (lo < hi) extents_.push_back({r, static_cast<uint64_t>(lo), static_cast<uint64_t>(hi)});
 }
 
 std::vector<AddrRange> MemorySystem::dirty_of(const MemoryRegion& root) const {

@@ -172,9 +172,9 @@ private:
     // Where this transaction's changes lie, so that a commit re-renders
     // only those intervals of a view (FlatView::rerender): the extent of
     // each changed region in the coordinates of the top of its parent
-    // chain, before and after the change. When a change can show
-    // elsewhere (through an alias of the region or of one of its
-    // ancestors), or the list grows long, `extents_unknown_` asks for
+    // chain, before and after the change, and the same for every place an
+    // alias shows it (an alias of the region or of one of its ancestors,
+    // and so on). When the list grows long, `extents_unknown_` asks for
     // full renders instead.
     struct Extent {
         const MemoryRegion* top;

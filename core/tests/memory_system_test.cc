@@ -752,14 +752,32 @@ TEST_F(PartialCommits, OneRegionChangedIsRenderedAlone) {
     EXPECT_EQ(as->view()->size(), 255u);
 }
 
-TEST_F(PartialCommits, ChangesSeenThroughAnAliasRenderInFull) {
-    MemoryRegion& alias = sys.create_alias("alias", *leaves[5], 0, 0x1000);
-    root.add_subregion(0x8000000, alias);  // partial: the alias's own extent
-    EXPECT_EQ(as->partial_render_count(), 1u);
-    leaves[5]->set_enabled(false);  // shows at 0x50000 and through the alias
-    EXPECT_EQ(as->partial_render_count(), 1u);
+TEST_F(PartialCommits, ChangesSeenThroughAnAliasRenderBothPlaces) {
+    // A window onto the second half of ram5, and an alias of that alias.
+    MemoryRegion& alias = sys.create_alias("alias", *leaves[5], 0x800, 0x800);
+    root.add_subregion(0x8000000, alias);
+    MemoryRegion& twice = sys.create_alias("twice", alias, 0x400, 0x400);
+    root.add_subregion(0x9000000, twice);
+    EXPECT_EQ(as->partial_render_count(), 2u);
+    leaves[5]->set_enabled(false);  // shows at 0x50000, 0x8000000 and 0x9000000
+    EXPECT_EQ(as->partial_render_count(), 3u);
     expect_full_render_equal();
     EXPECT_EQ(as->view()->lookup(0x8000000), nullptr);
+    EXPECT_EQ(as->view()->lookup(0x9000000), nullptr);
+    leaves[5]->set_enabled(true);
+    expect_full_render_equal();
+    ASSERT_NE(as->view()->lookup(0x9000000), nullptr);
+    EXPECT_EQ(as->view()->lookup(0x9000000)->mr, leaves[5]);
+    // A change outside the window does not show through the alias; the
+    // commit is still right.
+    MemoryRegion& io = sys.create_reservation("hole", 0x100);
+    leaves[5]->add_subregion_overlap(0x100, io, 1);
+    expect_full_render_equal();
+    // Inside it, it shows in all three places.
+    io.set_address(0xc00);
+    expect_full_render_equal();
+    EXPECT_EQ(as->view()->lookup(0x9000000)->mr, &io);
+    EXPECT_EQ(as->partial_render_count(), 6u);
 }
 
 TEST_F(PartialCommits, ManyChangesInOneTransactionRenderInFull) {
