@@ -111,12 +111,18 @@ inline uint8_t* put_varint(uint8_t* p, uint64_t x) {
 // which kept it in memory), words that continue what came before are
 // skipped four at a time, and each word's runs are found with bit
 // arithmetic, two count-trailing-zeros a run.
-DirtyEvent make_dirty_event(const DirtyBitmap& bitmap, uint64_t epoch) {
+DirtyEvent dirty_event_header(const DirtyBitmap& bitmap, uint64_t epoch, uint64_t time_ns) {
     DirtyEvent e;
     e.epoch = epoch;
     e.slot = bitmap.slot;
     e.guest_phys = bitmap.guest_phys;
     e.pages = bitmap.pages;
+    e.time_ns = time_ns;
+    return e;
+}
+
+DirtyEvent make_dirty_event(const DirtyBitmap& bitmap, uint64_t epoch, uint64_t time_ns) {
+    DirtyEvent e = dirty_event_header(bitmap, epoch, time_ns);
     const uint64_t pages = bitmap.pages;
     const uint64_t words = std::min<uint64_t>(bitmap.words.size(), pages / 64 + (pages % 64 != 0));
     const uint64_t* const wv = bitmap.words.data();

@@ -29,8 +29,12 @@ struct DirtyRun {
 };
 
 // The runs of `bitmap` (bits at or past bitmap.pages are ignored; missing
-// words are clean), with the slot, address and page counts copied.
-DirtyEvent make_dirty_event(const DirtyBitmap& bitmap, uint64_t epoch);
+// words are clean), with the slot, address and page counts copied and the
+// harvest's time stamped.
+DirtyEvent make_dirty_event(const DirtyBitmap& bitmap, uint64_t epoch, uint64_t time_ns = 0);
+// The same event before its runs are counted: epoch, slot, address, size
+// and time (for a sink that encodes the runs later).
+DirtyEvent dirty_event_header(const DirtyBitmap& bitmap, uint64_t epoch, uint64_t time_ns = 0);
 
 // The dirty page indices (relative to the slot's first page), ascending.
 // Throws kvmrr::Error on malformed runs. The result has e.dirty_pages

@@ -25,9 +25,7 @@ public:
     // and encode them later, off the vCPU's thread (the trace writer
     // does); what it ends up holding must be this event.
     virtual uint64_t append_dirty(uint16_t vcpu, const DirtyBitmap& b, uint64_t epoch, uint64_t time_ns) {
-        DirtyEvent d = make_dirty_event(b, epoch);
-        d.time_ns = time_ns;
-        return append(vcpu, std::move(d));
+        return append(vcpu, make_dirty_event(b, epoch, time_ns));
     }
 };
 

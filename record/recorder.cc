@@ -180,9 +180,7 @@ void Recorder::start(EventSink& sink, Machine& m, MemslotListener* slots) {
             }
             // A slot torn down by the exit being handled: the bitmap must
             // wait with the exit's other consequences, encoded.
-            DirtyEvent d = make_dirty_event(b, epoch_);
-            d.time_ns = time_ns;
-            emit(std::move(d));
+            emit(make_dirty_event(b, epoch_, time_ns));
         });
     }
     started_ = last_harvest_ = std::chrono::steady_clock::now();

@@ -392,13 +392,7 @@ uint64_t TraceWriter::append_dirty(uint16_t vcpu, const DirtyBitmap& b, uint64_t
     // event limit is encoded here, where the refusal can still be thrown.
     const uint64_t runs_bound = b.pages + 1;
     if (runs_bound > kMaxEventBytes) return EventSink::append_dirty(vcpu, b, epoch, time_ns);
-    DirtyEvent d;
-    d.epoch = epoch;
-    d.slot = b.slot;
-    d.guest_phys = b.guest_phys;
-    d.pages = b.pages;
-    d.time_ns = time_ns;
-    TraceEvent e{w.next_seq, vcpu, std::move(d)};
+    TraceEvent e{w.next_seq, vcpu, dirty_event_header(b, epoch, time_ns)};
     // A clean bitmap has no runs: its event is complete as it is, and a
     // scan for a dirty word is cheaper than the copy.
     if (!b.any()) {
