@@ -4,12 +4,11 @@
 
 #include "core/emu/emu_engine.h"
 #include "core/error.h"
+#include "core/kvm/dirty_log.h"
 
 namespace kvmrr {
 
 namespace {
-
-constexpr uint64_t kPage = 4096;
 
 std::string describe(const MemslotSpec& s) {
     return "slot " + std::to_string(s.slot) + " (guest " + hex(s.guest_phys) + ", size " + hex(s.size) + ")";
@@ -30,7 +29,7 @@ void EmuVm::set_user_memory_region(const MemslotSpec& s) {
         publish();
         return;
     }
-    if ((s.guest_phys | s.size | s.host_addr) % kPage)
+    if ((s.guest_phys | s.size | s.host_addr) % kPageSize)
         throw Error(what + ": guest address, size and host address must be multiples of 4 KiB");
     if (s.guest_phys + s.size < s.guest_phys) throw Error(what + ": range wraps");
     if (auto it = slots_.find(s.slot); it != slots_.end()) {
@@ -50,7 +49,7 @@ void EmuVm::set_user_memory_region(const MemslotSpec& s) {
     if (!(s.flags & kMemLogDirtyPages)) {
         slot.dirty.reset();
     } else if (!was_logging) {
-        slot.dirty = std::make_shared<emu::DirtyBits>(s.guest_phys, s.size / kPage);
+        slot.dirty = std::make_shared<emu::DirtyBits>(s.guest_phys, s.size / kPageSize);
     }
     publish();
 }
