@@ -12,8 +12,7 @@
 //   BM_CommitToggleEnabled  set_enabled(!enabled) on the leaf
 //   BM_CommitMove           set_address() between two offsets in its parent
 //   BM_CommitToggleAliased  set_enabled() on a leaf that an alias also shows:
-//                           the commit cannot tell where the change shows,
-//                           so it renders the whole view
+//                           the commit re-renders both places
 //   BM_CommitNoChange       begin(); commit(); with nothing changed
 //   BM_FullRender           FlatView::render(root) of the same tree
 //   BM_FullRenderScratch    the same with one RenderScratch reused across
@@ -111,8 +110,8 @@ struct Before {
 };
 
 Before snapshot(const Machine& m) {
-    return {m.as->render_count(), m.as->partial_render_count(), m.listener.adds, m.listener.dels, m.listener.nops, m.listener.commits,
-            minor_faults()};
+    return {m.as->render_count(), m.as->partial_render_count(), m.listener.adds, m.listener.dels,
+            m.listener.nops,      m.listener.commits,              minor_faults()};
 }
 
 void report(benchmark::State& state, const Machine& m, const Before& b) {

@@ -171,11 +171,15 @@ void sort_by_start(std::vector<RenderScratch::Key>& keys, std::vector<RenderScra
     if (from != keys.data()) std::copy(from, from + keys.size(), keys.data());
 }
 
-bool mergeable(const FlatRange& a, const FlatRange& b) {
-    return a.mr == b.mr && a.range.end() == b.range.start() &&
-           a.offset_in_region + a.range.size() == b.offset_in_region && a.dirty_log_mask == b.dirty_log_mask &&
-           a.romd_mode == b.romd_mode && a.readonly == b.readonly && a.nonvolatile == b.nonvolatile;
+// True when `src`'s mapping, taken from `start` (where its offset in the
+// region is `offset`), continues `last` seamlessly: the two can be one range.
+bool continues(const FlatRange& last, const FlatRange& src, uint64_t start, uint64_t offset) {
+    return last.mr == src.mr && last.range.end() == start && last.offset_in_region + last.range.size() == offset &&
+           last.dirty_log_mask == src.dirty_log_mask && last.romd_mode == src.romd_mode &&
+           last.readonly == src.readonly && last.nonvolatile == src.nonvolatile;
 }
+
+bool mergeable(const FlatRange& a, const FlatRange& b) { return continues(a, b, b.range.start(), b.offset_in_region); }
 
 }  // namespace
 
@@ -286,14 +290,10 @@ std::shared_ptr<const FlatView> FlatView::rerender(const FlatView& old, const Me
     // reason given in FlatViewBuilder::paint().
     auto append = [&](const FlatRange& src, uint64_t start, uint64_t end) {
         const uint64_t offset = src.offset_in_region + (start - src.range.start());
-        if (!out.empty()) {
+        if (!out.empty() && continues(out.back(), src, start, offset)) {
             FlatRange& last = out.back();
-            if (last.mr == src.mr && last.range.end() == start && last.offset_in_region + last.range.size() == offset &&
-                last.dirty_log_mask == src.dirty_log_mask && last.romd_mode == src.romd_mode &&
-                last.readonly == src.readonly && last.nonvolatile == src.nonvolatile) {
-                last.range = AddrRange::make(last.range.start(), end - last.range.start());
-                return;
-            }
+            last.range = AddrRange::make(last.range.start(), end - last.range.start());
+            return;
         }
         FlatRange& fr = out.emplace_back();
         fr.range = AddrRange::make(start, end - start);

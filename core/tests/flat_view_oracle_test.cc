@@ -1115,8 +1115,7 @@ TEST(FlatViewOracle, RandomChangeSequencesDriveListenersExactly) {
     std::printf("[ stats ] %llu sequences, %zu commits (%zu changed the view, %zu re-rendered in part), %zu "
                 "listener calls (add %zu, del %zu, nop %zu, log_start %zu, log_stop %zu), %.2f s\n",
                 static_cast<unsigned long long>(kSequences), commits, changed, partial, calls, kinds[Ev::Add],
-                kinds[Ev::Del],
-                kinds[Ev::Nop], kinds[Ev::LogStart], kinds[Ev::LogStop], seconds_since(t0));
+                kinds[Ev::Del], kinds[Ev::Nop], kinds[Ev::LogStart], kinds[Ev::LogStop], seconds_since(t0));
 }
 
 // ---------------------------------------------------------------------------

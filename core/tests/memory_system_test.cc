@@ -715,9 +715,9 @@ TEST(SeveralSystems, IndependentTransactionsAndSpaces) {
 }
 
 // ---------------------------------------------------------------------------
-// A commit re-renders only where its changes lie, when it knows where that
-// is: the changed regions' extents, before and after, unless a change can
-// show through an alias.
+// A commit re-renders only where its changes lie: the changed regions'
+// extents, before and after, and wherever an alias shows them; a
+// transaction with too many changes renders the whole view.
 
 struct PartialCommits : ::testing::Test {
     MemorySystem sys;
