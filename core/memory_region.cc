@@ -44,6 +44,16 @@ void MemoryRegion::insert_kid(size_t pos, MemoryRegion& child) {
     ++kid_count_;
 }
 
+// Keeps the array ascending by (priority, insertion order): `child` goes
+// after every child of lower or equal priority, which is the end in the
+// common case.
+void MemoryRegion::insert_kid_by_priority(MemoryRegion& child, int priority) {
+    const auto kids = subregions_ascending();
+    const auto pos = std::upper_bound(kids.begin(), kids.end(), priority,
+                                      [](int p, const MemoryRegion* c) { return p < c->cold_->priority; });
+    insert_kid(static_cast<size_t>(pos - kids.begin()), child);
+}
+
 void MemoryRegion::erase_kid(size_t pos) {
     std::copy(kids_ + pos + 1, kids_ + kid_count_, kids_ + pos);
     if (--kid_count_ == 0) {
@@ -120,12 +130,7 @@ void MemoryRegion::insert_child(uint64_t offset, MemoryRegion& child, int priori
     child.cold_->may_overlap = overlap;
     child.cold_->seq = cold_->sys->next_seq_++;
     child.cold_->parent = this;
-    // Keep ascending (priority, seq): the new child goes after every child
-    // of lower or equal priority, which is the end in the common case.
-    const auto kids = subregions_ascending();
-    const auto pos = std::upper_bound(kids.begin(), kids.end(), priority,
-                                      [](int p, const MemoryRegion* c) { return p < c->cold_->priority; });
-    insert_kid(static_cast<size_t>(pos - kids.begin()), child);
+    insert_kid_by_priority(child, priority);
     // The trees that show this region change, but only where the child
     // now lies. (Marking from the child would stop at a child marked
     // earlier in the transaction, before this region was reached.)
@@ -224,13 +229,10 @@ void MemoryRegion::set_priority(int priority) {
 // `priority` (QEMU's del + add): the most recent among its new equals.
 void MemoryRegion::reinsert_in_parent(int priority) {
     MemoryRegion& parent = *cold_->parent;
-    auto sib = parent.subregions_ascending();
+    const auto sib = parent.subregions_ascending();
     parent.erase_kid(static_cast<size_t>(std::find(sib.begin(), sib.end(), this) - sib.begin()));
     cold_->seq = cold_->sys->next_seq_++;
-    sib = parent.subregions_ascending();
-    const auto pos = std::upper_bound(sib.begin(), sib.end(), priority,
-                                      [](int p, const MemoryRegion* c) { return p < c->cold_->priority; });
-    parent.insert_kid(static_cast<size_t>(pos - sib.begin()), *this);
+    parent.insert_kid_by_priority(*this, priority);
 }
 
 void MemoryRegion::set_alias_offset(uint64_t offset) {

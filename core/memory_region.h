@@ -125,6 +125,7 @@ private:
     void reinsert_in_parent(int priority);  // through subregions and aliases
     void changed();
     void insert_kid(size_t pos, MemoryRegion& child);  // into the child array, at index pos
+    void insert_kid_by_priority(MemoryRegion& child, int priority);
     void erase_kid(size_t pos);
     void* cold_slot() const { return cold_; }
 
