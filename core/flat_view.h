@@ -80,6 +80,7 @@ struct RenderScratch {
     };
     std::vector<Live> heap;  // the paints covering the sweep's point, min-heap on precedence
     size_t last_output = 0;
+    size_t heap_sweeps = 0;  // times finish() dropped ended paints from its heap, over all renders
 };
 
 // Builds a FlatView; exposed so that tests can pre-load claimed ranges and

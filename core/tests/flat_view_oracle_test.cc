@@ -567,6 +567,37 @@ TEST(FlatViewOracle, LargeTreesSortedByRadixMatchRenderer) {
     }
 }
 
+// The sweep drops ended paints from its heap once the heap has doubled:
+// many short paints under long-lived winners, some of them reaching past
+// the winners' ends (those must survive the drop and show afterwards),
+// against the oracle; and the drop must have happened.
+TEST(FlatViewOracle, EndedPaintsDroppedFromTheSweepsHeapMatchRenderer) {
+    RenderScratch scratch;
+    for (uint64_t seed = 1; seed <= 20; ++seed) {
+        std::mt19937_64 rng(seed);
+        auto uniform = [&](uint64_t lo, uint64_t hi) { return std::uniform_int_distribution<uint64_t>(lo, hi)(rng); };
+        constexpr uint64_t kSpace = uint64_t{1} << 32;
+        MemorySystem sys;
+        MemoryRegion& root = sys.create_container("root", kSpace);
+        for (int i = 0; i < 6; ++i) {  // the long-lived winners
+            const uint64_t size = uniform(kSpace / 16, kSpace / 4);
+            MemoryRegion& lid = sys.create_reservation("lid" + std::to_string(i), size);
+            root.add_subregion_overlap(uniform(0, kSpace - size), lid, 10 + i);
+        }
+        for (int i = 0; i < 600; ++i) {
+            // Mostly short; one in eight long enough to outlive a lid.
+            const uint64_t size = uniform(0, 7) ? uniform(1, kSpace >> 16) : uniform(kSpace >> 8, kSpace >> 3);
+            MemoryRegion& r = sys.create_reservation("r" + std::to_string(i), size);
+            root.add_subregion_overlap(uniform(0, kSpace - size), r, static_cast<int>(uniform(0, 8)) - 4);
+        }
+        const auto expected = oracle_view(root);
+        ASSERT_TRUE(expected.has_value()) << "seed " << seed << ": too large for the oracle";
+        const std::vector<FlatRange> actual = FlatView::render(root, &scratch)->ranges();
+        EXPECT_TRUE(actual == *expected) << "seed " << seed << "\n" << diff_views(*expected, actual);
+    }
+    EXPECT_GT(scratch.heap_sweeps, 20u) << "the heap never grew enough to be swept";
+}
+
 // The same over the whole 64-bit space: regions and alias windows near
 // 2^64, alias targets whose offset 0 lies far below address 0.
 TEST(FlatViewOracle, RandomTreesAcrossThe64BitSpaceMatchRenderer) {
