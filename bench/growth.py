@@ -5,26 +5,33 @@ For each family (BM_Render52, BM_Render4G) and each pair of region counts
 n -> 10n, prints the measured ratio time(10n)/time(n) next to the ratio an
 n log n algorithm would show, 10*log(10n)/log(n). A measured ratio at or
 below the n log n ratio means the growth over that step is no worse than
-n log n. Uses the median aggregate when the run had repetitions.
+n log n. With repetitions, uses their median (the median aggregate), or
+with --stat min the fastest repetition (the JSON must then hold every
+repetition, as bench/run.sh writes it).
 
-    build/bench/kvmrr_bench_render --benchmark_repetitions=5 \\
-        --benchmark_out=render.json --benchmark_out_format=json
-    python3 bench/growth.py render.json
+    bench/run.sh build-bench render final
+    python3 bench/growth.py [--stat median|min] bench/results/render_final.json
 """
+import argparse
 import json
 import math
 import sys
 from collections import defaultdict
 
 
-def main(path: str) -> int:
-    with open(path) as f:
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--stat", choices=["median", "min"], default="median")
+    ap.add_argument("json")
+    args = ap.parse_args()
+    with open(args.json) as f:
         data = json.load(f)
     times = defaultdict(dict)  # family -> n -> (real time, cpu time) in us
     units = {"ns": 1e-3, "us": 1.0, "ms": 1e3, "s": 1e6}
     for b in data["benchmarks"]:
         name = b.get("run_name", b["name"])
-        if "/" not in name or b.get("run_type") == "aggregate" and b.get("aggregate_name") != "median":
+        aggregate = b.get("run_type") == "aggregate"
+        if "/" not in name or aggregate and (args.stat == "min" or b.get("aggregate_name") != "median"):
             continue
         family, arg = name.split("/")[0], name.split("/")[1]
         if not arg.isdigit():
@@ -33,9 +40,13 @@ def main(path: str) -> int:
             continue  # log(1) = 0; the round-robin diagnostic is not a growth series
         u = units[b.get("time_unit", "ns")]
         t = (b["real_time"] * u, b["cpu_time"] * u)
-        # With repetitions, the median aggregate wins over single runs.
-        if b.get("run_type") == "aggregate" or int(arg) not in times[family]:
-            times[family][int(arg)] = t
+        n = int(arg)
+        if args.stat == "min":
+            if n not in times[family] or t[0] < times[family][n][0]:
+                times[family][n] = t
+        elif aggregate or n not in times[family]:
+            # With repetitions, the median aggregate wins over single runs.
+            times[family][n] = t
     print("| benchmark | n -> 10n | real time(n) us | real time(10n) us | real ratio | cpu ratio "
           "| n log n ratio | within n log n (real) |")
     print("|---|---|---|---|---|---|---|---|")
@@ -53,4 +64,4 @@ def main(path: str) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1]))
+    sys.exit(main())
