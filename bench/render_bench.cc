@@ -130,46 +130,20 @@ void BM_Render4G(benchmark::State& state) { run_render(state, 1ull << 32); }
 void BM_Render52Scratch(benchmark::State& state) { run_render(state, 1ull << 52, true); }
 void BM_Render4GScratch(benchmark::State& state) { run_render(state, 1ull << 32, true); }
 
-BENCHMARK(BM_Render52)
-    ->Arg(10)
-    ->Arg(100)
-    ->Arg(1000)
-    ->Arg(10000)
-    ->Arg(100000)
-    ->Unit(benchmark::kMicrosecond)
-    ->Complexity(benchmark::oNLogN);
+// The issue's sizes: 10, 100, ..., 100,000 regions.
+void issue_sizes(benchmark::internal::Benchmark* b) {
+    for (int64_t n = 10; n <= 100000; n *= 10) b->Arg(n);
+    b->Unit(benchmark::kMicrosecond)->Complexity(benchmark::oNLogN);
+}
 
-BENCHMARK(BM_Render4G)
-    ->Arg(10)
-    ->Arg(100)
-    ->Arg(1000)
-    ->Arg(10000)
-    ->Arg(100000)
-    ->Unit(benchmark::kMicrosecond)
-    ->Complexity(benchmark::oNLogN);
-
+BENCHMARK(BM_Render52)->Apply(issue_sizes);
+BENCHMARK(BM_Render4G)->Apply(issue_sizes);
 // One decade past the issue's sizes: 100,000 regions is the first size
 // whose working set leaves this machine's cache (see latency_bench.cc), so
 // 100,000 -> 1,000,000 is the first step measured with both ends in the
 // same memory regime since 1,000 -> 10,000.
-BENCHMARK(BM_Render52Scratch)
-    ->Arg(10)
-    ->Arg(100)
-    ->Arg(1000)
-    ->Arg(10000)
-    ->Arg(100000)
-    ->Arg(1000000)
-    ->Unit(benchmark::kMicrosecond)
-    ->Complexity(benchmark::oNLogN);
-
-BENCHMARK(BM_Render4GScratch)
-    ->Arg(10)
-    ->Arg(100)
-    ->Arg(1000)
-    ->Arg(10000)
-    ->Arg(100000)
-    ->Unit(benchmark::kMicrosecond)
-    ->Complexity(benchmark::oNLogN);
+BENCHMARK(BM_Render52Scratch)->Apply(issue_sizes)->Arg(1000000);
+BENCHMARK(BM_Render4GScratch)->Apply(issue_sizes);
 
 BENCHMARK(BM_Render1000RoundRobin)->Arg(1)->Arg(10)->Arg(100)->Unit(benchmark::kMicrosecond);
 
