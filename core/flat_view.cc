@@ -15,6 +15,23 @@ uint8_t* FlatRange::host() const {
     return mr->ram_block()->host() + mr->ram_offset() + offset_in_region;
 }
 
+namespace {
+
+// Appends the part [start, end) of `src`'s mapping to `out`, written field
+// by field into place (see FlatViewBuilder::paint() for why).
+void append_piece(std::vector<FlatRange>& out, const FlatRange& src, uint64_t start, uint64_t end) {
+    FlatRange& fr = out.emplace_back();
+    fr.range = AddrRange::make(start, end - start);
+    fr.mr = src.mr;
+    fr.offset_in_region = src.offset_in_region + (start - src.range.start());
+    fr.dirty_log_mask = src.dirty_log_mask;
+    fr.romd_mode = src.romd_mode;
+    fr.readonly = src.readonly;
+    fr.nonvolatile = src.nonvolatile;
+}
+
+}  // namespace
+
 FlatViewBuilder::FlatViewBuilder(RenderScratch* scratch) : s_(scratch ? *scratch : own_) {
     s_.paints.clear();
     s_.existing.clear();
@@ -119,10 +136,7 @@ void FlatViewBuilder::emit(uint32_t paint, uint64_t start, uint64_t end) {
     last_paint_ = paint;
     const RenderPaint& p = s_.paints[paint];
     if (!p.mr) {
-        FlatRange fr = s_.existing[p.existing];
-        fr.offset_in_region += start - fr.range.start();
-        fr.range = AddrRange::make(start, end - start);
-        out_.push_back(fr);
+        append_piece(out_, s_.existing[p.existing], start, end);
         return;
     }
     // In place, for the reason given in paint().
@@ -301,8 +315,7 @@ std::shared_ptr<const FlatView> FlatView::rerender(const FlatView& old, const Me
     std::vector<FlatRange> out;
     out.reserve(old.ranges_.size() + fresh.size() + dirty.size());
     // Appends [start, end) of `src`'s mapping, extending the last range
-    // when the two merge. Written field by field into place, for the
-    // reason given in FlatViewBuilder::paint().
+    // when the two merge.
     auto append = [&](const FlatRange& src, uint64_t start, uint64_t end) {
         const uint64_t offset = src.offset_in_region + (start - src.range.start());
         if (!out.empty() && continues(out.back(), src, start, offset)) {
@@ -310,14 +323,7 @@ std::shared_ptr<const FlatView> FlatView::rerender(const FlatView& old, const Me
             last.range = AddrRange::make(last.range.start(), end - last.range.start());
             return;
         }
-        FlatRange& fr = out.emplace_back();
-        fr.range = AddrRange::make(start, end - start);
-        fr.mr = src.mr;
-        fr.offset_in_region = offset;
-        fr.dirty_log_mask = src.dirty_log_mask;
-        fr.romd_mode = src.romd_mode;
-        fr.readonly = src.readonly;
-        fr.nonvolatile = src.nonvolatile;
+        append_piece(out, src, start, end);
     };
     auto append_whole = [&](const FlatRange& fr) { append(fr, fr.range.start(), fr.range.end()); };
     size_t d = 0, f = 0;
