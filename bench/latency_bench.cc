@@ -15,8 +15,8 @@
 
 #include <sys/mman.h>
 
+#include <algorithm>
 #include <cstdint>
-#include <cstdlib>
 #include <numeric>
 #include <random>
 #include <vector>
