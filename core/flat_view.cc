@@ -30,11 +30,28 @@ void append_piece(std::vector<FlatRange>& out, const FlatRange& src, uint64_t st
     fr.nonvolatile = src.nonvolatile;
 }
 
+// Fills a paint in place, field by field: a temporary built on the stack
+// and then copied made gcc store its small fields one by one and reload
+// them 8 or 16 bytes at a time, a store-forwarding stall per paint.
+void fill_paint(RenderPaint& p, const MemoryRegion* mr, uint64_t start, uint64_t end, uint64_t region_start,
+                uint32_t existing, bool readonly, bool nonvolatile) {
+    p.start = start;
+    p.end = end;
+    p.region_start = region_start;
+    p.mr = mr;
+    p.existing = existing;
+    p.dirty_log_mask = mr ? mr->dirty_log_mask() : 0;
+    p.romd_mode = mr && mr->kind() == MemoryRegion::Kind::RomDevice && mr->romd_mode();
+    p.readonly = readonly;
+    p.nonvolatile = nonvolatile;
+}
+
 }  // namespace
 
 FlatViewBuilder::FlatViewBuilder(RenderScratch* scratch) : s_(scratch ? *scratch : own_) {
     s_.paints.clear();
     s_.existing.clear();
+    s_.deferred.clear();
     out_.reserve(s_.last_output + s_.last_output / 4 + 16);
 }
 
@@ -53,6 +70,7 @@ void FlatViewBuilder::render(const MemoryRegion& mr, uint64_t base, const AddrRa
     // start from base - addr.
     render_region(mr, static_cast<__int128>(base) - static_cast<__int128>(mr.addr()), clip.start(), clip.end(),
                   false, false);
+    resolve_deferred_aliases();
 }
 
 // `base` is where offset 0 of mr's parent sits, in address-space
@@ -72,10 +90,20 @@ void FlatViewBuilder::render_region(const MemoryRegion& mr, __int128 base, uint6
     nonvolatile |= mr.nonvolatile();
 
     if (const MemoryRegion* target = mr.alias_target()) {
-        // Offset alias_offset of the target shows at `start`; the target's
-        // own addr() is cancelled because render_region adds it back.
-        const __int128 target_base = start - static_cast<__int128>(mr.alias_offset()) - target->addr();
-        render_region(*target, target_base, cs, ce, readonly, nonvolatile);
+        // Offset alias_offset of the target shows at `start`.
+        const __int128 target_start = start - static_cast<__int128>(mr.alias_offset());
+        if (mr.alias_shows_a_leaf()) {
+            // Aliases point anywhere in the tree, so reading the target
+            // now would stall the traversal on a miss (a quarter of its
+            // time at 100,000 regions). The alias's paint takes its place
+            // in the order now, empty, and is filled after the traversal.
+            const auto idx = static_cast<uint32_t>(s_.paints.size());
+            fill_paint(new_paint(), nullptr, 0, 0, 0, 0, false, false);
+            s_.deferred.push_back({target_start, target, cs, ce, idx, readonly, nonvolatile});
+            return;
+        }
+        // The target's own addr() is cancelled: render_region adds it back.
+        render_region(*target, target_start - target->addr(), cs, ce, readonly, nonvolatile);
         return;
     }
     const std::span<MemoryRegion* const> kids = mr.subregions_ascending();
@@ -94,7 +122,8 @@ void FlatViewBuilder::render_region(const MemoryRegion& mr, __int128 base, uint6
             if (it + 2 != kids.rend()) {
                 const MemoryRegion& after = **(it + 2);
                 __builtin_prefetch(after.subregions_ascending().data());
-                __builtin_prefetch(after.alias_target());
+                // (An alias of a plain leaf reads its target later.)
+                __builtin_prefetch(after.alias_shows_a_leaf() ? nullptr : after.alias_target());
             }
         }
         render_region(**it, start, cs, ce, readonly, nonvolatile);
@@ -106,22 +135,37 @@ void FlatViewBuilder::render_region(const MemoryRegion& mr, __int128 base, uint6
         paint(&mr, cs, ce, static_cast<uint64_t>(start), 0, readonly, nonvolatile);
 }
 
+RenderPaint& FlatViewBuilder::new_paint() {
+    if (s_.paints.size() >= UINT32_MAX) throw Error("render: more than 2^32 - 1 ranges to paint");
+    return s_.paints.emplace_back();
+}
+
 void FlatViewBuilder::paint(const MemoryRegion* mr, uint64_t start, uint64_t end, uint64_t region_start,
                             uint32_t existing, bool readonly, bool nonvolatile) {
-    if (s_.paints.size() >= UINT32_MAX) throw Error("render: more than 2^32 - 1 ranges to paint");
-    // Filled in place, field by field: a temporary built on the stack and
-    // then copied made gcc store its small fields one by one and reload
-    // them 8 or 16 bytes at a time, a store-forwarding stall per paint.
-    RenderPaint& p = s_.paints.emplace_back();
-    p.start = start;
-    p.end = end;
-    p.region_start = region_start;
-    p.mr = mr;
-    p.existing = existing;
-    p.dirty_log_mask = mr ? mr->dirty_log_mask() : 0;
-    p.romd_mode = mr && mr->kind() == MemoryRegion::Kind::RomDevice && mr->romd_mode();
-    p.readonly = readonly;
-    p.nonvolatile = nonvolatile;
+    fill_paint(new_paint(), mr, start, end, region_start, existing, readonly, nonvolatile);
+}
+
+// Does for each deferred alias what render_region would have done for its
+// target (a terminal without subregions): clip, inherit, one paint. The
+// targets are read in a batch, prefetched a few entries ahead, so their
+// misses overlap instead of each stalling the traversal. A target that is
+// disabled or clipped away leaves its paint empty; finish() skips those.
+void FlatViewBuilder::resolve_deferred_aliases() {
+    constexpr size_t kAhead = 8;
+    const auto& d = s_.deferred;
+    for (size_t i = 0; i < d.size(); ++i) {
+        if (i + kAhead < d.size()) __builtin_prefetch(d[i + kAhead].target);
+        const RenderScratch::DeferredAlias& a = d[i];
+        const MemoryRegion& t = *a.target;
+        if (!t.enabled()) continue;
+        const __int128 lo = std::max<__int128>(a.target_start, a.clip_start);
+        const __int128 hi = std::min<__int128>(a.target_start + t.size(), a.clip_end);
+        if (lo >= hi) continue;
+        fill_paint(s_.paints[a.paint], &t, static_cast<uint64_t>(lo), static_cast<uint64_t>(hi),
+                   static_cast<uint64_t>(a.target_start), 0, a.readonly || t.readonly(),
+                   a.nonvolatile || t.nonvolatile());
+    }
+    s_.deferred.clear();
 }
 
 // Gives [start, end) to `paint`, extending the last range when it is the
@@ -211,8 +255,15 @@ std::vector<FlatRange> FlatViewBuilder::finish(bool merge) {
     auto& order = s_.order;
     auto& heap = s_.heap;
     heap.clear();
+    // Empty paints (deferred aliases whose target showed nothing) are left
+    // out; written unconditionally, kept by advancing, without a branch.
     order.resize(paints.size());
-    for (size_t i = 0; i < paints.size(); ++i) order[i] = {paints[i].start, static_cast<uint32_t>(i)};
+    size_t kept_keys = 0;
+    for (size_t i = 0; i < paints.size(); ++i) {
+        order[kept_keys] = {paints[i].start, static_cast<uint32_t>(i)};
+        kept_keys += paints[i].start < paints[i].end;
+    }
+    order.resize(kept_keys);
     sort_by_start(order, s_.order_tmp);
     // std::push_heap builds a max-heap: compare reversed, on precedence.
     auto later = [](const RenderScratch::Live& a, const RenderScratch::Live& b) { return a.paint > b.paint; };

@@ -79,6 +79,17 @@ struct RenderScratch {
         uint64_t end;
     };
     std::vector<Live> heap;  // the paints covering the sweep's point, min-heap on precedence
+    // Aliases of plain leaves met by the traversal: each holds a paint of
+    // its own (in place, so precedence is as if rendered at once) that is
+    // filled after the traversal, when the targets are read in a batch.
+    struct DeferredAlias {
+        __int128 target_start;  // where the target's offset 0 shows
+        const MemoryRegion* target;
+        uint64_t clip_start, clip_end;
+        uint32_t paint;  // index into `paints`
+        bool readonly, nonvolatile;
+    };
+    std::vector<DeferredAlias> deferred;
     size_t last_output = 0;
     size_t heap_sweeps = 0;  // times finish() dropped ended paints from its heap, over all renders
 };
@@ -104,6 +115,8 @@ private:
                        bool readonly, bool nonvolatile);
     void paint(const MemoryRegion* mr, uint64_t start, uint64_t end, uint64_t region_start, uint32_t existing,
                bool readonly, bool nonvolatile);
+    RenderPaint& new_paint();
+    void resolve_deferred_aliases();
     void emit(uint32_t paint, uint64_t start, uint64_t end);
 
     RenderScratch own_;  // used when there is no scratch

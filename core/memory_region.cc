@@ -41,7 +41,7 @@ void MemoryRegion::insert_kid(size_t pos, MemoryRegion& child) {
     }
     std::copy_backward(kids_ + pos, kids_ + kid_count_, kids_ + kid_count_ + 1);
     kids_[pos] = &child;
-    ++kid_count_;
+    if (++kid_count_ == 1) refresh_alias_users();
 }
 
 // Keeps the array ascending by (priority, insertion order): `child` goes
@@ -60,7 +60,12 @@ void MemoryRegion::erase_kid(size_t pos) {
         cold_->sys->pool_.release_kids(kids_, kids_class_);
         kids_ = nullptr;
         kids_class_ = 0;
+        refresh_alias_users();
     }
+}
+
+void MemoryRegion::refresh_alias_users() {
+    for (MemoryRegion* a : cold_->alias_users) a->alias_of_leaf_ = plain_leaf();
 }
 
 const char* MemoryRegion::kind_name(Kind k) {
@@ -254,6 +259,7 @@ void MemoryRegion::set_alias_target(MemoryRegion& target) {
     auto& users = alias_->cold_->alias_users;
     users.erase(std::find(users.begin(), users.end(), this));
     alias_ = &target;
+    alias_of_leaf_ = target.plain_leaf();
     target.cold_->alias_users.push_back(this);
     changed();
 }

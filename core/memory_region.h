@@ -78,6 +78,12 @@ public:
     // The reverse of rendering order, without a copy, read from this
     // region's own cache line (for the renderer).
     std::span<MemoryRegion* const> subregions_ascending() const { return {kids_, kid_count_}; }
+    // True for an alias whose target is a terminal region (not an alias)
+    // without subregions: its whole render is one paint of the target, so
+    // the renderer can put it off and read the target later, when many
+    // such reads can be in flight at once. Kept up to date from this
+    // region's line, without reading the target (for the renderer).
+    bool alias_shows_a_leaf() const { return alias_of_leaf_; }
     bool is_ram_backed() const;
     static const char* kind_name(Kind k);
 
@@ -127,6 +133,11 @@ private:
     void insert_kid(size_t pos, MemoryRegion& child);  // into the child array, at index pos
     void insert_kid_by_priority(MemoryRegion& child, int priority);
     void erase_kid(size_t pos);
+    // A terminal, non-alias region without subregions: what an alias can
+    // show with a single paint.
+    bool plain_leaf() const { return kind_ != Kind::Container && kind_ != Kind::Alias && kid_count_ == 0; }
+    // Brings alias_of_leaf_ of every alias of this region up to date.
+    void refresh_alias_users();
     void* cold_slot() const { return cold_; }
 
     // This object holds what the renderer reads and nothing else, in one
@@ -150,6 +161,7 @@ private:
     bool romd_mode_ = true;
     uint8_t dirty_log_mask_ = 0;
     uint8_t kids_class_ = 0;  // kids_ has room for 2^kids_class_ pointers; 0: no array
+    bool alias_of_leaf_ = false;  // see alias_shows_a_leaf()
     Cold* cold_;
 };
 

@@ -179,6 +179,7 @@ MemoryRegion& MemorySystem::create_alias(std::string name, MemoryRegion& target,
     AddrRange::make(0, size, "alias '" + name + "'");
     RegionPtr mr = make_region(MemoryRegion::Kind::Alias, std::move(name), size);
     mr->alias_ = &target;
+    mr->alias_of_leaf_ = target.plain_leaf();
     mr->alias_offset_ = offset;
     target.cold_->alias_users.push_back(mr.get());
     return adopt(std::move(mr));

@@ -458,6 +458,89 @@ TEST(FlatViewOracle, HandBuiltAliasChainsAndDetachedTargets) {
     expect_both(root, {fr(0x800, 0x880, in1, 0x80, true), fr(0xE80, 0xF80, in2, 0x0)}, "disabled target");
 }
 
+// An alias of a terminal region without subregions is painted after the
+// traversal (FlatViewBuilder puts its target's read off); the shortcut must
+// stop as soon as the target gains a subregion and resume when it loses it,
+// follow retargeting, keep the alias's place in the precedence order, and
+// take the target's state (enabled, extent, attributes) as it is.
+TEST(FlatViewOracle, HandBuiltAliasesOfLeavesFollowTheirTargets) {
+    MemorySystem sys;
+    MemoryRegion& root = sys.create_container("root", 0x4000);
+    MemoryRegion& low = sys.create_ram("low", 0x4000);
+    root.add_subregion_overlap(0x0, low, 0);
+    MemoryRegion& ram = sys.create_ram("ram", 0x2000);  // detached, shown through `win`
+    MemoryRegion& win = sys.create_alias("win", ram, 0x800, 0x1000);
+    EXPECT_TRUE(win.alias_shows_a_leaf());
+    root.add_subregion_overlap(0x1000, win, 1);  // ram offset 0x800 at 0x1000, over `low`
+    const std::vector<FlatRange> plain = {fr(0x0, 0x1000, low, 0x0), fr(0x1000, 0x2000, ram, 0x800),
+                                          fr(0x2000, 0x4000, low, 0x2000)};
+    expect_both(root, plain, "alias of a leaf");
+
+    MemoryRegion& dev = sys.create_io("dev", 0x100, test::random_tree_ops());
+    ram.add_subregion(0xC00, dev);  // shows at 0x1000 + 0xC00 - 0x800
+    EXPECT_FALSE(win.alias_shows_a_leaf());
+    expect_both(root,
+                {fr(0x0, 0x1000, low, 0x0), fr(0x1000, 0x1400, ram, 0x800), fr(0x1400, 0x1500, dev, 0x0),
+                 fr(0x1500, 0x2000, ram, 0xD00), fr(0x2000, 0x4000, low, 0x2000)},
+                "the target gained a subregion");
+    ram.del_subregion(dev);
+    EXPECT_TRUE(win.alias_shows_a_leaf());
+    expect_both(root, plain, "the target lost it again");
+
+    // Two put-off aliases and plain regions between them: each keeps its
+    // place in the order (`hi` above `win` above `low`).
+    MemoryRegion& rd = sys.create_rom_device("rd", 0x1000, test::random_tree_ops());
+    MemoryRegion& hi = sys.create_alias("hi", rd, 0x0, 0x1000);
+    root.add_subregion_overlap(0x1800, hi, 2);
+    EXPECT_TRUE(hi.alias_shows_a_leaf());
+    expect_both(root,
+                {fr(0x0, 0x1000, low, 0x0), fr(0x1000, 0x1800, ram, 0x800), fr(0x1800, 0x2800, rd, 0x0, false, false, true),
+                 fr(0x2800, 0x4000, low, 0x2800)},
+                "two aliases of leaves");
+
+    // Attributes: readonly from the alias's path, nonvolatile and the
+    // dirty-log mask from the target; romd mode from the target.
+    win.set_readonly(true);
+    ram.set_nonvolatile(true);
+    ram.set_dirty_log_mask(kDirtyLogMigration);
+    rd.set_romd(false);
+    const std::vector<FlatRange> attrs = {fr(0x0, 0x1000, low, 0x0),
+                                          fr(0x1000, 0x1800, ram, 0x800, true, true, false, kDirtyLogMigration),
+                                          fr(0x1800, 0x2800, rd, 0x0), fr(0x2800, 0x4000, low, 0x2800)};
+    expect_both(root, attrs, "attributes");
+
+    // A disabled target, or one outside the alias's window, shows nothing:
+    // what lies below shows instead.
+    const std::vector<FlatRange> no_hi = {fr(0x0, 0x1000, low, 0x0),
+                                          fr(0x1000, 0x2000, ram, 0x800, true, true, false, kDirtyLogMigration),
+                                          fr(0x2000, 0x4000, low, 0x2000)};
+    rd.set_enabled(false);
+    expect_both(root, no_hi, "disabled target");
+    rd.set_enabled(true);
+    hi.set_alias_offset(0x1000);  // the window starts where rd ends
+    expect_both(root, no_hi, "target outside the window");
+    hi.set_alias_offset(0x0);
+    expect_both(root, attrs, "window back");
+
+    // Retargeting, to a container and back; an alias of an alias is never
+    // put off (its target is not terminal).
+    MemoryRegion& box = sys.create_container("box", 0x1000);
+    MemoryRegion& in = sys.create_ram("in", 0x100);
+    box.add_subregion(0x0, in);
+    hi.set_alias_target(box);
+    EXPECT_FALSE(hi.alias_shows_a_leaf());
+    expect_both(root,
+                {fr(0x0, 0x1000, low, 0x0), fr(0x1000, 0x1800, ram, 0x800, true, true, false, kDirtyLogMigration),
+                 fr(0x1800, 0x1900, in, 0x0), fr(0x1900, 0x2000, ram, 0x1100, true, true, false, kDirtyLogMigration),
+                 fr(0x2000, 0x4000, low, 0x2000)},
+                "retargeted to a container");
+    hi.set_alias_target(rd);
+    EXPECT_TRUE(hi.alias_shows_a_leaf());
+    expect_both(root, attrs, "retargeted back");
+    EXPECT_FALSE(sys.create_alias("chain", win, 0x0, 0x100).alias_shows_a_leaf());
+    EXPECT_FALSE(sys.create_alias("of-box", box, 0x0, 0x100).alias_shows_a_leaf());
+}
+
 // ---------------------------------------------------------------------------
 // Random trees: renderer against oracle.
 
