@@ -77,6 +77,7 @@ void run_render(benchmark::State& state, uint64_t root_size, bool scratch = fals
     // (1,000,000 regions) would time mostly that growth's page faults.
     if (scratch) FlatView::render(root, rsp);
     const long faults0 = minor_faults();
+    const size_t hidden0 = rs.hidden_paints, sweeps0 = rs.heap_sweeps;
     for (auto _ : state) {
         auto view = FlatView::render(root, rsp);
         ranges = view->size();
@@ -85,17 +86,24 @@ void run_render(benchmark::State& state, uint64_t root_size, bool scratch = fals
         benchmark::ClobberMemory();
     }
     const long faults = minor_faults() - faults0;
+    const double its = static_cast<double>(state.iterations());
     const auto& st = t.gen.stats();
     state.SetComplexityN(static_cast<int64_t>(n));
     state.counters["regions"] = static_cast<double>(n);
     state.counters["ranges"] = static_cast<double>(ranges);
-    if (scratch) state.counters["paints"] = static_cast<double>(paints);  // the sweep's input
+    if (scratch) {
+        state.counters["paints"] = static_cast<double>(paints);  // the sweep's input
+        // Per render: paints the sweep dropped on arrival (hidden by the
+        // winner), and times it swept ended paints from its heap.
+        state.counters["hidden"] = static_cast<double>(rs.hidden_paints - hidden0) / its;
+        state.counters["sweeps"] = static_cast<double>(rs.heap_sweeps - sweeps0) / its;
+    }
     state.counters["depth"] = st.max_depth;
     state.counters["containers"] = static_cast<double>(st.containers);
     state.counters["aliases"] = static_cast<double>(st.alias);
     // Page faults per render: on this VM a minor fault costs ~10 us, so
     // heap growth that glibc gives back and takes again shows up here.
-    state.counters["faults/it"] = static_cast<double>(faults) / static_cast<double>(state.iterations());
+    state.counters["faults/it"] = static_cast<double>(faults) / its;
     // Seconds per region: printed with an SI prefix, e.g. "85n" = 85 ns.
     state.counters["t_per_region"] = benchmark::Counter(
         static_cast<double>(n), benchmark::Counter::kIsIterationInvariantRate | benchmark::Counter::kInvert);

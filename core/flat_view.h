@@ -91,7 +91,8 @@ struct RenderScratch {
     };
     std::vector<DeferredAlias> deferred;
     size_t last_output = 0;
-    size_t heap_sweeps = 0;  // times finish() dropped ended paints from its heap, over all renders
+    size_t heap_sweeps = 0;    // times finish() dropped ended paints from its heap, over all renders
+    size_t hidden_paints = 0;  // paints finish() dropped on arrival, hidden by the top, over all renders
 };
 
 // Builds a FlatView; exposed so that tests can pre-load claimed ranges and

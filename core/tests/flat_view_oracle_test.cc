@@ -655,6 +655,30 @@ TEST(FlatViewOracle, LargeTreesSortedByRadixMatchRenderer) {
     }
 }
 
+// A paint that arrives under the sweep's current winner, loses to it and
+// ends no later is dropped on arrival; one that wins, or outlives the
+// winner, must still show. Literal view, oracle, and the count dropped.
+TEST(FlatViewOracle, PaintsHiddenByTheWinnerAreDroppedOnArrival) {
+    MemorySystem sys;
+    MemoryRegion& root = sys.create_container("root", 0x100000);
+    MemoryRegion& lid = sys.create_reservation("lid", 0x10000);
+    root.add_subregion_overlap(0x10000, lid, 5);  // [0x10000, 0x20000)
+    for (int i = 0; i < 8; ++i) {                 // under it, losing: never show
+        MemoryRegion& r = sys.create_ram("under" + std::to_string(i), 0x1000);
+        root.add_subregion_overlap(0x11000 + 0x1000 * i, r, 1);
+    }
+    MemoryRegion& above = sys.create_ram("above", 0x1000);
+    root.add_subregion_overlap(0x18000, above, 6);  // wins inside the lid
+    MemoryRegion& tail = sys.create_ram("tail", 0x4000);
+    root.add_subregion_overlap(0x1E000, tail, 1);  // loses, but outlives the lid
+    RenderScratch scratch;
+    const std::vector<FlatRange> want = {fr(0x10000, 0x18000, lid, 0x0), fr(0x18000, 0x19000, above, 0x0),
+                                         fr(0x19000, 0x20000, lid, 0x9000), fr(0x20000, 0x22000, tail, 0x2000)};
+    expect_both(root, want, "hidden under a winner");
+    EXPECT_TRUE(FlatView::render(root, &scratch)->ranges() == want);
+    EXPECT_EQ(scratch.hidden_paints, 8u) << "the eight regions under the lid are dropped on arrival, nothing else";
+}
+
 // The sweep drops ended paints from its heap once the heap has doubled:
 // many short paints under long-lived winners, some of them reaching past
 // the winners' ends (those must survive the drop and show afterwards),
