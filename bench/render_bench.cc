@@ -10,6 +10,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <span>
 #include <vector>
 
 #include "bench/random_tree.h"
@@ -134,6 +135,99 @@ void BM_Render1000RoundRobin(benchmark::State& state) {
     state.counters["trees"] = static_cast<double>(k);
     state.counters["regions_total"] = static_cast<double>(k * 1000);
 }
+
+// Diagnostic: the floor under the render's walk, at the issue's larger
+// sizes. Each iteration renders the tree untimed (as the commit before
+// would have: its arrays then sit in the cache where the tree was) and
+// times a walk that only reads what a render reads of every region and
+// alias target: in the render's order (depth first, highest priority
+// first, the same prefetches, leaf aliases' targets in a batch at the
+// end), or breadth first, one level at a time, so that all of a level's
+// loads are independent and as many misses as the core allows are in
+// flight. No paints, no sort: how this grows from 10,000 to 100,000
+// regions is the machine's, not the algorithm's (bench/README.md §1).
+void walk_depth_first(const MemoryRegion& mr, uint64_t& acc, std::vector<const MemoryRegion*>& later) {
+    if (!mr.enabled()) return;
+    acc += mr.addr() + mr.size();
+    if (const MemoryRegion* target = mr.alias_target()) {
+        if (mr.alias_shows_a_leaf())
+            later.push_back(target);
+        else
+            walk_depth_first(*target, acc, later);
+        return;
+    }
+    const auto kids = mr.subregions_ascending();
+    for (const MemoryRegion* child : kids) __builtin_prefetch(child);
+    for (auto it = kids.rbegin(); it != kids.rend(); ++it) walk_depth_first(**it, acc, later);
+}
+
+struct Walker {
+    std::vector<const MemoryRegion*> level, next;
+    std::vector<std::span<MemoryRegion* const>> kids;
+
+    uint64_t depth_first(const MemoryRegion& root) {
+        uint64_t acc = 0;
+        next.clear();
+        walk_depth_first(root, acc, next);
+        for (size_t i = 0; i < next.size(); ++i) {
+            if (i + 8 < next.size()) __builtin_prefetch(next[i + 8]);
+            acc += next[i]->size() + next[i]->enabled();
+        }
+        return acc;
+    }
+
+    uint64_t breadth_first(const MemoryRegion& root) {
+        uint64_t acc = 0;
+        level.assign(1, &root);
+        while (!level.empty()) {
+            // Pass 1: every region's line (asked for when it was queued);
+            // ask for its child array.
+            kids.resize(level.size());
+            next.clear();
+            for (size_t i = 0; i < level.size(); ++i) {
+                const MemoryRegion& mr = *level[i];
+                acc += mr.addr() + mr.size();
+                kids[i] = mr.enabled() && !mr.alias_target() ? mr.subregions_ascending()
+                                                              : std::span<MemoryRegion* const>{};
+                if (!kids[i].empty()) __builtin_prefetch(kids[i].data());
+                if (mr.enabled() && mr.alias_target()) next.push_back(mr.alias_target());
+            }
+            // Pass 2: the child arrays; queue the children.
+            for (const auto& k : kids)
+                for (const MemoryRegion* child : k) {
+                    __builtin_prefetch(child);
+                    next.push_back(child);
+                }
+            level.swap(next);
+        }
+        return acc;
+    }
+};
+
+void run_walk(benchmark::State& state, bool breadth_first) {
+    const size_t n = static_cast<size_t>(state.range(0));
+    Tree& t = tree(n, 1ull << 52);
+    const MemoryRegion& root = t.gen.root();
+    RenderScratch rs;
+    Walker w;
+    FlatView::render(root, &rs);
+    w.depth_first(root);
+    w.breadth_first(root);  // grows the walker's arrays
+    for (auto _ : state) {
+        state.PauseTiming();
+        {
+            auto view = FlatView::render(root, &rs);
+            benchmark::DoNotOptimize(view.get());
+        }
+        state.ResumeTiming();
+        const uint64_t acc = breadth_first ? w.breadth_first(root) : w.depth_first(root);
+        benchmark::DoNotOptimize(acc);
+    }
+    state.counters["regions"] = static_cast<double>(n);
+}
+void BM_WalkDepthFirst(benchmark::State& state) { run_walk(state, false); }
+void BM_WalkBreadthFirst(benchmark::State& state) { run_walk(state, true); }
+
 void BM_Render4G(benchmark::State& state) { run_render(state, 1ull << 32); }
 void BM_Render52Scratch(benchmark::State& state) { run_render(state, 1ull << 52, true); }
 void BM_Render4GScratch(benchmark::State& state) { run_render(state, 1ull << 32, true); }
@@ -154,5 +248,7 @@ BENCHMARK(BM_Render52Scratch)->Apply(issue_sizes)->Arg(1000000);
 BENCHMARK(BM_Render4GScratch)->Apply(issue_sizes);
 
 BENCHMARK(BM_Render1000RoundRobin)->Arg(1)->Arg(10)->Arg(100)->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_WalkDepthFirst)->Arg(1000)->Arg(10000)->Arg(100000)->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_WalkBreadthFirst)->Arg(1000)->Arg(10000)->Arg(100000)->Unit(benchmark::kMicrosecond);
 
 }  // namespace
