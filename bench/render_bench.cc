@@ -4,8 +4,8 @@
 // overlapping trees; 10,000 regions in under 5 ms, growth no worse than
 // n log n. Only FlatView::render(root) (and freeing its result) is timed,
 // except in the BM_Walk* diagnostics, which time a bare walk of the tree
-// (see there); the tree is built once per region count, outside the timed
-// loop.
+// or of a compact copy of it (see there); the tree is built once per
+// region count, outside the timed loop.
 #include <benchmark/benchmark.h>
 
 #include <sys/resource.h>
