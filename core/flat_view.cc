@@ -411,12 +411,30 @@ std::shared_ptr<const FlatView> FlatView::rerender(const FlatView& old, const Me
         append_piece(out, src, start, end);
     };
     auto append_whole = [&](const FlatRange& fr) { append(fr, fr.range.start(), fr.range.end()); };
+    const std::vector<FlatRange>& rs = old.ranges_;
     size_t d = 0, f = 0;
-    for (const FlatRange& r : old.ranges_) {
+    for (size_t i = 0; i < rs.size(); ++i) {
+        const FlatRange& r = rs[i];
         if (r.range.start() >= limit) break;
         const uint64_t end = std::min(r.range.end(), limit);
         uint64_t pos = r.range.start();
         while (d < dirty.size() && dirty[d].end() <= pos) ++d;
+        // Most of a one-change commit's view lies between its dirty
+        // intervals. A range there goes in whole, merging with what
+        // precedes it if it can; so do the ones after it up to the next
+        // dirty interval, but as one copy: neighbours in a rendered view
+        // never merge (render and rerender merge all they can), and
+        // nothing fresh lies between them.
+        const uint64_t clean_until = std::min(d < dirty.size() ? dirty[d].start() : UINT64_MAX, limit);
+        if (r.range.end() <= clean_until) {
+            while (f < fresh.size() && fresh[f].range.start() < pos) append_whole(fresh[f++]);
+            append_whole(r);
+            const auto next = std::partition_point(rs.begin() + static_cast<ptrdiff_t>(i) + 1, rs.end(),
+                                                   [&](const FlatRange& x) { return x.range.end() <= clean_until; });
+            out.insert(out.end(), rs.begin() + static_cast<ptrdiff_t>(i) + 1, next);
+            i = static_cast<size_t>(next - rs.begin()) - 1;
+            continue;
+        }
         for (size_t k = d; pos < end; ++k) {
             const uint64_t stop = k < dirty.size() ? std::min(dirty[k].start(), end) : end;
             if (pos < stop) {
