@@ -11,6 +11,10 @@
 //
 //   BM_CommitToggleEnabled  set_enabled(!enabled) on the leaf
 //   BM_CommitMove           set_address() between two offsets in its parent
+//   ...NoNops               the same with a listener that does not want
+//                           region_nop (as kvmrr's memslot listener and
+//                           recorder): the diff skips the runs the
+//                           re-render copied
 //   BM_CommitToggleAliased  set_enabled() on a leaf that an alias also shows:
 //                           the commit re-renders both places
 //   BM_CommitNoChange       begin(); commit(); with nothing changed
@@ -47,7 +51,9 @@ public:
     void region_nop(const MemoryRegionSection&) override { ++nops; }
     void log_start(const MemoryRegionSection&, uint8_t, uint8_t) override { ++logs; }
     void log_stop(const MemoryRegionSection&, uint8_t, uint8_t) override { ++logs; }
+    bool wants_region_nop() const override { return want_nops; }
     uint64_t begins = 0, commits = 0, adds = 0, dels = 0, nops = 0, logs = 0;
+    bool want_nops = true;
 };
 
 struct Machine {
@@ -151,6 +157,39 @@ void BM_CommitMove(benchmark::State& state) {
     if (m.victim->addr() != m.home) m.victim->set_address(m.home);
 }
 
+// Re-registers the listener wanting region_nop or not (an address space
+// asks once, when a listener is added) for the life of this object.
+struct NopsOff {
+    Machine& m;
+    explicit NopsOff(Machine& mm) : m(mm) { set(false); }
+    ~NopsOff() { set(true); }
+    void set(bool on) {
+        m.as->remove_listener(m.listener);
+        m.listener.want_nops = on;
+        m.as->add_listener(m.listener);
+    }
+};
+
+void BM_CommitToggleEnabledNoNops(benchmark::State& state) {
+    Machine& m = machine();
+    if (!ready(state, m)) return;
+    NopsOff quiet(m);
+    const Before b = snapshot(m);
+    for (auto _ : state) m.victim->set_enabled(!m.victim->enabled());
+    report(state, m, b);
+    if (!m.victim->enabled()) m.victim->set_enabled(true);
+}
+
+void BM_CommitMoveNoNops(benchmark::State& state) {
+    Machine& m = machine();
+    if (!ready(state, m)) return;
+    NopsOff quiet(m);
+    const Before b = snapshot(m);
+    for (auto _ : state) m.victim->set_address(m.victim->addr() == m.home ? m.away : m.home);
+    report(state, m, b);
+    if (m.victim->addr() != m.home) m.victim->set_address(m.home);
+}
+
 void BM_CommitToggleAliased(benchmark::State& state) {
     Machine& m = machine();
     if (!m.aliased) {
@@ -198,6 +237,8 @@ void BM_FullRenderScratch(benchmark::State& state) {
 
 BENCHMARK(BM_CommitToggleEnabled)->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_CommitMove)->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_CommitToggleEnabledNoNops)->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_CommitMoveNoNops)->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_CommitToggleAliased)->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_CommitNoChange)->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_FullRender)->Unit(benchmark::kMicrosecond);

@@ -119,7 +119,7 @@ void AddressSpace::add_listener(MemoryListener& l, int priority) {
         if (e.l == &l) throw Error("listener is already registered with address space '" + name_ + "'");
     auto pos = std::upper_bound(listeners_.begin(), listeners_.end(), priority,
                                 [](int p, const ListenerEntry& e) { return p < e.priority; });
-    listeners_.insert(pos, ListenerEntry{&l, priority});
+    listeners_.insert(pos, ListenerEntry{&l, priority, l.wants_region_nop()});
     // A late listener sees the current view as additions, exactly as it
     // would have seen it being built.
     l.begin();
@@ -140,8 +140,9 @@ void AddressSpace::remove_listener(MemoryListener& l) {
 
 void AddressSpace::update_topology(const std::vector<AddrRange>* dirty) {
     std::shared_ptr<const FlatView> old = view_;
+    copied_.clear();
     if (dirty && renders_ > 0) {
-        view_ = FlatView::rerender(*old, *root_, *dirty, &scratch_);
+        view_ = FlatView::rerender(*old, *root_, *dirty, &scratch_, &copied_);
         ++partial_renders_;
     } else {
         view_ = FlatView::render(*root_, &scratch_);
@@ -158,12 +159,34 @@ void AddressSpace::update_topology(const std::vector<AddrRange>* dirty) {
         for (auto it = listeners_.rbegin(); it != listeners_.rend(); ++it) call(*it->l);
     };
 
+    bool any_nops = false;
+    for (const auto& e : listeners_) any_nops |= e.nops;
+    auto nop = [&](const FlatRange& fr) {
+        const MemoryRegionSection s = section(fr);
+        for (auto& e : listeners_)
+            if (e.nops) e.l->region_nop(s);
+    };
+
     forward([](MemoryListener& l) { l.begin(); });
     // Two passes over the two sorted views: first everything that goes away
     // (and logging that stops), then everything that appears or stays.
     for (int adding = 0; adding < 2; ++adding) {
-        size_t i = 0, j = 0;
+        size_t i = 0, j = 0, run = 0;
         while (i < a.size() || j < b.size()) {
+            // A run the re-render copied as it was (most of the view, after
+            // a small change) holds nothing to remove or add: only
+            // region_nop, and only if some listener wants it. Both cursors
+            // reach its start together: everything before it, in either
+            // view, starts below it.
+            while (run < copied_.size() && copied_[run].old_first < i) ++run;
+            if (run < copied_.size() && copied_[run].old_first == i && copied_[run].new_first == j) {
+                const size_t count = copied_[run++].count;
+                if (adding && any_nops)
+                    for (size_t k = 0; k < count; ++k) nop(b[j + k]);
+                i += count;
+                j += count;
+                continue;
+            }
             const FlatRange* o = i < a.size() ? &a[i] : nullptr;
             const FlatRange* n = j < b.size() ? &b[j] : nullptr;
             if (o && (!n || o->range.start() < n->range.start() ||
@@ -179,7 +202,7 @@ void AddressSpace::update_topology(const std::vector<AddrRange>* dirty) {
                 if (!adding) {
                     if (om & ~nm) reverse([&](MemoryListener& l) { l.log_stop(s, om, nm); });
                 } else {
-                    forward([&](MemoryListener& l) { l.region_nop(s); });
+                    if (any_nops) nop(*n);
                     if (nm & ~om) forward([&](MemoryListener& l) { l.log_start(s, om, nm); });
                 }
                 ++i;

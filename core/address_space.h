@@ -99,6 +99,7 @@ private:
     struct ListenerEntry {
         MemoryListener* l;
         int priority;
+        bool nops;  // l->wants_region_nop(), asked once, when it was added
     };
 
     // Re-renders and tells listeners what changed (called by the commit).
@@ -119,6 +120,7 @@ private:
     MemoryRegion* root_;
     std::shared_ptr<const FlatView> view_;
     RenderScratch scratch_;  // kept between renders of this space
+    std::vector<FlatView::CopiedRun> copied_;  // the last rerender's untouched runs, for the listener diff
     std::vector<ListenerEntry> listeners_;
     DispatchStats stats_;
     std::function<void(const FaultReport&)> on_fault_;

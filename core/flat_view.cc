@@ -380,7 +380,9 @@ std::shared_ptr<const FlatView> FlatView::render(const MemoryRegion& root, Rende
 }
 
 std::shared_ptr<const FlatView> FlatView::rerender(const FlatView& old, const MemoryRegion& root,
-                                                   const std::vector<AddrRange>& dirty, RenderScratch* scratch) {
+                                                   const std::vector<AddrRange>& dirty, RenderScratch* scratch,
+                                                   std::vector<CopiedRun>* copied) {
+    if (copied) copied->clear();
     for (size_t i = 1; i < dirty.size(); ++i)
         if (dirty[i].start() <= dirty[i - 1].end())
             throw Error("rerender: dirty intervals unsorted, overlapping or touching at " + dirty[i].to_string());
@@ -406,6 +408,10 @@ std::shared_ptr<const FlatView> FlatView::rerender(const FlatView& old, const Me
         if (!out.empty() && continues(out.back(), src, start, offset)) {
             FlatRange& last = out.back();
             last.range = AddrRange::make(last.range.start(), end - last.range.start());
+            // A copied run that ended here no longer ends with a copy.
+            if (copied && !copied->empty() && copied->back().new_first + copied->back().count == out.size() &&
+                --copied->back().count == 0)
+                copied->pop_back();
             return;
         }
         append_piece(out, src, start, end);
@@ -431,6 +437,8 @@ std::shared_ptr<const FlatView> FlatView::rerender(const FlatView& old, const Me
             append_whole(r);
             const auto next = std::partition_point(rs.begin() + static_cast<ptrdiff_t>(i) + 1, rs.end(),
                                                    [&](const FlatRange& x) { return x.range.end() <= clean_until; });
+            const size_t count = static_cast<size_t>(next - rs.begin()) - (i + 1);
+            if (copied && count) copied->push_back({i + 1, out.size(), count});
             out.insert(out.end(), rs.begin() + static_cast<ptrdiff_t>(i) + 1, next);
             i = static_cast<size_t>(next - rs.begin()) - 1;
             continue;

@@ -142,9 +142,15 @@ public:
     // Equal to render(root) when `old` was a view of the same tree and
     // every change since lies inside `dirty`; a render clipped to a small
     // interval visits only the regions that meet it.
+    // With `copied`, it is filled with the runs of `old` that went into the
+    // new view as they were, so that a listener diff can skip them.
+    struct CopiedRun {
+        size_t old_first, new_first, count;  // old[old_first + k] == new[new_first + k]
+    };
     static std::shared_ptr<const FlatView> rerender(const FlatView& old, const MemoryRegion& root,
                                                     const std::vector<AddrRange>& dirty,
-                                                    RenderScratch* scratch = nullptr);
+                                                    RenderScratch* scratch = nullptr,
+                                                    std::vector<CopiedRun>* copied = nullptr);
 
     const std::vector<FlatRange>& ranges() const { return ranges_; }
     size_t size() const { return ranges_.size(); }

@@ -20,6 +20,7 @@ class Recorder::TopologyTap final : public MemoryListener {
 public:
     TopologyTap(Recorder& r, AddressSpace& as, uint8_t space) : r_(r), as_(as), space_(space) {}
     void commit() override { r_.topology(space_, as_); }
+    bool wants_region_nop() const override { return false; }  // it reads the whole view at commit()
     AddressSpace& space() const { return as_; }
 
 private:

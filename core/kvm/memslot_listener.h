@@ -59,6 +59,7 @@ public:
     void region_del(const MemoryRegionSection& s) override;
     void log_start(const MemoryRegionSection& s, uint8_t old_mask, uint8_t new_mask) override;
     void log_stop(const MemoryRegionSection& s, uint8_t old_mask, uint8_t new_mask) override;
+    bool wants_region_nop() const override { return false; }  // an unchanged range keeps its slot
 
 private:
     struct Mapping {

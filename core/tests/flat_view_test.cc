@@ -860,6 +860,56 @@ TEST(FlatViewRerender, KeepsRangesOutsideTheIntervalsAndMergesAcrossTheirEdges) 
                  Error);
 }
 
+// The runs of the old view that went into the new one as they were are
+// reported (a commit's listener diff skips them). A run whose last range
+// merges with what the re-render puts after it ends one range earlier.
+TEST(FlatViewRerender, ReportsTheRunsItCopiedAsTheyWere) {
+    MemorySystem sys;
+    MemoryRegion& root = sys.create_container("root", 0x10000);
+    std::vector<MemoryRegion*> ram;
+    for (int i = 0; i < 3; ++i) {
+        ram.push_back(&sys.create_ram("a" + std::to_string(i), 0x1000));
+        root.add_subregion(static_cast<uint64_t>(i) * 0x1000, *ram.back());
+    }
+    MemoryRegion& b = sys.create_ram("b", 0x3000);
+    root.add_subregion_overlap(0x3000, b, 0);
+    MemoryRegion& lid = sys.create_reservation("lid", 0x1000);
+    root.add_subregion_overlap(0x4000, lid, 1);
+    MemoryRegion& c = sys.create_ram("c", 0x1000);
+    root.add_subregion(0x8000, c);
+    const auto before = FlatView::render(root);
+    // a0 a1 a2 b lid b c
+    ASSERT_EQ(before->size(), 7u);
+
+    lid.set_enabled(false);
+    std::vector<FlatView::CopiedRun> copied;
+    const auto after = FlatView::rerender(*before, root, {AddrRange::make(0x4000, 0x1000)}, nullptr, &copied);
+    ASSERT_TRUE(*after == *FlatView::render(root));
+    ASSERT_EQ(after->size(), 5u);  // a0 a1 a2 b c
+    // a0 starts a block (it is appended on its own, as it might merge with
+    // what precedes it); a1, a2 and the first piece of b are copied as one
+    // run, and b's piece then grows over the lid's interval and the rest of
+    // b, so the run keeps a1 and a2 only. The second piece of b (merged
+    // too) starts the next block, whose run is c.
+    ASSERT_EQ(copied.size(), 2u);
+    EXPECT_EQ(copied[0].old_first, 1u);
+    EXPECT_EQ(copied[0].new_first, 1u);
+    EXPECT_EQ(copied[0].count, 2u);
+    EXPECT_EQ(copied[1].old_first, 6u);
+    EXPECT_EQ(copied[1].new_first, 4u);
+    EXPECT_EQ(copied[1].count, 1u);
+    for (const FlatView::CopiedRun& run : copied)
+        for (size_t k = 0; k < run.count; ++k)
+            EXPECT_TRUE(before->ranges()[run.old_first + k] == after->ranges()[run.new_first + k]);
+
+    // Another re-render, of an interval nothing shows in, reports its own
+    // runs: everything after a0.
+    (void)FlatView::rerender(*after, root, {AddrRange::make(0xf000, 0x10)}, nullptr, &copied);
+    ASSERT_EQ(copied.size(), 1u);
+    EXPECT_EQ(copied[0].old_first, 1u);
+    EXPECT_EQ(copied[0].count, 4u);  // a1 a2 b c, after a0
+}
+
 TEST(FlatViewRerender, ARootThatShrankLosesTheRangesPastItsEnd) {
     MemorySystem sys;
     MemoryRegion& root = sys.create_ram("root", 0x10000);

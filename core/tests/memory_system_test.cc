@@ -780,6 +780,42 @@ TEST_F(PartialCommits, ChangesSeenThroughAnAliasRenderBothPlaces) {
     EXPECT_EQ(as->partial_render_count(), 6u);
 }
 
+// A listener that does not want region_nop hears about the change alone;
+// one that wants them still gets one for every range left as it was.
+TEST_F(PartialCommits, AListenerWithoutNopsHearsOnlyTheChange) {
+    struct Quiet : Recorder {
+        using Recorder::Recorder;
+        bool wants_region_nop() const override { return false; }
+    };
+    std::vector<std::string> quiet_log, full_log;
+    Quiet quiet("", quiet_log);
+    Recorder full("", full_log);
+    as->add_listener(quiet);
+    as->add_listener(full);
+    quiet_log.clear();
+    full_log.clear();
+    leaves[100]->set_address(0x648000);
+    EXPECT_EQ(as->partial_render_count(), 1u);
+    expect_full_render_equal();
+    EXPECT_EQ(quiet_log, (std::vector<std::string>{"begin", "del [0x640000,0x641000) ram100 off=0x0",
+                                                  "add [0x648000,0x649000) ram100 off=0x0", "commit"}));
+    EXPECT_EQ(only(full_log, {"nop"}).size(), 255u);
+    EXPECT_EQ(without(full_log, "nop"), quiet_log);
+
+    // Nothing but quiet listeners: the same calls.
+    as->remove_listener(full);
+    quiet_log.clear();
+    {
+        Transaction t(sys);
+        leaves[7]->set_readonly(true);
+        leaves[250]->set_enabled(false);
+    }
+    expect_full_render_equal();
+    EXPECT_EQ(quiet_log, (std::vector<std::string>{"begin", "del [0x70000,0x71000) ram7 off=0x0",
+                                                  "del [0xfa0000,0xfa1000) ram250 off=0x0",
+                                                  "add [0x70000,0x71000) ram7 off=0x0 ro", "commit"}));
+}
+
 TEST_F(PartialCommits, ManyChangesInOneTransactionRenderInFull) {
     {
         Transaction t(sys);
