@@ -8,6 +8,7 @@
 // Removals come first so that a KVM memslot can be deleted before an
 // overlapping one takes its place. A listener added late is told the
 // current view as additions, so it needs no special start-up path.
+// region_nop goes only to listeners that want it (wants_region_nop()).
 #pragma once
 
 #include <cstdint>
