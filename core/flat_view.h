@@ -139,9 +139,11 @@ public:
     // not touching): the ranges of `old` outside them are kept, cut at
     // their edges (and at the root's end, should it have shrunk), and
     // neighbours merged across the edges.
-    // Equal to render(root) when `old` was a view of the same tree and
-    // every change since lies inside `dirty`; a render clipped to a small
-    // interval visits only the regions that meet it.
+    // Equal to render(root) when `old` was a view of the same tree (made by
+    // render or rerender, so that no two of its neighbours could merge:
+    // runs of them are copied as they are) and every change since lies
+    // inside `dirty`; a render clipped to a small interval visits only the
+    // regions that meet it.
     // With `copied`, it is filled with the runs of `old` that went into the
     // new view as they were, so that a listener diff can skip them.
     struct CopiedRun {
