@@ -674,6 +674,16 @@ TEST_F(FlatViewLookup, LeadingHoleAtZero) {
     EXPECT_EQ(v.lookup(0x4000), nullptr);
 }
 
+TEST_F(FlatViewLookup, OverlappingOrUnsortedRangesAreRefused) {
+    EXPECT_THROW(FlatView({make_fr(0x1000, 0x1000, *a, 0), make_fr(0x1800, 0x1000, *b, 0)}), Error);
+    EXPECT_THROW(FlatView({make_fr(0x3000, 0x1000, *a, 0), make_fr(0x1000, 0x1000, *b, 0)}), Error);
+    // Touching is fine, and leaves no hole between them.
+    FlatView v({make_fr(0x1000, 0x1000, *a, 0), make_fr(0x2000, 0x1000, *b, 0)});
+    EXPECT_EQ(v.lookup(0x1fff)->mr, a);
+    EXPECT_EQ(v.lookup(0x2000)->mr, b);
+    EXPECT_EQ(v.piece_end(0x1000), 0x2000u);
+}
+
 TEST_F(FlatViewLookup, EmptyViewIsOneHole) {
     FlatView v(std::vector<FlatRange>{});
     EXPECT_EQ(v.size(), 0u);
