@@ -26,6 +26,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 
 #include "bench/random_tree.h"
 #include "core/address_space.h"
@@ -139,24 +140,6 @@ bool ready(benchmark::State& state, const Machine& m) {
     return m.victim != nullptr;
 }
 
-void BM_CommitToggleEnabled(benchmark::State& state) {
-    Machine& m = machine();
-    if (!ready(state, m)) return;
-    const Before b = snapshot(m);
-    for (auto _ : state) m.victim->set_enabled(!m.victim->enabled());
-    report(state, m, b);
-    if (!m.victim->enabled()) m.victim->set_enabled(true);  // leave the machine as found
-}
-
-void BM_CommitMove(benchmark::State& state) {
-    Machine& m = machine();
-    if (!ready(state, m)) return;
-    const Before b = snapshot(m);
-    for (auto _ : state) m.victim->set_address(m.victim->addr() == m.home ? m.away : m.home);
-    report(state, m, b);
-    if (m.victim->addr() != m.home) m.victim->set_address(m.home);
-}
-
 // Re-registers the listener wanting region_nop or not (an address space
 // asks once, when a listener is added) for the life of this object.
 struct NopsOff {
@@ -170,25 +153,32 @@ struct NopsOff {
     }
 };
 
-void BM_CommitToggleEnabledNoNops(benchmark::State& state) {
+void run_toggle(benchmark::State& state, bool nops) {
     Machine& m = machine();
     if (!ready(state, m)) return;
-    NopsOff quiet(m);
+    std::optional<NopsOff> quiet;
+    if (!nops) quiet.emplace(m);
     const Before b = snapshot(m);
     for (auto _ : state) m.victim->set_enabled(!m.victim->enabled());
     report(state, m, b);
-    if (!m.victim->enabled()) m.victim->set_enabled(true);
+    if (!m.victim->enabled()) m.victim->set_enabled(true);  // leave the machine as found
 }
 
-void BM_CommitMoveNoNops(benchmark::State& state) {
+void run_move(benchmark::State& state, bool nops) {
     Machine& m = machine();
     if (!ready(state, m)) return;
-    NopsOff quiet(m);
+    std::optional<NopsOff> quiet;
+    if (!nops) quiet.emplace(m);
     const Before b = snapshot(m);
     for (auto _ : state) m.victim->set_address(m.victim->addr() == m.home ? m.away : m.home);
     report(state, m, b);
     if (m.victim->addr() != m.home) m.victim->set_address(m.home);
 }
+
+void BM_CommitToggleEnabled(benchmark::State& state) { run_toggle(state, true); }
+void BM_CommitMove(benchmark::State& state) { run_move(state, true); }
+void BM_CommitToggleEnabledNoNops(benchmark::State& state) { run_toggle(state, false); }
+void BM_CommitMoveNoNops(benchmark::State& state) { run_move(state, false); }
 
 void BM_CommitToggleAliased(benchmark::State& state) {
     Machine& m = machine();
