@@ -40,11 +40,12 @@ public:
     virtual void region_add(const MemoryRegionSection&) {}
     virtual void region_del(const MemoryRegionSection&) {}
     virtual void region_nop(const MemoryRegionSection&) {}
-    // A listener that has no use for region_nop says so here: a commit that
-    // changed a few ranges of a large view then tells it about those alone
-    // instead of walking every range it left as it was. While any listener
-    // of an address space wants them, all of its ranges are walked (and
-    // only those that want them are called).
+    // A listener that has no use for region_nop says so here (asked once,
+    // when it is added to an address space): a commit that changed a few
+    // ranges of a large view then tells it about those alone instead of
+    // walking every range it left as it was. While any listener of an
+    // address space wants them, all of its ranges are walked (and only
+    // those that want them are called).
     virtual bool wants_region_nop() const { return true; }
     virtual void log_start(const MemoryRegionSection&, uint8_t /*old_mask*/, uint8_t /*new_mask*/) {}
     virtual void log_stop(const MemoryRegionSection&, uint8_t /*old_mask*/, uint8_t /*new_mask*/) {}
