@@ -161,8 +161,7 @@ void AddressSpace::update_topology(const std::vector<AddrRange>* dirty) {
 
     bool any_nops = false;
     for (const auto& e : listeners_) any_nops |= e.nops;
-    auto nop = [&](const FlatRange& fr) {
-        const MemoryRegionSection s = section(fr);
+    auto nop = [&](const MemoryRegionSection& s) {
         for (auto& e : listeners_)
             if (e.nops) e.l->region_nop(s);
     };
@@ -182,7 +181,7 @@ void AddressSpace::update_topology(const std::vector<AddrRange>* dirty) {
             if (run < copied_.size() && copied_[run].old_first == i && copied_[run].new_first == j) {
                 const size_t count = copied_[run++].count;
                 if (adding && any_nops)
-                    for (size_t k = 0; k < count; ++k) nop(b[j + k]);
+                    for (size_t k = 0; k < count; ++k) nop(section(b[j + k]));
                 i += count;
                 j += count;
                 continue;
@@ -202,7 +201,7 @@ void AddressSpace::update_topology(const std::vector<AddrRange>* dirty) {
                 if (!adding) {
                     if (om & ~nm) reverse([&](MemoryListener& l) { l.log_stop(s, om, nm); });
                 } else {
-                    if (any_nops) nop(*n);
+                    if (any_nops) nop(s);
                     if (nm & ~om) forward([&](MemoryListener& l) { l.log_start(s, om, nm); });
                 }
                 ++i;

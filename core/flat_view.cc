@@ -448,12 +448,15 @@ std::shared_ptr<const FlatView> FlatView::rerender(const FlatView& old, const Me
         if (r.range.end() <= clean_until) {
             while (f < fresh.size() && fresh[f].range.start() < pos) append_whole(fresh[f++]);
             append_whole(r);
-            const auto next = std::partition_point(rs.begin() + static_cast<ptrdiff_t>(i) + 1, rs.end(),
-                                                   [&](const FlatRange& x) { return x.range.end() <= clean_until; });
-            const size_t count = static_cast<size_t>(next - rs.begin()) - (i + 1);
-            if (copied && count) copied->push_back({i + 1, out.size(), count});
-            out.insert(out.end(), rs.begin() + static_cast<ptrdiff_t>(i) + 1, next);
-            i = static_cast<size_t>(next - rs.begin()) - 1;
+            // The block is rs[i + 1, stop).
+            const auto first = rs.begin() + static_cast<ptrdiff_t>(i) + 1;
+            const auto stop = std::partition_point(first, rs.end(), [&](const FlatRange& x) {
+                return x.range.end() <= clean_until;
+            });
+            if (copied && first != stop)
+                copied->push_back({i + 1, out.size(), static_cast<size_t>(stop - first)});
+            out.insert(out.end(), first, stop);
+            i = static_cast<size_t>(stop - rs.begin()) - 1;
             continue;
         }
         for (size_t k = d; pos < end; ++k) {
