@@ -207,15 +207,12 @@ struct Walker {
     }
 };
 
-void run_walk(benchmark::State& state, bool breadth_first) {
-    const size_t n = static_cast<size_t>(state.range(0));
-    Tree& t = tree(n, 1ull << 52);
-    const MemoryRegion& root = t.gen.root();
+// Times walk() alone, each time after an untimed render of `root`, which
+// leaves the cache as the commit before the walk would.
+template <class Walk>
+void time_after_render(benchmark::State& state, const MemoryRegion& root, Walk walk) {
     RenderScratch rs;
-    Walker w;
-    FlatView::render(root, &rs);
-    w.depth_first(root);
-    w.breadth_first(root);  // grows the walker's arrays
+    FlatView::render(root, &rs);  // grows the scratch
     for (auto _ : state) {
         state.PauseTiming();
         {
@@ -223,9 +220,18 @@ void run_walk(benchmark::State& state, bool breadth_first) {
             benchmark::DoNotOptimize(view.get());
         }
         state.ResumeTiming();
-        const uint64_t acc = breadth_first ? w.breadth_first(root) : w.depth_first(root);
-        benchmark::DoNotOptimize(acc);
+        benchmark::DoNotOptimize(walk());
     }
+}
+
+void run_walk(benchmark::State& state, bool breadth_first) {
+    const size_t n = static_cast<size_t>(state.range(0));
+    Tree& t = tree(n, 1ull << 52);
+    const MemoryRegion& root = t.gen.root();
+    Walker w;
+    w.depth_first(root);
+    w.breadth_first(root);  // grows the walker's arrays
+    time_after_render(state, root, [&] { return breadth_first ? w.breadth_first(root) : w.depth_first(root); });
     state.counters["regions"] = static_cast<double>(n);
 }
 void BM_WalkDepthFirst(benchmark::State& state) { run_walk(state, false); }
@@ -302,17 +308,7 @@ void BM_WalkCompactCopy(benchmark::State& state) {
     std::vector<CompactRecord> recs;
     recs.reserve(n);
     copy_compact(root, recs);
-    RenderScratch rs;
-    FlatView::render(root, &rs);
-    for (auto _ : state) {
-        state.PauseTiming();
-        {
-            auto view = FlatView::render(root, &rs);  // as the commit before would leave the cache
-            benchmark::DoNotOptimize(view.get());
-        }
-        state.ResumeTiming();
-        benchmark::DoNotOptimize(walk_compact(recs));
-    }
+    time_after_render(state, root, [&] { return walk_compact(recs); });
     state.counters["regions"] = static_cast<double>(n);
     state.counters["bytes"] = static_cast<double>(recs.size() * sizeof(CompactRecord));
 }
