@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Growth table for kvmrr_bench_render's JSON output.
 
-For each family (BM_Render52, BM_Render4G) and each pair of region counts
+For each family (BM_Render52, BM_Render4G, their Scratch and Cold forms) and each pair of region counts
 n -> 10n, prints the measured ratio time(10n)/time(n) next to the ratio an
 n log n algorithm would show, 10*log(10n)/log(n). A measured ratio at or
 below the n log n ratio means the growth over that step is no worse than
@@ -33,9 +33,10 @@ def main() -> int:
         aggregate = b.get("run_type") == "aggregate"
         if "/" not in name or aggregate and (args.stat == "min" or b.get("aggregate_name") != "median"):
             continue
-        family, arg = name.split("/")[0], name.split("/")[1]
-        if not arg.isdigit():
-            continue
+        parts = name.split("/")
+        if len(parts) != 2 or not parts[1].isdigit():
+            continue  # one argument, the region count (not the rotation diagnostics' three)
+        family, arg = parts
         if int(arg) < 2 or "RoundRobin" in family:
             continue  # log(1) = 0; the round-robin diagnostic is not a growth series
         u = units[b.get("time_unit", "ns")]

@@ -5,7 +5,10 @@
 // n log n. Only FlatView::render(root) (and freeing its result) is timed,
 // except in the BM_Walk* diagnostics, which time a bare walk of the tree
 // or of a compact copy of it (see there); the tree is built once per
-// region count, outside the timed loop.
+// region count, outside the timed loop. BM_Render52/4G(Scratch) render
+// one tree back to back; BM_Render52/4GCold render each size from a
+// rotation of distinct trees, so that no size finds its tree in the caches
+// or its branches learnt (see run_cold).
 #include <benchmark/benchmark.h>
 
 #include <sys/resource.h>
@@ -54,10 +57,14 @@ std::unique_ptr<Tree>& tree_cache() {
     return cached;
 }
 
+struct TreeSet;
+std::unique_ptr<TreeSet>& set_cache();
+
 Tree& tree(size_t n, uint64_t root_size) {
     std::unique_ptr<Tree>& cached = tree_cache();
     if (!cached || cached->n != n || cached->root_size != root_size) {
         cached.reset();
+        set_cache().reset();
         cached = std::make_unique<Tree>(n, root_size);
     }
     return *cached;
@@ -137,6 +144,93 @@ void BM_Render1000RoundRobin(benchmark::State& state) {
     }
     state.counters["trees"] = static_cast<double>(k);
     state.counters["regions_total"] = static_cast<double>(k * 1000);
+}
+
+// `copies` random trees of `n` regions each in one MemorySystem, built one
+// after the other (so each lies in the pool as a lone tree would), each
+// with its own RenderScratch, as separate address spaces have. With
+// `distinct`, tree i is seeded kSeed ^ n ^ i * (an odd constant), so tree 0
+// is the tree the other benchmarks render; without, all are that tree.
+struct TreeSet {
+    TrivialOps ops;  // outlives the system and its regions
+    MemorySystem sys;
+    std::vector<const MemoryRegion*> roots;
+    std::vector<RenderScratch> scratch;
+    size_t copies, n;
+    uint64_t root_size;
+    bool distinct;
+
+    TreeSet(size_t k, size_t regions, uint64_t size, bool different)
+        : scratch(k), copies(k), n(regions), root_size(size), distinct(different) {
+        for (size_t i = 0; i < k; ++i) {
+            const uint64_t seed = kSeed ^ regions ^ (different ? i * 0x9e3779b97f4a7c15ull : 0);
+            RandomTreeBuilder gen(sys, ops, seed);
+            roots.push_back(&gen.build(regions, size));
+        }
+    }
+};
+
+std::unique_ptr<TreeSet>& set_cache() {
+    static std::unique_ptr<TreeSet> cached;
+    return cached;
+}
+
+TreeSet& tree_set(size_t copies, size_t n, uint64_t root_size, bool distinct) {
+    std::unique_ptr<TreeSet>& cached = set_cache();
+    if (!cached || cached->copies != copies || cached->n != n || cached->root_size != root_size ||
+        cached->distinct != distinct) {
+        cached.reset();
+        tree_cache().reset();  // one tree or set alive at a time: their RAM blocks add up
+        cached = std::make_unique<TreeSet>(copies, n, root_size, distinct);
+    }
+    return *cached;
+}
+
+// Renders the set's trees in turn, one per iteration, each with its own
+// scratch (grown by an untimed render of every tree first).
+void run_rotation(benchmark::State& state, TreeSet& set) {
+    for (size_t i = 0; i < set.copies; ++i) FlatView::render(*set.roots[i], &set.scratch[i]);
+    size_t i = 0, ranges = 0;
+    for (auto _ : state) {
+        auto view = FlatView::render(*set.roots[i], &set.scratch[i]);
+        ranges += view->size();
+        benchmark::DoNotOptimize(view.get());
+        benchmark::ClobberMemory();
+        i = i + 1 == set.copies ? 0 : i + 1;
+    }
+    const double its = static_cast<double>(state.iterations());
+    state.SetComplexityN(static_cast<int64_t>(set.n));
+    state.counters["regions"] = static_cast<double>(set.n);
+    state.counters["trees"] = static_cast<double>(set.copies);
+    state.counters["ranges"] = static_cast<double>(ranges) / its;  // mean over the renders
+    state.counters["t_per_region"] = benchmark::Counter(
+        static_cast<double>(set.n), benchmark::Counter::kIsIterationInvariantRate | benchmark::Counter::kInvert);
+}
+
+// Render time with every size measured under the same conditions: a
+// rotation of distinct random trees of n regions, 200,000 regions in all
+// (20,000 trees of 10 regions, ..., two of 100,000). Between two renders
+// of one tree, the others have been rendered, so nothing of it is left in
+// the caches or in the branch predictor, at any size, as for a commit that
+// follows a stretch of guest execution. Rendering one tree back to back
+// (BM_Render52Scratch) is the other extreme: up to 10,000 regions its
+// lines stay in the cache and the predictor learns its branches, and at
+// 100,000 neither holds (bench/README.md §1, "Growth").
+constexpr size_t kColdRegions = 200000;
+void run_cold(benchmark::State& state, uint64_t root_size) {
+    const size_t n = static_cast<size_t>(state.range(0));
+    run_rotation(state, tree_set(std::max<size_t>(1, kColdRegions / n), n, root_size, true));
+}
+void BM_Render52Cold(benchmark::State& state) { run_cold(state, 1ull << 52); }
+void BM_Render4GCold(benchmark::State& state) { run_cold(state, 1ull << 32); }
+
+// Diagnostic, args (copies, n, distinct): the back-to-back render of one
+// tree split into its two advantages. Copies of one tree in turn keep the
+// branches the predictor learnt and lose only the cache; distinct trees
+// in turn lose both.
+void BM_RenderRotation(benchmark::State& state) {
+    run_rotation(state, tree_set(static_cast<size_t>(state.range(0)), static_cast<size_t>(state.range(1)),
+                                 1ull << 52, state.range(2) != 0));
 }
 
 // Diagnostic: the floor under the render's walk, at the issue's larger
@@ -237,14 +331,15 @@ void run_walk(benchmark::State& state, bool breadth_first) {
 void BM_WalkDepthFirst(benchmark::State& state) { run_walk(state, false); }
 void BM_WalkBreadthFirst(benchmark::State& state) { run_walk(state, true); }
 
-// Diagnostic, the floor under any layout of the tree: a compact copy made
-// outside the timed loop, one 24-byte record per region in exactly the
-// order the render visits them (depth first, highest priority first; an
-// alias of a leaf carries its target's size and state), read front to
-// back with a stack of the open containers' clips. No pointer is followed
-// and the reads are one sequential stream, so what this copy costs per
-// region at 100,000 against 10,000 is what this machine charges for a
-// working set that left the last-level cache, whatever the tree's layout.
+// Diagnostic, the cheapest reading of the tree any layout could give: a
+// compact copy made outside the timed loop, one 24-byte record per region
+// in exactly the order the render visits them (depth first, highest
+// priority first; an alias of a leaf carries its target's size and
+// state), read front to back with a stack of the open containers' clips.
+// No pointer is followed and the reads are one sequential stream. What it
+// costs per region at 100,000 against 10,000 is not the memory's, though:
+// BM_WalkCompactRotation shows it is the branch predictor's, which learns
+// the branches of one 10,000-region copy walked again and again.
 struct CompactRecord {
     uint64_t addr, size;
     uint32_t kids;    // records that follow for the subregions (direct ones)
@@ -313,6 +408,25 @@ void BM_WalkCompactCopy(benchmark::State& state) {
     state.counters["bytes"] = static_cast<double>(recs.size() * sizeof(CompactRecord));
 }
 
+// Diagnostic, args (copies, n, distinct): compact copies of a TreeSet's
+// trees walked in turn, no render in between. One copy of 10,000 regions
+// against ten copies of the same tree (the same branches, ten times the
+// memory) and ten distinct trees (other branches too) shows which of the
+// two the compact walk's step at 10,000 -> 100,000 comes from.
+void BM_WalkCompactRotation(benchmark::State& state) {
+    TreeSet& set = tree_set(static_cast<size_t>(state.range(0)), static_cast<size_t>(state.range(1)), 1ull << 52,
+                            state.range(2) != 0);
+    std::vector<std::vector<CompactRecord>> copies(set.copies);
+    for (size_t i = 0; i < set.copies; ++i) copy_compact(*set.roots[i], copies[i]);
+    size_t i = 0;
+    for (auto _ : state) {
+        benchmark::DoNotOptimize(walk_compact(copies[i]));
+        i = i + 1 == set.copies ? 0 : i + 1;
+    }
+    state.counters["t_per_region"] = benchmark::Counter(
+        static_cast<double>(set.n), benchmark::Counter::kIsIterationInvariantRate | benchmark::Counter::kInvert);
+}
+
 void BM_Render4G(benchmark::State& state) { run_render(state, 1ull << 32); }
 void BM_Render52Scratch(benchmark::State& state) { run_render(state, 1ull << 52, true); }
 void BM_Render4GScratch(benchmark::State& state) { run_render(state, 1ull << 32, true); }
@@ -332,9 +446,26 @@ BENCHMARK(BM_Render4G)->Apply(issue_sizes);
 BENCHMARK(BM_Render52Scratch)->Apply(issue_sizes)->Arg(1000000);
 BENCHMARK(BM_Render4GScratch)->Apply(issue_sizes);
 
+BENCHMARK(BM_Render52Cold)->Apply(issue_sizes);
+BENCHMARK(BM_Render4GCold)->Apply(issue_sizes);
+BENCHMARK(BM_RenderRotation)
+    ->Args({1, 10000, 0})
+    ->Args({10, 10000, 0})
+    ->Args({10, 10000, 1})
+    ->Args({1, 1000, 0})
+    ->Args({100, 1000, 0})
+    ->Args({100, 1000, 1})
+    ->Unit(benchmark::kMicrosecond);
+
 BENCHMARK(BM_Render1000RoundRobin)->Arg(1)->Arg(10)->Arg(100)->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_WalkDepthFirst)->Arg(1000)->Arg(10000)->Arg(100000)->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_WalkBreadthFirst)->Arg(1000)->Arg(10000)->Arg(100000)->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_WalkCompactCopy)->Arg(1000)->Arg(10000)->Arg(100000)->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_WalkCompactRotation)
+    ->Args({1, 10000, 0})
+    ->Args({10, 10000, 0})
+    ->Args({10, 10000, 1})
+    ->Args({1, 100000, 0})
+    ->Unit(benchmark::kMicrosecond);
 
 }  // namespace
