@@ -3,8 +3,9 @@
 
 For each family (BM_Render52, BM_Render4G, their Scratch and Cold forms)
 and each pair of region counts n -> 10n, prints the measured ratio
-time(10n)/time(n) next to the ratio an n log n algorithm would show, 10*log(10n)/log(n). A measured ratio at or
-below the n log n ratio means the growth over that step is no worse than
+time(10n)/time(n) next to the ratio an n log n algorithm would show,
+10*log(10n)/log(n). A measured ratio at or below the n log n ratio means
+the growth over that step is no worse than
 n log n. With repetitions, uses their median (the median aggregate), or
 with --stat min the fastest repetition (the JSON must then hold every
 repetition, as bench/run.sh writes it).
