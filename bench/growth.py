@@ -32,7 +32,7 @@ def main() -> int:
     for b in data["benchmarks"]:
         name = b.get("run_name", b["name"])
         aggregate = b.get("run_type") == "aggregate"
-        if "/" not in name or aggregate and (args.stat == "min" or b.get("aggregate_name") != "median"):
+        if aggregate and (args.stat == "min" or b.get("aggregate_name") != "median"):
             continue
         parts = name.split("/")
         if len(parts) != 2 or not parts[1].isdigit():

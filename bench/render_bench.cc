@@ -38,6 +38,13 @@ long minor_faults() {
 
 constexpr uint64_t kSeed = 0x6b766d7272ull;  // "kvmrr"
 
+// Seconds per region of one iteration: printed with an SI prefix, e.g.
+// "85n" = 85 ns.
+benchmark::Counter time_per_region(size_t n) {
+    return benchmark::Counter(static_cast<double>(n),
+                              benchmark::Counter::kIsIterationInvariantRate | benchmark::Counter::kInvert);
+}
+
 struct Tree {
     TrivialOps ops;  // outlives the system and its regions
     MemorySystem sys;
@@ -115,9 +122,7 @@ void run_render(benchmark::State& state, uint64_t root_size, bool scratch = fals
     // Page faults per render: on this VM a minor fault costs ~10 us, so
     // heap growth that glibc gives back and takes again shows up here.
     state.counters["faults/it"] = static_cast<double>(faults) / its;
-    // Seconds per region: printed with an SI prefix, e.g. "85n" = 85 ns.
-    state.counters["t_per_region"] = benchmark::Counter(
-        static_cast<double>(n), benchmark::Counter::kIsIterationInvariantRate | benchmark::Counter::kInvert);
+    state.counters["t_per_region"] = time_per_region(n);
 }
 
 void BM_Render52(benchmark::State& state) { run_render(state, 1ull << 52); }
@@ -203,8 +208,7 @@ void run_rotation(benchmark::State& state, TreeSet& set) {
     state.counters["regions"] = static_cast<double>(set.n);
     state.counters["trees"] = static_cast<double>(set.copies);
     state.counters["ranges"] = static_cast<double>(ranges) / its;  // mean over the renders
-    state.counters["t_per_region"] = benchmark::Counter(
-        static_cast<double>(set.n), benchmark::Counter::kIsIterationInvariantRate | benchmark::Counter::kInvert);
+    state.counters["t_per_region"] = time_per_region(set.n);
 }
 
 // Render time with every size measured under the same conditions: a
@@ -423,8 +427,7 @@ void BM_WalkCompactRotation(benchmark::State& state) {
         benchmark::DoNotOptimize(walk_compact(copies[i]));
         i = i + 1 == set.copies ? 0 : i + 1;
     }
-    state.counters["t_per_region"] = benchmark::Counter(
-        static_cast<double>(set.n), benchmark::Counter::kIsIterationInvariantRate | benchmark::Counter::kInvert);
+    state.counters["t_per_region"] = time_per_region(set.n);
 }
 
 void BM_Render4G(benchmark::State& state) { run_render(state, 1ull << 32); }
