@@ -1,22 +1,27 @@
 #!/usr/bin/env bash
-# Installs the Debian packages kvmrr builds with, if any are missing.
-# Runs apt-get directly as root, through sudo otherwise; does nothing when
-# everything is there (so it is cheap to run before every build).
+# Installs the Debian packages kvmrr builds with, if any are missing; with
+# package names as arguments, those instead (tools/in-kvm-vm.sh asks for its
+# own this way). Runs apt-get directly as root, through sudo otherwise; does
+# nothing when everything is there (so it is cheap to run before every build).
 set -euo pipefail
 
-packages=(
-  build-essential cmake ninja-build pkg-config
-  capnproto libcapnp-dev liblz4-dev libxxhash-dev
-  libgtest-dev libbenchmark-dev libcli11-dev
-  libunicorn-dev  # the emulated accelerator (core/emu/), used where /dev/kvm is missing
-  libzstd-dev  # bench/ only: zstd next to LZ4 on the same traces
-  libpng-dev  # kvmrr dirty: the heatmap picture
-)
-# tools/check.sh fuzzes the trace reader when a Debian clang is installed;
-# clang's libFuzzer runtime (-fsanitize=fuzzer) is a package of its own.
-if command -v clang++ >/dev/null 2>&1 &&
-  dpkg-query -S "$(readlink -f "$(command -v clang++)")" >/dev/null 2>&1; then
-  packages+=("libclang-rt-$(clang++ -dumpversion | cut -d. -f1)-dev")
+if [ $# -gt 0 ]; then
+  packages=("$@")
+else
+  packages=(
+    build-essential cmake ninja-build pkg-config
+    capnproto libcapnp-dev liblz4-dev libxxhash-dev
+    libgtest-dev libbenchmark-dev libcli11-dev
+    libunicorn-dev  # the emulated accelerator (core/emu/), used where /dev/kvm is missing
+    libzstd-dev  # bench/ only: zstd next to LZ4 on the same traces
+    libpng-dev  # kvmrr dirty: the heatmap picture
+  )
+  # tools/check.sh fuzzes the trace reader when a Debian clang is installed;
+  # clang's libFuzzer runtime (-fsanitize=fuzzer) is a package of its own.
+  if command -v clang++ >/dev/null 2>&1 &&
+    dpkg-query -S "$(readlink -f "$(command -v clang++)")" >/dev/null 2>&1; then
+    packages+=("libclang-rt-$(clang++ -dumpversion | cut -d. -f1)-dev")
+  fi
 fi
 
 missing=()

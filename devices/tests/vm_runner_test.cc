@@ -14,6 +14,7 @@
 #include "devices/bank_switch.h"
 #include "devices/guest_run.h"
 #include "devices/rom_shadow.h"
+#include "core/kvm/tests/require_kvm.h"
 #include "devices/tests/fake_host_inputs.h"
 #include "fixtures/guests/dirty_walker_pattern.h"
 
@@ -34,7 +35,7 @@ using testing::FakeHostInputs;
     do {                                                                                 \
         if (GetParam() == Accel::Kvm)                                                    \
             if (std::string why = KvmSystem::unavailable_reason(); !why.empty())         \
-                GTEST_SKIP() << "needs /dev/kvm: " << why;                               \
+                KVMRR_SKIP_WITHOUT_KVM("needs /dev/kvm: " + why);                        \
     } while (0)
 
 struct Run {

@@ -12,6 +12,7 @@
 
 #include "core/error.h"
 #include "core/kvm/kvm.h"
+#include "core/kvm/tests/require_kvm.h"
 #include "record/record_session.h"
 #include "replay/dirty_analysis.h"
 #include "replay/tests/dirty_walker_expect.h"
@@ -58,9 +59,10 @@ DirtyReport analyse(const std::string& path) {
 class DirtyRing : public ::testing::TestWithParam<uint32_t> {
 protected:
     void SetUp() override {
-        if (const std::string why = KvmSystem::unavailable_reason(); !why.empty()) GTEST_SKIP() << "needs KVM: " << why;
+        if (const std::string why = KvmSystem::unavailable_reason(); !why.empty())
+            KVMRR_SKIP_WITHOUT_KVM("needs KVM: " + why);
         KvmSystem kvm;
-        if (kvm.check_extension(KVM_CAP_DIRTY_LOG_RING) <= 0) GTEST_SKIP() << "this KVM has no dirty ring";
+        if (kvm.check_extension(KVM_CAP_DIRTY_LOG_RING) <= 0) KVMRR_SKIP_WITHOUT_KVM("this KVM has no dirty ring");
     }
 };
 
