@@ -3,11 +3,12 @@
 //
 // Exits per second: the pio_loop guest (N port writes, then a line on the
 // UART) on the same machine set-up, run two ways in one process:
-//   BM_BareKvmRunPioLoop  a loop that calls KVM_RUN and does nothing else
-//                         (an IN gets the UART's "transmitter empty" so
-//                         the guest's serial output does not spin, the
+//   BM_BareKvmRunPioLoop  a loop that calls KvmVcpu::run (KVM_RUN and the
+//                         decode of its exit) and does nothing else (an IN
+//                         gets the UART's "transmitter empty" so the
+//                         guest's serial output does not spin, the
 //                         debug-exit OUT ends it);
-//   BM_KvmrrRunPioLoop    VmRunner::run, i.e. `kvmrr run`: decode, the
+//   BM_KvmrrRunPioLoop    Session::run, i.e. `kvmrr run`: the run loop, the
 //                         exit handler, dispatch through the I/O address
 //                         space into the device models.
 // Only the run is timed (manual time), not the machine's set-up.
@@ -43,12 +44,11 @@
 
 #include "core/error.h"
 #include "core/kvm/kvm.h"
-#include "devices/guest_run.h"
-#include "devices/machine.h"
-#include "devices/real_host_inputs.h"
-#include "devices/vm_runner.h"
 #include "record/recorder.h"
 #include "record/trace_writer.h"
+#include "vmm/guest_run.h"
+#include "vmm/real_host_inputs.h"
+#include "vmm/session.h"
 
 namespace kvmrr {
 namespace {
@@ -64,10 +64,20 @@ bool kvm_missing(benchmark::State& state) {
 }
 
 // A machine with the pio_loop guest loaded on KVM.
+SessionConfig kvm_session(MachineLayout layout = MachineLayout::default_layout(), DirtySink sink = {},
+                          DirtyLogMode mode = DirtyLogMode::Bitmap) {
+    SessionConfig c;
+    c.layout = std::move(layout);
+    c.serial_out = [](uint8_t) {};
+    c.accel = Accel::Kvm;
+    c.dirty_mode = mode;
+    c.dirty_sink = std::move(sink);
+    return c;
+}
+
 struct PioLoopVm {
     RealHostInputs inputs{-1, ""};
-    Machine machine{MachineLayout::default_layout(), inputs, [](uint8_t) {}};
-    VmRunner runner{machine, Accel::Kvm};
+    Session runner{kvm_session(), inputs};
     PioLoopVm() {
         GuestSpec g;
         g.fixture = "pio_loop";
@@ -85,23 +95,24 @@ void BM_BareKvmRunPioLoop(benchmark::State& state) {
     for (auto _ : state) {
         PioLoopVm vm;
         Vcpu& vcpu = vm.runner.vcpu();
-        kvm_run* run = vcpu.run_area();
         uint64_t n = 0;
+        ExitKind last = ExitKind::Io;
         const auto t0 = std::chrono::steady_clock::now();
         for (;;) {
-            if (!vcpu.run()) continue;
+            std::optional<VcpuExit> e = vcpu.run();
+            if (!e) continue;
             ++n;
-            if (run->exit_reason != KVM_EXIT_IO) break;  // not expected: stop
-            auto* data = reinterpret_cast<uint8_t*>(run) + run->io.data_offset;
-            if (run->io.direction == KVM_EXIT_IO_IN) {
-                data[0] = 0x60;
-            } else if (run->io.port == 0xf4) {
+            last = e->kind;
+            if (e->kind != ExitKind::Io) break;  // not expected: stop
+            if (!e->is_write) {
+                e->data[0] = 0x60;
+            } else if (e->addr == 0xf4) {
                 break;
             }
         }
         state.SetIterationTime(seconds_since(t0));
-        if (run->exit_reason != KVM_EXIT_IO) {
-            state.SkipWithError(("unexpected exit " + std::to_string(run->exit_reason)).c_str());
+        if (last != ExitKind::Io) {
+            state.SkipWithError((std::string("unexpected exit ") + exit_kind_name(last)).c_str());
             return;
         }
         exits += n;
@@ -137,9 +148,9 @@ void BM_KvmrrRunPioLoop(benchmark::State& state) {
 struct DirtyVm {
     static constexpr uint64_t kFirst = 2ull << 20;
     RealHostInputs inputs{-1, ""};
-    Machine machine;
     std::vector<DirtyBitmap> seen;  // what the sink got, when it keeps them
-    VmRunner runner;
+    Session runner;
+    Machine& machine;
     const MemslotListener::Slot* slot = nullptr;
 
     static MachineLayout layout() {
@@ -152,7 +163,7 @@ struct DirtyVm {
 
     // permille: 0, 1, 10, 100 or 1000 (0%, 0.1%, 1%, 10%, 100%).
     DirtyVm(int permille, DirtySink sink, DirtyLogMode mode = DirtyLogMode::Bitmap)
-        : machine(layout(), inputs, [](uint8_t) {}), runner(machine, Accel::Kvm, std::move(sink), mode) {
+        : runner(kvm_session(layout(), std::move(sink), mode), inputs), machine(runner.machine()) {
         const uint8_t code[] = {0x48, 0x89, 0xf8, 0x48, 0x39, 0xd0, 0x73, 0x08, 0xc6, 0x00, 0x01,
                                 0x48, 0x01, 0xf0, 0xeb, 0xf3, 0xe6, 0x80, 0xeb, 0xec};
         const std::string path = (std::filesystem::temp_directory_path() / ("kvmrr-dirty-" + std::to_string(getpid()))).string();
@@ -174,11 +185,11 @@ struct DirtyVm {
     // Runs the guest through one pass of writes.
     void dirty() {
         Vcpu& vcpu = runner.vcpu();
-        kvm_run* run = vcpu.run_area();
         for (;;) {
-            if (!vcpu.run()) continue;
-            if (run->exit_reason == KVM_EXIT_IO && run->io.port == 0x80) return;
-            throw Error("dirty guest: unexpected exit " + std::to_string(run->exit_reason));
+            const std::optional<VcpuExit> e = vcpu.run();
+            if (!e) continue;
+            if (e->kind == ExitKind::Io && e->addr == 0x80) return;
+            throw Error(std::string("dirty guest: unexpected exit ") + exit_kind_name(e->kind));
         }
     }
 };

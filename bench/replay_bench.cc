@@ -19,6 +19,7 @@
 #include "record/record_session.h"
 #include "record/trace_writer.h"
 #include "replay/device_replay.h"
+#include "replay/guest_replay.h"
 #include "replay/dirty_analysis.h"
 #include "replay/dirty_heatmap.h"
 #include "replay/migration_estimate.h"

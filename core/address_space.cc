@@ -343,36 +343,51 @@ RegionOps* AddressSpace::single_call(const FlatRange* fr, uint64_t addr, unsigne
 AccessResult AddressSpace::read_at(uint64_t addr, unsigned size) {
     ++stats_.reads;
     const FlatRange* fr = is_access_size(size) ? view_->lookup(addr) : nullptr;
+    const MemoryRegion* mr = fr ? fr->mr : nullptr;
     if (fr && size <= fr->range.end() - addr && reads_memory(*fr))  // the usual case: one RAM range
-        return {load_le(fr->host() + (addr - fr->range.start()), size), AccessStatus::Ok};
+        return {load_le(fr->host() + (addr - fr->range.start()), size), AccessStatus::Ok, mr};
     uint64_t off = 0;
     if (RegionOps* ops = single_call(fr, addr, size, false, &off))  // one device callback, nothing to split
-        return {low_bytes(ops->read(off, size), size), AccessStatus::Ok};
+        return {low_bytes(ops->read(off, size), size), AccessStatus::Ok, mr};
     uint8_t buf[8];
     std::memset(buf, 0xff, sizeof buf);
     if (!is_access_size(size) || rejects_whole(fr, addr, size, false)) {
         fault(addr, size, false, buf, AccessStatus::Invalid);
-        return {is_access_size(size) ? load_le(buf, size) : ~uint64_t{0}, AccessStatus::Invalid};
+        return {is_access_size(size) ? load_le(buf, size) : ~uint64_t{0}, AccessStatus::Invalid, mr};
     }
     const AccessStatus st = rw_bytes(addr, buf, size, false);
-    return {load_le(buf, size), st};
+    return {load_le(buf, size), st, mr};
 }
 
-AccessStatus AddressSpace::write_at(uint64_t addr, uint64_t value, unsigned size) {
+AccessResult AddressSpace::write_at(uint64_t addr, uint64_t value, unsigned size) {
     ++stats_.writes;
     const FlatRange* fr = is_access_size(size) ? view_->lookup(addr) : nullptr;
+    const MemoryRegion* mr = fr ? fr->mr : nullptr;
     uint64_t off = 0;
     if (RegionOps* ops = single_call(fr, addr, size, true, &off)) {
         ops->write(off, low_bytes(value, size), size);
-        return AccessStatus::Ok;
+        return {0, AccessStatus::Ok, mr};
     }
     uint8_t buf[8];
     store_le(buf, value, 8);
     if (!is_access_size(size) || rejects_whole(fr, addr, size, true)) {
         fault(addr, size, true, buf, AccessStatus::Invalid);
-        return AccessStatus::Invalid;
+        return {0, AccessStatus::Invalid, mr};
     }
-    return rw_bytes(addr, buf, size, true);
+    return {0, rw_bytes(addr, buf, size, true), mr};
+}
+
+AccessResult AddressSpace::access_at(uint64_t addr, std::span<uint8_t> data, bool is_write) {
+    const auto n = static_cast<unsigned>(data.size());
+    if (data.size() <= 8 && is_access_size(n)) {
+        if (is_write) return write_at(addr, load_le(data.data(), n), n);
+        const AccessResult r = read_at(addr, n);
+        store_le(data.data(), r.value, n);
+        return r;
+    }
+    const FlatRange* fr = view_->lookup(addr);
+    const MemoryRegion* mr = fr ? fr->mr : nullptr;
+    return {0, rw_bytes(addr, data.data(), data.size(), is_write), mr};
 }
 
 }  // namespace kvmrr

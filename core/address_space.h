@@ -38,6 +38,12 @@ const char* access_status_name(AccessStatus s);
 struct AccessResult {
     uint64_t value = 0;
     AccessStatus status = AccessStatus::Ok;
+    // The region that answered: the one at the access's first byte (an
+    // access split across ranges has more), a reservation where nothing
+    // claimed the address, null where nothing is mapped at all. Callers
+    // that name the region (the recorder, replay) take it from here rather
+    // than looking the address up again.
+    const MemoryRegion* region = nullptr;
 };
 
 struct DispatchStats {
@@ -91,8 +97,9 @@ protected:
     AddressSpace(MemorySystem& sys, Kind kind, std::string name, MemoryRegion& root);
 
     AccessResult read_at(uint64_t addr, unsigned size);
-    AccessStatus write_at(uint64_t addr, uint64_t value, unsigned size);
+    AccessResult write_at(uint64_t addr, uint64_t value, unsigned size);
     AccessStatus rw_bytes(uint64_t addr, uint8_t* buf, uint64_t len, bool is_write);
+    AccessResult access_at(uint64_t addr, std::span<uint8_t> data, bool is_write);
 
 private:
     friend class MemorySystem;
@@ -132,7 +139,13 @@ template <class A>
 class TypedAddressSpace final : public AddressSpace {
 public:
     AccessResult read(A addr, unsigned size) { return read_at(addr.value, size); }
-    AccessStatus write(A addr, uint64_t value, unsigned size) { return write_at(addr.value, value, size); }
+    AccessStatus write(A addr, uint64_t value, unsigned size) { return write_at(addr.value, value, size).status; }
+    // One access as a vCPU makes it: `data` holds what is written, or
+    // receives what is read. 1, 2, 4 or 8 bytes go through the region's
+    // access rules as read() and write() do; any other length byte by
+    // byte, as odd MMIO sizes need. The result names the region that
+    // answered (value: what a read of up to 8 bytes returned).
+    AccessResult access(A addr, std::span<uint8_t> data, bool is_write) { return access_at(addr.value, data, is_write); }
     // Any length, split at range boundaries; for DMA and string I/O.
     AccessStatus read_bytes(A addr, std::span<uint8_t> out) {
         return rw_bytes(addr.value, out.data(), out.size(), false);

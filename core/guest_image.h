@@ -13,7 +13,7 @@
 #include <vector>
 
 #include "core/address_space.h"
-#include "core/kvm/cpu_setup.h"
+#include "core/cpu_mode.h"
 
 namespace kvmrr {
 

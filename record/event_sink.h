@@ -8,7 +8,7 @@
 
 #include <cstdint>
 
-#include "core/kvm/dirty_log.h"
+#include "core/vcpu/dirty_log.h"
 #include "record/dirty_runs.h"
 #include "record/trace_event.h"
 

@@ -8,9 +8,8 @@
 
 #include "core/error.h"
 #include "core/kvm/kvm.h"
-#include "devices/machine.h"
-#include "devices/real_host_inputs.h"
-#include "devices/vm_runner.h"
+#include "vmm/real_host_inputs.h"
+#include "vmm/session.h"
 
 namespace kvmrr {
 
@@ -43,17 +42,16 @@ RecordReport record_guest(const RecordRequest& req) {
     const GuestImage image = resolve_guest(req.run.guest);
     RealHostInputs real(req.run.serial_in_fd, req.run.disk);
     Recorder rec(real, req.recorder);
-    Machine machine(req.run.layout, rec, req.run.serial_out);
-    VmRunner runner(machine, req.run.accel, {}, req.run.dirty_mode, req.run.dirty_ring_entries);
-    runner.load(image, req.run.guest.args);
+    Session session(req.run.session_config(), rec, &rec);
+    session.load(image, req.run.guest.args);
 
-    TraceHeader h = make_trace_header(machine, image, req.run.guest.args);
+    TraceHeader h = make_trace_header(session.machine(), image, req.run.guest.args);
     // Which accelerator ran: a guest replay on the other one names it when
     // a dirty bitmap differs (replay_guest).
-    h.accelerator = accel_name(runner.accel());
+    h.accelerator = accel_name(session.accel());
     // KVM's API version and capabilities describe KVM only; an emulated run
     // leaves them empty.
-    if (KvmSystem* kvm = runner.kvm()) {
+    if (KvmSystem* kvm = session.kvm()) {
         h.kvm_api_version = KVM_API_VERSION;
         for (auto [name, cap] : {std::pair{"KVM_CAP_NR_MEMSLOTS", KVM_CAP_NR_MEMSLOTS},
                                  std::pair{"KVM_CAP_READONLY_MEM", KVM_CAP_READONLY_MEM},
@@ -61,38 +59,36 @@ RecordReport record_guest(const RecordRequest& req) {
                                  std::pair{"KVM_CAP_DIRTY_LOG_RING", KVM_CAP_DIRTY_LOG_RING}})
             h.capabilities.emplace_back(name, kvm->check_extension(cap));
     }
-    h.manual_dirty_log_protect = runner.vm().manual_dirty_log_protect();
-    h.max_memslots = runner.vm().max_memslots();
+    h.manual_dirty_log_protect = session.vm().manual_dirty_log_protect();
+    h.max_memslots = session.vm().max_memslots();
     h.dirty_interval_exits = req.recorder.dirty_interval_exits;
     h.dirty_interval_ms = req.recorder.dirty_interval_ms;
     h.dirty_mark_port = req.recorder.dirty_mark_port;
     h.dirty_mode = dirty_log_mode_name(req.run.dirty_mode);
     h.max_exits = req.run.limits.max_exits;
     h.timeout_ms = static_cast<uint64_t>(req.run.limits.timeout.count());
-    h.initial_regs.push_back(regs_record(runner.vcpu().regs(), runner.vcpu().sregs()));
-    h.regions = rec.describe_regions(machine);
+    h.initial_regs.push_back(regs_record(session.vcpu().regs(), session.vcpu().sregs()));
+    h.regions = rec.describe_regions(session.machine());
 
     TraceWriter writer(req.output, h);
-    rec.start(writer, machine, &runner.memslots());
+    rec.start(writer, session.machine(), &session.memslots());
     // If the run throws, the taps must leave the machine before it dies.
     struct StopTaps {
         Recorder& r;
         ~StopTaps() { r.detach(); }
     } stop_taps{rec};
-    RunOptions opts;
-    opts.limits = req.run.limits;
-    opts.policy = req.run.policy;
+    RunOptions opts = req.run.run_options();
     // Dirty logging for every slot while recording: the trace carries the
     // guest's whole dirty-page behaviour.
     opts.global_dirty_log = true;
     RecordReport rep;
-    rep.run.result = runner.run(opts, &rec);
+    rep.run.result = session.run(opts);
     rec.finish(rep.run.result);
     writer.close();
     rep.stats = writer.stats();
     rep.run.exit_status = exit_status_for(rep.run.result);
-    rep.accel = rep.run.accel = accel_name(runner.accel());
-    rep.run.message = fallback_note(runner.fallback_reason()) + image.name + ": " + rep.run.result.describe();
+    rep.accel = rep.run.accel = accel_name(session.accel());
+    rep.run.message = fallback_note(session.fallback_reason()) + image.name + ": " + rep.run.result.describe();
     rep.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     return rep;
 }

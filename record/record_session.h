@@ -4,7 +4,7 @@
 
 #include <string>
 
-#include "devices/guest_run.h"
+#include "vmm/guest_run.h"
 #include "record/recorder.h"
 #include "record/trace_writer.h"
 

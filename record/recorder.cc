@@ -1,5 +1,6 @@
 #include "record/recorder.h"
 
+#include <algorithm>
 #include <cstdint>
 #include <cstring>
 #include <iterator>
@@ -7,8 +8,7 @@
 #include "core/address_space.h"
 #include "core/memory_region.h"
 #include "core/ram_block.h"
-#include "devices/dma_disk.h"
-#include "devices/machine.h"
+#include "vmm/machine.h"
 #include "record/dirty_runs.h"
 #include "record/event_sink.h"
 
@@ -71,15 +71,12 @@ Recorder::~Recorder() { detach(); }
 
 void Recorder::detach() {
     sink_ = nullptr;  // first: removing the taps calls them once more
-    for (LastRanges& l : last_ranges_) l = {};
     for (auto& t : taps_) t->space().remove_listener(*t);
     taps_.clear();
     if (slots_) {
         slots_->set_observer({});
         slots_->set_dirty_sink({});
     }
-    if (machine_)
-        if (auto* disk = dynamic_cast<DmaDisk*>(machine_->device("dma-disk"))) disk->set_dma_observer({});
     slots_ = nullptr;
     machine_ = nullptr;
 }
@@ -106,40 +103,32 @@ std::vector<RegionRecord> Recorder::describe_regions(Machine& m) {
     return out;
 }
 
-const FlatRange* Recorder::range_at(const AddressSpace& as, bool io, uint64_t addr) {
-    LastRanges& last = last_ranges_[io ? 0 : 1];
-    if (last.view.get() != as.view().get()) {  // a commit since: copy the new view's pointer once
-        last.view = as.view();
-        last.ranges.fill(nullptr);
-    }
-    for (const FlatRange* r : last.ranges)
-        if (r && r->range.contains(addr)) return r;
-    const FlatRange* r = last.view->lookup(addr);
-    if (r) last.ranges[last.next++ % last.ranges.size()] = r;
-    return r;
-}
-
 uint32_t Recorder::region_id(const MemoryRegion* mr) {
     if (!mr) return kNoRegion;
-    // A few regions at a time take most exits: a tiny direct-mapped cache
-    // in front of the map (regions never change id while recorded). Region
-    // objects sit in 64-byte slots (RegionPool), so the index starts at bit 6.
     // Ids are keyed by the region's serial, not its address: a region
-    // destroyed during the recording leaves its slot to the next one made.
+    // destroyed during the recording leaves its memory to the next one made.
     const uint64_t serial = mr->serial();
-    RecentRegion& slot = recent_regions_[(reinterpret_cast<uintptr_t>(mr) >> 6) % std::size(recent_regions_)];
-    if (slot.mr == mr && slot.serial == serial) return slot.id;
-    auto it = region_ids_.find(serial);
-    if (it != region_ids_.end()) {
-        slot = {mr, serial, it->second};
-        return it->second;
+    for (size_t i = 0; i < recent_regions_.size(); ++i) {
+        if (recent_regions_[i].mr != mr || recent_regions_[i].serial != serial) continue;
+        const RecentRegion hit = recent_regions_[i];
+        std::move_backward(recent_regions_.begin(), recent_regions_.begin() + static_cast<long>(i),
+                           recent_regions_.begin() + static_cast<long>(i) + 1);
+        recent_regions_[0] = hit;
+        return hit.id;
     }
+    auto remember = [&](uint32_t id) {
+        std::move_backward(recent_regions_.begin(), recent_regions_.end() - 1, recent_regions_.end());
+        recent_regions_[0] = {mr, serial, id};
+        return id;
+    };
+    auto it = region_ids_.find(serial);
+    if (it != region_ids_.end()) return remember(it->second);
     // A region the header did not list (created later): define it before
     // its first use, outside the pending list so that it precedes the access.
     const auto id = static_cast<uint32_t>(region_ids_.size());
     region_ids_.emplace(serial, id);
     if (sink_) sink_->append(0, RegionDefEvent{{id, mr->name(), MemoryRegion::kind_name(mr->kind())}});
-    return id;
+    return remember(id);
 }
 
 void Recorder::start(EventSink& sink, Machine& m, MemslotListener* slots) {
@@ -149,10 +138,6 @@ void Recorder::start(EventSink& sink, Machine& m, MemslotListener* slots) {
     taps_.push_back(std::make_unique<TopologyTap>(*this, m.memory_space(), 0));
     taps_.push_back(std::make_unique<TopologyTap>(*this, m.io_space(), 1));
     for (auto& t : taps_) t->space().add_listener(*t, 1000);  // after the memslot listener
-    if (auto* disk = dynamic_cast<DmaDisk*>(m.device("dma-disk")))
-        disk->set_dma_observer([this](uint64_t gpa, std::span<const uint8_t> bytes) {
-            emit(DmaWriteEvent{gpa, {bytes.begin(), bytes.end()}});
-        });
     if (slots_) {
         auto record_slot = [this](MemslotListener::Change c, const MemslotListener::Slot& s) {
             MemslotEvent ev;
@@ -241,11 +226,8 @@ void Recorder::on_exit(const VcpuExit& e, const ExitOutcome& o) {
     in_exit_ = false;
     if (sink_ && (e.kind == ExitKind::Io || e.kind == ExitKind::Mmio)) {
         AccessEvent a = access_record(e);
-        const AddressSpace& as = a.io ? static_cast<AddressSpace&>(machine_->io_space())
-                                      : static_cast<AddressSpace&>(machine_->memory_space());
-        const FlatRange* fr = range_at(as, a.io, e.addr);
-        const bool reserved = !fr || fr->mr->kind() == MemoryRegion::Kind::Reservation;
-        a.region = fr ? region_id(fr->mr) : kNoRegion;
+        const bool reserved = !o.region || o.region->kind() == MemoryRegion::Kind::Reservation;
+        a.region = region_id(o.region);
         a.status = o.stop == StopReason::InvalidAccess ? TraceAccessStatus::Invalid
                    : reserved                          ? TraceAccessStatus::Unassigned
                                                        : TraceAccessStatus::Ok;
@@ -264,6 +246,10 @@ void Recorder::on_exit(const VcpuExit& e, const ExitOutcome& o) {
                std::chrono::steady_clock::now() - last_harvest_ >= std::chrono::milliseconds(opts_.dirty_interval_ms)) {
         harvest_round();
     }
+}
+
+void Recorder::dma_write(uint64_t gpa, std::span<const uint8_t> bytes) {
+    emit(DmaWriteEvent{gpa, {bytes.begin(), bytes.end()}});
 }
 
 void Recorder::finish(const RunResult& r) {

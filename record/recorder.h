@@ -1,13 +1,13 @@
 // Recorder: the taps that turn one run into trace events.
 //
-// It sits at four places: it is the machine's HostInputs (wrapping the
-// real ones, it logs every clock read, entropy byte, serial poll and disk
-// read it hands on), an ExitObserver on the run loop (every PIO and MMIO
-// exit after the device answered, so a read carries its value, with the
-// region that answered), a MemoryListener on both address spaces (the
-// FlatView hash after every commit) and the memslot listener's observer
-// and dirty sink (every slot change and every harvested bitmap). DMA
-// writes into guest memory come from the disk's observer.
+// It is handed to a Session (vmm/session.h) as two things: the machine's
+// HostInputs (wrapping the real ones, it logs every clock read, entropy
+// byte, serial poll and disk read it hands on) and its SessionObserver
+// (every PIO and MMIO exit after the device answered, so a read carries
+// its value, with the region that dispatch says answered; every DMA write
+// into guest memory). Once started it also listens to both address spaces
+// (the FlatView after every commit) and is the memslot listener's observer
+// and dirty sink (every slot change and every harvested bitmap).
 //
 // What a device does while handling an exit (a topology change, a clock
 // read, a DMA write) is recorded right after that exit's access event:
@@ -23,11 +23,11 @@
 #include <unordered_map>
 #include <vector>
 
-#include "core/kvm/memslot_listener.h"
-#include "core/kvm/run_loop.h"
 #include "core/memory_listener.h"
+#include "core/vcpu/memslot_listener.h"
 #include "devices/host_inputs.h"
 #include "record/trace_event.h"
+#include "vmm/session.h"
 
 namespace kvmrr {
 
@@ -54,7 +54,7 @@ struct RecorderOptions {
     int32_t dirty_mark_port = -1;
 };
 
-class Recorder final : public ExitObserver, public HostInputs {
+class Recorder final : public SessionObserver, public HostInputs {
 public:
     Recorder(HostInputs& real, RecorderOptions opts);
     ~Recorder() override;
@@ -82,17 +82,15 @@ public:
     void disk_read(uint64_t offset, std::span<uint8_t> out) override;
     void disk_write(uint64_t offset, std::span<const uint8_t> in) override;
 
-    // ExitObserver
+    // SessionObserver
     void before_exit(const VcpuExit& e) override;
     void on_exit(const VcpuExit& e, const ExitOutcome& o) override;
+    void dma_write(uint64_t gpa, std::span<const uint8_t> bytes) override;
 
 private:
     class TopologyTap;
     void emit(EventBody body);
     uint32_t region_id(const MemoryRegion* mr);
-    // The range at `addr` in `as`, remembering the last few per space: a
-    // guest's exits go to a few devices at a time.
-    const FlatRange* range_at(const AddressSpace& as, bool io, uint64_t addr);
     void harvest_round();
     void topology(uint8_t space, const AddressSpace& as);
 
@@ -103,22 +101,14 @@ private:
     MemslotListener* slots_ = nullptr;
     std::vector<std::unique_ptr<TopologyTap>> taps_;
     std::unordered_map<uint64_t, uint32_t> region_ids_;  // MemoryRegion::serial() -> id
-    // The last ranges range_at() found in each space (I/O, memory), with
-    // the view they belong to held so that it cannot be freed and its
-    // address reused while they are remembered.
-    struct LastRanges {
-        std::shared_ptr<const FlatView> view;
-        std::array<const FlatRange*, 4> ranges{};
-        unsigned next = 0;
-    };
-    LastRanges last_ranges_[2];
-    // Recent answers of region_id(), indexed by the region's address.
+    // The last few answers of region_id(), newest first: a guest's exits go
+    // to a few devices at a time.
     struct RecentRegion {
         const MemoryRegion* mr = nullptr;
         uint64_t serial = 0;
         uint32_t id = kNoRegion;
     };
-    RecentRegion recent_regions_[8];
+    std::array<RecentRegion, 4> recent_regions_{};
     bool in_exit_ = false;
     std::vector<EventBody> pending_;  // consequences of the exit being handled
     uint64_t epoch_ = 0;

@@ -4,7 +4,7 @@
 #include <cstdio>
 
 #include "core/error.h"
-#include "core/kvm/vm_backend.h"
+#include "core/vcpu/vm_backend.h"
 #include "record/dirty_runs.h"
 #include "record/trace_text.h"
 

@@ -17,7 +17,7 @@
 #include <string>
 #include <vector>
 
-#include "core/kvm/dirty_log.h"
+#include "core/vcpu/dirty_log.h"
 #include "record/trace_reader.h"
 
 namespace kvmrr {

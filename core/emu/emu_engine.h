@@ -29,7 +29,7 @@
 #include <mutex>
 #include <vector>
 
-#include "core/kvm/vm_backend.h"
+#include "core/vcpu/vm_backend.h"
 
 namespace kvmrr::emu {
 

@@ -13,8 +13,6 @@ namespace kvmrr {
 
 namespace {
 
-constexpr size_t kIoDataOffset = 4096;  // I/O data after kvm_run, as in KVM's run area
-constexpr size_t kRunAreaSize = 8192;
 constexpr auto kRunWait = std::chrono::milliseconds(10);
 
 }  // namespace
@@ -50,12 +48,17 @@ struct EmuVcpu::Impl final : emu::MmioSink {
     bool run_segment();
     void post_final_exit(uc_err err);
 
-    kvm_run* run() const { return reinterpret_cast<kvm_run*>(area.get()); }
-    uint8_t* io_data() const { return area.get() + kIoDataOffset; }
+    // Posts an I/O or MMIO exit of `size` bytes at `addr` whose data is
+    // `data` (its first `size` bytes: written data, or zeros for the
+    // handler to fill).
+    void post_access(ExitKind kind, bool is_write, uint64_t addr, unsigned size);
 
     emu::EmuEngine& eng;
     unsigned id;
-    std::unique_ptr<uint8_t[]> area{new uint8_t[kRunAreaSize]()};
+    // The exit handed to run()'s caller, and its data: one access of at
+    // most 8 bytes (string I/O is one exit per element).
+    VcpuExit exit;
+    uint8_t data[8] = {};
     emu::ExitHandshake hs;
     kvm_sregs shadow = emu::reset_sregs();
     bool sregs_set = false;
@@ -144,17 +147,24 @@ bool EmuVcpu::Impl::park_or_stop() {
     return false;
 }
 
+void EmuVcpu::Impl::post_access(ExitKind kind, bool is_write, uint64_t addr, unsigned size) {
+    exit = VcpuExit{};
+    exit.kind = kind;
+    exit.is_write = is_write;
+    exit.size = static_cast<uint8_t>(size);
+    exit.addr = addr;
+    // KVM's MMIO exit carries an 8-byte data area whatever the size; an I/O
+    // exit's data is exactly the element.
+    exit.data = std::span(data, kind == ExitKind::Mmio ? sizeof data : size);
+}
+
 uint64_t EmuVcpu::Impl::mmio_read(uint64_t gpa, unsigned size) {
     if (!access.covers(false, gpa, size)) access = {true, false, false, gpa, size, 0};
     if (!access.served) {
-        kvm_run& r = *run();
-        r.exit_reason = KVM_EXIT_MMIO;
-        r.mmio.phys_addr = access.addr;
-        r.mmio.len = access.size;
-        r.mmio.is_write = 0;
-        std::memset(r.mmio.data, 0, sizeof r.mmio.data);
+        std::memset(data, 0, sizeof data);
+        post_access(ExitKind::Mmio, false, access.addr, access.size);
         if (!park_or_stop()) return ~0ull;
-        std::memcpy(&access.value, r.mmio.data, sizeof access.value);
+        std::memcpy(&access.value, data, sizeof access.value);
         access.served = true;
     }
     // The bytes of this piece that belong to the access (little-endian);
@@ -171,41 +181,25 @@ uint64_t EmuVcpu::Impl::mmio_read(uint64_t gpa, unsigned size) {
 void EmuVcpu::Impl::mmio_write(uint64_t gpa, unsigned size, uint64_t value) {
     if (!access.covers(true, gpa, size)) access = {true, true, false, gpa, size, value};
     if (access.served) return;
-    kvm_run& r = *run();
-    r.exit_reason = KVM_EXIT_MMIO;
-    r.mmio.phys_addr = access.addr;
-    r.mmio.len = access.size;
-    r.mmio.is_write = 1;
-    std::memset(r.mmio.data, 0, sizeof r.mmio.data);
-    std::memcpy(r.mmio.data, &access.value, access.size);
+    std::memset(data, 0, sizeof data);
+    std::memcpy(data, &access.value, access.size);
+    post_access(ExitKind::Mmio, true, access.addr, access.size);
     access.served = true;
     park_or_stop();
 }
 
 uint32_t EmuVcpu::Impl::port_in(uint32_t port, int size) {
-    kvm_run& r = *run();
-    r.exit_reason = KVM_EXIT_IO;
-    r.io.direction = KVM_EXIT_IO_IN;
-    r.io.size = static_cast<uint8_t>(size);
-    r.io.port = static_cast<uint16_t>(port);
-    r.io.count = 1;
-    r.io.data_offset = kIoDataOffset;
-    std::memset(io_data(), 0, 4);
+    std::memset(data, 0, sizeof data);
+    post_access(ExitKind::Io, false, port & 0xffff, static_cast<unsigned>(size));
     if (!park_or_stop()) return ~0u;
     uint32_t v = 0;
-    std::memcpy(&v, io_data(), static_cast<size_t>(size));
+    std::memcpy(&v, data, static_cast<size_t>(size));
     return v;
 }
 
 void EmuVcpu::Impl::port_out(uint32_t port, int size, uint32_t value) {
-    kvm_run& r = *run();
-    r.exit_reason = KVM_EXIT_IO;
-    r.io.direction = KVM_EXIT_IO_OUT;
-    r.io.size = static_cast<uint8_t>(size);
-    r.io.port = static_cast<uint16_t>(port);
-    r.io.count = 1;
-    r.io.data_offset = kIoDataOffset;
-    std::memcpy(io_data(), &value, static_cast<size_t>(size));
+    std::memcpy(data, &value, sizeof value);
+    post_access(ExitKind::Io, true, port & 0xffff, static_cast<unsigned>(size));
     park_or_stop();
 }
 
@@ -233,7 +227,7 @@ bool EmuVcpu::Impl::run_segment() {
 }
 
 void EmuVcpu::Impl::post_final_exit(uc_err err) {
-    kvm_run& r = *run();
+    exit = VcpuExit{};
     const uint64_t pc = emu::start_address(eng.uc(), eng.width());
     if (err == UC_ERR_OK && fault_vector < 0) {
         // Unicorn ends uc_emu_start without an error after hlt, and also
@@ -242,17 +236,17 @@ void EmuVcpu::Impl::post_final_exit(uc_err err) {
         uint8_t last = 0;
         if (pc == insn_addr + insn_size && insn_size == 1 && uc_mem_read(eng.uc(), insn_addr, &last, 1) == UC_ERR_OK &&
             last == 0xf4) {
-            r.exit_reason = KVM_EXIT_HLT;
+            exit.kind = ExitKind::Hlt;
             return;
         }
         last_error = "CPU exception at " + hex(pc) + " that the emulator reported without a vector";
-        r.exit_reason = KVM_EXIT_SHUTDOWN;
+        exit.kind = ExitKind::Shutdown;
         return;
     }
     switch (err) {
         case UC_ERR_OK:  // the interrupt hook saw an exception or int n
             last_error = "CPU exception " + std::to_string(fault_vector) + " at " + hex(pc) + " with no IDT";
-            r.exit_reason = KVM_EXIT_SHUTDOWN;
+            exit.kind = ExitKind::Shutdown;
             return;
         case UC_ERR_INSN_INVALID:
         case UC_ERR_EXCEPTION:
@@ -264,17 +258,15 @@ void EmuVcpu::Impl::post_final_exit(uc_err err) {
         case UC_ERR_READ_PROT:
         case UC_ERR_WRITE_PROT:
             last_error = emu::uc_error_text(err) + " at " + hex(pc);
-            r.exit_reason = KVM_EXIT_SHUTDOWN;
+            exit.kind = ExitKind::Shutdown;
             return;
         default:
             // Fetching from an MMIO area (a device window, unmapped memory
             // or a read-only slot, which Unicorn cannot execute) and the rest.
+            // KVM's own word for an instruction it cannot emulate.
             last_error = emu::uc_error_text(err) + " at " + hex(pc);
-            r.exit_reason = KVM_EXIT_INTERNAL_ERROR;
-            r.internal.suberror = KVM_INTERNAL_ERROR_EMULATION;
-            r.internal.ndata = 2;
-            r.internal.data[0] = static_cast<uint64_t>(err);
-            r.internal.data[1] = pc;
+            exit.kind = ExitKind::InternalError;
+            exit.reason_code = KVM_INTERNAL_ERROR_EMULATION;
     }
 }
 
@@ -289,9 +281,10 @@ EmuVcpu::~EmuVcpu() {
 
 unsigned EmuVcpu::id() const { return impl_->id; }
 
-bool EmuVcpu::run() { return impl_->hs.run(kRunWait); }
-
-kvm_run* EmuVcpu::run_area() const { return impl_->run(); }
+std::optional<VcpuExit> EmuVcpu::run() {
+    if (!impl_->hs.run(kRunWait)) return std::nullopt;
+    return impl_->exit;
+}
 
 void EmuVcpu::complete_exit() { impl_->hs.complete(); }
 
@@ -329,6 +322,11 @@ void EmuVcpu::set_sregs(const kvm_sregs& s) {
 std::string EmuVcpu::last_error() const {
     impl_->hs.quiesce();
     return impl_->last_error;
+}
+
+std::string EmuVcpu::stop_note() const {
+    const std::string e = last_error();
+    return e.empty() ? e : "emulator: " + e;
 }
 
 }  // namespace kvmrr

@@ -1,17 +1,17 @@
 // EmuVcpu: a Vcpu that runs the guest in EmuVm's Unicorn engine
 // (Accel::Emu).
 //
-// It fills a kvm_run of its own exactly as KVM_RUN would, so the run loop,
-// the exit handler and the recorder do not know which accelerator ran:
-//   in/out            KVM_EXIT_IO, one exit per element for string I/O
+// It returns the exits KVM would, as VcpuExits, so the run loop, the exit
+// handler and the recorder do not know which accelerator ran:
+//   in/out            Io, one exit per element for string I/O
 //   MMIO (no slot, or a write to a read-only slot)
-//                     KVM_EXIT_MMIO with the whole access (1..8 bytes)
-//   hlt               KVM_EXIT_HLT
+//                     Mmio with the whole access (1..8 bytes)
+//   hlt               Hlt
 //   any CPU exception (the emulator never delivers through an IDT, and
 //   kvmrr guests have none, so on KVM each would triple-fault)
-//                     KVM_EXIT_SHUTDOWN
+//                     Shutdown
 //   fetch from MMIO, ROM or unmapped memory, other emulator errors
-//                     KVM_EXIT_INTERNAL_ERROR (emulation), see last_error()
+//                     InternalError (emulation), see last_error()
 // A worker thread runs the guest; ExitHandshake (exit_handshake.h) makes
 // its synchronous callbacks look like KVM's exits. regs(), sregs() and the
 // destructor first bring the guest to rest. Real mode and long mode are
@@ -24,7 +24,7 @@
 #include <string>
 
 #include "core/emu/emu_vm.h"
-#include "core/kvm/vcpu.h"
+#include "core/vcpu/vcpu.h"
 
 namespace kvmrr {
 
@@ -38,17 +38,17 @@ public:
 
     unsigned id() const override;
     // Waits at most 10 ms for the next exit.
-    bool run() override;
+    std::optional<VcpuExit> run() override;
     void complete_exit() override;
-    kvm_run* run_area() const override;
     kvm_regs regs() const override;
     void set_regs(const kvm_regs& r) override;
     kvm_sregs sregs() const override;
     void set_sregs(const kvm_sregs& s) override;
 
-    // Why the last KVM_EXIT_INTERNAL_ERROR or KVM_EXIT_SHUTDOWN happened,
-    // in words ("" before any).
+    // Why the last InternalError or Shutdown exit happened, in words (""
+    // before any).
     std::string last_error() const;
+    std::string stop_note() const override;  // "emulator: " and last_error(), or ""
 
     struct Impl;
 

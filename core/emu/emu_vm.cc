@@ -4,7 +4,7 @@
 
 #include "core/emu/emu_engine.h"
 #include "core/error.h"
-#include "core/kvm/dirty_log.h"
+#include "core/vcpu/dirty_log.h"
 
 namespace kvmrr {
 

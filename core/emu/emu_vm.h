@@ -16,7 +16,7 @@
 #include <map>
 #include <memory>
 
-#include "core/kvm/vm_backend.h"
+#include "core/vcpu/vm_backend.h"
 
 namespace kvmrr {
 

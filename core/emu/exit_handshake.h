@@ -3,7 +3,7 @@
 // once (internal to core/emu; no Unicorn types).
 //
 // A worker thread runs the guest. When the guest reaches an exit, the
-// callback that saw it fills the kvm_run buffer and park()s: the caller of
+// callback that saw it fills the exit buffer and park()s: the caller of
 // run() wakes and returns the exit; its handler writes the read data into
 // the buffer; the next run() resumes the worker, whose callback returns
 // the data to the emulator. So the guest is always either idle (not

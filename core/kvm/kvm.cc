@@ -10,7 +10,7 @@
 #include <cstring>
 
 #include "core/error.h"
-#include "core/kvm/dirty_log.h"
+#include "core/vcpu/dirty_log.h"
 
 namespace kvmrr {
 
@@ -112,14 +112,6 @@ std::vector<kvm_cpuid_entry2> KvmSystem::supported_cpuid() const {
         if (errno != E2BIG) fail("KVM_GET_SUPPORTED_CPUID");
     }
     throw Error("KVM_GET_SUPPORTED_CPUID: more than 4096 entries");
-}
-
-const char* dirty_log_mode_name(DirtyLogMode m) { return m == DirtyLogMode::Ring ? "ring" : "bitmap"; }
-
-DirtyLogMode parse_dirty_log_mode(const std::string& text) {
-    if (text == "bitmap") return DirtyLogMode::Bitmap;
-    if (text == "ring") return DirtyLogMode::Ring;
-    throw Error("unknown dirty-log mode '" + text + "' (choose bitmap or ring)");
 }
 
 KvmVm::KvmVm(KvmSystem& kvm, DirtyLogMode mode, uint32_t ring_entries) : kvm_(&kvm), mode_(mode) {
@@ -285,15 +277,57 @@ KvmVcpu::~KvmVcpu() {
     if (run_) munmap(run_, run_size_);
 }
 
-bool KvmVcpu::run() {
+namespace {
+
+// The exit KVM left in `run` (the data span points into `run`): the only
+// place that reads struct kvm_run's exit fields.
+VcpuExit decode_exit(kvm_run& run) {
+    VcpuExit e;
+    switch (run.exit_reason) {
+        case KVM_EXIT_IO:
+            e.kind = ExitKind::Io;
+            e.is_write = run.io.direction == KVM_EXIT_IO_OUT;
+            e.size = run.io.size;
+            e.count = run.io.count;
+            e.addr = run.io.port;
+            e.data = std::span(reinterpret_cast<uint8_t*>(&run) + run.io.data_offset,
+                               static_cast<size_t>(run.io.size) * run.io.count);
+            break;
+        case KVM_EXIT_MMIO:
+            e.kind = ExitKind::Mmio;
+            e.is_write = run.mmio.is_write != 0;
+            e.size = static_cast<uint8_t>(run.mmio.len);
+            e.addr = run.mmio.phys_addr;
+            e.data = std::span(run.mmio.data, sizeof run.mmio.data);
+            break;
+        case KVM_EXIT_HLT: e.kind = ExitKind::Hlt; break;
+        case KVM_EXIT_SHUTDOWN: e.kind = ExitKind::Shutdown; break;
+        case KVM_EXIT_FAIL_ENTRY:
+            e.kind = ExitKind::FailEntry;
+            e.reason_code = run.fail_entry.hardware_entry_failure_reason;
+            break;
+        case KVM_EXIT_INTERNAL_ERROR:
+            e.kind = ExitKind::InternalError;
+            e.reason_code = run.internal.suberror;
+            break;
+        default:
+            e.kind = ExitKind::Unknown;
+            e.reason_code = run.exit_reason;
+    }
+    return e;
+}
+
+}  // namespace
+
+std::optional<VcpuExit> KvmVcpu::run() {
     for (;;) {
         if (ioctl(fd_.get(), KVM_RUN, 0) != 0) {
-            if (errno == EINTR || errno == EAGAIN) return false;
+            if (errno == EINTR || errno == EAGAIN) return std::nullopt;
             fail("KVM_RUN");
         }
         // A full dirty ring is KVM's business and ours, not the guest's:
         // harvest it into the pending bitmaps and go on.
-        if (run_->exit_reason != KVM_EXIT_DIRTY_RING_FULL) return true;
+        if (run_->exit_reason != KVM_EXIT_DIRTY_RING_FULL) return decode_exit(*run_);
         vm_->count_ring_full();
         if (vm_->drain_dirty_rings() == 0) {
             throw Error("KVM says the dirty ring is full but it holds nothing to harvest: the ring overflowed "

@@ -15,8 +15,9 @@
 #include <string>
 #include <vector>
 
-#include "core/kvm/vcpu.h"
-#include "core/kvm/vm_backend.h"
+#include "core/vcpu/dirty_log.h"
+#include "core/vcpu/vcpu.h"
+#include "core/vcpu/vm_backend.h"
 
 namespace kvmrr {
 
@@ -56,19 +57,6 @@ private:
 // Guest-physical pages KVM needs for real mode on hosts without
 // unrestricted guest (identity map, then three TSS pages).
 constexpr uint64_t kIdentityMapAddr = 0xfeffc000;
-
-// How KVM tells which pages the guest dirtied: per-slot bitmaps
-// (KVM_GET_DIRTY_LOG), or per-vCPU rings of dirty pages
-// (KVM_CAP_DIRTY_LOG_RING). Both reach the rest of kvmrr as bitmaps, so
-// the recorder writes the same events either way.
-enum class DirtyLogMode : uint8_t { Bitmap, Ring };
-const char* dirty_log_mode_name(DirtyLogMode m);
-DirtyLogMode parse_dirty_log_mode(const std::string& text);  // "bitmap" or "ring"; throws otherwise
-
-// 0: the largest ring the host allows. A small ring fills quickly where
-// KVM pushes a page every time its instruction emulator writes it (no
-// write protection in between), which is most writes on some hosts.
-constexpr uint32_t kDefaultDirtyRingEntries = 0;
 
 class KvmVm final : public VmBackend {
 public:
@@ -133,10 +121,10 @@ public:
 
     unsigned id() const override { return id_; }
     int fd() const { return fd_.get(); }
-    kvm_run* run_area() const override { return run_; }
-    // KVM_RUN. Returns false when interrupted by a signal (EINTR), throws
-    // on any other failure.
-    bool run() override;
+    // KVM_RUN, and the exit it left in the run area as a VcpuExit (its data
+    // points into the run area). Nothing when interrupted by a signal
+    // (EINTR); throws on any other failure.
+    std::optional<VcpuExit> run() override;
     void complete_exit() override;
 
     kvm_regs regs() const override;

@@ -7,7 +7,7 @@
 
 #include <filesystem>
 
-#include "devices/guest_run.h"
+#include "vmm/guest_run.h"
 #include "record/record_session.h"
 #include "record/trace_reader.h"
 

@@ -11,10 +11,10 @@
 #include <filesystem>
 #include <map>
 
-#include "core/kvm/exit_handler.h"
-#include "core/kvm/tests/fake_vm.h"
+#include "core/vcpu/exit_handler.h"
+#include "core/vcpu/tests/fake_vm.h"
 #include "devices/dma_disk.h"
-#include "devices/machine.h"
+#include "vmm/machine.h"
 #include "devices/tests/fake_host_inputs.h"
 #include "record/dirty_runs.h"
 #include "record/record_session.h"
@@ -28,7 +28,8 @@ struct RecorderFixture : ::testing::Test {
     testing::FakeHostInputs host;
     Recorder rec{host, RecorderOptions{}};
     std::string serial;
-    Machine machine{MachineLayout::default_layout(), rec, [this](uint8_t b) { serial.push_back(static_cast<char>(b)); }};
+    Machine machine{MachineLayout::default_layout(), rec, [this](uint8_t b) { serial.push_back(static_cast<char>(b)); },
+                    [this](uint64_t gpa, std::span<const uint8_t> bytes) { rec.dma_write(gpa, bytes); }};
     testing::FakeVm vm;
     MemslotListener slots{vm};
     std::string path = (std::filesystem::temp_directory_path() / ("kvmrr-rec-" + std::to_string(getpid()) + ".trace")).string();

@@ -8,7 +8,7 @@
 #include <filesystem>
 #include <fstream>
 
-#include "devices/machine.h"
+#include "vmm/machine.h"
 #include "record/trace_writer.h"
 #include "replay/tests/replay_test_util.h"
 

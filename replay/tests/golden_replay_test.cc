@@ -8,8 +8,9 @@
 
 #include <filesystem>
 
-#include "devices/machine.h"
+#include "vmm/machine.h"
 #include "replay/device_replay.h"
+#include "replay/guest_replay.h"
 
 namespace kvmrr {
 namespace {

@@ -9,9 +9,9 @@
 #include <filesystem>
 #include <string>
 
-#include "core/kvm/exit_handler.h"
-#include "core/kvm/tests/fake_vm.h"
-#include "devices/machine.h"
+#include "core/vcpu/exit_handler.h"
+#include "core/vcpu/tests/fake_vm.h"
+#include "vmm/machine.h"
 #include "devices/tests/fake_host_inputs.h"
 #include "record/record_session.h"
 #include "record/recorder.h"
@@ -27,7 +27,8 @@ class ScriptedRecording {
 public:
     FakeHostInputs host;
     Recorder rec{host, RecorderOptions{}};
-    Machine machine{MachineLayout::default_layout(), rec, [](uint8_t) {}};
+    Machine machine{MachineLayout::default_layout(), rec, [](uint8_t) {},
+                    [this](uint64_t gpa, std::span<const uint8_t> bytes) { rec.dma_write(gpa, bytes); }};
     FakeVm vm{509, false};
     MemslotListener slots{vm};
     std::unique_ptr<TraceWriter> writer;

@@ -8,6 +8,7 @@
 
 #include <chrono>
 #include <cstring>
+#include <optional>
 #include <vector>
 
 #include "core/emu/emu_vcpu.h"
@@ -89,21 +90,26 @@ struct EmuGuest {
         vcpu->set_regs(r);
     }
 
-    // run() until an exit, at most `limit`; the exit reason, or -1.
-    int next_exit(std::chrono::milliseconds limit = std::chrono::seconds(10)) {
+    // run() until an exit, at most `limit`: its kind (the exit itself in
+    // `exit`), or nothing.
+    std::optional<ExitKind> next_exit(std::chrono::milliseconds limit = std::chrono::seconds(10)) {
         const auto end = std::chrono::steady_clock::now() + limit;
         while (std::chrono::steady_clock::now() < end)
-            if (vcpu->run()) return static_cast<int>(vcpu->run_area()->exit_reason);
-        return -1;
+            if (std::optional<VcpuExit> e = vcpu->run()) {
+                exit = *e;
+                return e->kind;
+            }
+        return std::nullopt;
     }
 
-    kvm_run& run() { return *vcpu->run_area(); }
-    uint8_t* io_data() { return reinterpret_cast<uint8_t*>(vcpu->run_area()) + run().io.data_offset; }
+    uint8_t* io_data() { return exit.data.data(); }
     uint64_t mmio_value() {
         uint64_t v = 0;
-        std::memcpy(&v, run().mmio.data, run().mmio.len);
+        std::memcpy(&v, exit.data.data(), exit.size);
         return v;
     }
+
+    VcpuExit exit;  // the last one next_exit() returned
 };
 
 }  // namespace kvmrr::testing

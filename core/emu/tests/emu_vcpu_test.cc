@@ -1,4 +1,4 @@
-// EmuVcpu: the exits it makes, KVM's way, for small guests on EmuVm.
+// EmuVcpu: the exits it makes, as KVM makes them, for small guests on EmuVm.
 #include "core/emu/emu_vcpu.h"
 
 #include <gtest/gtest.h>
@@ -21,26 +21,26 @@ TEST(EmuVcpu, PortOutAndInRoundTrip) {
     // mov eax,0x11223344; out dx,eax; hlt
     g.start_long({0xb0, 0x5a, 0xe6, 0x80, 0xe4, 0x81, 0xe6, 0x82, 0x66, 0xba, 0xf8, 0x03, 0xb8, 0x44, 0x33, 0x22, 0x11,
                   0xef, 0xf4});
-    ASSERT_EQ(g.next_exit(), KVM_EXIT_IO);
-    EXPECT_EQ(g.run().io.direction, KVM_EXIT_IO_OUT);
-    EXPECT_EQ(g.run().io.port, 0x80);
-    EXPECT_EQ(g.run().io.size, 1);
-    EXPECT_EQ(g.run().io.count, 1u);
+    ASSERT_EQ(g.next_exit(), ExitKind::Io);
+    EXPECT_EQ(g.exit.is_write, true);
+    EXPECT_EQ(g.exit.addr, 0x80);
+    EXPECT_EQ(g.exit.size, 1);
+    EXPECT_EQ(g.exit.count, 1u);
     EXPECT_EQ(g.io_data()[0], 0x5a);
-    ASSERT_EQ(g.next_exit(), KVM_EXIT_IO);
-    EXPECT_EQ(g.run().io.direction, KVM_EXIT_IO_IN);
-    EXPECT_EQ(g.run().io.port, 0x81);
+    ASSERT_EQ(g.next_exit(), ExitKind::Io);
+    EXPECT_EQ(g.exit.is_write, false);
+    EXPECT_EQ(g.exit.addr, 0x81);
     g.io_data()[0] = 0xa5;  // what the handler reads for the guest
-    ASSERT_EQ(g.next_exit(), KVM_EXIT_IO);
-    EXPECT_EQ(g.run().io.port, 0x82);
+    ASSERT_EQ(g.next_exit(), ExitKind::Io);
+    EXPECT_EQ(g.exit.addr, 0x82);
     EXPECT_EQ(g.io_data()[0], 0xa5);
-    ASSERT_EQ(g.next_exit(), KVM_EXIT_IO);
-    EXPECT_EQ(g.run().io.port, 0x3f8);
-    EXPECT_EQ(g.run().io.size, 4);
+    ASSERT_EQ(g.next_exit(), ExitKind::Io);
+    EXPECT_EQ(g.exit.addr, 0x3f8);
+    EXPECT_EQ(g.exit.size, 4);
     uint32_t v = 0;
     std::memcpy(&v, g.io_data(), 4);
     EXPECT_EQ(v, 0x11223344u);
-    EXPECT_EQ(g.next_exit(), KVM_EXIT_HLT);
+    EXPECT_EQ(g.next_exit(), ExitKind::Hlt);
     EXPECT_EQ(g.vcpu->regs().rip, kCodeAddr + 19);  // just past the hlt
 }
 
@@ -58,21 +58,21 @@ TEST(EmuVcpu, StringIoIsOneExitPerElementInOrder) {
     g.start_long({0xbe, 0x00, 0x00, 0x20, 0x00, 0xb9, 0x05, 0x00, 0x00, 0x00, 0xba, 0xf8, 0x03, 0x00, 0x00, 0xfc, 0xf3,
                   0x6e, 0xbf, 0x00, 0x10, 0x20, 0x00, 0xb9, 0x03, 0x00, 0x00, 0x00, 0xf3, 0x6c, 0xf4});
     for (char c : std::string("ABCDE")) {
-        ASSERT_EQ(g.next_exit(), KVM_EXIT_IO) << c;
-        EXPECT_EQ(g.run().io.direction, KVM_EXIT_IO_OUT);
-        EXPECT_EQ(g.run().io.port, 0x3f8);
-        EXPECT_EQ(g.run().io.size, 1);
-        EXPECT_EQ(g.run().io.count, 1u);
+        ASSERT_EQ(g.next_exit(), ExitKind::Io) << c;
+        EXPECT_EQ(g.exit.is_write, true);
+        EXPECT_EQ(g.exit.addr, 0x3f8);
+        EXPECT_EQ(g.exit.size, 1);
+        EXPECT_EQ(g.exit.count, 1u);
         EXPECT_EQ(g.io_data()[0], static_cast<uint8_t>(c));
     }
     for (uint8_t v : {0x11, 0x22, 0x33}) {
-        ASSERT_EQ(g.next_exit(), KVM_EXIT_IO);
-        EXPECT_EQ(g.run().io.direction, KVM_EXIT_IO_IN);
-        EXPECT_EQ(g.run().io.port, 0x3f8);
-        EXPECT_EQ(g.run().io.count, 1u);
+        ASSERT_EQ(g.next_exit(), ExitKind::Io);
+        EXPECT_EQ(g.exit.is_write, false);
+        EXPECT_EQ(g.exit.addr, 0x3f8);
+        EXPECT_EQ(g.exit.count, 1u);
         g.io_data()[0] = v;
     }
-    ASSERT_EQ(g.next_exit(), KVM_EXIT_HLT);
+    ASSERT_EQ(g.next_exit(), ExitKind::Hlt);
     EXPECT_EQ(g.ram.data()[0x201000], 0x11);
     EXPECT_EQ(g.ram.data()[0x201001], 0x22);
     EXPECT_EQ(g.ram.data()[0x201002], 0x33);
@@ -90,28 +90,28 @@ TEST(EmuVcpu, MmioToAGapIsOneWholeAccessPerInstruction) {
     g.start_long({0x48, 0x8b, 0x04, 0x25, 0x00, 0x00, 0x00, 0x40, 0x48, 0x89, 0x04, 0x25, 0x10, 0x00, 0x00, 0x40,
                   0x66, 0x8b, 0x04, 0x25, 0x03, 0x00, 0x00, 0x40, 0x66, 0x89, 0x04, 0x25, 0x20, 0x00, 0x00, 0x40, 0xf4});
     // Unicorn cuts an 8-byte MMIO access in two; the exit is still one.
-    ASSERT_EQ(g.next_exit(), KVM_EXIT_MMIO);
-    EXPECT_EQ(g.run().mmio.phys_addr, 0x40000000u);
-    EXPECT_EQ(g.run().mmio.len, 8u);
-    EXPECT_EQ(g.run().mmio.is_write, 0);
+    ASSERT_EQ(g.next_exit(), ExitKind::Mmio);
+    EXPECT_EQ(g.exit.addr, 0x40000000u);
+    EXPECT_EQ(g.exit.size, 8u);
+    EXPECT_EQ(g.exit.is_write, false);
     const uint64_t value = 0x1122334455667788;
-    std::memcpy(g.run().mmio.data, &value, 8);
-    ASSERT_EQ(g.next_exit(), KVM_EXIT_MMIO);
-    EXPECT_EQ(g.run().mmio.phys_addr, 0x40000010u);
-    EXPECT_EQ(g.run().mmio.len, 8u);
-    EXPECT_EQ(g.run().mmio.is_write, 1);
+    std::memcpy(g.exit.data.data(), &value, 8);
+    ASSERT_EQ(g.next_exit(), ExitKind::Mmio);
+    EXPECT_EQ(g.exit.addr, 0x40000010u);
+    EXPECT_EQ(g.exit.size, 8u);
+    EXPECT_EQ(g.exit.is_write, true);
     EXPECT_EQ(g.mmio_value(), value);
     // Unaligned: Unicorn reads aligned pieces; the exit has the guest's address.
-    ASSERT_EQ(g.next_exit(), KVM_EXIT_MMIO);
-    EXPECT_EQ(g.run().mmio.phys_addr, 0x40000003u);
-    EXPECT_EQ(g.run().mmio.len, 2u);
+    ASSERT_EQ(g.next_exit(), ExitKind::Mmio);
+    EXPECT_EQ(g.exit.addr, 0x40000003u);
+    EXPECT_EQ(g.exit.size, 2u);
     const uint16_t half = 0xbeef;
-    std::memcpy(g.run().mmio.data, &half, 2);
-    ASSERT_EQ(g.next_exit(), KVM_EXIT_MMIO);
-    EXPECT_EQ(g.run().mmio.phys_addr, 0x40000020u);
-    EXPECT_EQ(g.run().mmio.len, 2u);
+    std::memcpy(g.exit.data.data(), &half, 2);
+    ASSERT_EQ(g.next_exit(), ExitKind::Mmio);
+    EXPECT_EQ(g.exit.addr, 0x40000020u);
+    EXPECT_EQ(g.exit.size, 2u);
     EXPECT_EQ(g.mmio_value(), 0xbeefu);
-    EXPECT_EQ(g.next_exit(), KVM_EXIT_HLT);
+    EXPECT_EQ(g.next_exit(), ExitKind::Hlt);
 }
 
 TEST(EmuVcpu, ReadOnlySlotReadsHostMemoryAndWritesExit) {
@@ -124,19 +124,19 @@ TEST(EmuVcpu, ReadOnlySlotReadsHostMemoryAndWritesExit) {
     // mov eax,[0x800004]; out 0x80,eax; hlt
     g.start_long({0x8b, 0x04, 0x25, 0x00, 0x00, 0x80, 0x00, 0xe7, 0x80, 0xc7, 0x04, 0x25, 0x04, 0x00, 0x80, 0x00, 0x78,
                   0x56, 0x34, 0x12, 0x8b, 0x04, 0x25, 0x04, 0x00, 0x80, 0x00, 0xe7, 0x80, 0xf4});
-    ASSERT_EQ(g.next_exit(), KVM_EXIT_IO);
+    ASSERT_EQ(g.next_exit(), ExitKind::Io);
     uint32_t v = 0;
     std::memcpy(&v, g.io_data(), 4);
     EXPECT_EQ(v, 0xaabbccddu);
-    ASSERT_EQ(g.next_exit(), KVM_EXIT_MMIO);
-    EXPECT_EQ(g.run().mmio.phys_addr, 0x800004u);
-    EXPECT_EQ(g.run().mmio.is_write, 1);
-    EXPECT_EQ(g.run().mmio.len, 4u);
+    ASSERT_EQ(g.next_exit(), ExitKind::Mmio);
+    EXPECT_EQ(g.exit.addr, 0x800004u);
+    EXPECT_EQ(g.exit.is_write, true);
+    EXPECT_EQ(g.exit.size, 4u);
     EXPECT_EQ(g.mmio_value(), 0x12345678u);
-    ASSERT_EQ(g.next_exit(), KVM_EXIT_IO);
+    ASSERT_EQ(g.next_exit(), ExitKind::Io);
     std::memcpy(&v, g.io_data(), 4);
     EXPECT_EQ(v, 0x01020304u);  // the write did not reach the ROM
-    EXPECT_EQ(g.next_exit(), KVM_EXIT_HLT);
+    EXPECT_EQ(g.next_exit(), ExitKind::Hlt);
 }
 
 TEST(EmuVcpu, DirtyLogHasThePagesWrittenAndClearsOnRead) {
@@ -147,7 +147,7 @@ TEST(EmuVcpu, DirtyLogHasThePagesWrittenAndClearsOnRead) {
     // mov eax,[0x1008000] (a read: not dirty); hlt
     g.start_long({0xc7, 0x04, 0x25, 0x00, 0x00, 0x00, 0x01, 0x01, 0x00, 0x00, 0x00, 0xc7, 0x04, 0x25, 0xfe, 0x5f, 0x00,
                   0x01, 0x02, 0x00, 0x00, 0x00, 0x8b, 0x04, 0x25, 0x00, 0x80, 0x00, 0x01, 0xf4});
-    ASSERT_EQ(g.next_exit(), KVM_EXIT_HLT);
+    ASSERT_EQ(g.next_exit(), ExitKind::Hlt);
     uint64_t bits[1] = {};
     g.vm.get_dirty_log(2, bits);
     EXPECT_EQ(bits[0], (1ull << 0) | (1ull << 5) | (1ull << 6));
@@ -164,9 +164,9 @@ TEST(EmuVcpu, WriteToALoggingReadOnlySlotExitsAndLeavesItClean) {
     g.vm.set_user_memory_region({1, kMemReadonly | kMemLogDirtyPages, 0x800000, 4096, rom.addr()});
     // mov dword [0x800004],0x12345678; hlt
     g.start_long({0xc7, 0x04, 0x25, 0x04, 0x00, 0x80, 0x00, 0x78, 0x56, 0x34, 0x12, 0xf4});
-    ASSERT_EQ(g.next_exit(), KVM_EXIT_MMIO);
-    EXPECT_EQ(g.run().mmio.is_write, 1);
-    EXPECT_EQ(g.next_exit(), KVM_EXIT_HLT);
+    ASSERT_EQ(g.next_exit(), ExitKind::Mmio);
+    EXPECT_EQ(g.exit.is_write, true);
+    EXPECT_EQ(g.next_exit(), ExitKind::Hlt);
     uint64_t bits[1] = {~0ull};
     g.vm.get_dirty_log(1, bits);
     EXPECT_EQ(bits[0], 0u);
@@ -175,7 +175,7 @@ TEST(EmuVcpu, WriteToALoggingReadOnlySlotExitsAndLeavesItClean) {
 std::string shutdown_reason(const std::vector<uint8_t>& code) {
     EmuGuest g;
     g.start_long(code);
-    EXPECT_EQ(g.next_exit(), KVM_EXIT_SHUTDOWN);
+    EXPECT_EQ(g.next_exit(), ExitKind::Shutdown);
     return g.vcpu->last_error();
 }
 
@@ -190,8 +190,8 @@ TEST(EmuVcpu, EveryExceptionWithoutAnIdtShutsDown) {
 TEST(EmuVcpu, FetchFromMmioIsAnInternalError) {
     EmuGuest g;
     g.start_long({0xb8, 0x00, 0x00, 0x00, 0x40, 0xff, 0xe0});  // mov eax,0x40000000; jmp rax
-    ASSERT_EQ(g.next_exit(), KVM_EXIT_INTERNAL_ERROR);
-    EXPECT_EQ(g.run().internal.suberror, static_cast<uint32_t>(KVM_INTERNAL_ERROR_EMULATION));
+    ASSERT_EQ(g.next_exit(), ExitKind::InternalError);
+    EXPECT_EQ(g.exit.reason_code, static_cast<uint64_t>(KVM_INTERNAL_ERROR_EMULATION));
     EXPECT_NE(g.vcpu->last_error().find("0x40000000"), std::string::npos) << g.vcpu->last_error();
 }
 
@@ -200,22 +200,22 @@ TEST(EmuVcpu, SpinningGuestReturnsFromRunAndStopsForRegisters) {
     g.start_long({0xeb, 0xfe});  // jmp $
     for (int i = 0; i < 5; ++i) {
         const auto t0 = std::chrono::steady_clock::now();
-        EXPECT_FALSE(g.vcpu->run());
+        EXPECT_FALSE(g.vcpu->run().has_value());
         EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(1));
     }
     EXPECT_EQ(g.vcpu->regs().rip, kCodeAddr);  // at rest, at the loop
-    EXPECT_FALSE(g.vcpu->run());               // and it goes on
+    EXPECT_FALSE(g.vcpu->run().has_value());               // and it goes on
 }
 
 TEST(EmuVcpu, RealModeDecodes16BitCode) {
     EmuGuest g;
     g.start_real({0xb8, 0x34, 0x12, 0xe7, 0x80, 0xf4});  // mov ax,0x1234; out 0x80,ax; hlt
-    ASSERT_EQ(g.next_exit(), KVM_EXIT_IO);
-    EXPECT_EQ(g.run().io.size, 2);
+    ASSERT_EQ(g.next_exit(), ExitKind::Io);
+    EXPECT_EQ(g.exit.size, 2);
     uint16_t v = 0;
     std::memcpy(&v, g.io_data(), 2);
     EXPECT_EQ(v, 0x1234);
-    EXPECT_EQ(g.next_exit(), KVM_EXIT_HLT);
+    EXPECT_EQ(g.next_exit(), ExitKind::Hlt);
     EXPECT_EQ(g.vcpu->regs().rip, 0x1006u);
     EXPECT_EQ(g.vcpu->sregs().cr0 & 1, 0u);
 }
@@ -226,12 +226,12 @@ TEST(EmuVcpu, SlotAddedDuringAnExitIsThereForTheNextInstruction) {
     page.data()[0] = 0x99;
     // out 0x80,al; mov al,[0x40000000]; out 0x81,al; hlt
     g.start_long({0xe6, 0x80, 0x8a, 0x04, 0x25, 0x00, 0x00, 0x00, 0x40, 0xe6, 0x81, 0xf4});
-    ASSERT_EQ(g.next_exit(), KVM_EXIT_IO);
+    ASSERT_EQ(g.next_exit(), ExitKind::Io);
     g.vm.set_user_memory_region({1, 0, 0x40000000, 4096, page.addr()});  // as a device's handler would
-    ASSERT_EQ(g.next_exit(), KVM_EXIT_IO);  // RAM now: no MMIO exit
-    EXPECT_EQ(g.run().io.port, 0x81);
+    ASSERT_EQ(g.next_exit(), ExitKind::Io);  // RAM now: no MMIO exit
+    EXPECT_EQ(g.exit.addr, 0x81);
     EXPECT_EQ(g.io_data()[0], 0x99);
-    EXPECT_EQ(g.next_exit(), KVM_EXIT_HLT);
+    EXPECT_EQ(g.next_exit(), ExitKind::Hlt);
 }
 
 }  // namespace

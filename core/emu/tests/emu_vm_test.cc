@@ -50,12 +50,12 @@ TEST(EmuVm, TwoVmsInOneProcessAreIndependent) {
     testing::EmuGuest a, b;
     a.start_long({0xb0, 0x11, 0xe6, 0x80, 0xf4});  // mov al, 0x11; out 0x80, al; hlt
     b.start_long({0xb0, 0x22, 0xe6, 0x80, 0xf4});
-    ASSERT_EQ(a.next_exit(), KVM_EXIT_IO);
-    ASSERT_EQ(b.next_exit(), KVM_EXIT_IO);
+    ASSERT_EQ(a.next_exit(), ExitKind::Io);
+    ASSERT_EQ(b.next_exit(), ExitKind::Io);
     EXPECT_EQ(a.io_data()[0], 0x11);
     EXPECT_EQ(b.io_data()[0], 0x22);
-    EXPECT_EQ(b.next_exit(), KVM_EXIT_HLT);
-    EXPECT_EQ(a.next_exit(), KVM_EXIT_HLT);
+    EXPECT_EQ(b.next_exit(), ExitKind::Hlt);
+    EXPECT_EQ(a.next_exit(), ExitKind::Hlt);
 }
 
 }  // namespace

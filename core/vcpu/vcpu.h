@@ -1,0 +1,49 @@
+// Vcpu: what the run loop needs from a virtual CPU, whichever accelerator
+// provides it.
+//
+// run() returns the next exit as a VcpuExit (vcpu_exit.h), plain data that
+// both accelerators fill: KvmVcpu (core/kvm/kvm.h) decodes KVM's run area,
+// EmuVcpu (core/emu/emu_vcpu.h) builds it from the emulator's callbacks. The
+// exit's `data` span points into a buffer the vCPU owns and stays valid
+// until the next run() or complete_exit(); for a read the handler writes
+// the data there, and the next run() (or complete_exit()) hands it to the
+// guest. Registers travel as kvm_regs/kvm_sregs: plain structs of the KVM
+// API that both fill, no KVM needed.
+#pragma once
+
+#include <linux/kvm.h>
+
+#include <optional>
+#include <string>
+
+#include "core/vcpu/vcpu_exit.h"
+
+namespace kvmrr {
+
+class Vcpu {
+public:
+    virtual ~Vcpu() = default;
+    virtual unsigned id() const = 0;
+    // Enters the guest until the next exit. An exit that needs data (an I/O
+    // or MMIO read) is completed by the next run() with what the handler
+    // wrote into its data. Returns nothing when interrupted before any exit
+    // (a signal for KVM, a bounded wait for the emulator), so that callers
+    // can check a deadline and call run() again.
+    virtual std::optional<VcpuExit> run() = 0;
+    // Completes the instruction of the exit that run() last returned,
+    // without running the guest further: what KVM_RUN with immediate_exit
+    // does. Until then the registers are not defined alike everywhere
+    // (after an OUT, RIP may or may not be past it on KVM, depending on
+    // whether the host took the fast path or emulated the instruction).
+    // A no-op when no I/O or MMIO exit is pending.
+    virtual void complete_exit() = 0;
+    virtual kvm_regs regs() const = 0;
+    virtual void set_regs(const kvm_regs& r) = 0;
+    virtual kvm_sregs sregs() const = 0;
+    virtual void set_sregs(const kvm_sregs& s) = 0;
+    // What the accelerator knows of the last stop beyond its exit (the
+    // emulator: which exception, where), or "".
+    virtual std::string stop_note() const { return ""; }
+};
+
+}  // namespace kvmrr

@@ -1,0 +1,123 @@
+#include "replay/guest_replay.h"
+
+#include <cstring>
+#include <vector>
+
+#include "core/vcpu/exit_handler.h"
+#include "replay/event_compare.h"
+#include "replay/replay_engine.h"
+
+namespace kvmrr {
+
+namespace {
+
+// Dirty logs are compared where they were harvested after a number of
+// exits (the same exits come again); a harvest by wall-clock time cannot
+// be repeated, so then the recorder runs without one and they are skipped.
+bool exit_count_harvests(const TraceHeader& h) { return h.dirty_interval_ms == 0; }
+
+RecorderOptions recorder_options(const TraceHeader& h) {
+    if (!exit_count_harvests(h)) return RecorderOptions{};
+    return RecorderOptions{h.dirty_interval_exits, 0, h.dirty_mark_port};
+}
+
+class GuestReplay final : public ReplayEngine {
+public:
+    GuestReplay(TraceReader& r, const ReplayOptions& o)
+        : ReplayEngine(r, o, o.accel, exit_count_harvests(r.header()), recorder_options(r.header())) {}
+
+    ReplayReport run() {
+        if (check_devices()) return finish();
+        rep_.accel = accel_name(session_->accel());
+        matcher_.replayed_on = rep_.accel;
+        matcher_.recorded_on = h_.accelerator.empty() ? std::string("kvm") : h_.accelerator;
+        start();
+        std::vector<TraceEvent> group;
+        if (!groups_.read(group) && !groups_.complete()) {
+            rep_.unchecked += group.size();  // damage before the first access
+            return finish();
+        }
+        matcher_.queue(group);
+        RunOptions ro;
+        ro.limits.timeout = opts_.timeout;
+        ro.global_dirty_log = true;  // as record_guest: every slot logs
+        ro.handler = [this](VcpuExit& e) { return guest_exit(e); };
+        const RunResult r = session_->run(ro);
+        if (rep_.divergence || cut_short_) return finish();
+        rec_.finish(r);  // the last harvest and the end, as the recording did
+        for (;;) {
+            const bool more = groups_.read(group);
+            matcher_.queue(group);
+            if (!more) break;
+        }
+        if (matcher_.match() && matcher_.saw_end()) rep_.ended = true;
+        return finish();
+    }
+
+private:
+    // One exit of the replayed guest: it must be the next recorded access.
+    ExitOutcome guest_exit(VcpuExit& e) {
+        Machine& m = session_->machine();
+        const ExitTargets targets{m.io_space(), m.memory_space()};
+        if (e.kind != ExitKind::Io && e.kind != ExitKind::Mmio) return handle_exit(e, targets);  // the end event says if it should
+        std::vector<TraceEvent> group;
+        if (!groups_.read(group) && !groups_.complete()) {
+            // Damage: this group may lack events; the replay ends here.
+            cut_short_ = true;
+            rep_.unchecked += group.size();
+            return {StopReason::Diverged, e.addr};
+        }
+        AccessEvent got = access_record(e);  // for a read, the data is not the guest's yet
+        const AccessEvent* a = group.empty() ? nullptr : std::get_if<AccessEvent>(&group.front().body);
+        if (!a) {
+            const TraceEvent where = group.empty() ? TraceEvent{matcher_.last_seq() + 1, 0, EndEvent{}} : group.front();
+            matcher_.diverge(where, nullptr, "the guest made an exit that the recording does not have: " +
+                                                 format_event(TraceEvent{where.seq, 0, got}, matcher_.actual_names(), false));
+            return {StopReason::Diverged, e.addr};
+        }
+        // What the guest cannot know is taken from the recording.
+        got.region = a->region;
+        got.status = a->status;
+        if (!got.is_write) {
+            got.value = a->value;
+            got.bulk = a->bulk;
+        }
+        const RegionNames& names = groups_.names();
+        const TraceEvent actual{group.front().seq, group.front().vcpu, got};
+        if (!same_event(group.front(), names, actual, names)) {
+            matcher_.diverge(group.front(), &actual, event_difference(group.front(), names, actual, names).value_or(""));
+            return {StopReason::Diverged, e.addr};
+        }
+        ++rep_.accesses;
+        current_access_ = a;
+        current_group_ = group;
+        queue_inputs(group);
+        rec_.before_exit(e);
+        const ExitOutcome o = handle_exit(e, targets);
+        current_region_ = o.region;
+        rec_.on_exit(e, o);
+        // The guest sees the recorded value, whatever the device said (that
+        // is compared too).
+        if (!a->is_write) {
+            if (a->count == 1) std::memcpy(e.data.data(), &a->value, std::min<size_t>(a->size, e.data.size()));
+            else std::memcpy(e.data.data(), a->bulk.data(), std::min(a->bulk.size(), e.data.size()));
+        }
+        matcher_.match(group, /*dirty_may_follow=*/true);
+        current_access_ = nullptr;
+        current_group_ = {};
+        current_region_ = nullptr;
+        if (rep_.divergence) return {StopReason::Diverged, e.addr};
+        return o;
+    }
+
+    bool cut_short_ = false;  // the trace's damage was reached
+};
+
+}  // namespace
+
+ReplayReport replay_guest(TraceReader& reader, const ReplayOptions& options) {
+    GuestReplay r(reader, options);
+    return r.run();
+}
+
+}  // namespace kvmrr

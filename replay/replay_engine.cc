@@ -1,0 +1,109 @@
+#include "replay/replay_engine.h"
+
+#include "core/guest_image.h"
+#include "core/memory_region.h"
+
+namespace kvmrr {
+
+namespace {
+
+MachineLayout layout_from_header(const TraceHeader& h) {
+    MachineLayout l;
+    l.ram_size = h.ram_size;
+    l.rom_size = h.rom_size;
+    l.rom_low_alias = h.rom_low_alias;
+    l.devices.clear();
+    for (const WindowRecord& w : h.windows)
+        l.devices.push_back({w.name, w.io ? AddressSpace::Kind::Io : AddressSpace::Kind::Memory, w.addr, w.size});
+    l.validate();
+    return l;
+}
+
+GuestImage image_from_header(const TraceHeader& h) {
+    GuestImage img;
+    img.name = h.guest_name;
+    img.entry = h.guest_entry;
+    img.mode = h.guest_long_mode ? CpuMode::Long : CpuMode::Real;
+    img.hash = h.guest_hash;
+    for (const SegmentRecord& s : h.guest_segments) img.segments.push_back({s.addr, s.data, s.zero_fill});
+    return img;
+}
+
+}  // namespace
+
+ReplayEngine::ReplayEngine(TraceReader& reader, const ReplayOptions& options, Accel accel, bool compare_dirty,
+                           RecorderOptions recorder_options)
+    : opts_(options),
+      groups_(reader),
+      h_(reader.header()),
+      matcher_(groups_.names(), compare_dirty, rep_),
+      rec_(inputs_, recorder_options) {
+    SessionConfig c;
+    c.layout = layout_from_header(h_);
+    c.serial_out = [](uint8_t) {};
+    c.accel = accel;
+    c.max_memslots = h_.max_memslots;
+    session_ = std::make_unique<Session>(c, rec_, this);
+    matcher_.place = [this] { return ReplayPlace{current_access_, current_group_, current_region_}; };
+    matcher_.region_at = [this](bool io, uint64_t addr) -> std::string {
+        Machine& m = session_->machine();
+        const AddressSpace& as = io ? static_cast<const AddressSpace&>(m.io_space())
+                                    : static_cast<const AddressSpace&>(m.memory_space());
+        const FlatRange* fr = as.view()->lookup(addr);
+        return fr ? fr->mr->name() : std::string();
+    };
+    matcher_.device_at = [this](bool io, uint64_t addr) -> std::string {
+        std::string name;
+        const auto kind = io ? AddressSpace::Kind::Io : AddressSpace::Kind::Memory;
+        for (const DeviceWindow& w : session_->machine().layout().devices)
+            if (w.space == kind && addr >= w.addr && addr - w.addr < w.size) name = w.name;
+        return name;
+    };
+}
+
+ReplayEngine::~ReplayEngine() { rec_.detach(); }
+
+bool ReplayEngine::check_devices() {
+    for (const DeviceRecord& d : h_.devices) {
+        const Device* dev = session_->machine().device(d.name);
+        std::string why;
+        if (!dev) why = "the trace has device '" + d.name + "', this build does not";
+        else if (dev->model_version() != d.model_version)
+            why = "device '" + d.name + "' was model version " + std::to_string(d.model_version) + " when recorded, is " +
+                  std::to_string(dev->model_version()) + " now";
+        if (why.empty()) continue;
+        Divergence v;
+        v.kind = "header";
+        v.device = d.name;
+        v.difference = why;
+        rep_.divergence = std::move(v);
+        return true;
+    }
+    return false;
+}
+
+void ReplayEngine::start() {
+    if (opts_.prepare_machine) opts_.prepare_machine(session_->machine());
+    session_->load(image_from_header(h_), h_.guest_args);
+    for (const RegionRecord& r : rec_.describe_regions(session_->machine())) matcher_.actual_names().add(r);
+    rec_.start(matcher_, session_->machine(), &session_->memslots());
+}
+
+void ReplayEngine::queue_inputs(std::span<const TraceEvent> group) {
+    if (inputs_.pending()) inputs_.clear();  // left over by a device that asked for less
+    for (size_t i = 1; i < group.size(); ++i) inputs_.push(group[i].body);
+}
+
+ReplayReport ReplayEngine::finish() {
+    rec_.detach();
+    if (rep_.divergence && rep_.divergence->kind != "header")
+        rep_.divergence->context = groups_.context_before(matcher_.context_end(), opts_.context_events);
+    if (!rep_.divergence) {
+        // Whatever follows a divergence is not read; otherwise say why reading stopped.
+        if (!groups_.complete()) rep_.damage = groups_.damage().value_or("the trace ends before its end event");
+        else if (!rep_.ended) rep_.damage = "the trace has no end event";
+    }
+    return std::move(rep_);
+}
+
+}  // namespace kvmrr

@@ -1,0 +1,65 @@
+// ReplayEngine: what device replay and guest replay share — the machine
+// rebuilt from a trace header through a Session, the very Recorder that
+// wrote the trace put in front of it again (writing into the matcher
+// instead of a file), the recorded inputs served to its devices, the
+// groups read from the trace and the matcher that compares them.
+//
+// The engines (DeviceReplay, GuestReplay) drive it; this is internal to
+// replay/.
+#pragma once
+
+#include <memory>
+#include <span>
+
+#include "record/recorder.h"
+#include "record/trace_reader.h"
+#include "replay/event_groups.h"
+#include "replay/event_matcher.h"
+#include "replay/replay_report.h"
+#include "replay/trace_inputs.h"
+#include "vmm/session.h"
+
+namespace kvmrr {
+
+class ReplayEngine : public SessionObserver {
+protected:
+    // Builds the machine from the header (throws kvmrr::Error if it cannot
+    // be), on `accel` (Accel::None: no vCPU).
+    ReplayEngine(TraceReader& reader, const ReplayOptions& options, Accel accel, bool compare_dirty,
+                 RecorderOptions recorder_options);
+    ~ReplayEngine() override;
+
+    // The header's devices must be this build's, at the same model
+    // versions; else a divergence "in the header" (true).
+    bool check_devices();
+    // Writes the guest image into memory and (with a vCPU) sets it up,
+    // hands the test hook the machine, and starts the recorder.
+    void start();
+    // Hands the devices the inputs recorded after the group's access.
+    void queue_inputs(std::span<const TraceEvent> group);
+    // Ends the replay: the recorder leaves the machine, the divergence gets
+    // its context, or the report says why reading stopped.
+    ReplayReport finish();
+
+    // SessionObserver: what a device writes by DMA goes to the recorder.
+    // Exits are told to the recorder by the engines themselves, around
+    // their own matching.
+    void before_exit(const VcpuExit&) override {}
+    void on_exit(const VcpuExit&, const ExitOutcome&) override {}
+    void dma_write(uint64_t gpa, std::span<const uint8_t> bytes) override { rec_.dma_write(gpa, bytes); }
+
+    const ReplayOptions& opts_;
+    EventGroupReader groups_;
+    const TraceHeader& h_;
+    ReplayReport rep_;
+    EventMatcher matcher_;
+    TraceInputs inputs_;
+    Recorder rec_;
+    std::unique_ptr<Session> session_;
+    // Where the replay stands, for a divergence report.
+    const AccessEvent* current_access_ = nullptr;
+    std::span<const TraceEvent> current_group_;
+    const MemoryRegion* current_region_ = nullptr;
+};
+
+}  // namespace kvmrr

@@ -1,0 +1,63 @@
+// What a replay is asked (ReplayOptions) and what it says (ReplayReport,
+// with the first Divergence), for both engines: device replay
+// (device_replay.h) and guest replay (guest_replay.h).
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "vmm/accel.h"
+
+namespace kvmrr {
+
+class Machine;
+
+struct Divergence {
+    std::optional<uint64_t> seq;   // of the recorded event; none for the header
+    uint16_t vcpu = 0;
+    std::string kind;              // of the recorded event, or "header"
+    std::optional<uint64_t> addr;  // of the access being replayed
+    std::string region;            // that answered it in the replay
+    std::string device;            // whose window holds the address
+    std::string expected, actual;  // the two events as `kvmrr dump` prints them ("" when missing)
+    std::string difference;        // which fields differ
+    std::string view_diff;         // topology: ranges only expected ("- ") / only replayed ("+ ")
+    std::vector<std::string> context;  // the recorded events before it
+    std::string describe() const;      // several lines, each ending in '\n'
+};
+
+struct ReplayOptions {
+    size_t context_events = 8;
+    // Told of progress every so many events: (events done, events in the
+    // trace if the footer says). Called from the replaying thread.
+    std::function<void(uint64_t, std::optional<uint64_t>)> progress;
+    uint64_t progress_every = 1 << 16;
+    // Called once the machine is built, before anything is replayed. Tests
+    // plant a changed device model here (MemoryRegion::replace_ops).
+    std::function<void(Machine&)> prepare_machine;
+    // Guest replay only: the accelerator, and a limit on the run.
+    Accel accel = Accel::Auto;
+    std::chrono::milliseconds timeout{60000};
+};
+
+struct ReplayReport {
+    uint64_t events = 0;     // recorded events replayed or checked
+    uint64_t accesses = 0;   // PIO and MMIO accesses dispatched
+    uint64_t checked = 0;    // recorded events compared with the replay's
+    uint64_t skipped_dirty = 0;
+    uint64_t unchecked = 0;  // events of a group that damage cut short
+    std::optional<Divergence> divergence;
+    std::optional<std::string> damage;  // the trace is not whole: where reading stopped
+    bool ended = false;                 // the end event was reached and checked
+    std::string end_reason;
+    std::string accel;       // guest replay: what ran the guest
+    int exit_status = 0;
+    bool reproduced() const { return ended && !divergence && !damage; }
+    std::string summary() const;  // one line
+};
+
+}  // namespace kvmrr

@@ -1,0 +1,106 @@
+#include "vmm/guest_run.h"
+
+#include <algorithm>
+#include <cstdlib>
+#include <filesystem>
+
+#include "core/error.h"
+#include "vmm/real_host_inputs.h"
+
+namespace kvmrr {
+
+std::string fixture_dir() {
+    if (const char* env = std::getenv("KVMRR_FIXTURE_DIR"); env && *env) return env;
+#ifdef KVMRR_FIXTURE_DIR
+    return KVMRR_FIXTURE_DIR;
+#else
+    return "fixtures/guests";
+#endif
+}
+
+std::vector<std::string> fixture_names() {
+    std::vector<std::string> names;
+    std::error_code ec;
+    for (const auto& e : std::filesystem::directory_iterator(fixture_dir(), ec))
+        if (e.path().extension() == ".bin") names.push_back(e.path().stem().string());
+    std::sort(names.begin(), names.end());
+    return names;
+}
+
+GuestImage resolve_guest(const GuestSpec& spec) {
+    if (spec.fixture.empty() == spec.image.empty()) throw Error("give exactly one of a fixture guest name or an image file");
+    if (!spec.fixture.empty()) {
+        const std::string path = fixture_dir() + "/" + spec.fixture + ".bin";
+        if (!std::filesystem::exists(path)) {
+            std::string known;
+            for (const std::string& n : fixture_names()) known += (known.empty() ? "" : ", ") + n;
+            throw Error("no fixture guest '" + spec.fixture + "' in " + fixture_dir() +
+                        (known.empty() ? " (none built: build the fixture_guests target)" : " (known: " + known + ")"));
+        }
+        GuestImage img = GuestImage::raw(path, kFixtureLoadAddr, kFixtureLoadAddr, CpuMode::Long);
+        img.name = spec.fixture;
+        return img;
+    }
+    GuestImage img = GuestImage::open(spec.image, spec.load, spec.entry.value_or(spec.load), spec.mode);
+    if (spec.entry) img.entry = *spec.entry;
+    return img;
+}
+
+int exit_status_for(const RunResult& r) {
+    switch (r.reason) {
+        case StopReason::GuestExit: return r.exit_status;
+        case StopReason::Halt: return 0;
+        case StopReason::Timeout: return kStatusTimeout;
+        default: return kStatusAbnormal;
+    }
+}
+
+std::string fallback_note(const std::string& reason) {
+    if (reason.empty()) return "";
+    return "/dev/kvm unavailable (" + reason + "); running on the Unicorn emulator\n";
+}
+
+std::string prefix_lines(const std::string& text, const std::string& prefix) {
+    std::string out;
+    size_t start = 0;
+    while (start < text.size()) {
+        const size_t nl = text.find('\n', start);
+        const size_t end = nl == std::string::npos ? text.size() : nl + 1;
+        out += prefix + text.substr(start, end - start);
+        start = end;
+    }
+    if (out.empty() || out.back() != '\n') out += '\n';
+    return out;
+}
+
+GuestRunReport run_guest(const GuestRunRequest& req) {
+    const GuestImage image = resolve_guest(req.guest);
+    RealHostInputs inputs(req.serial_in_fd, req.disk);
+    Session session(req.session_config(), inputs);
+    session.load(image, req.guest.args);
+    GuestRunReport rep;
+    rep.result = session.run(req.run_options());
+    rep.exit_status = exit_status_for(rep.result);
+    rep.accel = accel_name(session.accel());
+    rep.message = fallback_note(session.fallback_reason()) + image.name + ": " + rep.result.describe();
+    return rep;
+}
+
+SessionConfig GuestRunRequest::session_config() const {
+    SessionConfig c;
+    c.layout = layout;
+    c.serial_out = serial_out;
+    c.accel = accel;
+    c.dirty_mode = dirty_mode;
+    c.dirty_ring_entries = dirty_ring_entries;
+    return c;
+}
+
+RunOptions GuestRunRequest::run_options() const {
+    RunOptions o;
+    o.limits = limits;
+    o.policy = policy;
+    return o;
+}
+
+}  // namespace kvmrr

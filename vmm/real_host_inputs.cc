@@ -1,0 +1,82 @@
+#include "vmm/real_host_inputs.h"
+
+#include <fcntl.h>
+#include <sys/random.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "core/error.h"
+
+namespace kvmrr {
+
+RealHostInputs::RealHostInputs(int serial_fd, const std::string& disk_path)
+    : serial_fd_(serial_fd), disk_path_(disk_path) {
+    if (!disk_path.empty()) {
+        disk_fd_ = open(disk_path.c_str(), O_RDWR | O_CLOEXEC);
+        if (disk_fd_ < 0) throw Error("cannot open disk image '" + disk_path + "': " + std::strerror(errno));
+    }
+}
+
+RealHostInputs::~RealHostInputs() {
+    if (disk_fd_ >= 0) close(disk_fd_);
+}
+
+int64_t RealHostInputs::wall_clock_ns() {
+    timespec ts{};
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return static_cast<int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec;
+}
+
+void RealHostInputs::entropy(std::span<uint8_t> out) {
+    size_t done = 0;
+    while (done < out.size()) {
+        const ssize_t n = getrandom(out.data() + done, out.size() - done, 0);
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            throw Error(std::string("getrandom failed: ") + std::strerror(errno));
+        }
+        done += static_cast<size_t>(n);
+    }
+}
+
+std::optional<uint8_t> RealHostInputs::serial_in() {
+    if (serial_fd_ < 0) return std::nullopt;
+    // Poll without blocking: the guest polls LSR, and a VMM that blocked on
+    // the host terminal would freeze it.
+    const int flags = fcntl(serial_fd_, F_GETFL);
+    if (!(flags & O_NONBLOCK)) fcntl(serial_fd_, F_SETFL, flags | O_NONBLOCK);
+    uint8_t b;
+    const ssize_t n = read(serial_fd_, &b, 1);
+    if (n == 1) return b;
+    if (n == 0) serial_fd_ = -1;  // end of input: stop asking
+    return std::nullopt;
+}
+
+void RealHostInputs::disk_read(uint64_t offset, std::span<uint8_t> out) {
+    std::memset(out.data(), 0, out.size());
+    if (disk_fd_ < 0) return;
+    size_t done = 0;
+    while (done < out.size()) {
+        const ssize_t n = pread(disk_fd_, out.data() + done, out.size() - done, static_cast<off_t>(offset + done));
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) throw Error("reading disk image '" + disk_path_ + "': " + std::strerror(errno));
+        if (n == 0) break;  // past the end: zeros
+        done += static_cast<size_t>(n);
+    }
+}
+
+void RealHostInputs::disk_write(uint64_t offset, std::span<const uint8_t> in) {
+    if (disk_fd_ < 0) return;
+    size_t done = 0;
+    while (done < in.size()) {
+        const ssize_t n = pwrite(disk_fd_, in.data() + done, in.size() - done, static_cast<off_t>(offset + done));
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) throw Error("writing disk image '" + disk_path_ + "': " + std::strerror(errno));
+        done += static_cast<size_t>(n);
+    }
+}
+
+}  // namespace kvmrr

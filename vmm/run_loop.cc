@@ -1,0 +1,139 @@
+#include "vmm/run_loop.h"
+
+#include <pthread.h>
+#include <signal.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cinttypes>
+#include <cstdio>
+#include <cstring>
+#include <optional>
+
+#include "core/error.h"
+
+namespace kvmrr {
+
+namespace {
+
+int timeout_signal() { return SIGRTMIN + 1; }
+
+void ignore_signal(int) {}
+
+// A per-run timer aimed at the calling thread.
+class ThreadTimer {
+public:
+    explicit ThreadTimer(std::chrono::milliseconds after) {
+        struct sigaction sa {};
+        sa.sa_handler = ignore_signal;  // no SA_RESTART: KVM_RUN must return EINTR
+        sigemptyset(&sa.sa_mask);
+        if (sigaction(timeout_signal(), &sa, nullptr) < 0) throw Error("sigaction for the run timeout failed");
+        sigevent ev{};
+        ev.sigev_notify = SIGEV_THREAD_ID;
+        ev.sigev_signo = timeout_signal();
+        ev._sigev_un._tid = static_cast<pid_t>(syscall(SYS_gettid));
+        if (timer_create(CLOCK_MONOTONIC, &ev, &timer_) < 0)
+            throw Error(std::string("timer_create for the run timeout failed: ") + std::strerror(errno));
+        itimerspec its{};
+        const auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(after).count();
+        its.it_value.tv_sec = ns / 1000000000;
+        its.it_value.tv_nsec = ns % 1000000000;
+        its.it_interval.tv_nsec = 10 * 1000 * 1000;
+        timer_settime(timer_, 0, &its, nullptr);
+    }
+    ~ThreadTimer() { timer_delete(timer_); }
+    ThreadTimer(const ThreadTimer&) = delete;
+    ThreadTimer& operator=(const ThreadTimer&) = delete;
+
+private:
+    timer_t timer_{};
+};
+
+}  // namespace
+
+std::string RunResult::describe() const {
+    char buf[160];
+    switch (reason) {
+        case StopReason::GuestExit:
+            std::snprintf(buf, sizeof buf, "guest exited with status %d after %" PRIu64 " exits", exit_status, exits);
+            break;
+        case StopReason::Halt:
+            std::snprintf(buf, sizeof buf, "guest halted (status 0) after %" PRIu64 " exits at rip 0x%llx", exits,
+                          static_cast<unsigned long long>(regs.rip));
+            break;
+        case StopReason::Shutdown:
+            std::snprintf(buf, sizeof buf, "guest triple-faulted after %" PRIu64 " exits: rip 0x%llx rsp 0x%llx cr0 0x%llx cr3 0x%llx",
+                          exits, static_cast<unsigned long long>(regs.rip), static_cast<unsigned long long>(regs.rsp),
+                          static_cast<unsigned long long>(sregs.cr0), static_cast<unsigned long long>(sregs.cr3));
+            break;
+        case StopReason::UnassignedAccess:
+        case StopReason::InvalidAccess:
+            std::snprintf(buf, sizeof buf, "%s at 0x%" PRIx64 " (rip after it 0x%llx) after %" PRIu64 " exits", stop_reason_name(reason),
+                          detail, static_cast<unsigned long long>(regs.rip), exits);
+            break;
+        default:
+            std::snprintf(buf, sizeof buf, "%s (detail 0x%" PRIx64 ") after %" PRIu64 " exits, rip 0x%llx", stop_reason_name(reason),
+                          detail, exits, static_cast<unsigned long long>(regs.rip));
+    }
+    return note.empty() ? std::string(buf) : std::string(buf) + " (" + note + ")";
+}
+
+RunResult run_vcpu(Vcpu& vcpu, ExitTargets targets, const ExitPolicy& policy, const RunLimits& limits,
+                   const GuestExitRequest& exit_request, ExitObserver* observer, const ExitHandlerFn& handler) {
+    using Clock = std::chrono::steady_clock;
+    RunResult res;
+    std::optional<ThreadTimer> timer;
+    const bool timed = limits.timeout.count() > 0;
+    const Clock::time_point deadline = Clock::now() + limits.timeout;
+    if (timed) timer.emplace(limits.timeout);
+    bool access_pending = false;  // the last exit handled was I/O or MMIO
+
+    for (;;) {
+        if (limits.max_exits && res.exits >= limits.max_exits) {
+            res.reason = StopReason::MaxExits;
+            res.detail = limits.max_exits;
+            break;
+        }
+        std::optional<VcpuExit> exit = vcpu.run();
+        if (timed && Clock::now() >= deadline) {
+            // An exit that came just now is not handled: a pending I/O read
+            // is left half done, which does not matter for a stopped run.
+            res.reason = StopReason::Timeout;
+            res.detail = static_cast<uint64_t>(limits.timeout.count());
+            break;
+        }
+        if (!exit) continue;  // the timer's signal, before the deadline
+        ++res.exits;
+        VcpuExit& e = *exit;
+        access_pending = e.kind == ExitKind::Io || e.kind == ExitKind::Mmio;
+        if (observer) observer->before_exit(e);
+        const ExitOutcome o = handler ? handler(e) : handle_exit(e, targets, policy);
+        if (observer) observer->on_exit(e, o);
+        if (exit_request.requested) {
+            res.reason = StopReason::GuestExit;
+            res.exit_status = exit_request.status;
+            break;
+        }
+        if (o.stop != StopReason::None) {
+            res.reason = o.stop;
+            res.detail = o.detail;
+            break;
+        }
+    }
+    // Finish the instruction of the last handled I/O or MMIO exit before
+    // reading the registers: where RIP stands at such an exit differs
+    // between KVM hosts (VMX's fast PIO path leaves it at an OUT, KVM's
+    // instruction emulator moves it past OUTs and MMIO writes but not
+    // reads) and from the emulator. Completed, RIP is past the instruction
+    // that made the last access everywhere, which is what traces compare.
+    // A timed-out exit was never handled, so it is left as it is.
+    if (res.reason != StopReason::Timeout && access_pending) vcpu.complete_exit();
+    res.regs = vcpu.regs();
+    res.sregs = vcpu.sregs();
+    if (res.reason == StopReason::Shutdown || res.reason == StopReason::InternalError) res.note = vcpu.stop_note();
+    return res;
+}
+
+}  // namespace kvmrr
