@@ -61,6 +61,7 @@ struct DispatchMachine {
                 regions.push_back(&mr);
             }
             as = &sys.create_memory_space("memory", root);
+            t.commit();
         }
         auto inside = [&](const MemoryRegion& mr, unsigned align) {
             const uint64_t start = mr.addr();

@@ -60,6 +60,7 @@ public:
         ++stats_.containers;
         fill(root, regions - 1, 1);
         root_ = &root;
+        t.commit();
         return root;
     }
 

@@ -161,6 +161,7 @@ MachineMemory build_machine(MemorySystem& sys, const MachineLayout& layout) {
             (d.space == AddressSpace::Kind::Io ? m.io : m.system)->add_subregion(d.addr, r);
             m.windows[d.name] = &r;
         }
+        t.commit();
     }
     m.memory = &sys.create_memory_space("memory", *m.system);
     m.io_space = &sys.create_io_space("io", *m.io);

@@ -160,6 +160,7 @@ void MemoryRegion::del_subregion(MemoryRegion& child) {
     cold_->sys->region_changed(*this, &child);
     erase_kid(static_cast<size_t>(it - kids.begin()));
     child.cold_->parent = nullptr;
+    t.commit();
 }
 
 void MemoryRegion::set_enabled(bool on) {
@@ -262,6 +263,7 @@ void MemoryRegion::set_alias_target(MemoryRegion& target) {
     alias_of_leaf_ = target.plain_leaf();
     target.cold_->alias_users.push_back(this);
     changed();
+    t.commit();
 }
 
 void MemoryRegion::set_romd(bool on) {

@@ -64,11 +64,6 @@ public:
     // (unlike the region's address: a destroyed region's slot is given to
     // the next one created), so it can key what outlives a region.
     uint64_t serial() const;
-    // Puts other callbacks behind an I/O or ROM-device region (throws for
-    // other kinds). Nothing in a machine does this; it is how tests plant
-    // a changed device model (a wrapper around the device's own ops) to
-    // prove that replay notices. The rendering does not change.
-    void replace_ops(RegionOps& ops);
     const AccessRules& rules() const;
     MemorySystem& system() const;
     // Subregions in rendering order: highest priority first and, among
@@ -119,6 +114,10 @@ public:
 private:
     friend class MemorySystem;
     friend class RegionPool;
+    friend struct RegionTestHook;  // core/tests/region_test_hook.h
+    // Puts other callbacks behind an I/O or ROM-device region (throws for
+    // other kinds): how tests plant a changed device model, never a machine.
+    void replace_ops(RegionOps& ops);
     struct Cold;
     // `cold` is the slot the pool gave for this region's Cold part.
     MemoryRegion(MemorySystem& sys, Kind kind, std::string name, uint64_t size, void* cold);

@@ -187,29 +187,32 @@ private:
     friend class MemoryRegion;
 };
 
-// RAII transaction: begin() on construction, commit() on destruction.
-// When the scope is left by an exception, the commit still runs (the tree
-// must not stay half-open) but a second error from it is not thrown over
-// the first one.
+// RAII transaction: begin() on construction; commit() ends it, and may
+// throw (a listener refusing the new view: KVM out of memslots, say). A
+// scope left without commit(), by an exception, still closes the
+// transaction on destruction (the tree must not stay half-open), but a
+// second error from that commit is not thrown over the first one; a
+// destructor never throws.
 class Transaction {
 public:
-    explicit Transaction(MemorySystem& sys) : sys_(sys), uncaught_(std::uncaught_exceptions()) { sys_.begin(); }
-    ~Transaction() noexcept(false) {
-        if (std::uncaught_exceptions() > uncaught_) {
-            try {
-                sys_.commit();
-            } catch (...) {
-            }
-        } else {
+    explicit Transaction(MemorySystem& sys) : sys_(sys) { sys_.begin(); }
+    ~Transaction() {
+        if (done_) return;
+        try {
             sys_.commit();
+        } catch (...) {
         }
+    }
+    void commit() {
+        done_ = true;
+        sys_.commit();
     }
     Transaction(const Transaction&) = delete;
     Transaction& operator=(const Transaction&) = delete;
 
 private:
     MemorySystem& sys_;
-    int uncaught_;
+    bool done_ = false;
 };
 
 }  // namespace kvmrr

@@ -26,6 +26,7 @@ uint64_t claim_window(MachineMemory& m, const std::string& window, MemoryRegion&
             parent->add_subregion(addr, *res);  // leave the layout as it was
             throw;
         }
+        t.commit();
     }
     region.system().destroy(*res);
     m.windows.erase(it);

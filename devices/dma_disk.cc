@@ -50,6 +50,7 @@ void DmaDisk::attach(MemorySystem& sys, MachineMemory& m) {
         Transaction t(sys);
         regs.add_subregion(0, sys.create_io("dma-disk-addr", kWideSize, wide_ops_, wide));
         regs.add_subregion(kWideSize, sys.create_io("dma-disk-ctl", kWindowSize - kWideSize, narrow_ops_, narrow));
+        t.commit();
     }
     claim_window(m, "dma-disk", regs);
     memory_ = m.memory;

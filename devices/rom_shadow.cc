@@ -59,6 +59,7 @@ void RomShadow::attach(MemorySystem& sys, MachineMemory& m) {
         flash_->set_enabled(false);
         m.system->add_subregion_overlap(base_, *shadow_, kShadowPriority);
         m.system->add_subregion_overlap(base_, *flash_, kShadowPriority);
+        t.commit();
     }
     // A transaction of its own, like every claim: claim_window swaps the
     // reservation for the region and destroys the reservation.
@@ -75,6 +76,7 @@ void RomShadow::set_mode(uint8_t mode) {
     shadow_->set_enabled(mode_ == kModeRam);
     flash_->set_enabled(mode_ == kModeRomd || mode_ == kModeRomdIo);
     if (mode_ == kModeRomd || mode_ == kModeRomdIo) flash_->set_romd(mode_ == kModeRomd);
+    t.commit();
 }
 
 uint8_t RomShadow::reg_byte(uint64_t offset) const {

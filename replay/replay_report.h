@@ -37,7 +37,7 @@ struct ReplayOptions {
     std::function<void(uint64_t, std::optional<uint64_t>)> progress;
     uint64_t progress_every = 1 << 16;
     // Called once the machine is built, before anything is replayed. Tests
-    // plant a changed device model here (MemoryRegion::replace_ops).
+    // plant a changed device model here (RegionTestHook::replace_ops).
     std::function<void(Machine&)> prepare_machine;
     // Guest replay only: the accelerator, and a limit on the run.
     Accel accel = Accel::Auto;

@@ -43,6 +43,7 @@ Machine::Machine(const MachineLayout& layout, HostInputs& inputs, std::function<
         d->attach(sys_, mem_);
         devices_.push_back(d.get());
     }
+    t.commit();
 }
 
 Machine::~Machine() = default;

@@ -1,14 +1,15 @@
-// The vCPU run loop: Vcpu::run (KVM_RUN or the emulator), decode,
-// handle_exit, repeat, until something ends the run, with a limit on exits
-// and on wall-clock time.
+// The vCPU run loop: Vcpu::run (KVM_RUN or the emulator) returns an exit,
+// handle_exit (or a replay's handler) answers it, repeat, until something
+// ends the run, with a limit on exits and on wall-clock time.
 //
 // The timeout is a POSIX timer that signals this thread: the signal kicks
 // a KVM vCPU out of KVM_RUN (EINTR) even if the guest spins without exits,
 // and it repeats every 10 ms after the deadline, so a signal that lands
-// while the thread is outside KVM_RUN cannot be missed. (The emulated vCPU
-// returns from run() on its own after a bounded wait, so the deadline is
-// checked there too.) The signal handler does nothing; it is installed
-// once per process for kTimeoutSignal.
+// while the thread is outside KVM_RUN cannot be missed. The emulated vCPU
+// returns from run() on its own after a bounded wait (its guest is stopped
+// only at an instruction boundary, from its own hook, never from this
+// thread), so the deadline is checked there too. The signal handler does
+// nothing; it is installed for SIGRTMIN + 1 by each timed run.
 #pragma once
 
 #include <chrono>

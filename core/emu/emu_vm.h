@@ -1,7 +1,7 @@
 // EmuVm: a VmBackend over one Unicorn engine, the software stand-in for a
 // KVM VM where /dev/kvm is missing (Accel::Emu).
 //
-// Memslots keep KVM's rules, as the fake VM in core/kvm/tests does: slot
+// Memslots keep KVM's rules, as the fake VM in core/vcpu/tests does: slot
 // ids below max_memslots(), page-aligned guest address, size and host
 // address, no overlap with another slot, only the dirty-logging flag may
 // change in place, size 0 deletes. RAM slots are the host memory mapped in

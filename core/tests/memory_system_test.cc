@@ -248,6 +248,39 @@ TEST(Transactions, RaiiTransactionCommitsWhenLeftByException) {
     EXPECT_EQ(as.view()->ranges()[0].range.start(), 0x4000u);
 }
 
+// A listener that refuses a view (KVM out of memslots, say): commit()
+// throws its error; a transaction left by another exception swallows it.
+TEST(Transactions, CommitThrowsAListenersErrorButTheDestructorNever) {
+    struct Refuser final : MemoryListener {
+        bool armed = false;
+        void commit() override {
+            if (armed) throw Error("refused");
+        }
+    } refuser;
+    MemorySystem sys;
+    MemoryRegion& root = sys.create_container("root", 0x10000);
+    MemoryAddressSpace& as = sys.create_memory_space("mem", root);
+    as.add_listener(refuser);
+    MemoryRegion& a = sys.create_ram("a", 0x1000);
+    refuser.armed = true;
+    {
+        Transaction t(sys);
+        root.add_subregion(0, a);
+        EXPECT_THROW(t.commit(), Error);
+    }
+    EXPECT_EQ(sys.transaction_depth(), 0);
+    try {
+        Transaction t(sys);
+        a.set_address(0x4000);
+        throw std::runtime_error("first");
+    } catch (const std::runtime_error& e) {
+        EXPECT_STREQ(e.what(), "first");  // not "refused"
+    }
+    EXPECT_EQ(sys.transaction_depth(), 0);
+    refuser.armed = false;
+    as.remove_listener(refuser);
+}
+
 TEST(Transactions, FailedChangeOutsideTransactionLeavesNoOpenTransaction) {
     MemorySystem sys;
     MemoryRegion& root = sys.create_container("root", 0x10000);

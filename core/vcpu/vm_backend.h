@@ -2,8 +2,10 @@
 //
 // The memslot listener and the dirty-log harvester talk to this interface
 // only, so they run in unit tests against a fake VM that needs no
-// /dev/kvm; KvmVm (kvm_vm.h) is the real one. Calls mirror the ioctls:
-// KVM_SET_USER_MEMORY_REGION, KVM_GET_DIRTY_LOG, KVM_CLEAR_DIRTY_LOG.
+// /dev/kvm; KvmVm (core/kvm/kvm.h) and EmuVm (core/emu/emu_vm.h) are the
+// real ones, ReplayVm (vmm/replay_vm.h) the slot table of a replay without
+// a vCPU. Calls mirror the ioctls: KVM_SET_USER_MEMORY_REGION,
+// KVM_GET_DIRTY_LOG, KVM_CLEAR_DIRTY_LOG.
 #pragma once
 
 #include <cstdint>

@@ -1,6 +1,7 @@
 // Device replay against scripted recordings: a whole run reproduces, and a
 // planted change in a device model, a damaged trace or a changed model
 // version is caught at the right event.
+#include "core/tests/region_test_hook.h"
 #include "replay/device_replay.h"
 
 #include <gtest/gtest.h>
@@ -75,7 +76,7 @@ struct DeviceReplayTest : ::testing::Test {
         const AddressSpace& as = io ? static_cast<AddressSpace&>(m.io_space()) : static_cast<AddressSpace&>(m.memory_space());
         MemoryRegion* mr = as.view()->lookup(addr)->mr;
         planted.push_back(std::make_unique<PlantedOps>(*mr->ops(), std::move(rd), std::move(wr)));
-        mr->replace_ops(*planted.back());
+        RegionTestHook::replace_ops(*mr, *planted.back());
     }
 };
 

@@ -9,6 +9,7 @@
 #include <filesystem>
 
 #include "vmm/machine.h"
+#include "core/tests/region_test_hook.h"
 #include "replay/device_replay.h"
 #include "replay/guest_replay.h"
 
@@ -131,12 +132,12 @@ struct PlantedModel : ::testing::Test {
     void plant_read(Machine& m, bool io, uint64_t addr, std::function<uint64_t(uint64_t, uint64_t)> f) {
         MemoryRegion& mr = region_at(m, io, addr);
         planted.push_back(std::make_unique<PlantedRead>(*mr.ops(), std::move(f)));
-        mr.replace_ops(*planted.back());
+        RegionTestHook::replace_ops(mr, *planted.back());
     }
     void plant_write(Machine& m, bool io, uint64_t addr, std::function<uint64_t(uint64_t, uint64_t)> f) {
         MemoryRegion& mr = region_at(m, io, addr);
         planted.push_back(std::make_unique<PlantedWrite>(*mr.ops(), std::move(f)));
-        mr.replace_ops(*planted.back());
+        RegionTestHook::replace_ops(mr, *planted.back());
     }
 };
 

@@ -1,4 +1,4 @@
-// EmuVm's memslot rules (KVM's, as in core/kvm/tests/fake_vm.h) and its
+// EmuVm's memslot rules (KVM's, as in core/vcpu/tests/fake_vm.h) and its
 // dirty log; the accesses themselves are in emu_vcpu_test.cc.
 #include "core/emu/emu_vm.h"
 

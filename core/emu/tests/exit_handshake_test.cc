@@ -12,7 +12,7 @@ using namespace std::chrono_literals;
 
 TEST(ExitHandshake, ExitsAreReturnedInOrderAndCompletedByTheNextRun) {
     ExitHandshake hs;
-    int buffer = 0;  // stands for kvm_run
+    int buffer = 0;  // stands for the exit buffer
     std::vector<int> seen_by_worker;
     std::thread worker([&] {
         while (hs.wait_for_start()) {
