@@ -154,6 +154,8 @@ struct EndEvent {
     bool operator==(const EndEvent&) const = default;
 };
 
+// Each kind, and each record nested in one, is described field by field in
+// event_descriptions.h: what the dump shows and what replay compares.
 using EventBody = std::variant<AccessEvent, TopologyEvent, MemslotEvent, DirtyEvent, DmaWriteEvent, ClockEvent,
                                EntropyEvent, SerialInEvent, DiskReadEvent, DiskWriteEvent, RegionDefEvent, EndEvent>;
 

@@ -12,6 +12,9 @@
 // complete lowercase hex strings, addresses, values, hashes and flags as
 // "0x..." strings (so no parser rounds them), other integers as numbers.
 //
+// Which fields each kind shows, in which order and how, is its description
+// (event_descriptions.h).
+//
 // Region ids become names through a RegionNames the caller keeps: built
 // from the header, then told every event in order (observe()), so a
 // region-def event names the regions of the accesses after it.

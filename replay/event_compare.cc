@@ -4,37 +4,10 @@
 #include <set>
 
 #include "core/error.h"
+#include "record/event_descriptions.h"
 
 namespace kvmrr {
 namespace {
-
-// Collects "field: expected X, actual Y" parts.
-struct Diff {
-    std::string out;
-    template <typename T, typename F>
-    void field(const char* name, const T& a, const T& b, F show) {
-        if (a == b) return;
-        if (!out.empty()) out += "; ";
-        out += std::string(name) + ": expected " + show(a) + ", actual " + show(b);
-    }
-    void num(const char* name, uint64_t a, uint64_t b) { field(name, a, b, [](uint64_t v) { return std::to_string(v); }); }
-    void hx(const char* name, uint64_t a, uint64_t b) { field(name, a, b, [](uint64_t v) { return hex(v); }); }
-    void flag(const char* name, bool a, bool b) { field(name, a, b, [](bool v) { return std::string(v ? "yes" : "no"); }); }
-    void text(const char* name, const std::string& a, const std::string& b) {
-        field(name, a, b, [](const std::string& v) { return "'" + v + "'"; });
-    }
-    void bytes(const char* name, const std::vector<uint8_t>& a, const std::vector<uint8_t>& b) {
-        if (a == b) return;
-        if (!out.empty()) out += "; ";
-        if (a.size() != b.size()) {
-            out += std::string(name) + ": expected " + std::to_string(a.size()) + " bytes, actual " + std::to_string(b.size());
-            return;
-        }
-        const size_t i = static_cast<size_t>(std::mismatch(a.begin(), a.end(), b.begin()).first - a.begin());
-        out += std::string(name) + ": first difference at byte " + std::to_string(i) + ": expected " + hex(a[i]) +
-               ", actual " + hex(b[i]);
-    }
-};
 
 std::string view_line(const ViewRangeRecord& r, const RegionNames& names) {
     std::string s = hex(r.start) + "-" + hex(r.last) + " " + names.label(r.region) + " @" + hex(r.offset);
@@ -45,107 +18,93 @@ std::string view_line(const ViewRangeRecord& r, const RegionNames& names) {
     return s;
 }
 
-struct Compare {
-    const RegionNames& en;
-    const RegionNames& an;
-    Diff& d;
-
-    void operator()(const AccessEvent& a, const AccessEvent& b) {
-        d.hx("address", a.addr, b.addr);
-        d.num("size", a.size, b.size);
-        d.field("direction", a.is_write, b.is_write, [](bool w) { return std::string(w ? "write" : "read"); });
-        d.num("count", a.count, b.count);
-        d.hx("value", a.value, b.value);
-        d.bytes("data", a.bulk, b.bulk);
-        d.text("region", en.label(a.region), an.label(b.region));
-        d.field("status", a.status, b.status, [](TraceAccessStatus s) {
-            return std::string(s == TraceAccessStatus::Ok ? "ok" : s == TraceAccessStatus::Unassigned ? "unassigned" : "invalid");
-        });
-    }
-    void operator()(const TopologyEvent& a, const TopologyEvent& b) {
-        d.num("space", a.space, b.space);
-        d.hx("flat view hash", a.flat_view_hash, b.flat_view_hash);
-        d.num("ranges", a.ranges, b.ranges);
-        // The hash covers the host side (regions, offsets); the recorded
-        // views say it in names. Either differing is a difference.
-        if (!a.view.empty() && !b.view.empty()) {
-            const std::string v = view_difference(a, en, b, an);
-            if (!v.empty() && d.out.empty()) d.out = "flat view differs";
-        }
-    }
-    void operator()(const MemslotEvent& a, const MemslotEvent& b) {
-        d.field("operation", a.op, b.op, [](MemslotOp o) {
-            return std::string(o == MemslotOp::Add ? "add" : o == MemslotOp::Delete ? "delete" : "flags");
-        });
-        d.num("slot", a.slot, b.slot);
-        d.hx("guest address", a.guest_phys, b.guest_phys);
-        d.hx("size", a.size, b.size);
-        d.hx("flags", a.flags, b.flags);
-        d.num("RAM block", a.ram_block, b.ram_block);
-        d.hx("block offset", a.block_offset, b.block_offset);
-    }
-    void operator()(const DirtyEvent& a, const DirtyEvent& b) {
-        d.num("epoch", a.epoch, b.epoch);
-        d.num("slot", a.slot, b.slot);
-        d.hx("guest address", a.guest_phys, b.guest_phys);
-        d.num("pages", a.pages, b.pages);
-        d.num("dirty pages", a.dirty_pages, b.dirty_pages);
-        d.bytes("dirty runs", a.runs, b.runs);
-    }
-    void operator()(const DmaWriteEvent& a, const DmaWriteEvent& b) {
-        d.hx("address", a.addr, b.addr);
-        d.bytes("data", a.data, b.data);
-    }
-    void operator()(const ClockEvent& a, const ClockEvent& b) {
-        d.field("clock", a.ns, b.ns, [](int64_t v) { return std::to_string(v) + " ns"; });
-    }
-    void operator()(const EntropyEvent& a, const EntropyEvent& b) { d.bytes("entropy", a.bytes, b.bytes); }
-    void operator()(const SerialInEvent& a, const SerialInEvent& b) {
-        d.field("serial input", a.byte, b.byte, [](int16_t v) { return v < 0 ? std::string("none") : hex(static_cast<uint64_t>(v)); });
-    }
-    void operator()(const DiskReadEvent& a, const DiskReadEvent& b) {
-        d.num("disk offset", a.offset, b.offset);
-        d.bytes("data", a.data, b.data);
-    }
-    void operator()(const DiskWriteEvent& a, const DiskWriteEvent& b) {
-        d.num("disk offset", a.offset, b.offset);
-        d.num("length", a.length, b.length);
-    }
-    void operator()(const RegionDefEvent& a, const RegionDefEvent& b) {
-        d.text("name", a.region.name, b.region.name);
-        d.text("kind", a.region.kind, b.region.kind);
-    }
-    void operator()(const EndEvent& a, const EndEvent& b) {
-        d.text("reason", a.reason, b.reason);
-        d.field("exit status", a.exit_status, b.exit_status, [](int32_t v) { return std::to_string(v); });
-        d.num("exits", a.exits, b.exits);
-        d.hx("detail", a.detail, b.detail);
-        // Every register that differs, by name (rip first: it says where).
-        static constexpr const char* kGprNames[] = {"rax", "rbx", "rcx", "rdx", "rsi", "rdi", "rsp", "rbp", "r8",
-                                                    "r9",  "r10", "r11", "r12", "r13", "r14", "r15", "rip", "rflags"};
-        if (a.regs.gprs.size() == b.regs.gprs.size() && a.regs.gprs.size() >= 17) d.hx("rip", a.regs.gprs[16], b.regs.gprs[16]);
-        if (a.regs.gprs.size() != b.regs.gprs.size()) d.num("register count", a.regs.gprs.size(), b.regs.gprs.size());
-        for (size_t i = 0; i < std::min(a.regs.gprs.size(), b.regs.gprs.size()); ++i)
-            if (i != 16) d.hx(i < std::size(kGprNames) ? kGprNames[i] : ("gpr" + std::to_string(i)).c_str(), a.regs.gprs[i], b.regs.gprs[i]);
-        d.hx("cr0", a.regs.cr0, b.regs.cr0);
-        d.hx("cr3", a.regs.cr3, b.regs.cr3);
-        d.hx("cr4", a.regs.cr4, b.regs.cr4);
-        d.hx("efer", a.regs.efer, b.regs.efer);
-        d.field("devices", a.device_digests, b.device_digests, [](const std::vector<DeviceDigestRecord>& v) {
-            std::string s;
-            for (const DeviceDigestRecord& x : v) s += (s.empty() ? "" : ",") + x.name + "=" + hex(x.digest);
-            return "[" + s + "]";
-        });
-    }
-    template <typename A, typename B>
-    void operator()(const A&, const B&) {}  // different kinds: handled before
-};
-
 bool same_region(uint32_t a, const RegionNames& an, uint32_t b, const RegionNames& bn) {
     const RegionRecord* ra = an.find(a);
     const RegionRecord* rb = bn.find(b);
     if (!ra || !rb) return !ra && !rb && a == b;
     return ra->name == rb->name;
+}
+
+// A value as a difference says it.
+std::string said(const Field& f, const FieldValue& v, const RegionNames& names) {
+    switch (f.format) {
+        case Format::Dec: return std::to_string(v.number);
+        case Format::Signed: return std::to_string(v.signed_number());
+        case Format::Nanoseconds: return std::to_string(v.signed_number()) + " ns";
+        case Format::Hex: return f.options.negative_is_none && v.signed_number() < 0 ? "none" : hex(v.number);
+        case Format::Flag: return name_of(f, v.number);
+        case Format::Enum: return f.options.number_in_difference ? std::to_string(v.number) : name_of(f, v.number);
+        case Format::Region: return "'" + names.label(static_cast<uint32_t>(v.number)) + "'";
+        case Format::Text: return "'" + *v.text + "'";
+        case Format::Words: {
+            std::string s;
+            for (uint64_t w : *v.words) s += (s.empty() ? "" : ",") + hex(w);
+            return "[" + s + "]";
+        }
+        case Format::Bytes:
+        case Format::Record:
+        case Format::List: break;  // compare_records() says these
+    }
+    return "";
+}
+
+// Byte strings can be long: the lengths, or the first byte that differs.
+void say_bytes(const char* name, const std::vector<uint8_t>& a, const std::vector<uint8_t>& b, Differences& out) {
+    if (a.size() != b.size()) {
+        out.add(std::string(name) + ": expected " + std::to_string(a.size()) + " bytes, actual " +
+                std::to_string(b.size()));
+        return;
+    }
+    const size_t i = static_cast<size_t>(std::mismatch(a.begin(), a.end(), b.begin()).first - a.begin());
+    out.add(std::string(name) + ": first difference at byte " + std::to_string(i) + ": expected " + hex(a[i]) +
+            ", actual " + hex(b[i]));
+}
+
+// Two records that `d` describes, field by field (the rows with a name for
+// differences). Without `out`, stops at the first difference and builds no
+// text (replay asks this of every event); with it, says every difference.
+bool compare_records(const Description& d, const void* a, const RegionNames& an, const void* b, const RegionNames& bn,
+                     Differences* out) {
+    bool same = true;
+    for (const Field& f : d.fields) {
+        if (!f.compare) continue;
+        const FieldValue va = f.read(a);
+        const FieldValue vb = f.read(b);
+        bool alike = true;
+        switch (f.format) {
+            case Format::Record:
+                // The nested rows say their own differences.
+                if (compare_records(*f.options.nested, va.record, an, vb.record, bn, out)) continue;
+                if (!out) return false;
+                same = false;
+                continue;
+            case Format::List:
+                if (f.options.empty_is_unrecorded && (va.count == 0 || vb.count == 0)) break;
+                alike = va.count == vb.count;
+                for (size_t i = 0; alike && i < va.count; ++i)
+                    alike = compare_records(*f.options.nested, va.element(i), an, vb.element(i), bn, nullptr);
+                break;
+            case Format::Region:
+                alike = same_region(static_cast<uint32_t>(va.number), an, static_cast<uint32_t>(vb.number), bn);
+                break;
+            case Format::Text: alike = *va.text == *vb.text; break;
+            case Format::Bytes: alike = *va.bytes == *vb.bytes; break;
+            case Format::Words: alike = *va.words == *vb.words; break;
+            default: alike = va.number == vb.number; break;
+        }
+        if (alike) continue;
+        if (!out) return false;
+        same = false;
+        if (f.options.say_difference)
+            f.options.say_difference(va, vb, *out);
+        else if (f.format == Format::Bytes)
+            say_bytes(f.compare, *va.bytes, *vb.bytes, *out);
+        else if (f.format == Format::List)
+            out->add(std::string(f.compare) + " differs");
+        else
+            out->add(f.compare, said(f, va, an), said(f, vb, bn));
+    }
+    return same;
 }
 
 }  // namespace
@@ -155,51 +114,37 @@ bool same_access_but_region(const AccessEvent& a, const AccessEvent& b) {
            a.value == b.value && a.status == b.status && a.bulk == b.bulk;
 }
 
+bool same_described(const TraceEvent& x, const RegionNames& xn, const TraceEvent& y, const RegionNames& yn) {
+    if (x.vcpu != y.vcpu || x.body.index() != y.body.index()) return false;
+    const DescribedBody a = described(x.body);
+    return compare_records(*a.description, a.record, xn, described(y.body).record, yn, nullptr);
+}
+
 bool same_event(const TraceEvent& x, const RegionNames& xn, const TraceEvent& y, const RegionNames& yn) {
     if (x.vcpu != y.vcpu || x.body.index() != y.body.index()) return false;
+    // Most events are accesses: compared without walking the description
+    // (event_compare_test checks that both agree).
     if (const auto* a = std::get_if<AccessEvent>(&x.body)) {
         const auto& b = std::get<AccessEvent>(y.body);
         return same_access_but_region(*a, b) && same_region(a->region, xn, b.region, yn);
     }
-    if (const auto* a = std::get_if<TopologyEvent>(&x.body)) {
-        const auto& b = std::get<TopologyEvent>(y.body);
-        if (a->space != b.space || a->flat_view_hash != b.flat_view_hash || a->ranges != b.ranges) return false;
-        if (a->view.empty() || b.view.empty()) return true;  // an older trace keeps only the hash
-        if (a->view.size() != b.view.size()) return false;
-        for (size_t i = 0; i < a->view.size(); ++i) {
-            ViewRangeRecord ra = a->view[i], rb = b.view[i];
-            if (!same_region(ra.region, xn, rb.region, yn)) return false;
-            ra.region = rb.region = 0;
-            if (!(ra == rb)) return false;
-        }
-        return true;
-    }
-    if (const auto* a = std::get_if<RegionDefEvent>(&x.body)) {
-        const auto& b = std::get<RegionDefEvent>(y.body);
-        return a->region.name == b.region.name && a->region.kind == b.region.kind;
-    }
-    if (const auto* a = std::get_if<DirtyEvent>(&x.body)) {
-        // Everything but time_ns: when the host read it is not the guest's doing.
-        const auto& b = std::get<DirtyEvent>(y.body);
-        return a->epoch == b.epoch && a->slot == b.slot && a->guest_phys == b.guest_phys && a->pages == b.pages &&
-               a->dirty_pages == b.dirty_pages && a->runs == b.runs;
-    }
-    return x.body == y.body;
+    return same_described(x, xn, y, yn);
 }
 
 std::optional<std::string> event_difference(const TraceEvent& expected, const RegionNames& en, const TraceEvent& actual,
                                             const RegionNames& an) {
-    Diff d;
     if (same_event(expected, en, actual, an)) return std::nullopt;
     if (expected.body.index() != actual.body.index())
         return std::string("expected a ") + event_kind(expected) + " event, actual " + event_kind(actual);
     // pio and mmio share a type: the kind names tell them apart.
     if (std::string(event_kind(expected)) != event_kind(actual))
         return std::string("expected a ") + event_kind(expected) + " event, actual " + event_kind(actual);
-    d.num("vcpu", expected.vcpu, actual.vcpu);
-    std::visit(Compare{en, an, d}, expected.body, actual.body);
-    if (d.out.empty()) return std::string("the events differ");  // a field Compare does not name
-    return d.out;
+    Differences d;
+    if (expected.vcpu != actual.vcpu) d.add("vcpu", std::to_string(expected.vcpu), std::to_string(actual.vcpu));
+    const DescribedBody a = described(expected.body);
+    compare_records(*a.description, a.record, en, described(actual.body).record, an, &d);
+    if (d.text.empty()) return std::string("the events differ");  // a hook that said nothing
+    return d.text;
 }
 
 std::string view_difference(const TopologyEvent& expected, const RegionNames& en, const TopologyEvent& actual,

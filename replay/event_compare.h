@@ -29,6 +29,12 @@ bool same_event(const TraceEvent& expected, const RegionNames& expected_names, c
 // needs the names: same_event compares it).
 bool same_access_but_region(const AccessEvent& a, const AccessEvent& b);
 
+// same_event as every kind's description (record/event_descriptions.h)
+// answers it. same_event answers accesses by hand, faster; the tests check
+// the two against each other.
+bool same_described(const TraceEvent& expected, const RegionNames& expected_names, const TraceEvent& actual,
+                    const RegionNames& actual_names);
+
 // Lines ("- " expected only, "+ " actual only) of the ranges by which two
 // recorded flat views differ; empty when they are the same.
 std::string view_difference(const TopologyEvent& expected, const RegionNames& expected_names,

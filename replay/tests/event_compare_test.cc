@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include "record/tests/event_samples.h"
+
 namespace kvmrr {
 namespace {
 
@@ -53,6 +55,69 @@ TEST(EventCompare, ViewDifferenceListsOnlyTheChangedRanges) {
     EXPECT_EQ(view_difference(a, n, b, n), "- 0x1000-0x1fff bank @0x10000\n+ 0x1000-0x1fff bank @0x20000\n");
     EXPECT_EQ(view_difference(a, n, a, n), "");
     EXPECT_EQ(event_difference(ev(a), n, ev(b), n), "flat view hash: expected 0x1, actual 0x2");
+}
+
+// The names a difference gives, "; "-separated: each part up to its first
+// ": ", and "kind" for events of two kinds.
+std::string named(const std::optional<std::string>& difference) {
+    if (!difference) return "<none>";
+    if (difference->starts_with("expected a ")) return "kind";
+    std::string names;
+    size_t at = 0;
+    for (;;) {
+        const size_t end = difference->find("; ", at);
+        const std::string part = difference->substr(at, end == std::string::npos ? std::string::npos : end - at);
+        names += (names.empty() ? "" : "; ") + part.substr(0, part.find(": "));
+        if (end == std::string::npos) return names;
+        at = end + 2;
+    }
+}
+
+// Each member of each kind changed alone is named by the comparison (or,
+// for the few that are not the guest's doing, is not compared), both ways.
+TEST(EventCompare, EveryChangeIsNamedByTheComparison) {
+    const RegionNames n(test::sample_header());
+    for (const test::KindSample& k : test::kind_samples()) {
+        const TraceEvent full{3, 1, k.full};
+        EXPECT_FALSE(event_difference(full, n, full, n)) << k.record;
+        for (const test::Change& c : k.changes) {
+            TraceEvent changed = full;
+            c.apply(changed.body);
+            const std::string want = c.difference ? c.difference : "<none>";
+            EXPECT_EQ(named(event_difference(full, n, changed, n)), want) << c.record << "::" << c.member;
+            EXPECT_EQ(named(event_difference(changed, n, full, n)), want) << c.record << "::" << c.member;
+            EXPECT_EQ(same_event(full, n, changed, n), !c.difference) << c.record << "::" << c.member;
+            EXPECT_EQ(same_described(full, n, changed, n), !c.difference) << c.record << "::" << c.member;
+        }
+    }
+}
+
+// same_event's hand-written comparison of accesses says what the access's
+// description says, for every member.
+TEST(EventCompare, AccessFastPathAgreesWithTheDescription) {
+    RegionNames en(test::sample_header()), an(test::sample_header());
+    an.add({9, "entropy", "io"});  // the recorded region 3 under another id
+    for (const test::KindSample& k : test::kind_samples()) {
+        if (!std::holds_alternative<AccessEvent>(k.full)) continue;
+        TraceEvent moved{3, 1, k.full};
+        std::get<AccessEvent>(moved.body).region = 9;
+        std::vector<TraceEvent> actual{{3, 1, k.full}, moved};
+        for (const test::Change& c : k.changes) {
+            actual.push_back({3, 1, k.full});
+            c.apply(actual.back().body);
+        }
+        const TraceEvent expected{3, 1, k.full};
+        for (const TraceEvent& a : actual) {
+            EXPECT_EQ(same_event(expected, en, a, an), same_described(expected, en, a, an))
+                << format_event(a, an, false);
+            const auto& x = std::get<AccessEvent>(expected.body);
+            const auto& y = std::get<AccessEvent>(a.body);
+            if (x.region == y.region) {
+                EXPECT_EQ(same_access_but_region(x, y), same_event(expected, en, a, an)) << format_event(a, an, false);
+            }
+        }
+        EXPECT_TRUE(same_event(expected, en, moved, an));
+    }
 }
 
 }  // namespace
