@@ -20,11 +20,14 @@ struct MachineMemory;
 class MemorySystem;
 class MemoryRegion;
 
-// What a device may ask of the run: stop it with an exit status.
+// What a device may ask of the run: stop it with an exit status, or reset
+// the machine (the PC's reset register, port 0x92, the keyboard
+// controller's pulse), which ends a kvmrr run with the reason "reset".
 class RunControl {
 public:
     virtual ~RunControl() = default;
     virtual void request_exit(int status) = 0;
+    virtual void request_reset() = 0;
 };
 
 class Device {

@@ -54,6 +54,8 @@ Device* Machine::device(std::string_view name) const {
     return nullptr;
 }
 
+void Machine::request_reset() { exit_.reset = true; }
+
 void Machine::request_exit(int status) {
     exit_.requested = true;
     exit_.status = status;

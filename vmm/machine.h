@@ -51,6 +51,7 @@ public:
     Device* device(std::string_view name) const;
 
     void request_exit(int status) override;
+    void request_reset() override;
     const GuestExitRequest& exit_request() const { return exit_; }
 
 private:

@@ -111,6 +111,10 @@ RunResult run_vcpu(Vcpu& vcpu, ExitTargets targets, const ExitPolicy& policy, co
         if (observer) observer->before_exit(e);
         const ExitOutcome o = handler ? handler(e) : handle_exit(e, targets, policy);
         if (observer) observer->on_exit(e, o);
+        if (exit_request.reset) {
+            res.reason = StopReason::Reset;
+            break;
+        }
         if (exit_request.requested) {
             res.reason = StopReason::GuestExit;
             res.exit_status = exit_request.status;

@@ -22,10 +22,12 @@
 
 namespace kvmrr {
 
-// Set by a device (through RunControl) to end the run after this exit.
+// Set by a device (through RunControl) to end the run after this exit:
+// with an exit status, or by a reset of the machine.
 struct GuestExitRequest {
     bool requested = false;
     int status = 0;
+    bool reset = false;
 };
 
 // Sees every exit around its handling (the recorder's tap): before_exit

@@ -30,6 +30,7 @@ const char* stop_reason_name(StopReason r) {
         case StopReason::MaxExits: return "exit limit reached";
         case StopReason::Timeout: return "timeout";
         case StopReason::Diverged: return "replay divergence";
+        case StopReason::Reset: return "reset";
     }
     return "?";
 }

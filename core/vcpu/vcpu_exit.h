@@ -53,6 +53,7 @@ enum class StopReason : uint8_t {
     MaxExits,
     Timeout,
     Diverged,          // a guest replay stopped at a difference from its trace
+    Reset,             // the guest reset the machine (a PC's reset register, port 0x92, ...)
 };
 const char* stop_reason_name(StopReason r);
 

@@ -45,7 +45,9 @@ public:
 class FakeRunControl final : public RunControl {
 public:
     std::vector<int> exits;
+    int resets = 0;
     void request_exit(int status) override { exits.push_back(status); }
+    void request_reset() override { ++resets; }
 };
 
 }  // namespace kvmrr::testing
