@@ -324,6 +324,12 @@ std::string EmuVcpu::last_error() const {
     return impl_->last_error;
 }
 
+bool EmuVcpu::interrupt_window_open() const { return false; }
+
+void EmuVcpu::inject_interrupt(uint8_t) { throw Error("emulator: external interrupts are not supported yet"); }
+
+void EmuVcpu::request_interrupt_window(bool) {}
+
 std::string EmuVcpu::stop_note() const {
     const std::string e = last_error();
     return e.empty() ? e : "emulator: " + e;

@@ -49,6 +49,9 @@ public:
     // before any).
     std::string last_error() const;
     std::string stop_note() const override;  // "emulator: " and last_error(), or ""
+    bool interrupt_window_open() const override;
+    void inject_interrupt(uint8_t vector) override;
+    void request_interrupt_window(bool on) override;
 
     struct Impl;
 

@@ -301,6 +301,7 @@ VcpuExit decode_exit(kvm_run& run) {
             e.data = std::span(run.mmio.data, sizeof run.mmio.data);
             break;
         case KVM_EXIT_HLT: e.kind = ExitKind::Hlt; break;
+        case KVM_EXIT_IRQ_WINDOW_OPEN: e.kind = ExitKind::InterruptWindow; break;
         case KVM_EXIT_SHUTDOWN: e.kind = ExitKind::Shutdown; break;
         case KVM_EXIT_FAIL_ENTRY:
             e.kind = ExitKind::FailEntry;
@@ -314,6 +315,7 @@ VcpuExit decode_exit(kvm_run& run) {
             e.kind = ExitKind::Unknown;
             e.reason_code = run.exit_reason;
     }
+    e.interrupts_enabled = run.if_flag != 0;
     return e;
 }
 
@@ -352,6 +354,18 @@ void KvmVcpu::complete_exit() {
         fail("KVM_RUN (completing the last exit)");
     }
 }
+
+bool KvmVcpu::interrupt_window_open() const { return run_->ready_for_interrupt_injection && run_->if_flag; }
+
+void KvmVcpu::inject_interrupt(uint8_t vector) {
+    // KVM queues it; the next KVM_RUN first completes a pending I/O or
+    // MMIO exit, then delivers it before the guest's next instruction.
+    kvm_interrupt irq{};
+    irq.irq = vector;
+    xioctl(fd_.get(), KVM_INTERRUPT, "KVM_INTERRUPT", &irq);
+}
+
+void KvmVcpu::request_interrupt_window(bool on) { run_->request_interrupt_window = on ? 1 : 0; }
 
 kvm_regs KvmVcpu::regs() const {
     kvm_regs r{};

@@ -132,6 +132,9 @@ public:
     kvm_sregs sregs() const override;
     void set_sregs(const kvm_sregs& s) override;
     void set_cpuid(const std::vector<kvm_cpuid_entry2>& entries);
+    bool interrupt_window_open() const override;
+    void inject_interrupt(uint8_t vector) override;
+    void request_interrupt_window(bool on) override;
 
 private:
     KvmVm* vm_;

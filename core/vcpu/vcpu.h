@@ -44,6 +44,20 @@ public:
     // What the accelerator knows of the last stop beyond its exit (the
     // emulator: which exception, where), or "".
     virtual std::string stop_note() const { return ""; }
+
+    // External interrupts, which kvmrr delivers itself (no in-kernel
+    // irqchip), only at exit boundaries, between run() calls:
+    // Whether the guest can take one now (RFLAGS.IF set, no interrupt
+    // shadow after STI or MOV SS), as of the last exit.
+    virtual bool interrupt_window_open() const = 0;
+    // Delivers `vector` as an external interrupt before the guest's next
+    // instruction, through the IVT in real mode and the IDT in protected
+    // mode. Only when the window is open; a pending I/O or MMIO exit is
+    // completed first.
+    virtual void inject_interrupt(uint8_t vector) = 0;
+    // Asks run() to return (an InterruptWindow exit) as soon as the guest
+    // can take an interrupt, or no longer.
+    virtual void request_interrupt_window(bool on) = 0;
 };
 
 }  // namespace kvmrr

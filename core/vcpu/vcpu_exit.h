@@ -23,6 +23,7 @@ enum class ExitKind : uint8_t {
     Shutdown,       // triple fault
     FailEntry,      // KVM_EXIT_FAIL_ENTRY
     InternalError,  // KVM_EXIT_INTERNAL_ERROR
+    InterruptWindow,  // the guest can take an interrupt now (asked for)
     Unknown,        // any other exit reason
 };
 const char* exit_kind_name(ExitKind k);
@@ -38,6 +39,7 @@ struct VcpuExit {
     // the vCPU's (for KVM, the run area itself).
     std::span<uint8_t> data;
     uint64_t reason_code = 0;  // fail-entry hardware reason, internal-error suberror, unknown exit reason
+    bool interrupts_enabled = false;  // RFLAGS.IF at the exit (a HLT with it set waits for an interrupt)
 };
 
 enum class StopReason : uint8_t {

@@ -71,6 +71,12 @@ public:
     kvm_sregs sregs() const override { return {}; }
     void set_sregs(const kvm_sregs&) override {}
     std::string stop_note() const override { return note; }
+    bool interrupt_window_open() const override { return window; }
+    void inject_interrupt(uint8_t vector) override { injected.push_back(vector); }
+    void request_interrupt_window(bool on) override { window_requested = on; }
+    bool window = false;
+    bool window_requested = false;
+    std::vector<uint8_t> injected;
 
 private:
     void finish_pending() {
