@@ -17,6 +17,9 @@ public:
     virtual ~HostInputs() = default;
     // Nanoseconds since the Unix epoch (CLOCK_REALTIME).
     virtual int64_t wall_clock_ns() = 0;
+    // The guest's monotonic time: nanoseconds since the machine started,
+    // never going back (host time, or the virtual clock: see GuestClock).
+    virtual int64_t monotonic_ns() = 0;
     virtual void entropy(std::span<uint8_t> out) = 0;
     // The next byte of serial input, if one is waiting.
     virtual std::optional<uint8_t> serial_in() = 0;

@@ -154,6 +154,12 @@ struct BodyToCapnp {
         set_data(d.data, [&](auto v) { x.setData(v); });
     }
     void operator()(const ClockEvent& c) { b.setClock(c.ns); }
+    void operator()(const InterruptEvent& i) {
+        auto x = b.initInterrupt();
+        x.setVector(i.vector);
+        x.setExit(i.exit);
+        x.setRip(i.rip);
+    }
     void operator()(const EntropyEvent& e) { b.setEntropy(data(e.bytes)); }
     void operator()(const SerialInEvent& s) { b.setSerialIn(s.byte); }
     void operator()(const DiskReadEvent& d) {
@@ -213,6 +219,8 @@ void header_to_capnp(const TraceHeader& h, schema::TraceHeader::Builder b) {
         set_text(h.devices[i].name, [&](auto t) { devices[i].setName(t); });
         devices[i].setModelVersion(h.devices[i].model_version);
     }
+    set_text(h.board, [&](auto t) { m.setBoard(t); });
+    set_data(h.firmware, [&](auto d) { m.setFirmware(d); });
 
     auto g = b.initGuest();
     set_text(h.guest_name, [&](auto t) { g.setName(t); });
@@ -250,6 +258,8 @@ void header_to_capnp(const TraceHeader& h, schema::TraceHeader::Builder b) {
     o.setMaxExits(h.max_exits);
     o.setTimeoutMs(h.timeout_ms);
     set_text(h.dirty_mode, [&](auto t) { o.setDirtyMode(t); });
+    set_text(h.clock, [&](auto t) { o.setClock(t); });
+    set_text(h.stop_at_output, [&](auto t) { o.setStopAtOutput(t); });
 
     b.setStartTimeNs(h.start_time_ns);
     set_text(h.accelerator, [&](auto t) { b.setAccelerator(t); });
@@ -267,6 +277,8 @@ TraceHeader header_from_capnp(schema::TraceHeader::Reader r) {
     h.ram_size = m.getRamSize();
     h.rom_size = m.getRomSize();
     h.rom_low_alias = m.getRomLowAlias();
+    h.board = str(m.getBoard());
+    h.firmware = bytes(m.getFirmware());
     for (auto w : m.getWindows()) h.windows.push_back({str(w.getName()), w.getIo(), w.getAddr(), w.getSize()});
     for (auto d : m.getDevices()) h.devices.push_back({str(d.getName()), d.getModelVersion()});
 
@@ -296,6 +308,8 @@ TraceHeader header_from_capnp(schema::TraceHeader::Reader r) {
     h.dirty_interval_exits = o.getDirtyIntervalExits();
     h.dirty_interval_ms = o.getDirtyIntervalMs();
     h.dirty_mark_port = o.getDirtyMarkPort();
+    h.clock = str(o.getClock());
+    h.stop_at_output = str(o.getStopAtOutput());
     h.max_exits = o.getMaxExits();
     h.timeout_ms = o.getTimeoutMs();
     h.dirty_mode = str(o.getDirtyMode());
@@ -367,6 +381,11 @@ namespace {
             break;
         }
         case schema::Event::CLOCK: e.body = ClockEvent{r.getClock()}; break;
+        case schema::Event::INTERRUPT: {
+            auto x = r.getInterrupt();
+            e.body = InterruptEvent{x.getVector(), x.getExit(), x.getRip()};
+            break;
+        }
         case schema::Event::ENTROPY: e.body = EntropyEvent{bytes(r.getEntropy())}; break;
         case schema::Event::SERIAL_IN: e.body = SerialInEvent{r.getSerialIn()}; break;
         case schema::Event::DISK_READ: {
@@ -447,6 +466,7 @@ struct BodyProblem {
         return std::nullopt;
     }
     std::optional<std::string> operator()(const ClockEvent&) const { return std::nullopt; }
+    std::optional<std::string> operator()(const InterruptEvent&) const { return std::nullopt; }
     std::optional<std::string> operator()(const EntropyEvent&) const { return std::nullopt; }
     std::optional<std::string> operator()(const SerialInEvent& s) const {
         if (s.byte < -1 || s.byte > 255) return "serial input " + std::to_string(s.byte) + " (a byte or -1)";

@@ -243,9 +243,19 @@ constexpr Field kEndFields[] = {
 };
 constexpr Description kEnd{.fields = kEndFields, .kind = "end"};
 
+// ---- Interrupts ------------------------------------------------------------
+
+constexpr Field kInterruptFields[] = {
+    field<&InterruptEvent::vector>("vector", "vector", "vector", Format::Hex),
+    field<&InterruptEvent::exit>("exit", "after exit", "exit", Format::Dec),
+    field<&InterruptEvent::rip>("rip", "rip", "rip", Format::Hex),
+};
+constexpr Description kInterrupt{.fields = kInterruptFields, .kind = "interrupt"};
+
 }  // namespace
 
 const Description& describe(const AccessEvent&) { return kAccess; }
+const Description& describe(const InterruptEvent&) { return kInterrupt; }
 const Description& describe(const TopologyEvent&) { return kTopology; }
 const Description& describe(const MemslotEvent&) { return kMemslot; }
 const Description& describe(const DirtyEvent&) { return kDirty; }

@@ -36,6 +36,7 @@ const Description& describe(const DiskReadEvent&);
 const Description& describe(const DiskWriteEvent&);
 const Description& describe(const RegionDefEvent&);
 const Description& describe(const EndEvent&);
+const Description& describe(const InterruptEvent&);
 // Records nested in events.
 const Description& describe(const ViewRangeRecord&);
 const Description& describe(const RegionRecord&);

@@ -196,6 +196,14 @@ int64_t Recorder::wall_clock_ns() {
     return ns;
 }
 
+// The same event as a wall-clock read: both are one time reading, served
+// back in order by replay.
+int64_t Recorder::monotonic_ns() {
+    const int64_t ns = real_.monotonic_ns();
+    emit(ClockEvent{ns});
+    return ns;
+}
+
 void Recorder::entropy(std::span<uint8_t> out) {
     real_.entropy(out);
     emit(EntropyEvent{{out.begin(), out.end()}});

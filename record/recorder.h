@@ -77,6 +77,7 @@ public:
 
     // HostInputs: answers from the real inputs, each logged.
     int64_t wall_clock_ns() override;
+    int64_t monotonic_ns() override;
     void entropy(std::span<uint8_t> out) override;
     std::optional<uint8_t> serial_in() override;
     void disk_read(uint64_t offset, std::span<uint8_t> out) override;

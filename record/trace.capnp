@@ -32,6 +32,8 @@ struct MachineDesc {
   romLowAlias @2 :Bool;
   windows @3 :List(Window);
   devices @4 :List(DeviceDesc);
+  board @5 :Text;      # format 5: "pc" for the PC board ("" or "kvmrr": kvmrr's own)
+  firmware @6 :Data;   # format 5: the firmware ROM image (the pc board boots it)
 }
 
 struct Window {
@@ -94,6 +96,8 @@ struct RecordOptions {
   timeoutMs @3 :UInt64;
   dirtyMode @4 :Text;             # "bitmap" or "ring"
   dirtyMarkPort @5 :Int32 = -1;   # also a harvest after each guest write to this I/O port (format 3; -1: none)
+  clock @6 :Text;                 # format 5: "host" or "virtual" ("": host)
+  stopAtOutput @7 :Text;          # format 5: the run ended once this appeared on the serial port or debug console
 }
 
 struct RegionDesc {
@@ -124,6 +128,7 @@ struct Event {
     diskWrite @11 :DiskWrite; # what the guest stored on the disk (no data: it came from the guest)
     regionDef @12 :RegionDesc;
     end @13 :RunEnd;
+    interrupt @23 :Interrupt; # format 5: an external interrupt delivered to the vCPU
     # Format 4: a PIO or MMIO access kept in the event itself. pio and mmio
     # above point at an Access struct placed after the event list, so
     # every event held a pointer whose offset differed from its
@@ -204,6 +209,14 @@ struct DirtyLog {
   dirtyPages @4 :UInt64;
   runs @5 :Data;          # LEB128 (gap, length) pairs of dirty page runs: size follows the dirty set
   timeNs @6 :UInt64;      # when the bitmap was read: ns since the recording started (format 3; 0: not known)
+}
+
+# An external interrupt the VMM delivered: which vector, after how many
+# exits (the one it followed), at which rip it arrived.
+struct Interrupt {
+  vector @0 :UInt8;
+  exit @1 :UInt64;
+  rip @2 :UInt64;
 }
 
 struct DmaWrite {

@@ -19,10 +19,15 @@ namespace kvmrr {
 // time of each dirty log) added fields only, which a version-1 reader can
 // ignore. Version 4 writes accesses as a new event kind (Event.access, the
 // access inline), which no older reader can skip: traces of version 4
-// need a reader of version 4. This build still reads versions 1 to 3.
-constexpr uint32_t kTraceFormatVersion = 4;
+// need a reader of version 4. Version 5 adds the board, the firmware, the
+// clock mode and --stop-at-output to the header (fields: skippable) and
+// the interrupt event, which a version-4 reader cannot skip: a trace that
+// may hold one (the pc board's) asks for a reader of version 5
+// (kTraceInterruptVersion). This build still reads versions 1 to 3.
+constexpr uint32_t kTraceFormatVersion = 5;
 constexpr uint32_t kTraceMinReaderVersion = 4;
 constexpr uint32_t kTraceInlineAccessVersion = 4;  // the first that writes Event.access
+constexpr uint32_t kTraceInterruptVersion = 5;     // the first with interrupt events
 constexpr uint32_t kNoRegion = 0xffffffff;
 
 struct RegsRecord {
@@ -156,8 +161,18 @@ struct EndEvent {
 
 // Each kind, and each record nested in one, is described field by field in
 // event_descriptions.h: what the dump shows and what replay compares.
+// An external interrupt the VMM delivered (format 5): the vector, the
+// number of exits before it (it follows that exit), the rip it arrived at.
+struct InterruptEvent {
+    uint8_t vector = 0;
+    uint64_t exit = 0;
+    uint64_t rip = 0;
+    bool operator==(const InterruptEvent&) const = default;
+};
+
 using EventBody = std::variant<AccessEvent, TopologyEvent, MemslotEvent, DirtyEvent, DmaWriteEvent, ClockEvent,
-                               EntropyEvent, SerialInEvent, DiskReadEvent, DiskWriteEvent, RegionDefEvent, EndEvent>;
+                               EntropyEvent, SerialInEvent, DiskReadEvent, DiskWriteEvent, RegionDefEvent, EndEvent,
+                               InterruptEvent>;
 
 struct TraceEvent {
     // Written out so that TraceEvent{} and emplace_back() do not zero the
@@ -211,6 +226,8 @@ struct TraceHeader {
     bool rom_low_alias = true;
     std::vector<WindowRecord> windows;
     std::vector<DeviceRecord> devices;
+    std::string board;              // "pc", or "" for kvmrr's own board (format 5)
+    std::vector<uint8_t> firmware;  // the pc board's ROM image (format 5)
     // guest
     std::string guest_name;
     uint64_t guest_hash = 0;
@@ -229,6 +246,8 @@ struct TraceHeader {
     // options
     uint64_t dirty_interval_exits = 0, dirty_interval_ms = 0, max_exits = 0, timeout_ms = 0;
     int32_t dirty_mark_port = -1;  // a harvest after each guest write to this port too (-1: none)
+    std::string clock;             // "host" or "virtual"; "" in older traces (host)
+    std::string stop_at_output;    // the run ended once this was output ("" none)
     std::string dirty_mode = "bitmap";
     int64_t start_time_ns = 0;
     std::vector<RegionRecord> regions;

@@ -235,6 +235,8 @@ std::string format_header(const TraceHeader& h) {
     for (const WindowRecord& w : h.windows)
         line("  window " + word(w.name) + (w.io ? " io " : " mmio ") + hex(w.addr) + " size " + hex(w.size));
     for (const DeviceRecord& d : h.devices) line("  device " + word(d.name) + " model " + num(d.model_version));
+    if (!h.board.empty())
+        line("board: " + word(h.board) + (h.firmware.empty() ? std::string() : ", firmware " + num(h.firmware.size()) + " bytes"));
     std::string args;
     for (uint64_t a : h.guest_args) args += (args.empty() ? "" : " ") + hex(a);
     line("guest: " + word(h.guest_name) + ", hash " + hex(h.guest_hash) + ", " +
@@ -254,7 +256,8 @@ std::string format_header(const TraceHeader& h) {
          num(h.dirty_interval_ms) + " ms (0: off)" +
          (h.dirty_mark_port >= 0 ? ", at writes to port " + hex(static_cast<uint64_t>(h.dirty_mark_port)) : std::string()) +
          ", max exits " + num(h.max_exits) + ", timeout " +
-         num(h.timeout_ms) + " ms");
+         num(h.timeout_ms) + " ms" + (h.clock.empty() ? std::string() : ", clock " + word(h.clock)) +
+         (h.stop_at_output.empty() ? std::string() : ", stop at output " + word(h.stop_at_output)));
     line("regions: " + num(h.regions.size()) + " at the start");
     for (const RegionRecord& r : h.regions) line("  " + num(r.id) + " " + word(r.name) + " " + word(r.kind));
     return s;

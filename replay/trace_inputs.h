@@ -26,6 +26,7 @@ public:
     size_t pending() const { return queue_.size(); }
 
     int64_t wall_clock_ns() override;
+    int64_t monotonic_ns() override { return wall_clock_ns(); }  // one kind of clock event serves both
     void entropy(std::span<uint8_t> out) override;
     std::optional<uint8_t> serial_in() override;
     void disk_read(uint64_t offset, std::span<uint8_t> out) override;

@@ -12,8 +12,18 @@
 
 namespace kvmrr {
 
+namespace {
+
+int64_t clock_ns(clockid_t id) {
+    timespec ts{};
+    clock_gettime(id, &ts);
+    return static_cast<int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec;
+}
+
+}  // namespace
+
 RealHostInputs::RealHostInputs(int serial_fd, const std::string& disk_path)
-    : serial_fd_(serial_fd), disk_path_(disk_path) {
+    : serial_fd_(serial_fd), disk_path_(disk_path), start_ns_(clock_ns(CLOCK_MONOTONIC)) {
     if (!disk_path.empty()) {
         disk_fd_ = open(disk_path.c_str(), O_RDWR | O_CLOEXEC);
         if (disk_fd_ < 0) throw Error("cannot open disk image '" + disk_path + "': " + std::strerror(errno));
@@ -25,9 +35,13 @@ RealHostInputs::~RealHostInputs() {
 }
 
 int64_t RealHostInputs::wall_clock_ns() {
-    timespec ts{};
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return static_cast<int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec;
+    if (virtual_now_) return kVirtualEpochNs + virtual_now_();
+    return clock_ns(CLOCK_REALTIME);
+}
+
+int64_t RealHostInputs::monotonic_ns() {
+    if (virtual_now_) return virtual_now_();
+    return clock_ns(CLOCK_MONOTONIC) - start_ns_;
 }
 
 void RealHostInputs::entropy(std::span<uint8_t> out) {

@@ -32,6 +32,7 @@ public:
     std::vector<size_t> entropy_calls;
 
     int64_t wall_clock_ns() override { return fake.wall_clock_ns(); }
+    int64_t monotonic_ns() override { return fake.monotonic_ns(); }
     void entropy(std::span<uint8_t> out) override {
         entropy_calls.push_back(out.size());
         fake.entropy(out);

@@ -24,6 +24,11 @@ public:
         ++clock_reads;
         return clock_ns;
     }
+    int64_t monotonic_ns() override {
+        ++clock_reads;
+        return monotonic;
+    }
+    int64_t monotonic = 0;
     void entropy(std::span<uint8_t> out) override {
         for (uint8_t& b : out) b = next_entropy++;
     }

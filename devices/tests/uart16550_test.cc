@@ -30,6 +30,7 @@ public:
     int serial_calls = 0;
 
     int64_t wall_clock_ns() override { return fake.wall_clock_ns(); }
+    int64_t monotonic_ns() override { return fake.monotonic_ns(); }
     void entropy(std::span<uint8_t> out) override { fake.entropy(out); }
     std::optional<uint8_t> serial_in() override {
         ++serial_calls;

@@ -216,6 +216,16 @@ inline std::vector<KindSample> kind_samples() {
             {"DeviceDigestRecord", "register_digest", "devices", false, false,
              [](EventBody& b) { std::get<E>(b).device_digests[0].register_digest = 9; }},
         }));
+    using I = InterruptEvent;
+    s.push_back(kind_sample<I>("InterruptEvent", I{0x08, 1234, 0xfe3a1},
+                               {
+                                   {"InterruptEvent", "vector", "vector", true, true,
+                                    [](EventBody& b) { std::get<I>(b).vector = 0x09; }},
+                                   {"InterruptEvent", "exit", "exit", true, true,
+                                    [](EventBody& b) { std::get<I>(b).exit = 1235; }},
+                                   {"InterruptEvent", "rip", "rip", true, true,
+                                    [](EventBody& b) { std::get<I>(b).rip = 0xfe3a2; }},
+                               }));
     return s;
 }
 
