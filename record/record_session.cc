@@ -39,13 +39,20 @@ TraceHeader make_trace_header(const Machine& m, const GuestImage& image, const s
 
 RecordReport record_guest(const RecordRequest& req) {
     const auto t0 = std::chrono::steady_clock::now();
-    const GuestImage image = resolve_guest(req.run.guest);
+    const GuestImage image = guest_of(req.run);
     RealHostInputs real(req.run.serial_in_fd, req.run.disk);
     Recorder rec(real, req.recorder);
     Session session(req.run.session_config(), rec, &rec);
-    session.load(image, req.run.guest.args);
+    start_guest(session, req.run, image, real);
 
     TraceHeader h = make_trace_header(session.machine(), image, req.run.guest.args);
+    if (req.run.board == Board::Pc) {
+        h.board = board_name(Board::Pc);
+        h.firmware = req.run.firmware;
+        h.min_reader_version = kTraceInterruptVersion;
+    }
+    h.clock = clock_mode_name(req.run.clock);
+    h.stop_at_output = req.run.stop_at_output;
     // Which accelerator ran: a guest replay on the other one names it when
     // a dirty bitmap differs (replay_guest).
     h.accelerator = accel_name(session.accel());

@@ -1,10 +1,13 @@
 #include "vmm/guest_run.h"
 
+#include <xxhash.h>
+
 #include <algorithm>
 #include <cstdlib>
 #include <filesystem>
 
 #include "core/error.h"
+#include "vmm/pc_board.h"
 #include "vmm/real_host_inputs.h"
 
 namespace kvmrr {
@@ -50,6 +53,7 @@ int exit_status_for(const RunResult& r) {
     switch (r.reason) {
         case StopReason::GuestExit: return r.exit_status;
         case StopReason::Halt: return 0;
+        case StopReason::OutputMatched: return 0;
         case StopReason::Timeout: return kStatusTimeout;
         default: return kStatusAbnormal;
     }
@@ -73,11 +77,34 @@ std::string prefix_lines(const std::string& text, const std::string& prefix) {
     return out;
 }
 
+GuestImage guest_of(const GuestRunRequest& req) {
+    if (req.board == Board::Kvmrr) return resolve_guest(req.guest);
+    GuestImage img;
+    img.name = req.firmware_name.empty() ? std::string("firmware") : req.firmware_name;
+    img.mode = CpuMode::Real;
+    img.entry = 0xfffffff0;
+    img.hash = XXH64(req.firmware.data(), req.firmware.size(), 0);
+    return img;
+}
+
+void start_guest(Session& session, const GuestRunRequest& req, const GuestImage& image, RealHostInputs& inputs) {
+    if (req.board == Board::Pc) {
+        session.reset_cpu();
+    } else {
+        session.load(image, req.guest.args);
+    }
+    if (req.clock == ClockMode::Virtual) {
+        PcBoard* pc = session.machine().pc();
+        if (!pc) throw Error("--clock virtual needs the pc board (kvmrr's board has no timers)");
+        inputs.use_virtual_clock([pc] { return pc->virtual_now_ns(); });
+    }
+}
+
 GuestRunReport run_guest(const GuestRunRequest& req) {
-    const GuestImage image = resolve_guest(req.guest);
+    const GuestImage image = guest_of(req);
     RealHostInputs inputs(req.serial_in_fd, req.disk);
     Session session(req.session_config(), inputs);
-    session.load(image, req.guest.args);
+    start_guest(session, req, image, inputs);
     GuestRunReport rep;
     rep.result = session.run(req.run_options());
     rep.exit_status = exit_status_for(rep.result);
@@ -88,7 +115,12 @@ GuestRunReport run_guest(const GuestRunRequest& req) {
 
 SessionConfig GuestRunRequest::session_config() const {
     SessionConfig c;
+    c.board = board;
     c.layout = layout;
+    c.firmware = firmware;
+    c.clock = clock;
+    c.debugcon_out = debugcon_out;
+    c.stop_at_output = stop_at_output;
     c.serial_out = serial_out;
     c.accel = accel;
     c.dirty_mode = dirty_mode;

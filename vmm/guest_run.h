@@ -19,6 +19,8 @@
 #include "core/machine_layout.h"
 #include "core/vcpu/dirty_log.h"
 #include "vmm/accel.h"
+#include "vmm/board.h"
+#include "vmm/real_host_inputs.h"
 #include "vmm/run_loop.h"
 #include "vmm/session.h"
 
@@ -45,7 +47,13 @@ std::vector<std::string> fixture_names();
 GuestImage resolve_guest(const GuestSpec& spec);
 
 struct GuestRunRequest {
-    GuestSpec guest;
+    GuestSpec guest;           // kvmrr's board: what to run
+    Board board = Board::Kvmrr;
+    std::vector<uint8_t> firmware;  // the pc board: what it boots
+    std::string firmware_name;      // and its file, for messages and traces
+    ClockMode clock = ClockMode::Host;
+    std::function<void(uint8_t)> debugcon_out;
+    std::string stop_at_output;
     MachineLayout layout = MachineLayout::default_layout();
     std::string disk;         // disk image path, or empty
     int serial_in_fd = -1;    // host serial input, or -1
@@ -61,6 +69,14 @@ struct GuestRunRequest {
     SessionConfig session_config() const;
     RunOptions run_options() const;
 };
+
+// The guest as a trace header keeps it: the image (kvmrr's board), or the
+// firmware's name and hash with no segments (the pc board, whose firmware
+// the header keeps whole).
+GuestImage guest_of(const GuestRunRequest& req);
+// Builds the session's machine, starts the guest (the image's entry, or the
+// reset vector), and on a virtual clock points the host inputs' clocks at it.
+void start_guest(Session& session, const GuestRunRequest& req, const GuestImage& image, RealHostInputs& inputs);
 
 struct GuestRunReport {
     RunResult result;

@@ -8,6 +8,7 @@
 #include "devices/framebuffer.h"
 #include "devices/rom_shadow.h"
 #include "devices/uart16550.h"
+#include "vmm/pc_board.h"
 
 namespace kvmrr {
 
@@ -22,21 +23,30 @@ std::vector<std::string> windows_of(std::string_view device) {
 }  // namespace
 
 Machine::Machine(const MachineLayout& layout, HostInputs& inputs, std::function<void(uint8_t)> serial_out, DmaObserver dma)
-    : layout_(layout), mem_(build_machine(sys_, layout)) {
-    owned_.push_back(std::make_unique<Uart16550>(inputs, std::move(serial_out)));
-    owned_.push_back(std::make_unique<DebugExit>(*this));
-    owned_.push_back(std::make_unique<CmosRtc>(inputs));
-    owned_.push_back(std::make_unique<EntropyDevice>(inputs));
-    owned_.push_back(std::make_unique<BankSwitch>());
-    owned_.push_back(std::make_unique<RomShadow>());
-    owned_.push_back(std::make_unique<Framebuffer>());
-    auto disk = std::make_unique<DmaDisk>(inputs);
-    disk->set_dma_observer(std::move(dma));
-    owned_.push_back(std::move(disk));
+    : Machine(MachineConfig{Board::Kvmrr, layout, {}, ClockMode::Host, std::move(serial_out), {}, std::move(dma)}, inputs) {}
+
+Machine::Machine(const MachineConfig& config, HostInputs& inputs)
+    : board_(config.board), layout_(config.layout), mem_(build_machine(sys_, config.layout)) {
+    if (board_ == Board::Pc) {
+        pc_ = std::make_unique<PcBoard>(*this, config, inputs);
+    } else {
+        owned_.push_back(std::make_unique<Uart16550>(inputs, config.serial_out));
+        owned_.push_back(std::make_unique<DebugExit>(*this));
+        owned_.push_back(std::make_unique<CmosRtc>(inputs));
+        owned_.push_back(std::make_unique<EntropyDevice>(inputs));
+        owned_.push_back(std::make_unique<BankSwitch>());
+        owned_.push_back(std::make_unique<RomShadow>());
+        owned_.push_back(std::make_unique<Framebuffer>());
+        auto disk = std::make_unique<DmaDisk>(inputs);
+        disk->set_dma_observer(config.dma);
+        owned_.push_back(std::move(disk));
+    }
     // A device whose windows the layout lacks (a description file may drop
     // them) is left out; the others are attached in one transaction.
     Transaction t(sys_);
+    if (pc_) pc_->attach(sys_, mem_);
     for (auto& d : owned_) {
+        if (pc_) break;  // the pc board attached its own
         bool complete = true;
         for (const std::string& w : windows_of(d->name())) complete &= mem_.windows.count(w) != 0;
         if (!complete) continue;
@@ -44,9 +54,20 @@ Machine::Machine(const MachineLayout& layout, HostInputs& inputs, std::function<
         devices_.push_back(d.get());
     }
     t.commit();
+    if (pc_) pc_->wire();
 }
 
 Machine::~Machine() = default;
+
+void Machine::adopt(std::unique_ptr<Device> d) { owned_.push_back(std::move(d)); }
+
+std::vector<Device*> Machine::owned_devices() const {
+    std::vector<Device*> out;
+    for (const auto& d : owned_) out.push_back(d.get());
+    return out;
+}
+
+InterruptSource* Machine::interrupts() { return pc_.get(); }
 
 Device* Machine::device(std::string_view name) const {
     for (Device* d : devices_)

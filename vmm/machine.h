@@ -16,6 +16,7 @@
 #include "core/memory_system.h"
 #include "devices/device.h"
 #include "devices/host_inputs.h"
+#include "vmm/board.h"
 #include "vmm/run_loop.h"
 
 namespace kvmrr {
@@ -29,13 +30,30 @@ class Framebuffer;
 class RomShadow;
 class Uart16550;
 
+class PcBoard;
+class InterruptSource;
+
+// What a device writes into guest memory by DMA (the recorder's tap).
+using DmaObserver = std::function<void(uint64_t gpa, std::span<const uint8_t> bytes)>;
+
+struct MachineConfig {
+    Board board = Board::Kvmrr;
+    MachineLayout layout = MachineLayout::default_layout();  // pc: pc_layout()
+    std::vector<uint8_t> firmware;                          // pc: the ROM image
+    ClockMode clock = ClockMode::Host;
+    std::function<void(uint8_t)> serial_out;                // every byte sent on the UART
+    std::function<void(uint8_t)> debugcon_out;              // pc: every byte written to port 0x402
+    DmaObserver dma;                                        // every DMA write into guest memory
+};
+
 class Machine final : public RunControl {
 public:
-    // What a device writes into guest memory by DMA (the recorder's tap).
-    using DmaObserver = std::function<void(uint64_t gpa, std::span<const uint8_t> bytes)>;
+    using DmaObserver = kvmrr::DmaObserver;
 
-    // `inputs` must outlive the machine; `serial_out` gets every byte the
-    // guest transmits on the UART, `dma` every DMA write into guest memory.
+    // `inputs` must outlive the machine. Throws kvmrr::Error when the
+    // layout or the firmware does not fit the board.
+    Machine(const MachineConfig& config, HostInputs& inputs);
+    // kvmrr's own board.
     Machine(const MachineLayout& layout, HostInputs& inputs, std::function<void(uint8_t)> serial_out,
             DmaObserver dma = {});
     ~Machine() override;
@@ -52,15 +70,29 @@ public:
 
     void request_exit(int status) override;
     void request_reset() override;
+    // Ends the run after this exit with the reason "output matched".
+    void request_output_stop() { exit_.output_matched = true; }
     const GuestExitRequest& exit_request() const { return exit_; }
 
+    Board board() const { return board_; }
+    // The pc board's interrupts and timers (null on kvmrr's board, which
+    // has no interrupt controller).
+    InterruptSource* interrupts();
+    PcBoard* pc() { return pc_.get(); }
+
 private:
+    friend class PcBoard;
+    void adopt(std::unique_ptr<Device> d);  // owned; the board attaches it
+    std::vector<Device*> owned_devices() const;
+
+    Board board_;
     MachineLayout layout_;
     MemorySystem sys_;
     MachineMemory mem_;
     std::vector<std::unique_ptr<Device>> owned_;
     std::vector<Device*> devices_;
     GuestExitRequest exit_;
+    std::unique_ptr<PcBoard> pc_;
 };
 
 }  // namespace kvmrr

@@ -80,8 +80,34 @@ std::string RunResult::describe() const {
     return note.empty() ? std::string(buf) : std::string(buf) + " (" + note + ")";
 }
 
+namespace {
+
+// Delivers a pending external interrupt if the guest can take it now, or
+// asks for the exit at which it can. The last access is completed first,
+// so that the rip the trace keeps is past it on every host.
+void deliver(Vcpu& vcpu, InterruptSource& irq, ExitObserver* observer, uint64_t exits, bool& access_pending) {
+    if (!irq.interrupt_pending()) {
+        vcpu.request_interrupt_window(false);
+        return;
+    }
+    if (!vcpu.interrupt_window_open()) {
+        vcpu.request_interrupt_window(true);
+        return;
+    }
+    if (access_pending) vcpu.complete_exit();
+    access_pending = false;
+    const uint8_t vector = irq.acknowledge();
+    const uint64_t rip = observer ? vcpu.regs().rip : 0;
+    vcpu.inject_interrupt(vector);
+    vcpu.request_interrupt_window(false);
+    if (observer) observer->on_interrupt(vector, exits, rip);
+}
+
+}  // namespace
+
 RunResult run_vcpu(Vcpu& vcpu, ExitTargets targets, const ExitPolicy& policy, const RunLimits& limits,
-                   const GuestExitRequest& exit_request, ExitObserver* observer, const ExitHandlerFn& handler) {
+                   const GuestExitRequest& exit_request, ExitObserver* observer, const ExitHandlerFn& handler,
+                   InterruptSource* interrupts) {
     using Clock = std::chrono::steady_clock;
     RunResult res;
     std::optional<ThreadTimer> timer;
@@ -108,11 +134,23 @@ RunResult run_vcpu(Vcpu& vcpu, ExitTargets targets, const ExitPolicy& policy, co
         ++res.exits;
         VcpuExit& e = *exit;
         access_pending = e.kind == ExitKind::Io || e.kind == ExitKind::Mmio;
+        if (interrupts) interrupts->count_exit();
         if (observer) observer->before_exit(e);
-        const ExitOutcome o = handler ? handler(e) : handle_exit(e, targets, policy);
+        ExitOutcome o = handler ? handler(e) : handle_exit(e, targets, policy);
         if (observer) observer->on_exit(e, o);
+        // A HLT with interrupts enabled waits for one, on a board that has
+        // them; with them disabled (no NMI is modelled), or with no timer
+        // that could ever fire, the guest has halted for good.
+        if (interrupts && o.stop == StopReason::Halt && e.interrupts_enabled) {
+            const Clock::time_point give_up = timed ? deadline : Clock::time_point::max();
+            if (interrupts->interrupt_pending() || interrupts->wait_for_interrupt(give_up)) o.stop = StopReason::None;
+        }
         if (exit_request.reset) {
             res.reason = StopReason::Reset;
+            break;
+        }
+        if (exit_request.output_matched) {
+            res.reason = StopReason::OutputMatched;
             break;
         }
         if (exit_request.requested) {
@@ -125,6 +163,7 @@ RunResult run_vcpu(Vcpu& vcpu, ExitTargets targets, const ExitPolicy& policy, co
             res.detail = o.detail;
             break;
         }
+        if (interrupts) deliver(vcpu, *interrupts, observer, res.exits, access_pending);
     }
     // Finish the instruction of the last handled I/O or MMIO exit before
     // reading the registers: where RIP stands at such an exit differs

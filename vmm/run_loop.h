@@ -28,16 +28,38 @@ struct GuestExitRequest {
     bool requested = false;
     int status = 0;
     bool reset = false;
+    bool output_matched = false;  // --stop-at-output saw its text
 };
 
 // Sees every exit around its handling (the recorder's tap): before_exit
 // opens the exit (what a device does while handling it belongs to it),
-// on_exit sees it handled, with the data a read returned.
+// on_exit sees it handled, with the data a read returned; on_interrupt
+// sees each external interrupt delivered (after exit number `exit`, at
+// `rip`).
 class ExitObserver {
 public:
     virtual ~ExitObserver() = default;
     virtual void before_exit(const VcpuExit&) {}
     virtual void on_exit(const VcpuExit& exit, const ExitOutcome& outcome) = 0;
+    virtual void on_interrupt(uint8_t /*vector*/, uint64_t /*exit*/, uint64_t /*rip*/) {}
+};
+
+// A board's interrupt controllers and timers, as the run loop sees them at
+// exit boundaries (the only place kvmrr delivers interrupts).
+class InterruptSource {
+public:
+    virtual ~InterruptSource() = default;
+    // After each exit: runs the timers that are due, then says whether an
+    // external interrupt waits for the CPU.
+    virtual bool interrupt_pending() = 0;
+    // The INTA cycle: the vector the CPU takes now.
+    virtual uint8_t acknowledge() = 0;
+    // The guest halted with interrupts enabled: waits (host clock) or
+    // jumps (virtual clock) to the next timer, no later than `give_up`.
+    // False when no timer is armed: no interrupt can ever come.
+    virtual bool wait_for_interrupt(std::chrono::steady_clock::time_point give_up) = 0;
+    // One exit more (the virtual clock counts them).
+    virtual void count_exit() {}
 };
 
 struct RunLimits {
@@ -62,8 +84,12 @@ struct RunResult {
 // a trace this way); the observer is still told.
 using ExitHandlerFn = std::function<ExitOutcome(VcpuExit&)>;
 
+// `interrupts` (a board's, or null for none): a HLT with interrupts
+// enabled waits for the next one instead of ending the run, and a pending
+// interrupt is delivered after an exit when the guest can take it (else
+// the vCPU is asked for an exit as soon as it can).
 RunResult run_vcpu(Vcpu& vcpu, ExitTargets targets, const ExitPolicy& policy, const RunLimits& limits,
                    const GuestExitRequest& exit_request, ExitObserver* observer = nullptr,
-                   const ExitHandlerFn& handler = {});
+                   const ExitHandlerFn& handler = {}, InterruptSource* interrupts = nullptr);
 
 }  // namespace kvmrr

@@ -13,6 +13,18 @@ namespace {
 
 constexpr uint32_t kUsualKvmSlots = 509;  // KVM's table on x86 when a trace does not say
 
+// Watches one output stream for `text`, then tells the machine to stop.
+std::function<void(uint8_t)> watch_output(std::function<void(uint8_t)> out, const std::string& text,
+                                          std::function<void()> matched) {
+    if (text.empty()) return out;
+    return [out = std::move(out), text, matched = std::move(matched), tail = std::string()](uint8_t b) mutable {
+        if (out) out(b);
+        tail.push_back(static_cast<char>(b));
+        if (tail.size() > text.size()) tail.erase(0, tail.size() - text.size());
+        if (tail == text) matched();
+    };
+}
+
 Machine::DmaObserver dma_tap(SessionObserver* observer) {
     if (!observer) return {};
     return [observer](uint64_t gpa, std::span<const uint8_t> bytes) { observer->dma_write(gpa, bytes); };
@@ -22,7 +34,12 @@ Machine::DmaObserver dma_tap(SessionObserver* observer) {
 
 Session::Session(const SessionConfig& config, HostInputs& inputs, SessionObserver* observer)
     : observer_(observer),
-      machine_(std::make_unique<Machine>(config.layout, inputs, config.serial_out, dma_tap(observer))) {
+      machine_(std::make_unique<Machine>(
+          MachineConfig{config.board, config.layout, config.firmware, config.clock,
+                        watch_output(config.serial_out, config.stop_at_output, [this] { machine_->request_output_stop(); }),
+                        watch_output(config.debugcon_out, config.stop_at_output, [this] { machine_->request_output_stop(); }),
+                        dma_tap(observer)},
+          inputs)) {
     AccelChoice choice = choose_accel(config.accel);
     accel_ = choice.accel;
     fallback_reason_ = std::move(choice.fallback_reason);
@@ -77,10 +94,42 @@ void Session::load(const GuestImage& image, const std::vector<uint64_t>& args) {
     vcpu_->set_regs(st.regs);
 }
 
+void Session::reset_cpu() {
+    kvm_sregs s = vcpu().sregs();
+    auto seg = [](kvm_segment& g, uint16_t sel, uint64_t base, uint8_t type) {
+        g.selector = sel;
+        g.base = base;
+        g.limit = 0xffff;
+        g.type = type;
+        g.present = 1;
+        g.dpl = 0;
+        g.db = 0;
+        g.s = 1;
+        g.l = 0;
+        g.g = 0;
+        g.avl = 0;
+        g.unusable = 0;
+    };
+    seg(s.cs, 0xf000, 0xffff0000, 0xb);  // execute/read, accessed
+    for (kvm_segment* g : {&s.ds, &s.es, &s.fs, &s.gs, &s.ss}) seg(*g, 0, 0, 0x3);
+    s.cr0 = 0x60000010;  // CD, NW, ET
+    s.cr2 = s.cr3 = s.cr4 = 0;
+    s.efer = 0;
+    s.gdt.base = s.idt.base = 0;
+    s.gdt.limit = s.idt.limit = 0xffff;
+    vcpu().set_sregs(s);
+    kvm_regs r{};
+    r.rip = 0xfff0;
+    r.rflags = 0x2;
+    r.rdx = 0x600;  // the CPU's family/model/stepping signature, as after RESET
+    vcpu().set_regs(r);
+}
+
 RunResult Session::run(const RunOptions& opts) {
     slots_->set_global_dirty_log(opts.global_dirty_log);
     const ExitTargets targets{machine_->io_space(), machine_->memory_space()};
-    return run_vcpu(vcpu(), targets, opts.policy, opts.limits, machine_->exit_request(), observer_, opts.handler);
+    return run_vcpu(vcpu(), targets, opts.policy, opts.limits, machine_->exit_request(), observer_, opts.handler,
+                    machine_->interrupts());
 }
 
 }  // namespace kvmrr

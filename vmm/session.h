@@ -37,8 +37,15 @@ namespace kvmrr {
 class KvmSystem;
 
 struct SessionConfig {
-    MachineLayout layout = MachineLayout::default_layout();
+    Board board = Board::Kvmrr;
+    MachineLayout layout = MachineLayout::default_layout();  // pc: pc_layout()
+    std::vector<uint8_t> firmware;                          // pc: the ROM image
+    ClockMode clock = ClockMode::Host;
     std::function<void(uint8_t)> serial_out;  // every byte the guest sends on the UART
+    std::function<void(uint8_t)> debugcon_out;  // pc: every byte written to the debug console
+    // The run ends (reason "output matched") once this text has appeared
+    // on the serial port or the debug console; "" never.
+    std::string stop_at_output;
     Accel accel = Accel::Auto;
     // How dirty pages are harvested (KVM only offers the ring).
     DirtyLogMode dirty_mode = DirtyLogMode::Bitmap;
@@ -88,6 +95,9 @@ public:
     // Writes the image into guest memory and, with a vCPU, sets it up to
     // start it (`args` in rdi, rsi, rdx, rcx).
     void load(const GuestImage& image, const std::vector<uint64_t>& args = {});
+    // The architectural reset state (CS 0xf000 with base 0xffff0000, IP
+    // 0xfff0, real mode): how the pc board starts its firmware.
+    void reset_cpu();
     // Runs the vCPU until something ends the run; the observer sees every exit.
     RunResult run(const RunOptions& opts);
 

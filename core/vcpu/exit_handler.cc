@@ -32,6 +32,7 @@ const char* stop_reason_name(StopReason r) {
         case StopReason::Timeout: return "timeout";
         case StopReason::Diverged: return "replay divergence";
         case StopReason::Reset: return "reset";
+        case StopReason::OutputMatched: return "output matched";
     }
     return "?";
 }

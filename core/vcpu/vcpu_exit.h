@@ -56,6 +56,7 @@ enum class StopReason : uint8_t {
     Timeout,
     Diverged,          // a guest replay stopped at a difference from its trace
     Reset,             // the guest reset the machine (a PC's reset register, port 0x92, ...)
+    OutputMatched,     // the text asked for (--stop-at-output) appeared on the serial port or debug console
 };
 const char* stop_reason_name(StopReason r);
 

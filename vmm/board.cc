@@ -1,0 +1,64 @@
+#include "vmm/board.h"
+
+#include <fstream>
+#include <iterator>
+
+#include "core/error.h"
+
+namespace kvmrr {
+
+const char* board_name(Board b) { return b == Board::Pc ? "pc" : "kvmrr"; }
+
+Board parse_board(std::string_view text) {
+    if (text == "kvmrr") return Board::Kvmrr;
+    if (text == "pc") return Board::Pc;
+    throw Error("unknown board '" + std::string(text) + "' (choose kvmrr or pc)");
+}
+
+const char* clock_mode_name(ClockMode m) { return m == ClockMode::Virtual ? "virtual" : "host"; }
+
+ClockMode parse_clock_mode(std::string_view text) {
+    if (text == "host") return ClockMode::Host;
+    if (text == "virtual") return ClockMode::Virtual;
+    throw Error("unknown clock '" + std::string(text) + "' (choose host or virtual)");
+}
+
+MachineLayout pc_layout(uint64_t ram_size, uint64_t firmware_size) {
+    MachineLayout l;
+    l.ram_size = ram_size;
+    l.rom_size = firmware_size;
+    l.rom_low_alias = false;  // the board maps it itself, under PAM control
+    using K = AddressSpace::Kind;
+    l.devices = {
+        {"pic-master", K::Io, 0x20, 2},   {"pit", K::Io, 0x40, 4},          {"i8042-data", K::Io, 0x60, 1},
+        {"pit-port61", K::Io, 0x61, 1},   {"i8042-cmd", K::Io, 0x64, 1},    {"cmos-rtc", K::Io, 0x70, 2},
+        {"post", K::Io, 0x80, 1},         {"port92", K::Io, 0x92, 1},       {"pic-slave", K::Io, 0xa0, 2},
+        // kvmrr's own exit port, for fixture guests on this board; QEMU's pc
+        // has nothing there and SeaBIOS does not touch it.
+        {"debug-exit", K::Io, 0xf4, 1},   {"uart16550", K::Io, 0x3f8, 8},   {"debugcon", K::Io, 0x402, 1},
+        {"elcr", K::Io, 0x4d0, 2},        {"fw-cfg", K::Io, 0x510, 2},      {"fw-cfg-dma", K::Io, 0x514, 8},
+        {"pci-conf", K::Io, 0xcf8, 8},    {"ioapic", K::Memory, 0xfec00000, 0x1000},
+        {"lapic", K::Memory, 0xfee00000, 0x1000},
+    };
+    l.validate();
+    return l;
+}
+
+std::vector<uint8_t> load_firmware(const std::string& path) {
+    std::ifstream in(path, std::ios::binary);
+    if (!in) throw Error("cannot open firmware '" + path + "'");
+    in.seekg(0, std::ios::end);
+    const auto size = static_cast<uint64_t>(in.tellg());
+    if (size == 0) throw Error("firmware '" + path + "' is empty");
+    if (size > kFirmwareMax)
+        throw Error("firmware '" + path + "' is " + std::to_string(size) + " bytes: at most 16 MiB");
+    if (size % kFirmwareUnit)
+        throw Error("firmware '" + path + "' is " + std::to_string(size) + " bytes: not a multiple of 64 KiB");
+    in.seekg(0);
+    std::vector<uint8_t> bytes(size);
+    if (!in.read(reinterpret_cast<char*>(bytes.data()), static_cast<std::streamsize>(size)))
+        throw Error("cannot read firmware '" + path + "'");
+    return bytes;
+}
+
+}  // namespace kvmrr

@@ -1,0 +1,69 @@
+// PcBoard: the parts of a Machine that make it a PC compatible with QEMU's
+// `pc` machine (i440FX + PIIX3), so that firmware built for it (Debian's
+// SeaBIOS) runs unchanged: the firmware in ROM at the top of 4 GiB and its
+// last 128 KiB under 1 MiB, the PC's devices at their ports, and the
+// interrupt path — the timers, the 8259 pair, the local APIC in
+// virtual-wire mode — which the run loop asks at every exit boundary
+// (InterruptSource). It is also the devices' GuestClock: host time or the
+// virtual clock, each read a recorded input.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "devices/guest_clock.h"
+#include "devices/host_inputs.h"
+#include "vmm/machine.h"
+#include "vmm/run_loop.h"
+
+namespace kvmrr {
+
+class CmosRtc;
+class IoApic;
+class LocalApic;
+
+class PcBoard final : public InterruptSource, public GuestClock {
+public:
+    // Creates the pc devices (the machine owns them). Throws kvmrr::Error
+    // when the firmware does not fit the layout's ROM.
+    PcBoard(Machine& machine, const MachineConfig& config, HostInputs& inputs);
+    ~PcBoard() override;
+
+    // Fills the ROM, maps its low copy and attaches every device; inside
+    // the machine's first transaction.
+    void attach(MemorySystem& sys, MachineMemory& m);
+    // Connects the interrupt lines, once everything is attached.
+    void wire();
+
+    // GuestClock: the guest's monotonic time, through the host inputs (so
+    // that it is recorded, and served back by replay).
+    int64_t now_ns() override { return inputs_.monotonic_ns(); }
+    // The virtual clock: the exits so far at kVirtualNsPerExit, plus the
+    // time HLTs jumped over.
+    int64_t virtual_now_ns() const { return exits_ * kVirtualNsPerExit + jumped_ns_; }
+
+    // InterruptSource
+    bool interrupt_pending() override;
+    uint8_t acknowledge() override;
+    bool wait_for_interrupt(std::chrono::steady_clock::time_point give_up) override;
+    void count_exit() override { ++exits_; }
+
+private:
+    int64_t next_deadline() const;
+    void run_due_timers();
+
+    Machine& machine_;
+    HostInputs& inputs_;
+    ClockMode clock_;
+    std::vector<uint8_t> firmware_;
+    std::vector<TimerDevice*> timers_;
+    LocalApic* lapic_ = nullptr;
+    IoApic* ioapic_ = nullptr;
+    CmosRtc* cmos_ = nullptr;
+    uint64_t exits_ = 0;
+    int64_t jumped_ns_ = 0;
+};
+
+}  // namespace kvmrr
