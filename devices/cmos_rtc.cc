@@ -49,9 +49,14 @@ bool is_time_register(uint8_t index) {
 
 }  // namespace
 
-CmosRtc::CmosRtc(HostInputs& in) : in_(in) {
+CmosRtc::CmosRtc(HostInputs& in, const std::vector<std::pair<uint8_t, uint8_t>>& presets) : in_(in) {
     cmos_[kStatusA] = kStatusAReset;
     cmos_[kStatusB] = kStatusB24Hour;
+    for (const auto& [index, value] : presets) {
+        if (index >= kCmosBytes || is_time_register(index) || index == kStatusC || index == kStatusD)
+            throw Error("cmos-rtc: preset index " + hex(index) + " is not a CMOS RAM byte");
+        write_cmos(index, value);
+    }
 }
 
 void CmosRtc::attach(MemorySystem& sys, MachineMemory& m) {

@@ -12,13 +12,17 @@
 // to time registers are dropped. Status A reads 0x26 with UIP always clear
 // (there is no update cycle to wait for), B is writable (0x02 at reset:
 // 24-hour, BCD), C reads 0 (no interrupt flags), D reads 0x80 (RAM valid).
-// All other bytes, alarms included, are plain RAM, zero at reset. The
+// All other bytes, alarms included, are plain RAM, zero at reset unless
+// the board presets them (a PC board fills in memory sizes, equipment and
+// boot order as its BIOS expects: see devices/pc_firmware_config.h). The
 // device must outlive the MemorySystem it is attached to.
 #pragma once
 
 #include <array>
 #include <cstdint>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 #include "core/region_ops.h"
 #include "devices/device.h"
@@ -31,7 +35,10 @@ public:
     static constexpr uint64_t kSize = 2;
     static constexpr size_t kCmosBytes = 128;
 
-    explicit CmosRtc(HostInputs& in);
+    // `presets` are (index, value) pairs stored at reset, later ones
+    // winning; each must be a byte the guest could write itself (below
+    // 0x80, not a time register, not status C or D), else kvmrr::Error.
+    explicit CmosRtc(HostInputs& in, const std::vector<std::pair<uint8_t, uint8_t>>& presets = {});
     CmosRtc(const CmosRtc&) = delete;
     CmosRtc& operator=(const CmosRtc&) = delete;
 

@@ -298,5 +298,36 @@ TEST(CmosRtc, DigestFollowsGuestVisibleState) {
     EXPECT_EQ(a.rtc.state_digest(), b.rtc.state_digest());
 }
 
+TEST(CmosRtc, PresetsFillCmosRamAtReset) {
+    testing::FakeHostInputs in;
+    CmosRtc plain(in);
+    CmosRtc rtc(in, {{0x15, 0x80}, {0x16, 0x02}, {0x5f, 3}, {0x15, 0x7f}, {0x7f, 0xee}, {0x0b, 0x06}});
+    MemorySystem sys;
+    MachineMemory m = build_machine(sys, MachineLayout::default_layout());
+    rtc.attach(sys, m);
+    auto get = [&](uint8_t index) {
+        EXPECT_EQ(m.io_space->write(PioAddr(0x70), index, 1), AccessStatus::Ok);
+        return static_cast<uint8_t>(m.io_space->read(PioAddr(0x71), 1).value);
+    };
+    EXPECT_EQ(get(0x15), 0x7f);  // the later preset wins
+    EXPECT_EQ(get(0x16), 0x02);
+    EXPECT_EQ(get(0x5f), 3);
+    EXPECT_EQ(get(0x7f), 0xee);
+    EXPECT_EQ(get(0x0b), 0x06);  // status B is guest-writable, so presettable
+    EXPECT_EQ(get(0x0a), 0x26);
+    EXPECT_EQ(get(0x14), 0);
+    EXPECT_NE(rtc.state_digest(), plain.state_digest());
+    EXPECT_EQ(rtc.model_version(), plain.model_version());
+    // An empty list is the default device.
+    CmosRtc none(in, {});
+    EXPECT_EQ(none.state_digest(), plain.state_digest());
+}
+
+TEST(CmosRtc, PresetsRejectBytesTheGuestCannotWrite) {
+    testing::FakeHostInputs in;
+    for (uint8_t index : {uint8_t{0x00}, uint8_t{0x09}, uint8_t{0x0c}, uint8_t{0x0d}, uint8_t{0x32}, uint8_t{0x80}})
+        EXPECT_THROW(CmosRtc(in, {{index, 1}}), Error) << int(index);
+}
+
 }  // namespace
 }  // namespace kvmrr
