@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <filesystem>
 #include <iostream>
 #include <optional>
 
@@ -63,6 +64,7 @@ std::string devices_help() {
 
 struct GuestCli {
     std::string mode = "long", serial_in, serial_out, dirty_interval = "1000", accel = "auto";
+    std::string board = "kvmrr", firmware, debugcon, clock = "host";
     uint64_t max_exits = 0, timeout_ms = 0;
     bool lax = false;
 };
@@ -85,6 +87,18 @@ void add_guest_options(CLI::App* cmd, GuestRunRequest& req, GuestCli& gc, std::s
     cmd->add_option("--max-exits", gc.max_exits, "End the run after this many exits");
     cmd->add_option("--timeout", gc.timeout_ms, "End the run after this many milliseconds");
     cmd->add_flag("--lax-mmio", gc.lax, "Let MMIO to unmapped memory read all ones instead of ending the run");
+    cmd->add_option("--board", gc.board,
+                    "Machine: kvmrr (kvmrr's own, the default) or pc (a PC like QEMU's `pc`, booting --firmware "
+                    "from the reset vector)")
+        ->check(CLI::IsMember({"kvmrr", "pc"}));
+    cmd->add_option("--firmware", gc.firmware, "With --board pc: the firmware ROM image (e.g. /usr/share/seabios/bios.bin)");
+    cmd->add_option("--debugcon", gc.debugcon, "With --board pc: file for the debug console's output (port 0x402)");
+    cmd->add_option("--stop-at-output", req.stop_at_output,
+                    "End the run (status 0) once this text has appeared on the serial port or the debug console");
+    cmd->add_option("--clock", gc.clock,
+                    "With --board pc: host (the host's time, recorded) or virtual (time from the exit count: two "
+                    "recordings of the same guest are the same trace)")
+        ->check(CLI::IsMember({"host", "virtual"}));
     cmd->add_option("--accel", gc.accel,
                     "Accelerator: kvm (needs /dev/kvm), emu (the Unicorn emulator, runs anywhere) or auto "
                     "(kvm where /dev/kvm can be used, else emu; the default)")
@@ -93,21 +107,43 @@ void add_guest_options(CLI::App* cmd, GuestRunRequest& req, GuestCli& gc, std::s
 
 // Fills the parts of `req` that need checking or opening; the FILE for the
 // serial output stays open until the process ends.
-void finish_guest_request(GuestRunRequest& req, const GuestCli& gc, const MachineLayout& layout) {
-    if (req.guest.fixture.empty() && req.guest.image.empty()) throw Error("give --guest NAME or --image FILE");
-    req.layout = layout;
+// A FILE the process keeps open until it ends, for an output stream.
+std::function<void(uint8_t)> output_to(const std::string& path, FILE* fallback, const char* what) {
+    FILE* out = fallback;
+    if (!path.empty() && !(out = std::fopen(path.c_str(), "wb")))
+        throw Error("cannot open '" + path + "' for the " + what);
+    if (!out) return {};
+    return [out](uint8_t b) {
+        std::fputc(b, out);
+        if (b == '\n') std::fflush(out);
+    };
+}
+
+void finish_guest_request(GuestRunRequest& req, const GuestCli& gc, const MachineLayout& layout, bool layout_given) {
+    req.board = parse_board(gc.board);
+    req.clock = parse_clock_mode(gc.clock);
+    if (req.board == Board::Pc) {
+        if (gc.firmware.empty()) throw Error("--board pc needs --firmware FILE");
+        if (!req.guest.fixture.empty() || !req.guest.image.empty())
+            throw Error("--board pc boots its --firmware: --guest and --image are for --board kvmrr");
+        if (layout_given) throw Error("--machine describes kvmrr's board, not the pc board");
+        req.firmware = load_firmware(gc.firmware);
+        req.firmware_name = std::filesystem::path(gc.firmware).filename().string();
+        req.layout = pc_layout(layout.ram_size == MachineLayout::default_layout().ram_size ? kPcDefaultRam : layout.ram_size,
+                               req.firmware.size());
+        req.debugcon_out = output_to(gc.debugcon, nullptr, "debug console's output");
+    } else {
+        if (!gc.firmware.empty() || !gc.debugcon.empty()) throw Error("--firmware and --debugcon are for --board pc");
+        if (req.clock == ClockMode::Virtual) throw Error("--clock virtual is for --board pc (kvmrr's board has no timers)");
+        if (req.guest.fixture.empty() && req.guest.image.empty()) throw Error("give --guest NAME or --image FILE");
+        req.layout = layout;
+    }
     req.guest.mode = gc.mode == "real" ? CpuMode::Real : CpuMode::Long;
     req.limits.max_exits = gc.max_exits;
     req.limits.timeout = std::chrono::milliseconds(gc.timeout_ms);
     req.policy.stop_on_unassigned_mmio = !gc.lax;
     req.accel = parse_accel(gc.accel);
-    FILE* out = stdout;
-    if (!gc.serial_out.empty() && !(out = std::fopen(gc.serial_out.c_str(), "wb")))
-        throw Error("cannot open '" + gc.serial_out + "' for the serial output");
-    req.serial_out = [out](uint8_t b) {
-        std::fputc(b, out);
-        if (b == '\n') std::fflush(out);
-    };
+    req.serial_out = output_to(gc.serial_out, stdout, "serial output");
     if (gc.serial_in == "-") {
         req.serial_in_fd = STDIN_FILENO;
     } else if (!gc.serial_in.empty()) {
@@ -339,7 +375,7 @@ int main(int argc, char** argv) {
         const MachineLayout layout = layout_from(machine_file, ram);
         if (mtree->parsed()) return cmd_mtree(layout, flat_only, tree_only);
         if (run->parsed()) {
-            finish_guest_request(req, gc, layout);
+            finish_guest_request(req, gc, layout, !machine_file.empty());
             const GuestRunReport rep = run_guest(req);
             std::fflush(stdout);
             std::cerr << prefix_lines(rep.message, "kvmrr: ");
@@ -347,7 +383,7 @@ int main(int argc, char** argv) {
         }
         if (record->parsed()) {
             const MachineLayout rlayout = layout_from(rmachine, rram);
-            finish_guest_request(rreq.run, rc, rlayout);
+            finish_guest_request(rreq.run, rc, rlayout, !rmachine.empty());
             rreq.recorder = parse_dirty_interval(rc.dirty_interval);
             rreq.recorder.dirty_mark_port = dirty_mark_port;
             rreq.run.dirty_mode = parse_dirty_log_mode(dirty_mode);

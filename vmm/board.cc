@@ -24,6 +24,11 @@ ClockMode parse_clock_mode(std::string_view text) {
 }
 
 MachineLayout pc_layout(uint64_t ram_size, uint64_t firmware_size) {
+    // The i440FX keeps RAM below 4 GiB under 3 GiB once there is 3.5 GiB or
+    // more; kvmrr's layout keeps 3.5 GiB below: until the two agree, the pc
+    // board stays below that.
+    if (ram_size >= kLowRamLimit)
+        throw Error("the pc board takes less than 3.5 GiB of RAM (" + std::to_string(ram_size >> 20) + " MiB asked)");
     MachineLayout l;
     l.ram_size = ram_size;
     l.rom_size = firmware_size;
@@ -31,6 +36,7 @@ MachineLayout pc_layout(uint64_t ram_size, uint64_t firmware_size) {
     using K = AddressSpace::Kind;
     l.devices = {
         {"pic-master", K::Io, 0x20, 2},   {"pit", K::Io, 0x40, 4},          {"i8042-data", K::Io, 0x60, 1},
+        {"apm", K::Io, 0xb2, 2},
         {"pit-port61", K::Io, 0x61, 1},   {"i8042-cmd", K::Io, 0x64, 1},    {"cmos-rtc", K::Io, 0x70, 2},
         {"post", K::Io, 0x80, 1},         {"port92", K::Io, 0x92, 1},       {"pic-slave", K::Io, 0xa0, 2},
         // kvmrr's own exit port, for fixture guests on this board; QEMU's pc

@@ -132,6 +132,9 @@ RunOptions GuestRunRequest::run_options() const {
     RunOptions o;
     o.limits = limits;
     o.policy = policy;
+    // Firmware probes for what a PC may have (an HPET at 0xfed00000, ...):
+    // on the pc board unassigned memory reads all ones, as on a PC.
+    if (board == Board::Pc) o.policy.stop_on_unassigned_mmio = false;
     return o;
 }
 

@@ -9,8 +9,20 @@
 #include "core/ram_block.h"
 #include "devices/cmos_rtc.h"
 #include "devices/debug_exit.h"
+#include "devices/debugcon.h"
+#include "devices/fw_cfg.h"
+#include "devices/i440fx.h"
+#include "devices/i8042.h"
+#include "devices/i8254.h"
+#include "devices/i8259.h"
 #include "devices/io_apic.h"
 #include "devices/local_apic.h"
+#include "devices/pc_firmware_config.h"
+#include "devices/pci_bus.h"
+#include "devices/piix3.h"
+#include "devices/piix4_pm.h"
+#include "devices/port92.h"
+#include "devices/post_port.h"
 #include "devices/uart16550.h"
 
 namespace kvmrr {
@@ -19,8 +31,23 @@ namespace {
 
 constexpr uint64_t kIsaBiosSize = 128 * kKiB;  // the firmware's tail, also at 0xe0000-0xfffff
 constexpr uint64_t kIsaBiosBase = 0x100000 - kIsaBiosSize;
+constexpr uint64_t kVgaBase = 0xa0000;         // the legacy window up to the option ROMs: nothing there
+constexpr uint64_t kIsaBiosEnd = 0x100000;
+
+// QEMU's numbered fw_cfg keys that SeaBIOS reads (docs/specs/fw_cfg.rst).
+constexpr uint16_t kCfgRamSize = 0x0003, kCfgNoGraphic = 0x0004, kCfgNbCpus = 0x0005, kCfgNuma = 0x000d,
+                   kCfgBootMenu = 0x000e, kCfgMaxCpus = 0x000f, kCfgIrq0Override = 0x8002;
+
+std::vector<uint8_t> le32(uint32_t v) { return {uint8_t(v), uint8_t(v >> 8), uint8_t(v >> 16), uint8_t(v >> 24)}; }
 
 }  // namespace
+
+template <class T>
+T& PcBoard::own(std::unique_ptr<T> d) {
+    T& ref = *d;
+    machine_.adopt(std::move(d));
+    return ref;
+}
 
 PcBoard::PcBoard(Machine& machine, const MachineConfig& config, HostInputs& inputs)
     : machine_(machine), inputs_(inputs), clock_(config.clock), firmware_(config.firmware) {
@@ -30,26 +57,58 @@ PcBoard::PcBoard(Machine& machine, const MachineConfig& config, HostInputs& inpu
                     std::to_string(config.layout.rom_size));
     if (firmware_.size() < kIsaBiosSize || firmware_.size() % (64 * kKiB))
         throw Error("the pc board's firmware must be a multiple of 64 KiB and at least 128 KiB");
-    machine.adopt(std::make_unique<Uart16550>(inputs, config.serial_out));
-    machine.adopt(std::make_unique<DebugExit>(machine));
-    auto cmos = std::make_unique<CmosRtc>(inputs);
-    cmos_ = cmos.get();
-    machine.adopt(std::move(cmos));
-    auto lapic = std::make_unique<LocalApic>(*this);
-    lapic_ = lapic.get();
-    machine.adopt(std::move(lapic));
-    auto ioapic = std::make_unique<IoApic>();
-    ioapic_ = ioapic.get();
-    machine.adopt(std::move(ioapic));
+    const PcRamSplit ram = pc_ram_split(config.layout.ram_size);
+
+    pic_ = &own(std::make_unique<PicPair>());
+    pit_ = &own(std::make_unique<Pit>(*this, IrqLine(*pic_, 0)));
+    own(std::make_unique<I8042>(machine, IrqLine(*pic_, 1), IrqLine(*pic_, 12)));
+    own(std::make_unique<Uart16550>(inputs, config.serial_out));
+    own(std::make_unique<CmosRtc>(inputs, pc_cmos_bytes(ram.below_4g, ram.above_4g)));
+    own(std::make_unique<DebugExit>(machine));
+    own(std::make_unique<DebugCon>(config.debugcon_out));
+    own(std::make_unique<PostPort>());
+    own(std::make_unique<Port92>(machine));
+    lapic_ = &own(std::make_unique<LocalApic>(*this));
+    own(std::make_unique<IoApic>());
+
+    FwCfg& cfg = own(std::make_unique<FwCfg>());
+    cfg.set_dma_observer(config.dma);
+    cfg.add_u64(kCfgRamSize, config.layout.ram_size);
+    cfg.add_u16(kCfgNoGraphic, 0);
+    cfg.add_u16(kCfgNbCpus, 1);
+    cfg.add_u16(kCfgMaxCpus, 1);
+    cfg.add_u16(kCfgBootMenu, 0);  // without it SeaBIOS waits at its boot menu
+    cfg.add_bytes(kCfgNuma, std::vector<uint8_t>(16, 0));
+    cfg.add_u32(kCfgIrq0Override, 1);
+    cfg.add_file("etc/e820", e820_table(pc_e820_entries(ram)));
+    cfg.add_file("etc/boot-fail-wait", le32(0xffffffff));  // "No bootable device." and wait
+    cfg.add_file("bootorder", {});
+    cfg.add_file("bios-geometry", {});
+
+    // The PCI side of the legacy area (QEMU's "pci" container): the
+    // firmware's tail at 0xe0000, nothing below it (all ones, writes
+    // dropped). PAM chooses between it and RAM.
+    pci_host_ = &own(std::make_unique<PciHost>(machine));
+    MemorySystem& sys = machine.memory_system();
+    pci_ = &sys.create_container("pci", 4 * kGiB);
+    i440fx_ = &own(std::make_unique<I440fx>(*pci_));
+    Piix3& piix3 = own(std::make_unique<Piix3>());
+    Piix4Pm& pm = own(std::make_unique<Piix4Pm>(*this, IrqLine(*pic_, 9), machine));
+    pci_host_->add_function(*i440fx_);
+    pci_host_->add_function(piix3);
+    pci_host_->add_function(pm);
+    timers_ = {pit_, &pm};
 }
 
 PcBoard::~PcBoard() = default;
 
 void PcBoard::attach(MemorySystem& sys, MachineMemory& m) {
     std::memcpy(m.rom->ram_block()->host() + m.rom->ram_offset(), firmware_.data(), firmware_.size());
-    // The firmware's last 128 KiB below 1 MiB ("isa-bios" in QEMU), over RAM.
-    m.system->add_subregion_overlap(
-        kIsaBiosBase, sys.create_alias("isa-bios", *m.rom, firmware_.size() - kIsaBiosSize, kIsaBiosSize), 1);
+    MemoryRegion& isa_bios = sys.create_alias("isa-bios", *m.rom, firmware_.size() - kIsaBiosSize, kIsaBiosSize);
+    isa_bios.set_readonly(true);
+    pci_->add_subregion_overlap(kIsaBiosBase, isa_bios, 1);
+    pci_->add_subregion(kVgaBase, sys.create_reservation("pci-legacy", kIsaBiosBase - kVgaBase));
+    static_assert(kIsaBiosBase + kIsaBiosSize == kIsaBiosEnd);
     for (Device* d : machine_.owned_devices()) {
         d->attach(sys, m);
         machine_.devices_.push_back(d);
@@ -65,18 +124,20 @@ int64_t PcBoard::next_deadline() const {
 }
 
 void PcBoard::run_due_timers() {
-    if (next_deadline() == TimerDevice::kNever) return;
+    const int64_t deadline = next_deadline();
+    if (deadline == TimerDevice::kNever) return;
     const int64_t now = now_ns();
+    if (now < deadline) return;
     for (TimerDevice* d : timers_)
         if (d->next_deadline_ns() <= now) d->run_timers(now);
 }
 
 bool PcBoard::interrupt_pending() {
     run_due_timers();
-    return false;
+    return lapic_->passes_extint() && pic_->interrupt_pending();
 }
 
-uint8_t PcBoard::acknowledge() { return 0; }
+uint8_t PcBoard::acknowledge() { return static_cast<uint8_t>(pic_->acknowledge()); }
 
 bool PcBoard::wait_for_interrupt(std::chrono::steady_clock::time_point give_up) {
     const int64_t deadline = next_deadline();

@@ -20,9 +20,12 @@
 
 namespace kvmrr {
 
-class CmosRtc;
-class IoApic;
+class I440fx;
 class LocalApic;
+class MemoryRegion;
+class PciHost;
+class PicPair;
+class Pit;
 
 class PcBoard final : public InterruptSource, public GuestClock {
 public:
@@ -51,6 +54,8 @@ public:
     void count_exit() override { ++exits_; }
 
 private:
+    template <class T>
+    T& own(std::unique_ptr<T> d);  // the machine owns it; the board keeps a reference
     int64_t next_deadline() const;
     void run_due_timers();
 
@@ -59,9 +64,12 @@ private:
     ClockMode clock_;
     std::vector<uint8_t> firmware_;
     std::vector<TimerDevice*> timers_;
+    PicPair* pic_ = nullptr;
+    Pit* pit_ = nullptr;
     LocalApic* lapic_ = nullptr;
-    IoApic* ioapic_ = nullptr;
-    CmosRtc* cmos_ = nullptr;
+    PciHost* pci_host_ = nullptr;
+    I440fx* i440fx_ = nullptr;
+    MemoryRegion* pci_ = nullptr;  // the PCI side of the legacy area
     uint64_t exits_ = 0;
     int64_t jumped_ns_ = 0;
 };
