@@ -16,7 +16,6 @@ enum class Kind : uint8_t { Ram, Rom, Gap };
 struct EmuEngine::Area {
     EmuEngine* engine;
     uint64_t base;
-    const uint8_t* rom;  // host memory of a read-only slot; null for a gap
 };
 
 struct EmuEngine::Mapping {
@@ -24,7 +23,7 @@ struct EmuEngine::Mapping {
     uint64_t size = 0;
     Kind kind = Kind::Gap;
     uint64_t host = 0;
-    std::unique_ptr<Area> area;  // the callbacks' user data for Rom and Gap
+    std::unique_ptr<Area> area;  // the callbacks' user data for a Gap
     bool same_place(const Mapping& o) const {
         return start == o.start && size == o.size && kind == o.kind && host == o.host;
     }
@@ -34,13 +33,6 @@ namespace {
 
 uint64_t area_read(uc_engine*, uint64_t offset, unsigned size, void* user) {
     auto* a = static_cast<EmuEngine::Area*>(user);
-    if (a->rom) {
-        // Unicorn cuts an 8-byte access into 4-byte pieces; each piece
-        // reads its own bytes, so ROM needs no help with that.
-        uint64_t v = 0;
-        std::memcpy(&v, a->rom + offset, size);
-        return v;
-    }
     MmioSink* sink = a->engine->sink();
     return sink ? sink->mmio_read(a->base + offset, size) : ~0ull;
 }
@@ -65,9 +57,32 @@ EmuEngine::~EmuEngine() {
 }
 
 void EmuEngine::open(CpuWidth w) {
-    const uc_err e = uc_open(UC_ARCH_X86, w == CpuWidth::Real16 ? UC_MODE_16 : UC_MODE_64, &uc_);
+    const uc_err e = uc_open(UC_ARCH_X86, w == CpuWidth::Legacy32 ? UC_MODE_32 : UC_MODE_64, &uc_);
     if (e != UC_ERR_OK) throw Error("cannot open a Unicorn x86 engine: " + uc_error_text(e));
     width_ = w;
+    if (w == CpuWidth::Legacy32) enter_real_mode();
+}
+
+// A UC_MODE_32 engine starts in protected mode (hflags PE, 32-bit CS and SS)
+// and uc_reg_write(CR0) only stores the value; only the guest's own
+// `mov cr0` updates the mode flags. So run that instruction once from a
+// scratch page at 0, before any slot is mapped (open() runs on an empty
+// map), then forget the page and its translation. Loading the selectors
+// afterwards (write_sregs) makes CS and SS 16-bit real-mode segments.
+void EmuEngine::enter_real_mode() {
+    static constexpr uint8_t kStub[] = {0x0f, 0x22, 0xc0, 0xf4};  // mov cr0, eax; hlt
+    const uint32_t cr0 = 0x60000010;                             // x86 reset value, PE clear
+    uc_err e = uc_mem_map(uc_, 0, 4096, UC_PROT_ALL);
+    if (e == UC_ERR_OK) e = uc_mem_write(uc_, 0, kStub, sizeof kStub);
+    if (e == UC_ERR_OK) e = uc_reg_write(uc_, UC_X86_REG_EAX, &cr0);
+    if (e == UC_ERR_OK) e = uc_emu_start(uc_, 0, sizeof kStub, 0, 0);
+    if (e == UC_ERR_OK) e = uc_mem_unmap(uc_, 0, 4096);
+    if (e == UC_ERR_OK) e = uc_ctl_flush_tlb(uc_);
+    uint32_t got = 0;
+    uc_reg_read(uc_, UC_X86_REG_CR0, &got);
+    if (e != UC_ERR_OK || got != cr0) throw Error("emulator: cannot take the engine to real mode: " + uc_error_text(e));
+    const uint32_t zero = 0;
+    uc_reg_write(uc_, UC_X86_REG_EAX, &zero);
 }
 
 void EmuEngine::reopen(CpuWidth w) {
@@ -136,6 +151,7 @@ void EmuEngine::sync_locked() {
     }
     gap_to(kEmuPhysLimit);
 
+    bool changed = false;
     // Removals first, so that an addition never overlaps what is going.
     for (auto it = applied_.begin(); it != applied_.end();) {
         const bool keep = std::any_of(want.begin(), want.end(), [&](const Mapping& m) { return m.same_place(**it); });
@@ -146,6 +162,7 @@ void EmuEngine::sync_locked() {
         const uc_err e = uc_mem_unmap(uc_, (*it)->start, (*it)->size);
         if (e != UC_ERR_OK) throw Error("emulator: unmapping " + hex((*it)->start) + "+" + hex((*it)->size) + ": " + uc_error_text(e));
         it = applied_.erase(it);
+        changed = true;
     }
     for (Mapping& m : want) {
         const bool have = std::any_of(applied_.begin(), applied_.end(), [&](const auto& a) { return a->same_place(m); });
@@ -155,14 +172,26 @@ void EmuEngine::sync_locked() {
         uc_err e;
         if (a.kind == Kind::Ram) {
             e = uc_mem_map_ptr(uc_, a.start, a.size, UC_PROT_ALL, reinterpret_cast<void*>(a.host));
+        } else if (a.kind == Kind::Rom) {
+            // Host memory in place, so that code runs from it (firmware).
+            // uc_mem_map_ptr alone keeps the region writable for QEMU;
+            // uc_mem_protect marks it read-only, so that a write, after the
+            // vCPU's write-protect hook has made its MMIO exit, is dropped.
+            constexpr uint32_t kRx = UC_PROT_READ | UC_PROT_EXEC;
+            e = uc_mem_map_ptr(uc_, a.start, a.size, kRx, reinterpret_cast<void*>(a.host));
+            if (e == UC_ERR_OK) e = uc_mem_protect(uc_, a.start, a.size, kRx);
         } else {
-            a.area = std::make_unique<Area>(Area{this, a.start, a.kind == Kind::Rom ? reinterpret_cast<const uint8_t*>(a.host) : nullptr});
+            a.area = std::make_unique<Area>(Area{this, a.start});
             e = uc_mmio_map(uc_, a.start, a.size, area_read, a.area.get(), area_write, a.area.get());
         }
         if (e != UC_ERR_OK)
             throw Error("emulator: mapping guest " + hex(a.start) + "+" + hex(a.size) + ": " + uc_error_text(e));
         applied_.push_back(std::move(owned));
+        changed = true;
     }
+    // Translations of code at a remapped address must not outlive the map
+    // they were made from (PAM shadowing swaps ROM for RAM under the code).
+    if (changed) uc_ctl_flush_tlb(uc_);
     // A write to a read-only slot never lands (it exits as MMIO, as on KVM),
     // so it must not mark the slot's page dirty either.
     applied_dirty_.clear();

@@ -8,8 +8,10 @@
 // the host memory and whose writes go to the vCPU as MMIO exits; every
 // page below kEmuPhysLimit that no slot covers is an MMIO area whose reads
 // and writes all go to the vCPU, as KVM's unmapped guest-physical
-// addresses do. Unicorn cannot fetch instructions from an MMIO area, so
-// read-only slots (ROM) are not executable here, unlike on KVM.
+// addresses do. Unicorn cannot fetch instructions from an MMIO area, so a
+// read-only slot is host memory mapped in place as well, readable and
+// executable but not writable: its writes reach the vCPU's write-protect
+// hook (an MMIO exit) and are then discarded by Unicorn, as ROM writes are.
 //
 // Unicorn must not change its map while a guest access is in flight: a
 // MemoryRegion unmapped from inside its own callback is freed while QEMU's
@@ -45,9 +47,15 @@ constexpr uint64_t kEmuPhysLimit = 64ull << 30;
 constexpr uint64_t kGapCellLow = 16ull << 20;
 constexpr uint64_t kGapCellHigh = 1ull << 30;
 
-// Unicorn decodes 16-bit code only in an engine opened in 16-bit mode, so
-// a real-mode guest gets its own engine (see EmuEngine::reopen).
-enum class CpuWidth : uint8_t { Real16, Long64 };
+// The engine a guest needs: Legacy32 runs real mode and 32-bit protected
+// mode and switches between them as the guest does (CR0.PE and far jumps);
+// Long64 runs long mode. A UC_MODE_16 engine is not used: uc_emu_start
+// truncates its start address to 16 bits, so it cannot resume 32-bit code.
+// Unicorn opens a UC_MODE_32 engine in protected mode, and writing CR0 with
+// uc_reg_write leaves its PE flag in place, so open() takes a Legacy32
+// engine to real mode by running `mov cr0, eax; hlt` from a scratch page
+// before any slot is mapped (see EmuEngine::open).
+enum class CpuWidth : uint8_t { Legacy32, Long64 };
 
 // Where accesses that become MMIO exits go (the vCPU). Called from inside
 // uc_emu_start, on the vCPU's worker thread.
@@ -82,8 +90,9 @@ public:
 
     uc_engine* uc() const { return uc_; }
     CpuWidth width() const { return width_; }
-    // Replaces the engine with one of another width and the same map. The
-    // caller (the vCPU, not emulating) adds its hooks again.
+    // Replaces the engine with a fresh one of width `w` and the same map
+    // (also of the same width: a reset to real mode needs a fresh engine).
+    // The caller (the vCPU, not emulating) adds its hooks again.
     void reopen(CpuWidth w);
 
     // The memory side: the slots are now `slots` (ascending by address).
@@ -108,6 +117,7 @@ public:
 
 private:
     void open(CpuWidth w);
+    void enter_real_mode();
     void sync_locked();
 
     uc_engine* uc_ = nullptr;

@@ -55,17 +55,62 @@ const Seg kSegs[] = {
     {&kvm_sregs::es, UC_X86_REG_ES, "es"}, {&kvm_sregs::fs, UC_X86_REG_FS, "fs"}, {&kvm_sregs::gs, UC_X86_REG_GS, "gs"},
 };
 
+uint64_t gdt_entry(uc_engine* uc, uint16_t selector) {
+    uc_x86_mmr gdt{};
+    uc_reg_read(uc, UC_X86_REG_GDTR, &gdt);
+    uint64_t d = 0;
+    if ((selector & 4) || (selector | 7u) > gdt.limit) return 0;  // LDT or beyond: not a segment we can see
+    uc_mem_read(uc, gdt.base + (selector & ~7u), &d, sizeof d);
+    return d;
+}
+
+bool protected_mode(uc_engine* uc) { return get<uint32_t>(uc, UC_X86_REG_CR0) & kCr0Pe; }
+
 }  // namespace
+
+bool is_reset_cs(const kvm_segment& cs) { return cs.selector == 0xf000 && cs.base == 0xffff0000; }
+
+kvm_segment segment_from_descriptor(uint16_t selector, uint64_t d) {
+    kvm_segment s{};
+    s.selector = selector;
+    s.base = ((d >> 16) & 0xffffff) | ((d >> 32) & 0xff000000);
+    s.limit = static_cast<uint32_t>((d & 0xffff) | ((d >> 32) & 0xf0000));
+    s.type = (d >> 40) & 0xf;
+    s.s = (d >> 44) & 1;
+    s.dpl = (d >> 45) & 3;
+    s.present = (d >> 47) & 1;
+    s.avl = (d >> 52) & 1;
+    s.l = (d >> 53) & 1;
+    s.db = (d >> 54) & 1;
+    s.g = (d >> 55) & 1;
+    if (s.g) s.limit = (s.limit << 12) | 0xfff;
+    return s;
+}
+
+kvm_segment read_segment(uc_engine* uc, CpuWidth w, int reg) {
+    const auto sel = static_cast<uint16_t>(get<uint32_t>(uc, reg));
+    if (w == CpuWidth::Legacy32 && protected_mode(uc)) return segment_from_descriptor(sel, gdt_entry(uc, sel));
+    kvm_segment s{};
+    s.selector = sel;
+    s.base = w == CpuWidth::Legacy32 ? static_cast<uint64_t>(sel) << 4 : 0;
+    s.limit = 0xffff;
+    s.present = s.s = 1;
+    s.type = reg == UC_X86_REG_CS ? 0xb : 3;
+    return s;
+}
 
 CpuWidth width_for(const kvm_sregs& s) {
     if (!(s.cr0 & kCr0Pe)) {
         for (const Seg& g : kSegs) {
             const kvm_segment& seg = s.*g.field;
+            // The reset state's CS base 0xffff0000 cannot be loaded; the
+            // vCPU runs it from the low alias 0xf0000 (emu_vcpu.h).
+            if (g.field == &kvm_sregs::cs && is_reset_cs(seg)) continue;
             if (seg.base != static_cast<uint64_t>(seg.selector) << 4)
                 throw Error(std::string("emulator: real-mode ") + g.name + " base " + hex(seg.base) +
                             " is not its selector * 16 (" + hex(seg.selector) + "); Unicorn cannot load such a base");
         }
-        return CpuWidth::Real16;
+        return CpuWidth::Legacy32;
     }
     if ((s.cr0 & kCr0Pg) && (s.efer & kEferLma)) return CpuWidth::Long64;
     throw Error("emulator: only real mode and long mode are supported (cr0 " + hex(s.cr0) + ", efer " + hex(s.efer) + ")");
@@ -101,8 +146,11 @@ kvm_sregs read_sregs(uc_engine* uc, CpuWidth w, const kvm_sregs& shadow) {
     s.cr4 = get<uint64_t>(uc, UC_X86_REG_CR4);
     for (const Seg& g : kSegs) {
         kvm_segment& seg = s.*g.field;
-        seg.selector = static_cast<uint16_t>(get<uint32_t>(uc, g.reg));
-        if (w == CpuWidth::Real16) seg.base = static_cast<uint64_t>(seg.selector) << 4;
+        if (w == CpuWidth::Long64) {
+            seg.selector = static_cast<uint16_t>(get<uint32_t>(uc, g.reg));
+        } else {
+            seg = read_segment(uc, w, g.reg);
+        }
     }
     if (w == CpuWidth::Long64) {
         uc_x86_msr efer{kMsrEfer, 0};
@@ -124,6 +172,7 @@ void write_sregs(uc_engine* uc, CpuWidth w, const kvm_sregs& s) {
     uc_x86_mmr gdt{0, s.gdt.base, s.gdt.limit, 0}, idt{0, s.idt.base, s.idt.limit, 0};
     put(uc, UC_X86_REG_GDTR, gdt, "gdtr");
     put(uc, UC_X86_REG_IDTR, idt, "idtr");
+    if (w == CpuWidth::Legacy32) put<uint32_t>(uc, UC_X86_REG_CR0, static_cast<uint32_t>(s.cr0), "cr0");
     if (w == CpuWidth::Long64) {
         // Paging state before CR0, so that the engine never sees PG with
         // half-written tables registers.
@@ -141,7 +190,17 @@ void write_sregs(uc_engine* uc, CpuWidth w, const kvm_sregs& s) {
 
 uint64_t start_address(uc_engine* uc, CpuWidth w) {
     if (w == CpuWidth::Long64) return get<uint64_t>(uc, UC_X86_REG_RIP);
-    return (static_cast<uint64_t>(get<uint32_t>(uc, UC_X86_REG_CS) & 0xffff) << 4) + (get<uint32_t>(uc, UC_X86_REG_EIP) & 0xffff);
+    return get<uint32_t>(uc, UC_X86_REG_EIP);  // a UC_MODE_32 engine's begin is EIP itself
+}
+
+uint64_t cs_base(uc_engine* uc, CpuWidth w) {
+    if (w == CpuWidth::Long64) return 0;
+    return read_segment(uc, w, UC_X86_REG_CS).base;
+}
+
+uint64_t linear_pc(uc_engine* uc, CpuWidth w) {
+    if (w == CpuWidth::Long64) return get<uint64_t>(uc, UC_X86_REG_RIP);
+    return cs_base(uc, w) + get<uint32_t>(uc, UC_X86_REG_EIP);
 }
 
 kvm_sregs reset_sregs() {

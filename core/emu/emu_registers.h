@@ -7,7 +7,11 @@
 // kvm_sregs is accepted only where that gives the same result: real mode
 // with every base equal to selector * 16, or long mode with paging and a
 // GDT in guest memory that holds the descriptors the selectors name (what
-// cpu_setup.cc writes). Anything else is refused with a kvmrr::Error
+// cpu_setup.cc writes). Real mode runs in a Legacy32 engine, which follows
+// the guest into 32-bit protected mode and back; there, segments read back
+// from the GDT descriptor their selector names (what the CPU loaded, unless
+// the guest changed the GDT since). The x86 reset state is accepted too:
+// its CS base 0xffff0000 is run from the low alias 0xf0000. Anything else is refused with a kvmrr::Error
 // rather than run differently from KVM.
 #pragma once
 
@@ -26,8 +30,18 @@ void write_regs(uc_engine* uc, CpuWidth w, const kvm_regs& r);
 // (control registers, EFER, selectors, descriptor tables) replace its own.
 kvm_sregs read_sregs(uc_engine* uc, CpuWidth w, const kvm_sregs& shadow);
 void write_sregs(uc_engine* uc, CpuWidth w, const kvm_sregs& s);
-// Where uc_emu_start begins: RIP, or CS * 16 + IP in real mode.
+// Where uc_emu_start begins: RIP, or EIP (the offset in CS) in a Legacy32
+// engine.
 uint64_t start_address(uc_engine* uc, CpuWidth w);
+// CS's base as the CPU has it (selector * 16 in real mode, the GDT's
+// descriptor in protected mode), and CS base + EIP.
+uint64_t cs_base(uc_engine* uc, CpuWidth w);
+uint64_t linear_pc(uc_engine* uc, CpuWidth w);
+// A segment register as kvm_segment, for a Legacy32 or Long64 engine
+// (long mode: the selector only).
+kvm_segment read_segment(uc_engine* uc, CpuWidth w, int reg);
+kvm_segment segment_from_descriptor(uint16_t selector, uint64_t descriptor);
+bool is_reset_cs(const kvm_segment& cs);
 // The state a KVM vCPU has after KVM_CREATE_VCPU (x86 reset).
 kvm_sregs reset_sregs();
 

@@ -1,6 +1,8 @@
 #include "core/emu/emu_vcpu.h"
 
+#include <atomic>
 #include <cstring>
+#include <optional>
 #include <thread>
 #include <vector>
 
@@ -14,6 +16,25 @@ namespace kvmrr {
 namespace {
 
 constexpr auto kRunWait = std::chrono::milliseconds(10);
+constexpr uint32_t kIf = 1u << 9, kTf = 1u << 8, kNt = 1u << 14, kRf = 1u << 16, kVm = 1u << 17, kAc = 1u << 18;
+
+uint32_t read32(uc_engine* uc, int reg) {
+    uint32_t v = 0;
+    uc_reg_read(uc, reg, &v);
+    return v;
+}
+
+// The opcode of the instruction at `addr` past its legacy prefixes, and the
+// byte after it (ModRM), or 0s if unreadable.
+std::pair<uint8_t, uint8_t> opcode_at(uc_engine* uc, uint64_t addr) {
+    uint8_t b[16] = {};
+    if (uc_mem_read(uc, addr, b, sizeof b) != UC_ERR_OK) return {0, 0};
+    size_t i = 0;
+    while (i < 14 && (b[i] == 0x66 || b[i] == 0x67 || b[i] == 0xf0 || b[i] == 0xf2 || b[i] == 0xf3 || b[i] == 0x2e ||
+                      b[i] == 0x36 || b[i] == 0x3e || b[i] == 0x26 || b[i] == 0x64 || b[i] == 0x65))
+        ++i;
+    return {b[i], b[i + 1]};
+}
 
 }  // namespace
 
@@ -42,6 +63,16 @@ struct EmuVcpu::Impl final : emu::MmioSink {
     uint32_t port_in(uint32_t port, int size);
     void port_out(uint32_t port, int size, uint32_t value);
     bool park_or_stop();
+    // The guest is at rest (or the worker is between uc_emu_start calls).
+    // Delivers `vector` through the IVT or IDT with the current CS:EIP as
+    // the return address; false with `why` when the CPU would triple-fault.
+    bool deliver(uint8_t vector, std::string& why);
+    bool push(uint32_t value, unsigned size, std::string& why);
+    // Whether the instruction last completed leaves an interrupt shadow
+    // (STI, MOV SS, POP SS).
+    bool shadow_after(uint64_t addr, uint32_t size) const;
+    bool software_interrupt_stop();
+    uint8_t flags_if() const { return (read32(eng.uc(), UC_X86_REG_EFLAGS) & kIf) != 0; }
     void install_hooks();
     void remove_hooks();
     void worker_main();
@@ -67,10 +98,19 @@ struct EmuVcpu::Impl final : emu::MmioSink {
 
     // Worker-only state.
     Access access;
-    uint64_t insn_addr = 0;
-    uint32_t insn_size = 0;
+    uint64_t insn_addr = 0;  // the instruction the code hook saw last (linear)
+    uint32_t insn_size = 0;  // 0: none since a delivery or set_sregs
+    uint64_t prev_addr = 0;  // the one before it
+    uint32_t prev_size = 0;
     bool stopped_by_hook = false;
+    bool window_stop = false;  // the code hook stopped because the window opened
     int fault_vector = -1;
+
+    // Shared with the caller of run(): set between runs, read by the hook.
+    std::atomic<bool> window_wanted{false};
+    std::atomic<bool> guest_vectors{false};
+    bool ran = false;                     // run() since set_sregs
+    std::optional<std::string> failed_injection;  // a Shutdown for the next run()
 
     std::thread worker;  // last: starts once everything above exists
 };
@@ -82,11 +122,21 @@ using Impl = EmuVcpu::Impl;
 void on_code(uc_engine* uc, uint64_t address, uint32_t size, void* user) {
     auto* v = static_cast<Impl*>(user);
     v->access.valid = false;
+    v->prev_addr = v->insn_addr;
+    v->prev_size = v->insn_size;
     v->insn_addr = address;
     v->insn_size = size;
     // The only place the guest stops on request: an instruction boundary,
-    // with the PC Unicorn synced for this hook.
-    if (v->hs.stop_requested() || v->eng.pending_sync()) {
+    // with the PC Unicorn synced for this hook. An interrupt window asked
+    // for is checked here too: IF set and the instruction just done not
+    // one that blocks interrupts for one more instruction.
+    bool stop = v->hs.stop_requested() || v->eng.pending_sync();
+    if (!stop && v->window_wanted.load(std::memory_order_relaxed) && v->flags_if() &&
+        !v->shadow_after(v->prev_addr, v->prev_size)) {
+        v->window_stop = true;
+        stop = true;
+    }
+    if (stop) {
         v->stopped_by_hook = true;
         uc_emu_stop(uc);
     }
@@ -105,6 +155,13 @@ uint32_t on_in(uc_engine*, uint32_t port, int size, void* user) { return static_
 
 void on_out(uc_engine*, uint32_t port, int size, uint32_t value, void* user) {
     static_cast<Impl*>(user)->port_out(port, size, value);
+}
+
+// A write to a read-only slot: an MMIO exit; then Unicorn drops the write
+// (the region is read-only), as KVM leaves ROM alone.
+bool on_write_prot(uc_engine*, uc_mem_type, uint64_t address, int size, int64_t value, void* user) {
+    static_cast<Impl*>(user)->mmio_write(address, static_cast<unsigned>(size), static_cast<uint64_t>(value));
+    return true;
 }
 
 void on_interrupt(uc_engine* uc, uint32_t vector, void* user) {
@@ -131,6 +188,7 @@ void EmuVcpu::Impl::install_hooks() {
     };
     add(UC_HOOK_CODE, reinterpret_cast<void*>(on_code), "instruction");
     add(UC_HOOK_MEM_READ | UC_HOOK_MEM_WRITE, reinterpret_cast<void*>(on_mem), "memory");
+    add(UC_HOOK_MEM_WRITE_PROT, reinterpret_cast<void*>(on_write_prot), "write-protect");
     add(UC_HOOK_INSN, reinterpret_cast<void*>(on_in), "in", UC_X86_INS_IN);
     add(UC_HOOK_INSN, reinterpret_cast<void*>(on_out), "out", UC_X86_INS_OUT);
     add(UC_HOOK_INTR, reinterpret_cast<void*>(on_interrupt), "interrupt");
@@ -156,6 +214,7 @@ void EmuVcpu::Impl::post_access(ExitKind kind, bool is_write, uint64_t addr, uns
     // KVM's MMIO exit carries an 8-byte data area whatever the size; an I/O
     // exit's data is exactly the element.
     exit.data = std::span(data, kind == ExitKind::Mmio ? sizeof data : size);
+    exit.interrupts_enabled = flags_if();
 }
 
 uint64_t EmuVcpu::Impl::mmio_read(uint64_t gpa, unsigned size) {
@@ -213,12 +272,44 @@ void EmuVcpu::Impl::worker_main() {
 bool EmuVcpu::Impl::run_segment() {
     for (;;) {
         stopped_by_hook = false;
+        window_stop = false;
         fault_vector = -1;
         eng.begin_emulation();
         const uc_err err = uc_emu_start(eng.uc(), emu::start_address(eng.uc(), eng.width()), ~0ull, 0, 0);
         eng.end_emulation();
+        if (stopped_by_hook) {
+            // Stopped before the instruction at insn_addr. The code hook
+            // leaves the linear address in EIP, not the offset in CS
+            // (visible when CS's base is not 0): put the offset back.
+            if (eng.width() == emu::CpuWidth::Legacy32) {
+                const auto ip = static_cast<uint32_t>(insn_addr - emu::cs_base(eng.uc(), eng.width()));
+                uc_reg_write(eng.uc(), UC_X86_REG_EIP, &ip);
+            }
+            insn_addr = prev_addr;  // the last instruction done, for the shadow
+            insn_size = prev_size;
+        }
+        if (fault_vector >= 0 && guest_vectors.load() && software_interrupt_stop()) {
+            // int n, int3, into in a guest with its own IVT/IDT: Unicorn
+            // only reports them, so deliver them as the CPU would.
+            std::string why;
+            if (deliver(static_cast<uint8_t>(fault_vector), why)) {
+                insn_size = 0;
+                continue;
+            }
+            exit = VcpuExit{};
+            exit.kind = ExitKind::Shutdown;
+            exit.interrupts_enabled = flags_if();
+            last_error = why;
+            return true;
+        }
         if (stopped_by_hook && fault_vector < 0) {
             if (hs.stop_requested()) return false;
+            if (window_stop) {
+                exit = VcpuExit{};
+                exit.kind = ExitKind::InterruptWindow;
+                exit.interrupts_enabled = true;
+                return true;
+            }
             continue;
         }
         post_final_exit(err);
@@ -228,7 +319,8 @@ bool EmuVcpu::Impl::run_segment() {
 
 void EmuVcpu::Impl::post_final_exit(uc_err err) {
     exit = VcpuExit{};
-    const uint64_t pc = emu::start_address(eng.uc(), eng.width());
+    exit.interrupts_enabled = flags_if();
+    const uint64_t pc = emu::linear_pc(eng.uc(), eng.width());
     if (err == UC_ERR_OK && fault_vector < 0) {
         // Unicorn ends uc_emu_start without an error after hlt, and also
         // after some exceptions (#DE) without calling the interrupt hook;
@@ -245,7 +337,9 @@ void EmuVcpu::Impl::post_final_exit(uc_err err) {
     }
     switch (err) {
         case UC_ERR_OK:  // the interrupt hook saw an exception or int n
-            last_error = "CPU exception " + std::to_string(fault_vector) + " at " + hex(pc) + " with no IDT";
+            last_error = "CPU exception " + std::to_string(fault_vector) + " at " + hex(pc) +
+                         (guest_vectors.load() ? " (the emulator delivers no CPU exceptions, only int n, int3 and into)"
+                                               : " with no IDT");
             exit.kind = ExitKind::Shutdown;
             return;
         case UC_ERR_INSN_INVALID:
@@ -261,13 +355,103 @@ void EmuVcpu::Impl::post_final_exit(uc_err err) {
             exit.kind = ExitKind::Shutdown;
             return;
         default:
-            // Fetching from an MMIO area (a device window, unmapped memory
-            // or a read-only slot, which Unicorn cannot execute) and the rest.
+            // Fetching from an MMIO area (a device window or unmapped
+            // memory, which Unicorn cannot execute) and the rest.
             // KVM's own word for an instruction it cannot emulate.
             last_error = emu::uc_error_text(err) + " at " + hex(pc);
             exit.kind = ExitKind::InternalError;
             exit.reason_code = KVM_INTERNAL_ERROR_EMULATION;
     }
+}
+
+bool EmuVcpu::Impl::shadow_after(uint64_t addr, uint32_t size) const {
+    if (size == 0) return false;
+    const auto [op, modrm] = opcode_at(eng.uc(), addr);
+    return op == 0xfb || op == 0x17 || (op == 0x8e && ((modrm >> 3) & 7) == 2);  // sti, pop ss, mov ss
+}
+
+// After the interrupt hook: whether it was int n, int3 or into (EIP just
+// past the instruction the code hook saw), not a CPU exception.
+bool EmuVcpu::Impl::software_interrupt_stop() {
+    if (insn_size == 0 || emu::linear_pc(eng.uc(), eng.width()) != insn_addr + insn_size) return false;
+    const uint8_t op = opcode_at(eng.uc(), insn_addr).first;
+    return op == 0xcd || op == 0xcc || op == 0xce;
+}
+
+bool EmuVcpu::Impl::push(uint32_t value, unsigned size, std::string& why) {
+    uc_engine* uc = eng.uc();
+    const kvm_segment ss = emu::read_segment(uc, eng.width(), UC_X86_REG_SS);
+    const uint32_t esp = read32(uc, UC_X86_REG_ESP);
+    // A 16-bit stack (real mode, or a descriptor without B) wraps in SP.
+    const uint32_t next = ss.db ? esp - size : (esp & 0xffff0000u) | ((esp - size) & 0xffffu);
+    const uint64_t at = ss.base + (ss.db ? next : (next & 0xffffu));
+    if (uc_mem_write(uc, at, &value, size) != UC_ERR_OK) {
+        why = "cannot push the interrupt frame at " + hex(at);
+        return false;
+    }
+    uc_reg_write(uc, UC_X86_REG_ESP, &next);
+    return true;
+}
+
+bool EmuVcpu::Impl::deliver(uint8_t vector, std::string& why) {
+    uc_engine* uc = eng.uc();
+    const std::string what = "interrupt " + std::to_string(vector) + " at " + hex(emu::linear_pc(uc, eng.width()));
+    if (eng.width() != emu::CpuWidth::Legacy32) {
+        why = what + ": the emulator delivers no interrupts in long mode";
+        return false;
+    }
+    uc_x86_mmr idt{};
+    uc_reg_read(uc, UC_X86_REG_IDTR, &idt);
+    uint32_t eflags = read32(uc, UC_X86_REG_EFLAGS);
+    const uint32_t cs = read32(uc, UC_X86_REG_CS) & 0xffff;
+    const uint32_t eip = read32(uc, UC_X86_REG_EIP);
+    const bool real = !(read32(uc, UC_X86_REG_CR0) & 1);
+    const unsigned entry = real ? 4 : 8;
+    if (vector * entry + entry - 1 > idt.limit) {
+        why = what + ": beyond the " + (real ? "IVT" : "IDT") + " limit " + hex(idt.limit);
+        return false;
+    }
+    uint64_t gate = 0;
+    if (uc_mem_read(uc, idt.base + vector * entry, &gate, entry) != UC_ERR_OK) {
+        why = what + ": cannot read its IVT/IDT entry";
+        return false;
+    }
+    uint32_t new_cs = 0, new_eip = 0;
+    unsigned size = 2;
+    if (real) {
+        new_eip = gate & 0xffff;
+        new_cs = (gate >> 16) & 0xffff;
+        eflags &= ~(kIf | kTf | kAc);
+    } else {
+        // 32-bit interrupt (0xe) and trap (0xf) gates at the same privilege
+        // level; kvmrr's guests run at ring 0.
+        const unsigned type = (gate >> 40) & 0xf;
+        if (!((gate >> 47) & 1)) {
+            why = what + ": its IDT gate is not present";
+            return false;
+        }
+        if (type != 0xe && type != 0xf) {
+            why = what + ": IDT gate type " + hex(type) + " (the emulator takes 32-bit interrupt and trap gates only)";
+            return false;
+        }
+        new_eip = static_cast<uint32_t>((gate & 0xffff) | ((gate >> 32) & 0xffff0000u));
+        new_cs = (gate >> 16) & 0xffff;
+        size = 4;
+        eflags &= ~(kTf | kNt | kRf | kVm | (type == 0xe ? kIf : 0));
+    }
+    const uint32_t old_flags = read32(uc, UC_X86_REG_EFLAGS);
+    if (!push(old_flags, size, why) || !push(cs, size, why) || !push(eip, size, why)) {
+        why = what + ": " + why;
+        return false;
+    }
+    const uint16_t sel = static_cast<uint16_t>(new_cs);
+    if (uc_reg_write(uc, UC_X86_REG_CS, &sel) != UC_ERR_OK) {
+        why = what + ": its gate's code segment " + hex(new_cs) + " cannot be loaded";
+        return false;
+    }
+    uc_reg_write(uc, UC_X86_REG_EFLAGS, &eflags);
+    uc_reg_write(uc, UC_X86_REG_EIP, &new_eip);
+    return true;
 }
 
 EmuVcpu::EmuVcpu(EmuVm& vm, unsigned id) : impl_(std::make_unique<Impl>(vm, id)) {}
@@ -282,6 +466,16 @@ EmuVcpu::~EmuVcpu() {
 unsigned EmuVcpu::id() const { return impl_->id; }
 
 std::optional<VcpuExit> EmuVcpu::run() {
+    impl_->ran = true;
+    if (impl_->failed_injection) {
+        // What KVM does when delivering would triple-fault: a Shutdown exit.
+        impl_->last_error = *impl_->failed_injection;
+        impl_->failed_injection.reset();
+        impl_->exit = VcpuExit{};
+        impl_->exit.kind = ExitKind::Shutdown;
+        impl_->exit.interrupts_enabled = impl_->flags_if();
+        return impl_->exit;
+    }
     if (!impl_->hs.run(kRunWait)) return std::nullopt;
     return impl_->exit;
 }
@@ -301,7 +495,8 @@ void EmuVcpu::set_regs(const kvm_regs& r) {
 
 kvm_sregs EmuVcpu::sregs() const {
     impl_->hs.quiesce();
-    if (!impl_->sregs_set) return impl_->shadow;
+    // Until the guest runs, what was set (the reset state's CS base too).
+    if (!impl_->sregs_set || !impl_->ran) return impl_->shadow;
     return emu::read_sregs(impl_->eng.uc(), impl_->eng.width(), impl_->shadow);
 }
 
@@ -309,7 +504,9 @@ void EmuVcpu::set_sregs(const kvm_sregs& s) {
     impl_->hs.quiesce();
     if (impl_->hs.parked()) throw Error("emulator: cannot set registers while an exit is pending");
     const emu::CpuWidth w = emu::width_for(s);
-    if (w != impl_->eng.width()) {
+    // A Legacy32 engine may be in protected mode; only a fresh one is in
+    // real mode (emu_engine.h).
+    if (w != impl_->eng.width() || w == emu::CpuWidth::Legacy32) {
         impl_->remove_hooks();
         impl_->eng.reopen(w);
         impl_->install_hooks();
@@ -317,6 +514,11 @@ void EmuVcpu::set_sregs(const kvm_sregs& s) {
     emu::write_sregs(impl_->eng.uc(), w, s);
     impl_->shadow = s;
     impl_->sregs_set = true;
+    impl_->ran = false;
+    impl_->insn_size = 0;
+    impl_->failed_injection.reset();
+    // The x86 reset state is how a PC board starts its firmware.
+    if (emu::is_reset_cs(s.cs)) impl_->guest_vectors = true;
 }
 
 std::string EmuVcpu::last_error() const {
@@ -324,11 +526,35 @@ std::string EmuVcpu::last_error() const {
     return impl_->last_error;
 }
 
-bool EmuVcpu::interrupt_window_open() const { return false; }
+bool EmuVcpu::interrupt_window_open() const {
+    Impl& v = *impl_;
+    v.hs.quiesce();
+    if (v.failed_injection || !v.flags_if()) return false;
+    // A parked exit's instruction is completed before a delivery, which
+    // ends any shadow it stood in.
+    return v.hs.parked() || !v.shadow_after(v.insn_addr, v.insn_size);
+}
 
-void EmuVcpu::inject_interrupt(uint8_t) { throw Error("emulator: external interrupts are not supported yet"); }
+void EmuVcpu::inject_interrupt(uint8_t vector) {
+    Impl& v = *impl_;
+    if (v.hs.parked()) {
+        v.hs.complete();
+    } else {
+        v.hs.quiesce();
+    }
+    std::string why;
+    if (!v.deliver(vector, why)) {
+        v.failed_injection = why;
+        return;
+    }
+    v.insn_size = 0;  // the handler's first instruction is in no shadow
+}
 
-void EmuVcpu::request_interrupt_window(bool) {}
+void EmuVcpu::request_interrupt_window(bool on) { impl_->window_wanted = on; }
+
+void EmuVcpu::set_guest_vectors(bool on) { impl_->guest_vectors = on; }
+
+bool EmuVcpu::guest_vectors() const { return impl_->guest_vectors; }
 
 std::string EmuVcpu::stop_note() const {
     const std::string e = last_error();

@@ -7,17 +7,49 @@
 //   MMIO (no slot, or a write to a read-only slot)
 //                     Mmio with the whole access (1..8 bytes)
 //   hlt               Hlt
-//   any CPU exception (the emulator never delivers through an IDT, and
-//   kvmrr guests have none, so on KVM each would triple-fault)
-//                     Shutdown
-//   fetch from MMIO, ROM or unmapped memory, other emulator errors
+//   interrupt window asked for and open
+//                     InterruptWindow
+//   a CPU exception   Shutdown (the emulator delivers none; kvmrr's own
+//                     guests have no IDT, so on KVM each would triple-fault)
+//   int n, int3, into Shutdown, unless the guest has its own vectors
+//                     (set_guest_vectors): then through its IVT/IDT
+//   fetch from MMIO or unmapped memory, other emulator errors
 //                     InternalError (emulation), see last_error()
+// Every exit carries RFLAGS.IF in interrupts_enabled. Code runs from RAM
+// and from read-only slots (firmware ROM).
+//
 // A worker thread runs the guest; ExitHandshake (exit_handshake.h) makes
 // its synchronous callbacks look like KVM's exits. regs(), sregs() and the
-// destructor first bring the guest to rest. Real mode and long mode are
-// supported (emu_registers.h says which kvm_sregs); setting sregs of the
-// other mode re-creates the engine and clears the general registers, so
-// set sregs before regs, as VmRunner does.
+// destructor first bring the guest to rest.
+//
+// Modes: long mode, and real mode with 32-bit protected mode (the guest
+// switches between them itself, with CR0.PE and far jumps, as SeaBIOS
+// does); emu_registers.h says which kvm_sregs are accepted. set_sregs of
+// real mode (and of another mode) re-creates the engine and clears the
+// general registers, so set sregs before regs, as VmRunner does. The x86
+// reset state (CS 0xf000 with base 0xffff0000, IP 0xfff0) starts at the
+// low alias 0xffff0 of the reset vector: no Unicorn call loads a CS base,
+// and a PC maps the same ROM bytes there, and the firmware's first
+// instruction is a far jump, so the guest runs the same code. sregs()
+// reports the base that was set until the guest runs, then 0xf0000.
+// Known gap: a stop exactly between the instruction that clears CR0.PE and
+// the far jump that reloads CS would resume with CS's base taken as
+// selector * 16 (stops there need a stop request at that instruction: the
+// run loop makes none, as it asks only at exits, and firmware has IF clear).
+//
+// Interrupts (inject_interrupt, at exit boundaries): delivered by hand with
+// the guest at rest, after completing a pending I/O or MMIO exit. Real
+// mode: through the IVT at IDTR.base (push FLAGS, CS, IP; clear IF, TF,
+// AC). Protected mode: 32-bit interrupt gates (clear IF) and trap gates,
+// same privilege (push EFLAGS, CS, EIP); a gate not present, beyond the
+// IDT limit or of another type makes the next run() return Shutdown with
+// the reason in stop_note(). Long mode: not delivered (Shutdown, noted).
+// The interrupt shadow: after STI, MOV SS or POP SS the window stays closed
+// for one more instruction (judged from the instruction last completed;
+// STI with IF already set counts too, which only delays by one
+// instruction). request_interrupt_window(true) makes run() return an
+// InterruptWindow exit at the first instruction boundary where IF is set
+// and no shadow holds (the per-instruction hook checks it).
 #pragma once
 
 #include <memory>
@@ -52,6 +84,14 @@ public:
     bool interrupt_window_open() const override;
     void inject_interrupt(uint8_t vector) override;
     void request_interrupt_window(bool on) override;
+
+    // Whether the guest has its own IVT/IDT (a PC guest running firmware):
+    // then `int n`, `int3` and `into` go through them as on a CPU. Off for
+    // kvmrr's own fixture guests, which have none (those end as Shutdown).
+    // set_sregs with the x86 reset state (CS 0xf000, base 0xffff0000)
+    // turns it on; a board may also set it.
+    void set_guest_vectors(bool on);
+    bool guest_vectors() const;
 
     struct Impl;
 
