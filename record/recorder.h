@@ -87,6 +87,7 @@ public:
     void before_exit(const VcpuExit& e) override;
     void on_exit(const VcpuExit& e, const ExitOutcome& o) override;
     void dma_write(uint64_t gpa, std::span<const uint8_t> bytes) override;
+    void on_interrupt(uint8_t vector, uint64_t exit, uint64_t rip) override;
 
 private:
     class TopologyTap;

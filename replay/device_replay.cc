@@ -109,6 +109,7 @@ private:
         const ExitOutcome o = handle_exit(e, {m.io_space(), m.memory_space()});
         current_region_ = o.region;
         rec_.on_exit(e, o);
+        board_step(group);
         matcher_.match(group);
     }
 

@@ -32,7 +32,7 @@ public:
         matcher_.replayed_on = rep_.accel;
         matcher_.recorded_on = h_.accelerator.empty() ? std::string("kvm") : h_.accelerator;
         start();
-        std::vector<TraceEvent> group;
+        std::vector<TraceEvent>& group = group_;
         if (!groups_.read(group) && !groups_.complete()) {
             rep_.unchecked += group.size();  // damage before the first access
             return finish();
@@ -43,6 +43,10 @@ public:
         ro.global_dirty_log = true;  // as record_guest: every slot logs
         ro.handler = [this](VcpuExit& e) { return guest_exit(e); };
         const RunResult r = session_->run(ro);
+        if (!rep_.divergence && !cut_short_) matcher_.match({}, /*dirty_may_follow=*/true);  // the last access's
+        current_access_ = nullptr;
+        current_group_ = {};
+        current_region_ = nullptr;
         if (rep_.divergence || cut_short_) return finish();
         rec_.finish(r);  // the last harvest and the end, as the recording did
         for (;;) {
@@ -59,7 +63,20 @@ private:
     ExitOutcome guest_exit(VcpuExit& e) {
         Machine& m = session_->machine();
         const ExitTargets targets{m.io_space(), m.memory_space()};
-        if (e.kind != ExitKind::Io && e.kind != ExitKind::Mmio) return handle_exit(e, targets);  // the end event says if it should
+        // What the last access and the board after it produced (a timer's
+        // clock reading, an interrupt delivered) is complete now; a
+        // difference is reported at that access.
+        if (!matcher_.match({}, /*dirty_may_follow=*/true)) return {StopReason::Diverged, e.addr};
+        current_access_ = nullptr;
+        current_group_ = {};
+        current_region_ = nullptr;
+        if (e.kind != ExitKind::Io && e.kind != ExitKind::Mmio) {
+            // The recorder counts every exit (its harvest interval), as it did.
+            rec_.before_exit(e);
+            const ExitOutcome o = handle_exit(e, targets);  // the end event says if it should stop
+            rec_.on_exit(e, o);
+            return o;
+        }
         std::vector<TraceEvent> group;
         if (!groups_.read(group) && !groups_.complete()) {
             // Damage: this group may lack events; the replay ends here.
@@ -102,15 +119,15 @@ private:
             if (a->count == 1) std::memcpy(e.data.data(), &a->value, std::min<size_t>(a->size, e.data.size()));
             else std::memcpy(e.data.data(), a->bulk.data(), std::min(a->bulk.size(), e.data.size()));
         }
-        matcher_.match(group, /*dirty_may_follow=*/true);
-        current_access_ = nullptr;
-        current_group_ = {};
-        current_region_ = nullptr;
-        if (rep_.divergence) return {StopReason::Diverged, e.addr};
+        // Matched at the next exit, or at the end: the board's step after
+        // this exit (run_vcpu's) belongs to the group too. Until then the
+        // group stays in group_, for a divergence's report.
+        matcher_.queue(group);
         return o;
     }
 
     bool cut_short_ = false;  // the trace's damage was reached
+    std::vector<TraceEvent> group_;  // the last access's group, until it is matched
 };
 
 }  // namespace

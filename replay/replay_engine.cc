@@ -40,6 +40,9 @@ ReplayEngine::ReplayEngine(TraceReader& reader, const ReplayOptions& options, Ac
       rec_(inputs_, recorder_options) {
     SessionConfig c;
     c.layout = layout_from_header(h_);
+    if (!h_.board.empty()) c.board = parse_board(h_.board);
+    c.firmware = h_.firmware;
+    if (!h_.clock.empty()) c.clock = parse_clock_mode(h_.clock);
     c.serial_out = [](uint8_t) {};
     c.accel = accel;
     c.max_memslots = h_.max_memslots;
@@ -84,7 +87,11 @@ bool ReplayEngine::check_devices() {
 
 void ReplayEngine::start() {
     if (opts_.prepare_machine) opts_.prepare_machine(session_->machine());
-    session_->load(image_from_header(h_), h_.guest_args);
+    if (session_->machine().board() == Board::Pc) {
+        if (session_->has_vcpu()) session_->reset_cpu();
+    } else {
+        session_->load(image_from_header(h_), h_.guest_args);
+    }
     for (const RegionRecord& r : rec_.describe_regions(session_->machine())) matcher_.actual_names().add(r);
     rec_.start(matcher_, session_->machine(), &session_->memslots());
 }
@@ -92,6 +99,23 @@ void ReplayEngine::start() {
 void ReplayEngine::queue_inputs(std::span<const TraceEvent> group) {
     if (inputs_.pending()) inputs_.clear();  // left over by a device that asked for less
     for (size_t i = 1; i < group.size(); ++i) inputs_.push(group[i].body);
+}
+
+std::optional<uint8_t> ReplayEngine::board_step(std::span<const TraceEvent> group) {
+    InterruptSource* irq = session_->machine().interrupts();
+    if (!irq) return std::nullopt;
+    irq->count_exit();
+    const bool pending = irq->interrupt_pending();
+    for (const TraceEvent& e : group) {
+        const auto* i = std::get_if<InterruptEvent>(&e.body);
+        if (!i) continue;
+        // Acknowledged only where the recording delivered one; the vector
+        // the board gives (or none pending) is compared with the recorded.
+        const uint8_t vector = pending ? irq->acknowledge() : 0xff;
+        rec_.on_interrupt(vector, i->exit, i->rip);
+        return vector;
+    }
+    return std::nullopt;
 }
 
 ReplayReport ReplayEngine::finish() {

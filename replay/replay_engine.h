@@ -9,6 +9,7 @@
 #pragma once
 
 #include <memory>
+#include <optional>
 #include <span>
 
 #include "record/recorder.h"
@@ -37,6 +38,12 @@ protected:
     void start();
     // Hands the devices the inputs recorded after the group's access.
     void queue_inputs(std::span<const TraceEvent> group);
+    // What the board did after the exit of `group` as the recording's run
+    // loop did it: its timers (reading the clock the trace serves) and,
+    // where the recording delivered an interrupt, the acknowledge, told to
+    // the recorder. Returns that interrupt's vector as the replayed board
+    // gives it, if the group has one.
+    std::optional<uint8_t> board_step(std::span<const TraceEvent> group);
     // Ends the replay: the recorder leaves the machine, the divergence gets
     // its context, or the report says why reading stopped.
     ReplayReport finish();
@@ -47,6 +54,8 @@ protected:
     void before_exit(const VcpuExit&) override {}
     void on_exit(const VcpuExit&, const ExitOutcome&) override {}
     void dma_write(uint64_t gpa, std::span<const uint8_t> bytes) override { rec_.dma_write(gpa, bytes); }
+    // Interrupts the replayed board delivers (guest replay) are recorded again.
+    void on_interrupt(uint8_t vector, uint64_t exit, uint64_t rip) override { rec_.on_interrupt(vector, exit, rip); }
 
     const ReplayOptions& opts_;
     EventGroupReader groups_;
