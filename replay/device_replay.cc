@@ -106,7 +106,7 @@ private:
         e.data = std::span(data, a.io ? n : std::max<size_t>(n, 8));
         Machine& m = session_->machine();
         rec_.before_exit(e);
-        const ExitOutcome o = handle_exit(e, {m.io_space(), m.memory_space()});
+        const ExitOutcome o = handle_exit(e, {m.io_space(), m.memory_space()}, policy_);
         current_region_ = o.region;
         rec_.on_exit(e, o);
         board_step(group);

@@ -63,20 +63,22 @@ private:
     ExitOutcome guest_exit(VcpuExit& e) {
         Machine& m = session_->machine();
         const ExitTargets targets{m.io_space(), m.memory_space()};
-        // What the last access and the board after it produced (a timer's
-        // clock reading, an interrupt delivered) is complete now; a
-        // difference is reported at that access.
+        if (e.kind != ExitKind::Io && e.kind != ExitKind::Mmio) {
+            // No access of its own (a HLT, an interrupt window): what the
+            // board does after it belongs to the last access's group. The
+            // recorder counts every exit (its harvest interval), as it did.
+            rec_.before_exit(e);
+            const ExitOutcome o = handle_exit(e, targets, policy_);  // the end event says if it should stop
+            rec_.on_exit(e, o);
+            return o;
+        }
+        // What the last access, and the board after it and after any exit
+        // since, produced (a timer's clock reading, an interrupt delivered)
+        // is complete now; a difference is reported at that access.
         if (!matcher_.match({}, /*dirty_may_follow=*/true)) return {StopReason::Diverged, e.addr};
         current_access_ = nullptr;
         current_group_ = {};
         current_region_ = nullptr;
-        if (e.kind != ExitKind::Io && e.kind != ExitKind::Mmio) {
-            // The recorder counts every exit (its harvest interval), as it did.
-            rec_.before_exit(e);
-            const ExitOutcome o = handle_exit(e, targets);  // the end event says if it should stop
-            rec_.on_exit(e, o);
-            return o;
-        }
         std::vector<TraceEvent> group;
         if (!groups_.read(group) && !groups_.complete()) {
             // Damage: this group may lack events; the replay ends here.
@@ -110,7 +112,7 @@ private:
         current_group_ = group;
         queue_inputs(group);
         rec_.before_exit(e);
-        const ExitOutcome o = handle_exit(e, targets);
+        const ExitOutcome o = handle_exit(e, targets, policy_);
         current_region_ = o.region;
         rec_.on_exit(e, o);
         // The guest sees the recorded value, whatever the device said (that

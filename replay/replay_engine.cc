@@ -43,10 +43,12 @@ ReplayEngine::ReplayEngine(TraceReader& reader, const ReplayOptions& options, Ac
     if (!h_.board.empty()) c.board = parse_board(h_.board);
     c.firmware = h_.firmware;
     if (!h_.clock.empty()) c.clock = parse_clock_mode(h_.clock);
+    c.stop_at_output = h_.stop_at_output;  // the recording ended there, and so does the run
     c.serial_out = [](uint8_t) {};
     c.accel = accel;
     c.max_memslots = h_.max_memslots;
     session_ = std::make_unique<Session>(c, rec_, this);
+    if (c.board == Board::Pc) policy_.stop_on_unassigned_mmio = false;
     matcher_.place = [this] { return ReplayPlace{current_access_, current_group_, current_region_}; };
     matcher_.region_at = [this](bool io, uint64_t addr) -> std::string {
         Machine& m = session_->machine();

@@ -65,6 +65,9 @@ protected:
     TraceInputs inputs_;
     Recorder rec_;
     std::unique_ptr<Session> session_;
+    // How the recording answered accesses that hit nothing: on the pc board
+    // unassigned memory reads all ones and the run goes on.
+    ExitPolicy policy_;
     // Where the replay stands, for a divergence report.
     const AccessEvent* current_access_ = nullptr;
     std::span<const TraceEvent> current_group_;
