@@ -15,6 +15,7 @@ else
     libunicorn-dev  # the emulated accelerator (core/emu/), used where /dev/kvm is missing
     libzstd-dev  # bench/ only: zstd next to LZ4 on the same traces
     libpng-dev  # kvmrr dirty: the heatmap picture
+    seabios  # the pc board's firmware (/usr/share/seabios/bios.bin), booted by its tests
   )
   # tools/check.sh fuzzes the trace reader when a Debian clang is installed;
   # clang's libFuzzer runtime (-fsanitize=fuzzer) is a package of its own.
