@@ -117,4 +117,25 @@ TEST_F(SeaBiosOnKvm, BootsToNoBootableDeviceRecordedAndReplayed) {
     fs::remove_all(log.parent_path());
 }
 
+// With the virtual clock, time is a function of the exit count: two
+// recordings of the same boot are the same trace, and it replays.
+TEST_F(SeaBiosOnKvm, TwoRecordingsWithTheVirtualClockAreTheSameTrace) {
+    const fs::path a = scratch("v1.trace"), b = scratch("v2.trace");
+    for (const fs::path& t : {a, b}) {
+        const Result r = kvmrr(std::string("record --board pc --firmware ") + kSeaBios +
+                               " --accel kvm --clock virtual --timeout 60000 --stop-at-output \"No bootable device\" -o " +
+                               t.string());
+        ASSERT_EQ(r.status, 0) << r.out;
+    }
+    Result r = kvmrr("diff " + a.string() + " " + b.string());
+    EXPECT_EQ(r.status, 0) << r.out;
+    EXPECT_NE(r.out.find("traces match"), std::string::npos) << r.out;
+    r = kvmrr("inspect " + a.string());
+    EXPECT_NE(r.out.find("clock virtual"), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("board: pc, firmware 131072 bytes"), std::string::npos) << r.out;
+    r = kvmrr("replay --guest --accel kvm " + a.string());
+    EXPECT_EQ(r.status, 0) << r.out;
+    fs::remove_all(a.parent_path());
+}
+
 }  // namespace
