@@ -63,7 +63,13 @@ Session::Session(const SessionConfig& config, HostInputs& inputs, SessionObserve
     machine_->memory_space().add_listener(*slots_);
     if (kvm_vm) {
         auto vcpu = std::make_unique<KvmVcpu>(*kvm_vm, 0);
-        vcpu->set_cpuid(kvm_->supported_cpuid());
+        std::vector<kvm_cpuid_entry2> cpuid = kvm_->supported_cpuid();
+        // The pc board is a PC, not a KVM guest: without the hypervisor
+        // leaves firmware does not take the paravirtual paths (kvmclock)
+        // that QEMU's TCG and the emulator do not offer either.
+        if (config.board == Board::Pc)
+            std::erase_if(cpuid, [](const kvm_cpuid_entry2& e) { return e.function >= 0x40000000 && e.function < 0x50000000; });
+        vcpu->set_cpuid(cpuid);
         vcpu_ = std::move(vcpu);
     } else if (accel_ == Accel::Emu) {
         vcpu_ = std::make_unique<EmuVcpu>(static_cast<EmuVm&>(*vm_), 0);
