@@ -14,6 +14,8 @@
 #include "core/memory_system.h"
 #include "core/mtree.h"
 #include "vmm/guest_run.h"
+#include "vmm/machine.h"
+#include "vmm/real_host_inputs.h"
 #include "record/record_session.h"
 #include "record/trace_reader.h"
 #include "record/trace_text.h"
@@ -37,13 +39,30 @@ MachineLayout layout_from(const std::string& machine_file, const std::string& ra
     return l;
 }
 
-int cmd_mtree(const MachineLayout& layout, bool flat_only, bool tree_only) {
-    MemorySystem sys;
-    build_machine(sys, layout);
+int cmd_mtree(const MachineLayout& layout, bool flat_only, bool tree_only, const std::string& board,
+              const std::string& firmware) {
+    MemorySystem own;
+    std::unique_ptr<RealHostInputs> inputs;
+    std::unique_ptr<Machine> machine;
+    const MemorySystem* sys = &own;
+    if (parse_board(board) == Board::Pc) {
+        // The board's own map, PAM and all: its devices are made, not run.
+        if (firmware.empty()) throw Error("--board pc needs --firmware FILE");
+        MachineConfig c;
+        c.board = Board::Pc;
+        c.firmware = load_firmware(firmware);
+        c.layout = pc_layout(layout.ram_size, c.firmware.size());
+        inputs = std::make_unique<RealHostInputs>(-1, "");
+        machine = std::make_unique<Machine>(c, *inputs);
+        sys = &machine->memory_system();
+    } else {
+        if (!firmware.empty()) throw Error("--firmware is for --board pc");
+        build_machine(own, layout);
+    }
     std::string out;
-    if (!flat_only) out += dump_mtree(sys, false);
+    if (!flat_only) out += dump_mtree(*sys, false);
     if (!tree_only)
-        for (const auto& as : sys.address_spaces()) out += dump_flat_view(*as) + "\n";
+        for (const auto& as : sys->address_spaces()) out += dump_flat_view(*as) + "\n";
     std::fwrite(out.data(), 1, out.size(), stdout);
     return 0;
 }
@@ -296,6 +315,9 @@ int main(int argc, char** argv) {
     mtree->add_option("--ram", ram, "RAM size (e.g. 512M, 5G)");
     mtree->add_flag("-f,--flat", flat_only, "Only the flat views");
     mtree->add_flag("--tree", tree_only, "Only the region trees");
+    std::string mtree_board = "kvmrr", mtree_firmware;
+    mtree->add_option("--board", mtree_board, "kvmrr (default) or pc")->check(CLI::IsMember({"kvmrr", "pc"}));
+    mtree->add_option("--firmware", mtree_firmware, "With --board pc: the firmware image");
 
     GuestRunRequest req;
     GuestCli gc;
@@ -373,7 +395,7 @@ int main(int argc, char** argv) {
     CLI11_PARSE(app, argc, argv);
     try {
         const MachineLayout layout = layout_from(machine_file, ram);
-        if (mtree->parsed()) return cmd_mtree(layout, flat_only, tree_only);
+        if (mtree->parsed()) return cmd_mtree(layout, flat_only, tree_only, mtree_board, mtree_firmware);
         if (run->parsed()) {
             finish_guest_request(req, gc, layout, !machine_file.empty());
             const GuestRunReport rep = run_guest(req);

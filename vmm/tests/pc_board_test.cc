@@ -1,0 +1,118 @@
+// The pc board assembled (no vCPU): its memory map as `kvmrr mtree --board
+// pc` shows it (golden file), PAM and SMRAM reached the way firmware
+// reaches them (PCI configuration cycles at 0xcf8/0xcfc), the firmware at
+// both of its addresses, and reset through 0xcf9.
+// KVMRR_UPDATE_GOLDEN=1 rewrites the golden file instead of comparing.
+#include "vmm/pc_board.h"
+
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+
+#include "core/error.h"
+#include "core/mtree.h"
+#include "devices/tests/fake_host_inputs.h"
+#include "vmm/machine.h"
+
+namespace kvmrr {
+namespace {
+
+struct PcBoardTest : ::testing::Test {
+    testing::FakeHostInputs inputs;
+    std::vector<uint8_t> firmware = [] {
+        std::vector<uint8_t> f(128 * 1024);
+        for (size_t i = 0; i < f.size(); ++i) f[i] = static_cast<uint8_t>(i * 7 + 3);
+        return f;
+    }();
+    std::unique_ptr<Machine> m = [this] {
+        MachineConfig c;
+        c.board = Board::Pc;
+        c.layout = pc_layout(kPcDefaultRam, firmware.size());
+        c.firmware = firmware;
+        return std::make_unique<Machine>(c, inputs);
+    }();
+
+    void config_write(uint8_t reg, uint32_t value, unsigned size) {
+        m->io_space().write(PioAddr(0xcf8), 0x80000000u | (reg & 0xfc), 4);
+        m->io_space().write(PioAddr(0xcfc + (reg & 3)), value, size);
+    }
+    uint64_t mem_read(uint64_t a) { return m->memory_space().read(Gpa(a), 1).value; }
+    void mem_write(uint64_t a, uint8_t v) { m->memory_space().write(Gpa(a), v, 1); }
+};
+
+TEST_F(PcBoardTest, MtreeMatchesGolden) {
+    const std::string actual = dump_mtree(m->memory_system(), true);
+    const std::string path = std::string(KVMRR_TEST_DATA_DIR) + "/pc.mtree";
+    if (std::getenv("KVMRR_UPDATE_GOLDEN")) {
+        std::ofstream(path) << actual;
+        GTEST_SKIP() << "rewrote " << path;
+    }
+    std::ifstream f(path);
+    ASSERT_TRUE(f) << "missing golden file " << path;
+    std::stringstream ss;
+    ss << f.rdbuf();
+    EXPECT_EQ(actual, ss.str()) << "mtree output differs from " << path;
+    // What the map must show, whatever the golden file holds.
+    for (const char* want : {"isa-bios", "pam-", "smram", "pci-conf", "fw-cfg", "debugcon", "pic-master", "lapic"})
+        EXPECT_NE(actual.find(want), std::string::npos) << want;
+}
+
+TEST_F(PcBoardTest, TheResetVectorSeesTheFirmwareAtBothAddresses) {
+    for (uint64_t off : {0x1fff0ull, 0x10000ull, 0ull}) {
+        EXPECT_EQ(mem_read(0xfffe0000 + off), firmware[off]) << off;
+        EXPECT_EQ(mem_read(0xe0000 + off), firmware[off]) << off;
+    }
+}
+
+// SeaBIOS's shadowing: PAM0 (0xf0000) to RAM read/write, copy, then
+// read-only; the ROM underneath never changes.
+TEST_F(PcBoardTest, PamThroughConfigCyclesShadowsTheBios) {
+    mem_write(0xf0010, 0x99);  // PCI side: ROM, the write is dropped
+    EXPECT_EQ(mem_read(0xf0010), firmware[0x10010]);
+    config_write(0x59, 0x30, 1);  // PAM0 high nibble: RAM read/write
+    mem_write(0xf0010, 0x99);
+    EXPECT_EQ(mem_read(0xf0010), 0x99u);
+    config_write(0x59, 0x10, 1);  // read-only RAM
+    mem_write(0xf0010, 0x55);
+    EXPECT_EQ(mem_read(0xf0010), 0x99u);
+    config_write(0x59, 0x00, 1);  // back to the ROM
+    EXPECT_EQ(mem_read(0xf0010), firmware[0x10010]);
+    EXPECT_EQ(mem_read(0xfffe0000 + 0x10010), firmware[0x10010]);
+    // The legacy area below the option ROMs: nothing there until PAM or
+    // SMRAM say so.
+    EXPECT_EQ(mem_read(0xc0000), 0xffu);
+}
+
+TEST_F(PcBoardTest, ResetControlAt0xcf9EndsTheRun) {
+    EXPECT_FALSE(m->exit_request().reset);
+    m->io_space().write(PioAddr(0xcf9), 0x02, 1);
+    m->io_space().write(PioAddr(0xcf9), 0x06, 1);
+    EXPECT_TRUE(m->exit_request().reset);
+}
+
+TEST_F(PcBoardTest, TheTimerInterruptReachesTheCpuThroughThePicOnceProgrammed) {
+    PcBoard& pc = *m->pc();
+    // The PIT's channel 0 runs from reset (mode 3, 18.2 Hz). Initialise
+    // the master as SeaBIOS does (vector base 8), unmask IRQ0 only.
+    inputs.monotonic = 100'000'000;
+    for (auto [port, v] : {std::pair{0x20, 0x11}, {0x21, 0x08}, {0x21, 0x04}, {0x21, 0x01}, {0x21, 0xfe}})
+        m->io_space().write(PioAddr(port), v, 1);
+    inputs.monotonic += 60'000'000;  // past the next tick
+    ASSERT_TRUE(pc.interrupt_pending());
+    EXPECT_EQ(pc.acknowledge(), 0x08);
+    EXPECT_FALSE(pc.interrupt_pending());  // in service until the EOI
+}
+
+TEST_F(PcBoardTest, BadFirmwareIsRefused) {
+    MachineConfig c;
+    c.board = Board::Pc;
+    c.layout = pc_layout(kPcDefaultRam, 64 * 1024);
+    c.firmware.assign(64 * 1024, 0);
+    EXPECT_THROW(Machine(c, inputs), Error);  // under 128 KiB
+    EXPECT_THROW(pc_layout(4ull << 30, 128 * 1024), Error);
+}
+
+}  // namespace
+}  // namespace kvmrr
