@@ -72,6 +72,11 @@ struct EmuVcpu::Impl final : emu::MmioSink {
     // (STI, MOV SS, POP SS).
     bool shadow_after(uint64_t addr, uint32_t size) const;
     bool software_interrupt_stop();
+    // Whether the instruction at `addr` (`size` bytes) is a far return
+    // (retf, retf imm16) in real mode with a CS base other than 0; fills
+    // far_ret. See far_return_by_hand.
+    bool real_far_return(uint64_t addr, uint32_t size);
+    void far_return_by_hand();
     uint8_t flags_if() const { return (read32(eng.uc(), UC_X86_REG_EFLAGS) & kIf) != 0; }
     void install_hooks();
     void remove_hooks();
@@ -104,6 +109,13 @@ struct EmuVcpu::Impl final : emu::MmioSink {
     uint32_t prev_size = 0;
     bool stopped_by_hook = false;
     bool window_stop = false;  // the code hook stopped because the window opened
+    // The code hook stopped before a real-mode far return that the worker
+    // performs by hand (far_return_by_hand).
+    struct FarReturn {
+        bool pending = false;
+        bool op32 = false;  // lretd (0x66)
+        uint16_t imm = 0;   // retf imm16
+    } far_ret;
     int fault_vector = -1;
 
     // Shared with the caller of run(): set between runs, read by the hook.
@@ -136,6 +148,7 @@ void on_code(uc_engine* uc, uint64_t address, uint32_t size, void* user) {
         v->window_stop = true;
         stop = true;
     }
+    if (!stop && size <= 6 && v->eng.width() == emu::CpuWidth::Legacy32 && v->real_far_return(address, size)) stop = true;
     if (stop) {
         v->stopped_by_hook = true;
         uc_emu_stop(uc);
@@ -285,8 +298,16 @@ bool EmuVcpu::Impl::run_segment() {
                 const auto ip = static_cast<uint32_t>(insn_addr - emu::cs_base(eng.uc(), eng.width()));
                 uc_reg_write(eng.uc(), UC_X86_REG_EIP, &ip);
             }
+            const uint64_t stop_addr = insn_addr;
+            const uint32_t stop_size = insn_size;
             insn_addr = prev_addr;  // the last instruction done, for the shadow
             insn_size = prev_size;
+            if (far_ret.pending) {
+                far_return_by_hand();
+                insn_addr = stop_addr;  // now the last instruction done
+                insn_size = stop_size;
+                continue;
+            }
         }
         if (fault_vector >= 0 && guest_vectors.load() && software_interrupt_stop()) {
             // int n, int3, into in a guest with its own IVT/IDT: Unicorn
@@ -376,6 +397,66 @@ bool EmuVcpu::Impl::software_interrupt_stop() {
     if (insn_size == 0 || emu::linear_pc(eng.uc(), eng.width()) != insn_addr + insn_size) return false;
     const uint8_t op = opcode_at(eng.uc(), insn_addr).first;
     return op == 0xcd || op == 0xcc || op == 0xce;
+}
+
+// Unicorn 2.0.1 (fixed in 2.1.0) with a UC_HOOK_MEM_READ hook syncs EIP
+// to the linear address of the current instruction before every guest
+// load, not to its offset in CS. A real-mode far return loads the new IP,
+// writes it to EIP, then loads the new CS, and that second load overwrites
+// EIP with the return's own linear address: with a CS base other than 0
+// the guest went on at new CS base + that address (SeaBIOS's call16 lands
+// in zeroed RAM at 0x1ee982 after `int 0x1c; lretw` at 0xfe980). So such
+// a return stops the engine in the code hook, before it runs, and the
+// worker does it here. (Protected mode takes a helper that is not hit;
+// near returns and jumps write EIP after their loads.)
+bool EmuVcpu::Impl::real_far_return(uint64_t addr, uint32_t size) {
+    // Registers first: reading them is cheaper than reading the code, and
+    // most firmware instructions run in protected mode.
+    uc_engine* uc = eng.uc();
+    if ((read32(uc, UC_X86_REG_CR0) & 1) || (read32(uc, UC_X86_REG_EFLAGS) & kVm)) return false;
+    // With CS base 0 the linear address is the offset: nothing to correct.
+    if ((read32(uc, UC_X86_REG_CS) & 0xffff) == 0) return false;
+    uint8_t b[6] = {};
+    if (uc_mem_read(uc, addr, b, size) != UC_ERR_OK) return false;
+    bool op32 = false;
+    uint32_t i = 0;
+    for (; i < size; ++i) {
+        if (b[i] == 0x66) {
+            op32 = true;  // real mode: 16-bit by default, 32-bit with the prefix (repeated or not)
+        } else if (!(b[i] == 0x67 || b[i] == 0xf0 || b[i] == 0xf2 || b[i] == 0xf3 || b[i] == 0x2e || b[i] == 0x36 ||
+                     b[i] == 0x3e || b[i] == 0x26 || b[i] == 0x64 || b[i] == 0x65)) {
+            break;
+        }
+    }
+    uint16_t imm = 0;
+    if (i + 1 == size && b[i] == 0xcb) {
+        imm = 0;
+    } else if (i + 3 == size && b[i] == 0xca) {
+        imm = static_cast<uint16_t>(b[i + 1] | b[i + 2] << 8);
+    } else {
+        return false;
+    }
+    far_ret = {true, op32, imm};
+    return true;
+}
+
+// retf / retf imm16 in real mode, 16-bit stack: pop IP (EIP with 0x66),
+// pop CS, release imm16 more bytes.
+void EmuVcpu::Impl::far_return_by_hand() {
+    uc_engine* uc = eng.uc();
+    const FarReturn f = far_ret;
+    far_ret = {};
+    const kvm_segment ss = emu::read_segment(uc, eng.width(), UC_X86_REG_SS);
+    const uint32_t esp = read32(uc, UC_X86_REG_ESP);
+    const unsigned n = f.op32 ? 4 : 2;
+    uint32_t ip = 0, cs = 0;
+    uc_mem_read(uc, ss.base + (esp & 0xffff), &ip, n);
+    uc_mem_read(uc, ss.base + ((esp + n) & 0xffff), &cs, 2);
+    const uint32_t next = (esp & 0xffff0000u) | ((esp + 2 * n + f.imm) & 0xffffu);
+    const auto sel = static_cast<uint16_t>(cs);
+    uc_reg_write(uc, UC_X86_REG_CS, &sel);
+    uc_reg_write(uc, UC_X86_REG_EIP, &ip);
+    uc_reg_write(uc, UC_X86_REG_ESP, &next);
 }
 
 bool EmuVcpu::Impl::push(uint32_t value, unsigned size, std::string& why) {

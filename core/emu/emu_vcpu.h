@@ -37,6 +37,12 @@
 // selector * 16 (stops there need a stop request at that instruction: the
 // run loop makes none, as it asks only at exits, and firmware has IF clear).
 //
+// Far returns in real mode with a CS base other than 0 (retf, retf imm16,
+// retfd) are done by hand: the code hook stops before them and the worker
+// pops CS:IP. Unicorn 2.0.1 with a memory-read hook would leave EIP at the
+// return's own linear address (emu_vcpu.cc, real_far_return). Assumes a
+// 16-bit stack, as real mode has after SS is loaded there.
+//
 // Interrupts (inject_interrupt, at exit boundaries): delivered by hand with
 // the guest at rest, after completing a pending I/O or MMIO exit. Real
 // mode: through the IVT at IDTR.base (push FLAGS, CS, IP; clear IF, TF,

@@ -259,6 +259,40 @@ TEST(EmuPc, IntNGoesThroughTheIvtOnlyForAGuestWithVectors) {
     }
 }
 
+// SeaBIOS's call16: `int 0x1c; lretw` in CS 0xf000 returned to the IVT
+// handler's caller and then went to CS base + the lretw's own linear
+// address (Unicorn 2.0.1 syncs EIP to the linear address before the load of
+// the new CS). Far returns in real mode with a CS base other than 0 must
+// land where the popped CS:IP says: retf, retf imm16 and retfd.
+TEST(EmuPc, RealModeFarReturnWithACsBaseLandsOnThePoppedAddress) {
+    PcGuest g;
+    g.ivt(0x1c, 0, 0x2000);
+    g.put(0x2000, {0xcf});  // iret
+    // CS 0x100 (base 0x1000): push cs; push 0x10; int 0x1c; retf
+    g.put(0x1000, {0x0e, 0x68, 0x10, 0x00, 0xcd, 0x1c, 0xcb});
+    // 0x10: out 0x80,al; push 7; push cs; push 0x20; retf 2
+    g.put(0x1010, {0xe6, 0x80, 0x6a, 0x07, 0x0e, 0x68, 0x20, 0x00, 0xca, 0x02, 0x00});
+    // 0x20: out 0x81,al; push dword 0x100; push dword 0x30; retfd
+    g.put(0x1020, {0xe6, 0x81, 0x66, 0x68, 0x00, 0x01, 0x00, 0x00, 0x66, 0x68, 0x30, 0x00, 0x00, 0x00, 0x66, 0xcb});
+    // 0x30: out 0x82,al; hlt
+    g.put(0x1030, {0xe6, 0x82, 0xf4});
+    // Where the wrong returns went (CS base + the return's linear address):
+    // hlt, so that a failure shows at once.
+    for (uint64_t a : {0x2006u, 0x2018u, 0x202eu}) g.put(a, {0xf4});
+    g.start_real(0x100, 0);
+    g.vcpu->set_guest_vectors(true);
+    for (uint64_t port : {0x80u, 0x81u, 0x82u}) {
+        ASSERT_EQ(g.next(), ExitKind::Io) << "before port " << port << ", rip " << g.vcpu->regs().rip;
+        EXPECT_EQ(g.exit.addr, port);
+        g.vcpu->complete_exit();
+        EXPECT_EQ(g.vcpu->regs().rsp, 0x7000u);
+        EXPECT_EQ(g.vcpu->sregs().cs.selector, 0x100);
+    }
+    ASSERT_EQ(g.next(), ExitKind::Hlt);
+    EXPECT_EQ(g.vcpu->regs().rip, 0x33u);
+    EXPECT_EQ(g.vcpu->regs().rsp, 0x7000u);
+}
+
 TEST(EmuPc, InterruptWindowOpensAfterStiAndTheShadow) {
     PcGuest g;
     g.ivt(0x20, 0, 0x2000);
