@@ -214,6 +214,7 @@ void FwCfg::dma_transfer() {
     }
     uint8_t raw[kDescSize];
     memory_->read_bytes(Gpa(desc), raw);
+    if (dma_read_observer_) dma_read_observer_(desc, raw);
     const auto control = static_cast<uint32_t>(get_be(raw + kDescControl, 4));
     uint64_t length = get_be(raw + kDescLength, 4);
     const uint64_t address = get_be(raw + kDescAddress, 8);

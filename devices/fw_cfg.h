@@ -121,6 +121,10 @@ public:
     // recorder logs address and bytes), as DmaDisk's observer.
     using DmaObserver = std::function<void(uint64_t gpa, std::span<const uint8_t> bytes)>;
     void set_dma_observer(DmaObserver obs) { dma_observer_ = std::move(obs); }
+    // Told what a DMA transfer read from guest memory (its descriptor), so
+    // that a recording keeps it: a replay without the guest's CPU has no
+    // other way to know it.
+    void set_dma_read_observer(DmaObserver obs) { dma_read_observer_ = std::move(obs); }
 
 private:
     class PortOps final : public RegionOps {
@@ -162,6 +166,7 @@ private:
     DmaOps dma_ops_{*this};
     MemoryAddressSpace* memory_ = nullptr;  // set by attach
     DmaObserver dma_observer_;
+    DmaObserver dma_read_observer_;
     // Item tables: [0] the generic keys, [1] the arch-local (0x8000) ones;
     // keys 0x20..0x3f of the generic table are the files.
     std::array<std::array<std::optional<std::vector<uint8_t>>, kFileFirst>, 2> items_;

@@ -154,6 +154,11 @@ struct BodyToCapnp {
         set_data(d.data, [&](auto v) { x.setData(v); });
     }
     void operator()(const ClockEvent& c) { b.setClock(c.ns); }
+    void operator()(const DmaReadEvent& d) {
+        auto x = b.initDmaRead();
+        x.setAddr(d.addr);
+        set_data(d.data, [&](auto v) { x.setData(v); });
+    }
     void operator()(const InterruptEvent& i) {
         auto x = b.initInterrupt();
         x.setVector(i.vector);
@@ -381,6 +386,11 @@ namespace {
             break;
         }
         case schema::Event::CLOCK: e.body = ClockEvent{r.getClock()}; break;
+        case schema::Event::DMA_READ: {
+            auto x = r.getDmaRead();
+            e.body = DmaReadEvent{x.getAddr(), bytes(x.getData())};
+            break;
+        }
         case schema::Event::INTERRUPT: {
             auto x = r.getInterrupt();
             e.body = InterruptEvent{x.getVector(), x.getExit(), x.getRip()};
@@ -467,6 +477,10 @@ struct BodyProblem {
     }
     std::optional<std::string> operator()(const ClockEvent&) const { return std::nullopt; }
     std::optional<std::string> operator()(const InterruptEvent&) const { return std::nullopt; }
+    std::optional<std::string> operator()(const DmaReadEvent& d) const {
+        if (sum_overflows(d.addr, d.data.size())) return "DMA read at " + hex(d.addr) + " wraps around";
+        return std::nullopt;
+    }
     std::optional<std::string> operator()(const EntropyEvent&) const { return std::nullopt; }
     std::optional<std::string> operator()(const SerialInEvent& s) const {
         if (s.byte < -1 || s.byte > 255) return "serial input " + std::to_string(s.byte) + " (a byte or -1)";
@@ -512,6 +526,7 @@ struct DataSize {
     uint64_t operator()(const AccessEvent& a) const { return padded(a.bulk.size()); }
     uint64_t operator()(const DirtyEvent& d) const { return padded(d.runs.size()); }
     uint64_t operator()(const DmaWriteEvent& d) const { return padded(d.data.size()); }
+    uint64_t operator()(const DmaReadEvent& d) const { return padded(d.data.size()); }
     uint64_t operator()(const EntropyEvent& d) const { return padded(d.bytes.size()); }
     uint64_t operator()(const DiskReadEvent& d) const { return padded(d.data.size()); }
     uint64_t operator()(const RegionDefEvent& r) const {

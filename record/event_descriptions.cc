@@ -133,6 +133,12 @@ constexpr Field kDmaWriteFields[] = {
 };
 constexpr Description kDmaWrite{.fields = kDmaWriteFields, .kind = "dma-write"};
 
+constexpr Field kDmaReadFields[] = {
+    field<&DmaReadEvent::addr>("addr", "", "address", Format::Hex),
+    field<&DmaReadEvent::data>("data", "data", "data", Format::Bytes),
+};
+constexpr Description kDmaRead{.fields = kDmaReadFields, .kind = "dma-read"};
+
 constexpr Field kClockFields[] = {
     field<&ClockEvent::ns>("ns", "", "clock", Format::Nanoseconds),
 };
@@ -256,6 +262,7 @@ constexpr Description kInterrupt{.fields = kInterruptFields, .kind = "interrupt"
 
 const Description& describe(const AccessEvent&) { return kAccess; }
 const Description& describe(const InterruptEvent&) { return kInterrupt; }
+const Description& describe(const DmaReadEvent&) { return kDmaRead; }
 const Description& describe(const TopologyEvent&) { return kTopology; }
 const Description& describe(const MemslotEvent&) { return kMemslot; }
 const Description& describe(const DirtyEvent&) { return kDirty; }

@@ -129,6 +129,7 @@ struct Event {
     regionDef @12 :RegionDesc;
     end @13 :RunEnd;
     interrupt @23 :Interrupt; # format 5: an external interrupt delivered to the vCPU
+    dmaRead @24 :DmaWrite;    # format 5: what a device read from guest memory (a DMA descriptor)
     # Format 4: a PIO or MMIO access kept in the event itself. pio and mmio
     # above point at an Access struct placed after the event list, so
     # every event held a pointer whose offset differed from its

@@ -170,9 +170,18 @@ struct InterruptEvent {
     bool operator==(const InterruptEvent&) const = default;
 };
 
+// What a device read from guest memory by DMA (format 5): device replay,
+// which has no guest CPU writing that memory, puts it back before the
+// access that read it.
+struct DmaReadEvent {
+    uint64_t addr = 0;
+    std::vector<uint8_t> data;
+    bool operator==(const DmaReadEvent&) const = default;
+};
+
 using EventBody = std::variant<AccessEvent, TopologyEvent, MemslotEvent, DirtyEvent, DmaWriteEvent, ClockEvent,
                                EntropyEvent, SerialInEvent, DiskReadEvent, DiskWriteEvent, RegionDefEvent, EndEvent,
-                               InterruptEvent>;
+                               InterruptEvent, DmaReadEvent>;
 
 struct TraceEvent {
     // Written out so that TraceEvent{} and emplace_back() do not zero the

@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "core/error.h"
+#include "core/memory_region.h"
 #include "core/vcpu/exit_handler.h"
 #include "replay/replay_engine.h"
 
@@ -84,6 +85,7 @@ private:
             return;
         }
         queue_inputs(group);
+        restore_dma_reads(group);
 
         const size_t n = static_cast<size_t>(a.size) * a.count;
         // A single access (nearly all of them) needs no buffer of its own.
@@ -111,6 +113,23 @@ private:
         rec_.on_exit(e, o);
         board_step(group);
         matcher_.match(group);
+    }
+
+    // What a device read from guest memory during this access (a DMA
+    // descriptor) was written there by the guest's CPU, which device replay
+    // does not run: put it back first. Only into RAM: a crafted trace
+    // cannot make this reach a device.
+    void restore_dma_reads(std::span<const TraceEvent> group) {
+        MemoryAddressSpace& mem = session_->machine().memory_space();
+        for (const TraceEvent& e : group) {
+            const auto* d = std::get_if<DmaReadEvent>(&e.body);
+            if (!d || d->data.empty()) continue;
+            const FlatRange* fr = mem.view()->lookup(d->addr);
+            if (!fr || fr->mr->kind() != MemoryRegion::Kind::Ram || fr->readonly ||
+                d->data.size() - 1 > fr->range.last() - d->addr)
+                continue;
+            mem.write_bytes(Gpa(d->addr), d->data);
+        }
     }
 
     void check_end(std::span<const TraceEvent> group) {

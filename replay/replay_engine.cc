@@ -107,7 +107,20 @@ std::optional<uint8_t> ReplayEngine::board_step(std::span<const TraceEvent> grou
     InterruptSource* irq = session_->machine().interrupts();
     if (!irq) return std::nullopt;
     irq->count_exit();
-    const bool pending = irq->interrupt_pending();
+    // The run loop ends the run there, before asking the board anything.
+    const GuestExitRequest& req = session_->machine().exit_request();
+    if (req.requested || req.reset || req.output_matched) return std::nullopt;
+    bool pending = irq->interrupt_pending();
+    // Exits without an access of their own (a HLT, an interrupt window)
+    // are not in the trace, but the board's step after each read the clock
+    // while a timer was armed: one more step for each reading left.
+    for (size_t left = inputs_.pending(); left > 0;) {
+        irq->count_exit();
+        pending = irq->interrupt_pending();
+        const size_t now_left = inputs_.pending();
+        if (now_left >= left) break;  // that step read nothing: no more of them
+        left = now_left;
+    }
     for (const TraceEvent& e : group) {
         const auto* i = std::get_if<InterruptEvent>(&e.body);
         if (!i) continue;

@@ -54,6 +54,7 @@ protected:
     void before_exit(const VcpuExit&) override {}
     void on_exit(const VcpuExit&, const ExitOutcome&) override {}
     void dma_write(uint64_t gpa, std::span<const uint8_t> bytes) override { rec_.dma_write(gpa, bytes); }
+    void dma_read(uint64_t gpa, std::span<const uint8_t> bytes) override { rec_.dma_read(gpa, bytes); }
     // Interrupts the replayed board delivers (guest replay) are recorded again.
     void on_interrupt(uint8_t vector, uint64_t exit, uint64_t rip) override { rec_.on_interrupt(vector, exit, rip); }
 

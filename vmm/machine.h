@@ -44,6 +44,7 @@ struct MachineConfig {
     std::function<void(uint8_t)> serial_out;                // every byte sent on the UART
     std::function<void(uint8_t)> debugcon_out;              // pc: every byte written to port 0x402
     DmaObserver dma;                                        // every DMA write into guest memory
+    DmaObserver dma_read;                                   // every DMA read of guest memory
 };
 
 class Machine final : public RunControl {

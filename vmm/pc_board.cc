@@ -73,6 +73,7 @@ PcBoard::PcBoard(Machine& machine, const MachineConfig& config, HostInputs& inpu
 
     FwCfg& cfg = own(std::make_unique<FwCfg>());
     cfg.set_dma_observer(config.dma);
+    cfg.set_dma_read_observer(config.dma_read);
     cfg.add_u64(kCfgRamSize, config.layout.ram_size);
     cfg.add_u16(kCfgNoGraphic, 0);
     cfg.add_u16(kCfgNbCpus, 1);

@@ -30,6 +30,11 @@ Machine::DmaObserver dma_tap(SessionObserver* observer) {
     return [observer](uint64_t gpa, std::span<const uint8_t> bytes) { observer->dma_write(gpa, bytes); };
 }
 
+Machine::DmaObserver dma_read_tap(SessionObserver* observer) {
+    if (!observer) return {};
+    return [observer](uint64_t gpa, std::span<const uint8_t> bytes) { observer->dma_read(gpa, bytes); };
+}
+
 }  // namespace
 
 Session::Session(const SessionConfig& config, HostInputs& inputs, SessionObserver* observer)
@@ -38,7 +43,7 @@ Session::Session(const SessionConfig& config, HostInputs& inputs, SessionObserve
           MachineConfig{config.board, config.layout, config.firmware, config.clock,
                         watch_output(config.serial_out, config.stop_at_output, [this] { machine_->request_output_stop(); }),
                         watch_output(config.debugcon_out, config.stop_at_output, [this] { machine_->request_output_stop(); }),
-                        dma_tap(observer)},
+                        dma_tap(observer), dma_read_tap(observer)},
           inputs)) {
     AccelChoice choice = choose_accel(config.accel);
     accel_ = choice.accel;

@@ -60,6 +60,7 @@ struct SessionConfig {
 class SessionObserver : public ExitObserver {
 public:
     virtual void dma_write(uint64_t gpa, std::span<const uint8_t> bytes) = 0;
+    virtual void dma_read(uint64_t /*gpa*/, std::span<const uint8_t> /*bytes*/) {}
 };
 
 struct RunOptions {

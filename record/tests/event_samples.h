@@ -226,6 +226,14 @@ inline std::vector<KindSample> kind_samples() {
                                    {"InterruptEvent", "rip", "rip", true, true,
                                     [](EventBody& b) { std::get<I>(b).rip = 0xfe3a2; }},
                                }));
+    using DR = DmaReadEvent;
+    s.push_back(kind_sample<DR>("DmaReadEvent", DR{0x6f50, {1, 2, 3, 4}},
+                                {
+                                    {"DmaReadEvent", "addr", "address", true, true,
+                                     [](EventBody& b) { std::get<DR>(b).addr = 0x6f58; }},
+                                    {"DmaReadEvent", "data", "data", true, true,
+                                     [](EventBody& b) { std::get<DR>(b).data[0] = 9; }},
+                                }));
     return s;
 }
 

@@ -118,6 +118,15 @@ TEST_F(SeaBiosBoot, BootsToNoBootableDeviceRecordedAndReplayed) {
     EXPECT_EQ(r.status, 0) << r.out;
     EXPECT_NE(r.out.find("reproduced:"), std::string::npos) << r.out;
     EXPECT_NE(r.out.find("guest ended by output matched"), std::string::npos) << r.out;
+    // Device replay: the board and its devices fed the recorded accesses,
+    // clock readings and DMA reads, the timer's interrupts acknowledged
+    // where they were delivered.
+    r = kvmrr("replay " + trace.string());
+    EXPECT_EQ(r.status, 0) << r.out;
+    EXPECT_NE(r.out.find("reproduced:"), std::string::npos) << r.out;
+    r = kvmrr("dump " + trace.string());
+    EXPECT_NE(r.out.find(" interrupt vector 0x8 "), std::string::npos) << "no timer interrupt in the boot";
+    EXPECT_NE(r.out.find(" dma-read "), std::string::npos);
     fs::remove_all(log.parent_path());
 }
 
