@@ -25,8 +25,12 @@ run_tests() {
   else
     ctest --test-dir "$build" --output-on-failure -LE kvm -j"$jobs"
     echo "check: $build: no usable /dev/kvm here; the kvm-labelled tests run in the nested-KVM VM" >&2
-    KVMRR_REQUIRE_KVM=1 tools/in-kvm-vm.sh ctest --test-dir "$build" -L kvm --no-tests=error \
-      --output-on-failure -j"$jobs" | tee "$log"
+    # One vCPU and one test at a time in the VM: two KVM guests at once
+    # under the nested VM's two TCG vCPUs once hung both tests for good
+    # (2026-12-05; each passes alone in a second or two). A time-out per
+    # test turns any such hang into a failure, never a CI run that stalls.
+    KVMRR_REQUIRE_KVM=1 tools/in-kvm-vm.sh --cpus 1 ctest --test-dir "$build" -L kvm --no-tests=error \
+      --output-on-failure --timeout 600 -j1 | tee "$log"
     summary+=("$build: kvm-labelled tests in the nested-KVM VM (tools/in-kvm-vm.sh): $(grep -E 'tests passed' "$log")")
   fi
   rm -f "$log"
