@@ -32,7 +32,7 @@ public:
         matcher_.replayed_on = rep_.accel;
         matcher_.recorded_on = h_.accelerator.empty() ? std::string("kvm") : h_.accelerator;
         start();
-        std::vector<TraceEvent>& group = group_;
+        std::vector<TraceEvent> group;
         if (!groups_.read(group) && !groups_.complete()) {
             rep_.unchecked += group.size();  // damage before the first access
             return finish();
@@ -79,7 +79,7 @@ private:
         current_access_ = nullptr;
         current_group_ = {};
         current_region_ = nullptr;
-        std::vector<TraceEvent> group;
+        std::vector<TraceEvent>& group = group_;
         if (!groups_.read(group) && !groups_.complete()) {
             // Damage: this group may lack events; the replay ends here.
             cut_short_ = true;
