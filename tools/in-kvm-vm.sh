@@ -278,6 +278,9 @@ cat "$run/out.out" &
 cat_out=$!
 cat "$run/err.out" >&2 &
 cat_err=$!
+# multidevs=remap: the host's /proc, /sys, /dev/pts... are roots of their own
+# filesystems, all with inode number 1; unremapped, the VM's 9p client takes
+# them for one directory, and /sys mounted in the VM then hides its /proc.
 qemu-system-x86_64 -accel tcg -cpu "$cpu_model" -smp "$cpus" -m "$memory" \
   -nodefaults -no-user-config -display none -no-reboot \
   -kernel "$kdir/vmlinuz" -initrd "$initrd" \
@@ -287,9 +290,9 @@ qemu-system-x86_64 -accel tcg -cpu "$cpu_model" -smp "$cpus" -m "$memory" \
   -chardev "pipe,id=out,path=$(qemu_path "$run/out")" -device virtserialport,chardev=out,name=stdout \
   -chardev "pipe,id=err,path=$(qemu_path "$run/err")" -device virtserialport,chardev=err,name=stderr \
   -chardev "file,id=status,path=$(qemu_path "$run/status")" -device virtserialport,chardev=status,name=status \
-  -fsdev local,id=hostroot,path=/,security_model=none,readonly=on \
+  -fsdev local,id=hostroot,path=/,security_model=none,readonly=on,multidevs=remap \
   -device virtio-9p-pci,fsdev=hostroot,mount_tag=hostroot \
-  -fsdev "local,id=cwd,path=$(qemu_path "$cwd"),security_model=none" \
+  -fsdev "local,id=cwd,path=$(qemu_path "$cwd"),security_model=none,multidevs=remap" \
   -device virtio-9p-pci,fsdev=cwd,mount_tag=cwd \
   </dev/null >"$run/qemu.log" 2>&1 &
 qemu_pid=$!

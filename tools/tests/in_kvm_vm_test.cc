@@ -81,10 +81,14 @@ TEST_F(InKvmVm, TrueSucceeds) {
 // One command checks everything that must come back, so that the VM boots
 // once: /dev/kvm opens, the environment and working directory are the
 // caller's, stdout and stderr stay apart, a file written below the working
-// directory appears here, and a non-zero status is the command's own.
+// directory appears here, and a non-zero status is the command's own. /proc
+// and /sys must be themselves (the sanitizers read /proc/self/maps and
+// /proc/PID/task; both are the host's pseudo-filesystem roots over 9p, where
+// identical inode numbers merge them unless QEMU remaps them: multidevs=remap).
 TEST_F(InKvmVm, StatusOutputEnvironmentAndWritesComeBack) {
     const Result r = run(
-        "sh -c 'exec 9<>/dev/kvm || exit 90; echo \"out:$KVMRR_VM_TEST_VAR:$(pwd -P)\"; echo err-line >&2; "
+        "sh -c 'exec 9<>/dev/kvm || exit 90; [ -r /proc/self/maps ] && [ -d /proc/$$/task ] || exit 91; "
+        "[ -d /sys/kernel ] && [ ! -e /proc/kernel ] || exit 92; echo \"out:$KVMRR_VM_TEST_VAR:$(pwd -P)\"; echo err-line >&2; "
         "mkdir -p sub && echo written > sub/file; exit 7'",
         "KVMRR_VM_TEST_VAR='a b'");
     EXPECT_EQ(r.status, 7) << r.err;
