@@ -54,7 +54,6 @@ Machine::Machine(const MachineConfig& config, HostInputs& inputs)
         devices_.push_back(d.get());
     }
     t.commit();
-    if (pc_) pc_->wire();
 }
 
 Machine::~Machine() = default;

@@ -29,10 +29,11 @@ namespace kvmrr {
 
 namespace {
 
-constexpr uint64_t kIsaBiosSize = 128 * kKiB;  // the firmware's tail, also at 0xe0000-0xfffff
-constexpr uint64_t kIsaBiosBase = 0x100000 - kIsaBiosSize;
-constexpr uint64_t kVgaBase = 0xa0000;         // the legacy window up to the option ROMs: nothing there
+// The firmware's tail, up to 128 KiB of it, is also just below 1 MiB (QEMU's
+// isa-bios: 0xe0000-0xfffff for SeaBIOS's 128 KiB, 0xf0000- for a 64 KiB ROM).
+constexpr uint64_t kIsaBiosMax = 128 * kKiB;
 constexpr uint64_t kIsaBiosEnd = 0x100000;
+constexpr uint64_t kVgaBase = 0xa0000;  // the legacy window up to the isa-bios: nothing there
 
 // QEMU's numbered fw_cfg keys that SeaBIOS reads (docs/specs/fw_cfg.rst).
 constexpr uint16_t kCfgRamSize = 0x0003, kCfgNoGraphic = 0x0004, kCfgNbCpus = 0x0005, kCfgNuma = 0x000d,
@@ -55,8 +56,8 @@ PcBoard::PcBoard(Machine& machine, const MachineConfig& config, HostInputs& inpu
     if (firmware_.size() != config.layout.rom_size)
         throw Error("firmware of " + std::to_string(firmware_.size()) + " bytes in a ROM of " +
                     std::to_string(config.layout.rom_size));
-    if (firmware_.size() < kIsaBiosSize || firmware_.size() % (64 * kKiB))
-        throw Error("the pc board's firmware must be a multiple of 64 KiB and at least 128 KiB");
+    if (firmware_.size() % (64 * kKiB))
+        throw Error("the pc board's firmware must be a multiple of 64 KiB");
     const PcRamSplit ram = pc_ram_split(config.layout.ram_size);
 
     pic_ = &own(std::make_unique<PicPair>());
@@ -105,18 +106,17 @@ PcBoard::~PcBoard() = default;
 
 void PcBoard::attach(MemorySystem& sys, MachineMemory& m) {
     std::memcpy(m.rom->ram_block()->host() + m.rom->ram_offset(), firmware_.data(), firmware_.size());
-    MemoryRegion& isa_bios = sys.create_alias("isa-bios", *m.rom, firmware_.size() - kIsaBiosSize, kIsaBiosSize);
+    const uint64_t isa_bios_size = std::min<uint64_t>(firmware_.size(), kIsaBiosMax);
+    const uint64_t isa_bios_base = kIsaBiosEnd - isa_bios_size;
+    MemoryRegion& isa_bios = sys.create_alias("isa-bios", *m.rom, firmware_.size() - isa_bios_size, isa_bios_size);
     isa_bios.set_readonly(true);
-    pci_->add_subregion_overlap(kIsaBiosBase, isa_bios, 1);
-    pci_->add_subregion(kVgaBase, sys.create_reservation("pci-legacy", kIsaBiosBase - kVgaBase));
-    static_assert(kIsaBiosBase + kIsaBiosSize == kIsaBiosEnd);
+    pci_->add_subregion_overlap(isa_bios_base, isa_bios, 1);
+    pci_->add_subregion(kVgaBase, sys.create_reservation("pci-legacy", isa_bios_base - kVgaBase));
     for (Device* d : machine_.owned_devices()) {
         d->attach(sys, m);
         machine_.devices_.push_back(d);
     }
 }
-
-void PcBoard::wire() {}
 
 int64_t PcBoard::next_deadline() const {
     int64_t t = TimerDevice::kNever;

@@ -37,8 +37,6 @@ public:
     // Fills the ROM, maps its low copy and attaches every device; inside
     // the machine's first transaction.
     void attach(MemorySystem& sys, MachineMemory& m);
-    // Connects the interrupt lines, once everything is attached.
-    void wire();
 
     // GuestClock: the guest's monotonic time, through the host inputs (so
     // that it is recorded, and served back by replay).

@@ -76,8 +76,9 @@ void EmuEngine::enter_real_mode() {
     if (e == UC_ERR_OK) e = uc_mem_write(uc_, 0, kStub, sizeof kStub);
     if (e == UC_ERR_OK) e = uc_reg_write(uc_, UC_X86_REG_EAX, &cr0);
     if (e == UC_ERR_OK) e = uc_emu_start(uc_, 0, sizeof kStub, 0, 0);
+    // The stub's one translation goes with its page (cheaper than a flush).
+    if (e == UC_ERR_OK) e = uc_ctl_remove_cache(uc_, 0, 4096);
     if (e == UC_ERR_OK) e = uc_mem_unmap(uc_, 0, 4096);
-    if (e == UC_ERR_OK) e = uc_ctl_flush_tlb(uc_);
     uint32_t got = 0;
     uc_reg_read(uc_, UC_X86_REG_CR0, &got);
     if (e != UC_ERR_OK || got != cr0) throw Error("emulator: cannot take the engine to real mode: " + uc_error_text(e));
@@ -92,6 +93,9 @@ void EmuEngine::reopen(CpuWidth w) {
     uc_ = nullptr;
     applied_.clear();
     applied_dirty_.clear();
+    ran_since_flush_ = false;
+    last_exec_page_ = ~0ull;
+    exec_pages_.clear();
     open(w);
     sync_locked();
 }
@@ -110,6 +114,39 @@ void EmuEngine::begin_emulation() {
     std::lock_guard lk(mu_);
     if (pending_.load(std::memory_order_acquire)) sync_locked();
     emulating_ = true;
+    ran_since_flush_ = true;
+}
+
+// Forgets Unicorn's translations of code in [start, end), a RAM or ROM
+// mapping about to go, if it may hold some: code ran since the last flush,
+// and one of the pages it ran from, or the page after it (a translated
+// block may run on into the next page), meets the range. Then the range's
+// blocks are invalidated as QEMU does for self-modifying code (unlinked
+// from the blocks that jump to them, dropped from the lookup caches).
+// That takes the range as physical addresses through the CPU's current
+// translation, and the hook notes linear addresses: both are physical ones
+// in real mode and in protected mode without paging. Otherwise (long mode,
+// paging on now) everything is flushed. Not covered: a guest that turns
+// paging on and off again between two map changes.
+void EmuEngine::forget_translations(uint64_t start, uint64_t end) {
+    if (!ran_since_flush_) return;
+    bool physical = width_ == CpuWidth::Legacy32;
+    if (physical) {
+        uint64_t cr0 = 0;
+        uc_reg_read(uc_, UC_X86_REG_CR0, &cr0);
+        physical = (cr0 & 0x80000000u) == 0;
+    }
+    if (physical) {
+        const bool ran_here = std::any_of(exec_pages_.begin(), exec_pages_.end(), [&](uint64_t page) {
+            return start < (page + 2) << 12 && page << 12 < end;
+        });
+        if (ran_here) uc_ctl_remove_cache(uc_, start, end);
+        return;
+    }
+    uc_ctl_flush_tlb(uc_);  // Unicorn 2.0.1's name for UC_CTL_TB_FLUSH
+    ran_since_flush_ = false;
+    last_exec_page_ = ~0ull;
+    exec_pages_.clear();
 }
 
 void EmuEngine::end_emulation() {
@@ -151,7 +188,6 @@ void EmuEngine::sync_locked() {
     }
     gap_to(kEmuPhysLimit);
 
-    bool changed = false;
     // Removals first, so that an addition never overlaps what is going.
     for (auto it = applied_.begin(); it != applied_.end();) {
         const bool keep = std::any_of(want.begin(), want.end(), [&](const Mapping& m) { return m.same_place(**it); });
@@ -159,10 +195,12 @@ void EmuEngine::sync_locked() {
             ++it;
             continue;
         }
+        // PAM shadowing swaps ROM for RAM under running code: its
+        // translations must not outlive the map they were made from.
+        if ((*it)->kind != Kind::Gap) forget_translations((*it)->start, (*it)->start + (*it)->size);
         const uc_err e = uc_mem_unmap(uc_, (*it)->start, (*it)->size);
         if (e != UC_ERR_OK) throw Error("emulator: unmapping " + hex((*it)->start) + "+" + hex((*it)->size) + ": " + uc_error_text(e));
         it = applied_.erase(it);
-        changed = true;
     }
     for (Mapping& m : want) {
         const bool have = std::any_of(applied_.begin(), applied_.end(), [&](const auto& a) { return a->same_place(m); });
@@ -187,11 +225,7 @@ void EmuEngine::sync_locked() {
         if (e != UC_ERR_OK)
             throw Error("emulator: mapping guest " + hex(a.start) + "+" + hex(a.size) + ": " + uc_error_text(e));
         applied_.push_back(std::move(owned));
-        changed = true;
     }
-    // Translations of code at a remapped address must not outlive the map
-    // they were made from (PAM shadowing swaps ROM for RAM under the code).
-    if (changed) uc_ctl_flush_tlb(uc_);
     // A write to a read-only slot never lands (it exits as MMIO, as on KVM),
     // so it must not mark the slot's page dirty either.
     applied_dirty_.clear();

@@ -29,6 +29,7 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <unordered_set>
 #include <vector>
 
 #include "core/vcpu/vm_backend.h"
@@ -110,6 +111,14 @@ public:
     void end_emulation();
     // Called by the vCPU's write hook for every guest write.
     void mark_written(uint64_t gpa, unsigned size) const;
+    // Called by the vCPU's instruction hook for every instruction: the
+    // pages that may hold translated code (see flush_if_translated).
+    void note_executed(uint64_t linear) {
+        const uint64_t page = linear >> 12;
+        if (page == last_exec_page_) return;
+        last_exec_page_ = page;
+        exec_pages_.insert(page);
+    }
     bool logging() const { return !applied_dirty_.empty(); }
 
     struct Area;     // user data of one MMIO area's callbacks
@@ -119,6 +128,7 @@ private:
     void open(CpuWidth w);
     void enter_real_mode();
     void sync_locked();
+    void forget_translations(uint64_t start, uint64_t end);
 
     uc_engine* uc_ = nullptr;
     CpuWidth width_ = CpuWidth::Long64;
@@ -134,6 +144,16 @@ private:
     // Read by mark_written while emulating; changed only in sync_locked,
     // which never runs while emulating.
     std::vector<std::shared_ptr<DirtyBits>> applied_dirty_;
+
+    // Unicorn keeps translated code across map changes, so code that ran
+    // from a mapping must be forgotten with it; but a full flush costs
+    // Unicorn a memset of its whole code buffer (tens of milliseconds), and
+    // most changes (PAM segments, bank switches, a map built before
+    // anything ran) are nowhere near code. Written by the vCPU's hook while
+    // emulating, read and cleared in sync_locked, which never runs then.
+    bool ran_since_flush_ = false;
+    uint64_t last_exec_page_ = ~0ull;
+    std::unordered_set<uint64_t> exec_pages_;
 };
 
 // uc_err as words, for error messages.

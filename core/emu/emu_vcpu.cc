@@ -138,6 +138,7 @@ void on_code(uc_engine* uc, uint64_t address, uint32_t size, void* user) {
     v->prev_size = v->insn_size;
     v->insn_addr = address;
     v->insn_size = size;
+    v->eng.note_executed(address);
     // The only place the guest stops on request: an instruction boundary,
     // with the PC Unicorn synced for this hook. An interrupt window asked
     // for is checked here too: IF set and the instruction just done not

@@ -15,6 +15,7 @@
 
 #include "core/kvm/kvm.h"
 #include "core/kvm/tests/require_kvm.h"
+#include "tools/tests/cli_runner.h"
 
 namespace {
 
@@ -22,30 +23,10 @@ namespace fs = std::filesystem;
 
 const char* kSeaBios = "/usr/share/seabios/bios.bin";
 
-struct Result {
-    int status = -1;
-    std::string out;
-};
+using Result = kvmrr::test::CliResult;
+using kvmrr::test::slurp;
 
-Result kvmrr(const std::string& args) {
-    Result r;
-    const std::string cmd = std::string(KVMRR_BINARY) + " " + args + " 2>&1";
-    FILE* p = popen(cmd.c_str(), "r");
-    if (!p) return r;
-    char buf[4096];
-    size_t n;
-    while ((n = fread(buf, 1, sizeof buf, p)) > 0) r.out.append(buf, n);
-    const int st = pclose(p);
-    r.status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-    return r;
-}
-
-std::string slurp(const fs::path& p) {
-    std::ifstream in(p, std::ios::binary);
-    std::ostringstream s;
-    s << in.rdbuf();
-    return s.str();
-}
+Result kvmrr(const std::string& args) { return kvmrr::test::run_kvmrr(KVMRR_BINARY, args); }
 
 fs::path scratch(const std::string& name) {
     const fs::path d = fs::current_path() / ("pc-board-" + std::to_string(getpid()));

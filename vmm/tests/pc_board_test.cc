@@ -105,12 +105,28 @@ TEST_F(PcBoardTest, TheTimerInterruptReachesTheCpuThroughThePicOnceProgrammed) {
     EXPECT_FALSE(pc.interrupt_pending());  // in service until the EOI
 }
 
-TEST_F(PcBoardTest, BadFirmwareIsRefused) {
+// A ROM under 128 KiB is all of it below 1 MiB, at its top (QEMU's
+// isa-bios is min(ROM, 128 KiB)); under it, nothing (all ones).
+TEST_F(PcBoardTest, A64KiBFirmwareIsAtTheTopOfTheFirstMegabyte) {
     MachineConfig c;
     c.board = Board::Pc;
     c.layout = pc_layout(kPcDefaultRam, 64 * 1024);
     c.firmware.assign(64 * 1024, 0);
-    EXPECT_THROW(Machine(c, inputs), Error);  // under 128 KiB
+    c.firmware[0] = 0x5a;
+    c.firmware[0xfff0] = 0xea;
+    Machine small(c, inputs);
+    EXPECT_EQ(small.memory_space().read(Gpa(0xf0000), 1).value, 0x5au);
+    EXPECT_EQ(small.memory_space().read(Gpa(0xffff0), 1).value, 0xeau);
+    EXPECT_EQ(small.memory_space().read(Gpa(0xffff0000), 1).value, 0x5au);
+    EXPECT_EQ(small.memory_space().read(Gpa(0xeffff), 1).value, 0xffu);
+}
+
+TEST_F(PcBoardTest, BadFirmwareIsRefused) {
+    MachineConfig c;
+    c.board = Board::Pc;
+    c.layout = pc_layout(kPcDefaultRam, 96 * 1024);
+    c.firmware.assign(96 * 1024, 0);
+    EXPECT_THROW(Machine(c, inputs), Error);  // not a multiple of 64 KiB
     EXPECT_THROW(pc_layout(4ull << 30, 128 * 1024), Error);
 }
 
