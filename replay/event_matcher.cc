@@ -145,6 +145,11 @@ Divergence& EventMatcher::diverge(const TraceEvent& ex, const TraceEvent* ac, st
     if (std::holds_alternative<DirtyEvent>(ex.body) && !replayed_on.empty() && recorded_on != replayed_on)
         v.difference += " (recorded on " + recorded_on + ", replayed on " + replayed_on +
                         ": a CPU that sets page-table accessed/dirty bits itself dirties pages the other does not)";
+    const auto* wx = std::get_if<AccessEvent>(&ex.body);
+    const auto* wa = ac ? std::get_if<AccessEvent>(&ac->body) : nullptr;
+    if (tsc_from_host && wx && wa && wx->is_write && wa->is_write && wx->io == wa->io && wx->addr == wa->addr)
+        v.difference += " (the guest wrote another value after the same inputs: most likely it read the time-stamp "
+                        "counter, which is the host's, unrecorded, on KVM and on the emulator off the virtual clock)";
     context_end_ = ex.seq;  // the context is read back when the replay ends
     if (ac && std::holds_alternative<TopologyEvent>(ex.body) && std::holds_alternative<TopologyEvent>(ac->body)) {
         const auto& te = std::get<TopologyEvent>(ex.body);

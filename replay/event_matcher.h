@@ -48,6 +48,10 @@ public:
     std::function<std::string(bool io, uint64_t addr)> device_at;
     std::function<std::string(bool io, uint64_t addr)> region_at;  // only where the place has no region
     std::string recorded_on, replayed_on;
+    // The guest read the host's TSC, unrecorded, in the recording or in
+    // the replay (KVM, or the emulator off the virtual clock): a guest
+    // write that differs is then said to be a likely leak of it.
+    bool tsc_from_host = false;
 
     bool compared(const TraceEvent& e) const;
     // Takes recorded events into the comparison (and the report's counts),

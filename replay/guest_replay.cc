@@ -31,6 +31,7 @@ public:
         rep_.accel = accel_name(session_->accel());
         matcher_.replayed_on = rep_.accel;
         matcher_.recorded_on = h_.accelerator.empty() ? std::string("kvm") : h_.accelerator;
+        matcher_.tsc_from_host = matcher_.recorded_on != "emu" || rep_.accel != "emu" || h_.clock != "virtual";
         start();
         std::vector<TraceEvent> group;
         if (!groups_.read(group) && !groups_.complete()) {

@@ -41,6 +41,13 @@ void compare_headers(const TraceHeader& a, const TraceHeader& b, std::vector<std
 
 }  // namespace
 
+// Whether the guest of a trace read the host's TSC: RDTSC reaches no VMM on
+// KVM, and the emulator gives it the board's time only on the virtual
+// clock.
+namespace {
+bool tsc_untrapped(const TraceHeader& h) { return h.accelerator != "emu" || h.clock != "virtual"; }
+}  // namespace
+
 TraceDiff diff_traces(TraceReader& a, TraceReader& b) {
     TraceDiff d;
     compare_headers(a.header(), b.header(), d.header);
@@ -98,6 +105,10 @@ TraceDiff diff_traces(TraceReader& a, TraceReader& b) {
             d.first_difference = *why;
             d.first_is_input = inputs;
             first_in_group = !inputs && ha && std::holds_alternative<AccessEvent>(ea.body);
+            const auto* wa = ha ? std::get_if<AccessEvent>(&ea.body) : nullptr;
+            const auto* wb = hb ? std::get_if<AccessEvent>(&eb.body) : nullptr;
+            d.first_may_be_tsc = !inputs && wa && wb && wa->is_write && wb->is_write && wa->io == wb->io && wa->addr == wb->addr &&
+                                 (tsc_untrapped(a.header()) || tsc_untrapped(b.header()));
         }
     }
     d.damage_a = a.damage();
@@ -117,6 +128,10 @@ std::string TraceDiff::format(const std::string& name_a, const std::string& name
             s += "  it follows from a non-deterministic input of the same access: " + first_cause + "\n";
         else if (first_is_input)
             s += "  it is a non-deterministic input: the host gave the runs different inputs; later differences may follow from it\n";
+        else if (first_may_be_tsc)
+            s += "  the guest wrote different values after the same inputs: something kvmrr does not record reached it, most likely "
+                 "the time-stamp counter (RDTSC is not trapped on KVM, nor on the emulator with --clock host; "
+                 "docs/ARCHITECTURE.md, \"Time\")\n";
     }
     s += "events: " + std::to_string(events_a) + " in " + name_a + ", " + std::to_string(events_b) + " in " + name_b + "; " +
          std::to_string(differing) + " differ";

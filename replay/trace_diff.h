@@ -8,7 +8,9 @@
 // shown whole. A difference that starts with a non-deterministic input
 // (clock, entropy, serial input, disk data) is called out as such: the
 // host gave the two runs different inputs, and what follows may be their
-// consequence.
+// consequence. A guest's write that differs with no input before it
+// differing is put down to what kvmrr cannot record, where the guest's
+// RDTSC was not trapped (KVM; the emulator on the host clock).
 #pragma once
 
 #include <cstdint>
@@ -31,6 +33,10 @@ struct TraceDiff {
     std::string first_a, first_b, first_difference;
     bool first_is_input = false;  // the first difference is, or follows from, a non-deterministic input
     std::string first_cause;      // that input (both sides), when the first difference is an access
+    // The first difference is a value the guest wrote, all inputs before it
+    // the same, where a guest read the host's TSC unrecorded (KVM,
+    // or the emulator on the host clock): a likely leak of RDTSC.
+    bool first_may_be_tsc = false;
     std::optional<std::string> damage_a, damage_b;
 
     bool same() const { return header.empty() && differing == 0 && !damage_a && !damage_b; }

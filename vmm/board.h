@@ -22,7 +22,8 @@ const char* board_name(Board b);  // "kvmrr", "pc"
 Board parse_board(std::string_view text);
 
 // How the guest's clock runs: host time (each read recorded), or virtual
-// time, a function of the exit count (kVirtualNsPerExit a exit), with a
+// time, a function of the exit count (kVirtualNsPerExit a exit, and a
+// RDTSC on the emulator, which reads that time as a 1 GHz TSC), with a
 // HLT jumping to the next timer: two recordings of the same guest are then
 // the same trace.
 enum class ClockMode : uint8_t { Host, Virtual };

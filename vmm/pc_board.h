@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "devices/guest_clock.h"
+#include "core/vcpu/vcpu.h"
 #include "devices/host_inputs.h"
 #include "vmm/machine.h"
 #include "vmm/run_loop.h"
@@ -27,7 +28,7 @@ class PciHost;
 class PicPair;
 class Pit;
 
-class PcBoard final : public InterruptSource, public GuestClock {
+class PcBoard final : public InterruptSource, public GuestClock, public TscSource {
 public:
     // Creates the pc devices (the machine owns them). Throws kvmrr::Error
     // when the firmware does not fit the layout's ROM.
@@ -41,9 +42,18 @@ public:
     // GuestClock: the guest's monotonic time, through the host inputs (so
     // that it is recorded, and served back by replay).
     int64_t now_ns() override { return inputs_.monotonic_ns(); }
-    // The virtual clock: the exits so far at kVirtualNsPerExit, plus the
-    // time HLTs jumped over.
-    int64_t virtual_now_ns() const { return exits_ * kVirtualNsPerExit + jumped_ns_; }
+    // The virtual clock: the exits and RDTSCs so far at kVirtualNsPerExit
+    // each, plus the time HLTs jumped over.
+    int64_t virtual_now_ns() const {
+        return static_cast<int64_t>(exits_ + tsc_reads_) * kVirtualNsPerExit + jumped_ns_;
+    }
+    // TscSource (the virtual clock on the emulator): a 1 GHz TSC, the
+    // virtual clock's nanoseconds. Each read moves time on, as an exit
+    // does, so that a guest spinning on RDTSC sees time pass.
+    uint64_t read_tsc() override {
+        ++tsc_reads_;
+        return static_cast<uint64_t>(virtual_now_ns());
+    }
 
     // InterruptSource
     bool interrupt_pending() override;
@@ -69,6 +79,7 @@ private:
     I440fx* i440fx_ = nullptr;
     MemoryRegion* pci_ = nullptr;  // the PCI side of the legacy area
     uint64_t exits_ = 0;
+    uint64_t tsc_reads_ = 0;
     int64_t jumped_ns_ = 0;
 };
 

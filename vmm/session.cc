@@ -5,6 +5,7 @@
 #include "core/error.h"
 #include "core/kvm/kvm.h"
 #include "core/vcpu/cpu_setup.h"
+#include "vmm/pc_board.h"
 #include "vmm/replay_vm.h"
 
 namespace kvmrr {
@@ -79,6 +80,9 @@ Session::Session(const SessionConfig& config, HostInputs& inputs, SessionObserve
     } else if (accel_ == Accel::Emu) {
         vcpu_ = std::make_unique<EmuVcpu>(static_cast<EmuVm&>(*vm_), 0);
     }
+    // On the virtual clock the guest's TSC is the board's time too, where
+    // the accelerator can trap RDTSC (the emulator); KVM cannot.
+    if (vcpu_ && config.clock == ClockMode::Virtual && machine_->pc()) vcpu_->set_tsc_source(machine_->pc());
 }
 
 Session::~Session() {

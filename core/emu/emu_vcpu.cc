@@ -76,6 +76,11 @@ struct EmuVcpu::Impl final : emu::MmioSink {
     // (retf, retf imm16) in real mode with a CS base other than 0; fills
     // far_ret. See far_return_by_hand.
     bool real_far_return(uint64_t addr, uint32_t size);
+    // Whether the instruction at `addr` is RDTSC or RDTSCP (no prefixes:
+    // none changes what either does).
+    bool is_rdtsc(uint64_t addr, uint32_t size) const;
+    // EDX:EAX from the TSC source, over what Unicorn's RDTSC left there.
+    void replace_tsc();
     void far_return_by_hand();
     uint8_t flags_if() const { return (read32(eng.uc(), UC_X86_REG_EFLAGS) & kIf) != 0; }
     void install_hooks();
@@ -117,10 +122,15 @@ struct EmuVcpu::Impl final : emu::MmioSink {
         uint16_t imm = 0;   // retf imm16
     } far_ret;
     int fault_vector = -1;
+    // Unicorn cannot hook RDTSC (its result is the host's TSC), so the code
+    // hook notes one about to run and replaces its result at the next
+    // instruction boundary, before anything can read EDX:EAX.
+    bool tsc_pending = false;
 
     // Shared with the caller of run(): set between runs, read by the hook.
     std::atomic<bool> window_wanted{false};
     std::atomic<bool> guest_vectors{false};
+    TscSource* tsc_source = nullptr;
     bool ran = false;                     // run() since set_sregs
     std::optional<std::string> failed_injection;  // a Shutdown for the next run()
 
@@ -133,6 +143,7 @@ using Impl = EmuVcpu::Impl;
 
 void on_code(uc_engine* uc, uint64_t address, uint32_t size, void* user) {
     auto* v = static_cast<Impl*>(user);
+    if (v->tsc_pending) v->replace_tsc();  // the RDTSC before this instruction ran
     v->access.valid = false;
     v->prev_addr = v->insn_addr;
     v->prev_size = v->insn_size;
@@ -153,6 +164,8 @@ void on_code(uc_engine* uc, uint64_t address, uint32_t size, void* user) {
     if (stop) {
         v->stopped_by_hook = true;
         uc_emu_stop(uc);
+    } else if (v->tsc_source && (size == 2 || size == 3) && v->is_rdtsc(address, size)) {
+        v->tsc_pending = true;  // it runs now (a stop here would run it later, and see it again)
     }
 }
 
@@ -383,6 +396,26 @@ void EmuVcpu::Impl::post_final_exit(uc_err err) {
             last_error = emu::uc_error_text(err) + " at " + hex(pc);
             exit.kind = ExitKind::InternalError;
             exit.reason_code = KVM_INTERNAL_ERROR_EMULATION;
+    }
+}
+
+bool EmuVcpu::Impl::is_rdtsc(uint64_t addr, uint32_t size) const {
+    uint8_t b[3] = {};
+    if (uc_mem_read(eng.uc(), addr, b, size) != UC_ERR_OK) return false;
+    return b[0] == 0x0f && ((size == 2 && b[1] == 0x31) || (size == 3 && b[1] == 0x01 && b[2] == 0xf9));
+}
+
+void EmuVcpu::Impl::replace_tsc() {
+    tsc_pending = false;
+    const uint64_t tsc = tsc_source->read_tsc();
+    if (eng.width() == emu::CpuWidth::Legacy32) {
+        const auto lo = static_cast<uint32_t>(tsc), hi = static_cast<uint32_t>(tsc >> 32);
+        uc_reg_write(eng.uc(), UC_X86_REG_EAX, &lo);
+        uc_reg_write(eng.uc(), UC_X86_REG_EDX, &hi);
+    } else {
+        const uint64_t lo = tsc & 0xffffffffu, hi = tsc >> 32;  // RDTSC clears the upper halves
+        uc_reg_write(eng.uc(), UC_X86_REG_RAX, &lo);
+        uc_reg_write(eng.uc(), UC_X86_REG_RDX, &hi);
     }
 }
 
@@ -633,6 +666,13 @@ void EmuVcpu::inject_interrupt(uint8_t vector) {
 }
 
 void EmuVcpu::request_interrupt_window(bool on) { impl_->window_wanted = on; }
+
+bool EmuVcpu::set_tsc_source(TscSource* source) {
+    impl_->hs.quiesce();  // the hook reads it while the guest runs
+    impl_->tsc_source = source;
+    impl_->tsc_pending = false;
+    return true;
+}
 
 void EmuVcpu::set_guest_vectors(bool on) { impl_->guest_vectors = on; }
 

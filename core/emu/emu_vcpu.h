@@ -90,6 +90,7 @@ public:
     bool interrupt_window_open() const override;
     void inject_interrupt(uint8_t vector) override;
     void request_interrupt_window(bool on) override;
+    bool set_tsc_source(TscSource* source) override;
 
     // Whether the guest has its own IVT/IDT (a PC guest running firmware):
     // then `int n`, `int3` and `into` go through them as on a CPU. Off for

@@ -20,6 +20,16 @@
 
 namespace kvmrr {
 
+// The guest's time-stamp counter where the accelerator traps RDTSC: a
+// function of the board's clock, so that it is the same in every run.
+class TscSource {
+public:
+    virtual ~TscSource() = default;
+    // Called for each RDTSC/RDTSCP the guest executes, in order, on the
+    // thread that runs the guest, while run() is in progress.
+    virtual uint64_t read_tsc() = 0;
+};
+
 class Vcpu {
 public:
     virtual ~Vcpu() = default;
@@ -58,6 +68,14 @@ public:
     // Asks run() to return (an InterruptWindow exit) as soon as the guest
     // can take an interrupt, or no longer.
     virtual void request_interrupt_window(bool on) = 0;
+
+    // Makes the guest's RDTSC and RDTSCP read `source` (null: the host's
+    // TSC again). False where that cannot be done: KVM gives user space no
+    // RDTSC exit, so there the guest reads the host's TSC, unrecorded.
+    virtual bool set_tsc_source(TscSource* source) {
+        (void)source;
+        return false;
+    }
 };
 
 }  // namespace kvmrr

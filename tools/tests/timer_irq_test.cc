@@ -89,4 +89,45 @@ TEST_P(TimerIrq, TwoRecordingsWithTheVirtualClockAreTheSameTrace) {
 
 INSTANTIATE_TEST_SUITE_P(Modes, TimerIrq, ::testing::Values("real", "prot"));
 
+// The guest's TSC (fixtures/firmware/tsc_probe.S prints three RDTSCs on the
+// debug console). The emulator on the virtual clock traps RDTSC and gives
+// the board's time, so two recordings are the same trace; KVM cannot trap
+// it, so the host's TSC leaks into what the guest writes, and both `diff`
+// and guest replay say that this is the likely cause.
+class TimeStampCounter : public TimerIrq {};
+
+TEST_P(TimeStampCounter, IsTheVirtualClockOnTheEmulatorAndALeakOnKvm) {
+    const std::string probe = std::string(KVMRR_FIRMWARE_DIR) + "/tsc_probe.bin";
+    const fs::path a = dir_ / "a.trace", b = dir_ / "b.trace", la = dir_ / "a.log", lb = dir_ / "b.log";
+    for (const auto& [trace, log] : {std::pair{a, la}, std::pair{b, lb}}) {
+        const Result r = kvmrr("record --board pc --firmware " + probe + " --accel " + kAccel + " --clock virtual --debugcon " +
+                               log.string() + " --timeout 60000 -o " + trace.string());
+        ASSERT_EQ(r.status, 0) << r.out;
+    }
+    const std::string da = slurp(la);
+    ASSERT_EQ(count_of(da, "tsc "), 3u) << da;
+    const uint64_t t1 = std::stoull(da.substr(4, 16), nullptr, 16), t2 = std::stoull(da.substr(25, 16), nullptr, 16),
+                   t3 = std::stoull(da.substr(46, 16), nullptr, 16);
+    EXPECT_LT(t1, t2);
+    EXPECT_LT(t2, t3);
+    Result diff = kvmrr("diff " + a.string() + " " + b.string());
+    Result replay = kvmrr("replay --guest --accel " + kAccel + " " + a.string());
+    if (kAccel == "emu") {
+        // 20 port reads, then the read itself: 21 virtual microseconds.
+        EXPECT_EQ(t1, 21'000u) << da;
+        EXPECT_EQ(slurp(lb), da);
+        EXPECT_EQ(diff.status, 0) << diff.out;
+        EXPECT_EQ(replay.status, 0) << replay.out;
+    } else {
+        EXPECT_NE(slurp(lb), da);
+        EXPECT_EQ(diff.status, 1) << diff.out;
+        EXPECT_NE(diff.out.find("pio out 0x402"), std::string::npos) << diff.out;
+        EXPECT_NE(diff.out.find("most likely the time-stamp counter"), std::string::npos) << diff.out;
+        EXPECT_EQ(replay.status, 1) << replay.out;
+        EXPECT_NE(replay.out.find("most likely it read the time-stamp counter"), std::string::npos) << replay.out;
+    }
+}
+
+INSTANTIATE_TEST_SUITE_P(Probe, TimeStampCounter, ::testing::Values("real"));
+
 }  // namespace
