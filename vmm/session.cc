@@ -78,7 +78,9 @@ Session::Session(const SessionConfig& config, HostInputs& inputs, SessionObserve
         vcpu->set_cpuid(cpuid);
         vcpu_ = std::move(vcpu);
     } else if (accel_ == Accel::Emu) {
-        vcpu_ = std::make_unique<EmuVcpu>(static_cast<EmuVm&>(*vm_), 0);
+        auto vcpu = std::make_unique<EmuVcpu>(static_cast<EmuVm&>(*vm_), 0);
+        vcpu->show_apic_in_cpuid(config.board == Board::Pc);
+        vcpu_ = std::move(vcpu);
     }
     // On the virtual clock the guest's TSC is the board's time too, where
     // the accelerator can trap RDTSC (the emulator); KVM cannot.

@@ -1,5 +1,6 @@
 #include "core/emu/emu_vcpu.h"
 
+#include <algorithm>
 #include <atomic>
 #include <cstring>
 #include <optional>
@@ -16,6 +17,9 @@ namespace kvmrr {
 namespace {
 
 constexpr auto kRunWait = std::chrono::milliseconds(10);
+// KVM reads `rep ins` ahead in batches of at most this many bytes (its
+// emulator's read-ahead buffer), one exit each.
+constexpr unsigned kStringInMax = 1024;
 constexpr uint32_t kIf = 1u << 9, kTf = 1u << 8, kNt = 1u << 14, kRf = 1u << 16, kVm = 1u << 17, kAc = 1u << 18;
 
 uint32_t read32(uc_engine* uc, int reg) {
@@ -40,6 +44,22 @@ std::pair<uint8_t, uint8_t> opcode_at(uc_engine* uc, uint64_t addr) {
 
 struct EmuVcpu::Impl final : emu::MmioSink {
     Impl(EmuVm& vm, unsigned id);
+
+    // A `rep ins` batch: KVM makes one exit of n elements, n = min(the
+    // count in (R/E)CX for the address size, 1024 bytes / element size,
+    // bytes from (R)DI to the end of its page, or its offset in the page
+    // when DF is set), at least 1 (linux arch/x86/kvm/emulate.c,
+    // pio_in_emulated). Unicorn's IN hook runs once per element: the
+    // first of a batch makes the exit; the others are served from its data.
+    struct StringIn {
+        bool active = false;
+        uint64_t insn = 0;  // the instruction's linear address
+        uint32_t port = 0;
+        unsigned size = 0, count = 0, next = 0;
+    };
+    // The elements of a `rep ins` batch starting now, or 1 when the
+    // instruction at insn_addr is not one.
+    unsigned rep_ins_batch(unsigned size) const;
 
     // The access in flight, as the memory hook saw it before Unicorn cut it
     // up: Unicorn's MMIO callbacks get at most 4 bytes at a time, and an
@@ -92,14 +112,14 @@ struct EmuVcpu::Impl final : emu::MmioSink {
     // Posts an I/O or MMIO exit of `size` bytes at `addr` whose data is
     // `data` (its first `size` bytes: written data, or zeros for the
     // handler to fill).
-    void post_access(ExitKind kind, bool is_write, uint64_t addr, unsigned size);
+    void post_access(ExitKind kind, bool is_write, uint64_t addr, unsigned size, unsigned count = 1);
 
     emu::EmuEngine& eng;
     unsigned id;
     // The exit handed to run()'s caller, and its data: one access of at
     // most 8 bytes (string I/O is one exit per element).
     VcpuExit exit;
-    uint8_t data[8] = {};
+    uint8_t data[kStringInMax] = {};
     emu::ExitHandshake hs;
     kvm_sregs shadow = emu::reset_sregs();
     bool sregs_set = false;
@@ -108,6 +128,7 @@ struct EmuVcpu::Impl final : emu::MmioSink {
 
     // Worker-only state.
     Access access;
+    StringIn string_in;
     uint64_t insn_addr = 0;  // the instruction the code hook saw last (linear)
     uint32_t insn_size = 0;  // 0: none since a delivery or set_sregs
     uint64_t prev_addr = 0;  // the one before it
@@ -126,11 +147,15 @@ struct EmuVcpu::Impl final : emu::MmioSink {
     // hook notes one about to run and replaces its result at the next
     // instruction boundary, before anything can read EDX:EAX.
     bool tsc_pending = false;
+    // The same for CPUID leaf 1's APIC bit (the CPUID hook sees the leaf
+    // before the instruction runs, not its result).
+    bool apic_fix_pending = false;
 
     // Shared with the caller of run(): set between runs, read by the hook.
     std::atomic<bool> window_wanted{false};
     std::atomic<bool> guest_vectors{false};
     TscSource* tsc_source = nullptr;
+    std::atomic<bool> show_apic{false};
     bool ran = false;                     // run() since set_sregs
     std::optional<std::string> failed_injection;  // a Shutdown for the next run()
 
@@ -144,6 +169,11 @@ using Impl = EmuVcpu::Impl;
 void on_code(uc_engine* uc, uint64_t address, uint32_t size, void* user) {
     auto* v = static_cast<Impl*>(user);
     if (v->tsc_pending) v->replace_tsc();  // the RDTSC before this instruction ran
+    if (v->apic_fix_pending) {             // the CPUID leaf 1 before it ran
+        v->apic_fix_pending = false;
+        uint32_t edx = read32(uc, UC_X86_REG_EDX) | (1u << 9);
+        uc_reg_write(uc, UC_X86_REG_EDX, &edx);
+    }
     v->access.valid = false;
     v->prev_addr = v->insn_addr;
     v->prev_size = v->insn_size;
@@ -155,7 +185,7 @@ void on_code(uc_engine* uc, uint64_t address, uint32_t size, void* user) {
     // for is checked here too: IF set and the instruction just done not
     // one that blocks interrupts for one more instruction.
     bool stop = v->hs.stop_requested() || v->eng.pending_sync();
-    if (!stop && v->window_wanted.load(std::memory_order_relaxed) && v->flags_if() &&
+    if (!stop && v->window_wanted.load(std::memory_order_relaxed) && !v->string_in.active && v->flags_if() &&
         !v->shadow_after(v->prev_addr, v->prev_size)) {
         v->window_stop = true;
         stop = true;
@@ -191,6 +221,12 @@ bool on_write_prot(uc_engine*, uc_mem_type, uint64_t address, int size, int64_t 
     return true;
 }
 
+int on_cpuid(uc_engine* uc, void* user) {
+    auto* v = static_cast<Impl*>(user);
+    if (v->show_apic.load(std::memory_order_relaxed) && read32(uc, UC_X86_REG_EAX) == 1) v->apic_fix_pending = true;
+    return 0;  // Unicorn runs the instruction
+}
+
 void on_interrupt(uc_engine* uc, uint32_t vector, void* user) {
     static_cast<Impl*>(user)->fault_vector = static_cast<int>(vector);
     uc_emu_stop(uc);
@@ -219,6 +255,7 @@ void EmuVcpu::Impl::install_hooks() {
     add(UC_HOOK_INSN, reinterpret_cast<void*>(on_in), "in", UC_X86_INS_IN);
     add(UC_HOOK_INSN, reinterpret_cast<void*>(on_out), "out", UC_X86_INS_OUT);
     add(UC_HOOK_INTR, reinterpret_cast<void*>(on_interrupt), "interrupt");
+    add(UC_HOOK_INSN, reinterpret_cast<void*>(on_cpuid), "cpuid", UC_X86_INS_CPUID);
 }
 
 void EmuVcpu::Impl::remove_hooks() {
@@ -232,22 +269,23 @@ bool EmuVcpu::Impl::park_or_stop() {
     return false;
 }
 
-void EmuVcpu::Impl::post_access(ExitKind kind, bool is_write, uint64_t addr, unsigned size) {
+void EmuVcpu::Impl::post_access(ExitKind kind, bool is_write, uint64_t addr, unsigned size, unsigned count) {
     exit = VcpuExit{};
     exit.kind = kind;
     exit.is_write = is_write;
     exit.size = static_cast<uint8_t>(size);
+    exit.count = count;
     exit.addr = addr;
     // KVM's MMIO exit carries an 8-byte data area whatever the size; an I/O
-    // exit's data is exactly the element.
-    exit.data = std::span(data, kind == ExitKind::Mmio ? sizeof data : size);
+    // exit's data is exactly its elements.
+    exit.data = std::span(data, kind == ExitKind::Mmio ? 8 : size * count);
     exit.interrupts_enabled = flags_if();
 }
 
 uint64_t EmuVcpu::Impl::mmio_read(uint64_t gpa, unsigned size) {
     if (!access.covers(false, gpa, size)) access = {true, false, false, gpa, size, 0};
     if (!access.served) {
-        std::memset(data, 0, sizeof data);
+        std::memset(data, 0, 8);
         post_access(ExitKind::Mmio, false, access.addr, access.size);
         if (!park_or_stop()) return ~0ull;
         std::memcpy(&access.value, data, sizeof access.value);
@@ -275,12 +313,46 @@ void EmuVcpu::Impl::mmio_write(uint64_t gpa, unsigned size, uint64_t value) {
 }
 
 uint32_t EmuVcpu::Impl::port_in(uint32_t port, int size) {
-    std::memset(data, 0, sizeof data);
-    post_access(ExitKind::Io, false, port & 0xffff, static_cast<unsigned>(size));
-    if (!park_or_stop()) return ~0u;
+    const auto bytes = static_cast<unsigned>(size);
+    port &= 0xffff;
+    StringIn& s = string_in;
+    if (!(s.active && s.insn == insn_addr && s.port == port && s.size == bytes && s.next < s.count)) {
+        const unsigned n = rep_ins_batch(bytes);
+        std::memset(data, 0, bytes * n);
+        post_access(ExitKind::Io, false, port, bytes, n);
+        if (!park_or_stop()) return ~0u;
+        s = {n > 1, insn_addr, port, bytes, n, 0};
+    }
     uint32_t v = 0;
-    std::memcpy(&v, data, static_cast<size_t>(size));
+    std::memcpy(&v, data + s.next * bytes, bytes);
+    if (++s.next == s.count) s.active = false;
     return v;
+}
+
+unsigned EmuVcpu::Impl::rep_ins_batch(unsigned size) const {
+    uint8_t b[16] = {};
+    if (uc_mem_read(eng.uc(), insn_addr, b, sizeof b) != UC_ERR_OK) return 1;
+    bool rep = false, addr_override = false;
+    size_t i = 0;
+    for (; i < 14; ++i) {
+        const uint8_t p = b[i];
+        if (p == 0xf3 || p == 0xf2) rep = true;
+        else if (p == 0x67) addr_override = true;
+        else if (!(p == 0x66 || p == 0xf0 || p == 0x2e || p == 0x36 || p == 0x3e || p == 0x26 || p == 0x64 || p == 0x65)) break;
+    }
+    const bool long_mode = eng.width() == emu::CpuWidth::Long64;
+    if (long_mode && (b[i] & 0xf0) == 0x40) ++i;  // REX
+    if (!rep || (b[i] != 0x6c && b[i] != 0x6d)) return 1;
+    unsigned addr_bits = long_mode ? 64 : (emu::read_segment(eng.uc(), eng.width(), UC_X86_REG_CS).db ? 32 : 16);
+    if (addr_override) addr_bits = long_mode ? 32 : (addr_bits == 32 ? 16 : 32);
+    uint64_t rcx = 0, rdi = 0;
+    uc_reg_read(eng.uc(), long_mode ? UC_X86_REG_RCX : UC_X86_REG_ECX, &rcx);
+    uc_reg_read(eng.uc(), long_mode ? UC_X86_REG_RDI : UC_X86_REG_EDI, &rdi);
+    if (addr_bits < 64) rcx &= (1ull << addr_bits) - 1;
+    const bool down = (read32(eng.uc(), UC_X86_REG_EFLAGS) & (1u << 10)) != 0;  // DF
+    const uint64_t in_page = down ? (rdi & 0xfff) : 0x1000 - (rdi & 0xfff);
+    const uint64_t n = std::min({in_page, uint64_t{kStringInMax / size}, rcx});
+    return n == 0 ? 1 : static_cast<unsigned>(n);
 }
 
 void EmuVcpu::Impl::port_out(uint32_t port, int size, uint32_t value) {
@@ -504,6 +576,9 @@ bool EmuVcpu::Impl::push(uint32_t value, unsigned size, std::string& why) {
         why = "cannot push the interrupt frame at " + hex(at);
         return false;
     }
+    // Written behind Unicorn's back (no write hook): dirty the page as the
+    // CPU's own push does on KVM.
+    if (eng.logging()) eng.mark_written(at, size);
     uc_reg_write(uc, UC_X86_REG_ESP, &next);
     return true;
 }
@@ -606,6 +681,7 @@ void EmuVcpu::set_regs(const kvm_regs& r) {
     impl_->hs.quiesce();
     if (impl_->hs.parked()) throw Error("emulator: cannot set registers while an exit is pending");
     emu::write_regs(impl_->eng.uc(), impl_->eng.width(), r);
+    impl_->string_in = {};
 }
 
 kvm_sregs EmuVcpu::sregs() const {
@@ -618,6 +694,7 @@ kvm_sregs EmuVcpu::sregs() const {
 void EmuVcpu::set_sregs(const kvm_sregs& s) {
     impl_->hs.quiesce();
     if (impl_->hs.parked()) throw Error("emulator: cannot set registers while an exit is pending");
+    impl_->string_in = {};
     const emu::CpuWidth w = emu::width_for(s);
     // A Legacy32 engine may be in protected mode; only a fresh one is in
     // real mode (emu_engine.h).
@@ -645,6 +722,9 @@ bool EmuVcpu::interrupt_window_open() const {
     Impl& v = *impl_;
     v.hs.quiesce();
     if (v.failed_injection || !v.flags_if()) return false;
+    // KVM takes no interrupt inside a `rep ins` batch (it drains its
+    // read-ahead before the guest runs again): nor does the emulator.
+    if (v.string_in.active || (v.hs.parked() && v.exit.kind == ExitKind::Io && v.exit.count > 1)) return false;
     // A parked exit's instruction is completed before a delivery, which
     // ends any shadow it stood in.
     return v.hs.parked() || !v.shadow_after(v.insn_addr, v.insn_size);
@@ -666,6 +746,8 @@ void EmuVcpu::inject_interrupt(uint8_t vector) {
 }
 
 void EmuVcpu::request_interrupt_window(bool on) { impl_->window_wanted = on; }
+
+void EmuVcpu::show_apic_in_cpuid(bool on) { impl_->show_apic = on; }
 
 bool EmuVcpu::set_tsc_source(TscSource* source) {
     impl_->hs.quiesce();  // the hook reads it while the guest runs

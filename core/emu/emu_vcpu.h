@@ -91,6 +91,9 @@ public:
     void inject_interrupt(uint8_t vector) override;
     void request_interrupt_window(bool on) override;
     bool set_tsc_source(TscSource* source) override;
+    // Unicorn's CPUID shows no local APIC (leaf 1, EDX bit 9). A board that
+    // has one (the pc board's, at 0xfee00000) shows it, as KVM does.
+    void show_apic_in_cpuid(bool on);
 
     // Whether the guest has its own IVT/IDT (a PC guest running firmware):
     // then `int n`, `int3` and `into` go through them as on a CPU. Off for

@@ -1,9 +1,11 @@
-// The pc board's interrupt path with fixture firmware of kvmrr's own
-// (fixtures/firmware/timer_irq.S): the PIT's channel 0 through the 8259
+// The pc board with fixture firmware of kvmrr's own (fixtures/firmware/):
+// the interrupt path (timer_irq.S: the PIT's channel 0 through the 8259
 // pair and the local APIC in virtual-wire mode, taken in real mode through
 // the IVT and in 32-bit protected mode through an IDT, counted by the
-// guest, recorded with each clock and replayed both ways. Built twice, like
-// the SeaBIOS boot: timer_irq_kvm_test (label kvm) and timer_irq_emu_test.
+// guest, recorded with each clock and replayed both ways), the time-stamp
+// counter (tsc_probe.S), and string I/O as KVM batches it (string_io.S).
+// Built twice, like the SeaBIOS boot: pc_firmware_kvm_test (label kvm) and
+// pc_firmware_emu_test.
 #include <gtest/gtest.h>
 #include <unistd.h>
 
@@ -129,5 +131,29 @@ TEST_P(TimeStampCounter, IsTheVirtualClockOnTheEmulatorAndALeakOnKvm) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Probe, TimeStampCounter, ::testing::Values("real"));
+
+// The golden string_io trace was recorded on KVM: a recording on this
+// accelerator makes the same exits (one per `rep outsb` element, `rep ins`
+// in KVM's batches), so `diff` finds them the same, and the trace
+// guest-replays here.
+TEST(StringIo, ARecordingHereIsTheGoldenKvmTrace) {
+    if (kAccel == "kvm")
+        if (const std::string why = kvmrr::KvmSystem::unavailable_reason(); !why.empty())
+            KVMRR_SKIP_WITHOUT_KVM("needs /dev/kvm: " + why);
+    const std::string golden = std::string(KVMRR_SOURCE_DIR) + "/fixtures/traces/string_io.trace";
+    const fs::path trace = fs::current_path() / ("string-io-" + std::to_string(getpid()) + ".trace");
+    Result r = kvmrr("record --board pc --firmware " + std::string(KVMRR_FIRMWARE_DIR) + "/string_io.bin --accel " + kAccel +
+                     " --clock virtual --timeout 60000 -o " + trace.string());
+    ASSERT_EQ(r.status, 0) << r.out;
+    r = kvmrr("diff " + golden + " " + trace.string());
+    EXPECT_EQ(r.status, 0) << r.out;
+    EXPECT_NE(r.out.find("traces match"), std::string::npos) << r.out;
+    r = kvmrr("dump " + golden);
+    EXPECT_NE(r.out.find("pio in 0x61 size 1 count 4 "), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("pio in 0x61 size 2 count 512 "), std::string::npos) << r.out;
+    r = kvmrr("replay --guest --accel " + kAccel + " " + golden);
+    EXPECT_EQ(r.status, 0) << r.out;
+    fs::remove(trace);
+}
 
 }  // namespace
