@@ -73,9 +73,14 @@ std::string RunResult::describe() const {
             std::snprintf(buf, sizeof buf, "%s at 0x%" PRIx64 " (rip after it 0x%llx) after %" PRIu64 " exits", stop_reason_name(reason),
                           detail, static_cast<unsigned long long>(regs.rip), exits);
             break;
-        default:
-            std::snprintf(buf, sizeof buf, "%s (detail 0x%" PRIx64 ") after %" PRIu64 " exits, rip 0x%llx", stop_reason_name(reason),
-                          detail, exits, static_cast<unsigned long long>(regs.rip));
+        default: {
+            // The trace keeps KVM's name for an internal error whichever
+            // accelerator had it; the user is told which one did.
+            const bool emulator = reason == StopReason::InternalError && note.rfind("emulator", 0) == 0;
+            std::snprintf(buf, sizeof buf, "%s (detail 0x%" PRIx64 ") after %" PRIu64 " exits, rip 0x%llx",
+                          emulator ? "emulator internal error" : stop_reason_name(reason), detail, exits,
+                          static_cast<unsigned long long>(regs.rip));
+        }
     }
     return note.empty() ? std::string(buf) : std::string(buf) + " (" + note + ")";
 }

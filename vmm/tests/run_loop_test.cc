@@ -222,6 +222,16 @@ TEST_F(RunLoop, ObserverSeesEveryExitAroundItsHandlingWithTheRegionThatAnswered)
     EXPECT_EQ(log.events, (std::vector<std::string>{"before 0x700", "on 0x700 0x5a port", "before 0x700", "on 0x700 0x5a port"}));
 }
 
+TEST(RunResultText, AnEmulatorFailureIsNotCalledKvms) {
+    RunResult r;
+    r.reason = StopReason::InternalError;
+    r.note = "emulator: fetch from MMIO at 0x40000000";
+    EXPECT_EQ(r.describe().find("KVM"), std::string::npos) << r.describe();
+    EXPECT_NE(r.describe().find("emulator internal error"), std::string::npos) << r.describe();
+    r.note.clear();
+    EXPECT_NE(r.describe().find("KVM internal error"), std::string::npos) << r.describe();
+}
+
 TEST_F(RunLoop, AVcpuThatFailsPassesTheErrorOn) {
     FakeVcpu::Step bad;
     bad.throws = true;
