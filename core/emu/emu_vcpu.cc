@@ -1,166 +1,16 @@
 #include "core/emu/emu_vcpu.h"
 
 #include <algorithm>
-#include <atomic>
-#include <cstring>
-#include <optional>
-#include <thread>
-#include <vector>
 
-#include "core/emu/emu_engine.h"
-#include "core/emu/emu_registers.h"
-#include "core/emu/exit_handshake.h"
+#include "core/emu/emu_vcpu_impl.h"
 #include "core/error.h"
 
 namespace kvmrr {
 
-namespace {
+using emu::kRunWait;
+using emu::kStringInMax;
+using emu::read32;
 
-constexpr auto kRunWait = std::chrono::milliseconds(10);
-// KVM reads `rep ins` ahead in batches of at most this many bytes (its
-// emulator's read-ahead buffer), one exit each.
-constexpr unsigned kStringInMax = 1024;
-constexpr uint32_t kIf = 1u << 9, kTf = 1u << 8, kNt = 1u << 14, kRf = 1u << 16, kVm = 1u << 17, kAc = 1u << 18;
-
-uint32_t read32(uc_engine* uc, int reg) {
-    uint32_t v = 0;
-    uc_reg_read(uc, reg, &v);
-    return v;
-}
-
-// The opcode of the instruction at `addr` past its legacy prefixes, and the
-// byte after it (ModRM), or 0s if unreadable.
-std::pair<uint8_t, uint8_t> opcode_at(uc_engine* uc, uint64_t addr) {
-    uint8_t b[16] = {};
-    if (uc_mem_read(uc, addr, b, sizeof b) != UC_ERR_OK) return {0, 0};
-    size_t i = 0;
-    while (i < 14 && (b[i] == 0x66 || b[i] == 0x67 || b[i] == 0xf0 || b[i] == 0xf2 || b[i] == 0xf3 || b[i] == 0x2e ||
-                      b[i] == 0x36 || b[i] == 0x3e || b[i] == 0x26 || b[i] == 0x64 || b[i] == 0x65))
-        ++i;
-    return {b[i], b[i + 1]};
-}
-
-}  // namespace
-
-struct EmuVcpu::Impl final : emu::MmioSink {
-    Impl(EmuVm& vm, unsigned id);
-
-    // A `rep ins` batch: KVM makes one exit of n elements, n = min(the
-    // count in (R/E)CX for the address size, 1024 bytes / element size,
-    // bytes from (R)DI to the end of its page, or its offset in the page
-    // when DF is set), at least 1 (linux arch/x86/kvm/emulate.c,
-    // pio_in_emulated). Unicorn's IN hook runs once per element: the
-    // first of a batch makes the exit; the others are served from its data.
-    struct StringIn {
-        bool active = false;
-        uint64_t insn = 0;  // the instruction's linear address
-        uint32_t port = 0;
-        unsigned size = 0, count = 0, next = 0;
-    };
-    // The elements of a `rep ins` batch starting now, or 1 when the
-    // instruction at insn_addr is not one.
-    unsigned rep_ins_batch(unsigned size) const;
-
-    // The access in flight, as the memory hook saw it before Unicorn cut it
-    // up: Unicorn's MMIO callbacks get at most 4 bytes at a time, and an
-    // unaligned access as aligned pieces, but KVM (and so the devices and
-    // the trace) see one access. The first piece makes the exit; the others
-    // are served from it. Reset at every instruction.
-    struct Access {
-        bool valid = false;
-        bool is_write = false;
-        bool served = false;
-        uint64_t addr = 0;
-        unsigned size = 0;
-        uint64_t value = 0;  // written value, or the read data once served
-        bool covers(bool w, uint64_t a, unsigned s) const {
-            return valid && is_write == w && a < addr + size && addr < a + s;
-        }
-    };
-
-    uint64_t mmio_read(uint64_t gpa, unsigned size) override;
-    void mmio_write(uint64_t gpa, unsigned size, uint64_t value) override;
-    uint32_t port_in(uint32_t port, int size);
-    void port_out(uint32_t port, int size, uint32_t value);
-    bool park_or_stop();
-    // The guest is at rest (or the worker is between uc_emu_start calls).
-    // Delivers `vector` through the IVT or IDT with the current CS:EIP as
-    // the return address; false with `why` when the CPU would triple-fault.
-    bool deliver(uint8_t vector, std::string& why);
-    bool push(uint32_t value, unsigned size, std::string& why);
-    // Whether the instruction last completed leaves an interrupt shadow
-    // (STI, MOV SS, POP SS).
-    bool shadow_after(uint64_t addr, uint32_t size) const;
-    bool software_interrupt_stop();
-    // Whether the instruction at `addr` (`size` bytes) is a far return
-    // (retf, retf imm16) in real mode with a CS base other than 0; fills
-    // far_ret. See far_return_by_hand.
-    bool real_far_return(uint64_t addr, uint32_t size);
-    // Whether the instruction at `addr` is RDTSC or RDTSCP (no prefixes:
-    // none changes what either does).
-    bool is_rdtsc(uint64_t addr, uint32_t size) const;
-    // EDX:EAX from the TSC source, over what Unicorn's RDTSC left there.
-    void replace_tsc();
-    void far_return_by_hand();
-    uint8_t flags_if() const { return (read32(eng.uc(), UC_X86_REG_EFLAGS) & kIf) != 0; }
-    void install_hooks();
-    void remove_hooks();
-    void worker_main();
-    bool run_segment();
-    void post_final_exit(uc_err err);
-
-    // Posts an I/O or MMIO exit of `size` bytes at `addr` whose data is
-    // `data` (its first `size` bytes: written data, or zeros for the
-    // handler to fill).
-    void post_access(ExitKind kind, bool is_write, uint64_t addr, unsigned size, unsigned count = 1);
-
-    emu::EmuEngine& eng;
-    unsigned id;
-    // The exit handed to run()'s caller, and its data: one access of at
-    // most 8 bytes (string I/O is one exit per element).
-    VcpuExit exit;
-    uint8_t data[kStringInMax] = {};
-    emu::ExitHandshake hs;
-    kvm_sregs shadow = emu::reset_sregs();
-    bool sregs_set = false;
-    std::vector<uc_hook> hooks;
-    std::string last_error;
-
-    // Worker-only state.
-    Access access;
-    StringIn string_in;
-    uint64_t insn_addr = 0;  // the instruction the code hook saw last (linear)
-    uint32_t insn_size = 0;  // 0: none since a delivery or set_sregs
-    uint64_t prev_addr = 0;  // the one before it
-    uint32_t prev_size = 0;
-    bool stopped_by_hook = false;
-    bool window_stop = false;  // the code hook stopped because the window opened
-    // The code hook stopped before a real-mode far return that the worker
-    // performs by hand (far_return_by_hand).
-    struct FarReturn {
-        bool pending = false;
-        bool op32 = false;  // lretd (0x66)
-        uint16_t imm = 0;   // retf imm16
-    } far_ret;
-    int fault_vector = -1;
-    // Unicorn cannot hook RDTSC (its result is the host's TSC), so the code
-    // hook notes one about to run and replaces its result at the next
-    // instruction boundary, before anything can read EDX:EAX.
-    bool tsc_pending = false;
-    // The same for CPUID leaf 1's APIC bit (the CPUID hook sees the leaf
-    // before the instruction runs, not its result).
-    bool apic_fix_pending = false;
-
-    // Shared with the caller of run(): set between runs, read by the hook.
-    std::atomic<bool> window_wanted{false};
-    std::atomic<bool> guest_vectors{false};
-    TscSource* tsc_source = nullptr;
-    std::atomic<bool> show_apic{false};
-    bool ran = false;                     // run() since set_sregs
-    std::optional<std::string> failed_injection;  // a Shutdown for the next run()
-
-    std::thread worker;  // last: starts once everything above exists
-};
 
 namespace {
 
@@ -190,7 +40,9 @@ void on_code(uc_engine* uc, uint64_t address, uint32_t size, void* user) {
         v->window_stop = true;
         stop = true;
     }
-    if (!stop && size <= 6 && v->eng.width() == emu::CpuWidth::Legacy32 && v->real_far_return(address, size)) stop = true;
+    if (!stop && v->eng.width() == emu::CpuWidth::Legacy32)
+        if (const std::optional<uint16_t> cs = v->real_mode_cs())
+            stop = v->past_segment_end(address, size, *cs) || (size <= 6 && v->real_far_return(address, size, *cs));
     if (stop) {
         v->stopped_by_hook = true;
         uc_emu_stop(uc);
@@ -381,8 +233,20 @@ bool EmuVcpu::Impl::run_segment() {
             // leaves the linear address in EIP, not the offset in CS
             // (visible when CS's base is not 0): put the offset back.
             if (eng.width() == emu::CpuWidth::Legacy32) {
-                const auto ip = static_cast<uint32_t>(insn_addr - emu::cs_base(eng.uc(), eng.width()));
+                auto ip = static_cast<uint32_t>(insn_addr - emu::cs_base(eng.uc(), eng.width()));
+                if (ip_wrap) ip &= 0xffff;  // where the CPU goes on: IP wraps in a 64 KiB segment
                 uc_reg_write(eng.uc(), UC_X86_REG_EIP, &ip);
+            }
+            if (!straddle_error.empty()) {
+                exit = VcpuExit{};
+                exit.kind = ExitKind::InternalError;
+                exit.interrupts_enabled = flags_if();
+                last_error = std::exchange(straddle_error, {});
+                return true;
+            }
+            if (std::exchange(ip_wrap, false)) {
+                insn_size = 0;  // nothing ran: no shadow, no far return
+                continue;
             }
             const uint64_t stop_addr = insn_addr;
             const uint32_t stop_size = insn_size;
@@ -471,178 +335,6 @@ void EmuVcpu::Impl::post_final_exit(uc_err err) {
     }
 }
 
-bool EmuVcpu::Impl::is_rdtsc(uint64_t addr, uint32_t size) const {
-    uint8_t b[3] = {};
-    if (uc_mem_read(eng.uc(), addr, b, size) != UC_ERR_OK) return false;
-    return b[0] == 0x0f && ((size == 2 && b[1] == 0x31) || (size == 3 && b[1] == 0x01 && b[2] == 0xf9));
-}
-
-void EmuVcpu::Impl::replace_tsc() {
-    tsc_pending = false;
-    const uint64_t tsc = tsc_source->read_tsc();
-    if (eng.width() == emu::CpuWidth::Legacy32) {
-        const auto lo = static_cast<uint32_t>(tsc), hi = static_cast<uint32_t>(tsc >> 32);
-        uc_reg_write(eng.uc(), UC_X86_REG_EAX, &lo);
-        uc_reg_write(eng.uc(), UC_X86_REG_EDX, &hi);
-    } else {
-        const uint64_t lo = tsc & 0xffffffffu, hi = tsc >> 32;  // RDTSC clears the upper halves
-        uc_reg_write(eng.uc(), UC_X86_REG_RAX, &lo);
-        uc_reg_write(eng.uc(), UC_X86_REG_RDX, &hi);
-    }
-}
-
-bool EmuVcpu::Impl::shadow_after(uint64_t addr, uint32_t size) const {
-    if (size == 0) return false;
-    const auto [op, modrm] = opcode_at(eng.uc(), addr);
-    return op == 0xfb || op == 0x17 || (op == 0x8e && ((modrm >> 3) & 7) == 2);  // sti, pop ss, mov ss
-}
-
-// After the interrupt hook: whether it was int n, int3 or into (EIP just
-// past the instruction the code hook saw), not a CPU exception.
-bool EmuVcpu::Impl::software_interrupt_stop() {
-    if (insn_size == 0 || emu::linear_pc(eng.uc(), eng.width()) != insn_addr + insn_size) return false;
-    const uint8_t op = opcode_at(eng.uc(), insn_addr).first;
-    return op == 0xcd || op == 0xcc || op == 0xce;
-}
-
-// Unicorn 2.0.1 (fixed in 2.1.0) with a UC_HOOK_MEM_READ hook syncs EIP
-// to the linear address of the current instruction before every guest
-// load, not to its offset in CS. A real-mode far return loads the new IP,
-// writes it to EIP, then loads the new CS, and that second load overwrites
-// EIP with the return's own linear address: with a CS base other than 0
-// the guest went on at new CS base + that address (SeaBIOS's call16 lands
-// in zeroed RAM at 0x1ee982 after `int 0x1c; lretw` at 0xfe980). So such
-// a return stops the engine in the code hook, before it runs, and the
-// worker does it here. (Protected mode takes a helper that is not hit;
-// near returns and jumps write EIP after their loads.)
-bool EmuVcpu::Impl::real_far_return(uint64_t addr, uint32_t size) {
-    // Registers first: reading them is cheaper than reading the code, and
-    // most firmware instructions run in protected mode.
-    uc_engine* uc = eng.uc();
-    if ((read32(uc, UC_X86_REG_CR0) & 1) || (read32(uc, UC_X86_REG_EFLAGS) & kVm)) return false;
-    // With CS base 0 the linear address is the offset: nothing to correct.
-    if ((read32(uc, UC_X86_REG_CS) & 0xffff) == 0) return false;
-    uint8_t b[6] = {};
-    if (uc_mem_read(uc, addr, b, size) != UC_ERR_OK) return false;
-    bool op32 = false;
-    uint32_t i = 0;
-    for (; i < size; ++i) {
-        if (b[i] == 0x66) {
-            op32 = true;  // real mode: 16-bit by default, 32-bit with the prefix (repeated or not)
-        } else if (!(b[i] == 0x67 || b[i] == 0xf0 || b[i] == 0xf2 || b[i] == 0xf3 || b[i] == 0x2e || b[i] == 0x36 ||
-                     b[i] == 0x3e || b[i] == 0x26 || b[i] == 0x64 || b[i] == 0x65)) {
-            break;
-        }
-    }
-    uint16_t imm = 0;
-    if (i + 1 == size && b[i] == 0xcb) {
-        imm = 0;
-    } else if (i + 3 == size && b[i] == 0xca) {
-        imm = static_cast<uint16_t>(b[i + 1] | b[i + 2] << 8);
-    } else {
-        return false;
-    }
-    far_ret = {true, op32, imm};
-    return true;
-}
-
-// retf / retf imm16 in real mode, 16-bit stack: pop IP (EIP with 0x66),
-// pop CS, release imm16 more bytes.
-void EmuVcpu::Impl::far_return_by_hand() {
-    uc_engine* uc = eng.uc();
-    const FarReturn f = far_ret;
-    far_ret = {};
-    const kvm_segment ss = emu::read_segment(uc, eng.width(), UC_X86_REG_SS);
-    const uint32_t esp = read32(uc, UC_X86_REG_ESP);
-    const unsigned n = f.op32 ? 4 : 2;
-    uint32_t ip = 0, cs = 0;
-    uc_mem_read(uc, ss.base + (esp & 0xffff), &ip, n);
-    uc_mem_read(uc, ss.base + ((esp + n) & 0xffff), &cs, 2);
-    const uint32_t next = (esp & 0xffff0000u) | ((esp + 2 * n + f.imm) & 0xffffu);
-    const auto sel = static_cast<uint16_t>(cs);
-    uc_reg_write(uc, UC_X86_REG_CS, &sel);
-    uc_reg_write(uc, UC_X86_REG_EIP, &ip);
-    uc_reg_write(uc, UC_X86_REG_ESP, &next);
-}
-
-bool EmuVcpu::Impl::push(uint32_t value, unsigned size, std::string& why) {
-    uc_engine* uc = eng.uc();
-    const kvm_segment ss = emu::read_segment(uc, eng.width(), UC_X86_REG_SS);
-    const uint32_t esp = read32(uc, UC_X86_REG_ESP);
-    // A 16-bit stack (real mode, or a descriptor without B) wraps in SP.
-    const uint32_t next = ss.db ? esp - size : (esp & 0xffff0000u) | ((esp - size) & 0xffffu);
-    const uint64_t at = ss.base + (ss.db ? next : (next & 0xffffu));
-    if (uc_mem_write(uc, at, &value, size) != UC_ERR_OK) {
-        why = "cannot push the interrupt frame at " + hex(at);
-        return false;
-    }
-    // Written behind Unicorn's back (no write hook): dirty the page as the
-    // CPU's own push does on KVM.
-    if (eng.logging()) eng.mark_written(at, size);
-    uc_reg_write(uc, UC_X86_REG_ESP, &next);
-    return true;
-}
-
-bool EmuVcpu::Impl::deliver(uint8_t vector, std::string& why) {
-    uc_engine* uc = eng.uc();
-    const std::string what = "interrupt " + std::to_string(vector) + " at " + hex(emu::linear_pc(uc, eng.width()));
-    if (eng.width() != emu::CpuWidth::Legacy32) {
-        why = what + ": the emulator delivers no interrupts in long mode";
-        return false;
-    }
-    uc_x86_mmr idt{};
-    uc_reg_read(uc, UC_X86_REG_IDTR, &idt);
-    uint32_t eflags = read32(uc, UC_X86_REG_EFLAGS);
-    const uint32_t cs = read32(uc, UC_X86_REG_CS) & 0xffff;
-    const uint32_t eip = read32(uc, UC_X86_REG_EIP);
-    const bool real = !(read32(uc, UC_X86_REG_CR0) & 1);
-    const unsigned entry = real ? 4 : 8;
-    if (vector * entry + entry - 1 > idt.limit) {
-        why = what + ": beyond the " + (real ? "IVT" : "IDT") + " limit " + hex(idt.limit);
-        return false;
-    }
-    uint64_t gate = 0;
-    if (uc_mem_read(uc, idt.base + vector * entry, &gate, entry) != UC_ERR_OK) {
-        why = what + ": cannot read its IVT/IDT entry";
-        return false;
-    }
-    uint32_t new_cs = 0, new_eip = 0;
-    unsigned size = 2;
-    if (real) {
-        new_eip = gate & 0xffff;
-        new_cs = (gate >> 16) & 0xffff;
-        eflags &= ~(kIf | kTf | kAc);
-    } else {
-        // 32-bit interrupt (0xe) and trap (0xf) gates at the same privilege
-        // level; kvmrr's guests run at ring 0.
-        const unsigned type = (gate >> 40) & 0xf;
-        if (!((gate >> 47) & 1)) {
-            why = what + ": its IDT gate is not present";
-            return false;
-        }
-        if (type != 0xe && type != 0xf) {
-            why = what + ": IDT gate type " + hex(type) + " (the emulator takes 32-bit interrupt and trap gates only)";
-            return false;
-        }
-        new_eip = static_cast<uint32_t>((gate & 0xffff) | ((gate >> 32) & 0xffff0000u));
-        new_cs = (gate >> 16) & 0xffff;
-        size = 4;
-        eflags &= ~(kTf | kNt | kRf | kVm | (type == 0xe ? kIf : 0));
-    }
-    const uint32_t old_flags = read32(uc, UC_X86_REG_EFLAGS);
-    if (!push(old_flags, size, why) || !push(cs, size, why) || !push(eip, size, why)) {
-        why = what + ": " + why;
-        return false;
-    }
-    const uint16_t sel = static_cast<uint16_t>(new_cs);
-    if (uc_reg_write(uc, UC_X86_REG_CS, &sel) != UC_ERR_OK) {
-        why = what + ": its gate's code segment " + hex(new_cs) + " cannot be loaded";
-        return false;
-    }
-    uc_reg_write(uc, UC_X86_REG_EFLAGS, &eflags);
-    uc_reg_write(uc, UC_X86_REG_EIP, &new_eip);
-    return true;
-}
 
 EmuVcpu::EmuVcpu(EmuVm& vm, unsigned id) : impl_(std::make_unique<Impl>(vm, id)) {}
 

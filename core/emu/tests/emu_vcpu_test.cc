@@ -228,6 +228,29 @@ TEST(EmuVcpu, RealModeDecodes16BitCode) {
     EXPECT_EQ(g.vcpu->sregs().cr0 & 1, 0u);
 }
 
+// Real mode: IP wraps at the end of the 64 KiB code segment, as on the
+// CPU (and KVM); Unicorn on its own would run on into the next 64 KiB.
+TEST(EmuVcpu, RealModeIpWrapsAtTheSegmentEnd) {
+    EmuGuest g;
+    g.start_real({0x90, 0x90, 0x90, 0x90}, 0xfffc);                      // nop x4, to 0xffff
+    std::memcpy(g.ram.data(), "\xb0\x01\xe6\x80\xf4", 5);            // at 0: mov al,1; out 0x80,al; hlt
+    std::memcpy(g.ram.data() + 0x10000, "\xb0\x02\xe6\x80\xf4", 5);  // at 0x10000, unwrapped: al=2
+    ASSERT_EQ(g.next_exit(), ExitKind::Io);
+    EXPECT_EQ(g.io_data()[0], 1) << "IP ran on past 0xffff";
+    EXPECT_EQ(g.next_exit(), ExitKind::Hlt);
+    EXPECT_EQ(g.vcpu->regs().rip, 5u);
+}
+
+// An instruction whose own bytes straddle the segment end: the run ends
+// with the emulator's reason, never a crash or bytes from the next 64 KiB.
+TEST(EmuVcpu, RealModeInstructionStraddlingTheSegmentEndEndsTheRun) {
+    EmuGuest g;
+    g.start_real({0x90, 0xb8, 0x34}, 0xfffd);  // nop; mov ax,0x??34 with its last byte at 0x10000
+    EXPECT_EQ(g.next_exit(), ExitKind::InternalError);
+    EXPECT_NE(g.vcpu->last_error().find("straddles the end of its real-mode code segment"), std::string::npos)
+        << g.vcpu->last_error();
+}
+
 TEST(EmuVcpu, SlotAddedDuringAnExitIsThereForTheNextInstruction) {
     EmuGuest g;
     HostPages page(4096);

@@ -1,0 +1,217 @@
+// What the emulator does by hand where Unicorn does not do what the CPU
+// (and so KVM) does: external and software interrupts delivered through
+// the IVT or IDT, the interrupt shadow, real-mode far returns with a CS
+// base and IP wrapping at a segment's end, and RDTSC's result from the
+// board's clock.
+#include "core/emu/emu_vcpu_impl.h"
+
+#include "core/error.h"
+
+namespace kvmrr {
+
+using emu::kAc;
+using emu::kIf;
+using emu::kNt;
+using emu::kRf;
+using emu::kTf;
+using emu::kVm;
+using emu::opcode_at;
+using emu::read32;
+
+bool EmuVcpu::Impl::is_rdtsc(uint64_t addr, uint32_t size) const {
+    uint8_t b[3] = {};
+    if (uc_mem_read(eng.uc(), addr, b, size) != UC_ERR_OK) return false;
+    return b[0] == 0x0f && ((size == 2 && b[1] == 0x31) || (size == 3 && b[1] == 0x01 && b[2] == 0xf9));
+}
+
+void EmuVcpu::Impl::replace_tsc() {
+    tsc_pending = false;
+    const uint64_t tsc = tsc_source->read_tsc();
+    if (eng.width() == emu::CpuWidth::Legacy32) {
+        const auto lo = static_cast<uint32_t>(tsc), hi = static_cast<uint32_t>(tsc >> 32);
+        uc_reg_write(eng.uc(), UC_X86_REG_EAX, &lo);
+        uc_reg_write(eng.uc(), UC_X86_REG_EDX, &hi);
+    } else {
+        const uint64_t lo = tsc & 0xffffffffu, hi = tsc >> 32;  // RDTSC clears the upper halves
+        uc_reg_write(eng.uc(), UC_X86_REG_RAX, &lo);
+        uc_reg_write(eng.uc(), UC_X86_REG_RDX, &hi);
+    }
+}
+
+bool EmuVcpu::Impl::shadow_after(uint64_t addr, uint32_t size) const {
+    if (size == 0) return false;
+    const auto [op, modrm] = opcode_at(eng.uc(), addr);
+    return op == 0xfb || op == 0x17 || (op == 0x8e && ((modrm >> 3) & 7) == 2);  // sti, pop ss, mov ss
+}
+
+// After the interrupt hook: whether it was int n, int3 or into (EIP just
+// past the instruction the code hook saw), not a CPU exception.
+bool EmuVcpu::Impl::software_interrupt_stop() {
+    if (insn_size == 0 || emu::linear_pc(eng.uc(), eng.width()) != insn_addr + insn_size) return false;
+    const uint8_t op = opcode_at(eng.uc(), insn_addr).first;
+    return op == 0xcd || op == 0xcc || op == 0xce;
+}
+
+// Unicorn 2.0.1 (fixed in 2.1.0) with a UC_HOOK_MEM_READ hook syncs EIP
+// to the linear address of the current instruction before every guest
+// load, not to its offset in CS. A real-mode far return loads the new IP,
+// writes it to EIP, then loads the new CS, and that second load overwrites
+// EIP with the return's own linear address: with a CS base other than 0
+// the guest went on at new CS base + that address (SeaBIOS's call16 lands
+// in zeroed RAM at 0x1ee982 after `int 0x1c; lretw` at 0xfe980). So such
+// a return stops the engine in the code hook, before it runs, and the
+// worker does it here. (Protected mode takes a helper that is not hit;
+// near returns and jumps write EIP after their loads.)
+std::optional<uint16_t> EmuVcpu::Impl::real_mode_cs() const {
+    // Registers first: reading them is cheaper than reading the code, and
+    // most firmware instructions run in protected mode.
+    uc_engine* uc = eng.uc();
+    if ((read32(uc, UC_X86_REG_CR0) & 1) || (read32(uc, UC_X86_REG_EFLAGS) & kVm)) return std::nullopt;
+    return static_cast<uint16_t>(read32(uc, UC_X86_REG_CS));
+}
+
+// Only just past the end is taken for a wrap (Unicorn stops here at the
+// first instruction beyond it): IP = linear - CS * 16 is the offset only
+// when CS's base is its selector * 16, which right after CR0.PE is
+// cleared, before the far jump that reloads CS, it is not.
+bool EmuVcpu::Impl::past_segment_end(uint64_t addr, uint32_t size, uint16_t cs) {
+    const uint64_t ip = addr - (uint64_t{cs} << 4);
+    if (ip >= 0x10000 && ip < 0x10000 + 15) {
+        ip_wrap = true;
+        return true;
+    }
+    if (ip < 0x10000 && ip + size > 0x10000) {
+        straddle_error = "the instruction at " + hex(cs) + ":" + hex(ip) + " (" + std::to_string(size) +
+                         " bytes) straddles the end of its real-mode code segment, whose wrap the emulator cannot do";
+        return true;
+    }
+    return false;
+}
+
+bool EmuVcpu::Impl::real_far_return(uint64_t addr, uint32_t size, uint16_t cs) {
+    uc_engine* uc = eng.uc();
+    // With CS base 0 the linear address is the offset: nothing to correct.
+    if (cs == 0) return false;
+    uint8_t b[6] = {};
+    if (uc_mem_read(uc, addr, b, size) != UC_ERR_OK) return false;
+    bool op32 = false;
+    uint32_t i = 0;
+    for (; i < size; ++i) {
+        if (b[i] == 0x66) {
+            op32 = true;  // real mode: 16-bit by default, 32-bit with the prefix (repeated or not)
+        } else if (!(b[i] == 0x67 || b[i] == 0xf0 || b[i] == 0xf2 || b[i] == 0xf3 || b[i] == 0x2e || b[i] == 0x36 ||
+                     b[i] == 0x3e || b[i] == 0x26 || b[i] == 0x64 || b[i] == 0x65)) {
+            break;
+        }
+    }
+    uint16_t imm = 0;
+    if (i + 1 == size && b[i] == 0xcb) {
+        imm = 0;
+    } else if (i + 3 == size && b[i] == 0xca) {
+        imm = static_cast<uint16_t>(b[i + 1] | b[i + 2] << 8);
+    } else {
+        return false;
+    }
+    far_ret = {true, op32, imm};
+    return true;
+}
+
+// retf / retf imm16 in real mode, 16-bit stack: pop IP (EIP with 0x66),
+// pop CS, release imm16 more bytes.
+void EmuVcpu::Impl::far_return_by_hand() {
+    uc_engine* uc = eng.uc();
+    const FarReturn f = far_ret;
+    far_ret = {};
+    const kvm_segment ss = emu::read_segment(uc, eng.width(), UC_X86_REG_SS);
+    const uint32_t esp = read32(uc, UC_X86_REG_ESP);
+    const unsigned n = f.op32 ? 4 : 2;
+    uint32_t ip = 0, cs = 0;
+    uc_mem_read(uc, ss.base + (esp & 0xffff), &ip, n);
+    uc_mem_read(uc, ss.base + ((esp + n) & 0xffff), &cs, 2);
+    const uint32_t next = (esp & 0xffff0000u) | ((esp + 2 * n + f.imm) & 0xffffu);
+    const auto sel = static_cast<uint16_t>(cs);
+    uc_reg_write(uc, UC_X86_REG_CS, &sel);
+    uc_reg_write(uc, UC_X86_REG_EIP, &ip);
+    uc_reg_write(uc, UC_X86_REG_ESP, &next);
+}
+
+bool EmuVcpu::Impl::push(uint32_t value, unsigned size, std::string& why) {
+    uc_engine* uc = eng.uc();
+    const kvm_segment ss = emu::read_segment(uc, eng.width(), UC_X86_REG_SS);
+    const uint32_t esp = read32(uc, UC_X86_REG_ESP);
+    // A 16-bit stack (real mode, or a descriptor without B) wraps in SP.
+    const uint32_t next = ss.db ? esp - size : (esp & 0xffff0000u) | ((esp - size) & 0xffffu);
+    const uint64_t at = ss.base + (ss.db ? next : (next & 0xffffu));
+    if (uc_mem_write(uc, at, &value, size) != UC_ERR_OK) {
+        why = "cannot push the interrupt frame at " + hex(at);
+        return false;
+    }
+    // Written behind Unicorn's back (no write hook): dirty the page as the
+    // CPU's own push does on KVM.
+    if (eng.logging()) eng.mark_written(at, size);
+    uc_reg_write(uc, UC_X86_REG_ESP, &next);
+    return true;
+}
+
+bool EmuVcpu::Impl::deliver(uint8_t vector, std::string& why) {
+    uc_engine* uc = eng.uc();
+    const std::string what = "interrupt " + std::to_string(vector) + " at " + hex(emu::linear_pc(uc, eng.width()));
+    if (eng.width() != emu::CpuWidth::Legacy32) {
+        why = what + ": the emulator delivers no interrupts in long mode";
+        return false;
+    }
+    uc_x86_mmr idt{};
+    uc_reg_read(uc, UC_X86_REG_IDTR, &idt);
+    uint32_t eflags = read32(uc, UC_X86_REG_EFLAGS);
+    const uint32_t cs = read32(uc, UC_X86_REG_CS) & 0xffff;
+    const uint32_t eip = read32(uc, UC_X86_REG_EIP);
+    const bool real = !(read32(uc, UC_X86_REG_CR0) & 1);
+    const unsigned entry = real ? 4 : 8;
+    if (vector * entry + entry - 1 > idt.limit) {
+        why = what + ": beyond the " + (real ? "IVT" : "IDT") + " limit " + hex(idt.limit);
+        return false;
+    }
+    uint64_t gate = 0;
+    if (uc_mem_read(uc, idt.base + vector * entry, &gate, entry) != UC_ERR_OK) {
+        why = what + ": cannot read its IVT/IDT entry";
+        return false;
+    }
+    uint32_t new_cs = 0, new_eip = 0;
+    unsigned size = 2;
+    if (real) {
+        new_eip = gate & 0xffff;
+        new_cs = (gate >> 16) & 0xffff;
+        eflags &= ~(kIf | kTf | kAc);
+    } else {
+        // 32-bit interrupt (0xe) and trap (0xf) gates at the same privilege
+        // level; kvmrr's guests run at ring 0.
+        const unsigned type = (gate >> 40) & 0xf;
+        if (!((gate >> 47) & 1)) {
+            why = what + ": its IDT gate is not present";
+            return false;
+        }
+        if (type != 0xe && type != 0xf) {
+            why = what + ": IDT gate type " + hex(type) + " (the emulator takes 32-bit interrupt and trap gates only)";
+            return false;
+        }
+        new_eip = static_cast<uint32_t>((gate & 0xffff) | ((gate >> 32) & 0xffff0000u));
+        new_cs = (gate >> 16) & 0xffff;
+        size = 4;
+        eflags &= ~(kTf | kNt | kRf | kVm | (type == 0xe ? kIf : 0));
+    }
+    const uint32_t old_flags = read32(uc, UC_X86_REG_EFLAGS);
+    if (!push(old_flags, size, why) || !push(cs, size, why) || !push(eip, size, why)) {
+        why = what + ": " + why;
+        return false;
+    }
+    const uint16_t sel = static_cast<uint16_t>(new_cs);
+    if (uc_reg_write(uc, UC_X86_REG_CS, &sel) != UC_ERR_OK) {
+        why = what + ": its gate's code segment " + hex(new_cs) + " cannot be loaded";
+        return false;
+    }
+    uc_reg_write(uc, UC_X86_REG_EFLAGS, &eflags);
+    uc_reg_write(uc, UC_X86_REG_EIP, &new_eip);
+    return true;
+}
+
+}  // namespace kvmrr
