@@ -124,7 +124,9 @@ void heatmap_image(PlotCanvas& c, const DirtyReport& r, const HeatmapGrid& g, co
         throw Error("cannot draw the heatmap: out of memory");
     }
     cairo_surface_flush(img);
-    std::vector<double> cell(static_cast<size_t>(w) * h, 0);  // the darkest share that falls on each pixel
+    // Each pixel the darkest share that falls on it, so that a short dirty
+    // epoch beside a long clean one still shows.
+    std::vector<double> cell(static_cast<size_t>(w) * h, 0);
     for (uint64_t col = 0; col < g.cols; ++col) {
         const size_t e0 = col * g.epochs_per_col, e1 = std::min(r.epochs.size(), (col + 1) * g.epochs_per_col) - 1;
         int x0 = static_cast<int>(std::floor(a.x(a.epoch_start(r, e0)) - kLeft));
@@ -360,8 +362,9 @@ void panel_migration(PlotCanvas& c, const DirtyPlotInfo& info) {
     }
     const MigrationEstimate& m = *info.migration;
     const double link_mbit = m.params.bandwidth_bytes_per_s * 8 / 1e6;
+    const std::string link = link_mbit >= 1000 ? short_number(link_mbit / 1000) + " Gbit/s" : short_number(link_mbit) + " Mbit/s";
     c.text("panel-title",
-           "Pre-copy migration rounds over " + short_number(link_mbit) + " Mbit/s, downtime limit " +
+           "Pre-copy migration rounds over " + link + ", downtime limit " +
                short_number(m.params.downtime_s * 1e3) + " ms" + (info.link_assumed ? " (an assumed link: see --bandwidth)" : ""),
            20, kTopC - 18, 13, TextAnchor::Start, true);
     const Rounds tr = rounds_of(m.trace), geo = rounds_of(m.geometric);

@@ -66,6 +66,31 @@ std::string xml_unescape(const std::string& s) {
     return o;
 }
 
+// Names come from traces: what is not UTF-8 (cairo refuses it) or is a
+// control character (XML refuses it) becomes '?'.
+std::string printable(const std::string& s) {
+    std::string o;
+    for (size_t i = 0; i < s.size();) {
+        const auto c = static_cast<unsigned char>(s[i]);
+        const size_t n = c < 0x80 ? 1 : (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xe ? 3 : (c >> 3) == 0x1e ? 4 : 0;
+        bool ok = n > 0 && i + n <= s.size() && (n > 1 || c >= 0x20) && c != 0x7f;
+        for (size_t k = 1; ok && k < n; ++k) ok = (static_cast<unsigned char>(s[i + k]) & 0xc0) == 0x80;
+        // No overlong forms, surrogates or code points past U+10FFFF.
+        const auto c1 = ok && n > 1 ? static_cast<unsigned char>(s[i + 1]) : 0;
+        if (ok && n == 2) ok = c >= 0xc2;
+        if (ok && n == 3) ok = (c != 0xe0 || c1 >= 0xa0) && (c != 0xed || c1 < 0xa0);
+        if (ok && n == 4) ok = c <= 0xf4 && (c != 0xf0 || c1 >= 0x90) && (c != 0xf4 || c1 < 0x90);
+        if (ok) {
+            o.append(s, i, n);
+            i += n;
+        } else {
+            o += '?';
+            ++i;
+        }
+    }
+    return o;
+}
+
 std::string number(double v) {
     char buf[32];
     std::snprintf(buf, sizeof buf, "%.2f", v);
@@ -90,7 +115,7 @@ PictureFormat picture_format(const std::string& path) {
 }
 
 PlotCanvas::PlotCanvas(PictureFormat format, int width, int height, std::string title)
-    : format_(format), width_(width), height_(height), title_(std::move(title)) {
+    : format_(format), width_(width), height_(height), title_(printable(title)) {
     if (format_ == PictureFormat::Svg) {
         surface_ = cairo_svg_surface_create_for_stream(append_to_string, &svg_, width, height);
         // Pixels, so the SVG and the PNG of one drawing are the same size.
@@ -116,7 +141,8 @@ PlotCanvas::~PlotCanvas() {
     cairo_surface_destroy(surface_);
 }
 
-double PlotCanvas::text_width(const std::string& s, double size, bool bold) {
+double PlotCanvas::text_width(const std::string& words, double size, bool bold) {
+    const std::string s = printable(words);
     cairo_select_font_face(cr_, "sans-serif", CAIRO_FONT_SLANT_NORMAL, bold ? CAIRO_FONT_WEIGHT_BOLD : CAIRO_FONT_WEIGHT_NORMAL);
     cairo_set_font_size(cr_, size);
     cairo_text_extents_t e;
@@ -124,8 +150,9 @@ double PlotCanvas::text_width(const std::string& s, double size, bool bold) {
     return e.x_advance;
 }
 
-void PlotCanvas::text(const std::string& role, const std::string& s, double x, double y, double size, TextAnchor anchor,
-                      bool bold, bool vertical) {
+void PlotCanvas::text(const std::string& role, const std::string& words, double x, double y, double size,
+                      TextAnchor anchor, bool bold, bool vertical) {
+    const std::string s = printable(words);
     if (s.empty()) return;
     const double w = text_width(s, size, bold);  // also selects the font
     const double shift = anchor == TextAnchor::Start ? 0 : anchor == TextAnchor::Middle ? w / 2 : w;

@@ -392,7 +392,7 @@ int main(int argc, char** argv) {
     DirtyCli dc;
     CLI::App* dirty = app.add_subcommand(
         "dirty", "Dirty-page analysis of a trace: per-epoch dirty pages and rates, working set, hottest pages, a "
-                 "heatmap, and a pre-copy migration estimate (exit 0, 3 trace not whole, 2 trouble)");
+                 "pre-copy migration estimate, and a picture of them (exit 0, 3 trace not whole, 2 trouble)");
     dirty->add_option("trace", trace_path, "Trace file")->required();
     auto* dj = dirty->add_flag("--json", dc.json, "The report as one JSON object");
     dirty->add_flag("--csv", dc.csv, "One CSV row per epoch")->excludes(dj);

@@ -152,15 +152,19 @@ TEST(PlotCanvas, TheTextLayerEscapesAndRoundTrips) {
         c.text("label", "x < y & \"z\"", 10, 20, 12);
         c.text("turned", "up", 50, 80, 10, TextAnchor::Middle, true, true);
         c.text("label", "", 10, 40, 12);  // nothing to draw, nothing kept
+        // From a damaged or hostile trace: not UTF-8, control characters,
+        // an overlong '/', a surrogate. Cairo would refuse them; they become '?'.
+        c.text("name", "bad\xff\x01\xc0\xaf\xed\xa0\x80 \xc3\xa9t\xc3\xa9", 10, 60, 12);
         c.save(path);
         EXPECT_THROW(c.save(path), Error);
     }
     const std::string svg = slurp(path);
     std::filesystem::remove(path);
     EXPECT_NE(svg.find("<title>a &lt;title&gt; &amp; more</title>"), std::string::npos) << svg;
-    EXPECT_EQ(svg_text_lines(svg), (std::vector<std::string>{"label: x < y & \"z\"", "turned: up"}));
+    EXPECT_EQ(svg_text_lines(svg),
+              (std::vector<std::string>{"label: x < y & \"z\"", "turned: up", "name: bad??????? \xc3\xa9t\xc3\xa9"}));
     EXPECT_NE(svg.find("transform=\"rotate(-90 50.00 80.00)\""), std::string::npos);
-    EXPECT_EQ(svg_glyph_groups(svg), 2u);
+    EXPECT_EQ(svg_glyph_groups(svg), 3u);
 }
 
 TEST(PlotAxes, TicksAndLabels) {
