@@ -427,20 +427,8 @@ void panel_migration(PlotCanvas& c, const DirtyPlotInfo& info) {
     if (m.looped) c.text("legend", "(the estimate loops the recording)", kRightC + 20, ly + 64, 10);
 }
 
-}  // namespace
-
-DirtyPlotInfo dirty_plot_info(const TraceReader& reader) {
-    DirtyPlotInfo i;
-    i.trace_name = std::filesystem::path(reader.name()).filename().string();
-    i.guest = reader.header().guest_name;
-    i.accelerator = reader.header().accelerator;
-    i.recorded_at_ns = reader.header().start_time_ns;
-    return i;
-}
-
-void write_dirty_plot(const DirtyReport& r, const DirtyPlotInfo& info, const std::string& path) {
+void draw_dirty_plot(const DirtyReport& r, const DirtyPlotInfo& info, const std::string& path) {
     const PictureFormat format = picture_format(path);
-    if (r.epochs.empty() || r.ram_pages == 0) throw Error("picture " + path + ": the trace has no dirty logs to draw");
     std::string title = "Dirty pages of " + (info.trace_name.empty() ? std::string("a trace") : info.trace_name);
     if (!info.guest.empty()) title += " (guest " + info.guest + ")";
     PlotCanvas c(format, kWidth, kHeight, title);
@@ -461,6 +449,29 @@ void write_dirty_plot(const DirtyReport& r, const DirtyPlotInfo& info, const std
     panel_rate(c, r, a);
     panel_migration(c, info);
     c.save(path);
+}
+
+}  // namespace
+
+DirtyPlotInfo dirty_plot_info(const TraceReader& reader) {
+    DirtyPlotInfo i;
+    i.trace_name = std::filesystem::path(reader.name()).filename().string();
+    i.guest = reader.header().guest_name;
+    i.accelerator = reader.header().accelerator;
+    i.recorded_at_ns = reader.header().start_time_ns;
+    return i;
+}
+
+void write_dirty_plot(const DirtyReport& r, const DirtyPlotInfo& info, const std::string& path) {
+    picture_format(path);
+    if (r.epochs.empty() || r.ram_pages == 0) throw Error("picture " + path + ": the trace has no dirty logs to draw");
+    try {
+        draw_dirty_plot(r, info, path);
+    } catch (...) {
+        release_drawing_caches();
+        throw;
+    }
+    release_drawing_caches();
 }
 
 }  // namespace kvmrr

@@ -33,7 +33,10 @@ struct DirtyPlotInfo {
 DirtyPlotInfo dirty_plot_info(const TraceReader& reader);
 
 // Throws kvmrr::Error for a name that is not .png or .svg (before drawing
-// anything), an analysis with no dirty logs, or a file that cannot be written.
+// anything), an analysis with no dirty logs, or a file that cannot be
+// written. Not for two threads at once: when done, written or not, it
+// empties cairo's and fontconfig's font caches (release_drawing_caches in
+// plot_canvas.h), so that nothing of the drawing outlives it.
 void write_dirty_plot(const DirtyReport& r, const DirtyPlotInfo& info, const std::string& path);
 
 }  // namespace kvmrr

@@ -2,6 +2,7 @@
 
 #include <cairo-svg.h>
 #include <cairo.h>
+#include <fontconfig/fontconfig.h>
 
 #include <algorithm>
 #include <cctype>
@@ -201,6 +202,11 @@ void PlotCanvas::save(const std::string& path) {
                 svg_.substr(open_end + 1, close - open_end - 1) + svg_text_layer() + svg_.substr(close);
     }
     write_file(path, bytes);
+}
+
+void release_drawing_caches() {
+    cairo_debug_reset_static_data();
+    FcFini();
 }
 
 std::vector<std::string> svg_text_lines(const std::string& svg) {
