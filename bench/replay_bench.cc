@@ -21,7 +21,7 @@
 #include "replay/device_replay.h"
 #include "replay/guest_replay.h"
 #include "replay/dirty_analysis.h"
-#include "replay/dirty_heatmap.h"
+#include "replay/dirty_plot.h"
 #include "replay/migration_estimate.h"
 #include "replay/tests/replay_test_util.h"
 
@@ -169,8 +169,8 @@ void BM_GuestReplayPioLoopGuest(benchmark::State& state) {
 // epochs of 10 ms: every epoch dirties a hot set (the first 2,048 pages),
 // a sequential sweep of 4,096 pages that moves on each epoch, and 4,096
 // pages at random: about 10,000 distinct pages an epoch, 10 million in
-// all. Timed: the analysis, the text report, the PNG heatmap and the
-// migration estimate (1 Gbit/s, 300 ms), as `kvmrr dirty --bandwidth`.
+// all. Timed: the analysis, the text report, the migration estimate
+// (1 Gbit/s, 300 ms) and the PNG picture, as `kvmrr dirty --bandwidth`.
 std::string dirty_1gib_trace() {
     static const std::string path = [] {
         const std::string p = testing::temp_trace("bench-dirty-1gib");
@@ -213,8 +213,10 @@ void BM_DirtyReport1GiB1000Epochs(benchmark::State& state) {
         TraceReader r = TraceReader::open(trace);
         const DirtyReport rep = analyse_dirty(r);
         const std::string text = dirty_text(rep);
-        write_heatmap(rep, png);
         const MigrationEstimate m = estimate_migration(rep, {parse_bandwidth("1Gbit"), 0.3, 30});
+        DirtyPlotInfo info = dirty_plot_info(r);
+        info.migration = m;
+        write_dirty_plot(rep, info, png);
         benchmark::DoNotOptimize(text.size() + m.trace.pages_sent);
         epochs = rep.epochs.size();
     }

@@ -25,6 +25,8 @@ struct BlockState {
     std::vector<uint64_t> last;        // last epoch it was dirty in, plus 1 (0: never)
     std::vector<uint64_t> gpa;         // where it was mapped then
     std::vector<uint32_t> region;      // the region there (an index into Analyser::region_names_)
+    std::string name;                  // the region it was first dirtied through ("" not yet)
+    std::vector<BlockMapping> mappings;
     void grow(uint64_t pages) {
         if (pages <= last.size()) return;
         epochs.resize(pages);
@@ -77,6 +79,9 @@ private:
             if (it == slots_.end()) return;
             BlockState& b = blocks_[it->second.block];
             b.extent = std::max(b.extent, (it->second.block_offset + it->second.size + kPageSize - 1) / kPageSize);
+            const BlockMapping at{it->second.block_offset / kPageSize, (it->second.size + kPageSize - 1) / kPageSize,
+                                  it->second.gpa};
+            if (std::find(b.mappings.begin(), b.mappings.end(), at) == b.mappings.end()) b.mappings.push_back(at);
         }
     }
 
@@ -122,6 +127,7 @@ private:
         const uint32_t rid = rid_it->second;
         const uint64_t base = s.block_offset / kPageSize;
         BlockState& b = blocks_[s.block];
+        if (b.name.empty()) b.name = region;
         for (const DirtyRun& r : dirty_runs(d)) {
             pending_.push_back({s.block, base + r.first, r.count});
             b.grow(base + r.first + r.count);
@@ -185,7 +191,10 @@ private:
         for (auto& [id, b] : blocks_) {
             const uint64_t pages = std::max<uint64_t>(b.extent, b.last.size());
             if (pages == 0) continue;
-            rep_.blocks.push_back({id, pages, first});
+            std::string name = b.name;
+            if (name.empty() && !b.mappings.empty()) name = region_at(b.mappings.front().gpa);
+            if (name.empty() || name == "unknown") name = "RAM block " + std::to_string(id);
+            rep_.blocks.push_back({id, pages, first, name, b.mappings});
             base[id] = first;
             first += pages;
         }

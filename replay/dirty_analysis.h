@@ -58,10 +58,24 @@ struct HotPage {
     uint64_t epochs = 0;    // epochs in which it was dirty
 };
 
+// Where a logging slot showed some of a RAM block's pages.
+struct BlockMapping {
+    uint64_t page = 0;   // the first, in the block
+    uint64_t pages = 0;
+    uint64_t gpa = 0;    // the guest-physical address of `page`
+    bool operator==(const BlockMapping&) const = default;
+};
+
 struct RamBlockPages {
     uint32_t id = 0;
     uint64_t pages = 0;  // the largest extent any slot showed
     uint64_t first = 0;  // where its pages start in the dense numbering
+    // The region its pages were first dirtied through (else the one mapped
+    // where it was first logged; "RAM block N" when the trace never says),
+    // and every distinct place logging slots mapped it, in the order seen:
+    // what the heatmap names its bands with.
+    std::string region;
+    std::vector<BlockMapping> mappings;
 };
 
 struct DirtyReport {

@@ -1,28 +1,96 @@
 #include "replay/dirty_heatmap.h"
 
-#include <png.h>
-
 #include <algorithm>
-#include <array>
-#include <cerrno>
-#include <csetjmp>
-#include <cstdio>
-#include <cstring>
-#include <fstream>
-
-#include "core/error.h"
 
 namespace kvmrr {
 
 namespace {
 
-bool ends_with(const std::string& s, const std::string& tail) {
-    return s.size() >= tail.size() && s.compare(s.size() - tail.size(), tail.size(), tail) == 0;
+// Row counts per block: blocks whose share of `max_rows` is below
+// `min_rows` get min_rows (or one per page if fewer); the rest share what
+// is left in proportion to their pages, at least one row each.
+std::vector<uint64_t> band_rows(const DirtyReport& r, uint64_t max_rows, uint64_t min_rows) {
+    std::vector<uint64_t> rows(r.blocks.size(), 0);
+    std::vector<bool> fixed(r.blocks.size(), false);
+    uint64_t fixed_rows = 0, other_pages = 0;
+    for (size_t i = 0; i < r.blocks.size(); ++i) {
+        const uint64_t pages = r.blocks[i].pages;
+        const uint64_t floor_rows = std::min(pages, min_rows);
+        const double share = static_cast<double>(max_rows) * static_cast<double>(pages) / static_cast<double>(r.ram_pages);
+        if (share < static_cast<double>(floor_rows)) {
+            fixed[i] = true;
+            rows[i] = floor_rows;
+            fixed_rows += floor_rows;
+        } else {
+            other_pages += pages;
+        }
+    }
+    const uint64_t left = max_rows > fixed_rows ? max_rows - fixed_rows : 0;
+    for (size_t i = 0; i < r.blocks.size(); ++i) {
+        if (fixed[i]) continue;
+        const uint64_t pages = r.blocks[i].pages;
+        const auto want = static_cast<uint64_t>(static_cast<double>(left) * static_cast<double>(pages) / static_cast<double>(other_pages));
+        rows[i] = std::clamp<uint64_t>(want, std::min<uint64_t>(1, pages), pages);
+    }
+    return rows;
 }
 
-// White for clean, then yellow, red and black as the share grows; a cell
-// with any dirty page is at least a light yellow, so one page shows.
-std::array<uint8_t, 3> colour(double share) {
+}  // namespace
+
+std::pair<uint64_t, uint64_t> HeatmapGrid::row_pages(const HeatmapBand& band, uint64_t pages, uint64_t row) const {
+    // Row i holds pages [ceil(i*P/R), ceil((i+1)*P/R)), so page p is in row floor(p*R/P).
+    const uint64_t i = row - band.first_row, R = band.rows;
+    return {(i * pages + R - 1) / R, ((i + 1) * pages + R - 1) / R};
+}
+
+HeatmapGrid heatmap_grid(const DirtyReport& r, uint64_t max_rows, uint64_t max_cols, uint64_t min_band_rows) {
+    HeatmapGrid g;
+    if (r.ram_pages == 0 || r.epochs.empty() || r.blocks.empty() || max_rows == 0 || max_cols == 0) return g;
+    const std::vector<uint64_t> rows = band_rows(r, max_rows, min_band_rows);
+    for (size_t i = 0; i < r.blocks.size(); ++i) {
+        g.bands.push_back({i, g.rows, rows[i]});
+        g.rows += rows[i];
+    }
+    g.epochs_per_col = (r.epochs.size() + max_cols - 1) / max_cols;
+    g.cols = (r.epochs.size() + g.epochs_per_col - 1) / g.epochs_per_col;
+    std::vector<uint64_t> count(g.rows * g.cols, 0);
+    for (size_t e = 0; e < r.epochs.size(); ++e) {
+        const uint64_t col = e / g.epochs_per_col;
+        for (const PageRun& run : r.epochs[e].runs) {
+            // The block holding the run (a run never crosses blocks), then its pages row by row.
+            const auto it = std::upper_bound(r.blocks.begin(), r.blocks.end(), run.first,
+                                             [](uint64_t p, const RamBlockPages& b) { return p < b.first; });
+            if (it == r.blocks.begin()) continue;
+            const size_t b = static_cast<size_t>(std::prev(it) - r.blocks.begin());
+            const RamBlockPages& block = r.blocks[b];
+            const HeatmapBand& band = g.bands[b];
+            if (band.rows == 0) continue;
+            uint64_t p = run.first - block.first;
+            const uint64_t end = std::min(run.first + run.count - block.first, block.pages);
+            while (p < end) {
+                const uint64_t row = band.first_row + p * band.rows / block.pages;
+                const uint64_t row_end = std::min(end, g.row_pages(band, block.pages, row).second);
+                count[row * g.cols + col] += row_end - p;
+                p = row_end;
+            }
+        }
+    }
+    g.share.assign(count.size(), 0);
+    for (const HeatmapBand& band : g.bands) {
+        const uint64_t pages = r.blocks[band.block].pages;
+        for (uint64_t row = band.first_row; row < band.first_row + band.rows; ++row) {
+            const auto [first, end] = g.row_pages(band, pages, row);
+            for (uint64_t col = 0; col < g.cols; ++col) {
+                const uint64_t epochs = std::min<uint64_t>(g.epochs_per_col, r.epochs.size() - col * g.epochs_per_col);
+                g.share[row * g.cols + col] =
+                    static_cast<double>(count[row * g.cols + col]) / static_cast<double>((end - first) * epochs);
+            }
+        }
+    }
+    return g;
+}
+
+std::array<uint8_t, 3> heatmap_colour(double share) {
     if (share <= 0) return {255, 255, 255};
     const double x = 0.15 + 0.85 * std::min(1.0, share);
     auto mix = [](double a, double b, double t) { return static_cast<uint8_t>(a + (b - a) * t + 0.5); };
@@ -32,164 +100,6 @@ std::array<uint8_t, 3> colour(double share) {
     }
     const double t = (x - 0.5) / 0.5;  // red -> black
     return {mix(220, 0, t), mix(30, 0, t), mix(30, 0, t)};
-}
-
-uint64_t cells_to_fill(uint64_t n, uint64_t target) { return n >= target ? 1 : std::max<uint64_t>(1, target / n); }
-
-// libpng reports errors by longjmp, so its calls stay in this function,
-// whose only locals live across setjmp are set before it and never change.
-const char* png_encode(std::FILE* f, const uint8_t* rgb, png_uint_32 w, png_uint_32 h) {
-    png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, nullptr, nullptr, nullptr);
-    if (!png) return "libpng could not start";
-    png_infop info = png_create_info_struct(png);
-    if (!info) {
-        png_destroy_write_struct(&png, nullptr);
-        return "libpng could not start";
-    }
-    if (setjmp(png_jmpbuf(png))) {
-        png_destroy_write_struct(&png, &info);
-        return "libpng failed (is the disk full?)";
-    }
-    png_init_io(png, f);
-    png_set_IHDR(png, info, w, h, 8, PNG_COLOR_TYPE_RGB, PNG_INTERLACE_NONE, PNG_COMPRESSION_TYPE_DEFAULT,
-                 PNG_FILTER_TYPE_DEFAULT);
-    png_write_info(png, info);
-    for (png_uint_32 y = 0; y < h; ++y) png_write_row(png, rgb + size_t{y} * w * 3);
-    png_write_end(png, nullptr);
-    png_destroy_write_struct(&png, &info);
-    return nullptr;
-}
-
-void write_png(const HeatmapGrid& g, const DirtyReport& r, const std::string& path) {
-    const uint64_t cw = cells_to_fill(g.cols, 800), ch = cells_to_fill(g.rows, 600);
-    const uint64_t margin = 6;  // a strip on the left that shows the RAM blocks, alternating grey
-    const uint64_t w = margin + g.cols * cw, h = g.rows * ch;
-    std::vector<uint8_t> image(w * h * 3);
-    for (uint64_t y = 0; y < h; ++y) {
-        uint8_t* row = image.data() + y * w * 3;
-        const uint64_t gr = y / ch;
-        // Which RAM block the row's first page belongs to, for the strip.
-        const uint64_t page = gr * g.pages_per_row;
-        size_t block = 0;
-        while (block + 1 < r.blocks.size() && r.blocks[block + 1].first <= page) ++block;
-        const uint8_t grey = block % 2 ? 120 : 190;
-        for (uint64_t x = 0; x < margin; ++x) row[x * 3] = row[x * 3 + 1] = row[x * 3 + 2] = x + 1 == margin ? 255 : grey;
-        for (uint64_t c = 0; c < g.cols; ++c) {
-            const auto rgb = colour(g.at(gr, c));
-            for (uint64_t k = 0; k < cw; ++k) std::copy(rgb.begin(), rgb.end(), row + (margin + c * cw + k) * 3);
-        }
-    }
-    std::FILE* f = std::fopen(path.c_str(), "wb");
-    if (!f) throw Error("cannot write the heatmap " + path + ": " + std::strerror(errno));
-    const char* err = png_encode(f, image.data(), static_cast<png_uint_32>(w), static_cast<png_uint_32>(h));
-    const bool flushed = std::fflush(f) == 0 && !std::ferror(f);
-    std::fclose(f);
-    if (err) throw Error("cannot write the heatmap " + path + ": " + err);
-    if (!flushed) throw Error("cannot write the heatmap " + path + ": " + std::strerror(errno));
-}
-
-void write_svg(const HeatmapGrid& g, const DirtyReport& r, const std::string& path) {
-    const uint64_t cw = cells_to_fill(g.cols, 800), ch = cells_to_fill(g.rows, 600);
-    const uint64_t left = 90, top = 30, bottom = 40;
-    const uint64_t w = left + g.cols * cw + 20, h = top + g.rows * ch + bottom;
-    std::string s;
-    s.reserve(g.rows * g.cols * 16);
-    s += "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"" + std::to_string(w) + "\" height=\"" + std::to_string(h) +
-         "\" font-family=\"sans-serif\" font-size=\"11\">\n";
-    s += "<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n";
-    s += "<text x=\"" + std::to_string(left) + "\" y=\"18\">dirty pages: " + std::to_string(r.ram_pages) + " pages down (" +
-         std::to_string(g.pages_per_row) + " per row), " + std::to_string(r.epochs.size()) + " epochs across (" +
-         std::to_string(g.epochs_per_col) + " per column)</text>\n";
-    // Cells: one rect per run of equal colour along a row keeps the file small.
-    for (uint64_t row = 0; row < g.rows; ++row) {
-        uint64_t c = 0;
-        while (c < g.cols) {
-            const auto rgb = colour(g.at(row, c));
-            uint64_t e = c + 1;
-            while (e < g.cols && colour(g.at(row, e)) == rgb) ++e;
-            if (rgb != std::array<uint8_t, 3>{255, 255, 255}) {
-                char buf[160];
-                std::snprintf(buf, sizeof buf, "<rect x=\"%llu\" y=\"%llu\" width=\"%llu\" height=\"%llu\" fill=\"#%02x%02x%02x\"/>\n",
-                              static_cast<unsigned long long>(left + c * cw), static_cast<unsigned long long>(top + row * ch),
-                              static_cast<unsigned long long>((e - c) * cw), static_cast<unsigned long long>(ch), rgb[0], rgb[1],
-                              rgb[2]);
-                s += buf;
-            }
-            c = e;
-        }
-    }
-    // Frame, RAM block boundaries with their sizes, and a few epoch ticks.
-    s += "<rect x=\"" + std::to_string(left) + "\" y=\"" + std::to_string(top) + "\" width=\"" + std::to_string(g.cols * cw) +
-         "\" height=\"" + std::to_string(g.rows * ch) + "\" fill=\"none\" stroke=\"#888\"/>\n";
-    for (const RamBlockPages& b : r.blocks) {
-        const uint64_t y = top + (b.first / g.pages_per_row) * ch;
-        s += "<line x1=\"" + std::to_string(left - 5) + "\" x2=\"" + std::to_string(left + g.cols * cw) + "\" y1=\"" +
-             std::to_string(y) + "\" y2=\"" + std::to_string(y) + "\" stroke=\"#4a7\" stroke-width=\"0.5\"/>\n";
-        char label[96];
-        std::snprintf(label, sizeof label, "block %u: %.1f MiB", b.id, static_cast<double>(b.pages * r.page_size) / 1048576.0);
-        s += "<text x=\"2\" y=\"" + std::to_string(y + 11) + "\">" + label + "</text>\n";
-    }
-    const uint64_t ticks = std::min<uint64_t>(g.cols, 10);
-    for (uint64_t i = 0; i <= ticks && ticks > 0; ++i) {
-        const uint64_t col = std::min(g.cols - 1, i * g.cols / ticks);
-        const uint64_t x = left + col * cw;
-        s += "<text x=\"" + std::to_string(x) + "\" y=\"" + std::to_string(top + g.rows * ch + 15) + "\">" +
-             std::to_string(r.epochs[std::min<size_t>(r.epochs.size() - 1, col * g.epochs_per_col)].epoch) + "</text>\n";
-    }
-    s += "<text x=\"" + std::to_string(left) + "\" y=\"" + std::to_string(h - 6) +
-         "\">epoch → (white: clean; yellow, red, black: more of the cell's pages dirty)</text>\n";
-    s += "</svg>\n";
-    std::ofstream out(path, std::ios::binary);
-    out << s;
-    out.flush();
-    if (!out) throw Error("cannot write the heatmap " + path);
-}
-
-}  // namespace
-
-HeatmapGrid heatmap_grid(const DirtyReport& r, uint64_t max_rows, uint64_t max_cols) {
-    HeatmapGrid g;
-    if (r.ram_pages == 0 || r.epochs.empty()) return g;
-    g.pages_per_row = (r.ram_pages + max_rows - 1) / max_rows;
-    g.rows = (r.ram_pages + g.pages_per_row - 1) / g.pages_per_row;
-    g.epochs_per_col = (r.epochs.size() + max_cols - 1) / max_cols;
-    g.cols = (r.epochs.size() + g.epochs_per_col - 1) / g.epochs_per_col;
-    std::vector<uint64_t> count(g.rows * g.cols, 0);
-    for (size_t i = 0; i < r.epochs.size(); ++i) {
-        const uint64_t col = i / g.epochs_per_col;
-        for (const PageRun& run : r.epochs[i].runs) {
-            // The run's pages, row by row.
-            uint64_t p = run.first;
-            const uint64_t end = std::min(run.first + run.count, r.ram_pages);
-            while (p < end) {
-                const uint64_t row = p / g.pages_per_row;
-                const uint64_t row_end = std::min(end, (row + 1) * g.pages_per_row);
-                count[row * g.cols + col] += row_end - p;
-                p = row_end;
-            }
-        }
-    }
-    g.share.resize(count.size());
-    for (uint64_t row = 0; row < g.rows; ++row) {
-        const uint64_t pages = std::min(g.pages_per_row, r.ram_pages - row * g.pages_per_row);
-        for (uint64_t col = 0; col < g.cols; ++col) {
-            const uint64_t epochs = std::min<uint64_t>(g.epochs_per_col, r.epochs.size() - col * g.epochs_per_col);
-            g.share[row * g.cols + col] = static_cast<double>(count[row * g.cols + col]) / static_cast<double>(pages * epochs);
-        }
-    }
-    return g;
-}
-
-void write_heatmap(const DirtyReport& r, const std::string& path) {
-    const bool png = ends_with(path, ".png"), svg = ends_with(path, ".svg");
-    if (!png && !svg) throw Error("heatmap " + path + ": the name must end in .png or .svg");
-    const HeatmapGrid g = heatmap_grid(r);
-    if (g.rows == 0) throw Error("heatmap " + path + ": the trace has no dirty logs to draw");
-    if (png) {
-        write_png(g, r, path);
-    } else {
-        write_svg(g, r, path);
-    }
 }
 
 }  // namespace kvmrr

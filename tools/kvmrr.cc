@@ -22,7 +22,8 @@
 #include "replay/device_replay.h"
 #include "replay/guest_replay.h"
 #include "replay/dirty_analysis.h"
-#include "replay/dirty_heatmap.h"
+#include "replay/dirty_plot.h"
+#include "replay/plot_canvas.h"
 #include "replay/migration_estimate.h"
 #include "replay/trace_diff.h"
 
@@ -268,6 +269,7 @@ struct DirtyCli {
 };
 
 int cmd_dirty(const std::string& path, const DirtyCli& c) {
+    if (!c.heatmap.empty()) picture_format(c.heatmap);  // a usage error before any output
     TraceReader r = TraceReader::open(path);
     DirtyAnalysisOptions o;
     o.window = c.window;
@@ -289,7 +291,17 @@ int cmd_dirty(const std::string& path, const DirtyCli& c) {
     std::cout.flush();
     if (!c.no_heatmap && !rep.epochs.empty()) {
         const std::string pic = c.heatmap.empty() ? path + ".heatmap.png" : c.heatmap;
-        write_heatmap(rep, pic);
+        DirtyPlotInfo info = dirty_plot_info(r);
+        info.migration = mig;
+        // Without --bandwidth the picture still shows the rounds, over a
+        // link it names as assumed.
+        if (!mig && rep.timed && rep.recorded_ns() > 0 && rep.ram_pages > 0) {
+            info.migration = estimate_migration(rep, {parse_bandwidth("1Gbit"), c.downtime_ms / 1e3});
+            info.link_assumed = true;
+        } else if (!mig) {
+            info.no_migration = "the trace has no epoch times to replay the rounds in";
+        }
+        write_dirty_plot(rep, info, pic);
         std::cerr << "kvmrr: heatmap " << pic << "\n";
     } else if (!c.no_heatmap) {
         std::cerr << "kvmrr: no dirty logs in " << path << ": no heatmap\n";
@@ -380,13 +392,13 @@ int main(int argc, char** argv) {
     DirtyCli dc;
     CLI::App* dirty = app.add_subcommand(
         "dirty", "Dirty-page analysis of a trace: per-epoch dirty pages and rates, working set, hottest pages, a "
-                 "heatmap, and a pre-copy migration estimate (exit 0, 3 trace not whole, 2 trouble)");
+                 "pre-copy migration estimate, and a picture of them (exit 0, 3 trace not whole, 2 trouble)");
     dirty->add_option("trace", trace_path, "Trace file")->required();
     auto* dj = dirty->add_flag("--json", dc.json, "The report as one JSON object");
     dirty->add_flag("--csv", dc.csv, "One CSV row per epoch")->excludes(dj);
     dirty->add_option("--window", dc.window, "Epochs in the working-set window")->capture_default_str()->check(CLI::PositiveNumber);
     dirty->add_option("--top", dc.top, "Pages in the hottest-pages list")->capture_default_str();
-    auto* hm = dirty->add_option("--heatmap", dc.heatmap, "Heatmap file, .png or .svg (default: TRACE.heatmap.png)");
+    auto* hm = dirty->add_option("--heatmap", dc.heatmap, "The picture (heatmap, dirty rate, migration rounds): a .png or .svg file (default: TRACE.heatmap.png)");
     dirty->add_flag("--no-heatmap", dc.no_heatmap, "Do not draw the heatmap")->excludes(hm);
     dirty->add_option("--bandwidth", dc.bandwidth,
                       "Estimate a pre-copy live migration over this link (1Gbit, 100Mbit, 125MB, ... per second)");

@@ -14,7 +14,7 @@ else
     libgtest-dev libbenchmark-dev libcli11-dev
     libunicorn-dev  # the emulated accelerator (core/emu/), used where /dev/kvm is missing
     libzstd-dev  # bench/ only: zstd next to LZ4 on the same traces
-    libpng-dev  # kvmrr dirty: the heatmap picture
+    libcairo2-dev fonts-dejavu-core  # kvmrr dirty: its pictures (PNG and SVG) and their font
     seabios  # the pc board's firmware (/usr/share/seabios/bios.bin), booted by its tests
   )
   # tools/check.sh fuzzes the trace reader when a Debian clang is installed;

@@ -96,6 +96,11 @@ TEST(DirtyAnalysis, HandWrittenTraceGivesTheWorkedOutAnswer) {
     EXPECT_EQ(rep.ram_pages, 80u);
     ASSERT_EQ(rep.blocks.size(), 2u);
     EXPECT_EQ(rep.blocks[1].first, 64u);
+    // The bands of the heatmap: each block's region and where it was mapped.
+    EXPECT_EQ(rep.blocks[0].region, "ram");
+    EXPECT_EQ(rep.blocks[0].mappings, (std::vector<BlockMapping>{{0, 64, 0}}));
+    EXPECT_EQ(rep.blocks[1].region, "bank");
+    EXPECT_EQ(rep.blocks[1].mappings, (std::vector<BlockMapping>{{0, 16, 0x100000}, {0, 16, 0x200000}}));
     ASSERT_EQ(rep.epochs.size(), 4u);
     const std::vector<uint64_t> dirty_n = {4, 5, 0, 1}, ws = {4, 7, 5, 1}, start = {0, 1, 3, 4}, end = {1, 3, 4, 8};
     for (size_t i = 0; i < 4; ++i) {
@@ -155,7 +160,7 @@ DirtyReport synthetic(uint64_t ram, const std::function<PageRun(uint64_t)>& page
     DirtyReport r;
     r.timed = true;
     r.ram_pages = ram;
-    r.blocks = {{0, ram, 0}};
+    r.blocks = {{0, ram, 0, "ram", {}}};
     for (uint64_t k = 0; k < 10; ++k) {
         DirtyEpoch e;
         e.epoch = k;
@@ -262,24 +267,36 @@ TEST(DirtyHeatmap, CellsHoldTheShareOfDirtyPages) {
         for (uint64_t col = 0; col < 5; ++col) EXPECT_DOUBLE_EQ(g.at(row, col), row / 2 == col ? 0.5 : 0.0) << row << "," << col;
 }
 
-TEST(DirtyHeatmap, WritesPngAndSvgAndRefusesOtherNames) {
-    const DirtyReport r = synthetic(1000, [](uint64_t k) { return PageRun{k * 100, 100}; });
-    const std::string png = temp_path("h.png"), svg = temp_path("h.svg");
-    write_heatmap(r, png);
-    write_heatmap(r, svg);
-    std::ifstream p(png, std::ios::binary);
-    char sig[8] = {};
-    p.read(sig, 8);
-    EXPECT_EQ(std::string(sig, 8), std::string("\x89PNG\r\n\x1a\n", 8));
-    std::ifstream s(svg);
-    const std::string text((std::istreambuf_iterator<char>(s)), std::istreambuf_iterator<char>());
-    EXPECT_NE(text.find("<svg"), std::string::npos);
-    EXPECT_NE(text.find("<rect x="), std::string::npos);
-    std::filesystem::remove(png);
-    std::filesystem::remove(svg);
-    EXPECT_THROW(write_heatmap(r, temp_path("h.jpg")), Error);
-    EXPECT_THROW(write_heatmap(r, "/nonexistent-kvmrr-dir/h.png"), Error);
-    EXPECT_THROW(write_heatmap(DirtyReport{}, temp_path("empty.png")), Error);
+TEST(DirtyHeatmap, ASmallBlockGetsABandOfItsOwn) {
+    // 1,000 pages of RAM and a 16-page bank: in 100 rows the bank's share
+    // would be 1.6 rows; it gets 14 (one or two pages each), the RAM 86.
+    DirtyReport r = synthetic(1000, [](uint64_t k) { return PageRun{k * 100, 100}; });
+    r.blocks.push_back({1, 16, 1000, "bank", {}});
+    r.ram_pages = 1016;
+    r.epochs[0].runs.push_back({1000 + 15, 1});  // the bank's last page
+    const HeatmapGrid g = heatmap_grid(r, 100, 10, 14);
+    ASSERT_EQ(g.bands.size(), 2u);
+    EXPECT_EQ(g.bands[0].rows, 86u);
+    EXPECT_EQ(g.bands[1].first_row, 86u);
+    EXPECT_EQ(g.bands[1].rows, 14u);
+    EXPECT_EQ(g.rows, 100u);
+    // Rows cover the pages once each, in order.
+    uint64_t next = 0;
+    for (uint64_t row = 86; row < 100; ++row) {
+        const auto [first, end] = g.row_pages(g.bands[1], 16, row);
+        EXPECT_EQ(first, next);
+        EXPECT_GE(end, first + 1);
+        next = end;
+    }
+    EXPECT_EQ(next, 16u);
+    const auto [first, end] = g.row_pages(g.bands[1], 16, 99);
+    EXPECT_DOUBLE_EQ(g.at(99, 0), 1.0 / static_cast<double>(end - first));
+    EXPECT_DOUBLE_EQ(g.at(98, 0), 0.0);
+    // Epoch 0 dirtied RAM pages 0-99: the first rows of the RAM band.
+    EXPECT_DOUBLE_EQ(g.at(0, 0), 1.0);
+    EXPECT_DOUBLE_EQ(g.at(85, 0), 0.0);
+    // A block that fits gets its share and no more than a row per page.
+    EXPECT_EQ(heatmap_grid(r, 2000, 10, 14).bands[1].rows, 16u);
 }
 
 // The dirty_walker guest recorded with a harvest at each of its epoch

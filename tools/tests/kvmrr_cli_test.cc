@@ -244,11 +244,26 @@ TEST(KvmrrCli, DirtyReportsEpochsDrawsTheHeatmapAndEstimatesAMigration) {
     const Result c = kvmrr("dirty " + t + " --csv --heatmap " + svg);
     EXPECT_EQ(c.status, 0) << c.out;
     EXPECT_EQ(c.out.rfind("epoch,start_ns,end_ns,dirty_pages,", 0), 0u) << c.out;
-    EXPECT_TRUE(std::filesystem::exists(svg));
+    // The picture, with real words in it (replay/tests/dirty_plot_test.cc checks them all).
+    std::string pic;
+    {
+        std::ifstream f(svg);
+        pic.assign(std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>());
+    }
     std::filesystem::remove(svg);
+    EXPECT_NE(pic.find("<text class=\"title\""), std::string::npos) << pic.substr(0, 400);
+    EXPECT_NE(pic.find(">Dirty pages of " + std::filesystem::path(t).filename().string() + " (guest dirty_walker)</text>"),
+              std::string::npos);
+    // Without --bandwidth the migration rounds are drawn over an assumed link, and say so.
+    EXPECT_NE(pic.find("(an assumed link: see --bandwidth)</text>"), std::string::npos);
 
     EXPECT_EQ(kvmrr("dirty " + t + " --bandwidth fast --no-heatmap").status, 2);
-    EXPECT_EQ(kvmrr("dirty " + t + " --heatmap " + temp("x.gif")).status, 2);
+    // A picture that is neither .png nor .svg is a usage error, before any report.
+    const Result gif = kvmrr("dirty " + t + " --heatmap " + temp("x.gif"));
+    EXPECT_EQ(gif.status, 2) << gif.out;
+    EXPECT_EQ(gif.out.find("epoch"), std::string::npos) << gif.out;
+    EXPECT_NE(gif.out.find("the name must end in .png or .svg"), std::string::npos) << gif.out;
+    EXPECT_FALSE(std::filesystem::exists(temp("x.gif")));
     // A cut trace: analysed as far as it is whole, then exit 3.
     // Cut in the middle of the chunks: the file header is 24 bytes, the
     // header message (its length at offset 16) and an 8-byte checksum.
