@@ -4,35 +4,38 @@
 
 namespace kvmrr {
 
-void EventTimes::add(std::vector<Anchor>& list, uint64_t& stride, uint64_t& skipped, uint64_t seq, uint64_t ns) {
-    if (!list.empty() && ns < list.back().ns) return;  // back in time: not an anchor
+void EventTimes::add(Anchors& a, uint64_t seq, uint64_t ns) {
+    if (a.last && ns < a.last->ns) return;  // back in time: not an anchor
+    a.last = Anchor{seq, ns};
     // Thinning keeps one anchor in `stride`: the memory bound holds for
     // any trace, at the cost of resolution in the longest ones.
-    if (!list.empty() && ++skipped < stride) return;
-    skipped = 0;
-    list.push_back({seq, ns});
-    if (list.size() < max_anchors_) return;
-    size_t kept = 0;
-    for (size_t i = 0; i < list.size(); i += 2) list[kept++] = list[i];
-    list.resize(kept);
-    stride *= 2;
+    if (!a.kept.empty() && ++a.skipped < a.stride) return;
+    a.skipped = 0;
+    a.kept.push_back({seq, ns});
+    if (a.kept.size() < max_anchors_) return;
+    size_t n = 0;
+    for (size_t i = 0; i < a.kept.size(); i += 2) a.kept[n++] = a.kept[i];
+    a.kept.resize(n);
+    a.stride *= 2;
 }
 
 void EventTimes::observe(const TraceEvent& e) {
     if (const auto* c = std::get_if<ClockEvent>(&e.body)) {
-        if (is_monotonic_reading(*c)) add(clock_, clock_stride_, clock_skipped_, e.seq, static_cast<uint64_t>(c->ns));
+        if (is_monotonic_reading(*c)) add(clock_, e.seq, static_cast<uint64_t>(c->ns));
     } else if (const auto* d = std::get_if<DirtyEvent>(&e.body)) {
-        if (d->time_ns) add(harvest_, harvest_stride_, harvest_skipped_, e.seq, d->time_ns);
+        if (d->time_ns) add(harvest_, e.seq, d->time_ns);
     }
 }
 
 void EventTimes::finish() {
-    if (!clock_.empty()) {
+    for (Anchors* a : {&clock_, &harvest_})
+        if (a->last && a->last->seq != a->kept.back().seq) a->kept.push_back(*a->last);
+    if (!clock_.kept.empty()) {
         source_ = TimeSource::Clock;
-        chosen_ = std::move(clock_);
-    } else if (!harvest_.empty()) {
+        chosen_ = std::move(clock_.kept);
+    } else if (!harvest_.kept.empty()) {
         source_ = TimeSource::Harvest;
-        chosen_ = std::move(harvest_);
+        chosen_ = std::move(harvest_.kept);
     } else {
         source_ = TimeSource::Ordinal;
     }

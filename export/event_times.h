@@ -22,6 +22,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -59,11 +60,16 @@ private:
         uint64_t seq;
         uint64_t ns;
     };
-    void add(std::vector<Anchor>& list, uint64_t& stride, uint64_t& skipped, uint64_t seq, uint64_t ns);
+    struct Anchors {
+        std::vector<Anchor> kept;
+        std::optional<Anchor> last;  // the latest reading, kept or not: the end stays exact
+        uint64_t stride = 1, skipped = 0;
+    };
+    void add(Anchors& list, uint64_t seq, uint64_t ns);
 
     size_t max_anchors_;
-    std::vector<Anchor> clock_, harvest_, chosen_;
-    uint64_t clock_stride_ = 1, harvest_stride_ = 1, clock_skipped_ = 0, harvest_skipped_ = 0;
+    Anchors clock_, harvest_;
+    std::vector<Anchor> chosen_;
     TimeSource source_ = TimeSource::Ordinal;
 };
 

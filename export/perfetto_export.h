@@ -10,7 +10,7 @@
 // commits, memslot changes, host inputs (clock, entropy, serial input,
 // disk reads) and DMA, and two counters: "dirty pages" (one value per
 // harvest epoch, at the epoch's last log) and "exits/s" (accesses in each
-// 10 ms of the timeline). Times come from EventTimes (event_times.h); the
+// 1 ms of the timeline). Times come from EventTimes (event_times.h); the
 // top-level "otherData" says which source placed them.
 //
 // It streams: the trace is read twice (once for the time anchors, once to

@@ -100,6 +100,8 @@ std::string QemuPcMap::register_name(const AccessEvent& a, const std::string& de
         static const char* const regs[] = {"RBR", "IER", "IIR", "LCR", "MCR", "LSR", "MSR", "SCR"};
         const uint64_t off = a.addr - 0x3f8;
         if ((uart_lcr_ & 0x80) && off < 2) return off ? "DLM" : "DLL";
+        if (a.is_write && off == 0) return "THR";
+        if (a.is_write && off == 2) return "FCR";
         return regs[off & 7];
     }
     if (device == "pit") return a.addr == 0x43 ? "control" : "counter " + std::to_string(a.addr - 0x40);

@@ -308,6 +308,7 @@ int cmd_dirty(const std::string& path, const DirtyCli& c) {
 // Exit statuses of export: 0 written, 3 the trace is not whole (written
 // as far as it is), 2 trouble.
 int cmd_export(const std::string& perfetto, const std::string& qtest, const std::string& output) {
+    if (perfetto.empty() == qtest.empty()) throw Error("export: give --perfetto TRACE or --qtest TRACE");
     const std::string& path = perfetto.empty() ? qtest : perfetto;
     std::ofstream file;
     if (!output.empty() && output != "-") {
@@ -441,10 +442,9 @@ int main(int argc, char** argv) {
     CLI::App* exp = app.add_subcommand(
         "export", "Write a trace for other tools: a Perfetto/Chrome timeline (JSON) or a QEMU qtest script "
                   "(exit 0, 3 trace not whole, 2 trouble)");
-    auto* ep = exp->add_option("--perfetto", export_perfetto_trace, "Trace to write as Chrome/Perfetto trace-event JSON");
-    auto* eq = exp->add_option("--qtest", export_qtest_trace, "Trace whose device accesses to write as a QEMU qtest script");
-    ep->excludes(eq);
-    exp->require_option(1);
+    // One of the two, checked by cmd_export (a usage error exits 2).
+    exp->add_option("--perfetto", export_perfetto_trace, "Trace to write as Chrome/Perfetto trace-event JSON");
+    exp->add_option("--qtest", export_qtest_trace, "Trace whose device accesses to write as a QEMU qtest script");
     exp->add_option("-o,--output", export_output, "Output file (default: standard output)");
 
     QemuCheckOptions qco;
