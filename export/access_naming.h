@@ -33,6 +33,11 @@ private:
     RegionNames names_;
 };
 
+// The same without the region table: the window holding the access, and
+// the device's name given the label of the region that answered.
+const WindowRecord* window_at(const TraceHeader& header, const AccessEvent& a);
+std::string device_name(const TraceHeader& header, const AccessEvent& a, const std::string& region_label);
+
 // "in"/"out" for port I/O, "read"/"write" for MMIO.
 const char* access_verb(const AccessEvent& a);
 

@@ -62,8 +62,7 @@ QemuCheckReport qemu_check(const std::string& trace_path, const QemuCheckOptions
     QemuCheckReport rep;
     TraceReader reader = TraceReader::open(trace_path);
     EventGroupReader groups(reader);
-    QtestScript probe_map(reader.header(), false);
-    std::unique_ptr<QtestClient> qemu = start_qemu(probe_map.map(), o, rep);
+    std::unique_ptr<QtestClient> qemu = start_qemu(QemuPcMap(reader.header()), o, rep);
     QtestScript script(reader.header(), rep.clock_stepped);
 
     std::map<std::string, uint64_t> previous;  // the last QEMU value of each monotonic register

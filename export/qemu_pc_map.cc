@@ -1,8 +1,11 @@
 #include "export/qemu_pc_map.h"
 
+#include <algorithm>
 #include <array>
 #include <cinttypes>
 #include <cstdio>
+
+#include "export/access_naming.h"
 
 namespace kvmrr {
 
@@ -43,20 +46,13 @@ bool is_bcd(uint64_t v) { return (v & 0xf) <= 9 && ((v >> 4) & 0xf) <= 9; }
 
 QemuPcMap::QemuPcMap(const TraceHeader& header) : header_(header), pc_board_(header.board == "pc") {}
 
-const WindowRecord* QemuPcMap::window(const AccessEvent& a) const {
-    for (const WindowRecord& w : header_.windows)
-        if (w.io == a.io && a.addr >= w.addr && a.addr - w.addr < w.size) return &w;
-    return nullptr;
-}
-
 std::string QemuPcMap::device(const AccessEvent& a, const std::string& region_name) const {
-    if (a.status == TraceAccessStatus::Unassigned || a.region == kNoRegion) return "unassigned";
-    if (const WindowRecord* w = window(a)) return w->name;
-    return region_name;
+    return device_name(header_, a, region_name);
 }
 
 std::optional<std::string> QemuPcMap::left_out(const AccessEvent& a, const std::string& region_name) const {
-    if (a.io ? a.size > 4 : a.size > 8) return "sizes qtest has no command for";
+    const bool qtest_size = a.size == 1 || a.size == 2 || a.size == 4 || (!a.io && a.size == 8);
+    if (!qtest_size) return "sizes qtest has no command for";
     if (a.status == TraceAccessStatus::Invalid) return "accesses kvmrr's device refused";
     if (a.status == TraceAccessStatus::Unassigned || a.region == kNoRegion) {
         // The pc board leaves out some of QEMU's devices (the HPET, the DMA
@@ -66,7 +62,7 @@ std::optional<std::string> QemuPcMap::left_out(const AccessEvent& a, const std::
         return "unassigned ports and addresses";
     }
     if (is_pm_region(region_name)) return pc_board_ ? std::nullopt : std::optional<std::string>("devices QEMU's pc lacks");
-    const WindowRecord* w = window(a);
+    const WindowRecord* w = window_at(header_, a);
     if (!w) return "RAM and ROM";
     if (w->name == "lapic") return "the local APIC (per CPU; qtest accesses come from no CPU)";
     for (const QemuWindow& q : kQemuPc) {

@@ -23,6 +23,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "record/trace_event.h"
 
@@ -65,8 +66,6 @@ public:
     std::vector<std::string> qemu_machine_args() const;
 
 private:
-    const WindowRecord* window(const AccessEvent& a) const;
-
     const TraceHeader& header_;
     bool pc_board_ = false;
     uint8_t cmos_index_ = 0;

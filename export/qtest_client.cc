@@ -132,15 +132,13 @@ std::string QtestClient::drain_stderr() {
 
 void QtestClient::fail(const std::string& what) {
     std::string msg = "QEMU " + what + " (last command sent: " + (last_.empty() ? "none" : "'" + last_ + "'") + ")";
-    // What QEMU said on the way out, once it is gone (stderr is drained
-    // after the kill so that nothing it wrote is lost).
-    if (pid_ > 0) kill(pid_, SIGKILL);
+    // Stopped first, so that everything it wrote on stderr is there to read.
     if (pid_ > 0) {
+        kill(pid_, SIGKILL);
         int st = 0;
         while (waitpid(pid_, &st, 0) < 0 && errno == EINTR) {
         }
-        if (WIFEXITED(st) && what.find("exit") == std::string::npos)
-            msg += "; QEMU exited with status " + std::to_string(WEXITSTATUS(st));
+        if (WIFEXITED(st)) msg += "; QEMU exited with status " + std::to_string(WEXITSTATUS(st));
         pid_ = -1;
     }
     if (const std::string e = drain_stderr(); !e.empty()) msg += "; QEMU's stderr: " + printable(e);

@@ -110,7 +110,7 @@ TEST(RealQemu, FixtureGuestsUartAndCmosAgree) {
 
 // One SeaBIOS boot, recorded once (ctest runs each test in a process of
 // its own): checked against QEMU, exported as a timeline and as a script.
-TEST(SeaBiosBoot, AgreesWithQemuAndExportsAsTimelineAndScript) {
+TEST(QemuCheckSeaBiosBoot, AgreesWithQemuAndExportsAsTimelineAndScript) {
     if (!std::filesystem::exists("/usr/share/seabios/bios.bin"))
         GTEST_SKIP() << "/usr/share/seabios/bios.bin is missing (apt-get install seabios)";
     const auto dir = testing::scratch_dir("seabios-check");

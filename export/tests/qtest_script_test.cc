@@ -50,6 +50,7 @@ TEST(QemuPcMap, WhatIsSentAndWhatIsLeftOut) {
     EXPECT_FALSE(m.left_out(pio(0x71, 1, false), "cmos-rtc"));
     EXPECT_FALSE(m.left_out(pio(0x3fd, 1, false), "uart16550"));
     EXPECT_EQ(m.left_out(pio(0xf4, 1, true), "debug-exit"), "devices QEMU's pc lacks");
+    EXPECT_EQ(m.left_out(pio(0x70, 3, true), "cmos-rtc"), "sizes qtest has no command for");
     AccessEvent ram;
     ram.addr = 0x1000;
     ram.size = 4;
