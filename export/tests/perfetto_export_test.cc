@@ -5,8 +5,11 @@
 
 #include <gtest/gtest.h>
 
+#include <cmath>
+
 #include "export/tests/export_test_util.h"
 #include "export/tests/perfetto_test_util.h"
+#include "record/trace_writer.h"
 
 namespace kvmrr {
 namespace {
@@ -33,6 +36,69 @@ TEST_F(PerfettoExport, GoldenTracesBecomeTimelinesThatCountAsInspectDoes) {
         ASSERT_EQ(i.status, 0) << i.out;
         testing::check_perfetto(trace, testing::slurp(json), i.out);
     }
+}
+
+// Every kind of event on its track, including those the golden traces lack
+// (interrupts, DMA reads, a second vCPU), from a trace written here.
+TEST_F(PerfettoExport, EveryKindLandsOnItsTrack) {
+    const std::string trace = (dir / "kinds.trace").string();
+    {
+        TraceHeader h;
+        h.vcpu_count = 2;
+        h.initial_regs.resize(2);
+        h.windows = {{"pic-master", true, 0x20, 2}, {"ioapic", false, 0xfec00000, 0x1000}};
+        h.regions = {{0, "pic-master", "i/o"}, {1, "ioapic", "i/o"}, {2, "ram", "ram"}};
+        TraceWriter w(trace, h);
+        AccessEvent out;
+        out.io = true;
+        out.addr = 0x20;
+        out.size = 1;
+        out.is_write = true;
+        out.value = 0x20;
+        out.region = 0;
+        AccessEvent mmio;
+        mmio.addr = 0xfec00010;
+        mmio.size = 4;
+        mmio.value = 0x00170011;
+        mmio.region = 1;
+        w.append(0, TopologyEvent{0, 0x1234, 3, {}});
+        w.append(0, MemslotEvent{});
+        w.append(0, out);
+        w.append(0, ClockEvent{5'000});
+        w.append(0, InterruptEvent{0x20, 1, 0xfff0});
+        w.append(1, mmio);
+        w.append(1, ClockEvent{9'000});
+        w.append(1, DmaReadEvent{0x1000, {1, 2, 3, 4}});
+        w.append(1, DmaWriteEvent{0x2000, {5, 6}});
+        w.append(1, EntropyEvent{{7, 8}});
+        DirtyEvent d;
+        d.epoch = 0;
+        d.pages = 8;
+        d.dirty_pages = 2;
+        d.runs = {1, 2};
+        d.time_ns = 10'000;
+        w.append(0, d);
+        w.append(0, EndEvent{"halt", 0, 2, 0, {}, {}});
+        w.close();
+    }
+    const auto json = dir / "kinds.json";
+    const testing::Result e = kvmrr_run("export --perfetto " + trace + " -o " + json.string());
+    ASSERT_EQ(e.status, 0) << e.out;
+    testing::check_perfetto(trace, testing::slurp(json), kvmrr_run("inspect " + trace).out);
+    const nlohmann::json j = nlohmann::json::parse(testing::slurp(json));
+    bool interrupt_on_vcpu0 = false, vcpu1_named = false, ioapic_slice = false;
+    for (const auto& ev : j["traceEvents"]) {
+        if (ev["ph"] == "i" && ev["cat"] == "interrupts")
+            interrupt_on_vcpu0 = ev["pid"] == 1 && ev["tid"] == 0 && ev["args"]["vector"] == 0x20 &&
+                                 std::abs(ev["ts"].get<double>() - 6.333) < 1e-6;  // a third of the way from 5 to 9 µs
+        if (ev["ph"] == "M" && ev["pid"] == 1 && ev["tid"] == 1) vcpu1_named = ev["args"]["name"] == "vcpu1";
+        if (ev["ph"] == "X" && ev["pid"] == 1 && ev["tid"] == 1)
+            ioapic_slice = ev["name"] == "ioapic read 0xfec00010" && ev["args"]["value"] == "0x170011" &&
+                           ev["args"]["device"] == "ioapic" && std::abs(ev["ts"].get<double>() - 7.666) < 1e-6;
+    }
+    EXPECT_TRUE(interrupt_on_vcpu0);
+    EXPECT_TRUE(vcpu1_named);
+    EXPECT_TRUE(ioapic_slice);
 }
 
 TEST_F(PerfettoExport, StandardOutputByDefault) {
