@@ -459,7 +459,13 @@ int main(int argc, char** argv) {
         ->check(CLI::Range(uint64_t{1}, uint64_t{3600000}));
     qcheck->add_option("--max-differences", qco.max_listed, "Differences listed in full")->capture_default_str();
 
-    CLI11_PARSE(app, argc, argv);
+    // A usage error exits 2, as every other error before a command starts
+    // (CLI11's own codes are above 100); --help exits 0.
+    try {
+        app.parse(argc, argv);
+    } catch (const CLI::ParseError& e) {
+        return app.exit(e) == 0 ? 0 : 2;
+    }
     try {
         const MachineLayout layout = layout_from(machine_file, ram);
         if (mtree->parsed()) return cmd_mtree(layout, flat_only, tree_only, mtree_board, mtree_firmware);

@@ -86,6 +86,13 @@ TEST_F(FakeQemuCheck, AHangingQemuTimesOutWithExit2) {
     EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(20));
 }
 
+TEST(QemuCheckUsage, UsageErrorsExit2) {
+    EXPECT_EQ(kvmrr_run("qemu-check").status, 2);
+    EXPECT_EQ(kvmrr_run("qemu-check --qemu-timeout 0 x.trace").status, 2);
+    EXPECT_EQ(kvmrr_run("qemu-check /nonexistent.trace").status, 2);
+    EXPECT_EQ(kvmrr_run("qemu-check --help").status, 0);
+}
+
 TEST_F(FakeQemuCheck, AMissingQemuIsExit2SayingWhatToInstall) {
     const Result r = kvmrr_run("qemu-check --qemu " + (dir / "nothing-here").string() + " " + testing::golden_trace("hello"));
     EXPECT_EQ(r.status, 2) << r.out;
