@@ -159,7 +159,9 @@ ReadRule QemuPcMap::rule(const AccessEvent& a, const std::string& device) const 
 }
 
 std::vector<std::string> QemuPcMap::qemu_machine_args() const {
-    std::vector<std::string> a = {"-M", "pc", "-display", "none", "-nodefaults", "-m",
+    // smm=off: kvmrr's boards have no SMM, and QEMU's PIIX4 then marks SMM
+    // as set up already (config 0x5b = 0x02), as kvmrr's does.
+    std::vector<std::string> a = {"-M", "pc,smm=off", "-display", "none", "-nodefaults", "-m",
                                   std::to_string(std::max<uint64_t>(header_.ram_size >> 20, 1)) + "M", "-smp", "1",
                                   // QEMU's COM1 at 0x3f8, with nothing behind it.
                                   "-serial", "null"};
