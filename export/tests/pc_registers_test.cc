@@ -80,9 +80,6 @@ TEST_F(PcRegisters, PciConfigurationSpacesAreQemus) {
 TEST_F(PcRegisters, CmosBytesThatAreNotTimeAreQemus) {
     for (uint8_t i = 0x0b; i < 0x80; ++i) {
         if (i == 0x0c || i == 0x32) continue;  // interrupt flags and the century: time (compared by shape)
-        // QEMU's PS/2 century byte; kvmrr's CMOS keeps RAM there: a known
-        // difference, not yet fixed (docs/QEMU_CHECK.md).
-        if (i == 0x37) continue;
         const auto [k, q] = read_both(0x70, i, 1, 0x71, 1);
         EXPECT_EQ(k, q) << "cmos[0x" << std::hex << int(i) << "]";
     }
