@@ -147,6 +147,13 @@ ReadRule QemuPcMap::rule(const AccessEvent& a, const std::string& device) const 
         case 0x0c: return masked(0x0f, "RTC interrupt flags (time)");
         default: break;
         }
+        // kvmrr's own board is not a PC: its CMOS RAM is not preset with the
+        // memory sizes, boot order and century that QEMU's pc writes there.
+        if (!pc_board_ && cmos_index_ >= 0x0e) {
+            r.kind = CompareKind::Skip;
+            r.why = "CMOS RAM of kvmrr's own board (QEMU's pc presets it as a PC's)";
+            return r;
+        }
     }
     if (device == "acpi-tmr") return shape(ShapeKind::Monotonic24, "ACPI PM timer (time)");
     if (device == "acpi-evt" && (a.addr & 3) == 0) return masked(~uint64_t{1}, "PM1 status TMR_STS bit (time)");

@@ -77,6 +77,10 @@ TEST(QemuPcMap, WhatIsSentAndWhatIsLeftOut) {
     EXPECT_TRUE(o.left_out(pio(0xcf8, 4, true), "pci-conf"));
     EXPECT_TRUE(o.left_out(hole, "none"));
     EXPECT_TRUE(o.left_out(pio(0x608, 4, false), "acpi-tmr"));
+    o.observe_write(pio(0x70, 1, true), "cmos-rtc", 0x15);  // base memory: a PC's preset in QEMU
+    EXPECT_EQ(o.rule(pio(0x71, 1, false), "cmos-rtc").kind, CompareKind::Skip);
+    o.observe_write(pio(0x70, 1, true), "cmos-rtc", 0x0b);  // status B: the RTC itself
+    EXPECT_EQ(o.rule(pio(0x71, 1, false), "cmos-rtc").kind, CompareKind::Exact);
     // A window moved away from QEMU's address is not QEMU's device.
     own.windows[3].addr = 0x2f8;
     QemuPcMap moved(own);
