@@ -81,6 +81,10 @@ std::vector<std::pair<uint8_t, uint8_t>> pc_cmos_bytes(uint64_t below, uint64_t 
         {0x31, hi(ext)},
         {0x34, lo(ext2)},
         {0x35, hi(ext2)},
+        // The IBM PS/2 century byte: QEMU's RTC stores the century there, in
+        // BCD, when it starts; 0x20 for every date from 2000 to 2099, the
+        // virtual clock's 2024 included.
+        {0x37, 0x20},
         {0x38, static_cast<uint8_t>(bds[2] << 4 | (fd_bootchk ? 0 : 1))},
         {0x39, 0x00},
         {0x3d, static_cast<uint8_t>(bds[1] << 4 | bds[0])},

@@ -49,6 +49,8 @@ std::vector<E820Entry> pc_e820_entries(const PcRamSplit& ram);
 //   0x15-0x16 base memory in KiB, min(below_4g / 1 KiB, 640),
 //   0x17-0x18 and 0x30-0x31 memory from 1 MiB in KiB, at most 65535,
 //   0x34-0x35 memory from 16 MiB in 64 KiB units, at most 65535,
+//   0x37 the IBM PS/2 century byte, 0x20 (QEMU's RTC writes the century
+//        there at start; 20 for any date this century),
 //   0x38 third boot device << 4 | !fd_bootchk (QEMU's default fd_bootchk
 //        is on, so bit 0 is clear), 0x39 disk translation (0),
 //   0x3d second boot device << 4 | first boot device,

@@ -15,9 +15,12 @@ constexpr PciIdentity kIdentity{
     .header_type = pci::kHeaderMultiFunction,
 };
 
-// QEMU's piix3_reset, byte for byte.
+// QEMU's piix3_reset, byte for byte, except the command register: QEMU's
+// PCI core clears its writable bits (I/O, memory, master) after the
+// device's own reset (pci_do_device_reset), so a guest of QEMU 7.2's pc
+// reads 0x0000 there, not piix3_reset's 0x0007.
 constexpr std::pair<uint8_t, uint8_t> kReset[] = {
-    {0x04, 0x07}, {0x05, 0x00}, {0x06, 0x00}, {0x07, 0x02},  // master, memory, I/O; DEVSEL medium
+    {0x04, 0x00}, {0x05, 0x00}, {0x06, 0x00}, {0x07, 0x02},  // master, memory, I/O; DEVSEL medium
     {0x4c, 0x4d}, {0x4e, 0x03}, {0x4f, 0x00},
     {0x60, 0x80}, {0x61, 0x80}, {0x62, 0x80}, {0x63, 0x80},  // PIRQ routing disabled
     {0x69, 0x02}, {0x70, 0x80}, {0x76, 0x0c}, {0x77, 0x0c}, {0x78, 0x02}, {0x79, 0x00},

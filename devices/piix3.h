@@ -28,7 +28,7 @@ public:
     Piix3();
 
     std::string_view name() const override { return "piix3"; }
-    uint32_t model_version() const override { return 1; }
+    uint32_t model_version() const override { return 2; }  // 2: command register resets to 0, as QEMU's
     // Nothing to claim: the function is reached through PciHost.
     void attach(MemorySystem& sys, MachineMemory& m) override;
     uint64_t state_digest() const override;

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <fstream>
 #include <filesystem>
 #include <iostream>
 #include <optional>
@@ -26,6 +27,9 @@
 #include "replay/plot_canvas.h"
 #include "replay/migration_estimate.h"
 #include "replay/trace_diff.h"
+#include "export/perfetto_export.h"
+#include "export/qemu_check.h"
+#include "export/qtest_script.h"
 
 namespace {
 
@@ -313,6 +317,48 @@ int cmd_dirty(const std::string& path, const DirtyCli& c) {
     return 0;
 }
 
+// Exit statuses of export: 0 written, 3 the trace is not whole (written
+// as far as it is), 2 trouble.
+int cmd_export(const std::string& perfetto, const std::string& qtest, const std::string& output) {
+    if (perfetto.empty() == qtest.empty()) throw Error("export: give --perfetto TRACE or --qtest TRACE");
+    const std::string& path = perfetto.empty() ? qtest : perfetto;
+    std::ofstream file;
+    if (!output.empty() && output != "-") {
+        file.open(output, std::ios::binary | std::ios::trunc);
+        if (!file) throw Error("cannot open '" + output + "' for writing");
+    }
+    std::ostream& out = file.is_open() ? static_cast<std::ostream&>(file) : std::cout;
+    std::optional<std::string> damage;
+    if (!perfetto.empty()) {
+        const PerfettoExport r = export_perfetto(path, out);
+        damage = r.damage;
+        std::cerr << "kvmrr: " << r.events << " events: " << r.slices << " exits, " << r.instants << " instants, "
+                  << r.dirty_counters << " dirty-page samples; time: " << r.placement << "\n";
+    } else {
+        const QtestExport r = export_qtest(path, out);
+        damage = r.damage;
+        uint64_t left = 0;
+        for (const auto& [why, n] : r.left_out) left += n;
+        std::cerr << "kvmrr: " << r.accesses_sent << " device accesses as " << r.commands << " qtest commands ("
+                  << r.reads << " reads); " << left << " accesses left out\n";
+    }
+    if (damage) {
+        std::cerr << "kvmrr: " << path << " is not whole (" << *damage << "): exported as far as it is\n";
+        return 3;
+    }
+    return 0;
+}
+
+// Exit statuses of qemu-check: 0 every read agreed, 1 some differ, 3 the
+// trace is not whole (checked as far as it is), 2 trouble (QEMU missing,
+// dead, silent or talking nonsense).
+int cmd_qemu_check(const std::string& path, const QemuCheckOptions& o) {
+    const QemuCheckReport rep = qemu_check(path, o);
+    std::cout << rep.format();
+    if (rep.differing) return 1;
+    return rep.damage ? 3 : 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -404,7 +450,34 @@ int main(int argc, char** argv) {
                       "Estimate a pre-copy live migration over this link (1Gbit, 100Mbit, 125MB, ... per second)");
     dirty->add_option("--downtime", dc.downtime_ms, "With --bandwidth: the downtime limit in ms")->capture_default_str();
 
-    CLI11_PARSE(app, argc, argv);
+    std::string export_perfetto_trace, export_qtest_trace, export_output;
+    CLI::App* exp = app.add_subcommand(
+        "export", "Write a trace for other tools: a Perfetto/Chrome timeline (JSON) or a QEMU qtest script "
+                  "(exit 0, 3 trace not whole, 2 trouble)");
+    // One of the two, checked by cmd_export (a usage error exits 2).
+    exp->add_option("--perfetto", export_perfetto_trace, "Trace to write as Chrome/Perfetto trace-event JSON");
+    exp->add_option("--qtest", export_qtest_trace, "Trace whose device accesses to write as a QEMU qtest script");
+    exp->add_option("-o,--output", export_output, "Output file (default: standard output)");
+
+    QemuCheckOptions qco;
+    uint64_t qemu_timeout_ms = 10000;
+    CLI::App* qcheck = app.add_subcommand(
+        "qemu-check", "Ask QEMU's pc machine (through qtest) every device read of a trace and compare "
+                      "(exit 0 all agree, 1 some differ, 3 trace not whole, 2 trouble)");
+    qcheck->add_option("trace", trace_path, "Trace file")->required();
+    qcheck->add_option("--qemu", qco.qemu, "QEMU binary (default: $KVMRR_QEMU, else qemu-system-x86_64)");
+    qcheck->add_option("--qemu-timeout", qemu_timeout_ms, "Milliseconds to wait for each QEMU reply")
+        ->capture_default_str()
+        ->check(CLI::Range(uint64_t{1}, uint64_t{3600000}));
+    qcheck->add_option("--max-differences", qco.max_listed, "Differences listed in full")->capture_default_str();
+
+    // A usage error exits 2, as every other error before a command starts
+    // (CLI11's own codes are above 100); --help exits 0.
+    try {
+        app.parse(argc, argv);
+    } catch (const CLI::ParseError& e) {
+        return app.exit(e) == 0 ? 0 : 2;
+    }
     try {
         const MachineLayout layout = layout_from(machine_file, ram);
         if (mtree->parsed()) return cmd_mtree(layout, flat_only, tree_only, mtree_board, mtree_firmware);
@@ -431,6 +504,11 @@ int main(int argc, char** argv) {
         if (replay->parsed()) return cmd_replay(trace_path, context, replay_guest_flag, replay_accel, replay_timeout);
         if (diff->parsed()) return cmd_diff(trace_path, diff_b);
         if (dirty->parsed()) return cmd_dirty(trace_path, dc);
+        if (exp->parsed()) return cmd_export(export_perfetto_trace, export_qtest_trace, export_output);
+        if (qcheck->parsed()) {
+            qco.timeout = std::chrono::milliseconds(qemu_timeout_ms);
+            return cmd_qemu_check(trace_path, qco);
+        }
     } catch (const Error& e) {
         std::cerr << "kvmrr: " << e.what() << "\n";
         return 2;

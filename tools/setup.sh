@@ -16,6 +16,8 @@ else
     libzstd-dev  # bench/ only: zstd next to LZ4 on the same traces
     libcairo2-dev fonts-dejavu-core  # kvmrr dirty: its pictures (PNG and SVG) and their font
     seabios  # the pc board's firmware (/usr/share/seabios/bios.bin), booted by its tests
+    nlohmann-json3-dev  # export/tests: parse the Perfetto JSON with a real parser
+    qemu-system-x86  # kvmrr qemu-check: QEMU's own pc devices, asked through qtest
   )
   # tools/check.sh fuzzes the trace reader when a Debian clang is installed;
   # clang's libFuzzer runtime (-fsanitize=fuzzer) is a package of its own.

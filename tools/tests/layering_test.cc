@@ -4,7 +4,7 @@
 //
 // core (the memory model) < core/vcpu < core/kvm, core/emu;
 // core < devices (device models see the memory model only);
-// everything below < vmm < record < replay < tools.
+// everything below < vmm < record < replay < export < tools.
 // A tests/ directory belongs to its layer. fixtures/guests/ headers are
 // data shared with the guests, open to all; bench/ may use anything.
 #include <gtest/gtest.h>
@@ -28,7 +28,7 @@ const fs::path kRoot = KVMRR_SOURCE_DIR;
 // The layer a project path belongs to: the longest matching prefix.
 std::string layer_of(const std::string& path) {
     static const std::vector<std::string> layers = {"core/vcpu/", "core/kvm/", "core/emu/", "core/",   "devices/",
-                                                    "vmm/",       "record/",   "replay/",   "tools/", "fixtures/guests/",
+                                                    "vmm/",       "record/",   "replay/",   "export/", "tools/", "fixtures/guests/",
                                                     "fixtures/",  "bench/"};
     for (const std::string& l : layers)
         if (path.rfind(l, 0) == 0) return l.substr(0, l.size() - 1);
@@ -49,8 +49,10 @@ const std::map<std::string, std::set<std::string>>& allowed() {
         m["record"].insert("vmm");
         m["replay"] = m["record"];
         m["replay"].insert("record");
-        m["tools"] = m["replay"];
-        m["tools"].insert("replay");
+        m["export"] = m["replay"];
+        m["export"].insert("replay");
+        m["tools"] = m["export"];
+        m["tools"].insert("export");
         m["fixtures"] = {"core"};
         for (auto& [layer, ok] : m) ok.insert("fixtures/guests");
         return m;
@@ -66,7 +68,7 @@ struct Source {
 std::vector<Source> project_sources() {
     static const std::regex include_re(R"(^\s*#\s*include\s+"([^"]+)\")");
     std::vector<Source> out;
-    for (const char* dir : {"core", "devices", "vmm", "record", "replay", "tools", "fixtures", "bench"}) {
+    for (const char* dir : {"core", "devices", "vmm", "record", "replay", "export", "tools", "fixtures", "bench"}) {
         for (const auto& e : fs::recursive_directory_iterator(kRoot / dir)) {
             const std::string ext = e.path().extension().string();
             if (!e.is_regular_file() || (ext != ".h" && ext != ".cc" && ext != ".c")) continue;
@@ -105,7 +107,7 @@ TEST(Layering, DeviceModelsSeeNeitherAcceleratorNorMachineNorTrace) {
     for (const Source& s : project_sources()) {
         if (layer_of(s.path) != "devices") continue;
         for (const std::string& inc : s.includes)
-            for (const char* banned : {"core/emu/", "core/kvm/", "core/vcpu/", "vmm/", "record/", "replay/"})
+            for (const char* banned : {"core/emu/", "core/kvm/", "core/vcpu/", "vmm/", "record/", "replay/", "export/"})
                 EXPECT_NE(inc.rfind(banned, 0), 0u) << s.path << " includes " << inc;
     }
 }

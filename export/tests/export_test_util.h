@@ -1,0 +1,63 @@
+// Helpers of the export tests: scratch files, fake QEMU scripts, running
+// the kvmrr binary.
+#pragma once
+
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+
+namespace kvmrr::testing {
+
+inline std::filesystem::path scratch_dir(const std::string& tag) {
+    const auto d = std::filesystem::temp_directory_path() / ("kvmrr-export-" + tag + "-" + std::to_string(getpid()));
+    std::filesystem::create_directories(d);
+    return d;
+}
+
+// An executable shell script standing in for QEMU: `body` reads qtest
+// commands on stdin and answers on stdout.
+inline std::string fake_qemu(const std::filesystem::path& dir, const std::string& name, const std::string& body) {
+    const auto p = dir / name;
+    std::ofstream(p) << "#!/bin/sh\n" << body << "\n";
+    chmod(p.c_str(), 0755);
+    return p.string();
+}
+
+inline std::string golden_trace(const std::string& name) {
+    return std::string(KVMRR_SOURCE_DIR) + "/fixtures/traces/" + name + ".trace";
+}
+
+inline std::string slurp(const std::filesystem::path& p) {
+    std::ifstream in(p, std::ios::binary);
+    std::ostringstream s;
+    s << in.rdbuf();
+    return s.str();
+}
+
+struct Result {
+    int status = -1;
+    std::string out;  // stdout and stderr
+};
+
+#ifdef KVMRR_BINARY
+inline Result kvmrr_run(const std::string& args) {
+    Result r;
+    const std::string cmd = std::string(KVMRR_BINARY) + " " + args + " 2>&1";
+    FILE* p = popen(cmd.c_str(), "r");
+    if (!p) return r;
+    char buf[4096];
+    size_t n;
+    while ((n = fread(buf, 1, sizeof buf, p)) > 0) r.out.append(buf, n);
+    const int st = pclose(p);
+    r.status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+    return r;
+}
+#endif
+
+}  // namespace kvmrr::testing
