@@ -41,8 +41,9 @@ void on_code(uc_engine* uc, uint64_t address, uint32_t size, void* user) {
         stop = true;
     }
     if (!stop && v->eng.width() == emu::CpuWidth::Legacy32)
-        if (const std::optional<uint16_t> cs = v->real_mode_cs())
-            stop = v->past_segment_end(address, size, *cs) || (size <= 6 && v->real_far_return(address, size, *cs));
+        if (const std::optional<uint16_t> cs = v->block_real_cs)
+            stop = v->past_segment_end(address, size, *cs) ||
+                   (size <= 6 && (v->block_end == 0 || address + size == v->block_end) && v->real_far_return(address, size, *cs));
     if (stop) {
         v->stopped_by_hook = true;
         uc_emu_stop(uc);
@@ -71,6 +72,12 @@ void on_out(uc_engine*, uint32_t port, int size, uint32_t value, void* user) {
 bool on_write_prot(uc_engine*, uc_mem_type, uint64_t address, int size, int64_t value, void* user) {
     static_cast<Impl*>(user)->mmio_write(address, static_cast<unsigned>(size), static_cast<uint64_t>(value));
     return true;
+}
+
+void on_block(uc_engine*, uint64_t address, uint32_t size, void* user) {
+    auto* v = static_cast<Impl*>(user);
+    v->block_real_cs = v->real_mode_cs();
+    v->block_end = size ? address + size : 0;
 }
 
 int on_cpuid(uc_engine* uc, void* user) {
@@ -102,6 +109,7 @@ void EmuVcpu::Impl::install_hooks() {
         hooks.push_back(h);
     };
     add(UC_HOOK_CODE, reinterpret_cast<void*>(on_code), "instruction");
+    if (eng.width() == emu::CpuWidth::Legacy32) add(UC_HOOK_BLOCK, reinterpret_cast<void*>(on_block), "block");
     add(UC_HOOK_MEM_READ | UC_HOOK_MEM_WRITE, reinterpret_cast<void*>(on_mem), "memory");
     add(UC_HOOK_MEM_WRITE_PROT, reinterpret_cast<void*>(on_write_prot), "write-protect");
     add(UC_HOOK_INSN, reinterpret_cast<void*>(on_in), "in", UC_X86_INS_IN);

@@ -105,6 +105,15 @@ struct EmuVcpu::Impl final : emu::MmioSink {
     bool real_far_return(uint64_t addr, uint32_t size, uint16_t cs);
     // Real mode only (CR0.PE clear, not virtual-8086): CS's selector.
     std::optional<uint16_t> real_mode_cs() const;
+    // real_mode_cs() as of the start of the translated block running now,
+    // which the block hook reads once for all its instructions: whatever
+    // changes the mode or CS (mov to CR0, far jumps, calls and returns,
+    // interrupts) ends a block in QEMU's translator, and the worker's own
+    // changes happen between uc_emu_start calls, each starting a block.
+    std::optional<uint16_t> block_real_cs;
+    // Where that block ends (0: unknown). A far return ends its block, so
+    // only a block's last instruction can be one.
+    uint64_t block_end = 0;
     // Whether the instruction at `addr` (`size` bytes) lies past the end of
     // its real-mode code segment: Unicorn lets IP run on past 0xffff into
     // the next 64 KiB, where the CPU wraps it to 0. Sets ip_wrap for the
