@@ -267,5 +267,82 @@ TEST(KvmrrCli, DirtyReportsEpochsDrawsTheHeatmapAndEstimatesAMigration) {
     EXPECT_NE(cut.out.find("is not whole"), std::string::npos) << cut.out;
 }
 
+// Every usage error exits 2 (README): never CLI11's own codes, which read
+// like a guest's exit status.
+TEST(KvmrrCli, UsageErrorsExit2) {
+    for (const char* args : {"", "bogus", "run --bogus", "run --guest hello --max-exits", "run --max-exits x",
+                             "run --guest hello --accel tcg", "record --guest hello", "dump", "replay a b",
+                             "dirty x --json --csv", "mtree --board vax"}) {
+        const Result r = kvmrr(args);
+        EXPECT_EQ(r.status, 2) << "kvmrr " << args << ": " << r.out;
+        EXPECT_FALSE(r.out.empty()) << "kvmrr " << args;
+    }
+    EXPECT_EQ(kvmrr("--help").status, 0);
+    EXPECT_EQ(kvmrr("run --help").status, 0);
+}
+
+// Negative numbers are refused, not wrapped to 2^64 - 1, and numbers too
+// large for their option are refused rather than clamped.
+TEST(KvmrrCli, NegativeAndHugeNumbersAreRefused) {
+    const std::string t = temp("neg.trace");
+    for (const std::string& args : std::vector<std::string>
+         {"run --guest hello --accel emu --max-exits -1", "run --guest hello --accel emu --timeout -5",
+          "record --guest hello --accel emu -o " + t + " --dirty-interval -3",
+          "record --guest hello --accel emu -o " + t + " --dirty-interval -3ms",
+          "record --guest hello --accel emu -o " + t + " --max-exits 18446744073709551616",
+          "run --guest hello --accel emu --timeout 99999999999999999999", "dump x --from -1", "dump x --count -2",
+          "replay x --context -1", "replay x --guest --timeout -1", "dirty x --top -1", "dirty x --downtime -5",
+          "run --image /dev/null --load -4096"}) {
+        const Result r = kvmrr(args);
+        EXPECT_EQ(r.status, 2) << "kvmrr " << args << ": " << r.out;
+        EXPECT_TRUE(r.out.find("-") != std::string::npos) << r.out;
+    }
+    EXPECT_FALSE(std::filesystem::exists(t));
+    const Result r = kvmrr("run --guest hello --accel emu --max-exits -1");
+    EXPECT_NE(r.out.find("'-1' is negative"), std::string::npos) << r.out;
+}
+
+TEST(KvmrrCli, RamTakesATerabyteSuffixWithALimit) {
+    Result r = kvmrr("mtree --ram 1T");
+    EXPECT_EQ(r.status, 0) << r.out;
+    EXPECT_NE(r.out.find("ram-above-4g"), std::string::npos) << r.out;
+    r = kvmrr("mtree --ram 20T");
+    EXPECT_EQ(r.status, 2) << r.out;
+    EXPECT_NE(r.out.find("more than kvmrr's limit"), std::string::npos) << r.out;
+    r = kvmrr("mtree --ram -1G");
+    EXPECT_EQ(r.status, 2) << r.out;
+    EXPECT_NE(r.out.find("not a number"), std::string::npos) << r.out;
+}
+
+TEST(KvmrrCli, DirtyWindowZeroIsAUsageError) {
+    const Result r = kvmrr("dirty " + golden("dirty_walker") + " --no-heatmap --window 0");
+    EXPECT_EQ(r.status, 2) << r.out;
+    EXPECT_NE(r.out.find("--window: '0' is less than 1"), std::string::npos) << r.out;
+    EXPECT_LT(r.out.size(), 200u) << r.out;  // no 300-digit range
+}
+
+// Errors in a machine file name the file and line, in the file's own
+// terms; mtree refuses what run refuses.
+TEST(KvmrrCli, MachineFileErrorsNameTheFileAndLine) {
+    const std::string m = temp("collide.machine");
+    std::ofstream(m) << "# RAM and a window\nram 512M\nmmio oops 0x1000 0x1000\n";
+    Result r = kvmrr("mtree --machine " + m);
+    EXPECT_EQ(r.status, 2) << r.out;
+    EXPECT_NE(r.out.find(m + ":3: device window 'oops'"), std::string::npos) << r.out;
+    EXPECT_EQ(r.out.find("add_subregion"), std::string::npos) << r.out;
+    r = kvmrr("run --accel emu --guest hello --machine " + m);
+    EXPECT_EQ(r.status, 2) << r.out;
+    EXPECT_NE(r.out.find(m + ":3: "), std::string::npos) << r.out;
+
+    std::ofstream(m, std::ios::trunc) << "mmio entropy 0xfeb00000 0x10\n";  // the entropy device needs 4 KiB
+    r = kvmrr("mtree --machine " + m);
+    EXPECT_EQ(r.status, 2) << r.out;
+    EXPECT_NE(r.out.find(m + ": device region 'entropy'"), std::string::npos) << r.out;
+    const Result run = kvmrr("run --accel emu --guest hello --machine " + m);
+    std::filesystem::remove(m);
+    EXPECT_EQ(run.status, 2) << run.out;
+    EXPECT_NE(run.out.find("device region 'entropy'"), std::string::npos) << run.out;
+}
+
 }  // namespace
 }  // namespace kvmrr
