@@ -77,7 +77,8 @@ RecordReport record_guest(const RecordRequest& req) {
     h.initial_regs.push_back(regs_record(session.vcpu().regs(), session.vcpu().sregs()));
     h.regions = rec.describe_regions(session.machine());
 
-    TraceWriter writer(req.output, h);
+    // A run that fails leaves an existing trace at req.output as it was.
+    TraceWriter writer(req.output, h, {.replace_atomically = true});
     rec.start(writer, session.machine(), &session.memslots());
     // If the run throws, the taps must leave the machine before it dies.
     struct StopTaps {

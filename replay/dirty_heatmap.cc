@@ -1,6 +1,7 @@
 #include "replay/dirty_heatmap.h"
 
 #include <png.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <array>
@@ -8,6 +9,7 @@
 #include <csetjmp>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 
 #include "core/error.h"
@@ -185,10 +187,22 @@ void write_heatmap(const DirtyReport& r, const std::string& path) {
     if (!png && !svg) throw Error("heatmap " + path + ": the name must end in .png or .svg");
     const HeatmapGrid g = heatmap_grid(r);
     if (g.rows == 0) throw Error("heatmap " + path + ": the trace has no dirty logs to draw");
-    if (png) {
-        write_png(g, r, path);
-    } else {
-        write_svg(g, r, path);
+    // Drawn under a hidden name beside `path` and renamed: an existing
+    // picture is replaced by a whole one or left as it was.
+    const std::filesystem::path target(path);
+    const std::string temp =
+        (target.parent_path() / ("." + target.filename().string() + ".kvmrr-" + std::to_string(::getpid()))).string();
+    try {
+        if (png) {
+            write_png(g, r, temp);
+        } else {
+            write_svg(g, r, temp);
+        }
+        if (std::rename(temp.c_str(), path.c_str()) != 0)
+            throw Error("cannot write the heatmap " + path + ": " + std::strerror(errno));
+    } catch (...) {
+        std::remove(temp.c_str());
+        throw;
     }
 }
 

@@ -101,11 +101,6 @@ void refuse_output_over_input(const std::string& output_option, const std::strin
     }
 }
 
-void note_if_replacing(const std::string& path) {
-    std::error_code ec;
-    if (std::filesystem::exists(path, ec)) std::cerr << "kvmrr: replacing " << path << "\n";
-}
-
 void check_devices_fit(const MachineLayout& layout, const std::string& source) {
     RealHostInputs none(-1, "");
     try {

@@ -51,9 +51,6 @@ struct InputFile {
 // that does not exist yet, the same path.
 void refuse_output_over_input(const std::string& output_option, const std::string& output,
                               const std::vector<InputFile>& inputs);
-// "replacing FILE" on stderr when `path` exists: an output that replaces
-// a file says so.
-void note_if_replacing(const std::string& path);
 
 // The default machine's devices built on `layout` and thrown away: a
 // device window too small for its device is refused as `run` refuses it,

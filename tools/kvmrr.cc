@@ -147,6 +147,26 @@ std::function<void(uint8_t)> output_to(const std::string& path, FILE* fallback, 
     };
 }
 
+// Refuses every output of a run (`extra` and the run's own output files)
+// that would land on one of its inputs or on another output.
+void check_outputs(const GuestRunRequest& req, const GuestCli& gc, const std::string& machine_file,
+                   std::vector<cli::InputFile> extra_outputs) {
+    std::vector<cli::InputFile> inputs{{"--disk", req.disk},         {"--image", req.guest.image},
+                                       {"--firmware", gc.firmware},  {"--machine", machine_file},
+                                       {"--serial-in", gc.serial_in}};
+    extra_outputs.push_back({"--serial-out", gc.serial_out});
+    extra_outputs.push_back({"--debugcon", gc.debugcon});
+    for (size_t i = 0; i < extra_outputs.size(); ++i) {
+        const cli::InputFile& out = extra_outputs[i];
+        if (out.path.empty()) continue;
+        cli::refuse_output_over_input(out.option, out.path, inputs);
+        // Two outputs in one file would interleave.
+        for (size_t j = i + 1; j < extra_outputs.size(); ++j)
+            if (!extra_outputs[j].path.empty())
+                cli::refuse_output_over_input(out.option, out.path, {extra_outputs[j]});
+    }
+}
+
 void finish_guest_request(GuestRunRequest& req, const GuestCli& gc, const MachineLayout& layout, bool layout_given) {
     req.board = parse_board(gc.board);
     req.clock = parse_clock_mode(gc.clock);
@@ -260,6 +280,7 @@ struct DirtyCli {
 };
 
 int cmd_dirty(const std::string& path, const DirtyCli& c) {
+    if (!c.heatmap.empty()) cli::refuse_output_over_input("--heatmap", c.heatmap, {{"trace", path}});
     TraceReader r = TraceReader::open(path);
     DirtyAnalysisOptions o;
     o.window = c.window;
@@ -281,8 +302,9 @@ int cmd_dirty(const std::string& path, const DirtyCli& c) {
     std::cout.flush();
     if (!c.no_heatmap && !rep.epochs.empty()) {
         const std::string pic = c.heatmap.empty() ? path + ".heatmap.png" : c.heatmap;
+        const bool replacing = std::filesystem::exists(pic);
         write_heatmap(rep, pic);
-        std::cerr << "kvmrr: heatmap " << pic << "\n";
+        std::cerr << "kvmrr: heatmap " << pic << (replacing ? " (replaced the existing file)" : "") << "\n";
     } else if (!c.no_heatmap) {
         std::cerr << "kvmrr: no dirty logs in " << path << ": no heatmap\n";
     }
@@ -395,6 +417,7 @@ int main(int argc, char** argv) {
         const MachineLayout layout = layout_from(machine_file, ram);
         if (mtree->parsed()) return cmd_mtree(layout, machine_file, flat_only, tree_only, mtree_board, mtree_firmware);
         if (run->parsed()) {
+            check_outputs(req, gc, machine_file, {});
             finish_guest_request(req, gc, layout, !machine_file.empty());
             const GuestRunReport rep = run_guest(req);
             std::fflush(stdout);
@@ -403,6 +426,8 @@ int main(int argc, char** argv) {
         }
         if (record->parsed()) {
             const MachineLayout rlayout = layout_from(rmachine, rram);
+            check_outputs(rreq.run, rc, rmachine, {{"-o", rreq.output}});
+            const bool replacing = std::filesystem::exists(rreq.output);
             finish_guest_request(rreq.run, rc, rlayout, !rmachine.empty());
             rreq.recorder = cli::parse_dirty_interval(rc.dirty_interval);
             rreq.recorder.dirty_mark_port = dirty_mark_port;
@@ -410,6 +435,7 @@ int main(int argc, char** argv) {
             const RecordReport rep = record_guest(rreq);
             std::fflush(stdout);
             std::cerr << rep.summary();
+            if (replacing) std::cerr << "kvmrr: replaced the existing " << rreq.output << "\n";
             return rep.run.exit_status;
         }
         if (inspect->parsed()) return cmd_inspect(trace_path);

@@ -344,5 +344,58 @@ TEST(KvmrrCli, MachineFileErrorsNameTheFileAndLine) {
     EXPECT_NE(run.out.find("device region 'entropy'"), std::string::npos) << run.out;
 }
 
+std::string bytes_of(const std::string& path) {
+    std::ifstream f(path, std::ios::binary);
+    return std::string(std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>());
+}
+
+// An output never lands on an input of the same run (exit 2, the input
+// untouched); an existing trace is replaced, and the user told so.
+TEST(KvmrrCli, OutputsNeverOverwriteInputs) {
+    const std::string disk = temp("disk.img"), image = temp("image.bin"), t = temp("keep.trace");
+    std::ofstream(disk) << std::string(4096, 'd');
+    std::ofstream(image) << std::string(16, '\xf4');
+    for (const std::string& args : std::vector<std::string>{
+             "record --accel emu --guest dma_disk --disk " + disk + " -o " + disk,
+             "record --accel emu --image " + image + " --load 0x100000 -o " + image,
+             "record --accel emu --image " + image + " --load 0x100000 -o " + t + " --serial-out " + image,
+             "run --accel emu --guest hello --disk " + disk + " --serial-out " + disk,
+             "record --accel emu --guest hello -o " + t + " --serial-out " + t}) {
+        const Result r = kvmrr(args);
+        EXPECT_EQ(r.status, 2) << "kvmrr " << args << ": " << r.out;
+        EXPECT_NE(r.out.find("refusing to write over"), std::string::npos) << r.out;
+    }
+    EXPECT_EQ(bytes_of(disk), std::string(4096, 'd'));
+    EXPECT_EQ(bytes_of(image), std::string(16, '\xf4'));
+    EXPECT_FALSE(std::filesystem::exists(t));
+    // The same file under another name is still the same file.
+    const std::string link = temp("disk-link.img");
+    std::filesystem::create_symlink(disk, link);
+    const Result l = kvmrr("record --accel emu --guest hello --disk " + disk + " -o " + link);
+    EXPECT_EQ(l.status, 2) << l.out;
+    EXPECT_EQ(bytes_of(disk), std::string(4096, 'd'));
+    std::filesystem::remove(link);
+
+    // A trace is not a heatmap's canvas.
+    const std::string walker = temp("walker.svg.trace");
+    std::filesystem::copy_file(golden("dirty_walker"), walker, std::filesystem::copy_options::overwrite_existing);
+    const std::string before = bytes_of(walker);
+    const Result h = kvmrr("dirty " + walker + " --heatmap " + walker);
+    EXPECT_EQ(h.status, 2) << h.out;
+    EXPECT_EQ(bytes_of(walker), before);
+
+    // Replacing an existing trace: said, and the result is a whole trace.
+    std::ofstream(t) << "an older trace";
+    const Result rec = kvmrr("record --accel emu --guest hello -o " + t);
+    EXPECT_EQ(rec.status, 0) << rec.out;
+    EXPECT_NE(rec.out.find("replaced the existing " + t), std::string::npos) << rec.out;
+    EXPECT_EQ(kvmrr("inspect " + t).status, 0);
+    // Nothing but the trace itself is left beside it.
+    const std::string prefix = "." + std::filesystem::path(t).filename().string();
+    for (const auto& e : std::filesystem::directory_iterator(std::filesystem::path(t).parent_path()))
+        EXPECT_NE(e.path().filename().string().rfind(prefix, 0), 0u) << e.path();
+    for (const std::string& f : {disk, image, t, walker}) std::filesystem::remove(f);
+}
+
 }  // namespace
 }  // namespace kvmrr
