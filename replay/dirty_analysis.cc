@@ -4,6 +4,7 @@
 #include <cstdio>
 
 #include "core/error.h"
+#include "record/trace_error.h"
 #include "core/vcpu/vm_backend.h"
 #include "record/dirty_runs.h"
 #include "record/trace_text.h"
@@ -97,7 +98,7 @@ private:
         // Epochs between logs are drawn as empty epochs, one by one: a jump
         // further than any recording makes is a lie, not a long quiet.
         if (d.epoch >= next_epoch_ + kMaxEpochGap)
-            throw Error(event + ": epoch " + std::to_string(d.epoch) + " jumps more than " +
+            throw TraceError(event + ": epoch " + std::to_string(d.epoch) + " jumps more than " +
                         std::to_string(kMaxEpochGap) + " epochs past epoch " + std::to_string(next_epoch_));
         if (open_ && d.epoch < epoch_.epoch)
             throw Error("dirty log of epoch " + std::to_string(d.epoch) + " after epoch " + std::to_string(epoch_.epoch) +
@@ -130,7 +131,7 @@ private:
         // The slot, not the log, says how large it is and where it lies.
         const uint64_t slot_pages = s.size / kPageSize;
         if (d.pages != slot_pages || d.guest_phys != s.gpa)
-            throw Error(event + " claims " + std::to_string(d.pages) + " pages at " + hex(d.guest_phys) + "; slot " +
+            throw TraceError(event + " claims " + std::to_string(d.pages) + " pages at " + hex(d.guest_phys) + "; slot " +
                         std::to_string(d.slot) + " has " + std::to_string(slot_pages) + " pages at " +
                         hex(s.gpa));
         epoch_.end_ns = std::max(epoch_.end_ns, d.time_ns);

@@ -5,6 +5,7 @@
 
 #include "core/vcpu/exit_handler.h"
 #include "replay/event_compare.h"
+#include "record/trace_error.h"
 #include "replay/replay_engine.h"
 
 namespace kvmrr {
@@ -32,6 +33,7 @@ public:
         matcher_.replayed_on = rep_.accel;
         matcher_.recorded_on = h_.accelerator.empty() ? std::string("kvm") : h_.accelerator;
         start();
+        check_initial_regs();
         std::vector<TraceEvent> group;
         if (!groups_.read(group) && !groups_.complete()) {
             rep_.unchecked += group.size();  // damage before the first access
@@ -59,6 +61,20 @@ public:
     }
 
 private:
+    // The guest starts where the recording says it started: a trace with
+    // no registers, or a rip the image does not start at, cannot be
+    // replayed as recorded (and would "reproduce" anything).
+    void check_initial_regs() const {
+        constexpr size_t kGprs = 18, kRip = 16;
+        if (h_.initial_regs.empty() || h_.initial_regs.front().gprs.size() != kGprs)
+            throw TraceError("the trace header has no initial registers: guest replay cannot start the guest as recorded");
+        const RegsRecord now = regs_record(session_->vcpu().regs(), session_->vcpu().sregs());
+        const uint64_t recorded = h_.initial_regs.front().gprs[kRip];
+        if (now.gprs.size() == kGprs && now.gprs[kRip] != recorded)
+            throw TraceError("the trace header's initial rip " + hex(recorded) + " is not where its guest starts (" +
+                             hex(now.gprs[kRip]) + ")");
+    }
+
     // One exit of the replayed guest: it must be the next recorded access.
     ExitOutcome guest_exit(VcpuExit& e) {
         Machine& m = session_->machine();

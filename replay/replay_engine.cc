@@ -2,6 +2,7 @@
 
 #include "core/guest_image.h"
 #include "core/memory_region.h"
+#include "record/trace_error.h"
 
 namespace kvmrr {
 
@@ -15,7 +16,9 @@ MachineLayout layout_from_header(const TraceHeader& h) {
     l.devices.clear();
     for (const WindowRecord& w : h.windows)
         l.devices.push_back({w.name, w.io ? AddressSpace::Kind::Io : AddressSpace::Kind::Memory, w.addr, w.size});
-    l.validate();
+    // Only a machine kvmrr can build was recorded: anything else is a lie.
+    if (h.board.empty() || h.board == "kvmrr")
+        if (auto p = l.problem()) throw TraceError("the trace header's machine cannot be: " + p->message);
     return l;
 }
 
@@ -69,6 +72,16 @@ ReplayEngine::ReplayEngine(TraceReader& reader, const ReplayOptions& options, Ac
 ReplayEngine::~ReplayEngine() { rec_.detach(); }
 
 bool ReplayEngine::check_devices() {
+    // The machine built from the header's windows has the devices whose
+    // windows are there; a recording listed each of them. One missing from
+    // the list (an empty list, say) would go unchecked: the header lies.
+    for (const Device* dev : session_->machine().devices()) {
+        bool listed = false;
+        for (const DeviceRecord& d : h_.devices) listed |= d.name == dev->name();
+        if (!listed)
+            throw TraceError("the trace header lists " + std::to_string(h_.devices.size()) +
+                             " device(s) but not '" + std::string(dev->name()) + "', whose window it has");
+    }
     for (const DeviceRecord& d : h_.devices) {
         const Device* dev = session_->machine().device(d.name);
         std::string why;

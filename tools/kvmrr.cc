@@ -18,6 +18,7 @@
 #include "vmm/real_host_inputs.h"
 #include "tools/cli_options.h"
 #include "record/record_session.h"
+#include "record/trace_error.h"
 #include "record/trace_reader.h"
 #include "record/trace_text.h"
 #include "replay/device_replay.h"
@@ -443,6 +444,10 @@ int main(int argc, char** argv) {
         if (replay->parsed()) return cmd_replay(trace_path, context, replay_guest_flag, replay_accel, replay_timeout);
         if (diff->parsed()) return cmd_diff(trace_path, diff_b);
         if (dirty->parsed()) return cmd_dirty(trace_path, dc);
+    } catch (const TraceError& e) {
+        // A trace that is damaged or lies: as for one that is not whole.
+        std::cerr << "kvmrr: " << e.what() << "\n";
+        return 3;
     } catch (const Error& e) {
         std::cerr << "kvmrr: " << e.what() << "\n";
         return 2;

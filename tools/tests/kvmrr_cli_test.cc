@@ -9,6 +9,8 @@
 #include <sstream>
 
 #include "core/kvm/kvm.h"
+#include "record/dirty_runs.h"
+#include "record/trace_reader.h"
 #include "record/trace_writer.h"
 
 namespace kvmrr {
@@ -395,6 +397,40 @@ TEST(KvmrrCli, OutputsNeverOverwriteInputs) {
     for (const auto& e : std::filesystem::directory_iterator(std::filesystem::path(t).parent_path()))
         EXPECT_NE(e.path().filename().string().rfind(prefix, 0), 0u) << e.path();
     for (const std::string& f : {disk, image, t, walker}) std::filesystem::remove(f);
+}
+
+// A well-formed trace that lies is a trace error: exit 3, as for damage,
+// with the reason.
+TEST(KvmrrCli, LyingTracesExit3) {
+    const std::string t = temp("lie.trace");
+    {
+        TraceReader in = TraceReader::open(golden("hello"));
+        TraceHeader h = in.header();
+        h.initial_regs.at(0).gprs.at(16) = 0xdead0000;  // rip
+        TraceWriter out(t, h);
+        TraceEvent e;
+        while (in.next(e)) out.append(e.vcpu, e.body);
+        out.close();
+    }
+    Result r = kvmrr("replay --guest --accel emu " + t);
+    EXPECT_EQ(r.status, 3) << r.out;
+    EXPECT_NE(r.out.find("initial rip 0xdead0000"), std::string::npos) << r.out;
+    {
+        TraceWriter w(t, TraceHeader{});
+        w.append(0, MemslotEvent{MemslotOp::Add, 3, 0x100000, 16 * 4096, 1, 0, 0x100000});
+        DirtyBitmap b;
+        b.slot = 3;
+        b.guest_phys = 0x100000;
+        b.pages = uint64_t{1} << 26;
+        b.words.assign(b.pages / 64, 0);
+        b.words.back() = uint64_t{1} << 63;
+        w.append(0, make_dirty_event(b, 0));
+        w.close();
+    }
+    r = kvmrr("dirty --no-heatmap " + t);
+    std::filesystem::remove(t);
+    EXPECT_EQ(r.status, 3) << r.out;
+    EXPECT_NE(r.out.find("event #1 (dirty log of slot 3) claims 67108864 pages"), std::string::npos) << r.out;
 }
 
 }  // namespace
