@@ -267,6 +267,7 @@ void header_to_capnp(const TraceHeader& h, schema::TraceHeader::Builder b) {
     set_text(h.dirty_mode, [&](auto t) { o.setDirtyMode(t); });
     set_text(h.clock, [&](auto t) { o.setClock(t); });
     set_text(h.stop_at_output, [&](auto t) { o.setStopAtOutput(t); });
+    o.setLaxMmio(h.lax_mmio);
 
     b.setStartTimeNs(h.start_time_ns);
     set_text(h.accelerator, [&](auto t) { b.setAccelerator(t); });
@@ -317,6 +318,7 @@ TraceHeader header_from_capnp(schema::TraceHeader::Reader r) {
     h.dirty_mark_port = o.getDirtyMarkPort();
     h.clock = str(o.getClock());
     h.stop_at_output = str(o.getStopAtOutput());
+    h.lax_mmio = o.getLaxMmio();
     h.max_exits = o.getMaxExits();
     h.timeout_ms = o.getTimeoutMs();
     h.dirty_mode = str(o.getDirtyMode());

@@ -48,6 +48,10 @@ public:
     std::function<std::string(bool io, uint64_t addr)> device_at;
     std::function<std::string(bool io, uint64_t addr)> region_at;  // only where the place has no region
     std::string recorded_on, replayed_on;
+    // The trace was read to its end and has no end event: the end the
+    // replay produces is not a divergence (the replay is not whole, which
+    // ReplayEngine::finish says, as device replay does).
+    bool trace_lacks_end = false;
 
     bool compared(const TraceEvent& e) const;
     // Takes recorded events into the comparison (and the report's counts),

@@ -1,5 +1,6 @@
 #include "replay/guest_replay.h"
 
+#include <algorithm>
 #include <cstring>
 #include <vector>
 
@@ -41,7 +42,8 @@ public:
         }
         matcher_.queue(group);
         RunOptions ro;
-        ro.limits.timeout = opts_.timeout;
+        ro.limits.timeout = opts_.timeout.value_or(
+            std::max(std::chrono::milliseconds(60000), std::chrono::milliseconds(h_.timeout_ms)));
         ro.global_dirty_log = true;  // as record_guest: every slot logs
         ro.handler = [this](VcpuExit& e) { return guest_exit(e); };
         const RunResult r = session_->run(ro);
@@ -51,11 +53,25 @@ public:
         current_region_ = nullptr;
         if (rep_.divergence || cut_short_) return finish();
         rec_.finish(r);  // the last harvest and the end, as the recording did
+        // The rest up to the end event is compared; what follows it is not
+        // a recording's (ReplayEngine::after_end).
+        bool more = true;
+        if (!end_group_.empty()) group = std::move(end_group_);  // read where the recording timed out
+        else more = groups_.read(group);
         for (;;) {
-            const bool more = groups_.read(group);
+            if (!group.empty() && std::holds_alternative<EndEvent>(group.front().body)) {
+                matcher_.queue(std::span(group).first(1));
+                if (matcher_.match() && matcher_.saw_end()) {
+                    rep_.ended = true;
+                    after_end(std::span(group).subspan(1), more);
+                }
+                return finish();
+            }
             matcher_.queue(group);
             if (!more) break;
+            more = groups_.read(group);
         }
+        matcher_.trace_lacks_end = groups_.complete();
         if (matcher_.match() && matcher_.saw_end()) rep_.ended = true;
         return finish();
     }
@@ -102,6 +118,15 @@ private:
             rep_.unchecked += group.size();
             return {StopReason::Diverged, e.addr};
         }
+        // The recording's clock stopped the run when this exit came: it was
+        // not handled there, and is not here (the run loop does not count
+        // it). The end is matched after the run, as the recorder writes it.
+        if (const EndEvent* end = group.empty() ? nullptr : std::get_if<EndEvent>(&group.front().body);
+            end && end->reason == stop_reason_name(StopReason::Timeout)) {
+            end_group_ = std::move(group);
+            group.clear();
+            return {StopReason::Timeout, h_.timeout_ms};
+        }
         AccessEvent got = access_record(e);  // for a read, the data is not the guest's yet
         const AccessEvent* a = group.empty() ? nullptr : std::get_if<AccessEvent>(&group.front().body);
         if (!a) {
@@ -146,6 +171,7 @@ private:
 
     bool cut_short_ = false;  // the trace's damage was reached
     std::vector<TraceEvent> group_;  // the last access's group, until it is matched
+    std::vector<TraceEvent> end_group_;  // the end, read at the exit where the recording timed out
 };
 
 }  // namespace

@@ -245,7 +245,7 @@ int cmd_replay(const std::string& path, size_t context, bool guest, const std::s
     ReplayOptions o;
     o.context_events = context;
     o.accel = parse_accel(accel);
-    if (timeout_ms) o.timeout = std::chrono::milliseconds(timeout_ms);
+    if (timeout_ms) o.timeout = std::chrono::milliseconds(timeout_ms);  // else the recording's, or 60 s
     bool progress_shown = false;
     o.progress = [&](uint64_t done, std::optional<uint64_t> total) {
         progress_shown = true;
