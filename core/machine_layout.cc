@@ -35,12 +35,14 @@ MachineLayout MachineLayout::default_layout() {
 namespace {
 
 uint64_t parse_number(std::string_view word, const std::string& where, bool allow_suffix) {
+    const std::string_view original = word;
     uint64_t mult = 1;
     if (allow_suffix && !word.empty()) {
         switch (word.back()) {
             case 'K': case 'k': mult = kKiB; break;
             case 'M': case 'm': mult = kMiB; break;
             case 'G': case 'g': mult = kGiB; break;
+            case 'T': case 't': mult = 1024 * kGiB; break;
             default: break;
         }
         if (mult != 1) word.remove_suffix(1);
@@ -52,9 +54,13 @@ uint64_t parse_number(std::string_view word, const std::string& where, bool allo
     }
     uint64_t v = 0;
     auto [p, ec] = std::from_chars(word.data(), word.data() + word.size(), v, base);
+    // from_chars takes no sign for an unsigned type, so "-1" is refused
+    // here rather than wrapping.
+    if (ec == std::errc::result_out_of_range || (ec == std::errc() && v > UINT64_MAX / mult))
+        throw Error(where + ": '" + std::string(original) + "' is too large (at most 2^64 - 1)");
     if (ec != std::errc() || p != word.data() + word.size() || word.empty())
-        throw Error(where + ": '" + std::string(word) + "' is not a number");
-    if (v > UINT64_MAX / mult) throw Error(where + ": number too large");
+        throw Error(where + ": '" + std::string(original) + "' is not a number (digits, 0x hex" +
+                    (allow_suffix ? ", or a size with K, M, G or T)" : ")"));
     return v * mult;
 }
 
@@ -62,6 +68,8 @@ uint64_t parse_number(std::string_view word, const std::string& where, bool allo
 
 MachineLayout MachineLayout::parse(std::string_view text, const std::string& source) {
     MachineLayout l = default_layout();
+    std::map<std::string, std::string> window_line;  // window name -> "source:line" that set it
+    std::string ram_line = source, rom_line = source;
     std::istringstream in{std::string(text)};
     std::string line;
     int lineno = 0;
@@ -81,9 +89,11 @@ MachineLayout MachineLayout::parse(std::string_view text, const std::string& sou
         if (w[0] == "ram") {
             want(2);
             l.ram_size = parse_number(w[1], where, true);
+            ram_line = where;
         } else if (w[0] == "rom") {
             want(2);
             l.rom_size = parse_number(w[1], where, true);
+            rom_line = where;
         } else if (w[0] == "rom-low-alias") {
             want(2);
             if (w[1] != "on" && w[1] != "off") throw Error(where + ": rom-low-alias takes on or off");
@@ -98,14 +108,24 @@ MachineLayout MachineLayout::parse(std::string_view text, const std::string& sou
             // A window of the same name replaces the default one.
             std::erase_if(l.devices, [&](const DeviceWindow& o) { return o.name == d.name; });
             l.devices.push_back(d);
+            window_line[d.name] = where;
         } else {
             throw Error(where + ": unknown directive '" + w[0] + "' (expected ram, rom, rom-low-alias, mmio, pio or no-devices)");
         }
     }
-    try {
-        l.validate();
-    } catch (const Error& e) {
-        throw Error(source + ": " + e.what());
+    if (auto p = l.problem()) {
+        // Name the line that set what is wrong: a window's own line, or
+        // the ram/rom line a window now collides with.
+        std::string where = source;
+        if (p->window) {
+            auto it = window_line.find(*p->window);
+            where = it != window_line.end() ? it->second : source + " (a default window)";
+        } else if (p->what == LayoutProblem::What::Ram) {
+            where = ram_line;
+        } else if (p->what == LayoutProblem::What::Rom) {
+            where = rom_line;
+        }
+        throw Error(where + ": " + p->message);
     }
     return l;
 }
@@ -118,22 +138,60 @@ MachineLayout MachineLayout::load(const std::string& path) {
     return parse(ss.str(), path);
 }
 
-void MachineLayout::validate() const {
-    if (ram_size == 0) throw Error("RAM size must not be zero");
-    if (ram_size % 4096) throw Error("RAM size " + hex(ram_size) + " is not a multiple of 4 KiB");
-    const uint64_t high = ram_size > kLowRamLimit ? ram_size - kLowRamLimit : 0;
-    if (high > kPhysAddrSpace - kHighRamStart) throw Error("RAM size " + hex(ram_size) + " does not fit the physical address space");
+std::optional<LayoutProblem> MachineLayout::problem() const {
+    using W = LayoutProblem::What;
+    auto bad = [](W what, std::string msg, std::optional<std::string> window = std::nullopt) {
+        return LayoutProblem{what, std::move(window), std::move(msg)};
+    };
+    if (ram_size == 0) return bad(W::Ram, "RAM size must not be zero");
+    if (ram_size % 4096) return bad(W::Ram, "RAM size " + hex(ram_size) + " is not a multiple of 4 KiB");
+    if (ram_size > kMaxRamSize)
+        return bad(W::Ram, "RAM size " + hex(ram_size) + " is more than kvmrr's limit of " + hex(kMaxRamSize) + " (16 TiB)");
     if (rom_size == 0 || rom_size % 4096 || rom_size > 16 * kMiB)
-        throw Error("ROM size " + hex(rom_size) + " must be a non-zero multiple of 4 KiB, at most 16 MiB");
+        return bad(W::Rom, "ROM size " + hex(rom_size) + " must be a non-zero multiple of 4 KiB, at most 16 MiB");
+    // What the board itself puts in the memory space; device windows may
+    // not overlap it or each other (only the low BIOS alias is allowed to
+    // overlap, and it is placed that way on purpose).
+    struct Fixed {
+        const char* name;
+        uint64_t start, size;
+        W what;
+    };
+    std::vector<Fixed> fixed{{"ram-below-4g", 0, std::min(ram_size, kLowRamLimit), W::Ram}};
+    if (ram_size > kLowRamLimit) fixed.push_back({"ram-above-4g", kHighRamStart, ram_size - kLowRamLimit, W::Ram});
+    fixed.push_back({"bios", kHighRamStart - rom_size, rom_size, W::Rom});
+    auto overlaps = [](uint64_t a, uint64_t as, uint64_t b, uint64_t bs) { return a < b + bs && b < a + as; };
     std::set<std::string> names;
-    for (const DeviceWindow& d : devices) {
-        if (d.name.empty()) throw Error("a device window needs a name");
-        if (!names.insert(d.name).second) throw Error("device window '" + d.name + "' is listed twice");
-        const uint64_t limit = d.space == AddressSpace::Kind::Io ? kIoSpace : kPhysAddrSpace;
+    for (size_t i = 0; i < devices.size(); ++i) {
+        const DeviceWindow& d = devices[i];
+        const bool io = d.space == AddressSpace::Kind::Io;
+        if (d.name.empty()) return bad(W::Window, "a device window needs a name", d.name);
+        if (!names.insert(d.name).second) return bad(W::Window, "device window '" + d.name + "' is listed twice", d.name);
+        const uint64_t limit = io ? kIoSpace : kPhysAddrSpace;
         if (d.size == 0 || d.addr >= limit || d.size > limit - d.addr)
-            throw Error("device window '" + d.name + "' at " + hex(d.addr) + " size " + hex(d.size) + " lies outside its " +
-                        (d.space == AddressSpace::Kind::Io ? "I/O" : "memory") + " space");
+            return bad(W::Window, "device window '" + d.name + "' at " + hex(d.addr) + " size " + hex(d.size) +
+                                      " lies outside its " + (io ? "I/O" : "memory") + " space",
+                       d.name);
+        if (!io)
+            for (const Fixed& f : fixed)
+                if (overlaps(d.addr, d.size, f.start, f.size))
+                    return bad(W::Window, "device window '" + d.name + "' at " + hex(d.addr) + " size " + hex(d.size) +
+                                              " overlaps " + f.name + " at " + hex(f.start) + " size " + hex(f.size),
+                               d.name);
+        for (size_t j = 0; j < i; ++j) {
+            const DeviceWindow& o = devices[j];
+            if (o.space == d.space && overlaps(d.addr, d.size, o.addr, o.size))
+                return bad(W::Window, "device window '" + d.name + "' at " + hex(d.addr) + " size " + hex(d.size) +
+                                          " overlaps device window '" + o.name + "' at " + hex(o.addr) + " size " +
+                                          hex(o.size),
+                           d.name);
+        }
     }
+    return std::nullopt;
+}
+
+void MachineLayout::validate() const {
+    if (auto p = problem()) throw Error(p->message);
 }
 
 MachineMemory build_machine(MemorySystem& sys, const MachineLayout& layout) {

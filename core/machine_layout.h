@@ -12,6 +12,7 @@
 
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -31,6 +32,9 @@ constexpr uint64_t kPhysAddrSpace = 1ull << 52;
 constexpr uint64_t kIoSpace = 1ull << 16;
 constexpr uint64_t kLowRamLimit = 3584 * kMiB;  // 0xe0000000: the MMIO hole starts here
 constexpr uint64_t kHighRamStart = 4 * kGiB;
+// RAM is one anonymous mapping of this size; beyond 16 TiB a typo (an
+// extra digit) is likelier than a wish, and mmap would fail less clearly.
+constexpr uint64_t kMaxRamSize = 16384 * kGiB;
 
 struct DeviceWindow {
     std::string name;
@@ -38,6 +42,14 @@ struct DeviceWindow {
     uint64_t addr = 0;
     uint64_t size = 0;
     bool operator==(const DeviceWindow&) const = default;
+};
+
+// What is wrong with a layout: which part (so a description file can name
+// the line that set it) and a message.
+struct LayoutProblem {
+    enum class What { Ram, Rom, Window } what;
+    std::optional<std::string> window;  // the window's name, for What::Window
+    std::string message;
 };
 
 struct MachineLayout {
@@ -51,13 +63,15 @@ struct MachineLayout {
     // directive a line, '#' comments:
     //   ram SIZE | rom SIZE | rom-low-alias on|off
     //   mmio NAME ADDR SIZE | pio NAME PORT SIZE | no-devices
-    // Sizes take K/M/G suffixes; numbers may be 0x-prefixed. Starts from
+    // Sizes take K/M/G/T suffixes; numbers may be 0x-prefixed. Starts from
     // the default layout. Throws kvmrr::Error naming `source` and the line.
     static MachineLayout parse(std::string_view text, const std::string& source);
     static MachineLayout load(const std::string& path);
     // Throws on a layout that cannot be built (RAM too large, windows out
-    // of their space, duplicate names).
+    // of their space or overlapping RAM, the BIOS or each other, duplicate
+    // names); problem() says the same without throwing.
     void validate() const;
+    std::optional<LayoutProblem> problem() const;
     bool operator==(const MachineLayout&) const = default;
 };
 

@@ -105,10 +105,16 @@ void CmosRtc::write_cmos(uint8_t index, uint8_t value) {
 
 uint8_t CmosRtc::read_time(uint8_t index) {
     using namespace std::chrono;
-    const sys_time<nanoseconds> now{nanoseconds{in_.wall_clock_ns()}};
+    // Whole seconds first, floored (so -1 ns is still 23:59:59 of the day
+    // before): a day's worth of nanoseconds near INT64_MIN does not fit 64
+    // bits, so every clock reading the trace may hold, INT64_MIN included,
+    // is a date from 1677 to 2262 and never an overflow.
+    const int64_t ns = in_.wall_clock_ns();
+    const int64_t secs = ns / 1'000'000'000 - (ns % 1'000'000'000 < 0 ? 1 : 0);
+    const sys_seconds now{seconds{secs}};
     const sys_days day = floor<days>(now);
     const year_month_day ymd{day};
-    const hh_mm_ss<seconds> hms{floor<seconds>(now - day)};
+    const hh_mm_ss<seconds> hms{now - day};
 
     const uint8_t b = cmos_[kStatusB];
     auto encode = [b](unsigned v) -> uint8_t {

@@ -6,7 +6,9 @@
 #include <kj/exception.h>
 #include <kj/io.h>
 
+#include <algorithm>
 #include <cstring>
+#include <initializer_list>
 
 #include "core/error.h"
 #include "record/dirty_runs.h"
@@ -265,6 +267,7 @@ void header_to_capnp(const TraceHeader& h, schema::TraceHeader::Builder b) {
     set_text(h.dirty_mode, [&](auto t) { o.setDirtyMode(t); });
     set_text(h.clock, [&](auto t) { o.setClock(t); });
     set_text(h.stop_at_output, [&](auto t) { o.setStopAtOutput(t); });
+    o.setLaxMmio(h.lax_mmio);
 
     b.setStartTimeNs(h.start_time_ns);
     set_text(h.accelerator, [&](auto t) { b.setAccelerator(t); });
@@ -315,6 +318,7 @@ TraceHeader header_from_capnp(schema::TraceHeader::Reader r) {
     h.dirty_mark_port = o.getDirtyMarkPort();
     h.clock = str(o.getClock());
     h.stop_at_output = str(o.getStopAtOutput());
+    h.lax_mmio = o.getLaxMmio();
     h.max_exits = o.getMaxExits();
     h.timeout_ms = o.getTimeoutMs();
     h.dirty_mode = str(o.getDirtyMode());
@@ -513,6 +517,28 @@ std::optional<std::string> header_problem(const TraceHeader& h) {
     if (h.format_version == 0 || h.min_reader_version == 0 || h.min_reader_version > h.format_version)
         return "format version " + std::to_string(h.format_version) + " with minimum reader version " +
                std::to_string(h.min_reader_version);
+    auto one_of = [](const std::string& v, std::initializer_list<const char*> known,
+                     const char* field) -> std::optional<std::string> {
+        std::string list;
+        for (const char* k : known) {
+            if (v == k) return std::nullopt;
+            if (*k) list += std::string(list.empty() ? "" : ", ") + k;
+        }
+        return std::string(field) + " '" + v + "' (known: " + list + ")";
+    };
+    // Text fields are enums: "" is what traces from before the field hold.
+    if (auto why = one_of(h.accelerator, {"", "kvm", "emu"}, "accelerator")) return why;
+    if (auto why = one_of(h.dirty_mode, {"", "bitmap", "ring"}, "dirty mode")) return why;
+    if (auto why = one_of(h.board, {"", "kvmrr", "pc"}, "board")) return why;
+    if (auto why = one_of(h.clock, {"", "host", "virtual"}, "clock")) return why;
+    if (h.vcpu_count > kMaxTraceVcpus)
+        return std::to_string(h.vcpu_count) + " vCPUs (at most " + std::to_string(kMaxTraceVcpus) + ")";
+    if (h.initial_regs.size() > std::max<uint32_t>(h.vcpu_count, 1))
+        return std::to_string(h.initial_regs.size()) + " sets of initial registers for " +
+               std::to_string(h.vcpu_count) + " vCPU(s)";
+    if (h.dirty_mark_port < -1 || h.dirty_mark_port > 0xffff)
+        return "dirty mark port " + std::to_string(h.dirty_mark_port) + " (-1 or 0 to 0xffff)";
+    if (h.timeout_ms > kMaxTraceTimeoutMs) return "time-out of " + std::to_string(h.timeout_ms) + " ms";
     for (size_t i = 0; i < h.initial_regs.size(); ++i)
         if (auto why = regs_problem(h.initial_regs[i])) return "initial registers of vCPU " + std::to_string(i) + ": " + *why;
     for (const RegionRecord& r : h.regions)

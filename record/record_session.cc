@@ -74,10 +74,12 @@ RecordReport record_guest(const RecordRequest& req) {
     h.dirty_mode = dirty_log_mode_name(req.run.dirty_mode);
     h.max_exits = req.run.limits.max_exits;
     h.timeout_ms = static_cast<uint64_t>(req.run.limits.timeout.count());
+    h.lax_mmio = !req.run.policy.stop_on_unassigned_mmio;
     h.initial_regs.push_back(regs_record(session.vcpu().regs(), session.vcpu().sregs()));
     h.regions = rec.describe_regions(session.machine());
 
-    TraceWriter writer(req.output, h);
+    // A run that fails leaves an existing trace at req.output as it was.
+    TraceWriter writer(req.output, h, {.replace_atomically = true});
     rec.start(writer, session.machine(), &session.memslots());
     // If the run throws, the taps must leave the machine before it dies.
     struct StopTaps {

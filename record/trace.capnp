@@ -98,6 +98,7 @@ struct RecordOptions {
   dirtyMarkPort @5 :Int32 = -1;   # also a harvest after each guest write to this I/O port (format 3; -1: none)
   clock @6 :Text;                 # format 5: "host" or "virtual" ("": host)
   stopAtOutput @7 :Text;          # format 5: the run ended once this appeared on the serial port or debug console
+  laxMmio @8 :Bool;               # format 6: --lax-mmio (MMIO to unmapped memory reads all ones, the run goes on)
 }
 
 struct RegionDesc {

@@ -23,8 +23,11 @@ namespace kvmrr {
 // clock mode and --stop-at-output to the header (fields: skippable) and
 // the interrupt event, which a version-4 reader cannot skip: a trace that
 // may hold one (the pc board's) asks for a reader of version 5
-// (kTraceInterruptVersion). This build still reads versions 1 to 3.
-constexpr uint32_t kTraceFormatVersion = 5;
+// (kTraceInterruptVersion). Version 6 adds --lax-mmio to the header's
+// options (a field: skippable; a reader that ignores it replays a lax run
+// strictly and reports the divergence at the first unassigned access).
+// This build still reads versions 1 to 3.
+constexpr uint32_t kTraceFormatVersion = 6;
 constexpr uint32_t kTraceMinReaderVersion = 4;
 constexpr uint32_t kTraceInlineAccessVersion = 4;  // the first that writes Event.access
 constexpr uint32_t kTraceInterruptVersion = 5;     // the first with interrupt events
@@ -258,6 +261,7 @@ struct TraceHeader {
     std::string clock;             // "host" or "virtual"; "" in older traces (host)
     std::string stop_at_output;    // the run ended once this was output ("" none)
     std::string dirty_mode = "bitmap";
+    bool lax_mmio = false;         // MMIO to unmapped memory read all ones instead of ending the run (format 6)
     int64_t start_time_ns = 0;
     std::vector<RegionRecord> regions;
     std::string accelerator;  // "kvm" or "emu"; empty in traces before format 2 (KVM only then)

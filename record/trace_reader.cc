@@ -13,6 +13,7 @@
 
 #include "core/error.h"
 #include "record/capnp_convert.h"
+#include "record/trace_error.h"
 #include "record/trace_format.h"
 
 namespace kvmrr {
@@ -105,7 +106,7 @@ struct TraceReader::Impl {
     std::vector<uint8_t> payload, unpacked;  // reused from chunk to chunk
 
     [[noreturn]] void header_error(const std::string& what) const {
-        throw Error("trace " + name + " has a damaged file header: " + what);
+        throw TraceError("trace " + name + " has a damaged file header: " + what);
     }
 
     void read_file_header() {
@@ -116,7 +117,7 @@ struct TraceReader::Impl {
         if (std::memcmp(fixed, kFileMagic.data(), std::min<size_t>(have, kFileMagic.size())) != 0)
             throw Error(name + " is not a kvmrr trace (bad magic)");
         if (have < kFileHeaderFixedBytes)
-            throw Error("trace " + name + " is cut short inside its file header (" + num(size) + " of " +
+            throw TraceError("trace " + name + " is cut short inside its file header (" + num(size) + " of " +
                         num(kFileHeaderFixedBytes) + " bytes)");
         format_version = get_le32(fixed + 8);
         min_reader_version = get_le32(fixed + 12);
@@ -135,7 +136,7 @@ struct TraceReader::Impl {
             header_error("header length " + num(header_length));
         const uint64_t need = kFileHeaderFixedBytes + uint64_t{header_length} + kChecksumBytes;
         if (need > size)
-            throw Error("trace " + name + " is cut short inside its header (it needs " + num(need) +
+            throw TraceError("trace " + name + " is cut short inside its header (it needs " + num(need) +
                         " bytes, the file has " + num(size) + ")");
         std::vector<uint8_t> msg(header_length + kChecksumBytes);
         src->read(kFileHeaderFixedBytes, msg.data(), msg.size());

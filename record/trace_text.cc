@@ -257,7 +257,8 @@ std::string format_header(const TraceHeader& h) {
          (h.dirty_mark_port >= 0 ? ", at writes to port " + hex(static_cast<uint64_t>(h.dirty_mark_port)) : std::string()) +
          ", max exits " + num(h.max_exits) + ", timeout " +
          num(h.timeout_ms) + " ms" + (h.clock.empty() ? std::string() : ", clock " + word(h.clock)) +
-         (h.stop_at_output.empty() ? std::string() : ", stop at output " + word(h.stop_at_output)));
+         (h.stop_at_output.empty() ? std::string() : ", stop at output " + word(h.stop_at_output)) +
+         (h.lax_mmio ? ", lax MMIO" : ""));
     line("regions: " + num(h.regions.size()) + " at the start");
     for (const RegionRecord& r : h.regions) line("  " + num(r.id) + " " + word(r.name) + " " + word(r.kind));
     return s;

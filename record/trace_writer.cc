@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <lz4.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #define XXH_STATIC_LINKING_ONLY  // XXH64_state_t on the stack
 #include <xxhash.h>
@@ -14,9 +15,12 @@
 #include <atomic>
 #include <cerrno>
 #include <condition_variable>
+#include <cstdio>
 #include <cstring>
 #include <deque>
+#include <filesystem>
 #include <mutex>
+#include <random>
 #include <thread>
 #include <vector>
 
@@ -92,6 +96,10 @@ struct TraceWriter::Impl {
     uint32_t min_reader_version = 0;
     int fd = -1;
     bool closed = false;
+    // replace_atomically: the file has no name yet (O_TMPFILE), or this
+    // temporary one where the file system has no O_TMPFILE.
+    bool unnamed = false;
+    std::string temp_path;
 
     // The caller's thread.
     std::vector<TraceEvent> current;
@@ -274,6 +282,77 @@ struct TraceWriter::Impl {
         }
     }
 
+    // A name beside `path` that is not taken: "DIR/.NAME.kvmrr-XXXXXXXX".
+    std::string fresh_temp_name(std::mt19937_64& rng) const {
+        const std::filesystem::path p(path);
+        char suffix[20];
+        std::snprintf(suffix, sizeof suffix, "%08llx", static_cast<unsigned long long>(rng() & 0xffffffffu));
+        return (p.parent_path() / ("." + p.filename().string() + ".kvmrr-" + suffix)).string();
+    }
+
+    // Opens the file the trace is written to: `path` itself, or with
+    // replace_atomically an unnamed file in its directory.
+    void open_file() {
+        auto fail_create = [&](const std::string& what) {
+            const int err = errno;
+            throw Error("cannot create trace " + what + ": " + std::strerror(err) + " (errno " + std::to_string(err) + ")");
+        };
+        if (!opt.replace_atomically) {
+            fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+            if (fd < 0) fail_create(path);
+            return;
+        }
+        std::error_code ec;
+        if (std::filesystem::is_directory(path, ec)) throw Error("cannot create trace " + path + ": it is a directory");
+        std::string dir = std::filesystem::path(path).parent_path().string();
+        if (dir.empty()) dir = ".";
+        fd = ::open(dir.c_str(), O_TMPFILE | O_WRONLY | O_CLOEXEC, 0644);
+        if (fd >= 0) {
+            unnamed = true;
+            return;
+        }
+        if (errno != EOPNOTSUPP && errno != EISDIR && errno != EINVAL) fail_create(path);
+        std::mt19937_64 rng(std::random_device{}());
+        for (int attempt = 0; attempt < 16 && fd < 0; ++attempt) {
+            temp_path = fresh_temp_name(rng);
+            fd = ::open(temp_path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+            if (fd < 0 && errno != EEXIST) fail_create(temp_path + " (for " + path + ")");
+        }
+        if (fd < 0) fail_create(temp_path + " (for " + path + ")");
+    }
+
+    // Gives the finished file its name, replacing what `path` held in one
+    // rename(). The file is still open (an unnamed one is linked through
+    // /proc/self/fd).
+    void publish() {
+        auto fail = [&](const std::string& what) {
+            const int err = errno;
+            throw Error(what + ": " + std::strerror(err) + " (errno " + std::to_string(err) + ")");
+        };
+        if (unnamed) {
+            const std::string self = "/proc/self/fd/" + std::to_string(fd);
+            std::mt19937_64 rng(std::random_device{}());
+            for (int attempt = 0; attempt < 16; ++attempt) {
+                temp_path = fresh_temp_name(rng);
+                if (::linkat(AT_FDCWD, self.c_str(), AT_FDCWD, temp_path.c_str(), AT_SYMLINK_FOLLOW) == 0) break;
+                if (errno != EEXIST) {
+                    temp_path.clear();
+                    fail("naming trace " + path);
+                }
+                temp_path.clear();
+            }
+            if (temp_path.empty()) fail("naming trace " + path);
+        }
+        if (::rename(temp_path.c_str(), path.c_str()) != 0) fail("renaming " + temp_path + " to " + path);
+        temp_path.clear();
+    }
+
+    // An abandoned trace leaves nothing behind; never throws.
+    void discard() noexcept {
+        if (!temp_path.empty()) ::unlink(temp_path.c_str());
+        temp_path.clear();
+    }
+
     // Stops the background thread and closes the file; never throws.
     // Returns the errno of close(), or 0.
     int shutdown() noexcept {
@@ -322,11 +401,7 @@ TraceWriter::TraceWriter(std::string path, const TraceHeader& header, TraceWrite
     std::memcpy(buf.data() + kFileHeaderFixedBytes, msg.data(), msg.size());
     put_le64(buf.data() + kFileHeaderFixedBytes + msg.size(), XXH64(msg.data(), msg.size(), 0));
 
-    w.fd = ::open(w.path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (w.fd < 0) {
-        const int err = errno;
-        throw Error("cannot create trace " + w.path + ": " + std::strerror(err) + " (errno " + std::to_string(err) + ")");
-    }
+    w.open_file();
     try {
         w.write_all(buf.data(), buf.size(), 0);
         w.offset = buf.size();
@@ -334,11 +409,17 @@ TraceWriter::TraceWriter(std::string path, const TraceHeader& header, TraceWrite
         w.worker = std::thread([&w] { w.run(); });
     } catch (...) {
         w.shutdown();
+        w.discard();
         throw;
     }
 }
 
 TraceWriter::~TraceWriter() {
+    if (impl_->opt.replace_atomically && !impl_->closed) {
+        impl_->shutdown();
+        impl_->discard();
+        return;
+    }
     try {
         close();
     } catch (...) {
@@ -436,8 +517,10 @@ void TraceWriter::close() {
         flush();
         w.write_footer();
         w.sync_file();
+        if (w.opt.replace_atomically) w.publish();
     } catch (...) {
         w.shutdown();
+        w.discard();
         throw;
     }
     if (const int err = w.shutdown())

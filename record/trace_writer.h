@@ -35,6 +35,13 @@ struct TraceWriterOptions {
     uint32_t queue_depth = 4;       // sealed chunks waiting for the background thread (at least 1)
     uint64_t chunk_bytes = 1 << 20;  // ... or once its events' estimated size reaches this
     bool sync = false;               // fdatasync() in flush() and close(), not only write()
+    // Write to a file without a name (or a hidden temporary one) in the
+    // same directory and give it `path` only in close(): an existing file
+    // is replaced by a whole trace or not at all, and a writer destroyed
+    // without close() (a failed run) or a process killed leaves no file
+    // behind. Off, the trace is written in place, and a process that dies
+    // leaves a file whose complete chunks hold every acknowledged event.
+    bool replace_atomically = false;
 };
 
 struct TraceWriterStats {
@@ -50,12 +57,15 @@ class TraceWriter final : public EventSink {
 public:
     using Options = TraceWriterOptions;
 
-    // Creates (or truncates) `path` and writes the file header. Throws
+    // Creates (or truncates) `path` (or, with replace_atomically, its
+    // temporary stand-in) and writes the file header. Throws
     // kvmrr::Error naming the path if it cannot, or if the header or the
     // options make no sense. header.format_version and min_reader_version
     // are written as given (the defaults are this build's version).
     TraceWriter(std::string path, const TraceHeader& header, TraceWriterOptions options = {});
-    ~TraceWriter() override;  // close(), swallowing errors: call close() to see them
+    // close(), swallowing errors: call close() to see them. With
+    // replace_atomically the trace is abandoned instead (`path` untouched).
+    ~TraceWriter() override;
     TraceWriter(const TraceWriter&) = delete;
     TraceWriter& operator=(const TraceWriter&) = delete;
 
@@ -70,7 +80,8 @@ public:
     uint64_t append_dirty(uint16_t vcpu, const DirtyBitmap& b, uint64_t epoch, uint64_t time_ns) override;
     // Seals the current chunk and waits until everything appended is written.
     void flush();
-    // flush(), then footer and trailer, then close the file. Idempotent.
+    // flush(), then footer and trailer, then close the file (with
+    // replace_atomically: then rename it to `path`). Idempotent.
     void close();
 
     TraceWriterStats stats() const;

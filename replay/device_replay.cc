@@ -47,6 +47,7 @@ public:
             }
             if (std::holds_alternative<EndEvent>(group.front().body)) {
                 check_end(group);
+                if (!rep_.divergence) after_end(group.subspan(1), more);
                 break;
             }
             replay_access(group);
@@ -168,7 +169,6 @@ private:
             }
         }
         rep_.ended = true;
-        for (size_t i = 1; i < group.size(); ++i) ++rep_.events;  // nothing should follow the end
     }
 
     std::vector<uint8_t> data_;

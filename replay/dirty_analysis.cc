@@ -4,6 +4,7 @@
 #include <cstdio>
 
 #include "core/error.h"
+#include "record/trace_error.h"
 #include "core/vcpu/vm_backend.h"
 #include "record/dirty_runs.h"
 #include "record/trace_text.h"
@@ -43,6 +44,9 @@ struct BlockRun {
     bool operator<(const BlockRun& o) const { return block != o.block ? block < o.block : first < o.first; }
 };
 
+// Empty epochs drawn between two dirty logs, at most.
+constexpr uint64_t kMaxEpochGap = uint64_t{1} << 20;
+
 class Analyser {
 public:
     Analyser(TraceReader& r, const DirtyAnalysisOptions& o) : reader_(r), opts_(o), names_(r.header()) {
@@ -58,7 +62,7 @@ public:
             } else if (const auto* t = std::get_if<TopologyEvent>(&e.body)) {
                 if (t->space == 0 && !t->view.empty()) view_ = t->view;
             } else if (const auto* d = std::get_if<DirtyEvent>(&e.body)) {
-                dirty(*d);
+                dirty(*d, e.seq);
             }
         }
         if (open_) close_epoch();
@@ -94,7 +98,13 @@ private:
         return names_.label(r.region);
     }
 
-    void dirty(const DirtyEvent& d) {
+    void dirty(const DirtyEvent& d, uint64_t seq) {
+        const std::string event = "event #" + std::to_string(seq) + " (dirty log of slot " + std::to_string(d.slot) + ")";
+        // Epochs between logs are drawn as empty epochs, one by one: a jump
+        // further than any recording makes is a lie, not a long quiet.
+        if (d.epoch >= next_epoch_ + kMaxEpochGap)
+            throw TraceError(event + ": epoch " + std::to_string(d.epoch) + " jumps more than " +
+                        std::to_string(kMaxEpochGap) + " epochs past epoch " + std::to_string(next_epoch_));
         if (open_ && d.epoch < epoch_.epoch)
             throw Error("dirty log of epoch " + std::to_string(d.epoch) + " after epoch " + std::to_string(epoch_.epoch) +
                         ": epochs must not go back");
@@ -111,15 +121,28 @@ private:
             epoch_.epoch = d.epoch;
             open_ = true;
         }
+        const auto it = slots_.find(d.slot);
+        if (it == slots_.end()) {
+            if (d.dirty_pages == 0) {  // a clean log of a slot the trace does not show: nothing to place
+                epoch_.end_ns = std::max(epoch_.end_ns, d.time_ns);
+                if (d.time_ns == 0) untimed_ = true;
+                epoch_.by_slot[d.slot] += 0;
+                return;
+            }
+            throw Error("dirty log of slot " + std::to_string(d.slot) + " at " + hex(d.guest_phys) +
+                        ", which the trace never added (" + event + ")");
+        }
+        const SlotInfo& s = it->second;
+        // The slot, not the log, says how large it is and where it lies.
+        const uint64_t slot_pages = s.size / kPageSize;
+        if (d.pages != slot_pages || d.guest_phys != s.gpa)
+            throw TraceError(event + " claims " + std::to_string(d.pages) + " pages at " + hex(d.guest_phys) + "; slot " +
+                        std::to_string(d.slot) + " has " + std::to_string(slot_pages) + " pages at " +
+                        hex(s.gpa));
         epoch_.end_ns = std::max(epoch_.end_ns, d.time_ns);
         if (d.time_ns == 0) untimed_ = true;
         epoch_.by_slot[d.slot] += d.dirty_pages;
         if (d.dirty_pages == 0) return;
-        const auto it = slots_.find(d.slot);
-        if (it == slots_.end())
-            throw Error("dirty log of slot " + std::to_string(d.slot) + " at " + hex(d.guest_phys) +
-                        ", which the trace never added");
-        const SlotInfo& s = it->second;
         const std::string region = region_at(d.guest_phys);
         epoch_.by_region[region] += d.dirty_pages;
         const auto [rid_it, added] = region_ids_.emplace(region, static_cast<uint32_t>(region_names_.size()));

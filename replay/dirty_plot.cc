@@ -1,10 +1,13 @@
 #include "replay/dirty_plot.h"
 
 #include <cairo.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <ctime>
 #include <filesystem>
 #include <numbers>
@@ -465,9 +468,19 @@ DirtyPlotInfo dirty_plot_info(const TraceReader& reader) {
 void write_dirty_plot(const DirtyReport& r, const DirtyPlotInfo& info, const std::string& path) {
     picture_format(path);
     if (r.epochs.empty() || r.ram_pages == 0) throw Error("picture " + path + ": the trace has no dirty logs to draw");
+    // Drawn under a hidden name beside `path` (same extension, which says
+    // the format) and renamed: an existing picture is replaced by a whole
+    // one or left as it was.
+    const std::filesystem::path target(path);
+    const std::string temp = (target.parent_path() / ("." + target.stem().string() + ".kvmrr-" +
+                                                       std::to_string(::getpid()) + target.extension().string()))
+                                 .string();
     try {
-        draw_dirty_plot(r, info, path);
+        draw_dirty_plot(r, info, temp);
+        if (std::rename(temp.c_str(), path.c_str()) != 0)
+            throw Error("cannot write the picture " + path + ": " + std::strerror(errno));
     } catch (...) {
+        std::remove(temp.c_str());
         release_drawing_caches();
         throw;
     }

@@ -69,6 +69,7 @@ bool EventMatcher::match(std::span<const TraceEvent> group, bool dirty_may_follo
         ex = next_expected();
     }
     const TraceEvent* extra = next_actual();
+    if (extra && trace_lacks_end && std::holds_alternative<EndEvent>(extra->body)) extra = nullptr;
     if (!extra) {
         produced_.clear();
         actual_pos_ = 0;

@@ -52,6 +52,10 @@ public:
     // the replay (KVM, or the emulator off the virtual clock): a guest
     // write that differs is then said to be a likely leak of it.
     bool tsc_from_host = false;
+    // The trace was read to its end and has no end event: the end the
+    // replay produces is not a divergence (the replay is not whole, which
+    // ReplayEngine::finish says, as device replay does).
+    bool trace_lacks_end = false;
 
     bool compared(const TraceEvent& e) const;
     // Takes recorded events into the comparison (and the report's counts),

@@ -1,10 +1,12 @@
 #include "replay/guest_replay.h"
 
+#include <algorithm>
 #include <cstring>
 #include <vector>
 
 #include "core/vcpu/exit_handler.h"
 #include "replay/event_compare.h"
+#include "record/trace_error.h"
 #include "replay/replay_engine.h"
 
 namespace kvmrr {
@@ -33,6 +35,7 @@ public:
         matcher_.recorded_on = h_.accelerator.empty() ? std::string("kvm") : h_.accelerator;
         matcher_.tsc_from_host = matcher_.recorded_on != "emu" || rep_.accel != "emu" || h_.clock != "virtual";
         start();
+        check_initial_regs();
         std::vector<TraceEvent> group;
         if (!groups_.read(group) && !groups_.complete()) {
             rep_.unchecked += group.size();  // damage before the first access
@@ -40,7 +43,8 @@ public:
         }
         matcher_.queue(group);
         RunOptions ro;
-        ro.limits.timeout = opts_.timeout;
+        ro.limits.timeout = opts_.timeout.value_or(
+            std::max(std::chrono::milliseconds(60000), std::chrono::milliseconds(h_.timeout_ms)));
         ro.global_dirty_log = true;  // as record_guest: every slot logs
         ro.handler = [this](VcpuExit& e) { return guest_exit(e); };
         const RunResult r = session_->run(ro);
@@ -50,16 +54,44 @@ public:
         current_region_ = nullptr;
         if (rep_.divergence || cut_short_) return finish();
         rec_.finish(r);  // the last harvest and the end, as the recording did
+        // The rest up to the end event is compared; what follows it is not
+        // a recording's (ReplayEngine::after_end).
+        bool more = true;
+        if (!end_group_.empty()) group = std::move(end_group_);  // read where the recording timed out
+        else more = groups_.read(group);
         for (;;) {
-            const bool more = groups_.read(group);
+            if (!group.empty() && std::holds_alternative<EndEvent>(group.front().body)) {
+                matcher_.queue(std::span(group).first(1));
+                if (matcher_.match() && matcher_.saw_end()) {
+                    rep_.ended = true;
+                    after_end(std::span(group).subspan(1), more);
+                }
+                return finish();
+            }
             matcher_.queue(group);
             if (!more) break;
+            more = groups_.read(group);
         }
+        matcher_.trace_lacks_end = groups_.complete();
         if (matcher_.match() && matcher_.saw_end()) rep_.ended = true;
         return finish();
     }
 
 private:
+    // The guest starts where the recording says it started: a trace with
+    // no registers, or a rip the image does not start at, cannot be
+    // replayed as recorded (and would "reproduce" anything).
+    void check_initial_regs() const {
+        constexpr size_t kGprs = 18, kRip = 16;
+        if (h_.initial_regs.empty() || h_.initial_regs.front().gprs.size() != kGprs)
+            throw TraceError("the trace header has no initial registers: guest replay cannot start the guest as recorded");
+        const RegsRecord now = regs_record(session_->vcpu().regs(), session_->vcpu().sregs());
+        const uint64_t recorded = h_.initial_regs.front().gprs[kRip];
+        if (now.gprs.size() == kGprs && now.gprs[kRip] != recorded)
+            throw TraceError("the trace header's initial rip " + hex(recorded) + " is not where its guest starts (" +
+                             hex(now.gprs[kRip]) + ")");
+    }
+
     // One exit of the replayed guest: it must be the next recorded access.
     ExitOutcome guest_exit(VcpuExit& e) {
         Machine& m = session_->machine();
@@ -86,6 +118,15 @@ private:
             cut_short_ = true;
             rep_.unchecked += group.size();
             return {StopReason::Diverged, e.addr};
+        }
+        // The recording's clock stopped the run when this exit came: it was
+        // not handled there, and is not here (the run loop does not count
+        // it). The end is matched after the run, as the recorder writes it.
+        if (const EndEvent* end = group.empty() ? nullptr : std::get_if<EndEvent>(&group.front().body);
+            end && end->reason == stop_reason_name(StopReason::Timeout)) {
+            end_group_ = std::move(group);
+            group.clear();
+            return {StopReason::Timeout, h_.timeout_ms};
         }
         AccessEvent got = access_record(e);  // for a read, the data is not the guest's yet
         const AccessEvent* a = group.empty() ? nullptr : std::get_if<AccessEvent>(&group.front().body);
@@ -131,6 +172,7 @@ private:
 
     bool cut_short_ = false;  // the trace's damage was reached
     std::vector<TraceEvent> group_;  // the last access's group, until it is matched
+    std::vector<TraceEvent> end_group_;  // the end, read at the exit where the recording timed out
 };
 
 }  // namespace

@@ -2,6 +2,7 @@
 
 #include "core/guest_image.h"
 #include "core/memory_region.h"
+#include "record/trace_error.h"
 
 namespace kvmrr {
 
@@ -15,7 +16,9 @@ MachineLayout layout_from_header(const TraceHeader& h) {
     l.devices.clear();
     for (const WindowRecord& w : h.windows)
         l.devices.push_back({w.name, w.io ? AddressSpace::Kind::Io : AddressSpace::Kind::Memory, w.addr, w.size});
-    l.validate();
+    // Only a machine kvmrr can build was recorded: anything else is a lie.
+    if (h.board.empty() || h.board == "kvmrr")
+        if (auto p = l.problem()) throw TraceError("the trace header's machine cannot be: " + p->message);
     return l;
 }
 
@@ -48,7 +51,9 @@ ReplayEngine::ReplayEngine(TraceReader& reader, const ReplayOptions& options, Ac
     c.accel = accel;
     c.max_memslots = h_.max_memslots;
     session_ = std::make_unique<Session>(c, rec_, this);
-    if (c.board == Board::Pc) policy_.stop_on_unassigned_mmio = false;
+    // As the recording ran: --lax-mmio (and the pc board, always) let
+    // unassigned MMIO read all ones and the run go on.
+    if (c.board == Board::Pc || h_.lax_mmio) policy_.stop_on_unassigned_mmio = false;
     matcher_.place = [this] { return ReplayPlace{current_access_, current_group_, current_region_}; };
     matcher_.region_at = [this](bool io, uint64_t addr) -> std::string {
         Machine& m = session_->machine();
@@ -69,6 +74,16 @@ ReplayEngine::ReplayEngine(TraceReader& reader, const ReplayOptions& options, Ac
 ReplayEngine::~ReplayEngine() { rec_.detach(); }
 
 bool ReplayEngine::check_devices() {
+    // The machine built from the header's windows has the devices whose
+    // windows are there; a recording listed each of them. One missing from
+    // the list (an empty list, say) would go unchecked: the header lies.
+    for (const Device* dev : session_->machine().devices()) {
+        bool listed = false;
+        for (const DeviceRecord& d : h_.devices) listed |= d.name == dev->name();
+        if (!listed)
+            throw TraceError("the trace header lists " + std::to_string(h_.devices.size()) +
+                             " device(s) but not '" + std::string(dev->name()) + "', whose window it has");
+    }
     for (const DeviceRecord& d : h_.devices) {
         const Device* dev = session_->machine().device(d.name);
         std::string why;
@@ -133,6 +148,22 @@ std::optional<uint8_t> ReplayEngine::board_step(std::span<const TraceEvent> grou
     return std::nullopt;
 }
 
+void ReplayEngine::after_end(std::span<const TraceEvent> rest_of_group, bool more_groups) {
+    uint64_t n = rest_of_group.size();
+    std::optional<TraceEvent> first;
+    if (!rest_of_group.empty()) first = rest_of_group.front();
+    std::vector<TraceEvent> g;
+    while (more_groups) {
+        more_groups = groups_.read(g);
+        if (!g.empty() && !first) first = g.front();
+        n += g.size();
+    }
+    rep_.events += n;
+    if (n == 0) return;
+    after_end_ = std::to_string(n) + " event(s) follow the end event, from #" + std::to_string(first->seq) + " (" +
+                 event_kind(*first) + "): a recording ends at its end event";
+}
+
 ReplayReport ReplayEngine::finish() {
     rec_.detach();
     if (rep_.divergence && rep_.divergence->kind != "header")
@@ -141,6 +172,7 @@ ReplayReport ReplayEngine::finish() {
         // Whatever follows a divergence is not read; otherwise say why reading stopped.
         if (!groups_.complete()) rep_.damage = groups_.damage().value_or("the trace ends before its end event");
         else if (!rep_.ended) rep_.damage = "the trace has no end event";
+        else if (!after_end_.empty()) rep_.damage = after_end_;
     }
     return std::move(rep_);
 }

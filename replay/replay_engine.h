@@ -44,8 +44,16 @@ protected:
     // the recorder. Returns that interrupt's vector as the replayed board
     // gives it, if the group has one.
     std::optional<uint8_t> board_step(std::span<const TraceEvent> group);
+    // The one rule for a trace's ending, in both engines: the run ends at
+    // the first end event, and a recorder writes nothing after it. Given
+    // what followed the end in its group (and whether more groups may
+    // follow), reads the rest of the trace and, if anything is there (a
+    // second end, any event), notes it: the replay is then not whole
+    // (exit 3), whatever it matched before.
+    void after_end(std::span<const TraceEvent> rest_of_group, bool more_groups);
     // Ends the replay: the recorder leaves the machine, the divergence gets
-    // its context, or the report says why reading stopped.
+    // its context, or the report says why reading stopped (damage, no end
+    // event, events after the end).
     ReplayReport finish();
 
     // SessionObserver: what a device writes by DMA goes to the recorder.
@@ -73,6 +81,7 @@ protected:
     const AccessEvent* current_access_ = nullptr;
     std::span<const TraceEvent> current_group_;
     const MemoryRegion* current_region_ = nullptr;
+    std::string after_end_;  // what follows the end event, if anything
 };
 
 }  // namespace kvmrr

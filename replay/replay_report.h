@@ -39,9 +39,12 @@ struct ReplayOptions {
     // Called once the machine is built, before anything is replayed. Tests
     // plant a changed device model here (RegionTestHook::replace_ops).
     std::function<void(Machine&)> prepare_machine;
-    // Guest replay only: the accelerator, and a limit on the run.
+    // Guest replay only: the accelerator, and a limit on the run's time
+    // (default: 60 s, or the recording's time-out when that is longer;
+    // a recording that timed out is stopped where it was, by its exits,
+    // whatever this says).
     Accel accel = Accel::Auto;
-    std::chrono::milliseconds timeout{60000};
+    std::optional<std::chrono::milliseconds> timeout;
 };
 
 struct ReplayReport {

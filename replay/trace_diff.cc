@@ -31,6 +31,7 @@ void compare_headers(const TraceHeader& a, const TraceHeader& b, std::vector<std
         return s;
     };
     field("devices", a.devices == b.devices, devices(a), devices(b));
+    field("lax MMIO", a.lax_mmio == b.lax_mmio, a.lax_mmio ? "on" : "off", b.lax_mmio ? "on" : "off");
     field("vCPUs", a.vcpu_count == b.vcpu_count, std::to_string(a.vcpu_count), std::to_string(b.vcpu_count));
     field("initial registers", a.initial_regs == b.initial_regs, "", "");
     field("dirty-log mode", a.dirty_mode == b.dirty_mode, a.dirty_mode, b.dirty_mode);

@@ -17,7 +17,9 @@
 #include "vmm/guest_run.h"
 #include "vmm/machine.h"
 #include "vmm/real_host_inputs.h"
+#include "tools/cli_options.h"
 #include "record/record_session.h"
+#include "record/trace_error.h"
 #include "record/trace_reader.h"
 #include "record/trace_text.h"
 #include "replay/device_replay.h"
@@ -41,11 +43,14 @@ MachineLayout layout_from(const std::string& machine_file, const std::string& ra
     // worded) the same way.
     if (!ram.empty()) l.ram_size = MachineLayout::parse("ram " + ram + "\n", "--ram").ram_size;
     l.validate();
+    // A window too small for its device is the file's error, named so
+    // whichever command reads the file.
+    if (!machine_file.empty()) cli::check_devices_fit(l, machine_file);
     return l;
 }
 
-int cmd_mtree(const MachineLayout& layout, bool flat_only, bool tree_only, const std::string& board,
-              const std::string& firmware) {
+int cmd_mtree(const MachineLayout& layout, const std::string& machine_file, bool flat_only, bool tree_only,
+              const std::string& board, const std::string& firmware) {
     MemorySystem own;
     std::unique_ptr<RealHostInputs> inputs;
     std::unique_ptr<Machine> machine;
@@ -62,6 +67,7 @@ int cmd_mtree(const MachineLayout& layout, bool flat_only, bool tree_only, const
         sys = &machine->memory_system();
     } else {
         if (!firmware.empty()) throw Error("--firmware is for --board pc");
+        cli::check_devices_fit(layout, machine_file);
         build_machine(own, layout);
     }
     std::string out;
@@ -99,17 +105,21 @@ void add_guest_options(CLI::App* cmd, GuestRunRequest& req, GuestCli& gc, std::s
     auto* img = cmd->add_option("--image", req.guest.image, "A guest image file: raw bytes, or a static ELF64")
                     ->check(CLI::ExistingFile);
     g->excludes(img);
-    cmd->add_option("--load", req.guest.load, "Guest-physical load address of a raw image")->needs(img);
-    cmd->add_option("--entry", req.guest.entry, "Entry address (default: the load address, or the ELF entry)")->needs(img);
+    cmd->add_option("--load", req.guest.load, "Guest-physical load address of a raw image")->needs(img)->check(cli::unsigned_number());
+    cmd->add_option("--entry", req.guest.entry, "Entry address (default: the load address, or the ELF entry)")
+        ->needs(img)
+        ->check(cli::unsigned_number());
     cmd->add_option("--mode", gc.mode, "CPU mode of a raw image: real or long")->check(CLI::IsMember({"real", "long"}))->needs(img);
-    cmd->add_option("--arg", req.guest.args, "Guest argument (rdi, rsi, rdx, rcx in order); repeatable");
+    cmd->add_option("--arg", req.guest.args, "Guest argument (rdi, rsi, rdx, rcx in order); repeatable")
+        ->check(cli::unsigned_number());
     cmd->add_option("--machine", machine_file, "Machine description file")->check(CLI::ExistingFile);
     cmd->add_option("--ram", ram, "RAM size (e.g. 512M)");
     cmd->add_option("--disk", req.disk, "Disk image for the DMA disk")->check(CLI::ExistingFile);
     cmd->add_option("--serial-in", gc.serial_in, "File to feed the UART's input ('-' for stdin)");
     cmd->add_option("--serial-out", gc.serial_out, "File for the UART's output (default: stdout)");
-    cmd->add_option("--max-exits", gc.max_exits, "End the run after this many exits");
-    cmd->add_option("--timeout", gc.timeout_ms, "End the run after this many milliseconds");
+    cmd->add_option("--max-exits", gc.max_exits, "End the run after this many exits")->check(cli::unsigned_number());
+    cmd->add_option("--timeout", gc.timeout_ms, "End the run after this many milliseconds")
+        ->check(cli::unsigned_in(0, cli::kMaxMilliseconds));
     cmd->add_flag("--lax-mmio", gc.lax, "Let MMIO to unmapped memory read all ones instead of ending the run");
     cmd->add_option("--board", gc.board,
                     "Machine: kvmrr (kvmrr's own, the default) or pc (a PC like QEMU's `pc`, booting --firmware "
@@ -143,6 +153,26 @@ std::function<void(uint8_t)> output_to(const std::string& path, FILE* fallback, 
     };
 }
 
+// Refuses every output of a run (`extra` and the run's own output files)
+// that would land on one of its inputs or on another output.
+void check_outputs(const GuestRunRequest& req, const GuestCli& gc, const std::string& machine_file,
+                   std::vector<cli::InputFile> extra_outputs) {
+    std::vector<cli::InputFile> inputs{{"--disk", req.disk},         {"--image", req.guest.image},
+                                       {"--firmware", gc.firmware},  {"--machine", machine_file},
+                                       {"--serial-in", gc.serial_in}};
+    extra_outputs.push_back({"--serial-out", gc.serial_out});
+    extra_outputs.push_back({"--debugcon", gc.debugcon});
+    for (size_t i = 0; i < extra_outputs.size(); ++i) {
+        const cli::InputFile& out = extra_outputs[i];
+        if (out.path.empty()) continue;
+        cli::refuse_output_over_input(out.option, out.path, inputs);
+        // Two outputs in one file would interleave.
+        for (size_t j = i + 1; j < extra_outputs.size(); ++j)
+            if (!extra_outputs[j].path.empty())
+                cli::refuse_output_over_input(out.option, out.path, {extra_outputs[j]});
+    }
+}
+
 void finish_guest_request(GuestRunRequest& req, const GuestCli& gc, const MachineLayout& layout, bool layout_given) {
     req.board = parse_board(gc.board);
     req.clock = parse_clock_mode(gc.clock);
@@ -174,23 +204,6 @@ void finish_guest_request(GuestRunRequest& req, const GuestCli& gc, const Machin
         req.serial_in_fd = open(gc.serial_in.c_str(), O_RDONLY | O_CLOEXEC);
         if (req.serial_in_fd < 0) throw Error("cannot open '" + gc.serial_in + "' for the serial input");
     }
-}
-
-RecorderOptions parse_dirty_interval(const std::string& text) {
-    RecorderOptions o;
-    std::string num = text;
-    const bool ms = num.size() > 2 && num.compare(num.size() - 2, 2, "ms") == 0;
-    if (ms) num.resize(num.size() - 2);
-    uint64_t v = 0;
-    try {
-        size_t used = 0;
-        v = std::stoull(num, &used);
-        if (used != num.size()) throw std::invalid_argument(num);
-    } catch (const std::exception&) {
-        throw Error("--dirty-interval: '" + text + "' is not N (exits) or Nms (milliseconds)");
-    }
-    (ms ? o.dirty_interval_ms : o.dirty_interval_exits) = v;
-    return o;
 }
 
 int cmd_inspect(const std::string& path) {
@@ -237,7 +250,7 @@ int cmd_replay(const std::string& path, size_t context, bool guest, const std::s
     ReplayOptions o;
     o.context_events = context;
     o.accel = parse_accel(accel);
-    if (timeout_ms) o.timeout = std::chrono::milliseconds(timeout_ms);
+    if (timeout_ms) o.timeout = std::chrono::milliseconds(timeout_ms);  // else the recording's, or 60 s
     bool progress_shown = false;
     o.progress = [&](uint64_t done, std::optional<uint64_t> total) {
         progress_shown = true;
@@ -274,6 +287,7 @@ struct DirtyCli {
 
 int cmd_dirty(const std::string& path, const DirtyCli& c) {
     if (!c.heatmap.empty()) picture_format(c.heatmap);  // a usage error before any output
+    if (!c.heatmap.empty()) cli::refuse_output_over_input("--heatmap", c.heatmap, {{"trace", path}});
     TraceReader r = TraceReader::open(path);
     DirtyAnalysisOptions o;
     o.window = c.window;
@@ -305,8 +319,9 @@ int cmd_dirty(const std::string& path, const DirtyCli& c) {
         } else if (!mig) {
             info.no_migration = "the trace has no epoch times to replay the rounds in";
         }
+        const bool replacing = std::filesystem::exists(pic);
         write_dirty_plot(rep, info, pic);
-        std::cerr << "kvmrr: heatmap " << pic << "\n";
+        std::cerr << "kvmrr: heatmap " << pic << (replacing ? " (replaced the existing file)" : "") << "\n";
     } else if (!c.no_heatmap) {
         std::cerr << "kvmrr: no dirty logs in " << path << ": no heatmap\n";
     }
@@ -322,6 +337,7 @@ int cmd_dirty(const std::string& path, const DirtyCli& c) {
 int cmd_export(const std::string& perfetto, const std::string& qtest, const std::string& output) {
     if (perfetto.empty() == qtest.empty()) throw Error("export: give --perfetto TRACE or --qtest TRACE");
     const std::string& path = perfetto.empty() ? qtest : perfetto;
+    if (!output.empty() && output != "-") cli::refuse_output_over_input("-o", output, {{"trace", path}});
     std::ofstream file;
     if (!output.empty() && output != "-") {
         file.open(output, std::ios::binary | std::ios::trunc);
@@ -398,7 +414,8 @@ int main(int argc, char** argv) {
         ->capture_default_str();
     record->add_option("--dirty-ring-entries", rreq.run.dirty_ring_entries,
                        "With --dirty-mode ring: entries per vCPU ring (a power of two; 0: the largest KVM allows)")
-        ->capture_default_str();
+        ->capture_default_str()
+        ->check(cli::unsigned_number());
     int32_t dirty_mark_port = -1;
     record->add_option("--dirty-at-port", dirty_mark_port,
                        "Also harvest right after every guest write to this I/O port (dirty_walker marks its epochs at 0x3ff)")
@@ -411,8 +428,8 @@ int main(int argc, char** argv) {
     inspect->add_option("trace", trace_path, "Trace file")->required();
     CLI::App* dump = app.add_subcommand("dump", "Print a trace's events, one per line");
     dump->add_option("trace", trace_path, "Trace file")->required();
-    dump->add_option("--from", from, "First sequence number to print");
-    dump->add_option("--count", count, "How many events to print (default: all)");
+    dump->add_option("--from", from, "First sequence number to print")->check(cli::unsigned_number());
+    dump->add_option("--count", count, "How many events to print (default: all)")->check(cli::unsigned_number());
     dump->add_flag("--json", json, "One JSON object per line");
 
     size_t context = 8;
@@ -420,7 +437,9 @@ int main(int argc, char** argv) {
         "replay", "Replay a trace through fresh device models and report the first divergence "
                   "(exit 0 reproduced, 1 diverged, 3 trace not whole)");
     replay->add_option("trace", trace_path, "Trace file")->required();
-    replay->add_option("--context", context, "Recorded events to show before a divergence")->capture_default_str();
+    replay->add_option("--context", context, "Recorded events to show before a divergence")
+        ->capture_default_str()
+        ->check(cli::unsigned_number());
     bool replay_guest_flag = false;
     std::string replay_accel = "auto";
     uint64_t replay_timeout = 0;
@@ -428,7 +447,8 @@ int main(int argc, char** argv) {
                      "Re-run the guest itself (KVM or the emulator), every read served from the trace, every exit and "
                      "dirty bitmap checked");
     replay->add_option("--accel", replay_accel, "With --guest: auto, kvm or emu")->capture_default_str();
-    replay->add_option("--timeout", replay_timeout, "With --guest: end the run after this many milliseconds (default 60000)");
+    replay->add_option("--timeout", replay_timeout, "With --guest: end the run after this many milliseconds (default: the recorded one, else 60000)")
+        ->check(cli::unsigned_in(0, cli::kMaxMilliseconds));
 
     std::string diff_b;
     CLI::App* diff = app.add_subcommand("diff", "Compare two traces event by event (exit 0 same, 1 different, 2 trouble)");
@@ -442,13 +462,15 @@ int main(int argc, char** argv) {
     dirty->add_option("trace", trace_path, "Trace file")->required();
     auto* dj = dirty->add_flag("--json", dc.json, "The report as one JSON object");
     dirty->add_flag("--csv", dc.csv, "One CSV row per epoch")->excludes(dj);
-    dirty->add_option("--window", dc.window, "Epochs in the working-set window")->capture_default_str()->check(CLI::PositiveNumber);
-    dirty->add_option("--top", dc.top, "Pages in the hottest-pages list")->capture_default_str();
+    dirty->add_option("--window", dc.window, "Epochs in the working-set window")->capture_default_str()->check(cli::unsigned_at_least(1));
+    dirty->add_option("--top", dc.top, "Pages in the hottest-pages list")->capture_default_str()->check(cli::unsigned_number());
     auto* hm = dirty->add_option("--heatmap", dc.heatmap, "The picture (heatmap, dirty rate, migration rounds): a .png or .svg file (default: TRACE.heatmap.png)");
     dirty->add_flag("--no-heatmap", dc.no_heatmap, "Do not draw the heatmap")->excludes(hm);
     dirty->add_option("--bandwidth", dc.bandwidth,
                       "Estimate a pre-copy live migration over this link (1Gbit, 100Mbit, 125MB, ... per second)");
-    dirty->add_option("--downtime", dc.downtime_ms, "With --bandwidth: the downtime limit in ms")->capture_default_str();
+    dirty->add_option("--downtime", dc.downtime_ms, "With --bandwidth: the downtime limit in ms")
+        ->capture_default_str()
+        ->check(cli::non_negative_real());
 
     std::string export_perfetto_trace, export_qtest_trace, export_output;
     CLI::App* exp = app.add_subcommand(
@@ -469,19 +491,14 @@ int main(int argc, char** argv) {
     qcheck->add_option("--qemu-timeout", qemu_timeout_ms, "Milliseconds to wait for each QEMU reply")
         ->capture_default_str()
         ->check(CLI::Range(uint64_t{1}, uint64_t{3600000}));
-    qcheck->add_option("--max-differences", qco.max_listed, "Differences listed in full")->capture_default_str();
+    qcheck->add_option("--max-differences", qco.max_listed, "Differences listed in full")->capture_default_str()->check(cli::unsigned_number());
 
-    // A usage error exits 2, as every other error before a command starts
-    // (CLI11's own codes are above 100); --help exits 0.
-    try {
-        app.parse(argc, argv);
-    } catch (const CLI::ParseError& e) {
-        return app.exit(e) == 0 ? 0 : 2;
-    }
+    if (const auto status = cli::parse(app, argc, argv)) return *status;
     try {
         const MachineLayout layout = layout_from(machine_file, ram);
-        if (mtree->parsed()) return cmd_mtree(layout, flat_only, tree_only, mtree_board, mtree_firmware);
+        if (mtree->parsed()) return cmd_mtree(layout, machine_file, flat_only, tree_only, mtree_board, mtree_firmware);
         if (run->parsed()) {
+            check_outputs(req, gc, machine_file, {});
             finish_guest_request(req, gc, layout, !machine_file.empty());
             const GuestRunReport rep = run_guest(req);
             std::fflush(stdout);
@@ -490,13 +507,16 @@ int main(int argc, char** argv) {
         }
         if (record->parsed()) {
             const MachineLayout rlayout = layout_from(rmachine, rram);
+            check_outputs(rreq.run, rc, rmachine, {{"-o", rreq.output}});
+            const bool replacing = std::filesystem::exists(rreq.output);
             finish_guest_request(rreq.run, rc, rlayout, !rmachine.empty());
-            rreq.recorder = parse_dirty_interval(rc.dirty_interval);
+            rreq.recorder = cli::parse_dirty_interval(rc.dirty_interval);
             rreq.recorder.dirty_mark_port = dirty_mark_port;
             rreq.run.dirty_mode = parse_dirty_log_mode(dirty_mode);
             const RecordReport rep = record_guest(rreq);
             std::fflush(stdout);
             std::cerr << rep.summary();
+            if (replacing) std::cerr << "kvmrr: replaced the existing " << rreq.output << "\n";
             return rep.run.exit_status;
         }
         if (inspect->parsed()) return cmd_inspect(trace_path);
@@ -509,6 +529,10 @@ int main(int argc, char** argv) {
             qco.timeout = std::chrono::milliseconds(qemu_timeout_ms);
             return cmd_qemu_check(trace_path, qco);
         }
+    } catch (const TraceError& e) {
+        // A trace that is damaged or lies: as for one that is not whole.
+        std::cerr << "kvmrr: " << e.what() << "\n";
+        return 3;
     } catch (const Error& e) {
         std::cerr << "kvmrr: " << e.what() << "\n";
         return 2;

@@ -166,6 +166,10 @@ RunResult run_vcpu(Vcpu& vcpu, ExitTargets targets, const ExitPolicy& policy, co
         if (o.stop != StopReason::None) {
             res.reason = o.stop;
             res.detail = o.detail;
+            // A handler that ends the run as a time-out did not handle the
+            // exit (guest replay stops where the recording's clock stopped
+            // it): uncounted, as the exit the loop's own time-out stops at.
+            if (o.stop == StopReason::Timeout) --res.exits;
             break;
         }
         if (interrupts) deliver(vcpu, *interrupts, observer, res.exits, access_pending);

@@ -77,12 +77,13 @@ TEST(MachineLayoutTest, BadDescriptionsNameTheLine) {
     EXPECT_NE(error_of("ram 0\n").find("RAM size must not be zero"), std::string::npos);
     EXPECT_NE(error_of("mmio a 0x1000\n").find("takes 3 argument(s)"), std::string::npos);
     EXPECT_NE(error_of("pio a 0xfff0 0x100\n").find("outside its I/O space"), std::string::npos);
-    EXPECT_EQ(error_of("mmio a 0x1000 0x1000\nmmio a 0x2000 0x1000\n"), "no error");  // the second replaces the first
+    EXPECT_EQ(error_of("mmio a 0xfec00000 0x1000\nmmio a 0xfec10000 0x1000\n"), "no error");  // the second replaces the first
     EXPECT_THROW(MachineLayout::load("/nonexistent/machine"), Error);
 }
 
 TEST(MachineLayoutTest, WindowCollidingWithRamIsRefusedWithBothNames) {
-    MachineLayout l = MachineLayout::parse("mmio oops 0x1000 0x1000\n", "t");
+    MachineLayout l = MachineLayout::default_layout();
+    l.devices.push_back({"oops", AddressSpace::Kind::Memory, 0x1000, 0x1000});
     MemorySystem sys;
     try {
         build_machine(sys, l);
@@ -91,6 +92,49 @@ TEST(MachineLayoutTest, WindowCollidingWithRamIsRefusedWithBothNames) {
         const std::string msg = e.what();
         EXPECT_NE(msg.find("oops"), std::string::npos) << msg;
         EXPECT_NE(msg.find("ram-below-4g"), std::string::npos) << msg;
+        EXPECT_EQ(msg.find("add_subregion"), std::string::npos) << msg;  // no internal API in a user's error
+    }
+}
+
+// A description's collisions are found when it is read, and named by the
+// line that placed the window, in the user's words.
+TEST(MachineLayoutTest, CollisionsNameTheFileAndLine) {
+    auto error_of = [](const char* text) {
+        try {
+            MachineLayout::parse(text, "m.txt");
+        } catch (const Error& e) {
+            return std::string(e.what());
+        }
+        return std::string("no error");
+    };
+    std::string e = error_of("# a comment\nmmio oops 0x1000 0x1000\n");
+    EXPECT_EQ(e.rfind("m.txt:2: ", 0), 0u) << e;
+    EXPECT_NE(e.find("overlaps ram-below-4g"), std::string::npos) << e;
+    EXPECT_EQ(e.find("add_subregion"), std::string::npos) << e;
+    e = error_of("mmio a 0xfec00000 0x2000\n\nmmio b 0xfec01000 0x1000\n");
+    EXPECT_EQ(e.rfind("m.txt:3: ", 0), 0u) << e;
+    EXPECT_NE(e.find("overlaps device window 'a'"), std::string::npos) << e;
+    e = error_of("pio uart16550 0x70 2\n");  // onto the default cmos-rtc window
+    EXPECT_EQ(e.rfind("m.txt:1: ", 0), 0u) << e;
+    EXPECT_NE(e.find("'cmos-rtc'"), std::string::npos) << e;
+    e = error_of("mmio fb 0x10000000 0x1000\nram 512M\n");  // RAM grown under a window
+    EXPECT_EQ(e.rfind("m.txt:1: ", 0), 0u) << e;
+    e = error_of("ram -1\n");
+    EXPECT_NE(e.find("m.txt:1: '-1' is not a number"), std::string::npos) << e;
+    e = error_of("ram 99999999999999999999\n");
+    EXPECT_NE(e.find("too large"), std::string::npos) << e;
+}
+
+TEST(MachineLayoutTest, SizesTakeATerabyteSuffixWithinALimit) {
+    EXPECT_EQ(MachineLayout::parse("ram 1T\n", "t").ram_size, 1024 * kGiB);
+    EXPECT_EQ(MachineLayout::parse("ram 2t\n", "t").ram_size, 2048 * kGiB);
+    try {
+        MachineLayout::parse("ram 17T\n", "--ram");
+        FAIL() << "17 TiB accepted";
+    } catch (const Error& e) {
+        EXPECT_NE(std::string(e.what()).find("--ram:1: RAM size 0x110000000000 is more than kvmrr's limit"),
+                  std::string::npos)
+            << e.what();
     }
 }
 

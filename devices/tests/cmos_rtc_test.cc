@@ -81,6 +81,34 @@ TEST(CmosRtc, BcdTimeOfAKnownDate) {
     EXPECT_EQ(r.in.clock_reads, 8);  // one clock reading per time-register read
 }
 
+// Every 64-bit clock reading is a date: the ends of the range (which a
+// trace may hand the model) read as whole seconds, floored, with no
+// overflow on the way (UBSan).
+TEST(CmosRtc, TheEndsOfTheClockRangeAreDates) {
+    Rig r;
+    r.in.clock_ns = INT64_MIN;  // 1677-09-21 00:12:43.145224192, a Tuesday
+    EXPECT_EQ(r.get(SEC), 0x43);
+    EXPECT_EQ(r.get(MIN), 0x12);
+    EXPECT_EQ(r.get(HOUR), 0x00);
+    EXPECT_EQ(r.get(WDAY), 0x03);
+    EXPECT_EQ(r.get(MDAY), 0x21);
+    EXPECT_EQ(r.get(MONTH), 0x09);
+    EXPECT_EQ(r.get(YEAR), 0x77);
+    EXPECT_EQ(r.get(CENTURY), 0x16);
+    r.in.clock_ns = INT64_MAX;  // 2262-04-11 23:47:16.854775807, a Friday
+    EXPECT_EQ(r.get(SEC), 0x16);
+    EXPECT_EQ(r.get(MIN), 0x47);
+    EXPECT_EQ(r.get(HOUR), 0x23);
+    EXPECT_EQ(r.get(WDAY), 0x06);
+    EXPECT_EQ(r.get(MDAY), 0x11);
+    EXPECT_EQ(r.get(MONTH), 0x04);
+    EXPECT_EQ(r.get(YEAR), 0x62);
+    EXPECT_EQ(r.get(CENTURY), 0x22);
+    r.in.clock_ns = -1;  // a nanosecond before the epoch is still 1969
+    EXPECT_EQ(r.get(SEC), 0x59);
+    EXPECT_EQ(r.get(YEAR), 0x69);
+}
+
 TEST(CmosRtc, BcdDigitsAboveNine) {
     Rig r;
     r.in.clock_ns = kSaturday2001;  // nanoseconds do not round up

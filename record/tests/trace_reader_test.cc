@@ -6,11 +6,13 @@
 
 #include <cstring>
 #include <filesystem>
+#include <functional>
 #include <random>
 
 #include "core/error.h"
 #include "record/capnp_convert.h"
 #include "record/tests/trace_test_util.h"
+#include "record/trace_error.h"
 #include "record/trace_format.h"
 #include "record/trace_writer.h"
 
@@ -385,6 +387,54 @@ TEST(TraceReaderTest, VersionFieldsThatDisagreeWithTheHeaderMessageAreDamage) {
                            std::to_string(kTraceMinReaderVersion)),
               std::string::npos)
         << o.error;
+}
+
+// A header message written by hand (the writer refuses these headers) in
+// front of an empty trace: the fixed fields, the message, its checksum.
+std::vector<uint8_t> trace_with_header(const TraceHeader& h) {
+    const std::vector<uint8_t> msg = encode_header(h);
+    std::vector<uint8_t> b(kFileHeaderFixedBytes + msg.size() + 8);
+    std::memcpy(b.data(), kFileMagic.data(), 8);
+    put_le32(b.data() + 8, h.format_version);
+    put_le32(b.data() + 12, h.min_reader_version);
+    put_le32(b.data() + 16, static_cast<uint32_t>(msg.size()));
+    std::memcpy(b.data() + kFileHeaderFixedBytes, msg.data(), msg.size());
+    put_le64(b.data() + kFileHeaderFixedBytes + msg.size(), XXH64(msg.data(), msg.size(), 0));
+    return b;
+}
+
+// Header fields are checked against known values and sane ranges, by the
+// reader (a TraceError: kvmrr exits 3) and by the writer.
+TEST(TraceReaderTest, HeaderFieldsOutOfRangeOrUnknownAreRefused) {
+    const std::vector<std::pair<std::function<void(TraceHeader&)>, std::string>> lies{
+        {[](TraceHeader& h) { h.vcpu_count = 1000000; }, "1000000 vCPUs (at most 4096)"},
+        {[](TraceHeader& h) { h.accelerator = "qemu"; }, "accelerator 'qemu' (known: kvm, emu)"},
+        {[](TraceHeader& h) { h.dirty_mode = "log"; }, "dirty mode 'log'"},
+        {[](TraceHeader& h) { h.board = "vax"; }, "board 'vax'"},
+        {[](TraceHeader& h) { h.clock = "sundial"; }, "clock 'sundial'"},
+        {[](TraceHeader& h) { h.dirty_mark_port = 70000; }, "dirty mark port 70000"},
+        {[](TraceHeader& h) { h.vcpu_count = 1; }, "2 sets of initial registers for 1 vCPU(s)"},
+        {[](TraceHeader& h) { h.timeout_ms = uint64_t{1} << 60; }, "time-out of"},
+    };
+    TempDir dir;
+    for (const auto& [lie, why] : lies) {
+        TraceHeader h = sample_header();
+        lie(h);
+        test::write_file(dir.file("lie"), trace_with_header(h));
+        try {
+            TraceReader::open(dir.file("lie"));
+            ADD_FAILURE() << "accepted: " << why;
+        } catch (const TraceError& e) {
+            EXPECT_NE(std::string(e.what()).find(why), std::string::npos) << e.what();
+        }
+        EXPECT_THROW(TraceWriter(dir.file("w"), h), Error) << why;
+    }
+    // The sample header itself is fine, and so are the empty values of
+    // traces from before each field.
+    TraceHeader old = sample_header();
+    old.accelerator = old.dirty_mode = old.board = old.clock = "";
+    test::write_file(dir.file("old"), trace_with_header(old));
+    EXPECT_NO_THROW(TraceReader::open(dir.file("old")));
 }
 
 TEST(TraceReaderTest, NonTracesGetAClearError) {

@@ -56,6 +56,7 @@ inline TraceHeader sample_header() {
     h.max_exits = 1000000;
     h.timeout_ms = 30000;
     h.dirty_mode = "bitmap";
+    h.lax_mmio = true;
     h.start_time_ns = 1700000000123456789;
     h.regions = {{1, "uart16550", "io"}, {2, "ram", "ram"}, {3, "entropy", "io"}};
     return h;

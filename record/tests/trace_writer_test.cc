@@ -311,6 +311,51 @@ TEST(TraceWriterTest, WriteErrorIsRememberedAndThrownWithPathAndErrno) {
     EXPECT_TRUE(r.damage());
 }
 
+std::vector<std::string> files_in(const std::string& dir) {
+    std::vector<std::string> out;
+    for (const auto& e : std::filesystem::directory_iterator(dir)) out.push_back(e.path().filename().string());
+    std::sort(out.begin(), out.end());
+    return out;
+}
+
+// With replace_atomically an existing file is replaced by a whole trace in
+// close(), and only then; a writer that never closes leaves the old file
+// as it was and nothing else in the directory.
+TEST(TraceWriterTest, ReplacesAtomicallyOrNotAtAll) {
+    TempDir dir;
+    const std::string path = dir.file("t.trace");
+    const std::vector<uint8_t> old{'o', 'l', 'd'};
+    test::write_file(path, old);
+    {
+        TraceWriter w(path, sample_header(), {.chunk_events = 3, .replace_atomically = true});
+        write_samples(w, 20);
+        w.flush();
+        EXPECT_EQ(test::read_file(path), old);  // nothing of the new trace shows yet
+    }  // abandoned: a failed run
+    EXPECT_EQ(test::read_file(path), old);
+    EXPECT_EQ(files_in(dir.file(".")), std::vector<std::string>{"t.trace"});
+    {
+        TraceWriter w(path, sample_header(), {.chunk_events = 3, .replace_atomically = true});
+        write_samples(w, 20);
+        w.close();
+    }
+    EXPECT_EQ(files_in(dir.file(".")), std::vector<std::string>{"t.trace"});
+    TraceReader r = TraceReader::open(path);
+    EXPECT_EQ(read_all(r).size(), 20u);
+    EXPECT_TRUE(r.complete());
+    // A new file in a directory works the same way.
+    const std::string fresh = dir.file("new.trace");
+    {
+        TraceWriter w(fresh, sample_header(), {.replace_atomically = true});
+        write_samples(w, 2);
+        EXPECT_FALSE(std::filesystem::exists(fresh));
+        w.close();
+    }
+    { TraceReader f = TraceReader::open(fresh); EXPECT_EQ(read_all(f).size(), 2u); }
+    EXPECT_EQ(files_in(dir.file(".")), (std::vector<std::string>{"new.trace", "t.trace"}));
+    EXPECT_THROW(TraceWriter(dir.file("."), sample_header(), {.replace_atomically = true}), Error);
+}
+
 TEST(TraceWriterTest, AppendAfterCloseThrowsAndCloseIsIdempotent) {
     TempDir dir;
     TraceWriter w(dir.file("t.trace"), sample_header());

@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -152,6 +153,43 @@ TEST(DirtyAnalysis, ADirtyLogOfASlotTheTraceNeverAddedIsAnError) {
     } catch (const Error& e) {
         EXPECT_NE(std::string(e.what()).find("slot 7"), std::string::npos) << e.what();
     }
+}
+
+// A dirty log is believed only as far as the memslot it names: a 16-page
+// slot whose log claims 2^26 pages (or another address, or an epoch far
+// ahead) is refused at once, naming the event, before anything is sized by
+// the claim.
+TEST(DirtyAnalysis, ALogThatLiesAboutItsSlotIsRefusedNamingTheEvent) {
+    auto error_of = [](const DirtyEvent& lie) {
+        const std::string path = temp_path("lie.trace");
+        {
+            TraceWriter w(path, TraceHeader{});
+            w.append(0, slot_add(3, 0x100000, 16, 0, 0x100000));
+            w.append(0, dirty(0, 3, 0x100000, 16, {1}, 1));
+            w.append(0, lie);
+            w.close();
+        }
+        TraceReader r = TraceReader::open(path);
+        std::filesystem::remove(path);
+        try {
+            analyse_dirty(r);
+        } catch (const Error& e) {
+            return std::string(e.what());
+        }
+        return std::string("no error");
+    };
+    const auto t0 = std::chrono::steady_clock::now();
+    std::string e = error_of(dirty(1, 3, 0x100000, uint64_t{1} << 26, {(uint64_t{1} << 26) - 1}, 2));
+    EXPECT_NE(e.find("event #2"), std::string::npos) << e;
+    EXPECT_NE(e.find("67108864 pages"), std::string::npos) << e;
+    EXPECT_NE(e.find("16 pages"), std::string::npos) << e;
+    EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(5));
+    e = error_of(dirty(1, 3, 0x200000, 16, {1}, 2));
+    EXPECT_NE(e.find("event #2"), std::string::npos) << e;
+    EXPECT_NE(e.find("0x200000"), std::string::npos) << e;
+    e = error_of(dirty(uint64_t{1} << 40, 3, 0x100000, 16, {1}, 2));
+    EXPECT_NE(e.find("event #2"), std::string::npos) << e;
+    EXPECT_NE(e.find("epoch"), std::string::npos) << e;
 }
 
 // Ten epochs of one second over 1,000 pages of RAM, each dirtying the

@@ -9,6 +9,8 @@
 #include <sstream>
 
 #include "core/kvm/kvm.h"
+#include "record/dirty_runs.h"
+#include "record/trace_reader.h"
 #include "record/trace_writer.h"
 
 namespace kvmrr {
@@ -280,6 +282,170 @@ TEST(KvmrrCli, DirtyReportsEpochsDrawsTheHeatmapAndEstimatesAMigration) {
     std::filesystem::remove(t);
     EXPECT_EQ(cut.status, 3) << cut.out;
     EXPECT_NE(cut.out.find("is not whole"), std::string::npos) << cut.out;
+}
+
+// Every usage error exits 2 (README): never CLI11's own codes, which read
+// like a guest's exit status.
+TEST(KvmrrCli, UsageErrorsExit2) {
+    for (const char* args : {"", "bogus", "run --bogus", "run --guest hello --max-exits", "run --max-exits x",
+                             "run --guest hello --accel tcg", "record --guest hello", "dump", "replay a b",
+                             "dirty x --json --csv", "mtree --board vax"}) {
+        const Result r = kvmrr(args);
+        EXPECT_EQ(r.status, 2) << "kvmrr " << args << ": " << r.out;
+        EXPECT_FALSE(r.out.empty()) << "kvmrr " << args;
+    }
+    EXPECT_EQ(kvmrr("--help").status, 0);
+    EXPECT_EQ(kvmrr("run --help").status, 0);
+}
+
+// Negative numbers are refused, not wrapped to 2^64 - 1, and numbers too
+// large for their option are refused rather than clamped.
+TEST(KvmrrCli, NegativeAndHugeNumbersAreRefused) {
+    const std::string t = temp("neg.trace");
+    for (const std::string& args : std::vector<std::string>
+         {"run --guest hello --accel emu --max-exits -1", "run --guest hello --accel emu --timeout -5",
+          "record --guest hello --accel emu -o " + t + " --dirty-interval -3",
+          "record --guest hello --accel emu -o " + t + " --dirty-interval -3ms",
+          "record --guest hello --accel emu -o " + t + " --max-exits 18446744073709551616",
+          "run --guest hello --accel emu --timeout 99999999999999999999", "dump x --from -1", "dump x --count -2",
+          "replay x --context -1", "replay x --guest --timeout -1", "dirty x --top -1", "dirty x --downtime -5",
+          "run --image /dev/null --load -4096"}) {
+        const Result r = kvmrr(args);
+        EXPECT_EQ(r.status, 2) << "kvmrr " << args << ": " << r.out;
+        EXPECT_TRUE(r.out.find("-") != std::string::npos) << r.out;
+    }
+    EXPECT_FALSE(std::filesystem::exists(t));
+    const Result r = kvmrr("run --guest hello --accel emu --max-exits -1");
+    EXPECT_NE(r.out.find("'-1' is negative"), std::string::npos) << r.out;
+}
+
+TEST(KvmrrCli, RamTakesATerabyteSuffixWithALimit) {
+    Result r = kvmrr("mtree --ram 1T");
+    EXPECT_EQ(r.status, 0) << r.out;
+    EXPECT_NE(r.out.find("ram-above-4g"), std::string::npos) << r.out;
+    r = kvmrr("mtree --ram 20T");
+    EXPECT_EQ(r.status, 2) << r.out;
+    EXPECT_NE(r.out.find("more than kvmrr's limit"), std::string::npos) << r.out;
+    r = kvmrr("mtree --ram -1G");
+    EXPECT_EQ(r.status, 2) << r.out;
+    EXPECT_NE(r.out.find("not a number"), std::string::npos) << r.out;
+}
+
+TEST(KvmrrCli, DirtyWindowZeroIsAUsageError) {
+    const Result r = kvmrr("dirty " + golden("dirty_walker") + " --no-heatmap --window 0");
+    EXPECT_EQ(r.status, 2) << r.out;
+    EXPECT_NE(r.out.find("--window: '0' is less than 1"), std::string::npos) << r.out;
+    EXPECT_LT(r.out.size(), 200u) << r.out;  // no 300-digit range
+}
+
+// Errors in a machine file name the file and line, in the file's own
+// terms; mtree refuses what run refuses.
+TEST(KvmrrCli, MachineFileErrorsNameTheFileAndLine) {
+    const std::string m = temp("collide.machine");
+    std::ofstream(m) << "# RAM and a window\nram 512M\nmmio oops 0x1000 0x1000\n";
+    Result r = kvmrr("mtree --machine " + m);
+    EXPECT_EQ(r.status, 2) << r.out;
+    EXPECT_NE(r.out.find(m + ":3: device window 'oops'"), std::string::npos) << r.out;
+    EXPECT_EQ(r.out.find("add_subregion"), std::string::npos) << r.out;
+    r = kvmrr("run --accel emu --guest hello --machine " + m);
+    EXPECT_EQ(r.status, 2) << r.out;
+    EXPECT_NE(r.out.find(m + ":3: "), std::string::npos) << r.out;
+
+    std::ofstream(m, std::ios::trunc) << "mmio entropy 0xfeb00000 0x10\n";  // the entropy device needs 4 KiB
+    r = kvmrr("mtree --machine " + m);
+    EXPECT_EQ(r.status, 2) << r.out;
+    EXPECT_NE(r.out.find(m + ": device region 'entropy'"), std::string::npos) << r.out;
+    const Result run = kvmrr("run --accel emu --guest hello --machine " + m);
+    std::filesystem::remove(m);
+    EXPECT_EQ(run.status, 2) << run.out;
+    EXPECT_NE(run.out.find("device region 'entropy'"), std::string::npos) << run.out;
+}
+
+std::string bytes_of(const std::string& path) {
+    std::ifstream f(path, std::ios::binary);
+    return std::string(std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>());
+}
+
+// An output never lands on an input of the same run (exit 2, the input
+// untouched); an existing trace is replaced, and the user told so.
+TEST(KvmrrCli, OutputsNeverOverwriteInputs) {
+    const std::string disk = temp("disk.img"), image = temp("image.bin"), t = temp("keep.trace");
+    std::ofstream(disk) << std::string(4096, 'd');
+    std::ofstream(image) << std::string(16, '\xf4');
+    for (const std::string& args : std::vector<std::string>{
+             "record --accel emu --guest dma_disk --disk " + disk + " -o " + disk,
+             "record --accel emu --image " + image + " --load 0x100000 -o " + image,
+             "record --accel emu --image " + image + " --load 0x100000 -o " + t + " --serial-out " + image,
+             "run --accel emu --guest hello --disk " + disk + " --serial-out " + disk,
+             "record --accel emu --guest hello -o " + t + " --serial-out " + t}) {
+        const Result r = kvmrr(args);
+        EXPECT_EQ(r.status, 2) << "kvmrr " << args << ": " << r.out;
+        EXPECT_NE(r.out.find("refusing to write over"), std::string::npos) << r.out;
+    }
+    EXPECT_EQ(bytes_of(disk), std::string(4096, 'd'));
+    EXPECT_EQ(bytes_of(image), std::string(16, '\xf4'));
+    EXPECT_FALSE(std::filesystem::exists(t));
+    // The same file under another name is still the same file.
+    const std::string link = temp("disk-link.img");
+    std::filesystem::create_symlink(disk, link);
+    const Result l = kvmrr("record --accel emu --guest hello --disk " + disk + " -o " + link);
+    EXPECT_EQ(l.status, 2) << l.out;
+    EXPECT_EQ(bytes_of(disk), std::string(4096, 'd'));
+    std::filesystem::remove(link);
+
+    // A trace is not a heatmap's canvas.
+    const std::string walker = temp("walker.svg.trace");
+    std::filesystem::copy_file(golden("dirty_walker"), walker, std::filesystem::copy_options::overwrite_existing);
+    const std::string before = bytes_of(walker);
+    const Result h = kvmrr("dirty " + walker + " --heatmap " + walker);
+    EXPECT_EQ(h.status, 2) << h.out;
+    EXPECT_EQ(bytes_of(walker), before);
+
+    // Replacing an existing trace: said, and the result is a whole trace.
+    std::ofstream(t) << "an older trace";
+    const Result rec = kvmrr("record --accel emu --guest hello -o " + t);
+    EXPECT_EQ(rec.status, 0) << rec.out;
+    EXPECT_NE(rec.out.find("replaced the existing " + t), std::string::npos) << rec.out;
+    EXPECT_EQ(kvmrr("inspect " + t).status, 0);
+    // Nothing but the trace itself is left beside it.
+    const std::string prefix = "." + std::filesystem::path(t).filename().string();
+    for (const auto& e : std::filesystem::directory_iterator(std::filesystem::path(t).parent_path()))
+        EXPECT_NE(e.path().filename().string().rfind(prefix, 0), 0u) << e.path();
+    for (const std::string& f : {disk, image, t, walker}) std::filesystem::remove(f);
+}
+
+// A well-formed trace that lies is a trace error: exit 3, as for damage,
+// with the reason.
+TEST(KvmrrCli, LyingTracesExit3) {
+    const std::string t = temp("lie.trace");
+    {
+        TraceReader in = TraceReader::open(golden("hello"));
+        TraceHeader h = in.header();
+        h.initial_regs.at(0).gprs.at(16) = 0xdead0000;  // rip
+        TraceWriter out(t, h);
+        TraceEvent e;
+        while (in.next(e)) out.append(e.vcpu, e.body);
+        out.close();
+    }
+    Result r = kvmrr("replay --guest --accel emu " + t);
+    EXPECT_EQ(r.status, 3) << r.out;
+    EXPECT_NE(r.out.find("initial rip 0xdead0000"), std::string::npos) << r.out;
+    {
+        TraceWriter w(t, TraceHeader{});
+        w.append(0, MemslotEvent{MemslotOp::Add, 3, 0x100000, 16 * 4096, 1, 0, 0x100000});
+        DirtyBitmap b;
+        b.slot = 3;
+        b.guest_phys = 0x100000;
+        b.pages = uint64_t{1} << 26;
+        b.words.assign(b.pages / 64, 0);
+        b.words.back() = uint64_t{1} << 63;
+        w.append(0, make_dirty_event(b, 0));
+        w.close();
+    }
+    r = kvmrr("dirty --no-heatmap " + t);
+    std::filesystem::remove(t);
+    EXPECT_EQ(r.status, 3) << r.out;
+    EXPECT_NE(r.out.find("event #1 (dirty log of slot 3) claims 67108864 pages"), std::string::npos) << r.out;
 }
 
 }  // namespace

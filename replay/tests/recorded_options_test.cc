@@ -1,0 +1,85 @@
+// Every option that shapes a run is in the trace header and replay uses
+// it: a --lax-mmio recording replays lax, and a recording that timed out
+// guest-replays to the same exit without the user repeating --timeout.
+// Recorded here on the emulator (no KVM needed).
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "record/record_session.h"
+#include "record/trace_reader.h"
+#include "replay/device_replay.h"
+#include "replay/guest_replay.h"
+#include "replay/tests/replay_test_util.h"
+
+namespace kvmrr {
+namespace {
+
+RecordRequest emu_request(const std::string& out) {
+    RecordRequest req;
+    req.run.accel = Accel::Emu;
+    req.run.serial_out = [](uint8_t) {};
+    req.run.limits.timeout = std::chrono::seconds(60);
+    req.output = out;
+    return req;
+}
+
+ReplayReport replay(const std::string& path, bool guest) {
+    TraceReader r = TraceReader::open(path);
+    ReplayOptions o;
+    o.accel = Accel::Emu;
+    return guest ? replay_guest(r, o) : replay_devices(r, o);
+}
+
+// Real mode, 64 KiB of RAM: a read of 0x20000 hits nothing. Strict, the run
+// ends there; lax, it reads all ones, which the guest exits with.
+TEST(RecordedOptions, LaxMmioIsRecordedAndReplayed) {
+    const std::string image = testing::temp_trace("lax-image"), path = testing::temp_trace("lax");
+    {
+        const unsigned char code[] = {0xb8, 0x00, 0x20,   // mov ax, 0x2000
+                                      0x8e, 0xd8,         // mov ds, ax
+                                      0xa0, 0x00, 0x00,   // mov al, [0]
+                                      0xe6, 0xf4,         // out 0xf4, al
+                                      0xf4};              // hlt
+        std::ofstream(image, std::ios::binary).write(reinterpret_cast<const char*>(code), sizeof code);
+    }
+    RecordRequest req = emu_request(path);
+    req.run.guest.image = image;
+    req.run.guest.load = 0x1000;
+    req.run.guest.mode = CpuMode::Real;
+    req.run.layout = MachineLayout::parse("ram 64K\n", "test");
+    req.run.policy.stop_on_unassigned_mmio = false;
+    const RecordReport rec = record_guest(req);
+    std::filesystem::remove(image);
+    ASSERT_EQ(rec.run.exit_status, 0xff) << rec.run.message;
+    EXPECT_TRUE(TraceReader::open(path).header().lax_mmio);
+    for (bool guest : {false, true}) {
+        const ReplayReport rep = replay(path, guest);
+        EXPECT_TRUE(rep.reproduced()) << (guest ? "guest: " : "devices: ") << rep.summary()
+                                      << (rep.divergence ? rep.divergence->describe() : "");
+        EXPECT_EQ(rep.exit_status, 0xff);
+    }
+    std::filesystem::remove(path);
+}
+
+TEST(RecordedOptions, ATimedOutRecordingGuestReplaysToTheSameExit) {
+    const std::string path = testing::temp_trace("timeout");
+    RecordRequest req = emu_request(path);
+    req.run.guest.fixture = "pio_loop";
+    req.run.guest.args = {100000000};
+    req.run.limits.timeout = std::chrono::milliseconds(300);
+    const RecordReport rec = record_guest(req);
+    ASSERT_EQ(rec.run.result.reason, StopReason::Timeout) << rec.run.message;
+    EXPECT_EQ(TraceReader::open(path).header().timeout_ms, 300u);
+    for (bool guest : {false, true}) {
+        const ReplayReport rep = replay(path, guest);
+        EXPECT_TRUE(rep.reproduced()) << (guest ? "guest: " : "devices: ") << rep.summary()
+                                      << (rep.divergence ? rep.divergence->describe() : "");
+        EXPECT_EQ(rep.end_reason, "timeout");
+    }
+    std::filesystem::remove(path);
+}
+
+}  // namespace
+}  // namespace kvmrr
