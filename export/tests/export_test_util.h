@@ -12,6 +12,8 @@
 #include <sstream>
 #include <string>
 
+#include "core/tests/run_command.h"
+
 namespace kvmrr::testing {
 
 inline std::filesystem::path scratch_dir(const std::string& tag) {
@@ -40,24 +42,10 @@ inline std::string slurp(const std::filesystem::path& p) {
     return s.str();
 }
 
-struct Result {
-    int status = -1;
-    std::string out;  // stdout and stderr
-};
+using Result = test::CliResult;
 
 #ifdef KVMRR_BINARY
-inline Result kvmrr_run(const std::string& args) {
-    Result r;
-    const std::string cmd = std::string(KVMRR_BINARY) + " " + args + " 2>&1";
-    FILE* p = popen(cmd.c_str(), "r");
-    if (!p) return r;
-    char buf[4096];
-    size_t n;
-    while ((n = fread(buf, 1, sizeof buf, p)) > 0) r.out.append(buf, n);
-    const int st = pclose(p);
-    r.status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-    return r;
-}
+inline Result kvmrr_run(const std::string& args) { return test::run_command(KVMRR_BINARY, args); }
 #endif
 
 }  // namespace kvmrr::testing

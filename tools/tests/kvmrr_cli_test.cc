@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "core/kvm/kvm.h"
+#include "core/tests/run_command.h"
 #include "record/dirty_runs.h"
 #include "record/trace_reader.h"
 #include "record/trace_writer.h"
@@ -16,23 +17,9 @@
 namespace kvmrr {
 namespace {
 
-struct Result {
-    int status = -1;
-    std::string out;  // stdout and stderr, interleaved
-};
+using Result = test::CliResult;
 
-Result kvmrr(const std::string& args) {
-    Result r;
-    const std::string cmd = std::string(KVMRR_BINARY) + " " + args + " 2>&1";
-    FILE* p = popen(cmd.c_str(), "r");
-    if (!p) return r;
-    char buf[4096];
-    size_t n;
-    while ((n = fread(buf, 1, sizeof buf, p)) > 0) r.out.append(buf, n);
-    const int st = pclose(p);
-    r.status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-    return r;
-}
+Result kvmrr(const std::string& args) { return test::run_command(KVMRR_BINARY, args); }
 
 std::string temp(const std::string& name) {
     return (std::filesystem::temp_directory_path() / ("kvmrr-cli-" + std::to_string(getpid()) + "-" + name)).string();

@@ -14,7 +14,7 @@
 
 #include "core/kvm/kvm.h"
 #include "core/kvm/tests/require_kvm.h"
-#include "tools/tests/cli_runner.h"
+#include "core/tests/run_command.h"
 
 namespace {
 
@@ -23,7 +23,7 @@ using kvmrr::test::count_of;
 using kvmrr::test::slurp;
 using Result = kvmrr::test::CliResult;
 
-Result kvmrr(const std::string& args) { return kvmrr::test::run_kvmrr(KVMRR_BINARY, args); }
+Result kvmrr(const std::string& args) { return kvmrr::test::run_command(KVMRR_BINARY, args); }
 
 const std::string kAccel = KVMRR_TEST_ACCEL;
 

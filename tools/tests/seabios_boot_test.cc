@@ -15,7 +15,7 @@
 
 #include "core/kvm/kvm.h"
 #include "core/kvm/tests/require_kvm.h"
-#include "tools/tests/cli_runner.h"
+#include "core/tests/run_command.h"
 
 namespace {
 
@@ -26,7 +26,7 @@ const char* kSeaBios = "/usr/share/seabios/bios.bin";
 using Result = kvmrr::test::CliResult;
 using kvmrr::test::slurp;
 
-Result kvmrr(const std::string& args) { return kvmrr::test::run_kvmrr(KVMRR_BINARY, args); }
+Result kvmrr(const std::string& args) { return kvmrr::test::run_command(KVMRR_BINARY, args); }
 
 fs::path scratch(const std::string& name) {
     const fs::path d = fs::current_path() / ("pc-board-" + std::to_string(getpid()));

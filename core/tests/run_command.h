@@ -1,5 +1,6 @@
-// The kvmrr binary run as a user runs it, for the tests of tools/: its exit
-// status and what it printed (stdout and stderr together).
+// A command run through the shell as a user runs it (the tests of kvmrr's
+// binary and its scripts, in any layer): its exit status and what it
+// printed, stdout and stderr together.
 #pragma once
 
 #include <sys/wait.h>
@@ -17,8 +18,8 @@ struct CliResult {
     std::string out;
 };
 
-// Runs `KVMRR_BINARY ARGS` through the shell (ARGS may quote).
-inline CliResult run_kvmrr(const std::string& binary, const std::string& args) {
+// Runs `BINARY ARGS` through the shell (ARGS may quote).
+inline CliResult run_command(const std::string& binary, const std::string& args) {
     CliResult r;
     const std::string cmd = binary + " " + args + " 2>&1";
     FILE* p = popen(cmd.c_str(), "r");
