@@ -66,64 +66,55 @@ QemuCheckReport qemu_check(const std::string& trace_path, const QemuCheckOptions
     QtestScript script(reader.header(), rep.clock_stepped);
 
     std::map<std::string, uint64_t> previous;  // the last QEMU value of each monotonic register
-    std::vector<TraceEvent> group;
-    std::vector<QtestStep> steps;
-    bool more = true;
-    while (more) {
-        group.clear();
-        more = groups.read(group);
-        steps.clear();
-        script.add_group(group, groups.names(), steps);
-        for (const QtestStep& s : steps) {
-            const QtestReply reply = qemu->send(s.command);
-            ++rep.commands;
-            if (!reply.ok)
-                throw QtestError("QEMU refused '" + s.command + "' (trace event #" + std::to_string(s.seq) +
-                                 "): " + reply.text);
-            if (!s.read) continue;
-            if (!reply.value)
-                throw QtestError("QEMU answered '" + reply.text + "' without a value to '" + s.command + "' (trace event #" +
-                                 std::to_string(s.seq) + ")");
-            const uint64_t q = *reply.value;
-            if (s.rule.kind == CompareKind::Skip) {
-                ++rep.skipped;
-                ++rep.skipped_by_rule[s.rule.why];
-                continue;
-            }
-            ++rep.compared;
-            bool same = false;
-            switch (s.rule.kind) {
-            case CompareKind::Exact:
-                same = q == s.recorded;
-                ++rep.exact_by_device[s.device];
-                break;
-            case CompareKind::Masked: {
-                const uint64_t m = s.rule.mask & size_mask(s.size);
-                same = (q & m) == (s.recorded & m);
-                ++rep.by_rule[s.rule.why];
-                break;
-            }
-            case CompareKind::Shape: {
-                const std::string key = s.device + " " + s.reg;
-                auto it = previous.find(key);
-                same = shape_ok(s.rule, q, s.size, it == previous.end() ? std::nullopt : std::optional<uint64_t>(it->second));
-                previous[key] = q;
-                ++rep.by_rule[s.rule.why];
-                break;
-            }
-            case CompareKind::Skip:
-                break;
-            }
-            if (same) {
-                ++rep.agreed;
-                continue;
-            }
-            ++rep.differing;
-            if (rep.differences.size() < o.max_listed)
-                rep.differences.push_back({s.seq, s.device, s.reg, s.command,
-                                           s.rule.kind == CompareKind::Exact ? "exact" : s.rule.why, s.size, s.recorded, q});
+    script.add_trace(groups, [&](const QtestStep& s) {
+        const QtestReply reply = qemu->send(s.command);
+        ++rep.commands;
+        if (!reply.ok)
+            throw QtestError("QEMU refused '" + s.command + "' (trace event #" + std::to_string(s.seq) +
+                             "): " + reply.text);
+        if (!s.read) return;
+        if (!reply.value)
+            throw QtestError("QEMU answered '" + reply.text + "' without a value to '" + s.command + "' (trace event #" +
+                             std::to_string(s.seq) + ")");
+        const uint64_t q = *reply.value;
+        if (s.rule.kind == CompareKind::Skip) {
+            ++rep.skipped;
+            ++rep.skipped_by_rule[s.rule.why];
+            return;
         }
-    }
+        ++rep.compared;
+        bool same = false;
+        switch (s.rule.kind) {
+        case CompareKind::Exact:
+            same = q == s.recorded;
+            ++rep.exact_by_device[s.device];
+            break;
+        case CompareKind::Masked: {
+            const uint64_t m = s.rule.mask & size_mask(s.size);
+            same = (q & m) == (s.recorded & m);
+            ++rep.by_rule[s.rule.why];
+            break;
+        }
+        case CompareKind::Shape: {
+            const std::string key = s.device + " " + s.reg;
+            auto it = previous.find(key);
+            same = shape_ok(s.rule, q, s.size, it == previous.end() ? std::nullopt : std::optional<uint64_t>(it->second));
+            previous[key] = q;
+            ++rep.by_rule[s.rule.why];
+            break;
+        }
+        case CompareKind::Skip:
+            break;
+        }
+        if (same) {
+            ++rep.agreed;
+            return;
+        }
+        ++rep.differing;
+        if (rep.differences.size() < o.max_listed)
+            rep.differences.push_back({s.seq, s.device, s.reg, s.command,
+                                       s.rule.kind == CompareKind::Exact ? "exact" : s.rule.why, s.size, s.recorded, q});
+    });
     qemu->stop();
     rep.accesses_sent = script.accesses_sent();
     rep.reads = script.reads();

@@ -119,22 +119,26 @@ void QtestScript::add_group(std::span<const TraceEvent> group, const RegionNames
     ++sent_;
 }
 
+void QtestScript::add_trace(EventGroupReader& groups, const std::function<void(const QtestStep&)>& each) {
+    std::vector<TraceEvent> group;
+    std::vector<QtestStep> steps;
+    bool more = true;
+    while (more) {
+        group.clear();
+        more = groups.read(group);
+        steps.clear();
+        add_group(group, groups.names(), steps);
+        for (const QtestStep& s : steps) each(s);
+    }
+}
+
 QtestExport export_qtest(const std::string& path, std::ostream& out) {
     QtestExport r;
     auto run = [&](const std::function<void(const QtestStep&)>& each) {
         TraceReader reader = TraceReader::open(path);
         EventGroupReader groups(reader);
         QtestScript script(reader.header(), true);
-        std::vector<TraceEvent> group;
-        std::vector<QtestStep> steps;
-        bool more = true;
-        while (more) {
-            group.clear();
-            more = groups.read(group);
-            steps.clear();
-            script.add_group(group, groups.names(), steps);
-            for (const QtestStep& s : steps) each(s);
-        }
+        script.add_trace(groups, each);
         r.accesses_sent = script.accesses_sent();
         r.reads = script.reads();
         r.left_out = script.left_out();

@@ -18,6 +18,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <optional>
 #include <ostream>
@@ -28,6 +29,7 @@
 #include "export/qemu_pc_map.h"
 #include "record/trace_event.h"
 #include "record/trace_text.h"
+#include "replay/event_groups.h"
 
 namespace kvmrr {
 
@@ -51,6 +53,9 @@ public:
     // The steps of one group (its first event an access, or the prologue
     // or the end), appended to `out`. `names` as far as the groups read.
     void add_group(std::span<const TraceEvent> group, const RegionNames& names, std::vector<QtestStep>& out);
+    // Every group of `groups` to the end (or the damage), each step handed
+    // to `each` in order.
+    void add_trace(EventGroupReader& groups, const std::function<void(const QtestStep&)>& each);
 
     // Accesses left out, by reason; accesses and commands made.
     const std::map<std::string, uint64_t>& left_out() const { return left_out_; }
