@@ -175,6 +175,7 @@ std::string dirty_1gib_trace() {
     static const std::string path = [] {
         const std::string p = testing::temp_trace("bench-dirty-1gib");
         TraceHeader h;
+        h.ram_size = 1ull << 30;
         h.regions = {{1, "ram", "ram"}};
         TraceWriter w(p, h);
         const uint64_t pages = (1ull << 30) / 4096;

@@ -58,7 +58,7 @@ public:
         while (reader_.next(e)) {
             names_.observe(e);
             if (const auto* m = std::get_if<MemslotEvent>(&e.body)) {
-                memslot(*m);
+                memslot(*m, e.seq);
             } else if (const auto* t = std::get_if<TopologyEvent>(&e.body)) {
                 if (t->space == 0 && !t->view.empty()) view_ = t->view;
             } else if (const auto* d = std::get_if<DirtyEvent>(&e.body)) {
@@ -72,11 +72,19 @@ public:
     }
 
 private:
-    void memslot(const MemslotEvent& m) {
+    void memslot(const MemslotEvent& m, uint64_t seq) {
         if (m.op == MemslotOp::Delete) {
             slots_.erase(m.slot);
             return;
         }
+        // A slot shows part of the machine's memory, which the header sizes:
+        // the per-page state grows with what slots show, so a slot larger
+        // than the machine is a lie, not a reason for a huge allocation.
+        const uint64_t memory = reader_.header().ram_size + reader_.header().rom_size;
+        if (m.op == MemslotOp::Add && (m.size > memory || m.block_offset > memory - m.size))
+            throw TraceError("event #" + std::to_string(seq) + " (memslot " + std::to_string(m.slot) + ") shows " +
+                             hex(m.size) + " bytes at offset " + hex(m.block_offset) + " of RAM block " +
+                             std::to_string(m.ram_block) + ", more than the machine's " + hex(memory) + " bytes of memory");
         if (m.op == MemslotOp::Add) slots_[m.slot] = SlotInfo{m.guest_phys, m.size, m.ram_block, m.block_offset};
         if (m.flags & kMemLogDirtyPages) {
             const auto it = slots_.find(m.slot);

@@ -63,6 +63,7 @@ TopologyEvent view(std::vector<ViewRangeRecord> ranges) {
 std::string hand_trace() {
     const std::string path = temp_path("hand.trace");
     TraceHeader h;
+    h.ram_size = 256 << 20;
     h.regions = {{1, "ram", "ram"}, {2, "bank", "ram"}};
     TraceWriter w(path, h);
     w.append(0, slot_add(0, 0, 64, 0, 0));
@@ -163,7 +164,9 @@ TEST(DirtyAnalysis, ALogThatLiesAboutItsSlotIsRefusedNamingTheEvent) {
     auto error_of = [](const DirtyEvent& lie) {
         const std::string path = temp_path("lie.trace");
         {
-            TraceWriter w(path, TraceHeader{});
+            TraceHeader h;
+            h.ram_size = 256 << 20;
+            TraceWriter w(path, h);
             w.append(0, slot_add(3, 0x100000, 16, 0, 0x100000));
             w.append(0, dirty(0, 3, 0x100000, 16, {1}, 1));
             w.append(0, lie);
@@ -190,6 +193,32 @@ TEST(DirtyAnalysis, ALogThatLiesAboutItsSlotIsRefusedNamingTheEvent) {
     e = error_of(dirty(uint64_t{1} << 40, 3, 0x100000, 16, {1}, 2));
     EXPECT_NE(e.find("event #2"), std::string::npos) << e;
     EXPECT_NE(e.find("epoch"), std::string::npos) << e;
+}
+
+// The slot itself is believed only as far as the machine in the header: a
+// slot larger than its memory, or lying past its end, is refused, naming
+// the event, before any per-page state is sized by it.
+TEST(DirtyAnalysis, ASlotLargerThanTheMachineIsRefusedNamingTheEvent) {
+    const std::pair<uint64_t, uint64_t> lies[] = {{uint64_t{1} << 50, 0}, {uint64_t{16} << 12, uint64_t{1} << 60}};
+    for (const auto& [size, offset] : lies) {
+        const std::string path = temp_path("bigslot.trace");
+        {
+            TraceHeader h;
+            h.ram_size = 256 << 20;
+            TraceWriter w(path, h);
+            w.append(0, slot_add(3, 0x100000, size / 4096, 0, offset));
+            w.close();
+        }
+        TraceReader r = TraceReader::open(path);
+        std::filesystem::remove(path);
+        try {
+            analyse_dirty(r);
+            ADD_FAILURE() << "no error for a slot of " << size << " bytes at offset " << offset;
+        } catch (const Error& e) {
+            EXPECT_NE(std::string(e.what()).find("event #0 (memslot 3)"), std::string::npos) << e.what();
+            EXPECT_NE(std::string(e.what()).find("more than the machine's"), std::string::npos) << e.what();
+        }
+    }
 }
 
 // Ten epochs of one second over 1,000 pages of RAM, each dirtying the

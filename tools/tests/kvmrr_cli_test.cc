@@ -418,7 +418,9 @@ TEST(KvmrrCli, LyingTracesExit3) {
     EXPECT_EQ(r.status, 3) << r.out;
     EXPECT_NE(r.out.find("initial rip 0xdead0000"), std::string::npos) << r.out;
     {
-        TraceWriter w(t, TraceHeader{});
+        TraceHeader h;
+        h.ram_size = 256 << 20;
+        TraceWriter w(t, h);
         w.append(0, MemslotEvent{MemslotOp::Add, 3, 0x100000, 16 * 4096, 1, 0, 0x100000});
         DirtyBitmap b;
         b.slot = 3;
