@@ -162,4 +162,10 @@ std::string view_difference(const TopologyEvent& expected, const RegionNames& en
     return out;
 }
 
+bool tsc_unrecorded(const TraceHeader& h) { return h.accelerator != "emu" || h.clock != "virtual"; }
+
+bool writes_to_same_place(const AccessEvent& a, const AccessEvent& b) {
+    return a.is_write && b.is_write && a.io == b.io && a.addr == b.addr;
+}
+
 }  // namespace kvmrr

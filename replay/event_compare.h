@@ -29,6 +29,14 @@ bool same_event(const TraceEvent& expected, const RegionNames& expected_names, c
 // needs the names: same_event compares it).
 bool same_access_but_region(const AccessEvent& a, const AccessEvent& b);
 
+// Whether the guest of a trace read the host's time-stamp counter, which
+// no trace records: RDTSC reaches no VMM on KVM, and the emulator gives it
+// the board's time only on the virtual clock.
+bool tsc_unrecorded(const TraceHeader& h);
+// Two guest writes to the same port or address (their values may differ):
+// where a difference the guest computed itself shows, such as the TSC's.
+bool writes_to_same_place(const AccessEvent& a, const AccessEvent& b);
+
 // same_event as every kind's description (record/event_descriptions.h)
 // answers it. same_event answers accesses by hand, faster; the tests check
 // the two against each other.

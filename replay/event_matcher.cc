@@ -148,7 +148,7 @@ Divergence& EventMatcher::diverge(const TraceEvent& ex, const TraceEvent* ac, st
                         ": a CPU that sets page-table accessed/dirty bits itself dirties pages the other does not)";
     const auto* wx = std::get_if<AccessEvent>(&ex.body);
     const auto* wa = ac ? std::get_if<AccessEvent>(&ac->body) : nullptr;
-    if (tsc_from_host && wx && wa && wx->is_write && wa->is_write && wx->io == wa->io && wx->addr == wa->addr)
+    if (tsc_from_host && wx && wa && writes_to_same_place(*wx, *wa))
         v.difference += " (the guest wrote another value after the same inputs: most likely it read the time-stamp "
                         "counter, which is the host's, unrecorded, on KVM and on the emulator off the virtual clock)";
     context_end_ = ex.seq;  // the context is read back when the replay ends

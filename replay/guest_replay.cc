@@ -33,7 +33,7 @@ public:
         rep_.accel = accel_name(session_->accel());
         matcher_.replayed_on = rep_.accel;
         matcher_.recorded_on = h_.accelerator.empty() ? std::string("kvm") : h_.accelerator;
-        matcher_.tsc_from_host = matcher_.recorded_on != "emu" || rep_.accel != "emu" || h_.clock != "virtual";
+        matcher_.tsc_from_host = tsc_unrecorded(h_) || rep_.accel != "emu";
         start();
         check_initial_regs();
         std::vector<TraceEvent> group;

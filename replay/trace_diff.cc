@@ -42,13 +42,6 @@ void compare_headers(const TraceHeader& a, const TraceHeader& b, std::vector<std
 
 }  // namespace
 
-// Whether the guest of a trace read the host's TSC: RDTSC reaches no VMM on
-// KVM, and the emulator gives it the board's time only on the virtual
-// clock.
-namespace {
-bool tsc_untrapped(const TraceHeader& h) { return h.accelerator != "emu" || h.clock != "virtual"; }
-}  // namespace
-
 TraceDiff diff_traces(TraceReader& a, TraceReader& b) {
     TraceDiff d;
     compare_headers(a.header(), b.header(), d.header);
@@ -108,8 +101,8 @@ TraceDiff diff_traces(TraceReader& a, TraceReader& b) {
             first_in_group = !inputs && ha && std::holds_alternative<AccessEvent>(ea.body);
             const auto* wa = ha ? std::get_if<AccessEvent>(&ea.body) : nullptr;
             const auto* wb = hb ? std::get_if<AccessEvent>(&eb.body) : nullptr;
-            d.first_may_be_tsc = !inputs && wa && wb && wa->is_write && wb->is_write && wa->io == wb->io && wa->addr == wb->addr &&
-                                 (tsc_untrapped(a.header()) || tsc_untrapped(b.header()));
+            d.first_may_be_tsc = !inputs && wa && wb && writes_to_same_place(*wa, *wb) &&
+                                 (tsc_unrecorded(a.header()) || tsc_unrecorded(b.header()));
         }
     }
     d.damage_a = a.damage();

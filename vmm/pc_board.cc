@@ -56,7 +56,7 @@ PcBoard::PcBoard(Machine& machine, const MachineConfig& config, HostInputs& inpu
     if (firmware_.size() != config.layout.rom_size)
         throw Error("firmware of " + std::to_string(firmware_.size()) + " bytes in a ROM of " +
                     std::to_string(config.layout.rom_size));
-    if (firmware_.size() % (64 * kKiB))
+    if (firmware_.size() % kFirmwareUnit)
         throw Error("the pc board's firmware must be a multiple of 64 KiB");
     const PcRamSplit ram = pc_ram_split(config.layout.ram_size);
 

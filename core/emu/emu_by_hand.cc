@@ -52,16 +52,6 @@ bool EmuVcpu::Impl::software_interrupt_stop() {
     return op == 0xcd || op == 0xcc || op == 0xce;
 }
 
-// Unicorn 2.0.1 (fixed in 2.1.0) with a UC_HOOK_MEM_READ hook syncs EIP
-// to the linear address of the current instruction before every guest
-// load, not to its offset in CS. A real-mode far return loads the new IP,
-// writes it to EIP, then loads the new CS, and that second load overwrites
-// EIP with the return's own linear address: with a CS base other than 0
-// the guest went on at new CS base + that address (SeaBIOS's call16 lands
-// in zeroed RAM at 0x1ee982 after `int 0x1c; lretw` at 0xfe980). So such
-// a return stops the engine in the code hook, before it runs, and the
-// worker does it here. (Protected mode takes a helper that is not hit;
-// near returns and jumps write EIP after their loads.)
 std::optional<uint16_t> EmuVcpu::Impl::real_mode_cs() const {
     // Registers first: reading them is cheaper than reading the code, and
     // most firmware instructions run in protected mode.
@@ -88,6 +78,16 @@ bool EmuVcpu::Impl::past_segment_end(uint64_t addr, uint32_t size, uint16_t cs) 
     return false;
 }
 
+// Unicorn 2.0.1 (fixed in 2.1.0) with a UC_HOOK_MEM_READ hook syncs EIP
+// to the linear address of the current instruction before every guest
+// load, not to its offset in CS. A real-mode far return loads the new IP,
+// writes it to EIP, then loads the new CS, and that second load overwrites
+// EIP with the return's own linear address: with a CS base other than 0
+// the guest went on at new CS base + that address (SeaBIOS's call16 lands
+// in zeroed RAM at 0x1ee982 after `int 0x1c; lretw` at 0xfe980). So such
+// a return stops the engine in the code hook, before it runs, and the
+// worker does it here. (Protected mode takes a helper that is not hit;
+// near returns and jumps write EIP after their loads.)
 bool EmuVcpu::Impl::real_far_return(uint64_t addr, uint32_t size, uint16_t cs) {
     uc_engine* uc = eng.uc();
     // With CS base 0 the linear address is the offset: nothing to correct.
@@ -96,14 +96,8 @@ bool EmuVcpu::Impl::real_far_return(uint64_t addr, uint32_t size, uint16_t cs) {
     if (uc_mem_read(uc, addr, b, size) != UC_ERR_OK) return false;
     bool op32 = false;
     uint32_t i = 0;
-    for (; i < size; ++i) {
-        if (b[i] == 0x66) {
-            op32 = true;  // real mode: 16-bit by default, 32-bit with the prefix (repeated or not)
-        } else if (!(b[i] == 0x67 || b[i] == 0xf0 || b[i] == 0xf2 || b[i] == 0xf3 || b[i] == 0x2e || b[i] == 0x36 ||
-                     b[i] == 0x3e || b[i] == 0x26 || b[i] == 0x64 || b[i] == 0x65)) {
-            break;
-        }
-    }
+    // Real mode: 16-bit by default, 32-bit with 0x66 (repeated or not).
+    for (; i < size && emu::is_legacy_prefix(b[i]); ++i) op32 |= b[i] == 0x66;
     uint16_t imm = 0;
     if (i + 1 == size && b[i] == 0xcb) {
         imm = 0;

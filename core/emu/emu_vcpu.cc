@@ -194,11 +194,9 @@ unsigned EmuVcpu::Impl::rep_ins_batch(unsigned size) const {
     if (uc_mem_read(eng.uc(), insn_addr, b, sizeof b) != UC_ERR_OK) return 1;
     bool rep = false, addr_override = false;
     size_t i = 0;
-    for (; i < 14; ++i) {
-        const uint8_t p = b[i];
-        if (p == 0xf3 || p == 0xf2) rep = true;
-        else if (p == 0x67) addr_override = true;
-        else if (!(p == 0x66 || p == 0xf0 || p == 0x2e || p == 0x36 || p == 0x3e || p == 0x26 || p == 0x64 || p == 0x65)) break;
+    for (; i < 14 && emu::is_legacy_prefix(b[i]); ++i) {
+        rep |= b[i] == 0xf3 || b[i] == 0xf2;
+        addr_override |= b[i] == 0x67;
     }
     const bool long_mode = eng.width() == emu::CpuWidth::Long64;
     if (long_mode && (b[i] & 0xf0) == 0x40) ++i;  // REX

@@ -35,15 +35,19 @@ inline uint32_t read32(uc_engine* uc, int reg) {
     return v;
 }
 
+// An x86 legacy prefix: operand and address size, lock, rep/repne, segment.
+inline bool is_legacy_prefix(uint8_t b) {
+    return b == 0x66 || b == 0x67 || b == 0xf0 || b == 0xf2 || b == 0xf3 || b == 0x2e || b == 0x36 || b == 0x3e ||
+           b == 0x26 || b == 0x64 || b == 0x65;
+}
+
 // The opcode of the instruction at `addr` past its legacy prefixes, and the
 // byte after it (ModRM), or 0s if unreadable.
 inline std::pair<uint8_t, uint8_t> opcode_at(uc_engine* uc, uint64_t addr) {
     uint8_t b[16] = {};
     if (uc_mem_read(uc, addr, b, sizeof b) != UC_ERR_OK) return {0, 0};
     size_t i = 0;
-    while (i < 14 && (b[i] == 0x66 || b[i] == 0x67 || b[i] == 0xf0 || b[i] == 0xf2 || b[i] == 0xf3 || b[i] == 0x2e ||
-                      b[i] == 0x36 || b[i] == 0x3e || b[i] == 0x26 || b[i] == 0x64 || b[i] == 0x65))
-        ++i;
+    while (i < 14 && is_legacy_prefix(b[i])) ++i;
     return {b[i], b[i + 1]};
 }
 
@@ -141,7 +145,8 @@ struct EmuVcpu::Impl final : emu::MmioSink {
     emu::EmuEngine& eng;
     unsigned id;
     // The exit handed to run()'s caller, and its data: one access of at
-    // most 8 bytes (string I/O is one exit per element).
+    // most 8 bytes, or a `rep ins` batch of at most kStringInMax (string
+    // output is one exit per element).
     VcpuExit exit;
     uint8_t data[emu::kStringInMax] = {};
     emu::ExitHandshake hs;
