@@ -20,7 +20,14 @@ using emu::read32;
 
 bool EmuVcpu::Impl::is_rdtsc(uint64_t addr, uint32_t size) const {
     uint8_t b[3] = {};
-    if (uc_mem_read(eng.uc(), addr, b, size) != UC_ERR_OK) return false;
+    // Most instructions are checked: their bytes come from the block's host
+    // memory where that is where the CPU reads them (no paging; neither
+    // Unicorn nor KVM masks A20), else through Unicorn (slower).
+    if (block_host && addr >= block_start && addr + size <= block_end) {
+        std::memcpy(b, block_host + (addr - block_start), size);
+    } else if (uc_mem_read(eng.uc(), addr, b, size) != UC_ERR_OK) {
+        return false;
+    }
     return b[0] == 0x0f && ((size == 2 && b[1] == 0x31) || (size == 3 && b[1] == 0x01 && b[2] == 0xf9));
 }
 
@@ -52,12 +59,21 @@ bool EmuVcpu::Impl::software_interrupt_stop() {
     return op == 0xcd || op == 0xcc || op == 0xce;
 }
 
-std::optional<uint16_t> EmuVcpu::Impl::real_mode_cs() const {
-    // Registers first: reading them is cheaper than reading the code, and
-    // most firmware instructions run in protected mode.
+// CR0 alone tells both: virtual-8086 mode (EFLAGS.VM) needs CR0.PE set.
+void EmuVcpu::Impl::read_block_mode() {
+    if (eng.width() != emu::CpuWidth::Legacy32) {
+        block_real_cs.reset();
+        block_physical = false;
+        return;
+    }
     uc_engine* uc = eng.uc();
-    if ((read32(uc, UC_X86_REG_CR0) & 1) || (read32(uc, UC_X86_REG_EFLAGS) & kVm)) return std::nullopt;
-    return static_cast<uint16_t>(read32(uc, UC_X86_REG_CS));
+    const uint32_t cr0 = read32(uc, UC_X86_REG_CR0);
+    block_physical = (cr0 & 0x80000000u) == 0;
+    if (cr0 & 1) {
+        block_real_cs.reset();
+    } else {
+        block_real_cs = static_cast<uint16_t>(read32(uc, UC_X86_REG_CS));
+    }
 }
 
 // Only just past the end is taken for a wrap (Unicorn stops here at the

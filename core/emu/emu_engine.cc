@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <tuple>
 
 #include "core/error.h"
 
@@ -92,6 +93,7 @@ void EmuEngine::reopen(CpuWidth w) {
     uc_close(uc_);
     uc_ = nullptr;
     applied_.clear();
+    last_host_ = nullptr;
     applied_dirty_.clear();
     ran_since_flush_ = false;
     last_exec_page_ = ~0ull;
@@ -165,33 +167,49 @@ void EmuEngine::mark_written(uint64_t gpa, unsigned size) const {
     }
 }
 
+const uint8_t* EmuEngine::host_bytes(uint64_t gpa, size_t n) const {
+    auto holds = [&](const Mapping* m) { return m->kind != Kind::Gap && gpa >= m->start && gpa + n <= m->start + m->size; };
+    if (!last_host_ || !holds(last_host_)) {
+        last_host_ = nullptr;
+        for (const auto& m : applied_)
+            if (holds(m.get())) last_host_ = m.get();
+        if (!last_host_) return nullptr;
+    }
+    return reinterpret_cast<const uint8_t*>(last_host_->host + (gpa - last_host_->start));
+}
+
 void EmuEngine::sync_locked() {
     pending_.store(false, std::memory_order_release);
+    last_host_ = nullptr;
     // What the map should be: the slots, and MMIO gaps between them up to
-    // kEmuPhysLimit, cut into cells (see kGapCellLow).
+    // kEmuPhysLimit, cut into cells (see kMapCellLow).
     std::vector<Mapping> want;
-    uint64_t cursor = 0;
-    auto gap_to = [&](uint64_t end) {
-        end = std::min(end, kEmuPhysLimit);
-        while (cursor < end) {
-            const uint64_t cell = cursor < (4ull << 30) ? kGapCellLow : kGapCellHigh;
-            const uint64_t piece_end = std::min(end, (cursor / cell + 1) * cell);
-            want.push_back({cursor, piece_end - cursor, Kind::Gap, 0, nullptr});
-            cursor = piece_end;
+    auto add = [&](uint64_t start, uint64_t end, Kind kind, uint64_t host) {
+        for (uint64_t at = start; at < end;) {
+            const uint64_t cell = at < kMapCellLow ? kMapCellLowest : at < (4ull << 30) ? kMapCellLow : kMapCellHigh;
+            const uint64_t piece_end = std::min(end, (at / cell + 1) * cell);
+            want.push_back({at, piece_end - at, kind, kind == Kind::Gap ? 0 : host + (at - start), nullptr});
+            at = piece_end;
         }
     };
+    uint64_t cursor = 0;
     for (const EmuSlot& s : desired_) {
-        gap_to(s.spec.guest_phys);
+        if (cursor < s.spec.guest_phys) add(cursor, std::min(s.spec.guest_phys, kEmuPhysLimit), Kind::Gap, 0);
         const Kind k = (s.spec.flags & kMemReadonly) ? Kind::Rom : Kind::Ram;
-        want.push_back({s.spec.guest_phys, s.spec.size, k, s.spec.host_addr, nullptr});
+        add(s.spec.guest_phys, s.spec.guest_phys + s.spec.size, k, s.spec.host_addr);
         cursor = std::max(cursor, s.spec.guest_phys + s.spec.size);
     }
-    gap_to(kEmuPhysLimit);
+    if (cursor < kEmuPhysLimit) add(cursor, kEmuPhysLimit, Kind::Gap, 0);
 
     // Removals first, so that an addition never overlaps what is going.
+    // Both sides ordered by place, so that each lookup is a binary search
+    // (the map has hundreds of pieces).
+    auto before = [](const Mapping& a, const Mapping& b) {
+        return std::tie(a.start, a.size, a.kind, a.host) < std::tie(b.start, b.size, b.kind, b.host);
+    };
+    std::sort(want.begin(), want.end(), before);
     for (auto it = applied_.begin(); it != applied_.end();) {
-        const bool keep = std::any_of(want.begin(), want.end(), [&](const Mapping& m) { return m.same_place(**it); });
-        if (keep) {
+        if (std::binary_search(want.begin(), want.end(), **it, before)) {
             ++it;
             continue;
         }
@@ -202,9 +220,12 @@ void EmuEngine::sync_locked() {
         if (e != UC_ERR_OK) throw Error("emulator: unmapping " + hex((*it)->start) + "+" + hex((*it)->size) + ": " + uc_error_text(e));
         it = applied_.erase(it);
     }
+    std::vector<const Mapping*> have;
+    for (const auto& a : applied_) have.push_back(a.get());
+    std::sort(have.begin(), have.end(), [&](const Mapping* a, const Mapping* b) { return before(*a, *b); });
     for (Mapping& m : want) {
-        const bool have = std::any_of(applied_.begin(), applied_.end(), [&](const auto& a) { return a->same_place(m); });
-        if (have) continue;
+        const auto at = std::lower_bound(have.begin(), have.end(), &m, [&](const Mapping* a, const Mapping* b) { return before(*a, *b); });
+        if (at != have.end() && (*at)->same_place(m)) continue;
         auto owned = std::make_unique<Mapping>(std::move(m));
         Mapping& a = *owned;
         uc_err e;

@@ -41,12 +41,15 @@ namespace kvmrr::emu {
 // 64 GiB is far above any kvmrr layout (RAM continues at 4 GiB) and keeps
 // the map small.
 constexpr uint64_t kEmuPhysLimit = 64ull << 30;
-// MMIO gaps are cut at these boundaries (finer below 4 GiB, where the
-// device windows and bank switching live): unmapping costs Unicorn a TLB
-// flush per page, so a slot that appears in a gap must only ever replace a
-// bounded piece of it, never one huge area.
-constexpr uint64_t kGapCellLow = 16ull << 20;
-constexpr uint64_t kGapCellHigh = 1ull << 30;
+// Unicorn's map is cut at these boundaries, slots and MMIO gaps alike
+// (finest in the first 16 MiB, where PAM and the legacy windows switch,
+// finer below 4 GiB, where the device windows and bank switching live):
+// unmapping costs Unicorn a TLB flush per page and its translations of the
+// range, so a change of the map must only ever replace bounded pieces of
+// it, never a whole RAM slot or one huge gap.
+constexpr uint64_t kMapCellLowest = 1ull << 20;  // below 16 MiB
+constexpr uint64_t kMapCellLow = 16ull << 20;    // below 4 GiB
+constexpr uint64_t kMapCellHigh = 1ull << 30;
 
 // The engine a guest needs: Legacy32 runs real mode and 32-bit protected
 // mode and switches between them as the guest does (CR0.PE and far jumps);
@@ -120,6 +123,10 @@ public:
         exec_pages_.insert(page);
     }
     bool logging() const { return !applied_dirty_.empty(); }
+    // The host memory behind guest-physical [gpa, gpa + n) when one RAM or
+    // ROM mapping holds all of it, else null. For the vCPU's hooks, while
+    // the map cannot change.
+    const uint8_t* host_bytes(uint64_t gpa, size_t n) const;
 
     struct Area;     // user data of one MMIO area's callbacks
     struct Mapping;  // one range as Unicorn has it
@@ -141,6 +148,7 @@ private:
     std::atomic<bool> pending_{false};
     std::vector<EmuSlot> desired_;
     std::vector<std::unique_ptr<Mapping>> applied_;
+    mutable const Mapping* last_host_ = nullptr;  // host_bytes' last find, reset with the map
     // Read by mark_written while emulating; changed only in sync_locked,
     // which never runs while emulating.
     std::vector<std::shared_ptr<DirtyBits>> applied_dirty_;

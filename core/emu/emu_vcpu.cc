@@ -35,10 +35,16 @@ void on_code(uc_engine* uc, uint64_t address, uint32_t size, void* user) {
     // for is checked here too: IF set and the instruction just done not
     // one that blocks interrupts for one more instruction.
     bool stop = v->hs.stop_requested() || v->eng.pending_sync();
-    if (!stop && v->window_wanted.load(std::memory_order_relaxed) && !v->string_in.active && v->flags_if() &&
-        !v->shadow_after(v->prev_addr, v->prev_size)) {
-        v->window_stop = true;
-        stop = true;
+    if (!stop && v->window_check_due && v->window_wanted.load(std::memory_order_relaxed) && !v->string_in.active) {
+        v->window_check_due = false;
+        if (v->flags_if()) {
+            if (v->shadow_after(v->prev_addr, v->prev_size)) {
+                v->window_check_due = true;  // it opens after this instruction
+            } else {
+                v->window_stop = true;
+                stop = true;
+            }
+        }
     }
     if (!stop && v->eng.width() == emu::CpuWidth::Legacy32)
         if (const std::optional<uint16_t> cs = v->block_real_cs)
@@ -76,8 +82,11 @@ bool on_write_prot(uc_engine*, uc_mem_type, uint64_t address, int size, int64_t 
 
 void on_block(uc_engine*, uint64_t address, uint32_t size, void* user) {
     auto* v = static_cast<Impl*>(user);
-    v->block_real_cs = v->real_mode_cs();
+    v->window_check_due = true;
+    v->read_block_mode();
     v->block_end = size ? address + size : 0;
+    v->block_start = address;
+    v->block_host = v->tsc_source && v->block_physical && size ? v->eng.host_bytes(address, size) : nullptr;
 }
 
 int on_cpuid(uc_engine* uc, void* user) {
@@ -109,7 +118,7 @@ void EmuVcpu::Impl::install_hooks() {
         hooks.push_back(h);
     };
     add(UC_HOOK_CODE, reinterpret_cast<void*>(on_code), "instruction");
-    if (eng.width() == emu::CpuWidth::Legacy32) add(UC_HOOK_BLOCK, reinterpret_cast<void*>(on_block), "block");
+    add(UC_HOOK_BLOCK, reinterpret_cast<void*>(on_block), "block");
     add(UC_HOOK_MEM_READ | UC_HOOK_MEM_WRITE, reinterpret_cast<void*>(on_mem), "memory");
     add(UC_HOOK_MEM_WRITE_PROT, reinterpret_cast<void*>(on_write_prot), "write-protect");
     add(UC_HOOK_INSN, reinterpret_cast<void*>(on_in), "in", UC_X86_INS_IN);
@@ -124,7 +133,10 @@ void EmuVcpu::Impl::remove_hooks() {
 }
 
 bool EmuVcpu::Impl::park_or_stop() {
-    if (hs.park()) return true;
+    if (hs.park()) {
+        window_check_due = true;  // the exit's handler may have asked for the window
+        return true;
+    }
     uc_emu_stop(eng.uc());  // shutting down: the instruction is abandoned
     return false;
 }
@@ -230,6 +242,7 @@ bool EmuVcpu::Impl::run_segment() {
     for (;;) {
         stopped_by_hook = false;
         window_stop = false;
+        window_check_due = true;
         fault_vector = -1;
         eng.begin_emulation();
         const uc_err err = uc_emu_start(eng.uc(), emu::start_address(eng.uc(), eng.width()), ~0ull, 0, 0);

@@ -107,17 +107,25 @@ struct EmuVcpu::Impl final : emu::MmioSink {
     // (retf, retf imm16) in real mode with a CS base other than 0; fills
     // far_ret. See far_return_by_hand.
     bool real_far_return(uint64_t addr, uint32_t size, uint16_t cs);
-    // Real mode only (CR0.PE clear, not virtual-8086): CS's selector.
-    std::optional<uint16_t> real_mode_cs() const;
-    // real_mode_cs() as of the start of the translated block running now,
+    // Reads block_real_cs and block_physical for the block starting now.
+    void read_block_mode();
+    // The CPU's mode as of the start of the translated block running now,
     // which the block hook reads once for all its instructions: whatever
-    // changes the mode or CS (mov to CR0, far jumps, calls and returns,
-    // interrupts) ends a block in QEMU's translator, and the worker's own
-    // changes happen between uc_emu_start calls, each starting a block.
+    // changes the mode, paging or CS (mov to CR0, far jumps, calls and
+    // returns, interrupts) ends a block in QEMU's translator, and the
+    // worker's own changes happen between uc_emu_start calls, each starting
+    // a block. block_real_cs: CS's selector in real mode (CR0.PE clear),
+    // none otherwise. block_physical: linear addresses are physical ones
+    // (no paging), so code bytes can be read from the slots' host memory.
     std::optional<uint16_t> block_real_cs;
+    bool block_physical = false;
     // Where that block ends (0: unknown). A far return ends its block, so
     // only a block's last instruction can be one.
     uint64_t block_end = 0;
+    // Where it starts, and its bytes in host memory when the vCPU has a TSC
+    // source and they are there (is_rdtsc reads them for each instruction).
+    uint64_t block_start = 0;
+    const uint8_t* block_host = nullptr;
     // Whether the instruction at `addr` (`size` bytes) lies past the end of
     // its real-mode code segment: Unicorn lets IP run on past 0xffff into
     // the next 64 KiB, where the CPU wraps it to 0. Sets ip_wrap for the
@@ -164,6 +172,14 @@ struct EmuVcpu::Impl final : emu::MmioSink {
     uint32_t prev_size = 0;
     bool stopped_by_hook = false;
     bool window_stop = false;  // the code hook stopped because the window opened
+    // Whether the code hook must look at EFLAGS.IF for an interrupt window
+    // asked for. IF goes from 0 to 1 only in an instruction that ends its
+    // translated block (STI, POPF, IRET, task switches, RSM, SYSRET: QEMU's
+    // translator ends the block after each), so reading EFLAGS, which costs
+    // more than the rest of the hook, is needed only at a block's first
+    // instruction, after an exit's handler ran (it may have asked for the
+    // window), and after an instruction that left an interrupt shadow.
+    bool window_check_due = false;
     // The code hook stopped before a real-mode far return that the worker
     // performs by hand (far_return_by_hand).
     struct FarReturn {
