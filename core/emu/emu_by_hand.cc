@@ -224,4 +224,69 @@ bool EmuVcpu::Impl::deliver(uint8_t vector, std::string& why) {
     return true;
 }
 
+
+bool EmuVcpu::Impl::is_rep_ins(uint64_t addr, uint32_t size) const {
+    if (!block_host || addr < block_start || addr + size > block_end || size < 2) return false;
+    const uint8_t* b = block_host + (addr - block_start);
+    bool rep = false;
+    uint32_t i = 0;
+    for (; i + 1 < size && emu::is_legacy_prefix(b[i]); ++i) rep |= b[i] == 0xf3 || b[i] == 0xf2;
+    return rep && i + 1 == size && (b[i] == 0x6c || b[i] == 0x6d);
+}
+
+// One batch as linux arch/x86/kvm/emulate.c's pio_in_emulated reads it
+// (rep_ins_batch), each element written where the CPU would put it (ES:DI,
+// DI stepping by the element size, up or down with DF, wrapping at the
+// address size), then DI and CX moved on; EIP moves past the instruction
+// only when CX reaches 0, else the instruction runs again for the next
+// batch. Only where linear is physical (no paging: the block's mode) and
+// every element lands in RAM.
+EmuVcpu::Impl::ByHand EmuVcpu::Impl::rep_ins_by_hand() {
+    uc_engine* uc = eng.uc();
+    const uint8_t* b = block_host + (insn_addr - block_start);
+    bool op_override = false, addr_override = false;
+    uint32_t i = 0;
+    for (; emu::is_legacy_prefix(b[i]); ++i) {
+        op_override |= b[i] == 0x66;
+        addr_override |= b[i] == 0x67;
+    }
+    const bool db = emu::read_segment(uc, eng.width(), UC_X86_REG_CS).db;
+    const unsigned size = b[i] == 0x6c ? 1 : ((db != op_override) ? 4 : 2);
+    const uint32_t mask = (db != addr_override) ? 0xffffffffu : 0xffffu;
+    const uint32_t ecx = read32(uc, UC_X86_REG_ECX), edi = read32(uc, UC_X86_REG_EDI);
+    const bool down = (read32(uc, UC_X86_REG_EFLAGS) & (1u << 10)) != 0;
+    const uint32_t eip = read32(uc, UC_X86_REG_EIP);
+    const uint32_t ip_mask = db ? 0xffffffffu : 0xffffu;
+    const uint32_t next_eip = (eip & ~ip_mask) | ((eip + insn_size) & ip_mask);
+    if ((ecx & mask) == 0) {  // nothing to do: the instruction is done
+        uc_reg_write(uc, UC_X86_REG_EIP, &next_eip);
+        return ByHand::Done;
+    }
+    const unsigned n = rep_ins_batch(size);
+    const uint64_t es = emu::read_segment(uc, eng.width(), UC_X86_REG_ES).base;
+    auto element_at = [&](unsigned k) {
+        const uint32_t step = k * size;
+        return es + ((down ? edi - step : edi + step) & mask);
+    };
+    for (unsigned k = 0; k < n; ++k)
+        if (!eng.host_bytes(element_at(k), size, true)) return ByHand::NotHandled;
+    const auto port = static_cast<uint32_t>(read32(uc, UC_X86_REG_EDX) & 0xffff);
+    std::memset(data, 0, size * n);
+    post_access(ExitKind::Io, false, port, size, n);
+    if (!hs.park()) return ByHand::ShuttingDown;
+    window_check_due = true;
+    for (unsigned k = 0; k < n; ++k) {
+        // Through Unicorn, which forgets the translations of code written over.
+        uc_mem_write(uc, element_at(k), data + k * size, size);
+        if (eng.logging()) eng.mark_written(element_at(k), size);
+    }
+    const uint32_t moved = n * size;
+    const uint32_t di = (edi & ~mask) | ((down ? edi - moved : edi + moved) & mask);
+    const uint32_t cx = (ecx & ~mask) | ((ecx - n) & mask);
+    uc_reg_write(uc, UC_X86_REG_EDI, &di);
+    uc_reg_write(uc, UC_X86_REG_ECX, &cx);
+    if ((cx & mask) == 0) uc_reg_write(uc, UC_X86_REG_EIP, &next_eip);
+    return ByHand::Done;
+}
+
 }  // namespace kvmrr

@@ -167,7 +167,7 @@ void EmuEngine::mark_written(uint64_t gpa, unsigned size) const {
     }
 }
 
-const uint8_t* EmuEngine::host_bytes(uint64_t gpa, size_t n) const {
+const uint8_t* EmuEngine::host_bytes(uint64_t gpa, size_t n, bool ram_only) const {
     auto holds = [&](const Mapping* m) { return m->kind != Kind::Gap && gpa >= m->start && gpa + n <= m->start + m->size; };
     if (!last_host_ || !holds(last_host_)) {
         last_host_ = nullptr;
@@ -175,6 +175,7 @@ const uint8_t* EmuEngine::host_bytes(uint64_t gpa, size_t n) const {
             if (holds(m.get())) last_host_ = m.get();
         if (!last_host_) return nullptr;
     }
+    if (ram_only && last_host_->kind != Kind::Ram) return nullptr;
     return reinterpret_cast<const uint8_t*>(last_host_->host + (gpa - last_host_->start));
 }
 

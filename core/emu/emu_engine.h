@@ -124,9 +124,9 @@ public:
     }
     bool logging() const { return !applied_dirty_.empty(); }
     // The host memory behind guest-physical [gpa, gpa + n) when one RAM or
-    // ROM mapping holds all of it, else null. For the vCPU's hooks, while
-    // the map cannot change.
-    const uint8_t* host_bytes(uint64_t gpa, size_t n) const;
+    // ROM mapping (with `ram_only`, one RAM mapping) holds all of it, else
+    // null. For the vCPU's worker, while the map cannot change.
+    const uint8_t* host_bytes(uint64_t gpa, size_t n, bool ram_only = false) const;
 
     struct Area;     // user data of one MMIO area's callbacks
     struct Mapping;  // one range as Unicorn has it

@@ -1,6 +1,7 @@
 #include "core/emu/emu_vcpu.h"
 
 #include <algorithm>
+#include <cstring>
 
 #include "core/emu/emu_vcpu_impl.h"
 #include "core/error.h"
@@ -50,6 +51,11 @@ void on_code(uc_engine* uc, uint64_t address, uint32_t size, void* user) {
         if (const std::optional<uint16_t> cs = v->block_real_cs)
             stop = v->past_segment_end(address, size, *cs) ||
                    (size <= 6 && (v->block_end == 0 || address + size == v->block_end) && v->real_far_return(address, size, *cs));
+    if (!stop && v->block_may_rep_ins && address != v->rep_ins_skip && v->is_rep_ins(address, size)) {
+        v->rep_ins_pending = true;
+        stop = true;
+    }
+    if (address != v->rep_ins_skip) v->rep_ins_skip = ~0ull;
     if (stop) {
         v->stopped_by_hook = true;
         uc_emu_stop(uc);
@@ -86,7 +92,8 @@ void on_block(uc_engine*, uint64_t address, uint32_t size, void* user) {
     v->read_block_mode();
     v->block_end = size ? address + size : 0;
     v->block_start = address;
-    v->block_host = v->tsc_source && v->block_physical && size ? v->eng.host_bytes(address, size) : nullptr;
+    v->block_host = v->block_physical && size ? v->eng.host_bytes(address, size) : nullptr;
+    v->block_may_rep_ins = v->block_host && (std::memchr(v->block_host, 0x6c, size) || std::memchr(v->block_host, 0x6d, size));
 }
 
 int on_cpuid(uc_engine* uc, void* user) {
@@ -275,6 +282,20 @@ bool EmuVcpu::Impl::run_segment() {
                 far_return_by_hand();
                 insn_addr = stop_addr;  // now the last instruction done
                 insn_size = stop_size;
+                continue;
+            }
+            if (std::exchange(rep_ins_pending, false)) {
+                insn_addr = stop_addr;  // what a batch's exit belongs to
+                insn_size = stop_size;
+                switch (rep_ins_by_hand()) {
+                    case ByHand::Done:
+                        break;
+                    case ByHand::NotHandled:
+                        rep_ins_skip = stop_addr;
+                        break;
+                    case ByHand::ShuttingDown:
+                        return false;
+                }
                 continue;
             }
         }

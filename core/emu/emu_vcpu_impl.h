@@ -71,6 +71,14 @@ struct EmuVcpu::Impl final : emu::MmioSink {
     // The elements of a `rep ins` batch starting now, or 1 when the
     // instruction at insn_addr is not one.
     unsigned rep_ins_batch(unsigned size) const;
+    // Whether the instruction at `addr` (`size` bytes, in the block's host
+    // bytes) is `rep ins` (or `repne ins`, which the CPU runs the same).
+    bool is_rep_ins(uint64_t addr, uint32_t size) const;
+    // Runs one batch of the `rep ins` at insn_addr as KVM does (see
+    // RepInsByHand); EIP is at the instruction. Handled: false when the
+    // emulator must run it itself (a destination outside RAM).
+    enum class ByHand : uint8_t { Done, NotHandled, ShuttingDown };
+    ByHand rep_ins_by_hand();
 
     // The access in flight, as the memory hook saw it before Unicorn cut it
     // up: Unicorn's MMIO callbacks get at most 4 bytes at a time, and an
@@ -126,6 +134,20 @@ struct EmuVcpu::Impl final : emu::MmioSink {
     // source and they are there (is_rdtsc reads them for each instruction).
     uint64_t block_start = 0;
     const uint8_t* block_host = nullptr;
+    // Whether the block's bytes hold 0x6c or 0x6d, so that one of its
+    // instructions may be `rep ins` (the code hook looks closer then).
+    bool block_may_rep_ins = false;
+    // `rep ins` is run by hand, a batch at a time between uc_emu_start
+    // calls, where the block's code is in RAM without paging: KVM decodes
+    // the instruction once for a whole batch, writes the batch to memory,
+    // and fetches the instruction again only for the next one, while
+    // Unicorn fetches it anew after every element that overwrites it (a
+    // `rep ins` over its own code then stops early, or wraps DI into a
+    // translation it is still running). The code hook stops before one
+    // (rep_ins_pending); rep_ins_skip is the one the emulator runs itself
+    // because its batch cannot be done by hand.
+    bool rep_ins_pending = false;
+    uint64_t rep_ins_skip = ~0ull;
     // Whether the instruction at `addr` (`size` bytes) lies past the end of
     // its real-mode code segment: Unicorn lets IP run on past 0xffff into
     // the next 64 KiB, where the CPU wraps it to 0. Sets ip_wrap for the

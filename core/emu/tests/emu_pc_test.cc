@@ -347,5 +347,64 @@ TEST(EmuPc, SlotSwappedDuringAnExitRunsForTheNextInstruction) {
     EXPECT_EQ(g.next(), ExitKind::Hlt);
 }
 
+// KVM decodes `rep ins` once for a whole batch and writes the batch before
+// fetching the instruction again; so does the emulator, even when the batch
+// writes over the instruction itself (Unicorn alone would fetch it anew after
+// the first byte written and run something else).
+TEST(EmuPc, RepInsbOverItsOwnCodeWritesTheWholeBatch) {
+    PcGuest g;
+    // mov cx,8; mov di,0x1009; mov dx,0x61; rep insb (at 0x1009); hlt
+    g.put(0x1000, {0xb9, 0x08, 0x00, 0xbf, 0x09, 0x10, 0xba, 0x61, 0x00, 0xf3, 0x6c, 0xf4});
+    g.start_real(0, 0x1000);
+    ASSERT_EQ(g.next(), ExitKind::Io);
+    EXPECT_FALSE(g.exit.is_write);
+    EXPECT_EQ(g.exit.addr, 0x61u);
+    EXPECT_EQ(g.exit.size, 1u);
+    ASSERT_EQ(g.exit.count, 8u);
+    const Bytes batch = {0x90, 0x90, 0x90, 0x90, 0x90, 0x90, 0x90, 0xf4};  // nops over itself, then hlt
+    std::memcpy(g.exit.data.data(), batch.data(), batch.size());
+    // The instruction ends with the batch (CX 0) and the guest goes on past
+    // it, into the bytes it wrote: five nops, then the hlt at 0x1010.
+    ASSERT_EQ(g.next(), ExitKind::Hlt);
+    const kvm_regs r = g.vcpu->regs();
+    EXPECT_EQ(r.rip, 0x1011u);
+    EXPECT_EQ(r.rcx & 0xffff, 0u);
+    EXPECT_EQ(r.rdi & 0xffff, 0x1011u);
+    EXPECT_EQ(std::memcmp(g.ram.data() + 0x1009, batch.data(), batch.size()), 0);
+}
+
+// DI wraps at 0xffff in a 16-bit address size, within ES: the batch's last
+// elements land at ES:0000, here over the `rep insw` itself.
+TEST(EmuPc, RepInswWrapsDiWithinEsOverItsOwnCode) {
+    PcGuest g;
+    g.put(0x1000, {0xf3, 0x6d, 0xf4});  // rep insw; hlt, at ES:0000
+    g.start_real(0, 0x1000);
+    kvm_sregs s = g.vcpu->sregs();
+    s.es.selector = 0x100;
+    s.es.base = 0x1000;
+    g.vcpu->set_sregs(s);
+    kvm_regs r{};
+    r.rip = 0x1000;
+    r.rsp = 0x7000;
+    r.rflags = 2;
+    r.rcx = 4;
+    r.rdi = 0xfffc;
+    r.rdx = 0x61;
+    g.vcpu->set_regs(r);
+    ASSERT_EQ(g.next(), ExitKind::Io);
+    EXPECT_EQ(g.exit.size, 2u);
+    // KVM's batch: the bytes from DI to its page's end (4) bound the count.
+    ASSERT_EQ(g.exit.count, 4u);
+    const Bytes batch = {0x11, 0x11, 0x22, 0x22, 0x90, 0x90, 0xf4, 0x90};
+    std::memcpy(g.exit.data.data(), batch.data(), batch.size());
+    ASSERT_EQ(g.next(), ExitKind::Hlt);  // the hlt written at ES:0002
+    r = g.vcpu->regs();
+    EXPECT_EQ(r.rip, 0x1003u);
+    EXPECT_EQ(r.rdi & 0xffff, 4u);
+    EXPECT_EQ(r.rcx & 0xffff, 0u);
+    EXPECT_EQ(std::memcmp(g.ram.data() + 0x10ffc, batch.data(), 4), 0);
+    EXPECT_EQ(std::memcmp(g.ram.data() + 0x1000, batch.data() + 4, 4), 0);
+}
+
 }  // namespace
 }  // namespace kvmrr
