@@ -162,6 +162,11 @@ void EmuVcpu::Impl::post_access(ExitKind kind, bool is_write, uint64_t addr, uns
 }
 
 uint64_t EmuVcpu::Impl::mmio_read(uint64_t gpa, unsigned size) {
+    if (uc_running && !access.covers(false, gpa, size)) {
+        if (!fetch_from_mmio) fetch_from_mmio = gpa;
+        uc_emu_stop(eng.uc());
+        return ~0ull;
+    }
     if (!access.covers(false, gpa, size)) access = {true, false, false, gpa, size, 0};
     if (!access.served) {
         std::memset(data, 0, 8);
@@ -210,7 +215,7 @@ uint32_t EmuVcpu::Impl::port_in(uint32_t port, int size) {
 
 unsigned EmuVcpu::Impl::rep_ins_batch(unsigned size) const {
     uint8_t b[16] = {};
-    if (uc_mem_read(eng.uc(), insn_addr, b, sizeof b) != UC_ERR_OK) return 1;
+    if (uc_mem_read(eng.uc(), insn_addr, b, emu::code_bytes_at(insn_addr, sizeof b)) != UC_ERR_OK) return 1;
     bool rep = false, addr_override = false;
     size_t i = 0;
     for (; i < 14 && emu::is_legacy_prefix(b[i]); ++i) {
@@ -252,8 +257,20 @@ bool EmuVcpu::Impl::run_segment() {
         window_check_due = true;
         fault_vector = -1;
         eng.begin_emulation();
+        uc_running = true;
         const uc_err err = uc_emu_start(eng.uc(), emu::start_address(eng.uc(), eng.width()), ~0ull, 0, 0);
+        uc_running = false;
         eng.end_emulation();
+        if (const std::optional<uint64_t> at = std::exchange(fetch_from_mmio, std::nullopt)) {
+            end_narrowing();
+            exit = VcpuExit{};
+            exit.kind = ExitKind::InternalError;
+            exit.reason_code = KVM_INTERNAL_ERROR_EMULATION;
+            exit.interrupts_enabled = flags_if();
+            last_error = "instruction fetch from a device window or unmapped memory at " + hex(*at) + " (at " +
+                         hex(emu::linear_pc(eng.uc(), eng.width())) + ")";
+            return true;
+        }
         if (stopped_by_hook) {
             // Stopped before the instruction at insn_addr. The code hook
             // leaves the linear address in EIP, not the offset in CS
@@ -323,9 +340,52 @@ bool EmuVcpu::Impl::run_segment() {
             }
             continue;
         }
+        if (narrow_fetch_fault(err)) continue;
         post_final_exit(err);
         return true;
     }
+}
+
+// Unicorn translates a block before running any of it, so an instruction
+// that cannot be fetched (from an MMIO area, or across into one) fails its
+// whole block, reported at the block's start with none of the instructions
+// before it run; KVM runs those and fails at the instruction itself. So the
+// emulator goes on one instruction at a time up to the end of the faulting
+// block's page: Unicorn's exits (each ends a translation as a HLT would)
+// at every address after the next instruction to run. A fault at an
+// instruction run alone is the instruction's own. The translations made
+// with exits are forgotten when stepping ends.
+bool EmuVcpu::Impl::narrow_fetch_fault(uc_err err) {
+    constexpr uint64_t kMaxInsn = 15;  // x86's longest instruction
+    uc_engine* uc = eng.uc();
+    const uint64_t pc = emu::linear_pc(uc, eng.width());
+    const bool fetch = err == UC_ERR_FETCH_PROT || err == UC_ERR_FETCH_UNMAPPED;
+    auto step_from = [&](uint64_t from) {
+        if (!narrow.on) narrow = {true, from & ~0xfffull, (from | 0xfff) + 1, from};
+        narrow.from = from;
+        std::vector<uint64_t> exits;
+        // Up to the longest instruction into the next page: a block that
+        // reaches the end of the page stops there instead of fetching on.
+        for (uint64_t a = from + 1; a < narrow.page_end + kMaxInsn; ++a) exits.push_back(a);
+        uc_ctl_exits_enable(uc);
+        uc_ctl_set_exits(uc, exits.data(), exits.size());
+        uc_ctl_remove_cache(uc, narrow.page, narrow.page_end);
+        return true;
+    };
+    if (!narrow.on) return fetch && step_from(pc);
+    if (fetch && pc != narrow.from) return step_from(pc);  // another block failed: step through it
+    const bool at_exit = err == UC_ERR_OK && fault_vector < 0 && pc > narrow.from && pc < narrow.page_end + kMaxInsn &&
+                         !(pc == insn_addr + insn_size && insn_size == 1 && emu::opcode_at(uc, insn_addr).first == 0xf4);
+    if (at_exit) return step_from(pc);
+    end_narrowing();
+    return false;
+}
+
+void EmuVcpu::Impl::end_narrowing() {
+    if (!narrow.on) return;
+    uc_ctl_exits_disable(eng.uc());
+    uc_ctl_remove_cache(eng.uc(), narrow.page, narrow.page_end);
+    narrow = {};
 }
 
 void EmuVcpu::Impl::post_final_exit(uc_err err) {
@@ -412,6 +472,7 @@ kvm_regs EmuVcpu::regs() const {
 void EmuVcpu::set_regs(const kvm_regs& r) {
     impl_->hs.quiesce();
     if (impl_->hs.parked()) throw Error("emulator: cannot set registers while an exit is pending");
+    impl_->end_narrowing();
     emu::write_regs(impl_->eng.uc(), impl_->eng.width(), r);
     impl_->string_in = {};
 }
@@ -427,6 +488,7 @@ void EmuVcpu::set_sregs(const kvm_sregs& s) {
     impl_->hs.quiesce();
     if (impl_->hs.parked()) throw Error("emulator: cannot set registers while an exit is pending");
     impl_->string_in = {};
+    impl_->end_narrowing();
     const emu::CpuWidth w = emu::width_for(s);
     // A Legacy32 engine may be in protected mode; only a fresh one is in
     // real mode (emu_engine.h).

@@ -5,6 +5,7 @@
 // Internal to core/emu, like emu_engine.h.
 #pragma once
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstring>
@@ -43,9 +44,15 @@ inline bool is_legacy_prefix(uint8_t b) {
 
 // The opcode of the instruction at `addr` past its legacy prefixes, and the
 // byte after it (ModRM), or 0s if unreadable.
+// Reads of code bytes stop at the end of the page: every mapping boundary
+// is page-aligned, so they stay in the RAM or ROM the instruction came
+// from and never reach a device window (which would take them for an
+// access of the guest's).
+inline size_t code_bytes_at(uint64_t addr, size_t n) { return std::min<size_t>(n, 0x1000 - (addr & 0xfff)); }
+
 inline std::pair<uint8_t, uint8_t> opcode_at(uc_engine* uc, uint64_t addr) {
     uint8_t b[16] = {};
-    if (uc_mem_read(uc, addr, b, sizeof b) != UC_ERR_OK) return {0, 0};
+    if (uc_mem_read(uc, addr, b, code_bytes_at(addr, sizeof b)) != UC_ERR_OK) return {0, 0};
     size_t i = 0;
     while (i < 14 && is_legacy_prefix(b[i])) ++i;
     return {b[i], b[i + 1]};
@@ -166,6 +173,15 @@ struct EmuVcpu::Impl final : emu::MmioSink {
     void worker_main();
     bool run_segment();
     void post_final_exit(uc_err err);
+    // After uc_emu_start ended with `err`: whether to run on, stepping
+    // toward an instruction that cannot be fetched (see emu_vcpu.cc).
+    bool narrow_fetch_fault(uc_err err);
+    void end_narrowing();
+    struct Narrowing {
+        bool on = false;
+        uint64_t page = 0, page_end = 0;  // the linear page stepped through
+        uint64_t from = 0;                // the instruction to run next, alone
+    } narrow;
 
     // Posts an I/O or MMIO exit of `size` bytes at `addr` whose data is
     // `data` (its first `size` bytes: written data, or zeros for the
@@ -187,6 +203,12 @@ struct EmuVcpu::Impl final : emu::MmioSink {
 
     // Worker-only state.
     Access access;
+    // Inside uc_emu_start, where a device-window read that the memory hook
+    // did not announce is Unicorn fetching an instruction from it, which
+    // KVM cannot do either (an emulation failure): the address, and the
+    // engine stopped before the instruction runs.
+    bool uc_running = false;
+    std::optional<uint64_t> fetch_from_mmio;
     StringIn string_in;
     uint64_t insn_addr = 0;  // the instruction the code hook saw last (linear)
     uint32_t insn_size = 0;  // 0: none since a delivery or set_sregs

@@ -406,5 +406,37 @@ TEST(EmuPc, RepInswWrapsDiWithinEsOverItsOwnCode) {
     EXPECT_EQ(std::memcmp(g.ram.data() + 0x1000, batch.data() + 4, 4), 0);
 }
 
+// Unicorn fails a whole translated block when one of its instructions
+// cannot be fetched; KVM runs the instructions before it, then fails at it.
+TEST(EmuPc, FetchFaultIsReportedAtTheInstructionNotItsBlock) {
+    PcGuest g;
+    // mov al,1; out 0x80,al; four nops, the last at 0xdffff: then the end of
+    // RAM (nothing at 0xe0000 here).
+    g.put(0xdfff8, {0xb0, 0x01, 0xe6, 0x80, 0x90, 0x90, 0x90, 0x90});
+    g.start_real(0xdfff, 0x8);
+    ASSERT_EQ(g.next(), ExitKind::Io);
+    EXPECT_EQ(g.exit.addr, 0x80u);
+    ASSERT_EQ(g.next(), ExitKind::InternalError);
+    EXPECT_EQ(g.vcpu->regs().rip, 0x10u);  // 0xdfff:0x0010 = 0xe0000
+    EXPECT_NE(g.vcpu->last_error().find("0xe0000"), std::string::npos) << g.vcpu->last_error();
+    // Stepping left no exits behind: the same code runs as one block again.
+    g.put(0xdfffc, {0xf4});
+    g.start_real(0xdfff, 0x8);
+    ASSERT_EQ(g.next(), ExitKind::Io);
+    ASSERT_EQ(g.next(), ExitKind::Hlt);
+    EXPECT_EQ(g.vcpu->regs().rip, 0xdu);  // past the hlt at 0xdfffc
+}
+
+// Code reached in a device window is not read from the device (no MMIO
+// exit): KVM cannot run it either and fails.
+TEST(EmuPc, JumpIntoADeviceWindowIsAnEmulationFailure) {
+    PcGuest g;
+    g.put(0x1000, {0xea, 0x00, 0x00, 0x00, 0xe0});  // jmp 0xe000:0000
+    g.start_real(0, 0x1000);
+    ASSERT_EQ(g.next(), ExitKind::InternalError);
+    EXPECT_EQ(g.exit.reason_code, static_cast<uint32_t>(KVM_INTERNAL_ERROR_EMULATION));
+    EXPECT_NE(g.vcpu->last_error().find("0xe0000"), std::string::npos) << g.vcpu->last_error();
+}
+
 }  // namespace
 }  // namespace kvmrr
