@@ -59,6 +59,15 @@ bool EmuVcpu::Impl::software_interrupt_stop() {
     return op == 0xcd || op == 0xcc || op == 0xce;
 }
 
+// On the worker, which must not throw: a map Unicorn refuses is reported
+// when the guest next runs (run_segment), where settling is tried again.
+void EmuVcpu::Impl::settle_map() {
+    try {
+        eng.settle();
+    } catch (const Error&) {
+    }
+}
+
 // CR0 alone tells both: virtual-8086 mode (EFLAGS.VM) needs CR0.PE set.
 void EmuVcpu::Impl::read_block_mode() {
     if (eng.width() != emu::CpuWidth::Legacy32) {
@@ -164,6 +173,7 @@ bool EmuVcpu::Impl::push(uint32_t value, unsigned size, std::string& why) {
 }
 
 bool EmuVcpu::Impl::deliver(uint8_t vector, std::string& why) {
+    settle_map();  // the vectors and the stack are read and written below
     uc_engine* uc = eng.uc();
     const std::string what = "interrupt " + std::to_string(vector) + " at " + hex(emu::linear_pc(uc, eng.width()));
     if (eng.width() != emu::CpuWidth::Legacy32) {
@@ -275,6 +285,7 @@ EmuVcpu::Impl::ByHand EmuVcpu::Impl::rep_ins_by_hand() {
     post_access(ExitKind::Io, false, port, size, n);
     if (!hs.park()) return ByHand::ShuttingDown;
     window_check_due = true;
+    settle_map();  // the exit's handler may have changed the map
     for (unsigned k = 0; k < n; ++k) {
         // Through Unicorn, which forgets the translations of code written over.
         uc_mem_write(uc, element_at(k), data + k * size, size);

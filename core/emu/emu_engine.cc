@@ -99,17 +99,19 @@ void EmuEngine::reopen(CpuWidth w) {
     last_exec_page_ = ~0ull;
     exec_pages_.clear();
     open(w);
-    sync_locked();
+    pending_.store(true, std::memory_order_release);
 }
 
 void EmuEngine::set_slots(std::vector<EmuSlot> slots) {
     std::lock_guard lk(mu_);
     desired_ = std::move(slots);
-    if (emulating_) {
-        pending_.store(true, std::memory_order_release);
-    } else {
-        sync_locked();
-    }
+    pending_.store(true, std::memory_order_release);
+}
+
+void EmuEngine::settle() {
+    if (!pending_.load(std::memory_order_acquire)) return;
+    std::lock_guard lk(mu_);
+    if (!emulating_ && pending_.load(std::memory_order_acquire)) sync_locked();
 }
 
 void EmuEngine::begin_emulation() {

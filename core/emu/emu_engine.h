@@ -100,16 +100,24 @@ public:
     void reopen(CpuWidth w);
 
     // The memory side: the slots are now `slots` (ascending by address).
-    // Applied at once unless a vCPU is emulating; then at its next
-    // instruction boundary. Throws kvmrr::Error if Unicorn refuses a map.
+    // Applied when the map is next needed: when the guest next runs (if it
+    // runs now, at its next instruction boundary) or settle() is called. A
+    // machine's slots come one at a time (each memslot of a commit, each
+    // of a teardown), and each application costs Unicorn a rebuild of its
+    // whole map per piece, so a burst of changes is applied once.
     void set_slots(std::vector<EmuSlot> slots);
+    // Applies what is pending unless a vCPU is emulating: before the
+    // engine's memory or descriptor tables are read or written from
+    // outside emulation. Throws kvmrr::Error if Unicorn refuses a map.
+    void settle();
 
     // The vCPU side.
     void set_sink(MmioSink* sink) { sink_ = sink; }
     MmioSink* sink() const { return sink_; }
     bool pending_sync() const { return pending_.load(std::memory_order_acquire); }
-    // Around every uc_emu_start: applies what is pending, then marks the
-    // engine busy so that later changes wait for the next boundary.
+    // Around every uc_emu_start: applies what is pending (throwing as
+    // settle() does), then marks the engine busy so that later changes
+    // wait for the next boundary.
     void begin_emulation();
     void end_emulation();
     // Called by the vCPU's write hook for every guest write.

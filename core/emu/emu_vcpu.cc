@@ -256,7 +256,15 @@ bool EmuVcpu::Impl::run_segment() {
         window_stop = false;
         window_check_due = true;
         fault_vector = -1;
-        eng.begin_emulation();
+        try {
+            eng.begin_emulation();
+        } catch (const Error& e) {
+            exit = VcpuExit{};
+            exit.kind = ExitKind::InternalError;
+            exit.interrupts_enabled = flags_if();
+            last_error = e.what();
+            return true;
+        }
         uc_running = true;
         const uc_err err = uc_emu_start(eng.uc(), emu::start_address(eng.uc(), eng.width()), ~0ull, 0, 0);
         uc_running = false;
@@ -481,6 +489,7 @@ kvm_sregs EmuVcpu::sregs() const {
     impl_->hs.quiesce();
     // Until the guest runs, what was set (the reset state's CS base too).
     if (!impl_->sregs_set || !impl_->ran) return impl_->shadow;
+    impl_->eng.settle();  // descriptors are read from the GDT
     return emu::read_sregs(impl_->eng.uc(), impl_->eng.width(), impl_->shadow);
 }
 
@@ -497,6 +506,7 @@ void EmuVcpu::set_sregs(const kvm_sregs& s) {
         impl_->eng.reopen(w);
         impl_->install_hooks();
     }
+    impl_->eng.settle();  // loading a selector reads its descriptor
     emu::write_sregs(impl_->eng.uc(), w, s);
     impl_->shadow = s;
     impl_->sregs_set = true;

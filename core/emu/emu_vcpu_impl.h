@@ -173,6 +173,7 @@ struct EmuVcpu::Impl final : emu::MmioSink {
     void worker_main();
     bool run_segment();
     void post_final_exit(uc_err err);
+    void settle_map();
     // After uc_emu_start ended with `err`: whether to run on, stepping
     // toward an instruction that cannot be fetched (see emu_vcpu.cc).
     bool narrow_fetch_fault(uc_err err);
