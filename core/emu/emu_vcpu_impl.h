@@ -27,6 +27,8 @@ inline constexpr auto kRunWait = std::chrono::milliseconds(10);
 // KVM reads `rep ins` ahead in batches of at most this many bytes (its
 // emulator's read-ahead buffer), one exit each.
 constexpr unsigned kStringInMax = 1024;
+// The longest x86 instruction, in bytes.
+constexpr uint32_t kMaxInsnLength = 15;
 constexpr uint32_t kIf = 1u << 9, kTf = 1u << 8, kNt = 1u << 14, kRf = 1u << 16, kVm = 1u << 17, kAc = 1u << 18;
 
 inline uint32_t read32(uc_engine* uc, int reg) {

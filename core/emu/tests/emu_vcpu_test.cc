@@ -251,6 +251,16 @@ TEST(EmuVcpu, RealModeInstructionStraddlingTheSegmentEndEndsTheRun) {
         << g.vcpu->last_error();
 }
 
+// An instruction that does not decode (ud2) is a #UD, which (no IDT) the
+// CPU cannot deliver: a Shutdown, as on KVM, wherever it lies in the
+// segment (Unicorn gives such an instruction no length).
+TEST(EmuVcpu, RealModeUndefinedInstructionShutsDown) {
+    EmuGuest g;
+    g.start_real({0x0f, 0x0b});  // ud2
+    EXPECT_EQ(g.next_exit(), ExitKind::Shutdown);
+    EXPECT_EQ(g.vcpu->last_error().find("straddles"), std::string::npos) << g.vcpu->last_error();
+}
+
 TEST(EmuVcpu, SlotAddedDuringAnExitIsThereForTheNextInstruction) {
     EmuGuest g;
     HostPages page(4096);
