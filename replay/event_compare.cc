@@ -4,6 +4,7 @@
 #include <set>
 
 #include "core/error.h"
+#include "record/dirty_runs.h"
 #include "record/event_descriptions.h"
 
 namespace kvmrr {
@@ -166,6 +167,54 @@ bool tsc_unrecorded(const TraceHeader& h) { return h.accelerator != "emu" || h.c
 
 bool writes_to_same_place(const AccessEvent& a, const AccessEvent& b) {
     return a.is_write && b.is_write && a.io == b.io && a.addr == b.addr;
+}
+
+bool dirty_within(const DirtyEvent& sub, const DirtyEvent& super) {
+    if (sub.epoch != super.epoch || sub.slot != super.slot || sub.guest_phys != super.guest_phys ||
+        sub.pages != super.pages)
+        return false;
+    if (dirty_runs_problem(sub) || dirty_runs_problem(super)) return false;
+    const std::vector<DirtyRun> in = dirty_runs(sub), out = dirty_runs(super);
+    // Both ascending: each run of `sub` must lie inside one of `super`
+    // (runs are maximal, so a covered run is never split between two).
+    size_t j = 0;
+    for (const DirtyRun& r : in) {
+        while (j < out.size() && out[j].first + out[j].count <= r.first) ++j;
+        if (j == out.size() || out[j].first > r.first || out[j].first + out[j].count < r.first + r.count) return false;
+    }
+    return true;
+}
+
+namespace {
+
+bool is_kvm(const std::string& accel) { return accel.empty() || accel == "kvm"; }
+
+bool shutdown_end(const TraceEvent& e) {
+    const auto* end = std::get_if<EndEvent>(&e.body);
+    return end && end->reason == "shutdown (triple fault)";
+}
+
+}  // namespace
+
+AcrossAccelerators::AcrossAccelerators(std::string a_accel, std::string b_accel)
+    : a_(is_kvm(a_accel) ? "kvm" : std::move(a_accel)), b_(is_kvm(b_accel) ? "kvm" : std::move(b_accel)) {}
+
+bool AcrossAccelerators::only_allowed_difference(const TraceEvent& a, const TraceEvent& b) const {
+    if (!differ() || a.vcpu != b.vcpu) return false;
+    const auto* da = std::get_if<DirtyEvent>(&a.body);
+    const auto* db = std::get_if<DirtyEvent>(&b.body);
+    if (da && db) return a_ == "kvm" ? dirty_within(*db, *da) : b_ == "kvm" && dirty_within(*da, *db);
+    if (shutdown_end(a) && shutdown_end(b)) {
+        EndEvent ea = std::get<EndEvent>(a.body), eb = std::get<EndEvent>(b.body);
+        ea.regs = eb.regs = RegsRecord{};
+        return ea == eb;
+    }
+    return false;
+}
+
+bool AcrossAccelerators::same(const TraceEvent& a, const RegionNames& an, const TraceEvent& b,
+                              const RegionNames& bn) const {
+    return same_event(a, an, b, bn) || only_allowed_difference(a, b);
 }
 
 }  // namespace kvmrr

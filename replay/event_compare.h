@@ -48,4 +48,36 @@ bool same_described(const TraceEvent& expected, const RegionNames& expected_name
 std::string view_difference(const TopologyEvent& expected, const RegionNames& expected_names,
                             const TopologyEvent& actual, const RegionNames& actual_names);
 
+// Comparing a trace recorded on one accelerator with one recorded (or a
+// replay run) on the other, as docs/ACCELERATORS.md lists the differences
+// that are not the guest's:
+//  - a dirty log: KVM reports every page the guest wrote and may report
+//    more (pages its MMU mapped writable without a write, such as the
+//    guest's page-table pages under shadow paging); the emulator reports
+//    the pages written. The two agree when they are the same harvest
+//    (epoch, slot, address, size) and the emulator's pages are all among
+//    KVM's.
+//  - the end of a run by a triple fault: KVM on AMD re-initialises the
+//    vCPU at the shutdown (the VMCB is undefined after it), so the final
+//    registers are not compared there; the rest of the end is.
+// `a_accel` and `b_accel` are the two sides' accelerators ("kvm", "emu";
+// "" is a trace from before the header said, which was KVM's).
+class AcrossAccelerators {
+public:
+    AcrossAccelerators(std::string a_accel, std::string b_accel);
+    bool differ() const { return a_ != b_; }
+    std::string names() const { return a_ + " and " + b_; }  // "kvm and emu"
+    // same_event, with the rules above when the accelerators differ.
+    bool same(const TraceEvent& a, const RegionNames& an, const TraceEvent& b, const RegionNames& bn) const;
+    // Whether a and b differ (by same_event) only as the rules allow.
+    bool only_allowed_difference(const TraceEvent& a, const TraceEvent& b) const;
+
+private:
+    std::string a_, b_;
+};
+
+// Whether the harvests are the same (epoch, slot, address, size) and
+// every page dirty in `sub` is dirty in `super`. False for malformed runs.
+bool dirty_within(const DirtyEvent& sub, const DirtyEvent& super);
+
 }  // namespace kvmrr

@@ -10,7 +10,10 @@
 // host gave the two runs different inputs, and what follows may be their
 // consequence. A guest's write that differs with no input before it
 // differing is put down to what kvmrr cannot record, where the guest's
-// RDTSC was not trapped (KVM; the emulator on the host clock).
+// RDTSC was not trapped (KVM; the emulator on the host clock). Traces
+// recorded on different accelerators are compared up to what
+// AcrossAccelerators allows (docs/ACCELERATORS.md), and the output says
+// how many events that let pass.
 #pragma once
 
 #include <cstdint>
@@ -38,6 +41,11 @@ struct TraceDiff {
     // or the emulator on the host clock): a likely leak of RDTSC.
     bool first_may_be_tsc = false;
     std::optional<std::string> damage_a, damage_b;
+    // Traces recorded on different accelerators ("kvm and emu", else ""):
+    // events compared by AcrossAccelerators (event_compare.h), and how
+    // many differed only as it allows (not counted in `differing`).
+    std::string accelerators;
+    uint64_t accelerator_differences = 0;
 
     bool same() const { return header.empty() && differing == 0 && !damage_a && !damage_b; }
     bool only_inputs() const { return header.empty() && differing > 0 && differing == nondeterministic; }

@@ -10,6 +10,7 @@
 namespace kvmrr {
 
 using emu::kAc;
+using emu::kMaxInsnLength;
 using emu::kIf;
 using emu::kNt;
 using emu::kRf;
@@ -91,11 +92,14 @@ void EmuVcpu::Impl::read_block_mode() {
 // cleared, before the far jump that reloads CS, it is not.
 bool EmuVcpu::Impl::past_segment_end(uint64_t addr, uint32_t size, uint16_t cs) {
     const uint64_t ip = addr - (uint64_t{cs} << 4);
-    if (ip >= 0x10000 && ip < 0x10000 + 15) {
+    if (ip >= 0x10000 && ip < 0x10000 + kMaxInsnLength) {
         ip_wrap = true;
         return true;
     }
-    if (ip < 0x10000 && ip + size > 0x10000) {
+    // An instruction Unicorn cannot decode (one that raises #UD, such as
+    // ud2) comes with the size 0xf1f1f1f1, not a length: it straddles
+    // nothing, and Unicorn raises the #UD when it runs.
+    if (size <= kMaxInsnLength && ip < 0x10000 && ip + size > 0x10000) {
         straddle_error = "the instruction at " + hex(cs) + ":" + hex(ip) + " (" + std::to_string(size) +
                          " bytes) straddles the end of its real-mode code segment, whose wrap the emulator cannot do";
         return true;

@@ -70,7 +70,7 @@ void on_mem(uc_engine*, uc_mem_type type, uint64_t address, int size, int64_t va
     const auto s = static_cast<unsigned>(size);
     if (w && v->eng.logging()) v->eng.mark_written(address, s);
     if (v->access.covers(w, address, s)) return;  // Unicorn's piece of the access already seen
-    v->access = {true, w, false, address, s, static_cast<uint64_t>(value)};
+    v->access = {true, w, false, address, s, static_cast<uint64_t>(value), 0};
 }
 
 uint32_t on_in(uc_engine*, uint32_t port, int size, void* user) { return static_cast<Impl*>(user)->port_in(port, size); }
@@ -167,32 +167,36 @@ uint64_t EmuVcpu::Impl::mmio_read(uint64_t gpa, unsigned size) {
         uc_emu_stop(eng.uc());
         return ~0ull;
     }
-    if (!access.covers(false, gpa, size)) access = {true, false, false, gpa, size, 0};
-    if (!access.served) {
+    if (!access.covers(false, gpa, size)) access = {true, false, false, gpa, size, 0, 0};
+    const auto [at, bytes] = access.part(gpa);
+    if (!access.served || access.served_at != at) {
         std::memset(data, 0, 8);
-        post_access(ExitKind::Mmio, false, access.addr, access.size);
+        post_access(ExitKind::Mmio, false, at, bytes);
         if (!park_or_stop()) return ~0ull;
         std::memcpy(&access.value, data, sizeof access.value);
         access.served = true;
+        access.served_at = at;
     }
-    // The bytes of this piece that belong to the access (little-endian);
+    // The bytes of this piece that belong to the part (little-endian);
     // bytes of an aligned piece outside it are cut off by Unicorn.
     uint64_t v = 0;
     for (unsigned i = 0; i < size; ++i) {
         const uint64_t a = gpa + i;
-        if (a >= access.addr && a < access.addr + access.size)
-            v |= ((access.value >> (8 * (a - access.addr))) & 0xff) << (8 * i);
+        if (a >= at && a < at + bytes) v |= ((access.value >> (8 * (a - at))) & 0xff) << (8 * i);
     }
     return v;
 }
 
 void EmuVcpu::Impl::mmio_write(uint64_t gpa, unsigned size, uint64_t value) {
-    if (!access.covers(true, gpa, size)) access = {true, true, false, gpa, size, value};
-    if (access.served) return;
+    if (!access.covers(true, gpa, size)) access = {true, true, false, gpa, size, value, 0};
+    const auto [at, bytes] = access.part(gpa);
+    if (access.served && access.served_at == at) return;
     std::memset(data, 0, sizeof data);
-    std::memcpy(data, &access.value, access.size);
-    post_access(ExitKind::Mmio, true, access.addr, access.size);
+    const uint64_t part_value = access.value >> (8 * (at - access.addr));
+    std::memcpy(data, &part_value, bytes);
+    post_access(ExitKind::Mmio, true, at, bytes);
     access.served = true;
+    access.served_at = at;
     park_or_stop();
 }
 

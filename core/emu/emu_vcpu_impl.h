@@ -28,6 +28,8 @@ inline constexpr auto kRunWait = std::chrono::milliseconds(10);
 // KVM reads `rep ins` ahead in batches of at most this many bytes (its
 // emulator's read-ahead buffer), one exit each.
 constexpr unsigned kStringInMax = 1024;
+// The longest x86 instruction, in bytes.
+constexpr uint32_t kMaxInsnLength = 15;
 constexpr uint32_t kIf = 1u << 9, kTf = 1u << 8, kNt = 1u << 14, kRf = 1u << 16, kVm = 1u << 17, kAc = 1u << 18;
 
 inline uint32_t read32(uc_engine* uc, int reg) {
@@ -92,15 +94,28 @@ struct EmuVcpu::Impl final : emu::MmioSink {
     // unaligned access as aligned pieces, but KVM (and so the devices and
     // the trace) see one access. The first piece makes the exit; the others
     // are served from it. Reset at every instruction.
+    //
+    // An access that crosses a page boundary KVM cuts in two there, and
+    // makes an exit only for a part that is not RAM (x86.c,
+    // emulator_read_write): a dword half in RAM and half in MMIO is an
+    // exit of the MMIO half. So the exit is the part on the page of the
+    // piece Unicorn asks for (`part`), and a part is served once.
     struct Access {
         bool valid = false;
         bool is_write = false;
         bool served = false;
         uint64_t addr = 0;
         unsigned size = 0;
-        uint64_t value = 0;  // written value, or the read data once served
+        uint64_t value = 0;      // written value, or the read data of the part served
+        uint64_t served_at = 0;  // where that part starts
         bool covers(bool w, uint64_t a, unsigned s) const {
             return valid && is_write == w && a < addr + size && addr < a + s;
+        }
+        // The part on the page of `gpa` (which the access covers): start, bytes.
+        std::pair<uint64_t, unsigned> part(uint64_t gpa) const {
+            const uint64_t page = gpa & ~uint64_t{0xfff};
+            const uint64_t lo = std::max(addr, page), hi = std::min(addr + size, page + 0x1000);
+            return {lo, static_cast<unsigned>(hi - lo)};
         }
     };
 

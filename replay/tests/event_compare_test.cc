@@ -2,12 +2,71 @@
 
 #include <gtest/gtest.h>
 
+#include "record/dirty_runs.h"
 #include "record/tests/event_samples.h"
 
 namespace kvmrr {
 namespace {
 
 TraceEvent ev(EventBody b, uint64_t seq = 0) { return TraceEvent{seq, 0, std::move(b)}; }
+
+// A harvest of slot 0 (128 pages at 0) with `pages` dirty.
+DirtyEvent dirty(std::initializer_list<unsigned> pages, uint64_t epoch = 0) {
+    DirtyBitmap b{0, 0, 128, std::vector<uint64_t>(2)};
+    for (unsigned p : pages) b.words[p / 64] |= uint64_t{1} << (p % 64);
+    return make_dirty_event(b, epoch);
+}
+
+TEST(DirtyWithin, EveryPageOfOneAmongTheOthersInTheSameHarvest) {
+    EXPECT_TRUE(dirty_within(dirty({}), dirty({})));
+    EXPECT_TRUE(dirty_within(dirty({}), dirty({3})));
+    EXPECT_TRUE(dirty_within(dirty({5, 6}), dirty({1, 2, 3, 5, 6, 7, 100})));
+    EXPECT_TRUE(dirty_within(dirty({63, 64, 100}), dirty({62, 63, 64, 65, 99, 100})));
+    EXPECT_FALSE(dirty_within(dirty({3}), dirty({})));
+    EXPECT_FALSE(dirty_within(dirty({5, 6, 7}), dirty({5, 6})));     // a run that goes on past
+    EXPECT_FALSE(dirty_within(dirty({4, 5}), dirty({5, 6})));        // one that starts before
+    EXPECT_FALSE(dirty_within(dirty({1, 3}), dirty({1, 2})));        // a second run not covered
+    EXPECT_FALSE(dirty_within(dirty({1}, 0), dirty({1}, 1)));        // another epoch
+    DirtyEvent other_slot = dirty({1});
+    other_slot.slot = 1;
+    EXPECT_FALSE(dirty_within(dirty({1}), other_slot));
+    DirtyEvent broken = dirty({1});
+    broken.runs = {0x80};  // a varint cut short
+    EXPECT_FALSE(dirty_within(broken, dirty({1})));
+}
+
+TEST(AcrossAccelerators, KvmsDirtyLogMayHoldMorePagesNeverFewer) {
+    RegionNames n;
+    const TraceEvent kvm = ev(dirty({1, 2, 3, 127})), emu = ev(dirty({127}));
+    EXPECT_TRUE(AcrossAccelerators("kvm", "emu").same(kvm, n, emu, n));
+    EXPECT_TRUE(AcrossAccelerators("emu", "kvm").same(emu, n, kvm, n));
+    EXPECT_TRUE(AcrossAccelerators("", "emu").same(kvm, n, emu, n));  // a trace from before the header said: KVM
+    EXPECT_FALSE(AcrossAccelerators("kvm", "emu").same(emu, n, kvm, n));
+    EXPECT_FALSE(AcrossAccelerators("emu", "kvm").same(kvm, n, emu, n));
+    // On one accelerator, bitmaps are compared exactly.
+    EXPECT_FALSE(AcrossAccelerators("kvm", "kvm").same(kvm, n, emu, n));
+    EXPECT_FALSE(AcrossAccelerators("emu", "emu").same(emu, n, kvm, n));
+}
+
+TEST(AcrossAccelerators, RegistersAtATripleFaultAreNotCompared) {
+    RegionNames n;
+    EndEvent a{"shutdown (triple fault)", 0, 3, 0, {{1, 2, 3}, 0x10, 0, 0, 0}, {{"debugcon", 7, 8}}};
+    EndEvent b = a;
+    b.regs.gprs = {0, 0, 0};
+    b.regs.cr0 = 0x60000010;
+    const AcrossAccelerators across("kvm", "emu");
+    EXPECT_TRUE(across.same(ev(a), n, ev(b), n));
+    EXPECT_FALSE(AcrossAccelerators("kvm", "kvm").same(ev(a), n, ev(b), n));
+    EndEvent c = b;
+    c.exits = 4;  // the rest of the end is compared
+    EXPECT_FALSE(across.same(ev(a), n, ev(c), n));
+    c = b;
+    c.device_digests[0].digest = 9;
+    EXPECT_FALSE(across.same(ev(a), n, ev(c), n));
+    // Any other end: the registers too.
+    a.reason = b.reason = "guest-exit";
+    EXPECT_FALSE(across.same(ev(a), n, ev(b), n));
+}
 
 TEST(EventCompare, SameEventsWithDifferentSequenceNumbersAreEqual) {
     RegionNames n;

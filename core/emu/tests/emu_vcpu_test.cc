@@ -122,6 +122,44 @@ TEST(EmuVcpu, MmioToAGapIsOneWholeAccessPerInstruction) {
     EXPECT_EQ(g.next_exit(), ExitKind::Hlt);
 }
 
+// As KVM does: an access across a page boundary is cut there, and only a
+// part outside RAM exits, one exit per page (EmuGuest's RAM ends at 4 MiB).
+TEST(EmuVcpu, AccessAcrossAPageBoundaryExitsForEachPageOutsideRam) {
+    EmuGuest g;
+    g.put64(0x3ffff8, 0xaabbccdd00000000);  // 0xbb, 0xaa at 0x3ffffe
+    // mov eax,[0x3ffffe]; out 0x80,eax; mov dword [0x3ffffe],0x11223344;
+    // mov eax,[0x400ffe]; out 0x80,eax; hlt
+    g.start_long({0x8b, 0x04, 0x25, 0xfe, 0xff, 0x3f, 0x00, 0xe7, 0x80, 0xc7, 0x04, 0x25, 0xfe, 0xff, 0x3f, 0x00, 0x44,
+                  0x33, 0x22, 0x11, 0x8b, 0x04, 0x25, 0xfe, 0x0f, 0x40, 0x00, 0xe7, 0x80, 0xf4});
+    auto serve = [&](uint64_t addr, uint16_t value) {
+        ASSERT_EQ(g.next_exit(), ExitKind::Mmio);
+        EXPECT_EQ(g.exit.addr, addr);
+        EXPECT_EQ(g.exit.size, 2u);
+        EXPECT_FALSE(g.exit.is_write);
+        std::memcpy(g.exit.data.data(), &value, 2);
+    };
+    auto out = [&](uint32_t expected) {
+        ASSERT_EQ(g.next_exit(), ExitKind::Io);
+        uint32_t v = 0;
+        std::memcpy(&v, g.io_data(), 4);
+        EXPECT_EQ(v, expected);
+    };
+    serve(0x400000, 0x1234);  // the half in RAM is read from RAM
+    out(0x1234aabb);
+    ASSERT_EQ(g.next_exit(), ExitKind::Mmio);
+    EXPECT_EQ(g.exit.addr, 0x400000u);
+    EXPECT_EQ(g.exit.size, 2u);
+    EXPECT_TRUE(g.exit.is_write);
+    EXPECT_EQ(g.mmio_value(), 0x1122u);
+    uint16_t in_ram = 0;
+    std::memcpy(&in_ram, g.ram.data() + 0x3ffffe, 2);
+    EXPECT_EQ(in_ram, 0x3344u);
+    serve(0x400ffe, 0x5566);  // two pages outside RAM: two exits
+    serve(0x401000, 0x7788);
+    out(0x77885566);
+    EXPECT_EQ(g.next_exit(), ExitKind::Hlt);
+}
+
 TEST(EmuVcpu, ReadOnlySlotReadsHostMemoryAndWritesExit) {
     EmuGuest g;
     HostPages rom(4096);
@@ -249,6 +287,16 @@ TEST(EmuVcpu, RealModeInstructionStraddlingTheSegmentEndEndsTheRun) {
     EXPECT_EQ(g.next_exit(), ExitKind::InternalError);
     EXPECT_NE(g.vcpu->last_error().find("straddles the end of its real-mode code segment"), std::string::npos)
         << g.vcpu->last_error();
+}
+
+// An instruction that does not decode (ud2) is a #UD, which (no IDT) the
+// CPU cannot deliver: a Shutdown, as on KVM, wherever it lies in the
+// segment (Unicorn gives such an instruction no length).
+TEST(EmuVcpu, RealModeUndefinedInstructionShutsDown) {
+    EmuGuest g;
+    g.start_real({0x0f, 0x0b});  // ud2
+    EXPECT_EQ(g.next_exit(), ExitKind::Shutdown);
+    EXPECT_EQ(g.vcpu->last_error().find("straddles"), std::string::npos) << g.vcpu->last_error();
 }
 
 TEST(EmuVcpu, SlotAddedDuringAnExitIsThereForTheNextInstruction) {
