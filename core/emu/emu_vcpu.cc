@@ -292,6 +292,10 @@ bool EmuVcpu::Impl::run_segment() {
                 if (ip_wrap) ip &= 0xffff;  // where the CPU goes on: IP wraps in a 64 KiB segment
                 uc_reg_write(eng.uc(), UC_X86_REG_EIP, &ip);
             }
+            if (!straddle_error.empty() && step_across_segment_end()) {
+                straddle_error.clear();
+                continue;
+            }
             if (!straddle_error.empty()) {
                 exit = VcpuExit{};
                 exit.kind = ExitKind::InternalError;

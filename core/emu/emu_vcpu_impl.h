@@ -250,6 +250,9 @@ struct EmuVcpu::Impl final : emu::MmioSink {
     int fault_vector = -1;
     bool ip_wrap = false;        // the code hook stopped at an IP past 0xffff: wrap it
     std::string straddle_error;  // ... or at an instruction that straddles 0xffff
+    // Runs that instruction as the CPU would (false where it cannot).
+    bool step_across_segment_end();
+    uint64_t straddle_step = ~0ull;  // the one being run so: no straddle stop
     // Unicorn cannot hook RDTSC (its result is the host's TSC), so the code
     // hook notes one about to run and replaces its result at the next
     // instruction boundary, before anything can read EDX:EAX.

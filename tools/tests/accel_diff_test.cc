@@ -41,25 +41,17 @@ struct Guest {
     int status = 0;      // its exit status on both
     Allowed allowed = Allowed::Nothing;
     std::string output;  // what a pc guest prints on the debug console ("": not checked)
-    // A known emulator difference left to core/emu's own work: the test
-    // says which and skips (it stays here, to run once that is mended).
-    std::string known_emulator_bug;
 };
 
 std::ostream& operator<<(std::ostream& o, const Guest& g) { return o << g.name; }
 
 Guest fixture(const std::string& name, std::string extra = "", Allowed allowed = Allowed::Nothing, int status = 0) {
-    return {name, "--guest " + name + (extra.empty() ? "" : " " + extra), status, allowed, "", ""};
+    return {name, "--guest " + name + (extra.empty() ? "" : " " + extra), status, allowed, ""};
 }
 
 Guest firmware(const std::string& name, std::string output, int status = 0, Allowed allowed = Allowed::Nothing) {
     return {name, "--board pc --firmware " + std::string(KVMRR_FIRMWARE_DIR) + "/" + name + ".bin --clock virtual",
-            status, allowed, std::move(output), ""};
-}
-
-Guest known_bug(Guest g, std::string bug) {
-    g.known_emulator_bug = std::move(bug);
-    return g;
+            status, allowed, std::move(output)};
 }
 
 std::vector<Guest> guests() {
@@ -86,8 +78,6 @@ std::vector<Guest> guests() {
         firmware("self_modify", "AD0123EBD0123E"),
         firmware("string_ops", ""),
         firmware("ip_wrap", "VWVW"),
-        // Fails on the emulator (docs/ACCELERATORS.md, "The emulator's known
-        // differences"): an instruction whose bytes wrap ends its run.
         firmware("ip_wrap_straddle", "X"),
         firmware("unmapped", ""),
         // A triple fault ends the run (status 125: it ended otherwise than
@@ -97,10 +87,7 @@ std::vector<Guest> guests() {
         firmware("rep_ins_code", "\xf8"),
         firmware("rep_ins_wrap", "QEMU\x86\x80\x86\x80"),
         // Runs into memory with nothing behind it: an internal error (125).
-        known_bug(firmware("fetch_fault", "f", 125),
-                  "the emulator reports a fetch fault at the start of the translated block (IP 0xf0) and runs none of "
-                  "the block, so the 'f' and BX 3 before it never happen; KVM stops at the instruction it cannot "
-                  "fetch (IP 0x100): core/emu's own work, docs/ACCELERATORS.md"),
+        firmware("fetch_fault", "f", 125),
     };
 }
 
@@ -109,7 +96,6 @@ protected:
     void SetUp() override {
         if (const std::string why = kvmrr::KvmSystem::unavailable_reason(); !why.empty())
             KVMRR_SKIP_WITHOUT_KVM("needs /dev/kvm: " + why);
-        if (!GetParam().known_emulator_bug.empty()) GTEST_SKIP() << GetParam().known_emulator_bug;
         dir_ = fs::current_path() / ("accel-diff-" + std::to_string(getpid()) + "-" + GetParam().name);
         fs::create_directories(dir_);
         disk_ = dir_ / "disk.img";
