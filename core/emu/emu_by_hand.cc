@@ -60,50 +60,6 @@ bool EmuVcpu::Impl::software_interrupt_stop() {
     return op == 0xcd || op == 0xcc || op == 0xce;
 }
 
-// The CPU fetches an instruction that straddles the end of its real-mode
-// code segment from the segment's end and then its start (IP wraps);
-// Unicorn fetches on linearly past the end. So for one instruction the
-// bytes at the segment's start are put right after its end (where Unicorn
-// looks), the instruction runs alone (Unicorn's exits after it), the bytes
-// there are put back and IP is wrapped. Only where both places are RAM.
-bool EmuVcpu::Impl::step_across_segment_end() {
-    uc_engine* uc = eng.uc();
-    const uint64_t base = emu::cs_base(uc, eng.width());
-    const uint64_t tail = base + 0x10000;
-    const uint8_t* tail_host = eng.host_bytes(tail, kMaxInsnLength, true);
-    const uint8_t* start_host = eng.host_bytes(base, kMaxInsnLength);
-    if (!tail_host || !start_host) return false;
-    end_narrowing();
-    uint8_t saved[kMaxInsnLength], wrapped[kMaxInsnLength];
-    std::memcpy(saved, tail_host, sizeof saved);
-    std::memcpy(wrapped, start_host, sizeof wrapped);
-    const uint64_t at = insn_addr;
-    std::vector<uint64_t> exits;
-    for (uint64_t a = at + 1; a <= at + kMaxInsnLength; ++a) exits.push_back(a);
-    const uint64_t first = at & ~0xfffull, last = tail + 0x1000;
-    // Through Unicorn, which forgets translations of the bytes written.
-    uc_mem_write(uc, tail, wrapped, sizeof wrapped);
-    uc_ctl_exits_enable(uc);
-    uc_ctl_set_exits(uc, exits.data(), exits.size());
-    uc_ctl_remove_cache(uc, first, last);
-    straddle_step = at;
-    eng.begin_emulation();
-    uc_running = true;
-    const uc_err err = uc_emu_start(uc, emu::start_address(uc, eng.width()), ~0ull, 0, 0);
-    uc_running = false;
-    eng.end_emulation();
-    straddle_step = ~0ull;
-    uc_mem_write(uc, tail, saved, sizeof saved);
-    uc_ctl_exits_disable(uc);
-    uc_ctl_remove_cache(uc, first, last);
-    if (err != UC_ERR_OK) return false;
-    if (const uint32_t eip = read32(uc, UC_X86_REG_EIP); eip >= 0x10000 && eip < 0x10000 + kMaxInsnLength) {
-        const uint32_t wrapped_ip = eip & 0xffff;
-        uc_reg_write(uc, UC_X86_REG_EIP, &wrapped_ip);
-    }
-    return true;
-}
-
 // On the worker, which must not throw: a map Unicorn refuses is reported
 // when the guest next runs (run_segment), where settling is tried again.
 void EmuVcpu::Impl::settle_map() {
@@ -134,18 +90,10 @@ void EmuVcpu::Impl::read_block_mode() {
 // first instruction beyond it): IP = linear - CS * 16 is the offset only
 // when CS's base is its selector * 16, which right after CR0.PE is
 // cleared, before the far jump that reloads CS, it is not.
-bool EmuVcpu::Impl::past_segment_end(uint64_t addr, uint32_t size, uint16_t cs) {
+bool EmuVcpu::Impl::past_segment_end(uint64_t addr, uint16_t cs) {
     const uint64_t ip = addr - (uint64_t{cs} << 4);
     if (ip >= 0x10000 && ip < 0x10000 + kMaxInsnLength) {
         ip_wrap = true;
-        return true;
-    }
-    // An instruction Unicorn cannot decode (one that raises #UD, such as
-    // ud2) comes with the size 0xf1f1f1f1, not a length: it straddles
-    // nothing, and Unicorn raises the #UD when it runs.
-    if (size <= kMaxInsnLength && ip < 0x10000 && ip + size > 0x10000 && addr != straddle_step) {
-        straddle_error = "the instruction at " + hex(cs) + ":" + hex(ip) + " (" + std::to_string(size) +
-                         " bytes) straddles the end of its real-mode code segment, whose wrap the emulator cannot do";
         return true;
     }
     return false;

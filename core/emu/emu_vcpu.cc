@@ -49,7 +49,7 @@ void on_code(uc_engine* uc, uint64_t address, uint32_t size, void* user) {
     }
     if (!stop && v->eng.width() == emu::CpuWidth::Legacy32)
         if (const std::optional<uint16_t> cs = v->block_real_cs)
-            stop = v->past_segment_end(address, size, *cs) ||
+            stop = v->past_segment_end(address, *cs) ||
                    (size <= 6 && (v->block_end == 0 || address + size == v->block_end) && v->real_far_return(address, size, *cs));
     if (!stop && v->block_may_rep_ins && address != v->rep_ins_skip && v->is_rep_ins(address, size)) {
         v->rep_ins_pending = true;
@@ -291,17 +291,6 @@ bool EmuVcpu::Impl::run_segment() {
                 auto ip = static_cast<uint32_t>(insn_addr - emu::cs_base(eng.uc(), eng.width()));
                 if (ip_wrap) ip &= 0xffff;  // where the CPU goes on: IP wraps in a 64 KiB segment
                 uc_reg_write(eng.uc(), UC_X86_REG_EIP, &ip);
-            }
-            if (!straddle_error.empty() && step_across_segment_end()) {
-                straddle_error.clear();
-                continue;
-            }
-            if (!straddle_error.empty()) {
-                exit = VcpuExit{};
-                exit.kind = ExitKind::InternalError;
-                exit.interrupts_enabled = flags_if();
-                last_error = std::exchange(straddle_error, {});
-                return true;
             }
             if (std::exchange(ip_wrap, false)) {
                 insn_size = 0;  // nothing ran: no shadow, no far return

@@ -173,9 +173,10 @@ struct EmuVcpu::Impl final : emu::MmioSink {
     // Whether the instruction at `addr` (`size` bytes) lies past the end of
     // its real-mode code segment: Unicorn lets IP run on past 0xffff into
     // the next 64 KiB, where the CPU wraps it to 0. Sets ip_wrap for the
-    // worker, or straddle_error when the instruction itself straddles the
-    // end (its bytes would wrap too, which Unicorn cannot do).
-    bool past_segment_end(uint64_t addr, uint32_t size, uint16_t cs);
+    // worker. An instruction whose own bytes straddle the end runs with
+    // its last bytes from past it, as QEMU's TCG (and so the nested VM's
+    // KVM, docs/ACCELERATORS.md) fetches them; IP wraps after it.
+    bool past_segment_end(uint64_t addr, uint16_t cs);
     // Whether the instruction at `addr` is RDTSC or RDTSCP (no prefixes:
     // none changes what either does).
     bool is_rdtsc(uint64_t addr, uint32_t size) const;
@@ -249,10 +250,6 @@ struct EmuVcpu::Impl final : emu::MmioSink {
     } far_ret;
     int fault_vector = -1;
     bool ip_wrap = false;        // the code hook stopped at an IP past 0xffff: wrap it
-    std::string straddle_error;  // ... or at an instruction that straddles 0xffff
-    // Runs that instruction as the CPU would (false where it cannot).
-    bool step_across_segment_end();
-    uint64_t straddle_step = ~0ull;  // the one being run so: no straddle stop
     // Unicorn cannot hook RDTSC (its result is the host's TSC), so the code
     // hook notes one about to run and replaces its result at the next
     // instruction boundary, before anything can read EDX:EAX.

@@ -438,20 +438,5 @@ TEST(EmuPc, JumpIntoADeviceWindowIsAnEmulationFailure) {
     EXPECT_NE(g.vcpu->last_error().find("0xe0000"), std::string::npos) << g.vcpu->last_error();
 }
 
-// An instruction whose bytes run past 0xffff takes the rest from the start
-// of its code segment, and IP wraps after it, as on the CPU.
-TEST(EmuPc, InstructionStraddlingTheSegmentEndWraps) {
-    PcGuest g;
-    g.put(0x1fffe, {0xb8, 0x34});  // mov ax, 0x1234: its last byte at 0x1000:0000
-    g.put(0x10000, {0x12, 0xf4});  // ..., then hlt
-    g.put(0x20000, {0xcc, 0xcc});  // what Unicorn alone would have run
-    g.start_real(0x1000, 0xfffe);
-    ASSERT_EQ(g.next(), ExitKind::Hlt) << g.vcpu->last_error();
-    const kvm_regs r = g.vcpu->regs();
-    EXPECT_EQ(r.rax & 0xffff, 0x1234u);
-    EXPECT_EQ(r.rip, 2u);
-    EXPECT_EQ(g.ram.data()[0x20000], 0xcc);  // the bytes lent for the step are back
-}
-
 }  // namespace
 }  // namespace kvmrr
