@@ -425,7 +425,11 @@ esac
 
 only=""
 if [ "${1:-}" = "--only" ]; then
-    only=${2:?usage: mutate.sh --only ID[,ID...] [BUILD_DIR]}
+    if [ $# -lt 2 ]; then
+        echo "usage: mutate.sh --only ID[,ID...] [BUILD_DIR]" >&2
+        exit 2
+    fi
+    only=$2
     shift 2
 fi
 case "${1:-}" in
