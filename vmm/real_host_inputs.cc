@@ -5,8 +5,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <limits>
 
 #include "core/error.h"
 
@@ -74,7 +76,13 @@ void RealHostInputs::disk_read(uint64_t offset, std::span<uint8_t> out) {
     if (disk_fd_ < 0) return;
     size_t done = 0;
     while (done < out.size()) {
-        const ssize_t n = pread(disk_fd_, out.data() + done, out.size() - done, static_cast<off_t>(offset + done));
+        // Offsets no file can reach (a guest's last sectors) are past the
+        // end of this one: zeros, as the interface promises, not EINVAL.
+        constexpr auto kMaxOffset = static_cast<uint64_t>(std::numeric_limits<off_t>::max());
+        const uint64_t at = offset + done;
+        if (at >= kMaxOffset) break;
+        const size_t want = static_cast<size_t>(std::min<uint64_t>(out.size() - done, kMaxOffset - at));
+        const ssize_t n = pread(disk_fd_, out.data() + done, want, static_cast<off_t>(at));
         if (n < 0 && errno == EINTR) continue;
         if (n < 0) throw Error("reading disk image '" + disk_path_ + "': " + std::strerror(errno));
         if (n == 0) break;  // past the end: zeros

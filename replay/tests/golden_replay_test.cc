@@ -115,7 +115,7 @@ INSTANTIATE_TEST_SUITE_P(Fixtures, GoldenTrace, ::testing::ValuesIn(golden_names
 TEST(GoldenTraces, EveryFixtureGuestHasOne) {
     const std::vector<std::string> names = golden_names();
     for (const char* g : {"hello", "pio_loop", "mmio_mix", "bank_switch", "rom_shadow", "dirty_walker", "nondet", "dma_disk",
-                          "nondet_bug", "timer_irq_real", "timer_irq_prot", "string_io"})
+                          "nondet_bug", "timer_irq_real", "timer_irq_prot", "string_io", "device_walk", "pc_walk"})
         EXPECT_NE(std::find(names.begin(), names.end(), g), names.end()) << g;
     for (const std::string& n : names) EXPECT_LT(std::filesystem::file_size(golden(n)), 300u * 1024) << n;
 }
@@ -203,6 +203,33 @@ TEST_F(PlantedModel, PitDivisorIsCaught) {
                 EXPECT_EQ(d.device, "i8254") << d.describe();
         }
     }
+}
+
+// String input: `rep insb` from port 0x61 is one access whose bytes are
+// its bulk data (no single value); a device that answers one of them
+// differently diverges at that access, in both replays.
+TEST_F(PlantedModel, StringInputBulkDataIsCaught) {
+    for (bool guest : {false, true}) {
+        SCOPED_TRACE(guest ? "guest" : "devices");
+        const ReplayReport rep = replay("string_io", guest, [&](Machine& m) {
+            plant_read(m, true, 0x61, [](uint64_t, uint64_t v) { return v ^ 0x01; });
+        });
+        ASSERT_TRUE(rep.divergence) << rep.summary();
+        const Divergence& d = *rep.divergence;
+        EXPECT_EQ(*d.seq, first_access(golden("string_io"), true, 0x61, false)) << d.describe();
+        EXPECT_NE(d.difference.find("data: first difference"), std::string::npos) << d.describe();
+    }
+}
+
+// The exit status the guest asked for is compared with the recorded one:
+// a debug-exit port that hears another status than the guest wrote.
+TEST_F(PlantedModel, ExitStatusIsCaught) {
+    const ReplayReport rep = replay("hello", false, [&](Machine& m) {
+        plant_write(m, true, 0xf4, [](uint64_t, uint64_t v) { return v ^ 0x01; });
+    });
+    ASSERT_TRUE(rep.divergence) << rep.summary();
+    // Said as the status, not only as the debug-exit device's digest.
+    EXPECT_EQ(rep.divergence->difference, "exit status: expected 0, actual 1") << rep.divergence->describe();
 }
 
 TEST(GoldenNondet, PlantedBugFiresAgainOnEveryGuestReplay) {
