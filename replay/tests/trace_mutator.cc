@@ -240,7 +240,9 @@ void mutate_header(TraceHeader& h, Rng& rng, BlobMutator blob) {
     case 13: h.dirty_interval_exits = one_in(rng, 2) ? mutate_int(rng, h.dirty_interval_exits) : below(rng, 8); break;
     case 14: mutate_field(rng, h.dirty_interval_ms); break;
     case 15: mutate_field(rng, one_in(rng, 2) ? h.max_exits : h.timeout_ms); break;
-    case 16: h.dirty_mark_port = static_cast<int32_t>(below(rng, 4) ? below(rng, 0x10001) : mutate_int(rng, 0)) - 1; break;
+    case 16:  // mostly -1 to 0xffff, the valid ports; the arithmetic unsigned, wrapping into int32_t
+        h.dirty_mark_port = static_cast<int32_t>((below(rng, 4) ? below(rng, 0x10001) : mutate_int(rng, 0)) - 1);
+        break;
     case 17: mutate_text(h.clock, rng, {"", "host", "virtual"}); break;
     case 18: mutate_text(h.stop_at_output, rng, {"", "hello", "\n"}); break;
     case 19: mutate_text(h.dirty_mode, rng, {"", "bitmap", "ring"}); break;
