@@ -3,6 +3,8 @@
 #include <elf.h>
 #include <xxhash.h>
 
+#include <algorithm>
+#include <cstdint>
 #include <cstring>
 #include <fstream>
 #include <iterator>
@@ -23,6 +25,9 @@ std::vector<uint8_t> read_file(const std::string& path) {
 }
 
 bool is_elf(const std::vector<uint8_t>& b) { return b.size() >= 4 && std::memcmp(b.data(), ELFMAG, SELFMAG) == 0; }
+
+// The zero fill of a segment is written this much at a time.
+constexpr uint64_t kZeroChunk = 64 * 1024;
 
 }  // namespace
 
@@ -85,6 +90,11 @@ GuestImage GuestImage::open(const std::string& path, uint64_t load, uint64_t ent
 
 void GuestImage::load_into(MemoryAddressSpace& memory) const {
     for (const GuestSegment& s : segments) {
+        // The sizes come from a file or a trace: their sum must not wrap
+        // into a small range that passes the checks below.
+        if (s.zero_fill > UINT64_MAX - s.bytes.size())
+            throw Error("guest image '" + name + "': a segment of " + std::to_string(s.bytes.size()) + " bytes and " +
+                        hex(s.zero_fill) + " zero bytes at " + hex(s.addr) + " is larger than the address space");
         const uint64_t total = s.bytes.size() + s.zero_fill;
         const AddrRange r = AddrRange::make(s.addr, total, "guest image '" + name + "'");
         if (mode == CpuMode::Long && r.start() < kBootAreaEnd)
@@ -100,9 +110,13 @@ void GuestImage::load_into(MemoryAddressSpace& memory) const {
             a = fr->range.end();
         }
         memory.write_bytes(Gpa(s.addr), s.bytes);
-        if (s.zero_fill) {
-            const std::vector<uint8_t> zeros(s.zero_fill, 0);
-            memory.write_bytes(Gpa(s.addr + s.bytes.size()), zeros);
+        // The zeros a piece at a time: a fill as large as the RAM costs no
+        // allocation of its size.
+        const std::vector<uint8_t> zeros(std::min<uint64_t>(s.zero_fill, kZeroChunk), 0);
+        for (uint64_t done = 0; done < s.zero_fill;) {
+            const uint64_t n = std::min<uint64_t>(s.zero_fill - done, zeros.size());
+            memory.write_bytes(Gpa(s.addr + s.bytes.size() + done), std::span(zeros.data(), n));
+            done += n;
         }
     }
 }

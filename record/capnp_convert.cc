@@ -533,6 +533,8 @@ std::optional<std::string> header_problem(const TraceHeader& h) {
     if (auto why = one_of(h.clock, {"", "host", "virtual"}, "clock")) return why;
     if (h.vcpu_count > kMaxTraceVcpus)
         return std::to_string(h.vcpu_count) + " vCPUs (at most " + std::to_string(kMaxTraceVcpus) + ")";
+    if (h.max_memslots > kMaxTraceMemslots)
+        return std::to_string(h.max_memslots) + " memslots (at most " + std::to_string(kMaxTraceMemslots) + ")";
     if (h.initial_regs.size() > std::max<uint32_t>(h.vcpu_count, 1))
         return std::to_string(h.initial_regs.size()) + " sets of initial registers for " +
                std::to_string(h.vcpu_count) + " vCPU(s)";

@@ -57,8 +57,11 @@ inline constexpr uint64_t kMaxEventBytes = 16u << 20;
 inline constexpr uint32_t kMaxChunkEvents = 1u << 18;
 inline constexpr uint64_t kMaxHeaderBytes = 256u << 20;
 // Header fields a reader believes: KVM_MAX_VCPUS is 4096 on x86 (MAXSMP);
-// a time-out becomes a signed count of ms (2^53 ms: 285,000 years).
+// KVM's memslot table has at most KVM_MEM_SLOTS_NUM (SHRT_MAX) entries,
+// and replay sizes its own by the recorded one; a time-out becomes a
+// signed count of ms (2^53 ms: 285,000 years).
 inline constexpr uint32_t kMaxTraceVcpus = 4096;
+inline constexpr uint32_t kMaxTraceMemslots = 32767;
 inline constexpr uint64_t kMaxTraceTimeoutMs = uint64_t{1} << 53;
 // Cap'n Proto reader limits: the traversal limit bounds the work and the
 // memory a message may claim; the nesting limit is far above the schema's

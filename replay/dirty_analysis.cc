@@ -4,10 +4,12 @@
 #include <cstdio>
 
 #include "core/error.h"
+#include "core/machine_layout.h"
 #include "record/trace_error.h"
 #include "core/vcpu/vm_backend.h"
 #include "record/dirty_runs.h"
 #include "record/trace_text.h"
+#include "replay/dirty_page_state.h"
 
 namespace kvmrr {
 
@@ -19,22 +21,11 @@ struct SlotInfo {
     uint64_t block_offset = 0;
 };
 
-// Per-page state of one RAM block, grown as slots show more of it.
 struct BlockState {
-    uint64_t extent = 0;               // pages any logging slot showed
-    std::vector<uint32_t> epochs;      // epochs the page was dirty in
-    std::vector<uint64_t> last;        // last epoch it was dirty in, plus 1 (0: never)
-    std::vector<uint64_t> gpa;         // where it was mapped then
-    std::vector<uint32_t> region;      // the region there (an index into Analyser::region_names_)
-    std::string name;                  // the region it was first dirtied through ("" not yet)
+    uint64_t extent = 0;      // pages any logging slot showed
+    BlockPages pages;         // per-page state, by the windows of the slots its dirty logs came through
+    std::string name;         // the region it was first dirtied through ("" not yet)
     std::vector<BlockMapping> mappings;
-    void grow(uint64_t pages) {
-        if (pages <= last.size()) return;
-        epochs.resize(pages);
-        last.resize(pages);
-        gpa.resize(pages);
-        region.resize(pages);
-    }
 };
 
 // A run in one block, before the dense numbering exists.
@@ -54,6 +45,13 @@ public:
     }
 
     DirtyReport run() {
+        // The header sizes the machine that every slot must fit in; a size
+        // no machine of kvmrr can have (core/machine_layout.h) is a lie.
+        const TraceHeader& h = reader_.header();
+        for (const auto& [field, size] : {std::pair{"RAM size", h.ram_size}, std::pair{"ROM size", h.rom_size}})
+            if (size > kMaxRamSize)
+                throw TraceError(std::string("the trace header's ") + field + " " + hex(size) +
+                                 " is more than kvmrr's limit for a machine's memory, " + hex(kMaxRamSize) + " (16 TiB)");
         TraceEvent e;
         while (reader_.next(e)) {
             names_.observe(e);
@@ -159,13 +157,15 @@ private:
         const uint64_t base = s.block_offset / kPageSize;
         BlockState& b = blocks_[s.block];
         if (b.name.empty()) b.name = region;
+        PageSpan& span = b.pages.show(base, slot_pages);
         for (const DirtyRun& r : dirty_runs(d)) {
             pending_.push_back({s.block, base + r.first, r.count});
-            b.grow(base + r.first + r.count);
+            const uint64_t at = base + r.first - span.first;
+            span.grow(at + r.count);
             // Where the page was mapped and what answered there, for the hottest list.
             for (uint64_t p = 0; p < r.count; ++p) {
-                b.gpa[base + r.first + p] = d.guest_phys + (r.first + p) * kPageSize;
-                b.region[base + r.first + p] = rid;
+                span.gpa[at + p] = d.guest_phys + (r.first + p) * kPageSize;
+                span.region[at + p] = rid;
             }
         }
     }
@@ -187,19 +187,23 @@ private:
         // Pages last dirty in epoch k - w leave the window. Epochs close
         // in order from 0 with none missing (run() fills gaps), so epoch j's
         // pages are block_runs_[j].
+        // A run lies inside one span: the windows of the slots its pages
+        // were logged through overlap or touch, so they are one span.
         if (k >= w)
-            for (const BlockRun& r : block_runs_[k - w])
-                for (uint64_t p = r.first; p < r.first + r.count; ++p)
-                    if (blocks_[r.block].last[p] == k - w + 1) --working_set_;
+            for (const BlockRun& r : block_runs_[k - w]) {
+                const PageSpan& span = blocks_[r.block].pages.at(r.first);
+                for (uint64_t p = r.first - span.first; p < r.first - span.first + r.count; ++p)
+                    if (span.last[p] == k - w + 1) --working_set_;
+            }
         uint64_t n = 0;
         for (const BlockRun& r : merged) {
-            BlockState& b = blocks_[r.block];
-            for (uint64_t p = r.first; p < r.first + r.count; ++p) {
-                const uint64_t last = b.last[p];
+            PageSpan& span = blocks_[r.block].pages.at(r.first);
+            for (uint64_t p = r.first - span.first; p < r.first - span.first + r.count; ++p) {
+                const uint64_t last = span.last[p];
                 if (last == 0) ++rep_.distinct_pages;
                 if (last == 0 || last - 1 + w <= k) ++working_set_;  // it was outside the window
-                b.last[p] = k + 1;
-                ++b.epochs[p];
+                span.last[p] = k + 1;
+                ++span.epochs[p];
             }
             n += r.count;
         }
@@ -220,7 +224,7 @@ private:
         uint64_t first = 0;
         std::map<uint32_t, uint64_t> base;
         for (auto& [id, b] : blocks_) {
-            const uint64_t pages = std::max<uint64_t>(b.extent, b.last.size());
+            const uint64_t pages = std::max<uint64_t>(b.extent, b.pages.reached());
             if (pages == 0) continue;
             std::string name = b.name;
             if (name.empty() && !b.mappings.empty()) name = region_at(b.mappings.front().gpa);
@@ -241,20 +245,22 @@ private:
             uint64_t epochs;
             uint32_t block;
             uint64_t page;
+            const PageSpan* span;
         };
         std::vector<Hot> all;
         for (auto& [id, b] : blocks_)
-            for (uint64_t p = 0; p < b.epochs.size(); ++p)
-                if (b.epochs[p]) all.push_back({b.epochs[p], id, p});
+            for (const auto& [first, span] : b.pages.spans())
+                for (uint64_t p = 0; p < span.epochs.size(); ++p)
+                    if (span.epochs[p]) all.push_back({span.epochs[p], id, first + p, &span});
         const size_t n = std::min(opts_.hottest, all.size());
         std::partial_sort(all.begin(), all.begin() + static_cast<std::ptrdiff_t>(n), all.end(), [](const Hot& a, const Hot& b) {
             if (a.epochs != b.epochs) return a.epochs > b.epochs;
             return a.block != b.block ? a.block < b.block : a.page < b.page;
         });
         for (size_t i = 0; i < n; ++i) {
-            const BlockState& b = blocks_[all[i].block];
-            rep_.hottest.push_back({b.gpa[all[i].page], region_names_[b.region[all[i].page]], all[i].block, all[i].page,
-                                    all[i].epochs});
+            const PageSpan& s = *all[i].span;
+            const uint64_t p = all[i].page - s.first;
+            rep_.hottest.push_back({s.gpa[p], region_names_[s.region[p]], all[i].block, all[i].page, all[i].epochs});
         }
     }
 

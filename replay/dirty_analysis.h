@@ -6,9 +6,11 @@
 // seen through a moving window is one page wherever it was mapped; its
 // guest-physical address is where it was mapped when last dirtied.
 //
-// One pass over the trace, with memory that follows the RAM size (a few
-// bytes per page) plus the dirty runs of every epoch, kept for the
-// migration estimate (migration_estimate.h) and the heatmap.
+// One pass over the trace, with memory that follows the pages the logging
+// slots show (a few bytes per page of the slots' windows, allocated as far
+// as dirty logs reach into them; never sized by the header's RAM size or by
+// where in a block a slot lies) plus the dirty runs of every epoch, kept
+// for the migration estimate (migration_estimate.h) and the heatmap.
 #pragma once
 
 #include <cstdint>
@@ -97,7 +99,9 @@ struct DirtyReport {
 };
 
 // Reads what `reader` has not read yet (open it fresh). Throws kvmrr::Error
-// on a dirty log whose slot the trace never added (a malformed trace).
+// on a dirty log whose slot the trace never added (a malformed trace), and
+// TraceError on a header whose RAM or ROM size is more than a machine of
+// kvmrr can have (kMaxRamSize, 16 TiB) or a slot larger than that machine.
 DirtyReport analyse_dirty(TraceReader& reader, const DirtyAnalysisOptions& options = {});
 
 // The report as a table for people, as JSON, and as CSV (one row per epoch).

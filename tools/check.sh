@@ -2,8 +2,9 @@
 # The full check: install what is missing, build and run every test twice,
 # once as released (build/) and once under AddressSanitizer and
 # UndefinedBehaviorSanitizer (build-asan/), the kvm-labelled ones on KVM
-# (this machine's, or the nested-KVM VM's), then fuzz the trace reader for a
-# minute when clang is installed (build-fuzz/). .ci/run calls exactly this.
+# (this machine's, or the nested-KVM VM's), then fuzz the trace reader and
+# replay for a minute and a half when clang is installed (build-fuzz/,
+# tools/fuzz-long.sh). .ci/run calls exactly this.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -46,22 +47,19 @@ export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktra
 run_tests build-asan
 unset ASAN_OPTIONS UBSAN_OPTIONS
 
-# Fuzz the trace reader for a bounded time with clang's libFuzzer (under
-# ASan and UBSan), starting from seed traces the seed writer makes. A third
-# build, of the fuzz targets only. libFuzzer exits non-zero on a crash, a
-# leak or a timeout, and leaves the input in build-fuzz/fuzz-artifacts/.
-# The corpus it grows is kept in build-fuzz/fuzz-corpus/ for the next run.
+# Fuzz the trace reader, and replay and the dirty analysis over decoded
+# traces, for a bounded time with clang's libFuzzer (under ASan and UBSan):
+# tools/fuzz-long.sh, briefly (a third of the time the reader, the rest
+# replay), stopping at the first bug. A third build, of the fuzz targets
+# only (build-fuzz/). libFuzzer exits non-zero on a crash, a leak, a
+# time-out or too much memory, and leaves the input in
+# build-fuzz/fuzz-artifacts/. The corpora it grows stay in build-fuzz/ for
+# the next run. docs/FUZZING.md has the long run.
 if command -v clang >/dev/null 2>&1 && command -v clang++ >/dev/null 2>&1; then
-  cmake -S . -B build-fuzz -G Ninja -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ \
-    -DKVMRR_FUZZ=ON -DKVMRR_BUILD_BENCH=OFF
-  cmake --build build-fuzz -j"$jobs" --target trace_reader_fuzz trace_fuzz_seeds
-  rm -rf build-fuzz/fuzz-seeds
-  mkdir -p build-fuzz/fuzz-seeds build-fuzz/fuzz-corpus build-fuzz/fuzz-artifacts
-  build-fuzz/record/trace_fuzz_seeds build-fuzz/fuzz-seeds
-  build-fuzz/record/trace_reader_fuzz -max_total_time="${KVMRR_FUZZ_SECONDS:-60}" -timeout=10 -rss_limit_mb=2048 \
-    -artifact_prefix=build-fuzz/fuzz-artifacts/ build-fuzz/fuzz-corpus build-fuzz/fuzz-seeds
+  KVMRR_FUZZ_KEEP_GOING=0 tools/fuzz-long.sh "${KVMRR_FUZZ_SECONDS:-90}"
+  summary+=("build-fuzz: trace_reader_fuzz and replay_fuzz for ${KVMRR_FUZZ_SECONDS:-90} s in all, no bug found")
 else
-  echo "check: fuzz step skipped: clang/clang++ not found (the trace reader fuzzer needs clang's libFuzzer)"
+  echo "check: fuzz step skipped: clang/clang++ not found (the fuzzers need clang's libFuzzer)"
 fi
 
 printf 'check: %s\n' "${summary[@]}"

@@ -19,7 +19,8 @@ else
     nlohmann-json3-dev  # export/tests: parse the Perfetto JSON with a real parser
     qemu-system-x86  # kvmrr qemu-check: QEMU's own pc devices, asked through qtest
   )
-  # tools/check.sh fuzzes the trace reader when a Debian clang is installed;
+  # tools/check.sh fuzzes the trace reader and replay (tools/fuzz-long.sh)
+  # when a Debian clang is installed;
   # clang's libFuzzer runtime (-fsanitize=fuzzer) is a package of its own.
   if command -v clang++ >/dev/null 2>&1 &&
     dpkg-query -S "$(readlink -f "$(command -v clang++)")" >/dev/null 2>&1; then

@@ -408,6 +408,7 @@ std::vector<uint8_t> trace_with_header(const TraceHeader& h) {
 TEST(TraceReaderTest, HeaderFieldsOutOfRangeOrUnknownAreRefused) {
     const std::vector<std::pair<std::function<void(TraceHeader&)>, std::string>> lies{
         {[](TraceHeader& h) { h.vcpu_count = 1000000; }, "1000000 vCPUs (at most 4096)"},
+        {[](TraceHeader& h) { h.max_memslots = 0xffffffff; }, "4294967295 memslots (at most 32767)"},
         {[](TraceHeader& h) { h.accelerator = "qemu"; }, "accelerator 'qemu' (known: kvm, emu)"},
         {[](TraceHeader& h) { h.dirty_mode = "log"; }, "dirty mode 'log'"},
         {[](TraceHeader& h) { h.board = "vax"; }, "board 'vax'"},

@@ -14,6 +14,7 @@
 
 #include "core/error.h"
 #include "record/dirty_runs.h"
+#include "record/trace_error.h"
 #include "record/record_session.h"
 #include "record/trace_writer.h"
 #include "replay/dirty_analysis.h"
@@ -219,6 +220,100 @@ TEST(DirtyAnalysis, ASlotLargerThanTheMachineIsRefusedNamingTheEvent) {
             EXPECT_NE(std::string(e.what()).find("more than the machine's"), std::string::npos) << e.what();
         }
     }
+}
+
+// The header is believed only as far as a machine kvmrr can build: a RAM
+// or ROM size past kvmrr's limit is refused, naming the field, whatever
+// the slots say.
+TEST(DirtyAnalysis, AHeaderClaimingMoreMemoryThanAnyMachineIsRefusedNamingTheField) {
+    for (const bool rom : {false, true}) {
+        const std::string path = temp_path("bigheader.trace");
+        {
+            TraceHeader h;
+            h.ram_size = 256 << 20;
+            (rom ? h.rom_size : h.ram_size) = uint64_t{1} << 50;
+            TraceWriter w(path, h);
+            w.append(0, slot_add(3, 0x100000, 16, 0, 0));
+            w.append(0, dirty(0, 3, 0x100000, 16, {1}, 1));
+            w.close();
+        }
+        TraceReader r = TraceReader::open(path);
+        std::filesystem::remove(path);
+        try {
+            analyse_dirty(r);
+            ADD_FAILURE() << "no error for a header of 2^50 bytes of " << (rom ? "ROM" : "RAM");
+        } catch (const TraceError& e) {
+            const std::string want = std::string(rom ? "ROM size" : "RAM size") + " 0x4000000000000 is more than kvmrr's limit";
+            EXPECT_NE(std::string(e.what()).find(want), std::string::npos) << e.what();
+        }
+    }
+}
+
+// A slot at the far end of the RAM the header claims: its pages are
+// numbered where they are, and the hottest list finds them there (what it
+// costs, its own 16 pages of state, dirty_page_state_test checks; 64 GiB
+// here keeps a regression that sizes the state by the block to 384 MiB).
+TEST(DirtyAnalysis, ASlotAtTheFarEndOfTheRamIsAnalysedWhereItIs) {
+    constexpr uint64_t kRam = uint64_t{64} << 30;
+    const std::string path = temp_path("farslot.trace");
+    {
+        TraceHeader h;
+        h.ram_size = kRam;
+        h.regions = {{1, "ram", "ram"}};
+        TraceWriter w(path, h);
+        w.append(0, slot_add(3, 0x100000, 16, 0, kRam - 16 * 4096));
+        w.append(0, view({{0x100000, 0x10ffff, 1, 0, false, false, false, 1}}));
+        w.append(0, dirty(0, 3, 0x100000, 16, {0, 15}, 1));
+        w.append(0, dirty(1, 3, 0x100000, 16, {15}, 2));
+        w.close();
+    }
+    TraceReader r = TraceReader::open(path);
+    std::filesystem::remove(path);
+    const DirtyReport rep = analyse_dirty(r);
+    EXPECT_EQ(rep.ram_pages, kRam / 4096);  // the block is as large as the slot's end says
+    EXPECT_EQ(rep.distinct_pages, 2u);
+    ASSERT_EQ(rep.hottest.size(), 2u);
+    EXPECT_EQ(rep.hottest[0].block_page, kRam / 4096 - 1);
+    EXPECT_EQ(rep.hottest[0].gpa, 0x10f000u);
+    EXPECT_EQ(rep.hottest[0].epochs, 2u);
+    EXPECT_EQ(rep.hottest[1].block_page, kRam / 4096 - 16);
+    EXPECT_EQ(rep.hottest[1].region, "ram");
+}
+
+// Slots that show overlapping parts of one block share their pages' state,
+// also when the second appears after the first's pages were dirtied; a
+// slot far away in the same block keeps its own.
+TEST(DirtyAnalysis, OverlappingSlotsOfOneBlockShareTheirPages) {
+    const std::string path = temp_path("overlap.trace");
+    {
+        TraceHeader h;
+        h.ram_size = 256 << 20;
+        TraceWriter w(path, h);
+        w.append(0, slot_add(1, 0x100000, 16, 0, 0));
+        w.append(0, slot_add(3, 0x900000, 1, 0, 1000 * 4096));
+        w.append(0, dirty(0, 1, 0x100000, 16, {3, 15}, 1));
+        w.append(0, dirty(0, 3, 0x900000, 1, {0}, 1));
+        w.append(0, slot_add(2, 0x200000, 16, 0, 8 * 4096));  // block pages 8 to 23
+        w.append(0, dirty(1, 2, 0x200000, 16, {7, 10}, 2));  // block pages 15 and 18
+        w.append(0, dirty(2, 1, 0x100000, 16, {15}, 3));
+        w.close();
+    }
+    TraceReader r = TraceReader::open(path);
+    std::filesystem::remove(path);
+    const DirtyReport rep = analyse_dirty(r);
+    EXPECT_EQ(rep.distinct_pages, 4u);
+    EXPECT_EQ(rep.ram_pages, 1001u);
+    ASSERT_EQ(rep.epochs.size(), 3u);
+    EXPECT_EQ(rep.epochs[1].runs, (std::vector<PageRun>{{15, 1}, {18, 1}}));
+    ASSERT_EQ(rep.hottest.size(), 4u);
+    const std::vector<std::pair<uint64_t, uint64_t>> want = {{15, 3}, {3, 1}, {18, 1}, {1000, 1}};
+    for (size_t i = 0; i < want.size(); ++i) {
+        EXPECT_EQ(rep.hottest[i].block_page, want[i].first) << i;
+        EXPECT_EQ(rep.hottest[i].epochs, want[i].second) << i;
+    }
+    EXPECT_EQ(rep.hottest[0].gpa, 0x10f000u);  // last dirtied through slot 1
+    EXPECT_EQ(rep.hottest[2].gpa, 0x20a000u);  // through slot 2
+    EXPECT_EQ(rep.hottest[3].gpa, 0x900000u);
 }
 
 // Ten epochs of one second over 1,000 pages of RAM, each dirtying the
