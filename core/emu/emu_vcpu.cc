@@ -162,6 +162,7 @@ void EmuVcpu::Impl::post_access(ExitKind kind, bool is_write, uint64_t addr, uns
 }
 
 uint64_t EmuVcpu::Impl::mmio_read(uint64_t gpa, unsigned size) {
+    if (!access.covers(false, gpa, size) && access.aligned_around(gpa, size)) return 0;
     if (uc_running && !access.covers(false, gpa, size)) {
         if (!fetch_from_mmio) fetch_from_mmio = gpa;
         uc_emu_stop(eng.uc());

@@ -111,6 +111,13 @@ struct EmuVcpu::Impl final : emu::MmioSink {
         bool covers(bool w, uint64_t a, unsigned s) const {
             return valid && is_write == w && a < addr + size && addr < a + s;
         }
+        // Whether a read piece at `a` is one of the aligned loads by which
+        // Unicorn reads an unaligned access (the two of the access's size
+        // around it): one wholly outside its bytes contributes nothing.
+        bool aligned_around(uint64_t a, unsigned s) const {
+            const uint64_t first = addr & ~uint64_t{size - 1};
+            return valid && !is_write && size && (size & (size - 1)) == 0 && a >= first && a + s <= first + 2 * size;
+        }
         // The part on the page of `gpa` (which the access covers): start, bytes.
         std::pair<uint64_t, unsigned> part(uint64_t gpa) const {
             const uint64_t page = gpa & ~uint64_t{0xfff};

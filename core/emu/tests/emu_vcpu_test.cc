@@ -122,6 +122,21 @@ TEST(EmuVcpu, MmioToAGapIsOneWholeAccessPerInstruction) {
     EXPECT_EQ(g.next_exit(), ExitKind::Hlt);
 }
 
+// An 8-byte read 4 bytes past an 8-byte boundary: Unicorn reads the two
+// aligned quadwords around it, the first half of the first wholly outside
+// the access; the exit is still the guest's one access.
+TEST(EmuVcpu, UnalignedQuadwordReadFromAGapIsOneExit) {
+    EmuGuest g;
+    g.start_long({0x48, 0x8b, 0x04, 0x25, 0x0c, 0x00, 0x00, 0x40, 0xf4});  // mov rax,[0x4000000c]; hlt
+    ASSERT_EQ(g.next_exit(), ExitKind::Mmio) << g.vcpu->last_error();
+    EXPECT_EQ(g.exit.addr, 0x4000000cu);
+    EXPECT_EQ(g.exit.size, 8u);
+    const uint64_t value = 0x1122334455667788;
+    std::memcpy(g.exit.data.data(), &value, 8);
+    ASSERT_EQ(g.next_exit(), ExitKind::Hlt) << g.vcpu->last_error();
+    EXPECT_EQ(g.vcpu->regs().rax, value);
+}
+
 // As KVM does: an access across a page boundary is cut there, and only a
 // part outside RAM exits, one exit per page (EmuGuest's RAM ends at 4 MiB).
 TEST(EmuVcpu, AccessAcrossAPageBoundaryExitsForEachPageOutsideRam) {
