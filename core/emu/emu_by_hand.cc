@@ -268,7 +268,7 @@ EmuVcpu::Impl::ByHand EmuVcpu::Impl::rep_ins_by_hand() {
         uc_reg_write(uc, UC_X86_REG_EIP, &next_eip);
         return ByHand::Done;
     }
-    const unsigned n = rep_ins_batch(size);
+    const unsigned n = emu::kvm_ins_batch(ecx & mask, edi, down, size);
     const uint64_t es = emu::read_segment(uc, eng.width(), UC_X86_REG_ES).base;
     auto element_at = [&](unsigned k) {
         const uint32_t step = k * size;

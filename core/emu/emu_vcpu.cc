@@ -237,9 +237,7 @@ unsigned EmuVcpu::Impl::rep_ins_batch(unsigned size) const {
     uc_reg_read(eng.uc(), long_mode ? UC_X86_REG_RDI : UC_X86_REG_EDI, &rdi);
     if (addr_bits < 64) rcx &= (1ull << addr_bits) - 1;
     const bool down = (read32(eng.uc(), UC_X86_REG_EFLAGS) & (1u << 10)) != 0;  // DF
-    const uint64_t in_page = down ? (rdi & 0xfff) : 0x1000 - (rdi & 0xfff);
-    const uint64_t n = std::min({in_page, uint64_t{kStringInMax / size}, rcx});
-    return n == 0 ? 1 : static_cast<unsigned>(n);
+    return emu::kvm_ins_batch(rcx, rdi, down, size);
 }
 
 void EmuVcpu::Impl::port_out(uint32_t port, int size, uint32_t value) {

@@ -38,6 +38,14 @@ inline uint32_t read32(uc_engine* uc, int reg) {
     return v;
 }
 
+// The elements of KVM's `rep ins` batch for a count (already masked to the
+// address size), DI and DF: see EmuVcpu::Impl::StringIn.
+inline unsigned kvm_ins_batch(uint64_t count, uint64_t di, bool down, unsigned size) {
+    const uint64_t in_page = down ? (di & 0xfff) : 0x1000 - (di & 0xfff);
+    const uint64_t n = std::min({in_page, uint64_t{kStringInMax / size}, count});
+    return n == 0 ? 1 : static_cast<unsigned>(n);
+}
+
 // An x86 legacy prefix: operand and address size, lock, rep/repne, segment.
 inline bool is_legacy_prefix(uint8_t b) {
     return b == 0x66 || b == 0x67 || b == 0xf0 || b == 0xf2 || b == 0xf3 || b == 0x2e || b == 0x36 || b == 0x3e ||
