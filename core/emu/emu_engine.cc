@@ -189,7 +189,10 @@ void EmuEngine::sync_locked() {
     std::vector<Mapping> want;
     auto add = [&](uint64_t start, uint64_t end, Kind kind, uint64_t host) {
         for (uint64_t at = start; at < end;) {
-            const uint64_t cell = at < kMapCellLow ? kMapCellLowest : at < (4ull << 30) ? kMapCellLow : kMapCellHigh;
+            const bool gap = kind == Kind::Gap;
+            const uint64_t cell = at < kMapCellLow     ? kMapCellLowest
+                                  : at < (4ull << 30) ? (gap ? kGapCellLow : kMapCellLow)
+                                                      : (gap ? kGapCellHigh : kMapCellHigh);
             const uint64_t piece_end = std::min(end, (at / cell + 1) * cell);
             want.push_back({at, piece_end - at, kind, kind == Kind::Gap ? 0 : host + (at - start), nullptr});
             at = piece_end;

@@ -41,15 +41,22 @@ namespace kvmrr::emu {
 // 64 GiB is far above any kvmrr layout (RAM continues at 4 GiB) and keeps
 // the map small.
 constexpr uint64_t kEmuPhysLimit = 64ull << 30;
-// Unicorn's map is cut at these boundaries, slots and MMIO gaps alike
-// (finest in the first 16 MiB, where PAM and the legacy windows switch,
-// finer below 4 GiB, where the device windows and bank switching live):
-// unmapping costs Unicorn a TLB flush per page and its translations of the
-// range, so a change of the map must only ever replace bounded pieces of
-// it, never a whole RAM slot or one huge gap.
+// Unicorn's map is cut at these boundaries (finest in the first 16 MiB,
+// where PAM and the legacy windows switch, finer below 4 GiB, where the
+// device windows and bank switching live): unmapping costs Unicorn a TLB
+// flush per page and its translations of the range, so a change of the map
+// must only ever replace bounded pieces of it, never a whole RAM slot or
+// one huge gap. But every piece costs too: each map and unmap re-renders
+// Unicorn's whole flat view, and closing the engine removes the pieces one
+// by one, so n pieces cost n squared (300 pieces: about a tenth of a
+// SeaBIOS boot's work). MMIO gaps above 16 MiB, which the guest's work
+// rarely changes, are cut coarser than RAM: a change there replaces at
+// most 256 MiB of gap below 4 GiB.
 constexpr uint64_t kMapCellLowest = 1ull << 20;  // below 16 MiB
 constexpr uint64_t kMapCellLow = 16ull << 20;    // below 4 GiB
 constexpr uint64_t kMapCellHigh = 1ull << 30;
+constexpr uint64_t kGapCellLow = 256ull << 20;   // gaps, 16 MiB to 4 GiB
+constexpr uint64_t kGapCellHigh = 16ull << 30;   // gaps above 4 GiB
 
 // The engine a guest needs: Legacy32 runs real mode and 32-bit protected
 // mode and switches between them as the guest does (CR0.PE and far jumps);
@@ -62,7 +69,7 @@ constexpr uint64_t kMapCellHigh = 1ull << 30;
 enum class CpuWidth : uint8_t { Legacy32, Long64 };
 
 // Where accesses that become MMIO exits go (the vCPU). Called from inside
-// uc_emu_start, on the vCPU's worker thread.
+// uc_emu_start, in the vCPU's worker (a fiber in the thread that runs it).
 class MmioSink {
 public:
     virtual ~MmioSink() = default;
@@ -149,8 +156,7 @@ private:
     CpuWidth width_ = CpuWidth::Long64;
     MmioSink* sink_ = nullptr;
 
-    // Lock order: the vCPU's handshake mutex is never taken while this one
-    // is held.
+    // For changes made from another thread than the one running the vCPU.
     std::mutex mu_;
     bool emulating_ = false;
     std::atomic<bool> pending_{false};
