@@ -21,15 +21,7 @@ using emu::read32;
 
 bool EmuVcpu::Impl::is_rdtsc(uint64_t addr, uint32_t size) const {
     uint8_t b[3] = {};
-    // Most instructions are checked: their bytes come from the block's host
-    // memory where that is where the CPU reads them (no paging; neither
-    // Unicorn nor KVM masks A20), else through Unicorn (slower).
-    if (block_host && addr >= block_start && addr + size <= block_end) {
-        std::memcpy(b, block_host + (addr - block_start), size);
-    } else if (uc_mem_read(eng.uc(), addr, b, size) != UC_ERR_OK) {
-        return false;
-    }
-    return b[0] == 0x0f && ((size == 2 && b[1] == 0x31) || (size == 3 && b[1] == 0x01 && b[2] == 0xf9));
+    return uc_mem_read(eng.uc(), addr, b, size) == UC_ERR_OK && emu::is_rdtsc(b, size);
 }
 
 void EmuVcpu::Impl::replace_tsc() {
@@ -230,15 +222,6 @@ bool EmuVcpu::Impl::deliver(uint8_t vector, std::string& why) {
     return true;
 }
 
-
-bool EmuVcpu::Impl::is_rep_ins(uint64_t addr, uint32_t size) const {
-    if (!block_host || addr < block_start || addr + size > block_end || size < 2) return false;
-    const uint8_t* b = block_host + (addr - block_start);
-    bool rep = false;
-    uint32_t i = 0;
-    for (; i + 1 < size && emu::is_legacy_prefix(b[i]); ++i) rep |= b[i] == 0xf3 || b[i] == 0xf2;
-    return rep && i + 1 == size && (b[i] == 0x6c || b[i] == 0x6d);
-}
 
 // One batch as linux arch/x86/kvm/emulate.c's pio_in_emulated reads it
 // (rep_ins_batch), each element written where the CPU would put it (ES:DI,

@@ -31,6 +31,13 @@ void on_code(uc_engine* uc, uint64_t address, uint32_t size, void* user) {
     v->insn_addr = address;
     v->insn_size = size;
     v->eng.note_executed(address);
+    // The instruction's bytes, where the block's are at hand (no paging).
+    const uint8_t* code = v->block_host && address >= v->block_start && address + size <= v->block_end
+                                  ? v->block_host + (address - v->block_start)
+                                  : nullptr;
+    // A block's last instruction that may change the mode (or cannot be
+    // looked at) has the next block read it again.
+    if (address + size == v->block_end && (!code || emu::may_change_mode(code, size))) v->mode_known = false;
     // The only place the guest stops on request: an instruction boundary,
     // with the PC Unicorn synced for this hook. An interrupt window asked
     // for is checked here too: IF set and the instruction just done not
@@ -51,7 +58,7 @@ void on_code(uc_engine* uc, uint64_t address, uint32_t size, void* user) {
         if (const std::optional<uint16_t> cs = v->block_real_cs)
             stop = v->past_segment_end(address, *cs) ||
                    (size <= 6 && (v->block_end == 0 || address + size == v->block_end) && v->real_far_return(address, size, *cs));
-    if (!stop && v->block_may_rep_ins && address != v->rep_ins_skip && v->is_rep_ins(address, size)) {
+    if (!stop && code && address != v->rep_ins_skip && emu::is_rep_ins(code, size)) {
         v->rep_ins_pending = true;
         stop = true;
     }
@@ -59,7 +66,7 @@ void on_code(uc_engine* uc, uint64_t address, uint32_t size, void* user) {
     if (stop) {
         v->stopped_by_hook = true;
         uc_emu_stop(uc);
-    } else if (v->tsc_source && (size == 2 || size == 3) && v->is_rdtsc(address, size)) {
+    } else if (v->tsc_source && (size == 2 || size == 3) && (code ? emu::is_rdtsc(code, size) : v->is_rdtsc(address, size))) {
         v->tsc_pending = true;  // it runs now (a stop here would run it later, and see it again)
     }
 }
@@ -88,12 +95,18 @@ bool on_write_prot(uc_engine*, uc_mem_type, uint64_t address, int size, int64_t 
 
 void on_block(uc_engine*, uint64_t address, uint32_t size, void* user) {
     auto* v = static_cast<Impl*>(user);
+    // A guest that runs on without exits hands control back once run()'s
+    // wait is over, here at the boundary before the block's first
+    // instruction (whose code hook then stops it, if asked to).
+    if (v->hs.pause_due()) v->hs.pause();
     v->window_check_due = true;
-    v->read_block_mode();
+    if (!v->mode_known) v->read_block_mode();
     v->block_end = size ? address + size : 0;
     v->block_start = address;
     v->block_host = v->block_physical && size ? v->eng.host_bytes(address, size) : nullptr;
-    v->block_may_rep_ins = v->block_host && (std::memchr(v->block_host, 0x6c, size) || std::memchr(v->block_host, 0x6d, size));
+    // Without the block's bytes its last instruction cannot be looked at:
+    // the next block reads the mode again.
+    v->mode_known = v->block_host != nullptr;
 }
 
 int on_cpuid(uc_engine* uc, void* user) {
@@ -109,11 +122,10 @@ void on_interrupt(uc_engine* uc, uint32_t vector, void* user) {
 
 }  // namespace
 
-EmuVcpu::Impl::Impl(EmuVm& vm, unsigned i) : eng(vm.engine()), id(i) {
+EmuVcpu::Impl::Impl(EmuVm& vm, unsigned i) : eng(vm.engine()), id(i), hs([this] { worker_main(); }) {
     if (eng.sink()) throw Error("emulator: one vCPU per VM");
     install_hooks();
     eng.set_sink(this);
-    worker = std::thread([this] { worker_main(); });
 }
 
 void EmuVcpu::Impl::install_hooks() {
@@ -257,6 +269,7 @@ bool EmuVcpu::Impl::run_segment() {
     for (;;) {
         stopped_by_hook = false;
         window_stop = false;
+        mode_known = false;  // whatever ran between uc_emu_start calls may have changed it
         window_check_due = true;
         fault_vector = -1;
         try {
@@ -444,7 +457,6 @@ EmuVcpu::EmuVcpu(EmuVm& vm, unsigned id) : impl_(std::make_unique<Impl>(vm, id))
 
 EmuVcpu::~EmuVcpu() {
     impl_->hs.shut_down();
-    impl_->worker.join();
     impl_->remove_hooks();
     impl_->eng.set_sink(nullptr);
 }

@@ -18,9 +18,10 @@
 // Every exit carries RFLAGS.IF in interrupts_enabled. Code runs from RAM
 // and from read-only slots (firmware ROM).
 //
-// A worker thread runs the guest; ExitHandshake (exit_handshake.h) makes
-// its synchronous callbacks look like KVM's exits. regs(), sregs() and the
-// destructor first bring the guest to rest.
+// A worker runs the guest on a stack of its own in the caller's thread (a
+// fiber); ExitHandshake (exit_handshake.h) makes its synchronous callbacks
+// look like KVM's exits. regs(), sregs() and the destructor first bring
+// the guest to rest.
 //
 // Modes: long mode, and real mode with 32-bit protected mode (the guest
 // switches between them itself, with CR0.PE and far jumps, as SeaBIOS

@@ -6,12 +6,12 @@
 #pragma once
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <cstring>
 #include <optional>
 #include <string>
-#include <thread>
 #include <utility>
 #include <vector>
 
@@ -47,9 +47,28 @@ inline unsigned kvm_ins_batch(uint64_t count, uint64_t di, bool down, unsigned s
 }
 
 // An x86 legacy prefix: operand and address size, lock, rep/repne, segment.
-inline bool is_legacy_prefix(uint8_t b) {
-    return b == 0x66 || b == 0x67 || b == 0xf0 || b == 0xf2 || b == 0xf3 || b == 0x2e || b == 0x36 || b == 0x3e ||
-           b == 0x26 || b == 0x64 || b == 0x65;
+// A table: the code hook asks for every instruction.
+inline constexpr std::array<bool, 256> kLegacyPrefix = [] {
+    std::array<bool, 256> t{};
+    for (const uint8_t b : {0x66, 0x67, 0xf0, 0xf2, 0xf3, 0x2e, 0x36, 0x3e, 0x26, 0x64, 0x65}) t[b] = true;
+    return t;
+}();
+inline bool is_legacy_prefix(uint8_t b) { return kLegacyPrefix[b]; }
+
+// Whether the instruction in `b` (`size` bytes) is `rep ins` (or `repne
+// ins`, which the CPU runs the same).
+inline bool is_rep_ins(const uint8_t* b, uint32_t size) {
+    if (size < 2) return false;
+    bool rep = false;
+    uint32_t i = 0;
+    for (; i + 1 < size && is_legacy_prefix(b[i]); ++i) rep |= b[i] == 0xf3 || b[i] == 0xf2;
+    return rep && i + 1 == size && (b[i] == 0x6c || b[i] == 0x6d);
+}
+
+// Whether the instruction in `b` (`size` bytes) is RDTSC or RDTSCP, with
+// no prefixes (none changes what either does).
+inline bool is_rdtsc(const uint8_t* b, uint32_t size) {
+    return b[0] == 0x0f && ((size == 2 && b[1] == 0x31) || (size == 3 && b[1] == 0x01 && b[2] == 0xf9));
 }
 
 // The opcode of the instruction at `addr` past its legacy prefixes, and the
@@ -59,6 +78,31 @@ inline bool is_legacy_prefix(uint8_t b) {
 // from and never reach a device window (which would take them for an
 // access of the guest's).
 inline size_t code_bytes_at(uint64_t addr, size_t n) { return std::min<size_t>(n, 0x1000 - (addr & 0xfff)); }
+
+// Whether the instruction in `b` (`size` bytes, real or protected mode)
+// may change CR0.PE, CR0.PG or CS: moves to control registers, LMSW and
+// the other 0x0f 0x00/0x01 system instructions, far jumps, calls and
+// returns, IRET, INT n, SYSENTER/SYSEXIT/SYSCALL/SYSRET, RSM, WRMSR. The
+// rest leave the mode as it was.
+inline bool may_change_mode(const uint8_t* b, uint32_t size) {
+    uint32_t i = 0;
+    while (i < size && is_legacy_prefix(b[i])) ++i;
+    if (i >= size) return true;
+    const uint8_t op = b[i], next = i + 1 < size ? b[i + 1] : 0;
+    switch (op) {
+        case 0x0f:
+            return next == 0x00 || next == 0x01 || next == 0x05 || next == 0x06 || next == 0x07 || next == 0x22 ||
+                   next == 0x30 || next == 0x34 || next == 0x35 || next == 0xaa;
+        case 0x9a: case 0xea:              // call far, jmp far
+        case 0xca: case 0xcb: case 0xcf:   // retf, iret
+        case 0xcc: case 0xcd: case 0xce:   // int3, int n, into
+        case 0xf1:                         // int1
+            return true;
+        case 0x8e: return ((next >> 3) & 7) == 1;                          // mov to CS (#UD)
+        case 0xff: return ((next >> 3) & 7) == 3 || ((next >> 3) & 7) == 5;  // call far, jmp far
+        default: return false;
+    }
+}
 
 inline std::pair<uint8_t, uint8_t> opcode_at(uc_engine* uc, uint64_t addr) {
     uint8_t b[16] = {};
@@ -88,9 +132,6 @@ struct EmuVcpu::Impl final : emu::MmioSink {
     // The elements of a `rep ins` batch starting now, or 1 when the
     // instruction at insn_addr is not one.
     unsigned rep_ins_batch(unsigned size) const;
-    // Whether the instruction at `addr` (`size` bytes, in the block's host
-    // bytes) is `rep ins` (or `repne ins`, which the CPU runs the same).
-    bool is_rep_ins(uint64_t addr, uint32_t size) const;
     // Runs one batch of the `rep ins` at insn_addr as KVM does (see
     // RepInsByHand); EIP is at the instruction. Handled: false when the
     // emulator must run it itself (a destination outside RAM).
@@ -154,8 +195,14 @@ struct EmuVcpu::Impl final : emu::MmioSink {
     bool real_far_return(uint64_t addr, uint32_t size, uint16_t cs);
     // Reads block_real_cs and block_physical for the block starting now.
     void read_block_mode();
+    // Whether block_real_cs and block_physical still hold for the next
+    // block: cleared before each uc_emu_start and after a block's last
+    // instruction when it may change the mode (emu::may_change_mode) or
+    // its bytes were not at hand, so CR0 and CS (a register read each,
+    // costlier than the rest of the block hook) are read only then.
+    bool mode_known = false;
     // The CPU's mode as of the start of the translated block running now,
-    // which the block hook reads once for all its instructions: whatever
+    // which the block hook reads for all its instructions: whatever
     // changes the mode, paging or CS (mov to CR0, far jumps, calls and
     // returns, interrupts) ends a block in QEMU's translator, and the
     // worker's own changes happen between uc_emu_start calls, each starting
@@ -167,13 +214,11 @@ struct EmuVcpu::Impl final : emu::MmioSink {
     // Where that block ends (0: unknown). A far return ends its block, so
     // only a block's last instruction can be one.
     uint64_t block_end = 0;
-    // Where it starts, and its bytes in host memory when the vCPU has a TSC
-    // source and they are there (is_rdtsc reads them for each instruction).
+    // Where it starts, and its bytes in host memory where they are there
+    // (linear is physical): the code hook looks at each instruction's
+    // bytes for `rep ins`, RDTSC and a change of mode.
     uint64_t block_start = 0;
     const uint8_t* block_host = nullptr;
-    // Whether the block's bytes hold 0x6c or 0x6d, so that one of its
-    // instructions may be `rep ins` (the code hook looks closer then).
-    bool block_may_rep_ins = false;
     // `rep ins` is run by hand, a batch at a time between uc_emu_start
     // calls, where the block's code is in RAM without paging: KVM decodes
     // the instruction once for a whole batch, writes the batch to memory,
@@ -192,8 +237,8 @@ struct EmuVcpu::Impl final : emu::MmioSink {
     // its last bytes from past it, as QEMU's TCG (and so the nested VM's
     // KVM, docs/ACCELERATORS.md) fetches them; IP wraps after it.
     bool past_segment_end(uint64_t addr, uint16_t cs);
-    // Whether the instruction at `addr` is RDTSC or RDTSCP (no prefixes:
-    // none changes what either does).
+    // emu::is_rdtsc of the instruction at `addr`, its bytes read through
+    // Unicorn (where they are not in the block's host bytes).
     bool is_rdtsc(uint64_t addr, uint32_t size) const;
     // EDX:EAX from the TSC source, over what Unicorn's RDTSC left there.
     void replace_tsc();
@@ -281,7 +326,6 @@ struct EmuVcpu::Impl final : emu::MmioSink {
     bool ran = false;                     // run() since set_sregs
     std::optional<std::string> failed_injection;  // a Shutdown for the next run()
 
-    std::thread worker;  // last: starts once everything above exists
 };
 
 }  // namespace kvmrr
