@@ -27,6 +27,17 @@ void spin_until_stopped(ExitHandshake& hs) {
         if (hs.pause_due()) hs.pause();
 }
 
+// A worker whose every guest execution spins until stopped, counted.
+std::function<void(ExitHandshake&)> spinning_guest(int& segments) {
+    return [&segments](ExitHandshake& hs) {
+        while (hs.wait_for_start()) {
+            ++segments;
+            spin_until_stopped(hs);
+            hs.segment_ended(false);
+        }
+    };
+}
+
 TEST(ExitHandshake, ExitsAreReturnedInOrderAndCompletedByTheNextRun) {
     int buffer = 0;  // stands for the exit buffer
     std::vector<int> seen_by_worker;
@@ -58,13 +69,7 @@ TEST(ExitHandshake, ExitsAreReturnedInOrderAndCompletedByTheNextRun) {
 
 TEST(ExitHandshake, RunReturnsFalseWhileTheGuestSpinsAndQuiesceStopsIt) {
     int segments = 0;
-    Harness h([&](ExitHandshake& hs) {
-        while (hs.wait_for_start()) {
-            ++segments;
-            spin_until_stopped(hs);
-            hs.segment_ended(false);
-        }
-    });
+    Harness h(spinning_guest(segments));
     ExitHandshake& hs = *h.hs;
     const auto t0 = std::chrono::steady_clock::now();
     EXPECT_FALSE(hs.run(10ms));
@@ -137,13 +142,7 @@ TEST(ExitHandshake, DestroyingItStopsAPausedGuestAndEndsTheWorker) {
 
 TEST(ExitHandshake, AGuestPausedInOneThreadRunsOnFromAnother) {
     int segments = 0;
-    Harness h([&](ExitHandshake& hs) {
-        while (hs.wait_for_start()) {
-            ++segments;
-            spin_until_stopped(hs);
-            hs.segment_ended(false);
-        }
-    });
+    Harness h(spinning_guest(segments));
     EXPECT_FALSE(h.hs->run(5ms));
     std::thread([&] { EXPECT_FALSE(h.hs->run(5ms)); }).join();
     EXPECT_EQ(segments, 1);
