@@ -35,9 +35,11 @@ void on_code(uc_engine* uc, uint64_t address, uint32_t size, void* user) {
     const uint8_t* code = v->block_host && address >= v->block_start && address + size <= v->block_end
                                   ? v->block_host + (address - v->block_start)
                                   : nullptr;
-    // A block's last instruction that may change the mode (or cannot be
-    // looked at) has the next block read it again.
-    if (address + size == v->block_end && (!code || emu::may_change_mode(code, size))) v->mode_known = false;
+    // An instruction that may change the mode (or cannot be looked at) has
+    // the next block read it again. Only a block's last one can, but every
+    // one is looked at: the mode then never hangs on the block's size that
+    // Unicorn reports being right.
+    if (!code || emu::may_change_mode(code, size)) v->mode_known = false;
     // The only place the guest stops on request: an instruction boundary,
     // with the PC Unicorn synced for this hook. An interrupt window asked
     // for is checked here too: IF set and the instruction just done not

@@ -196,10 +196,10 @@ struct EmuVcpu::Impl final : emu::MmioSink {
     // Reads block_real_cs and block_physical for the block starting now.
     void read_block_mode();
     // Whether block_real_cs and block_physical still hold for the next
-    // block: cleared before each uc_emu_start and after a block's last
-    // instruction when it may change the mode (emu::may_change_mode) or
-    // its bytes were not at hand, so CR0 and CS (a register read each,
-    // costlier than the rest of the block hook) are read only then.
+    // block: cleared before each uc_emu_start and after an instruction that
+    // may change the mode (emu::may_change_mode) or whose bytes were not at
+    // hand, so CR0 and CS (a register read each, costlier than the rest of
+    // the block hook) are read only then.
     bool mode_known = false;
     // The CPU's mode as of the start of the translated block running now,
     // which the block hook reads for all its instructions: whatever
