@@ -52,6 +52,14 @@ bool EmuVcpu::Impl::software_interrupt_stop() {
     return op == 0xcd || op == 0xcc || op == 0xce;
 }
 
+int EmuVcpu::Impl::real_mode_exception(uc_err err) const {
+    if (!guest_vectors.load() || eng.width() != emu::CpuWidth::Legacy32 || insn_size == 0) return -1;
+    if (read32(eng.uc(), UC_X86_REG_CR0) & 1) return -1;
+    if (err == UC_ERR_INSN_INVALID) return 6;  // #UD
+    if (err == UC_ERR_OK && fault_vector >= 0 && fault_vector < 32) return fault_vector;
+    return -1;
+}
+
 // On the worker, which must not throw: a map Unicorn refuses is reported
 // when the guest next runs (run_segment), where settling is tried again.
 void EmuVcpu::Impl::settle_map() {

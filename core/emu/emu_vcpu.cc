@@ -349,6 +349,24 @@ bool EmuVcpu::Impl::run_segment() {
             last_error = why;
             return true;
         }
+        if (const int vector = real_mode_exception(err); vector >= 0) {
+            // A CPU exception in real mode, in a guest with its own IVT:
+            // delivered through it as the CPU does, with no error code and
+            // the faulting instruction (the last one the code hook saw) as
+            // the return address. Unicorn only reports it and stops.
+            const auto ip = static_cast<uint32_t>((insn_addr - emu::cs_base(eng.uc(), eng.width())) & 0xffff);
+            uc_reg_write(eng.uc(), UC_X86_REG_EIP, &ip);
+            std::string why;
+            if (deliver(static_cast<uint8_t>(vector), why)) {
+                insn_size = 0;
+                continue;
+            }
+            exit = VcpuExit{};
+            exit.kind = ExitKind::Shutdown;
+            exit.interrupts_enabled = flags_if();
+            last_error = why;
+            return true;
+        }
         if (stopped_by_hook && fault_vector < 0) {
             if (hs.stop_requested()) return false;
             if (window_stop) {

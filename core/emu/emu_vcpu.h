@@ -9,8 +9,9 @@
 //   hlt               Hlt
 //   interrupt window asked for and open
 //                     InterruptWindow
-//   a CPU exception   Shutdown (the emulator delivers none; kvmrr's own
-//                     guests have no IDT, so on KVM each would triple-fault)
+//   a CPU exception   Shutdown (kvmrr's own guests have no IDT, so on KVM
+//                     each would triple-fault), unless the guest has its
+//                     own vectors and is in real mode: then through its IVT
 //   int n, int3, into Shutdown, unless the guest has its own vectors
 //                     (set_guest_vectors): then through its IVT/IDT
 //   fetch from MMIO or unmapped memory, other emulator errors

@@ -189,6 +189,10 @@ struct EmuVcpu::Impl final : emu::MmioSink {
     // (STI, MOV SS, POP SS).
     bool shadow_after(uint64_t addr, uint32_t size) const;
     bool software_interrupt_stop();
+    // After uc_emu_start ended with `err` (and no software interrupt): the
+    // vector of a CPU exception the CPU would deliver through the IVT (a
+    // guest with its own vectors, in real mode), else -1.
+    int real_mode_exception(uc_err err) const;
     // Whether the instruction at `addr` (`size` bytes) is a far return
     // (retf, retf imm16) in real mode with a CS base other than 0; fills
     // far_ret. See far_return_by_hand.

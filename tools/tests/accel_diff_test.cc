@@ -96,6 +96,8 @@ std::vector<Guest> guests() {
         firmware("rep_ins_wrap", "QEMU\x86\x80\x86\x80"),
         // Runs into memory with nothing behind it: an internal error (125).
         firmware("fetch_fault", "f", 125),
+        // A #UD and a #DE in real mode, handled through its own IVT.
+        firmware("exceptions", "UDK"),
     };
 }
 

@@ -259,6 +259,37 @@ TEST(EmuPc, IntNGoesThroughTheIvtOnlyForAGuestWithVectors) {
     }
 }
 
+// A #UD and a #DE in real mode, with CS's base not 0: through the IVT,
+// with the faulting instruction's IP pushed (faults), for a guest with its
+// own vectors; without them, the #UD ends the run as before.
+TEST(EmuPc, CpuExceptionsInRealModeGoThroughTheIvt) {
+    for (bool vectors : {true, false}) {
+        PcGuest g;
+        g.ivt(6, 0, 0x2000);
+        g.ivt(0, 0, 0x2100);
+        // out imm8,al; push bp; mov bp,sp; add word [bp+2],2; pop bp; iret
+        g.put(0x2000, {0xe6, 0x90, 0x55, 0x89, 0xe5, 0x83, 0x46, 0x02, 0x02, 0x5d, 0xcf});
+        g.put(0x2100, {0xe6, 0x91, 0x55, 0x89, 0xe5, 0x83, 0x46, 0x02, 0x02, 0x5d, 0xcf});
+        // ud2; mov ax,5; xor bl,bl; div bl; hlt (at CS 0x100, IP 0x10)
+        g.put(0x1010, {0x0f, 0x0b, 0xb8, 0x05, 0x00, 0x30, 0xdb, 0xf6, 0xf3, 0xf4});
+        g.start_real(0x100, 0x10);
+        g.vcpu->set_guest_vectors(vectors);
+        if (!vectors) {
+            ASSERT_EQ(g.next(), ExitKind::Shutdown);
+            continue;
+        }
+        ASSERT_EQ(g.next(), ExitKind::Io);
+        EXPECT_EQ(g.exit.addr, 0x90u);
+        ASSERT_EQ(g.next(), ExitKind::Io);
+        EXPECT_EQ(g.exit.addr, 0x91u);
+        ASSERT_EQ(g.next(), ExitKind::Hlt);
+        const kvm_regs r = g.vcpu->regs();
+        EXPECT_EQ(r.rip, 0x1au);  // past the hlt
+        EXPECT_EQ(r.rsp, 0x7000u);
+        EXPECT_EQ(g.vcpu->sregs().cs.selector, 0x100u);
+    }
+}
+
 // SeaBIOS's call16: `int 0x1c; lretw` in CS 0xf000 returned to the IVT
 // handler's caller and then went to CS base + the lretw's own linear
 // address (Unicorn 2.0.1 syncs EIP to the linear address before the load of
