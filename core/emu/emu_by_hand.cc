@@ -52,6 +52,19 @@ bool EmuVcpu::Impl::software_interrupt_stop() {
     return op == 0xcd || op == 0xcc || op == 0xce;
 }
 
+bool EmuVcpu::Impl::deliver_or_shut_down(uint8_t vector) {
+    std::string why;
+    if (deliver(vector, why)) {
+        insn_size = 0;  // the handler's first instruction is in no shadow
+        return true;
+    }
+    exit = VcpuExit{};
+    exit.kind = ExitKind::Shutdown;
+    exit.interrupts_enabled = flags_if();
+    last_error = why;
+    return false;
+}
+
 int EmuVcpu::Impl::real_mode_exception(uc_err err) const {
     if (!guest_vectors.load() || eng.width() != emu::CpuWidth::Legacy32 || insn_size == 0) return -1;
     if (read32(eng.uc(), UC_X86_REG_CR0) & 1) return -1;

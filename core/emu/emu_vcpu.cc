@@ -338,15 +338,7 @@ bool EmuVcpu::Impl::run_segment() {
         if (fault_vector >= 0 && guest_vectors.load() && software_interrupt_stop()) {
             // int n, int3, into in a guest with its own IVT/IDT: Unicorn
             // only reports them, so deliver them as the CPU would.
-            std::string why;
-            if (deliver(static_cast<uint8_t>(fault_vector), why)) {
-                insn_size = 0;
-                continue;
-            }
-            exit = VcpuExit{};
-            exit.kind = ExitKind::Shutdown;
-            exit.interrupts_enabled = flags_if();
-            last_error = why;
+            if (deliver_or_shut_down(static_cast<uint8_t>(fault_vector))) continue;
             return true;
         }
         if (const int vector = real_mode_exception(err); vector >= 0) {
@@ -356,15 +348,7 @@ bool EmuVcpu::Impl::run_segment() {
             // the return address. Unicorn only reports it and stops.
             const auto ip = static_cast<uint32_t>((insn_addr - emu::cs_base(eng.uc(), eng.width())) & 0xffff);
             uc_reg_write(eng.uc(), UC_X86_REG_EIP, &ip);
-            std::string why;
-            if (deliver(static_cast<uint8_t>(vector), why)) {
-                insn_size = 0;
-                continue;
-            }
-            exit = VcpuExit{};
-            exit.kind = ExitKind::Shutdown;
-            exit.interrupts_enabled = flags_if();
-            last_error = why;
+            if (deliver_or_shut_down(static_cast<uint8_t>(vector))) continue;
             return true;
         }
         if (stopped_by_hook && fault_vector < 0) {

@@ -185,6 +185,9 @@ struct EmuVcpu::Impl final : emu::MmioSink {
     // the return address; false with `why` when the CPU would triple-fault.
     bool deliver(uint8_t vector, std::string& why);
     bool push(uint32_t value, unsigned size, std::string& why);
+    // deliver() from the worker between uc_emu_start calls; where the CPU
+    // would triple-fault, posts the Shutdown exit and returns false.
+    bool deliver_or_shut_down(uint8_t vector);
     // Whether the instruction last completed leaves an interrupt shadow
     // (STI, MOV SS, POP SS).
     bool shadow_after(uint64_t addr, uint32_t size) const;
