@@ -9,7 +9,6 @@
 namespace kvmrr {
 
 using emu::kRunWait;
-using emu::kStringInMax;
 using emu::read32;
 
 

@@ -26,15 +26,17 @@ bool ExitHandshake::run(std::chrono::milliseconds wait) {
 
 void ExitHandshake::quiesce() {
     if (at_rest() || fiber_.done()) return;
-    stop_ = true;
-    while (!at_rest() && !fiber_.done()) enter();
-    if (!quit_) stop_ = false;
+    run_to_rest();
 }
 
 void ExitHandshake::complete() {
     if (phase_ != Phase::Parked || exit_ready_ || resume_ || fiber_.done()) return;
-    stop_ = true;
     resume_ = true;
+    run_to_rest();
+}
+
+void ExitHandshake::run_to_rest() {
+    stop_ = true;
     while (!at_rest() && !fiber_.done()) enter();
     if (!quit_) stop_ = false;
 }

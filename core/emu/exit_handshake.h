@@ -81,6 +81,9 @@ private:
     bool at_rest() const { return (phase_ == Phase::Idle && !go_) || (phase_ == Phase::Parked && !resume_); }
     // Runs the worker until it yields, unless it has returned.
     void enter() { fiber_.resume(); }
+    // Runs the worker, asked to stop at the next instruction boundary,
+    // until it is at rest (quiesce, complete).
+    void run_to_rest();
 
     Fiber fiber_;
     Phase phase_ = Phase::Idle;
