@@ -1,10 +1,13 @@
 #include "export/qemu_check.h"
 
+#include <chrono>
 #include <cinttypes>
 #include <cstdio>
+#include <thread>
 
 #include "export/qtest_client.h"
 #include "export/qtest_script.h"
+#include "export/trace_disk_image.h"
 #include "record/trace_reader.h"
 #include "replay/event_groups.h"
 
@@ -30,9 +33,10 @@ std::string join(const std::string& bin, const std::vector<std::string>& args) {
 // with TCG stopped before its first instruction. A binary without it
 // exits at once ("invalid accelerator qtest"); the probe is the first
 // command, `clock_step 0`.
-std::unique_ptr<QtestClient> start_qemu(const QemuPcMap& map, const QemuCheckOptions& o, QemuCheckReport& rep) {
+std::unique_ptr<QtestClient> start_qemu(const QemuPcMap& map, const std::string& disk, const QemuCheckOptions& o,
+                                       QemuCheckReport& rep) {
     const std::string bin = qemu_binary(o.qemu);
-    std::vector<std::string> base = map.qemu_machine_args();
+    std::vector<std::string> base = map.qemu_machine_args(disk);
     for (const char* a : {"-qtest", "stdio", "-qtest-log", "/dev/null"}) base.push_back(a);
     std::vector<std::string> with_qtest = base;
     with_qtest.insert(with_qtest.end(), {"-accel", "qtest"});
@@ -56,17 +60,43 @@ std::unique_ptr<QtestClient> start_qemu(const QemuPcMap& map, const QemuCheckOpt
     return c;
 }
 
+// Repeats the step's busy probe until QEMU's device has finished what it
+// does in the background (bit 7 clear), or the time-out: then the access
+// goes ahead, and a difference shows.
+void wait_while_busy(QtestClient& qemu, const QtestStep& s, const QemuCheckOptions& o, QemuCheckReport& rep) {
+    const auto give_up = std::chrono::steady_clock::now() + o.timeout;
+    bool waited = false;
+    for (;;) {
+        const QtestReply r = qemu.send(s.busy_probe);
+        ++rep.commands;
+        if (!r.ok || !r.value || !(*r.value & 0x80)) break;
+        if (std::chrono::steady_clock::now() > give_up) break;
+        waited = true;
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    rep.busy_waits += waited;
+}
+
 }  // namespace
 
 QemuCheckReport qemu_check(const std::string& trace_path, const QemuCheckOptions& o) {
     QemuCheckReport rep;
     TraceReader reader = TraceReader::open(trace_path);
     EventGroupReader groups(reader);
-    std::unique_ptr<QtestClient> qemu = start_qemu(QemuPcMap(reader.header()), o, rep);
+    // QEMU's disk holds what the recorded run's held, as far as the trace
+    // shows it; it outlives QEMU, which is stopped below or in the client's
+    // destructor first.
+    std::optional<TraceDiskImage> disk;
+    if (reader.header().disk_sectors) {
+        disk.emplace(trace_path);
+        rep.disk_sectors_known = disk->sectors_known();
+    }
+    std::unique_ptr<QtestClient> qemu = start_qemu(QemuPcMap(reader.header()), disk ? disk->path() : "", o, rep);
     QtestScript script(reader.header(), rep.clock_stepped);
 
     std::map<std::string, uint64_t> previous;  // the last QEMU value of each monotonic register
     script.add_trace(groups, [&](const QtestStep& s) {
+        if (!s.busy_probe.empty()) wait_while_busy(*qemu, s, o, rep);
         const QtestReply reply = qemu->send(s.command);
         ++rep.commands;
         if (!reply.ok)
@@ -128,6 +158,11 @@ std::string QemuCheckReport::format() const {
     s += clock_stepped ? "clock: QEMU's virtual clock stepped to each access's recorded time\n"
                        : "clock: this QEMU has no qtest accelerator (no clock_step): its virtual clock stands still; "
                          "time-valued registers are compared by shape\n";
+    if (disk_sectors_known)
+        s += "disk: " + std::to_string(disk_sectors_known) + " sectors of the recorded run's disk rebuilt from the trace's disk reads\n";
+    if (busy_waits)
+        s += "waited " + std::to_string(busy_waits) +
+             " times for QEMU's IDE to finish work it does in the background (kvmrr's is done at once)\n";
     s += "sent: " + std::to_string(accesses_sent) + " accesses as " + std::to_string(commands) + " commands\n";
     uint64_t left = 0;
     for (const auto& [why, n] : left_out) left += n;

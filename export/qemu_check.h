@@ -36,6 +36,8 @@ struct ReadDifference {
 struct QemuCheckReport {
     std::string qemu_command;  // how QEMU was started
     bool clock_stepped = false;
+    uint64_t disk_sectors_known = 0;  // the disk QEMU was given: sectors taken from the trace
+    uint64_t busy_waits = 0;          // accesses held back until QEMU's device was idle
     uint64_t accesses_sent = 0, commands = 0, reads = 0;
     uint64_t compared = 0, agreed = 0, differing = 0, skipped = 0;
     std::map<std::string, uint64_t> exact_by_device;  // reads compared exactly, by device

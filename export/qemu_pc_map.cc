@@ -20,7 +20,7 @@ struct QemuWindow {
 
 // What QEMU 7.2's `pc` machine (i440FX, PIIX3/4) has at fixed places, by
 // the name of kvmrr's window for the same device.
-constexpr std::array<QemuWindow, 17> kQemuPc = {{
+constexpr std::array<QemuWindow, 21> kQemuPc = {{
     {"pic-master", true, 0x20, 2, true},     {"pit", true, 0x40, 4, true},
     {"i8042-data", true, 0x60, 1, true},     {"pit-port61", true, 0x61, 1, true},
     {"i8042-cmd", true, 0x64, 1, true},      {"cmos-rtc", true, 0x70, 2, false},
@@ -30,6 +30,8 @@ constexpr std::array<QemuWindow, 17> kQemuPc = {{
     {"elcr", true, 0x4d0, 2, true},          {"fw-cfg", true, 0x510, 2, true},
     {"fw-cfg-dma", true, 0x514, 8, true},    {"pci-conf", true, 0xcf8, 8, true},
     {"ioapic", false, 0xfec00000, 0x1000, true},
+    {"ide0", true, 0x1f0, 8, true},          {"ide0-ctl", true, 0x3f6, 1, true},
+    {"ide1", true, 0x170, 8, true},          {"ide1-ctl", true, 0x376, 1, true},
 }};
 
 bool is_pm_region(const std::string& r) { return r == "acpi-evt" || r == "acpi-cnt" || r == "acpi-tmr"; }
@@ -44,7 +46,9 @@ bool is_bcd(uint64_t v) { return (v & 0xf) <= 9 && ((v >> 4) & 0xf) <= 9; }
 
 }  // namespace
 
-QemuPcMap::QemuPcMap(const TraceHeader& header) : header_(header), pc_board_(header.board == "pc") {}
+QemuPcMap::QemuPcMap(const TraceHeader& header) : header_(header), pc_board_(header.board == "pc") {
+    for (const DeviceRecord& d : header.devices) has_ide_ |= d.name == "piix3-ide";
+}
 
 std::string QemuPcMap::device(const AccessEvent& a, const std::string& region_name) const {
     return device_name(header_, a, region_name);
@@ -126,10 +130,12 @@ ReadRule QemuPcMap::rule(const AccessEvent& a, const std::string& device) const 
         return r;
     }
     // 00:01.1, the PIIX3's IDE function: QEMU's pc always has it (it is
-    // not a -device), kvmrr's pc board has no IDE and answers all ones.
-    if (device == "pci-conf" && a.addr >= 0xcfc && (pci_address_ >> 31) && ((pci_address_ >> 8) & 0xffff) == 0x0009) {
+    // not a -device); traces of kvmrr's pc board from before it had one
+    // read all ones there.
+    if (!has_ide_ && device == "pci-conf" && a.addr >= 0xcfc && (pci_address_ >> 31) &&
+        ((pci_address_ >> 8) & 0xffff) == 0x0009) {
         r.kind = CompareKind::Skip;
-        r.why = "PCI function 00:01.1 (PIIX3 IDE): QEMU's pc always has it, kvmrr's pc board has no IDE";
+        r.why = "PCI function 00:01.1 (PIIX3 IDE): QEMU's pc always has it, this trace's pc board had no IDE";
         return r;
     }
     if (device == "pit" && a.addr != 0x43) return shape(ShapeKind::Fits, "PIT counters (time)");
@@ -165,7 +171,13 @@ ReadRule QemuPcMap::rule(const AccessEvent& a, const std::string& device) const 
     return r;
 }
 
-std::vector<std::string> QemuPcMap::qemu_machine_args() const {
+std::string QemuPcMap::busy_probe(const std::string& device) const {
+    if (device == "ide0" || device == "ide0-ctl") return "inb 0x3f6";
+    if (device == "ide1" || device == "ide1-ctl") return "inb 0x376";
+    return "";
+}
+
+std::vector<std::string> QemuPcMap::qemu_machine_args(const std::string& disk_image) const {
     // smm=off: kvmrr's boards have no SMM, and QEMU's PIIX4 then marks SMM
     // as set up already (config 0x5b = 0x02), as kvmrr's does.
     std::vector<std::string> a = {"-M", "pc,smm=off", "-display", "none", "-nodefaults", "-m",
@@ -176,6 +188,9 @@ std::vector<std::string> QemuPcMap::qemu_machine_args() const {
         for (const char* x : {"-chardev", "null,id=kvmrr-debugcon", "-device", "isa-debugcon,iobase=0x402,chardev=kvmrr-debugcon"})
             a.push_back(x);
     }
+    // The pc board's disk is the primary master, as QEMU's first IDE drive.
+    if (!disk_image.empty())
+        for (const std::string& x : {std::string("-drive"), "file=" + disk_image + ",format=raw,if=ide,index=0"}) a.push_back(x);
     return a;
 }
 

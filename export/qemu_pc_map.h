@@ -62,12 +62,22 @@ public:
     std::string register_name(const AccessEvent& a, const std::string& device) const;
     ReadRule rule(const AccessEvent& a, const std::string& device) const;
 
-    // The QEMU command line's machine part for this trace (-m, devices).
-    std::vector<std::string> qemu_machine_args() const;
+    // A qtest read that shows whether QEMU's `device` is still busy with
+    // work QEMU finishes asynchronously, in bit 7 of its value (an IDE
+    // channel's alternate status: QEMU reads and writes sectors, flushes
+    // and resets in the background; kvmrr's model is never busy), to
+    // repeat before an access to it until the bit is clear; "" for a
+    // device without such work.
+    std::string busy_probe(const std::string& device) const;
+
+    // The QEMU command line's machine part for this trace (-m, devices),
+    // with `disk_image` (if any) as the primary master IDE disk.
+    std::vector<std::string> qemu_machine_args(const std::string& disk_image = "") const;
 
 private:
     const TraceHeader& header_;
     bool pc_board_ = false;
+    bool has_ide_ = false;  // the trace's board has the PIIX3 IDE function
     uint8_t cmos_index_ = 0;
     uint32_t pci_address_ = 0;
     uint32_t ioapic_select_ = 0;

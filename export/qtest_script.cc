@@ -76,6 +76,7 @@ void QtestScript::access_steps(const AccessEvent& a, uint64_t seq, const std::st
             ++reads_;
         }
         s.command = qtest_command(a.io, a.is_write, a.size, addr, v);
+        s.busy_probe = map_.busy_probe(device);
         out.push_back(std::move(s));
     }
 }
@@ -134,8 +135,10 @@ void QtestScript::add_trace(EventGroupReader& groups, const std::function<void(c
 
 QtestExport export_qtest(const std::string& path, std::ostream& out) {
     QtestExport r;
+    uint64_t disk_sectors = 0;
     auto run = [&](const std::function<void(const QtestStep&)>& each) {
         TraceReader reader = TraceReader::open(path);
+        disk_sectors = reader.header().disk_sectors;
         EventGroupReader groups(reader);
         QtestScript script(reader.header(), true);
         script.add_trace(groups, each);
@@ -156,6 +159,9 @@ QtestExport export_qtest(const std::string& path, std::ostream& out) {
     out << "# left out: " << left << " accesses\n";
     for (const auto& [why, n] : r.left_out) out << "#   " << n << " " << why << "\n";
     out << "# clock_step needs QEMU's qtest accelerator (-accel qtest); other builds answer it FAIL\n";
+    if (disk_sectors)
+        out << "# the pc board had an IDE disk of " << disk_sectors
+            << " sectors: QEMU needs it as its first IDE drive (kvmrr qemu-check rebuilds it from the trace)\n";
     if (r.damage) out << "# the trace is not whole: " << *r.damage << "\n";
     run([&](const QtestStep& s) { out << s.command << " # " << s.comment() << "\n"; });
     out.flush();

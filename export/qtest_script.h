@@ -43,6 +43,9 @@ struct QtestStep {
     uint64_t recorded = 0;  // a read's recorded value
     std::string device, reg;
     ReadRule rule;          // how a read is compared
+    // A read to repeat first while it shows QEMU's device busy with work
+    // QEMU does asynchronously (QemuPcMap::busy_probe); "" none.
+    std::string busy_probe;
     std::string comment() const;
 };
 

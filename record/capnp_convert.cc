@@ -228,6 +228,7 @@ void header_to_capnp(const TraceHeader& h, schema::TraceHeader::Builder b) {
     }
     set_text(h.board, [&](auto t) { m.setBoard(t); });
     set_data(h.firmware, [&](auto d) { m.setFirmware(d); });
+    m.setDiskSectors(h.disk_sectors);
 
     auto g = b.initGuest();
     set_text(h.guest_name, [&](auto t) { g.setName(t); });
@@ -287,6 +288,7 @@ TraceHeader header_from_capnp(schema::TraceHeader::Reader r) {
     h.rom_low_alias = m.getRomLowAlias();
     h.board = str(m.getBoard());
     h.firmware = bytes(m.getFirmware());
+    h.disk_sectors = m.getDiskSectors();
     for (auto w : m.getWindows()) h.windows.push_back({str(w.getName()), w.getIo(), w.getAddr(), w.getSize()});
     for (auto d : m.getDevices()) h.devices.push_back({str(d.getName()), d.getModelVersion()});
 

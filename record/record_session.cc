@@ -49,7 +49,8 @@ RecordReport record_guest(const RecordRequest& req) {
     if (req.run.board == Board::Pc) {
         h.board = board_name(Board::Pc);
         h.firmware = req.run.firmware;
-        h.min_reader_version = kTraceInterruptVersion;
+        h.disk_sectors = req.run.disk_sectors;
+        h.min_reader_version = req.run.disk_sectors ? kTraceDiskVersion : kTraceInterruptVersion;
     }
     h.clock = clock_mode_name(req.run.clock);
     h.stop_at_output = req.run.stop_at_output;

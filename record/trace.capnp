@@ -34,6 +34,7 @@ struct MachineDesc {
   devices @4 :List(DeviceDesc);
   board @5 :Text;      # format 5: "pc" for the PC board ("" or "kvmrr": kvmrr's own)
   firmware @6 :Data;   # format 5: the firmware ROM image (the pc board boots it)
+  diskSectors @7 :UInt64;  # format 7: the pc board's IDE disk (primary master), in 512-byte sectors; 0: none
 }
 
 struct Window {

@@ -26,11 +26,15 @@ namespace kvmrr {
 // (kTraceInterruptVersion). Version 6 adds --lax-mmio to the header's
 // options (a field: skippable; a reader that ignores it replays a lax run
 // strictly and reports the divergence at the first unassigned access).
+// Version 7 adds the pc board's IDE disk size to the machine (a field; a
+// trace with a disk asks for a reader of version 7, kTraceDiskVersion,
+// since an older one would build the board without the disk).
 // This build still reads versions 1 to 3.
-constexpr uint32_t kTraceFormatVersion = 6;
+constexpr uint32_t kTraceFormatVersion = 7;
 constexpr uint32_t kTraceMinReaderVersion = 4;
 constexpr uint32_t kTraceInlineAccessVersion = 4;  // the first that writes Event.access
 constexpr uint32_t kTraceInterruptVersion = 5;     // the first with interrupt events
+constexpr uint32_t kTraceDiskVersion = 7;          // the first with the pc board's IDE disk
 constexpr uint32_t kNoRegion = 0xffffffff;
 
 struct RegsRecord {
@@ -240,6 +244,7 @@ struct TraceHeader {
     std::vector<DeviceRecord> devices;
     std::string board;              // "pc", or "" for kvmrr's own board (format 5)
     std::vector<uint8_t> firmware;  // the pc board's ROM image (format 5)
+    uint64_t disk_sectors = 0;      // the pc board's IDE disk, 512-byte sectors; 0 none (format 7)
     // guest
     std::string guest_name;
     uint64_t guest_hash = 0;

@@ -236,7 +236,8 @@ std::string format_header(const TraceHeader& h) {
         line("  window " + word(w.name) + (w.io ? " io " : " mmio ") + hex(w.addr) + " size " + hex(w.size));
     for (const DeviceRecord& d : h.devices) line("  device " + word(d.name) + " model " + num(d.model_version));
     if (!h.board.empty())
-        line("board: " + word(h.board) + (h.firmware.empty() ? std::string() : ", firmware " + num(h.firmware.size()) + " bytes"));
+        line("board: " + word(h.board) + (h.firmware.empty() ? std::string() : ", firmware " + num(h.firmware.size()) + " bytes") +
+             (h.disk_sectors ? ", IDE disk " + num(h.disk_sectors) + " sectors" : std::string()));
     std::string args;
     for (uint64_t a : h.guest_args) args += (args.empty() ? "" : " ") + hex(a);
     line("guest: " + word(h.guest_name) + ", hash " + hex(h.guest_hash) + ", " +

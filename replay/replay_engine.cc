@@ -3,6 +3,7 @@
 #include "core/guest_image.h"
 #include "core/memory_region.h"
 #include "record/trace_error.h"
+#include "vmm/board.h"
 
 namespace kvmrr {
 
@@ -19,6 +20,18 @@ MachineLayout layout_from_header(const TraceHeader& h) {
     // Only a machine kvmrr can build was recorded: anything else is a lie.
     if (h.board.empty() || h.board == "kvmrr")
         if (auto p = l.problem()) throw TraceError("the trace header's machine cannot be: " + p->message);
+    if (h.disk_sectors) {
+        const auto has = [&](const char* name) {
+            for (const WindowRecord& w : h.windows)
+                if (w.name == name) return true;
+            return false;
+        };
+        if (h.board != "pc" || !has("ide0") || !has("ide0-ctl"))
+            throw TraceError("the trace header names an IDE disk, but its machine has no IDE channel");
+        if (h.disk_sectors > kDiskMaxSectors)
+            throw TraceError("the trace header names an IDE disk of " + std::to_string(h.disk_sectors) +
+                             " sectors, past what LBA48 addresses");
+    }
     return l;
 }
 
@@ -45,6 +58,7 @@ ReplayEngine::ReplayEngine(TraceReader& reader, const ReplayOptions& options, Ac
     c.layout = layout_from_header(h_);
     if (!h_.board.empty()) c.board = parse_board(h_.board);
     c.firmware = h_.firmware;
+    c.disk_sectors = h_.disk_sectors;
     if (!h_.clock.empty()) c.clock = parse_clock_mode(h_.clock);
     c.stop_at_output = h_.stop_at_output;  // the recording ended there, and so does the run
     c.serial_out = [](uint8_t) {};

@@ -186,6 +186,7 @@ void finish_guest_request(GuestRunRequest& req, const GuestCli& gc, const Machin
         req.layout = pc_layout(layout.ram_size == MachineLayout::default_layout().ram_size ? kPcDefaultRam : layout.ram_size,
                                req.firmware.size());
         req.debugcon_out = output_to(gc.debugcon, nullptr, "debug console's output");
+        if (!req.disk.empty()) req.disk_sectors = pc_disk_sectors(req.disk);
     } else {
         if (!gc.firmware.empty() || !gc.debugcon.empty()) throw Error("--firmware and --debugcon are for --board pc");
         if (req.clock == ClockMode::Virtual) throw Error("--clock virtual is for --board pc (kvmrr's board has no timers)");

@@ -1,5 +1,6 @@
 #include "vmm/board.h"
 
+#include <filesystem>
 #include <fstream>
 #include <iterator>
 
@@ -44,6 +45,9 @@ MachineLayout pc_layout(uint64_t ram_size, uint64_t firmware_size) {
         {"debug-exit", K::Io, 0xf4, 1},   {"uart16550", K::Io, 0x3f8, 8},   {"debugcon", K::Io, 0x402, 1},
         {"elcr", K::Io, 0x4d0, 2},        {"fw-cfg", K::Io, 0x510, 2},      {"fw-cfg-dma", K::Io, 0x514, 8},
         {"pci-conf", K::Io, 0xcf8, 8},    {"ioapic", K::Memory, 0xfec00000, 0x1000},
+        // The PIIX3 IDE function's two channels in legacy mode.
+        {"ide0", K::Io, 0x1f0, 8},        {"ide0-ctl", K::Io, 0x3f6, 1},
+        {"ide1", K::Io, 0x170, 8},        {"ide1-ctl", K::Io, 0x376, 1},
         {"lapic", K::Memory, 0xfee00000, 0x1000},
     };
     l.validate();
@@ -65,6 +69,18 @@ std::vector<uint8_t> load_firmware(const std::string& path) {
     if (!in.read(reinterpret_cast<char*>(bytes.data()), static_cast<std::streamsize>(size)))
         throw Error("cannot read firmware '" + path + "'");
     return bytes;
+}
+
+uint64_t pc_disk_sectors(const std::string& path) {
+    std::error_code ec;
+    const uint64_t size = std::filesystem::file_size(path, ec);
+    if (ec) throw Error("cannot use disk image '" + path + "': " + ec.message());
+    if (size == 0 || size % kDiskSector)
+        throw Error("disk image '" + path + "' is " + std::to_string(size) +
+                    " bytes: the pc board's IDE disk needs a whole number of 512-byte sectors, at least one");
+    if (size / kDiskSector > kDiskMaxSectors)
+        throw Error("disk image '" + path + "' is past what LBA48 addresses (2^48 sectors)");
+    return size / kDiskSector;
 }
 
 }  // namespace kvmrr

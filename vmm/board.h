@@ -44,4 +44,11 @@ MachineLayout pc_layout(uint64_t ram_size, uint64_t firmware_size);
 // when it is missing, empty, not a multiple of 64 KiB or over 16 MiB.
 std::vector<uint8_t> load_firmware(const std::string& path);
 
+// The pc board's IDE disk: --disk's image, a whole number of 512-byte
+// sectors (at least one, at most 2^48). Returns its size in sectors;
+// throws kvmrr::Error naming the file otherwise.
+constexpr uint64_t kDiskSector = 512;
+constexpr uint64_t kDiskMaxSectors = uint64_t{1} << 48;
+uint64_t pc_disk_sectors(const std::string& path);
+
 }  // namespace kvmrr

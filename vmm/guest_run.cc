@@ -118,6 +118,7 @@ SessionConfig GuestRunRequest::session_config() const {
     c.board = board;
     c.layout = layout;
     c.firmware = firmware;
+    c.disk_sectors = disk_sectors;
     c.clock = clock;
     c.debugcon_out = debugcon_out;
     c.stop_at_output = stop_at_output;

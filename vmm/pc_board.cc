@@ -19,7 +19,9 @@
 #include "devices/local_apic.h"
 #include "devices/pc_firmware_config.h"
 #include "devices/pci_bus.h"
+#include "devices/ide_channel.h"
 #include "devices/piix3.h"
+#include "devices/piix3_ide.h"
 #include "devices/piix4_pm.h"
 #include "devices/port92.h"
 #include "devices/post_port.h"
@@ -99,6 +101,20 @@ PcBoard::PcBoard(Machine& machine, const MachineConfig& config, HostInputs& inpu
     pci_host_->add_function(*i440fx_);
     pci_host_->add_function(piix3);
     pci_host_->add_function(pm);
+    // The IDE function and its channels, where the layout has them (a
+    // trace recorded before the board had them replays without).
+    const auto has = [&](const char* w) {
+        for (const DeviceWindow& d : config.layout.devices)
+            if (d.name == w) return true;
+        return false;
+    };
+    if (has("ide0") && has("ide0-ctl") && has("ide1") && has("ide1-ctl")) {
+        pci_host_->add_function(own(std::make_unique<Piix3Ide>()));
+        own(std::make_unique<IdeChannel>(0, inputs, config.disk_sectors, IrqLine(*pic_, 14)));
+        own(std::make_unique<IdeChannel>(1, inputs, 0, IrqLine(*pic_, 15)));
+    } else if (config.disk_sectors) {
+        throw Error("this pc board has no IDE channels for its disk");
+    }
     timers_ = {pit_, &pm};
 }
 

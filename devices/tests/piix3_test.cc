@@ -7,45 +7,17 @@
 #include <cstdint>
 #include <utility>
 
-#include "core/address.h"
-#include "core/address_space.h"
-#include "core/machine_layout.h"
-#include "core/memory_system.h"
-#include "devices/pci_bus.h"
-#include "devices/tests/fake_host_inputs.h"
+#include "devices/tests/pci_function_rig.h"
 
 namespace kvmrr {
 namespace {
 
-struct Rig {
-    testing::FakeRunControl run;
-    PciHost host{run};
-    Piix3 isa;
-    MemorySystem sys;
-    MachineMemory m;
-
-    Rig() {
-        MachineLayout l = MachineLayout::default_layout();
-        l.devices.push_back({"pci-conf", AddressSpace::Kind::Io, 0xcf8, 8});
-        m = build_machine(sys, l);
-        host.add_function(isa);
-        host.attach(sys, m);
-        isa.attach(sys, m);
-    }
-    uint32_t rd(uint8_t reg, unsigned size) {
-        EXPECT_EQ(m.io_space->write(PioAddr(0xcf8), 0x80000800u | (reg & 0xfc), 4), AccessStatus::Ok);
-        return static_cast<uint32_t>(m.io_space->read(PioAddr(static_cast<uint16_t>(0xcfc + (reg & 3))), size).value);
-    }
-    void wr(uint8_t reg, uint32_t v, unsigned size) {
-        EXPECT_EQ(m.io_space->write(PioAddr(0xcf8), 0x80000800u | (reg & 0xfc), 4), AccessStatus::Ok);
-        EXPECT_EQ(m.io_space->write(PioAddr(static_cast<uint16_t>(0xcfc + (reg & 3))), v, size), AccessStatus::Ok);
-    }
-};
+using Rig = testing::PciFunctionRig<Piix3>;
 
 TEST(Piix3, IdentityAt00_01_0) {
     Rig r;
-    EXPECT_EQ(r.isa.devfn(), 0x08);
-    EXPECT_EQ(r.isa.name(), "piix3");
+    EXPECT_EQ(r.fn.devfn(), 0x08);
+    EXPECT_EQ(r.fn.name(), "piix3");
     EXPECT_EQ(r.rd(0x00, 4), 0x70008086u);
     EXPECT_EQ(r.rd(0x08, 4), 0x06010000u);  // class 0601, prog-if 0, revision 0
     EXPECT_EQ(r.rd(0x0e, 1), 0x80u);        // multi-function
@@ -62,7 +34,7 @@ TEST(Piix3, QemuResetValues) {
         {0xa8, 0x0f}, {0xae, 0x00}, {0xff, 0x00},
     };
     for (const auto& [reg, v] : want) EXPECT_EQ(r.rd(reg, 1), v) << "config " << int(reg);
-    for (int n = 0; n < 4; ++n) EXPECT_EQ(r.isa.pirq_route(n), 0x80);
+    for (int n = 0; n < 4; ++n) EXPECT_EQ(r.fn.pirq_route(n), 0x80);
 }
 
 TEST(Piix3, PirqRoutesAsSeaBiosWritesThem) {
@@ -70,31 +42,31 @@ TEST(Piix3, PirqRoutesAsSeaBiosWritesThem) {
     // SeaBIOS's piix_isa_bridge_setup: PIRQA..D -> 10, 10, 11, 11, byte by byte.
     const uint8_t irqs[4] = {10, 10, 11, 11};
     for (int i = 0; i < 4; ++i) r.wr(static_cast<uint8_t>(0x60 + i), irqs[i], 1);
-    for (int i = 0; i < 4; ++i) EXPECT_EQ(r.isa.pirq_route(i), irqs[i]);
+    for (int i = 0; i < 4; ++i) EXPECT_EQ(r.fn.pirq_route(i), irqs[i]);
     EXPECT_EQ(r.rd(0x60, 4), 0x0b0b0a0au);
-    EXPECT_EQ(r.isa.pirq_writes(), 4u);
+    EXPECT_EQ(r.fn.pirq_writes(), 4u);
     r.wr(0x60, 0x80098005, 4);  // one dword write covers all four
-    EXPECT_EQ(r.isa.pirq_route(0), 0x05);
-    EXPECT_EQ(r.isa.pirq_route(1), 0x80);
-    EXPECT_EQ(r.isa.pirq_route(2), 0x09);
-    EXPECT_EQ(r.isa.pirq_route(3), 0x80);
-    EXPECT_EQ(r.isa.pirq_writes(), 5u);
+    EXPECT_EQ(r.fn.pirq_route(0), 0x05);
+    EXPECT_EQ(r.fn.pirq_route(1), 0x80);
+    EXPECT_EQ(r.fn.pirq_route(2), 0x09);
+    EXPECT_EQ(r.fn.pirq_route(3), 0x80);
+    EXPECT_EQ(r.fn.pirq_writes(), 5u);
     r.wr(0x64, 0x12345678, 4);  // next to them: not a routing change
-    EXPECT_EQ(r.isa.pirq_writes(), 5u);
-    EXPECT_EQ(r.isa.pirq_route(-1), 0x80);
-    EXPECT_EQ(r.isa.pirq_route(4), 0x80);
+    EXPECT_EQ(r.fn.pirq_writes(), 5u);
+    EXPECT_EQ(r.fn.pirq_route(-1), 0x80);
+    EXPECT_EQ(r.fn.pirq_route(4), 0x80);
 }
 
 TEST(Piix3, ReadOnlyHeaderAndDigest) {
     Rig r;
-    const uint64_t d0 = r.isa.state_digest();
+    const uint64_t d0 = r.fn.state_digest();
     r.wr(0x00, 0xffffffff, 4);
     r.wr(0x08, 0xffffffff, 4);
     EXPECT_EQ(r.rd(0x00, 4), 0x70008086u);
     EXPECT_EQ(r.rd(0x08, 4), 0x06010000u);
-    EXPECT_EQ(r.isa.state_digest(), d0);
+    EXPECT_EQ(r.fn.state_digest(), d0);
     r.wr(0x61, 0x0b, 1);
-    EXPECT_NE(r.isa.state_digest(), d0);
+    EXPECT_NE(r.fn.state_digest(), d0);
 }
 
 }  // namespace

@@ -13,6 +13,7 @@
 #include "record/tests/trace_test_util.h"
 #include "record/trace_format.h"
 #include "record/trace_reader.h"
+#include "record/trace_text.h"
 
 namespace kvmrr {
 namespace {
@@ -37,6 +38,29 @@ std::vector<TraceEvent> write_samples(TraceWriter& w, uint64_t n) {
         written.push_back(e);
     }
     return written;
+}
+
+// The pc board's fields (format 5 and 7) come back as written, and
+// `inspect` names them.
+TEST(TraceWriterTest, PcBoardFieldsRoundTrip) {
+    TempDir dir;
+    const std::string path = dir.file("pc.trace");
+    TraceHeader header = sample_header();
+    header.board = "pc";
+    header.firmware = std::vector<uint8_t>(64 << 10, 0xf4);
+    header.disk_sectors = 12345;
+    header.clock = "virtual";
+    header.stop_at_output = "No bootable device";
+    header.min_reader_version = kTraceDiskVersion;
+    {
+        TraceWriter w(path, header);
+        w.close();
+    }
+    TraceReader r = TraceReader::open(path);
+    EXPECT_EQ(r.header(), header);
+    EXPECT_EQ(r.min_reader_version(), kTraceDiskVersion);
+    const std::string text = format_header(r.header());
+    EXPECT_NE(text.find("board: pc, firmware 65536 bytes, IDE disk 12345 sectors\n"), std::string::npos) << text;
 }
 
 TEST(TraceWriterTest, RoundTripsEveryKindAndFieldAcrossChunkBoundaries) {

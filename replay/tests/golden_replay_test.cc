@@ -115,7 +115,7 @@ INSTANTIATE_TEST_SUITE_P(Fixtures, GoldenTrace, ::testing::ValuesIn(golden_names
 TEST(GoldenTraces, EveryFixtureGuestHasOne) {
     const std::vector<std::string> names = golden_names();
     for (const char* g : {"hello", "pio_loop", "mmio_mix", "bank_switch", "rom_shadow", "dirty_walker", "nondet", "dma_disk",
-                          "nondet_bug", "timer_irq_real", "timer_irq_prot", "string_io", "device_walk", "pc_walk"})
+                          "nondet_bug", "timer_irq_real", "timer_irq_prot", "string_io", "device_walk", "pc_walk", "ide_walk"})
         EXPECT_NE(std::find(names.begin(), names.end(), g), names.end()) << g;
     for (const std::string& n : names) EXPECT_LT(std::filesystem::file_size(golden(n)), 300u * 1024) << n;
 }
@@ -218,6 +218,28 @@ TEST_F(PlantedModel, StringInputBulkDataIsCaught) {
         const Divergence& d = *rep.divergence;
         EXPECT_EQ(*d.seq, first_access(golden("string_io"), true, 0x61, false)) << d.describe();
         EXPECT_NE(d.difference.find("data: first difference"), std::string::npos) << d.describe();
+    }
+}
+
+// The IDE channel: a model that moves the task file on by one sector too
+// many after a read is caught where the guest reads the LBA registers
+// back after its first multi-sector read; one whose status hides DRQ
+// while data waits, at the first status read that should show it
+// (IDENTIFY's). Both replays.
+TEST_F(PlantedModel, IdeTaskFileAndStatusBugsAreCaught) {
+    for (bool guest : {false, true}) {
+        SCOPED_TRACE(guest ? "guest" : "devices");
+        ReplayReport rep = replay("ide_walk", guest, [&](Machine& m) {
+            plant_read(m, true, 0x1f0, [](uint64_t off, uint64_t v) { return off == 3 && v == 3 ? 4 : v; });
+        });
+        ASSERT_TRUE(rep.divergence) << rep.summary();
+        EXPECT_EQ(rep.divergence->device, "ide0") << rep.divergence->describe();
+        EXPECT_EQ(rep.divergence->addr, 0x1f3u) << rep.divergence->describe();
+        rep = replay("ide_walk", guest, [&](Machine& m) {
+            plant_read(m, true, 0x1f0, [](uint64_t off, uint64_t v) { return off == 7 && v == 0x58 ? 0x50 : v; });
+        });
+        ASSERT_TRUE(rep.divergence) << rep.summary();
+        EXPECT_EQ(rep.divergence->addr, 0x1f7u) << rep.divergence->describe();
     }
 }
 

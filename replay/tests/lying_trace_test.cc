@@ -64,5 +64,23 @@ TEST(LyingTrace, GuestReplayNeedsTheRecordedInitialRegisters) {
     EXPECT_NE(e.find("initial rip 0xdead0000 is not where its guest starts"), std::string::npos) << e;
 }
 
+// The pc board's IDE disk: a size no LBA reaches, or a disk on a machine
+// without IDE channels, is refused; a smaller disk than the recording's
+// replays, and diverges at the first read past its end.
+TEST(LyingTrace, AnIdeDiskThatCannotBeIsRefused) {
+    for (bool guest : {false, true}) {
+        std::string e = replay_error(lying_copy("ide_walk", [](TraceHeader& h) { h.disk_sectors = uint64_t{1} << 60; }), guest);
+        EXPECT_NE(e.find("past what LBA48 addresses"), std::string::npos) << e;
+        e = replay_error(lying_copy("pc_walk", [](TraceHeader& h) { h.disk_sectors = 128; }), guest);
+        EXPECT_NE(e.find("has no IDE channel"), std::string::npos) << e;
+    }
+    TraceReader r = TraceReader::open(lying_copy("ide_walk", [](TraceHeader& h) { h.disk_sectors = 8; }));
+    ReplayOptions o;
+    o.accel = Accel::Emu;
+    const ReplayReport rep = replay_devices(r, o);
+    ASSERT_TRUE(rep.divergence) << rep.summary();
+    EXPECT_EQ(rep.divergence->device, "ide0") << rep.divergence->describe();
+}
+
 }  // namespace
 }  // namespace kvmrr

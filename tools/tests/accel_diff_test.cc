@@ -57,6 +57,11 @@ Guest firmware(const std::string& name, std::string output, int status = 0, Allo
             status, allowed, std::move(output)};
 }
 
+Guest with_disk(Guest g) {
+    g.args += " --disk @DISK@";
+    return g;
+}
+
 Guest planted_bug(Guest g) {
     g.may_hit_unmapped = true;
     return g;
@@ -82,6 +87,8 @@ std::vector<Guest> guests() {
         firmware("timer_irq_prot", "timer_irq: protected mode, 10 timer interrupts\n", 10),
         firmware("tsc_probe", "", 0, Allowed::Tsc),
         firmware("string_io", "hello"),
+        // The IDE channel, with a disk of 128 sectors (written as well).
+        with_disk(firmware("ide_walk", "ide_walk: done\n")),
         // The hostile ones.
         firmware("self_modify", "AD0123EBD0123E"),
         firmware("string_ops", ""),
