@@ -54,6 +54,7 @@ RecordReport record_guest(const RecordRequest& req) {
     }
     h.clock = clock_mode_name(req.run.clock);
     h.stop_at_output = req.run.stop_at_output;
+    h.ticks_between_exits = req.run.ticks_between_exits;
     // Which accelerator ran: a guest replay on the other one names it when
     // a dirty bitmap differs (replay_guest).
     h.accelerator = accel_name(session.accel());

@@ -100,6 +100,7 @@ struct RecordOptions {
   clock @6 :Text;                 # format 5: "host" or "virtual" ("": host)
   stopAtOutput @7 :Text;          # format 5: the run ended once this appeared on the serial port or debug console
   laxMmio @8 :Bool;               # format 6: --lax-mmio (MMIO to unmapped memory reads all ones, the run goes on)
+  ticksBetweenExits @9 :Bool;     # format 7: --ticks-between-exits (interrupts also came between exits: no guest replay)
 }
 
 struct RegionDesc {

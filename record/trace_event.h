@@ -267,6 +267,7 @@ struct TraceHeader {
     std::string stop_at_output;    // the run ended once this was output ("" none)
     std::string dirty_mode = "bitmap";
     bool lax_mmio = false;         // MMIO to unmapped memory read all ones instead of ending the run (format 6)
+    bool ticks_between_exits = false;  // interrupts also came between exits, where guest replay cannot put them (format 7)
     int64_t start_time_ns = 0;
     std::vector<RegionRecord> regions;
     std::string accelerator;  // "kvm" or "emu"; empty in traces before format 2 (KVM only then)

@@ -178,6 +178,13 @@ private:
 }  // namespace
 
 ReplayReport replay_guest(TraceReader& reader, const ReplayOptions& options) {
+    // A tick delivered between two exits came wherever the guest then was:
+    // an exit count and a rip do not name that point again (no instruction
+    // count on KVM), so no replay of the guest can put it back there.
+    if (reader.header().ticks_between_exits)
+        throw TraceError("the trace was recorded with --ticks-between-exits: some interrupts came between exits, "
+                         "where guest replay cannot deliver them again; `kvmrr replay` without --guest replays "
+                         "its devices");
     GuestReplay r(reader, options);
     return r.run();
 }

@@ -139,27 +139,35 @@ std::optional<uint8_t> ReplayEngine::board_step(std::span<const TraceEvent> grou
     // The run loop ends the run there, before asking the board anything.
     const GuestExitRequest& req = session_->machine().exit_request();
     if (req.requested || req.reset || req.output_matched) return std::nullopt;
-    bool pending = irq->interrupt_pending();
-    // Exits without an access of their own (a HLT, an interrupt window)
-    // are not in the trace, but the board's step after each read the clock
-    // while a timer was armed: one more step for each reading left.
-    for (size_t left = inputs_.pending(); left > 0;) {
-        irq->count_exit();
-        pending = irq->interrupt_pending();
-        const size_t now_left = inputs_.pending();
-        if (now_left >= left) break;  // that step read nothing: no more of them
-        left = now_left;
-    }
+    // Exits without an access of their own (a HLT, an interrupt window, a
+    // tick between exits) are not in the trace, but the board's step after
+    // each read the clock while a timer was armed: one more step for each
+    // reading, those recorded before the delivery first, the delivery, then
+    // the rest.
+    const InterruptEvent* delivered = nullptr;
+    size_t readings_after = 0;
     for (const TraceEvent& e : group) {
-        const auto* i = std::get_if<InterruptEvent>(&e.body);
-        if (!i) continue;
-        // Acknowledged only where the recording delivered one; the vector
-        // the board gives (or none pending) is compared with the recorded.
-        const uint8_t vector = pending ? irq->acknowledge() : 0xff;
-        rec_.on_interrupt(vector, i->exit, i->rip);
-        return vector;
+        if (const auto* i = std::get_if<InterruptEvent>(&e.body); i && !delivered) delivered = i;
+        else if (delivered && std::holds_alternative<ClockEvent>(e.body)) ++readings_after;
     }
-    return std::nullopt;
+    bool pending = irq->interrupt_pending();
+    const auto step_until = [&](size_t keep) {
+        for (size_t left = inputs_.pending(); left > keep;) {
+            irq->count_exit();
+            pending = irq->interrupt_pending();
+            const size_t now_left = inputs_.pending();
+            if (now_left >= left) break;  // that step read nothing: no more of them
+            left = now_left;
+        }
+    };
+    step_until(delivered ? readings_after : 0);
+    if (!delivered) return std::nullopt;
+    // Acknowledged only where the recording delivered one; the vector the
+    // board gives (or none pending) is compared with the recorded.
+    const uint8_t vector = pending ? irq->acknowledge() : 0xff;
+    rec_.on_interrupt(vector, delivered->exit, delivered->rip);
+    step_until(0);
+    return vector;
 }
 
 void ReplayEngine::after_end(std::span<const TraceEvent> rest_of_group, bool more_groups) {

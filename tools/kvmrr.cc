@@ -97,6 +97,7 @@ struct GuestCli {
     std::string board = "kvmrr", firmware, debugcon, clock = "host";
     uint64_t max_exits = 0, timeout_ms = 0;
     bool lax = false;
+    bool ticks_between_exits = false;
 };
 
 void add_guest_options(CLI::App* cmd, GuestRunRequest& req, GuestCli& gc, std::string& machine_file, std::string& ram) {
@@ -133,6 +134,10 @@ void add_guest_options(CLI::App* cmd, GuestRunRequest& req, GuestCli& gc, std::s
                     "With --board pc: host (the host's time, recorded) or virtual (time from the exit count: two "
                     "recordings of the same guest are the same trace)")
         ->check(CLI::IsMember({"host", "virtual"}));
+    cmd->add_flag("--ticks-between-exits", gc.ticks_between_exits,
+                  "With --board pc and the host clock: stop a guest that runs without exits when a timer falls due, "
+                  "and deliver the tick (a kernel that waits for one in a loop needs it); guest replay cannot find "
+                  "those points again, device replay reproduces the run");
     cmd->add_option("--accel", gc.accel,
                     "Accelerator: kvm (needs /dev/kvm), emu (the Unicorn emulator, runs anywhere) or auto "
                     "(kvm where /dev/kvm can be used, else emu; the default)")
@@ -187,8 +192,12 @@ void finish_guest_request(GuestRunRequest& req, const GuestCli& gc, const Machin
                                req.firmware.size());
         req.debugcon_out = output_to(gc.debugcon, nullptr, "debug console's output");
         if (!req.disk.empty()) req.disk_sectors = pc_disk_sectors(req.disk);
+        if (gc.ticks_between_exits && req.clock == ClockMode::Virtual)
+            throw Error("--ticks-between-exits is for the host clock: the virtual clock moves only with exits");
+        req.ticks_between_exits = gc.ticks_between_exits;
     } else {
         if (!gc.firmware.empty() || !gc.debugcon.empty()) throw Error("--firmware and --debugcon are for --board pc");
+        if (gc.ticks_between_exits) throw Error("--ticks-between-exits is for --board pc (kvmrr's board has no timers)");
         if (req.clock == ClockMode::Virtual) throw Error("--clock virtual is for --board pc (kvmrr's board has no timers)");
         if (req.guest.fixture.empty() && req.guest.image.empty()) throw Error("give --guest NAME or --image FILE");
         req.layout = layout;

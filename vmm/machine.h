@@ -41,6 +41,7 @@ struct MachineConfig {
     MachineLayout layout = MachineLayout::default_layout();  // pc: pc_layout()
     std::vector<uint8_t> firmware;                          // pc: the ROM image
     uint64_t disk_sectors = 0;                              // pc: the IDE disk's size in sectors (0: none)
+    bool ticks_between_exits = false;                       // pc, host clock: InterruptSource::next_timer_in
     ClockMode clock = ClockMode::Host;
     std::function<void(uint8_t)> serial_out;                // every byte sent on the UART
     std::function<void(uint8_t)> debugcon_out;              // pc: every byte written to port 0x402

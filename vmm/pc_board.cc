@@ -53,7 +53,11 @@ T& PcBoard::own(std::unique_ptr<T> d) {
 }
 
 PcBoard::PcBoard(Machine& machine, const MachineConfig& config, HostInputs& inputs)
-    : machine_(machine), inputs_(inputs), clock_(config.clock), firmware_(config.firmware) {
+    : machine_(machine),
+      inputs_(inputs),
+      clock_(config.clock),
+      ticks_between_exits_(config.ticks_between_exits && config.clock == ClockMode::Host),
+      firmware_(config.firmware) {
     if (firmware_.empty()) throw Error("the pc board needs a firmware image (--firmware FILE)");
     if (firmware_.size() != config.layout.rom_size)
         throw Error("firmware of " + std::to_string(firmware_.size()) + " bytes in a ROM of " +
@@ -144,6 +148,8 @@ void PcBoard::run_due_timers() {
     const int64_t deadline = next_deadline();
     if (deadline == TimerDevice::kNever) return;
     const int64_t now = now_ns();
+    seen_ns_ = now;
+    seen_at_ = std::chrono::steady_clock::now();
     if (now < deadline) return;
     for (TimerDevice* d : timers_)
         if (d->next_deadline_ns() <= now) d->run_timers(now);
@@ -155,6 +161,14 @@ bool PcBoard::interrupt_pending() {
 }
 
 uint8_t PcBoard::acknowledge() { return static_cast<uint8_t>(pic_->acknowledge()); }
+
+std::optional<std::chrono::nanoseconds> PcBoard::next_timer_in() {
+    if (!ticks_between_exits_) return std::nullopt;
+    const int64_t deadline = next_deadline();
+    if (deadline == TimerDevice::kNever) return std::nullopt;
+    const auto since = std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - seen_at_);
+    return std::chrono::nanoseconds(std::max<int64_t>(0, deadline - seen_ns_ - since.count()));
+}
 
 bool PcBoard::wait_for_interrupt(std::chrono::steady_clock::time_point give_up) {
     const int64_t deadline = next_deadline();

@@ -60,6 +60,9 @@ public:
     uint8_t acknowledge() override;
     bool wait_for_interrupt(std::chrono::steady_clock::time_point give_up) override;
     void count_exit() override { ++exits_; }
+    // With --ticks-between-exits (host clock only), the estimated time to
+    // the next timer deadline; else nothing (every delivery at an exit).
+    std::optional<std::chrono::nanoseconds> next_timer_in() override;
 
 private:
     template <class T>
@@ -70,6 +73,7 @@ private:
     Machine& machine_;
     HostInputs& inputs_;
     ClockMode clock_;
+    bool ticks_between_exits_;
     std::vector<uint8_t> firmware_;
     std::vector<TimerDevice*> timers_;
     PicPair* pic_ = nullptr;
@@ -81,6 +85,10 @@ private:
     uint64_t exits_ = 0;
     uint64_t tsc_reads_ = 0;
     int64_t jumped_ns_ = 0;
+    // The last guest time the timers saw, and when (host steady clock): to
+    // estimate the next deadline's distance without a recorded reading.
+    int64_t seen_ns_ = 0;
+    std::chrono::steady_clock::time_point seen_at_{};
 };
 
 }  // namespace kvmrr

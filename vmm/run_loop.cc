@@ -6,6 +6,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cinttypes>
 #include <cstdio>
@@ -22,10 +23,11 @@ int timeout_signal() { return SIGRTMIN + 1; }
 
 void ignore_signal(int) {}
 
-// A per-run timer aimed at the calling thread.
+// A per-run timer aimed at the calling thread: its signal makes KVM_RUN
+// return (the emulator's run() returns on its own within its bounded wait).
 class ThreadTimer {
 public:
-    explicit ThreadTimer(std::chrono::milliseconds after) {
+    ThreadTimer() {
         struct sigaction sa {};
         sa.sa_handler = ignore_signal;  // no SA_RESTART: KVM_RUN must return EINTR
         sigemptyset(&sa.sa_mask);
@@ -36,11 +38,16 @@ public:
         ev._sigev_un._tid = static_cast<pid_t>(syscall(SYS_gettid));
         if (timer_create(CLOCK_MONOTONIC, &ev, &timer_) < 0)
             throw Error(std::string("timer_create for the run timeout failed: ") + std::strerror(errno));
+    }
+    // Fires `after` from now (at least a microsecond), then every `every`
+    // (0: once).
+    void arm(std::chrono::nanoseconds after, std::chrono::nanoseconds every = {}) {
         itimerspec its{};
-        const auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(after).count();
+        const int64_t ns = std::max<int64_t>(after.count(), 1000);
         its.it_value.tv_sec = ns / 1000000000;
         its.it_value.tv_nsec = ns % 1000000000;
-        its.it_interval.tv_nsec = 10 * 1000 * 1000;
+        its.it_interval.tv_sec = every.count() / 1000000000;
+        its.it_interval.tv_nsec = every.count() % 1000000000;
         timer_settime(timer_, 0, &its, nullptr);
     }
     ~ThreadTimer() { timer_delete(timer_); }
@@ -118,7 +125,14 @@ RunResult run_vcpu(Vcpu& vcpu, ExitTargets targets, const ExitPolicy& policy, co
     std::optional<ThreadTimer> timer;
     const bool timed = limits.timeout.count() > 0;
     const Clock::time_point deadline = Clock::now() + limits.timeout;
-    if (timed) timer.emplace(limits.timeout);
+    if (timed) {
+        timer.emplace();
+        timer->arm(limits.timeout, std::chrono::milliseconds(10));
+    }
+    // Stops a guest that spins without exits when a timer falls due, so
+    // that the tick it waits for comes (the host clock only).
+    std::optional<ThreadTimer> kick;
+    bool kicking = false;  // a timer is armed and may fall due between exits
     bool access_pending = false;  // the last exit handled was I/O or MMIO
 
     for (;;) {
@@ -126,6 +140,14 @@ RunResult run_vcpu(Vcpu& vcpu, ExitTargets targets, const ExitPolicy& policy, co
             res.reason = StopReason::MaxExits;
             res.detail = limits.max_exits;
             break;
+        }
+        kicking = false;
+        if (interrupts) {
+            if (const auto in = interrupts->next_timer_in()) {
+                if (!kick) kick.emplace();
+                kick->arm(*in);
+                kicking = true;
+            }
         }
         std::optional<VcpuExit> exit = vcpu.run();
         if (timed && Clock::now() >= deadline) {
@@ -135,7 +157,16 @@ RunResult run_vcpu(Vcpu& vcpu, ExitTargets targets, const ExitPolicy& policy, co
             res.detail = static_cast<uint64_t>(limits.timeout.count());
             break;
         }
-        if (!exit) continue;  // the timer's signal, before the deadline
+        if (!exit) {
+            // A signal, or the emulator's bounded wait, before the deadline:
+            // between two exits, where a tick that fell due is delivered
+            // (the last access was completed when the guest went on).
+            if (kicking) {
+                access_pending = false;
+                deliver(vcpu, *interrupts, observer, res.exits, access_pending);
+            }
+            continue;
+        }
         ++res.exits;
         VcpuExit& e = *exit;
         access_pending = e.kind == ExitKind::Io || e.kind == ExitKind::Mmio;

@@ -13,6 +13,7 @@
 #pragma once
 
 #include <chrono>
+#include <optional>
 #include <cstdint>
 #include <functional>
 #include <string>
@@ -45,7 +46,8 @@ public:
 };
 
 // A board's interrupt controllers and timers, as the run loop sees them at
-// exit boundaries (the only place kvmrr delivers interrupts).
+// exit boundaries (where kvmrr delivers interrupts), and, on the host
+// clock, when a timer falls due while the guest runs without exits.
 class InterruptSource {
 public:
     virtual ~InterruptSource() = default;
@@ -60,6 +62,14 @@ public:
     virtual bool wait_for_interrupt(std::chrono::steady_clock::time_point give_up) = 0;
     // One exit more (the virtual clock counts them).
     virtual void count_exit() {}
+    // How long, roughly, until the next timer falls due, for a run loop
+    // that stops a guest spinning without exits then and delivers what is
+    // pending (a guest that waits for a tick in a loop gets it). Nothing
+    // when no timer is armed, or when time must not stop the guest: the
+    // virtual clock, whose time moves only with exits, keeps every
+    // delivery at an exit. An estimate: a stop that comes early finds
+    // nothing due, and the loop asks again.
+    virtual std::optional<std::chrono::nanoseconds> next_timer_in() { return std::nullopt; }
 };
 
 struct RunLimits {

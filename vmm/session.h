@@ -41,6 +41,7 @@ struct SessionConfig {
     MachineLayout layout = MachineLayout::default_layout();  // pc: pc_layout()
     std::vector<uint8_t> firmware;                          // pc: the ROM image
     uint64_t disk_sectors = 0;                              // pc: the IDE disk's size (0: none)
+    bool ticks_between_exits = false;                       // pc, host clock: timers stop a guest between exits
     ClockMode clock = ClockMode::Host;
     std::function<void(uint8_t)> serial_out;  // every byte the guest sends on the UART
     std::function<void(uint8_t)> debugcon_out;  // pc: every byte written to the debug console

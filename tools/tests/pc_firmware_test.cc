@@ -156,4 +156,42 @@ TEST(StringIo, ARecordingHereIsTheGoldenKvmTrace) {
     fs::remove(trace);
 }
 
+// A guest that waits for timer ticks in a loop that makes no exit
+// (timer_irq_spin.bin: real mode, the count polled in memory): without
+// --ticks-between-exits no tick reaches it (interrupts come at exits) and
+// the run times out; with it the ticks stop the guest where it spins, all
+// ten come, the trace replays its devices, and guest replay refuses it,
+// saying why.
+TEST(SpinningGuest, GetsItsTicksOnlyWithTicksBetweenExits) {
+    if (kAccel == "kvm")
+        if (const std::string why = kvmrr::KvmSystem::unavailable_reason(); !why.empty())
+            KVMRR_SKIP_WITHOUT_KVM("needs /dev/kvm: " + why);
+    const std::string fw = std::string(KVMRR_FIRMWARE_DIR) + "/timer_irq_spin.bin";
+    const fs::path dir = fs::current_path() / ("spin-" + std::to_string(getpid()));
+    fs::create_directories(dir);
+    const fs::path log = dir / "dc.log", trace = dir / "spin.trace";
+    Result r = kvmrr("run --board pc --firmware " + fw + " --accel " + kAccel + " --timeout 3000 --debugcon " + log.string());
+    EXPECT_NE(r.status, kTicks) << r.out;
+    EXPECT_NE(r.out.find("timeout"), std::string::npos) << r.out;
+    EXPECT_EQ(slurp(log), "");
+    r = kvmrr("record --board pc --firmware " + fw + " --accel " + kAccel + " --ticks-between-exits --timeout 60000 --debugcon " +
+              log.string() + " -o " + trace.string());
+    EXPECT_EQ(r.status, kTicks) << r.out;
+    EXPECT_EQ(slurp(log), "timer_irq: real mode, 10 timer interrupts\n");
+    r = kvmrr("inspect " + trace.string());
+    EXPECT_NE(r.out.find("ticks between exits"), std::string::npos) << r.out;
+    r = kvmrr("dump " + trace.string());
+    EXPECT_EQ(count_of(r.out, " interrupt vector 0x8 "), static_cast<size_t>(kTicks)) << r.out;
+    r = kvmrr("replay " + trace.string());
+    EXPECT_EQ(r.status, 0) << r.out;
+    EXPECT_NE(r.out.find("reproduced:"), std::string::npos) << r.out;
+    r = kvmrr("replay --guest --accel " + kAccel + " " + trace.string());
+    EXPECT_EQ(r.status, 3) << r.out;
+    EXPECT_NE(r.out.find("recorded with --ticks-between-exits"), std::string::npos) << r.out;
+    // The virtual clock moves only with exits: the two do not go together.
+    r = kvmrr("run --board pc --firmware " + fw + " --clock virtual --ticks-between-exits");
+    EXPECT_EQ(r.status, 2) << r.out;
+    fs::remove_all(dir);
+}
+
 }  // namespace

@@ -1,0 +1,76 @@
+#!/usr/bin/env bash
+# Makes a disk image that boots a Linux kernel on the pc board: a FAT
+# file system (no partition table) with SYSLINUX in its boot sector, the
+# kernel, an initramfs whose /init (busybox) prints what it sees and powers
+# the machine off, and syslinux.cfg with the command line. For
+#   kvmrr record --board pc --firmware /usr/share/seabios/bios.bin \
+#       --disk IMAGE --accel kvm --ticks-between-exits -o linux.trace
+# (docs/ARCHITECTURE.md, "The pc board").
+#
+#   tools/make-linux-disk.sh [--kernel VMLINUZ] [--append TEXT] IMAGE
+#
+# The kernel defaults to the one tools/in-kvm-vm.sh fetched from Debian's
+# archive (its cache). Needs Debian's syslinux, mtools, dosfstools and
+# busybox-static; exit 2 on a usage error, 1 when something is missing.
+set -euo pipefail
+
+usage() { sed -n '/^#   tools/p' "$0" | sed 's/^#   //' >&2; exit 2; }
+kernel=
+append="console=ttyS0 noapic nolapic tsc=reliable panic=-1"
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --kernel) [ $# -ge 2 ] || usage; kernel=$2; shift 2 ;;
+    --append) [ $# -ge 2 ] || usage; append=$2; shift 2 ;;
+    -h|--help) usage ;;
+    -*) echo "make-linux-disk: unknown option $1" >&2; usage ;;
+    *) break ;;
+  esac
+done
+[ $# -eq 1 ] || usage
+image=$1
+
+for tool in syslinux mcopy mkfs.fat busybox cpio gzip; do
+  command -v "$tool" >/dev/null 2>&1 || PATH=$PATH:/usr/sbin command -v "$tool" >/dev/null 2>&1 || {
+    echo "make-linux-disk: $tool is missing (apt-get install syslinux mtools dosfstools busybox-static cpio)" >&2
+    exit 1
+  }
+done
+busybox=$(command -v busybox)
+if [ -z "$kernel" ]; then
+  cache=${KVMRR_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/kvmrr}/nested-kvm
+  kernel=$(ls -1d "$cache"/linux-image-*-amd64/vmlinuz 2>/dev/null | sort -V | tail -n 1 || true)
+  [ -n "$kernel" ] || { echo "make-linux-disk: no --kernel, and none in $cache (run tools/in-kvm-vm.sh true once)" >&2; exit 1; }
+fi
+[ -r "$kernel" ] || { echo "make-linux-disk: cannot read the kernel $kernel" >&2; exit 1; }
+
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+mkdir -p "$work/root/bin" "$work/root/proc"
+cp "$busybox" "$work/root/bin/busybox"
+cat > "$work/root/init" <<'INIT'
+#!/bin/busybox sh
+/bin/busybox mount -t proc proc /proc
+/bin/busybox echo "kvmrr-linux: userspace reached: $(/bin/busybox cat /proc/cmdline)"
+/bin/busybox poweroff -f
+INIT
+chmod +x "$work/root/init"
+(cd "$work/root" && find . | cpio -o -H newc 2>/dev/null | gzip -9) > "$work/initrd.gz"
+cat > "$work/syslinux.cfg" <<CFG
+SERIAL 0 115200
+DEFAULT linux
+PROMPT 0
+TIMEOUT 0
+LABEL linux
+  KERNEL vmlinuz
+  INITRD initrd.gz
+  APPEND $append
+CFG
+size_kib=$(( ( $(stat -c %s "$kernel") + $(stat -c %s "$work/initrd.gz") ) / 1024 + 8192 ))
+rm -f "$image"
+truncate -s "${size_kib}K" "$image"
+PATH=$PATH:/usr/sbin mkfs.fat -F 16 -n KVMRRLINUX "$image" >/dev/null
+syslinux --install "$image"
+mcopy -i "$image" "$kernel" ::vmlinuz
+mcopy -i "$image" "$work/initrd.gz" ::initrd.gz
+mcopy -i "$image" "$work/syslinux.cfg" ::syslinux.cfg
+echo "make-linux-disk: $image ($size_kib KiB): $(basename "$kernel") from $kernel, command line: $append"
