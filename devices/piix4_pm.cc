@@ -39,6 +39,7 @@ Piix4Pm::Piix4Pm(GuestClock& clock, IrqLine sci, RunControl& run, Options opt)
     cfg(pci::kInterruptPin) = 0x01;
     cfg(kPmBase) = 0x01;  // I/O space indicator
     cfg(kDevActB + 3) = opt.smm_enabled ? 0x00 : 0x02;  // APMC_EN: "SMM set up already"
+    if (!opt.smm_enabled) pm1_cnt_ = kSciEn;             // ACPI mode from reset: nothing else could switch to it
     cfg(kSmbBase) = static_cast<uint8_t>(opt.smb_io_base | 1);
     cfg(kSmbBase + 1) = static_cast<uint8_t>(opt.smb_io_base >> 8);
     cfg(kSmbHostConfig) = 0x09;

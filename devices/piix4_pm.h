@@ -17,7 +17,10 @@
 //      accesses. TMR_STS (bit 0) is set lazily, when read, once the
 //      timer's bit 23 has toggled since the guest last cleared it (or
 //      since reset).
-//   +4 "acpi-cnt" PM1a_CNT; 1- or 2-byte accesses. SLP_EN with SLP_TYP 0
+//   +4 "acpi-cnt" PM1a_CNT; 1- or 2-byte accesses. Without SMM (QEMU's
+//      smm=off, this board) SCI_EN is set from reset: there is no SMM
+//      firmware to switch to ACPI mode, so the machine starts in it, as
+//      QEMU's does ("acpi_only"). SLP_EN with SLP_TYP 0
 //      (S5) or 2 (S4) powers off: RunControl::request_exit(0). S3 is
 //      ignored (no suspend here). SLP_EN itself reads as 0.
 //   +8 "acpi-tmr" the 24-bit PM timer at 3,579,545 Hz of GuestClock time;
@@ -79,7 +82,7 @@ public:
     Piix4Pm& operator=(const Piix4Pm&) = delete;
 
     std::string_view name() const override { return "piix4-pm"; }
-    uint32_t model_version() const override { return 1; }
+    uint32_t model_version() const override { return 2; }  // 2: SCI_EN from reset without SMM, as QEMU
     // Claims "apm" and adds the (disabled) PM I/O space to m.io; throws
     // kvmrr::Error if the window is missing, or on a second attach.
     void attach(MemorySystem& sys, MachineMemory& m) override;

@@ -242,8 +242,11 @@ TEST(Piix4Pm, SciFollowsEnabledStatus) {
 TEST(Piix4Pm, ApmEnablesSciAndSleepPowersOff) {
     Rig r;
     r.seabios_setup(0x600);
+    // No SMM: in ACPI mode from reset, as QEMU's pc with smm=off.
+    EXPECT_EQ(r.inv(0x604, 2), 0x0001u);
+    r.out(0xb2, 0xf0, 1);  // ACPI disable through the SMI command port
     EXPECT_EQ(r.inv(0x604, 2), 0x0000u);
-    r.out(0xb2, 0xf1, 1);  // ACPI enable through the SMI command port
+    r.out(0xb2, 0xf1, 1);  // and enable
     EXPECT_EQ(r.inv(0x604, 2), 0x0001u);
     EXPECT_EQ(r.inv(0xb2, 1), 0xf1u);
     r.out(0xb2, 0xf0, 1);

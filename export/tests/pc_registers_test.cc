@@ -10,6 +10,7 @@
 #include <cinttypes>
 #include <cstdio>
 #include <cstdlib>
+#include <tuple>
 
 #include "export/qemu_pc_map.h"
 #include "export/qtest_client.h"
@@ -73,6 +74,20 @@ TEST_F(PcRegisters, PciConfigurationSpacesAreQemus) {
             EXPECT_EQ(k, q) << "00:" << (devfn >> 3) << "." << (devfn & 7) << " config 0x" << std::hex << reg;
         }
     }
+}
+
+// The PIIX4 PM block at power-on, placed where SeaBIOS places it: its
+// status, enable and control registers (PM1a_CNT's SCI_EN: no SMM, so ACPI
+// mode from reset on both) and the IDE channels' registers without drives.
+TEST_F(PcRegisters, PmBlockAndIdeChannelsAtPowerOnAreQemus) {
+    for (const auto& [port, v, size] : {std::tuple<uint16_t, uint64_t, unsigned>{0xcf8, 0x80000b40, 4},
+                                        {0xcfc, 0xb001, 4}, {0xcf8, 0x80000b80, 4}, {0xcfc, 0x01, 1}}) {
+        kvmrr_out(port, v, size);
+        qemu_out(port, v, size);
+    }
+    for (uint16_t reg : {0xb000, 0xb002, 0xb004}) EXPECT_EQ(kvmrr_in(reg, 2), qemu_in(reg, 2)) << std::hex << reg;
+    for (uint16_t port : {0x1f1, 0x1f2, 0x1f3, 0x1f4, 0x1f5, 0x1f6, 0x1f7, 0x3f6, 0x171, 0x172, 0x177, 0x376})
+        EXPECT_EQ(kvmrr_in(port, 1), qemu_in(port, 1)) << std::hex << port;
 }
 
 TEST_F(PcRegisters, CmosBytesThatAreNotTimeAreQemus) {
