@@ -44,7 +44,17 @@ constexpr uint8_t kMsrCableReady = 0x10 | 0x20 | 0x80;
 
 }  // namespace
 
-Uart16550::Uart16550(HostInputs& in, std::function<void(uint8_t)> tx_sink) : in_(in), tx_sink_(std::move(tx_sink)) {}
+Uart16550::Uart16550(HostInputs& in, std::function<void(uint8_t)> tx_sink, IrqLine irq)
+    : in_(in), tx_sink_(std::move(tx_sink)), irq_(irq) {}
+
+void Uart16550::update_irq() {
+    if (!irq_.connected()) return;
+    const bool level = ((ier_ & kIerLineStatus) && overrun_) || ((ier_ & kIerRxData) && !rx_fifo_.empty()) ||
+                       ((ier_ & kIerThre) && thre_pending_);
+    if (level == irq_level_) return;
+    irq_level_ = level;
+    irq_.set(level);
+}
 
 void Uart16550::attach(MemorySystem& sys, MachineMemory& m) {
     if (attached_) throw Error("uart16550: this device is attached to a machine already");
@@ -58,7 +68,13 @@ void Uart16550::attach(MemorySystem& sys, MachineMemory& m) {
     attached_ = true;
 }
 
-uint64_t Uart16550::read(uint64_t offset, unsigned) {
+uint64_t Uart16550::read(uint64_t offset, unsigned size) {
+    const uint64_t v = read_register(offset, size);
+    update_irq();
+    return v;
+}
+
+uint64_t Uart16550::read_register(uint64_t offset, unsigned) {
     switch (offset) {
         case kRbrThrDll: {
             if (dlab()) return dll_;
@@ -81,7 +97,12 @@ uint64_t Uart16550::read(uint64_t offset, unsigned) {
     }
 }
 
-void Uart16550::write(uint64_t offset, uint64_t value, unsigned) {
+void Uart16550::write(uint64_t offset, uint64_t value, unsigned size) {
+    write_register(offset, value, size);
+    update_irq();
+}
+
+void Uart16550::write_register(uint64_t offset, uint64_t value, unsigned) {
     const auto v = static_cast<uint8_t>(value);
     switch (offset) {
         case kRbrThrDll:
@@ -183,6 +204,7 @@ uint64_t Uart16550::state_digest() const {
     s.push_back(fifo_enabled_);
     s.push_back(overrun_);
     s.push_back(thre_pending_);
+    if (irq_.connected()) s.push_back(irq_level_);
     return XXH64(s.data(), s.size(), 0);
 }
 

@@ -4,8 +4,11 @@
 // The model keeps the 16550's register semantics and leaves out the wire:
 // the transmitter drains instantly (every transmitted byte goes straight to
 // `tx_sink`, so THRE and TEMT are always set), received bytes come from
-// HostInputs::serial_in() into a 16-byte RX FIFO, and interrupts are only
-// reported in IIR, never injected. Host input is pulled only when the guest
+// HostInputs::serial_in() into a 16-byte RX FIFO. Interrupts are reported in
+// IIR and, where the board wires an IrqLine (the pc board: IRQ 4), on that
+// line too: high while an enabled source is pending (as QEMU's, whatever
+// MCR's OUT2 says), so an interrupt-driven driver (Linux's 8250) sends.
+// Host input is pulled only when the guest
 // reads RBR or LSR, and only while the FIFO has room, so the number of
 // serial_in() calls (each one a trace record) depends on the guest's
 // accesses alone and no input byte is ever dropped. Loopback (MCR bit 4)
@@ -22,6 +25,7 @@
 #include "core/region_ops.h"
 #include "devices/device.h"
 #include "devices/host_inputs.h"
+#include "devices/irq.h"
 
 namespace kvmrr {
 
@@ -32,12 +36,13 @@ public:
 
     // `tx_sink` receives every byte the guest transmits outside loopback;
     // an empty function discards them.
-    Uart16550(HostInputs& in, std::function<void(uint8_t)> tx_sink);
+    Uart16550(HostInputs& in, std::function<void(uint8_t)> tx_sink, IrqLine irq = {});
     Uart16550(const Uart16550&) = delete;
     Uart16550& operator=(const Uart16550&) = delete;
 
     std::string_view name() const override { return "uart16550"; }
-    uint32_t model_version() const override { return 1; }
+    // 2 with an interrupt line; without one the behaviour is version 1's.
+    uint32_t model_version() const override { return irq_.connected() ? 2 : 1; }
     // Claims the "uart16550" window; throws kvmrr::Error if the window is
     // missing or claimed, or if this device is attached already.
     void attach(MemorySystem& sys, MachineMemory& m) override;
@@ -46,6 +51,8 @@ public:
 private:
     uint64_t read(uint64_t offset, unsigned size) override;
     void write(uint64_t offset, uint64_t value, unsigned size) override;
+    uint64_t read_register(uint64_t offset, unsigned size);
+    void write_register(uint64_t offset, uint64_t value, unsigned size);
 
     bool dlab() const { return lcr_ & 0x80; }
     bool loopback() const { return mcr_ & 0x10; }
@@ -54,9 +61,13 @@ private:
     uint8_t read_iir();
     uint8_t read_lsr();
     uint8_t msr() const;
+    // The line follows the pending sources after every access.
+    void update_irq();
 
     HostInputs& in_;
     std::function<void(uint8_t)> tx_sink_;
+    IrqLine irq_;
+    bool irq_level_ = false;
     bool attached_ = false;
 
     // Guest-visible state; all of it goes into state_digest().

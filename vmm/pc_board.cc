@@ -69,7 +69,7 @@ PcBoard::PcBoard(Machine& machine, const MachineConfig& config, HostInputs& inpu
     pic_ = &own(std::make_unique<PicPair>());
     pit_ = &own(std::make_unique<Pit>(*this, IrqLine(*pic_, 0)));
     own(std::make_unique<I8042>(machine, IrqLine(*pic_, 1), IrqLine(*pic_, 12)));
-    own(std::make_unique<Uart16550>(inputs, config.serial_out));
+    own(std::make_unique<Uart16550>(inputs, config.serial_out, IrqLine(*pic_, 4)));
     own(std::make_unique<CmosRtc>(inputs, pc_cmos_bytes(ram.below_4g, ram.above_4g)));
     own(std::make_unique<DebugExit>(machine));
     own(std::make_unique<DebugCon>(config.debugcon_out));

@@ -462,5 +462,49 @@ TEST(Uart16550, DigestFollowsGuestVisibleState) {
     EXPECT_EQ(a.uart.state_digest(), before);
 }
 
+// Wired to an interrupt line (the pc board's IRQ 4), the UART raises it
+// while an enabled source is pending, as QEMU's does: THRE when ETBEI is
+// set (and again after each byte sent), received data when ERBFI is set;
+// reading IIR acknowledges THRE and lowers the line. Unwired, the model is
+// version 1; wired, version 2.
+TEST(Uart16550, TheInterruptLineFollowsThePendingSources) {
+    struct Pin final : IrqSink {
+        void set_irq(unsigned, bool level) override {
+            if (level && !up) ++edges;
+            up = level;
+        }
+        bool up = false;
+        int edges = 0;
+    } pin;
+    CountingInputs in;
+    std::vector<uint8_t> sent;
+    Uart16550 uart{in, [&](uint8_t b) { sent.push_back(b); }, IrqLine(pin, 4)};
+    MemorySystem sys;
+    MachineMemory m = build_machine(sys, MachineLayout::default_layout());
+    uart.attach(sys, m);
+    EXPECT_EQ(uart.model_version(), 2u);
+    const auto put = [&](unsigned reg, uint8_t v) { ASSERT_EQ(m.io_space->write(PioAddr(kCom1 + reg), v, 1), AccessStatus::Ok); };
+    const auto get = [&](unsigned reg) { return static_cast<uint8_t>(m.io_space->read(PioAddr(kCom1 + reg), 1).value); };
+    EXPECT_FALSE(pin.up);
+    put(1, 0x02);  // ETBEI: THR is empty
+    EXPECT_TRUE(pin.up);
+    EXPECT_EQ(get(2) & 0x0f, 0x02);  // IIR: THRE, acknowledged
+    EXPECT_FALSE(pin.up);
+    put(0, 'k');  // sent at once: empty again
+    EXPECT_TRUE(pin.up);
+    EXPECT_EQ(pin.edges, 2);
+    put(1, 0x00);
+    EXPECT_FALSE(pin.up);
+    in.fake.serial.push_back('x');
+    put(1, 0x01);  // ERBFI: the byte comes in at the next LSR read
+    get(5);
+    EXPECT_TRUE(pin.up);
+    EXPECT_EQ(get(0), 'x');
+    EXPECT_FALSE(pin.up);
+    EXPECT_EQ(sent, std::vector<uint8_t>{'k'});
+    Rig unwired;
+    EXPECT_EQ(unwired.uart.model_version(), 1u);
+}
+
 }  // namespace
 }  // namespace kvmrr
