@@ -188,9 +188,13 @@ std::vector<std::string> QemuPcMap::qemu_machine_args(const std::string& disk_im
         for (const char* x : {"-chardev", "null,id=kvmrr-debugcon", "-device", "isa-debugcon,iobase=0x402,chardev=kvmrr-debugcon"})
             a.push_back(x);
     }
-    // The pc board's disk is the primary master, as QEMU's first IDE drive.
-    if (!disk_image.empty())
-        for (const std::string& x : {std::string("-drive"), "file=" + disk_image + ",format=raw,if=ide,index=0"}) a.push_back(x);
+    // The pc board's disk is the primary master, as QEMU's first IDE drive
+    // (a comma in the path is doubled, as QEMU's option syntax wants).
+    if (!disk_image.empty()) {
+        std::string path;
+        for (char ch : disk_image) path += ch == ',' ? std::string(",,") : std::string(1, ch);
+        for (const std::string& x : {std::string("-drive"), "file=" + path + ",format=raw,if=ide,index=0"}) a.push_back(x);
+    }
     return a;
 }
 

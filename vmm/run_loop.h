@@ -13,9 +13,9 @@
 #pragma once
 
 #include <chrono>
-#include <optional>
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 
 #include "core/vcpu/exit_handler.h"

@@ -5,6 +5,8 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 #include <sstream>
 
 #include "export/tests/export_test_util.h"
@@ -42,6 +44,33 @@ AccessEvent pio(uint64_t port, uint8_t size, bool write, uint64_t value = 0) {
     a.value = value;
     a.region = 1;
     return a;
+}
+
+// The IDE channels are sent, probed for QEMU's background work, and the
+// disk is QEMU's first IDE drive; 00:01.1's reads are skipped only for a
+// trace whose board had no IDE function.
+TEST(QemuPcMap, TheIdeChannelsAndTheDisk) {
+    TraceHeader h = pc_header();
+    h.windows.push_back({"ide0", true, 0x1f0, 8});
+    h.windows.push_back({"ide1-ctl", true, 0x376, 1});
+    QemuPcMap before(h);
+    EXPECT_FALSE(before.left_out(pio(0x1f7, 1, false), "ide0"));
+    EXPECT_FALSE(before.left_out(pio(0x376, 1, false), "ide1-ctl"));
+    EXPECT_EQ(before.busy_probe("ide0"), "inb 0x3f6");
+    EXPECT_EQ(before.busy_probe("ide1-ctl"), "inb 0x376");
+    EXPECT_EQ(before.busy_probe("uart16550"), "");
+    before.observe_write(pio(0xcf8, 4, true), "pci-conf", 0x80000900);
+    EXPECT_EQ(before.rule(pio(0xcfc, 4, false), "pci-conf").kind, CompareKind::Skip);
+    h.devices.push_back({"piix3-ide", 1});
+    QemuPcMap with(h);
+    with.observe_write(pio(0xcf8, 4, true), "pci-conf", 0x80000900);
+    EXPECT_EQ(with.rule(pio(0xcfc, 4, false), "pci-conf").kind, CompareKind::Exact);
+    const std::vector<std::string> args = with.qemu_machine_args("/tmp/a,b.img");
+    const auto drive = std::find(args.begin(), args.end(), "-drive");
+    ASSERT_NE(drive, args.end());
+    EXPECT_EQ(*(drive + 1), "file=/tmp/a,,b.img,format=raw,if=ide,index=0");
+    const std::vector<std::string> no_disk = with.qemu_machine_args();
+    EXPECT_EQ(std::find(no_disk.begin(), no_disk.end(), "-drive"), no_disk.end());
 }
 
 TEST(QemuPcMap, WhatIsSentAndWhatIsLeftOut) {

@@ -121,6 +121,35 @@ TEST_F(PcBoardTest, A64KiBFirmwareIsAtTheTopOfTheFirstMegabyte) {
     EXPECT_EQ(small.memory_space().read(Gpa(0xeffff), 1).value, 0xffu);
 }
 
+// The IDE function and its channels come with their windows: a layout
+// without them (a trace recorded before the board had them) builds the
+// board as it was, and a disk there is refused.
+TEST_F(PcBoardTest, TheIdeIsThereWhereTheLayoutHasItsWindows) {
+    MachineConfig c;
+    c.board = Board::Pc;
+    c.layout = pc_layout(kPcDefaultRam, 128 * 1024);
+    c.firmware.assign(128 * 1024, 0);
+    c.disk_sectors = 64;
+    {
+        Machine with(c, inputs);
+        ASSERT_NE(with.device("piix3-ide"), nullptr);
+        ASSERT_NE(with.device("ide0"), nullptr);
+        EXPECT_NE(with.device("ide1"), nullptr);
+        // 00:01.1 answers: vendor 8086, device 7010.
+        ASSERT_EQ(with.io_space().write(PioAddr(0xcf8), 0x80000900u, 4), AccessStatus::Ok);
+        EXPECT_EQ(with.io_space().read(PioAddr(0xcfc), 4).value, 0x70108086u);
+        EXPECT_EQ(with.io_space().read(PioAddr(0x1f7), 1).value, 0x50u);  // the disk, ready
+    }
+    std::erase_if(c.layout.devices, [](const DeviceWindow& w) { return w.name.rfind("ide", 0) == 0; });
+    EXPECT_THROW(Machine(c, inputs), Error);
+    c.disk_sectors = 0;
+    Machine without(c, inputs);
+    EXPECT_EQ(without.device("piix3-ide"), nullptr);
+    EXPECT_EQ(without.device("ide0"), nullptr);
+    ASSERT_EQ(without.io_space().write(PioAddr(0xcf8), 0x80000900u, 4), AccessStatus::Ok);
+    EXPECT_EQ(without.io_space().read(PioAddr(0xcfc), 4).value, 0xffffffffu);
+}
+
 TEST_F(PcBoardTest, BadFirmwareIsRefused) {
     MachineConfig c;
     c.board = Board::Pc;
