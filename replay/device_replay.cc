@@ -35,6 +35,8 @@ public:
             rep_.unchecked += group.size();  // damage before the first access
             return finish();
         }
+        queue_inputs(group);
+        board_step(group, /*after_exit=*/false);
         if (!matcher_.match(group)) return finish();
         while (more) {
             group = groups_.read_in_place(spill, more);

@@ -132,10 +132,10 @@ void ReplayEngine::queue_inputs(std::span<const TraceEvent> group) {
     for (size_t i = 1; i < group.size(); ++i) inputs_.push(group[i].body);
 }
 
-std::optional<uint8_t> ReplayEngine::board_step(std::span<const TraceEvent> group) {
+std::optional<uint8_t> ReplayEngine::board_step(std::span<const TraceEvent> group, bool after_exit) {
     InterruptSource* irq = session_->machine().interrupts();
     if (!irq) return std::nullopt;
-    irq->count_exit();
+    if (after_exit) irq->count_exit();
     // The run loop ends the run there, before asking the board anything.
     const GuestExitRequest& req = session_->machine().exit_request();
     if (req.requested || req.reset || req.output_matched) return std::nullopt;
@@ -150,7 +150,9 @@ std::optional<uint8_t> ReplayEngine::board_step(std::span<const TraceEvent> grou
         if (const auto* i = std::get_if<InterruptEvent>(&e.body); i && !delivered) delivered = i;
         else if (delivered && std::holds_alternative<ClockEvent>(e.body)) ++readings_after;
     }
-    bool pending = irq->interrupt_pending();
+    // After an exit the loop asks the board at once; before the first, it
+    // asks only when a kick stopped the guest, which the readings show.
+    bool pending = after_exit && irq->interrupt_pending();
     const auto step_until = [&](size_t keep) {
         for (size_t left = inputs_.pending(); left > keep;) {
             irq->count_exit();

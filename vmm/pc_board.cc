@@ -57,7 +57,8 @@ PcBoard::PcBoard(Machine& machine, const MachineConfig& config, HostInputs& inpu
       inputs_(inputs),
       clock_(config.clock),
       ticks_between_exits_(config.ticks_between_exits && config.clock == ClockMode::Host),
-      firmware_(config.firmware) {
+      firmware_(config.firmware),
+      seen_at_(std::chrono::steady_clock::now()) {
     if (firmware_.empty()) throw Error("the pc board needs a firmware image (--firmware FILE)");
     if (firmware_.size() != config.layout.rom_size)
         throw Error("firmware of " + std::to_string(firmware_.size()) + " bytes in a ROM of " +

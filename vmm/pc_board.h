@@ -88,7 +88,10 @@ private:
     // The last guest time the timers saw, and when (host steady clock): to
     // estimate the next deadline's distance without a recorded reading.
     int64_t seen_ns_ = 0;
-    std::chrono::steady_clock::time_point seen_at_{};
+    // The guest's time 0 is about when the board is made (the host inputs'
+    // clock starts then), which is close enough for a kick: it only brings
+    // the next reading of the clock forward.
+    std::chrono::steady_clock::time_point seen_at_;
 };
 
 }  // namespace kvmrr
