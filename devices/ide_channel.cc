@@ -15,7 +15,6 @@ namespace {
 // Command codes (ATA/ATAPI-7).
 enum : uint8_t {
     kDataSetManagement = 0x06,
-    kRecalibrate = 0x10,
     kReadSectors = 0x20,
     kReadSectorsNoRetry = 0x21,
     kReadSectorsExt = 0x24,
@@ -31,7 +30,6 @@ enum : uint8_t {
     kVerify = 0x40,
     kVerifyNoRetry = 0x41,
     kVerifyExt = 0x42,
-    kSeekCmd = 0x70,
     kDiagnostic = 0x90,
     kInitParams = 0x91,
     kCheckPowerOld = 0x98,
@@ -250,8 +248,8 @@ void IdeChannel::control(uint8_t v) {
     for (Drive& d : drive_) {
         reset_drive(d);
         d.error = 0x01;  // diagnostic: device 0 passed, device 1 passed or absent
-        raise_irq();
     }
+    raise_irq();
 }
 
 uint32_t IdeChannel::data_read(unsigned size) {
@@ -343,13 +341,15 @@ void IdeChannel::set_sector(Drive& d, uint64_t n) {
     d.sector = static_cast<uint8_t>(r % d.secs + 1);
 }
 
+bool IdeChannel::on_disk(const Drive& d, uint64_t first, uint32_t n) { return first < d.sectors && n <= d.sectors - first; }
+
 void IdeChannel::sector_read(Drive& d) {
     d.status = kDrdy | kSeek;
     d.error = 0;
     if (d.nsector == 0) return transfer_stop(d);
     const uint64_t first = get_sector(d);
     const uint32_t n = std::min<uint32_t>(d.nsector, d.req_sectors);
-    if (first >= d.sectors || n > d.sectors - first) {
+    if (!on_disk(d, first, n)) {
         abort(d);
         return raise_irq();
     }
@@ -365,7 +365,7 @@ void IdeChannel::sector_write(Drive& d) {
     d.status = kDrdy | kSeek;
     const uint64_t first = get_sector(d);
     const uint32_t n = std::min<uint32_t>(d.nsector, d.req_sectors);
-    if (first >= d.sectors || n > d.sectors - first) {
+    if (!on_disk(d, first, n)) {
         abort(d);
         return raise_irq();
     }

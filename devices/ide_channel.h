@@ -164,6 +164,7 @@ private:
     void set_sector(Drive& d, uint64_t n);
     void identify(Drive& d);
     void set_identify_word(Drive& d, unsigned word, unsigned v);
+    static bool on_disk(const Drive& d, uint64_t first, uint32_t n);  // sectors first..first+n-1 all exist
     void sector_read(Drive& d);
     void sector_write(Drive& d);
     void transfer_start(Drive& d, uint32_t bytes, After then);

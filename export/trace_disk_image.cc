@@ -12,14 +12,15 @@
 #include <variant>
 
 #include "core/error.h"
+#include "devices/ide_channel.h"
 #include "record/trace_reader.h"
 
 namespace kvmrr {
 
 namespace {
 
-constexpr uint64_t kSector = 512;
-constexpr uint64_t kMaxSectors = uint64_t{1} << 48;  // as the IDE model
+constexpr uint64_t kSector = IdeChannel::kSectorSize;
+constexpr uint64_t kMaxSectors = IdeChannel::kMaxSectors;
 
 // Sectors the guest wrote, as merged ranges [first, end): a lying trace's
 // write of any length costs one entry.

@@ -102,43 +102,9 @@ busybox=/bin/busybox
 file_out=$(LC_ALL=C od -An -c -N 4 "$busybox" 2>/dev/null | tr -d ' ') || true
 [ "$file_out" = '177ELF' ] || fail "$busybox is not an executable (busybox-static)"
 
-cache=${KVMRR_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/kvmrr}/nested-kvm
-mkdir -p "$cache" || fail "cannot create the cache directory $cache"
-
-# The kernel: the version Debian's linux-image-amd64 points at now, or the
-# newest one cached when the package lists cannot tell.
-kernel_package() {
-  apt-cache depends linux-image-amd64 2>/dev/null |
-    sed -n 's/^ *Depends: \(linux-image-[0-9][^ ]*-amd64\)$/\1/p' | head -n 1
-}
-prepare_kernel() {
-  local pkg
-  pkg=$(kernel_package)
-  if [ -z "$pkg" ]; then
-    apt-get update -qq >&2 2>/dev/null || true
-    pkg=$(kernel_package)
-  fi
-  if [ -z "$pkg" ]; then
-    pkg=$(ls -1d "$cache"/linux-image-*-amd64 2>/dev/null | sort -V | tail -n 1 | xargs -r basename)
-    [ -n "$pkg" ] || fail "apt-cache cannot name the kernel behind linux-image-amd64, and none is cached in $cache"
-  fi
-  kdir=$cache/$pkg
-  [ -s "$kdir/vmlinuz" ] && [ -d "$kdir/modules" ] && return 0
-  echo "in-kvm-vm: fetching $pkg into $cache (once)" >&2
-  local tmp
-  tmp=$(mktemp -d "$cache/fetch.XXXXXX")
-  # apt-get download writes as the _apt user where it can; a cache under
-  # root's home is not writable by it, so let it write as root.
-  (cd "$tmp" && apt-get download -o APT::Sandbox::User=root "$pkg" >/dev/null 2>&1) ||
-    { rm -rf "$tmp"; fail "apt-get download $pkg failed"; }
-  dpkg-deb -x "$tmp"/"$pkg"_*.deb "$tmp/x" || { rm -rf "$tmp"; fail "dpkg-deb could not unpack $pkg"; }
-  mkdir -p "$tmp/k"
-  cp "$tmp"/x/boot/vmlinuz-* "$tmp/k/vmlinuz"
-  mv "$tmp"/x/lib/modules/*/kernel "$tmp/k/modules"
-  rm -rf "$kdir"
-  mv "$tmp/k" "$kdir"
-  rm -rf "$tmp"
-}
+# The kernel: Debian's, fetched once (tools/debian-kernel.sh).
+kdir=$("$here/debian-kernel.sh") || fail "no kernel for the VM (see above)"
+cache=$(dirname "$kdir")
 
 # The modules the VM loads, dependencies first, from each module's own
 # `depends=` in its .modinfo section (no depmod or modinfo needed here).
@@ -232,10 +198,10 @@ prepare_initrd() {
   rm -rf "$tmp"
 }
 
-# One preparation at a time per cache: a second caller waits for the first.
+# One preparation at a time per cache: a second caller waits for the first
+# (tools/debian-kernel.sh took the same lock for the kernel, and let it go).
 exec 8>"$cache/.lock"
 flock 8
-prepare_kernel
 prepare_initrd
 flock -u 8
 

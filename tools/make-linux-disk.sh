@@ -9,8 +9,8 @@
 #
 #   tools/make-linux-disk.sh [--kernel VMLINUZ] [--append TEXT] IMAGE
 #
-# The kernel defaults to the one tools/in-kvm-vm.sh fetched from Debian's
-# archive (its cache). Needs Debian's syslinux, mtools, dosfstools and
+# The kernel defaults to Debian's current one, from tools/debian-kernel.sh
+# (the one tools/in-kvm-vm.sh boots; fetched once into its cache). Needs Debian's syslinux, mtools, dosfstools and
 # busybox-static; exit 2 on a usage error, 1 when something is missing.
 set -euo pipefail
 
@@ -37,9 +37,8 @@ for tool in syslinux mcopy mkfs.fat busybox cpio gzip; do
 done
 busybox=$(command -v busybox)
 if [ -z "$kernel" ]; then
-  cache=${KVMRR_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/kvmrr}/nested-kvm
-  kernel=$(ls -1d "$cache"/linux-image-*-amd64/vmlinuz 2>/dev/null | sort -V | tail -n 1 || true)
-  [ -n "$kernel" ] || { echo "make-linux-disk: no --kernel, and none in $cache (run tools/in-kvm-vm.sh true once)" >&2; exit 1; }
+  kdir=$("$(dirname "$0")/debian-kernel.sh") || { echo "make-linux-disk: no --kernel, and no Debian kernel to be had (see above)" >&2; exit 1; }
+  kernel=$kdir/vmlinuz
 fi
 [ -r "$kernel" ] || { echo "make-linux-disk: cannot read the kernel $kernel" >&2; exit 1; }
 

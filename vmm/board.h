@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "core/machine_layout.h"
+#include "devices/ide_channel.h"
 
 namespace kvmrr {
 
@@ -47,8 +48,8 @@ std::vector<uint8_t> load_firmware(const std::string& path);
 // The pc board's IDE disk: --disk's image, a whole number of 512-byte
 // sectors (at least one, at most 2^48). Returns its size in sectors;
 // throws kvmrr::Error naming the file otherwise.
-constexpr uint64_t kDiskSector = 512;
-constexpr uint64_t kDiskMaxSectors = uint64_t{1} << 48;
+constexpr uint64_t kDiskSector = IdeChannel::kSectorSize;
+constexpr uint64_t kDiskMaxSectors = IdeChannel::kMaxSectors;
 uint64_t pc_disk_sectors(const std::string& path);
 
 }  // namespace kvmrr
