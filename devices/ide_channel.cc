@@ -92,7 +92,8 @@ void put_string(std::span<uint8_t> p, unsigned word, std::string_view s, unsigne
 
 }  // namespace
 
-IdeChannel::IdeChannel(unsigned channel, HostInputs& host, uint64_t disk_sectors, IrqLine irq)
+IdeChannel::IdeChannel(unsigned channel, HostInputs& host, uint64_t disk_sectors, IrqLine irq,
+                       std::optional<IdeGeometry> geometry)
     : host_(host), irq_(irq) {
     if (channel > 1) throw Error("ide: there are channels 0 and 1, not " + std::to_string(channel));
     if (disk_sectors > kMaxSectors)
@@ -101,11 +102,12 @@ IdeChannel::IdeChannel(unsigned channel, HostInputs& host, uint64_t disk_sectors
     ctl_name_ = name_ + "-ctl";
     Drive& d = drive_[0];
     d.sectors = disk_sectors;
-    // QEMU's geometry for a disk without a partition table to guess from
-    // (guess_chs_for_size): 16 heads, 63 sectors, 2..16383 cylinders.
-    d.heads = d.drive_heads = 16;
-    d.secs = d.drive_secs = 63;
-    d.cylinders = static_cast<uint16_t>(std::clamp<uint64_t>(disk_sectors / (16 * 63), 2, 16383));
+    const IdeGeometry g = geometry.value_or(ide_geometry_guess(disk_sectors, {}));
+    if (!g.valid()) throw Error("ide: no disk has the geometry " + std::to_string(g.cylinders) + "/" +
+                                std::to_string(g.heads) + "/" + std::to_string(g.secs));
+    d.heads = d.drive_heads = g.heads;
+    d.secs = d.drive_secs = g.secs;
+    d.cylinders = g.cylinders;
     for (Drive& x : drive_) reset_drive(x);
 }
 

@@ -48,12 +48,14 @@
 
 #include <array>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 
 #include "core/region_ops.h"
 #include "devices/device.h"
 #include "devices/host_inputs.h"
+#include "devices/ide_geometry.h"
 #include "devices/irq.h"
 
 namespace kvmrr {
@@ -73,10 +75,12 @@ public:
     // Device control bits.
     static constexpr uint8_t kNien = 0x02, kSrst = 0x04, kHob = 0x80;
 
-    // Channel 0 or 1; `disk_sectors` 0 for no drive, at most kMaxSectors.
-    // `host` must outlive the device. Throws kvmrr::Error on a bad channel
-    // or size.
-    IdeChannel(unsigned channel, HostInputs& host, uint64_t disk_sectors, IrqLine irq);
+    // Channel 0 or 1; `disk_sectors` 0 for no drive, at most kMaxSectors,
+    // with `geometry` (default: QEMU's for the size alone). `host` must
+    // outlive the device. Throws kvmrr::Error on a bad channel, size or
+    // geometry.
+    IdeChannel(unsigned channel, HostInputs& host, uint64_t disk_sectors, IrqLine irq,
+               std::optional<IdeGeometry> geometry = std::nullopt);
     IdeChannel(const IdeChannel&) = delete;
     IdeChannel& operator=(const IdeChannel&) = delete;
 

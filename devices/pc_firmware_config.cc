@@ -54,7 +54,8 @@ std::vector<E820Entry> pc_e820_entries(const PcRamSplit& ram) {
 }
 
 std::vector<std::pair<uint8_t, uint8_t>> pc_cmos_bytes(uint64_t below, uint64_t above, unsigned cpus,
-                                                       std::string_view boot_order) {
+                                                       std::string_view boot_order,
+                                                       std::optional<IdeGeometry> primary_master) {
     if (boot_order.size() > 3) throw Error("pc cmos: too many boot devices for PC: '" + std::string(boot_order) + "'");
     uint8_t bds[3] = {0, 0, 0};
     for (size_t i = 0; i < boot_order.size(); ++i) {
@@ -69,9 +70,23 @@ std::vector<std::pair<uint8_t, uint8_t>> pc_cmos_bytes(uint64_t below, uint64_t 
     const bool fd_bootchk = true;
     auto lo = [](uint64_t v) { return static_cast<uint8_t>(v); };
     auto hi = [](uint64_t v) { return static_cast<uint8_t>(v >> 8); };
-    return {
+    const IdeGeometry hd = primary_master.value_or(IdeGeometry{});
+    const uint8_t hd_types = primary_master ? 0xf0 : 0x00;
+    std::vector<std::pair<uint8_t, uint8_t>> drive;
+    if (primary_master)
+        drive = {{0x19, 47},
+                 {0x1b, lo(hd.cylinders)},
+                 {0x1c, hi(hd.cylinders)},
+                 {0x1d, hd.heads},
+                 {0x1e, 0xff},
+                 {0x1f, 0xff},
+                 {0x20, static_cast<uint8_t>(0xc0 | (hd.heads > 8 ? 0x08 : 0))},
+                 {0x21, lo(hd.cylinders)},
+                 {0x22, hi(hd.cylinders)},
+                 {0x23, hd.secs}};
+    std::vector<std::pair<uint8_t, uint8_t>> bytes = {
         {0x10, 0x00},
-        {0x12, 0x00},
+        {0x12, hd_types},
         {0x14, 0x02 | 0x04},
         {0x15, lo(base)},
         {0x16, hi(base)},
@@ -86,13 +101,16 @@ std::vector<std::pair<uint8_t, uint8_t>> pc_cmos_bytes(uint64_t below, uint64_t 
         // virtual clock's 2024 included.
         {0x37, 0x20},
         {0x38, static_cast<uint8_t>(bds[2] << 4 | (fd_bootchk ? 0 : 1))},
-        {0x39, 0x00},
+        {0x39, static_cast<uint8_t>(primary_master ? hd.translation & 3 : 0)},
         {0x3d, static_cast<uint8_t>(bds[1] << 4 | bds[0])},
         {0x5b, static_cast<uint8_t>(high)},
         {0x5c, static_cast<uint8_t>(high >> 8)},
         {0x5d, static_cast<uint8_t>(high >> 16)},
         {0x5f, static_cast<uint8_t>(cpus > 0xff || cpus == 0 ? 0 : cpus - 1)},
     };
+    bytes.insert(bytes.end(), drive.begin(), drive.end());
+    std::sort(bytes.begin(), bytes.end());  // index order
+    return bytes;
 }
 
 }  // namespace kvmrr

@@ -229,6 +229,10 @@ void header_to_capnp(const TraceHeader& h, schema::TraceHeader::Builder b) {
     set_text(h.board, [&](auto t) { m.setBoard(t); });
     set_data(h.firmware, [&](auto d) { m.setFirmware(d); });
     m.setDiskSectors(h.disk_sectors);
+    m.setDiskCylinders(h.disk_cylinders);
+    m.setDiskHeads(h.disk_heads);
+    m.setDiskSecs(h.disk_secs);
+    m.setDiskTranslation(h.disk_translation);
 
     auto g = b.initGuest();
     set_text(h.guest_name, [&](auto t) { g.setName(t); });
@@ -290,6 +294,10 @@ TraceHeader header_from_capnp(schema::TraceHeader::Reader r) {
     h.board = str(m.getBoard());
     h.firmware = bytes(m.getFirmware());
     h.disk_sectors = m.getDiskSectors();
+    h.disk_cylinders = m.getDiskCylinders();
+    h.disk_heads = m.getDiskHeads();
+    h.disk_secs = m.getDiskSecs();
+    h.disk_translation = m.getDiskTranslation();
     for (auto w : m.getWindows()) h.windows.push_back({str(w.getName()), w.getIo(), w.getAddr(), w.getSize()});
     for (auto d : m.getDevices()) h.devices.push_back({str(d.getName()), d.getModelVersion()});
 

@@ -35,6 +35,14 @@ struct MachineDesc {
   board @5 :Text;      # format 5: "pc" for the PC board ("" or "kvmrr": kvmrr's own)
   firmware @6 :Data;   # format 5: the firmware ROM image (the pc board boots it)
   diskSectors @7 :UInt64;  # format 7: the pc board's IDE disk (primary master), in 512-byte sectors; 0: none
+  # format 8: that disk's geometry (IDENTIFY, CMOS) and BIOS translation
+  # (CMOS 0x39: 0 none, 1 LBA, 2 large), as chosen at the recording's start
+  # from the disk's partition table; 0 cylinders: not recorded (format 7),
+  # the geometry from the size and no CMOS entry, as those traces ran.
+  diskCylinders @8 :UInt16;
+  diskHeads @9 :UInt8;
+  diskSecs @10 :UInt8;
+  diskTranslation @11 :UInt8;
 }
 
 struct Window {

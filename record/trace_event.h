@@ -28,13 +28,17 @@ namespace kvmrr {
 // strictly and reports the divergence at the first unassigned access).
 // Version 7 adds the pc board's IDE disk size to the machine (a field; a
 // trace with a disk asks for a reader of version 7, kTraceDiskVersion,
-// since an older one would build the board without the disk).
+// since an older one would build the board without the disk). Version 8
+// adds that disk's geometry (fields; a trace with one asks for a reader of
+// version 8, kTraceDiskGeometryVersion, since an older one would give the
+// firmware other CMOS bytes and maybe another geometry).
 // This build still reads versions 1 to 3.
-constexpr uint32_t kTraceFormatVersion = 7;
+constexpr uint32_t kTraceFormatVersion = 8;
 constexpr uint32_t kTraceMinReaderVersion = 4;
 constexpr uint32_t kTraceInlineAccessVersion = 4;  // the first that writes Event.access
 constexpr uint32_t kTraceInterruptVersion = 5;     // the first with interrupt events
 constexpr uint32_t kTraceDiskVersion = 7;          // the first with the pc board's IDE disk
+constexpr uint32_t kTraceDiskGeometryVersion = 8;  // the first with that disk's geometry
 constexpr uint32_t kNoRegion = 0xffffffff;
 
 struct RegsRecord {
@@ -245,6 +249,10 @@ struct TraceHeader {
     std::string board;              // "pc", or "" for kvmrr's own board (format 5)
     std::vector<uint8_t> firmware;  // the pc board's ROM image (format 5)
     uint64_t disk_sectors = 0;      // the pc board's IDE disk, 512-byte sectors; 0 none (format 7)
+    // Its geometry and BIOS translation (IdeGeometry; format 8); 0
+    // cylinders: not recorded, the size's geometry and no CMOS entry.
+    uint16_t disk_cylinders = 0;
+    uint8_t disk_heads = 0, disk_secs = 0, disk_translation = 0;
     // guest
     std::string guest_name;
     uint64_t guest_hash = 0;

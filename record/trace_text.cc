@@ -237,7 +237,10 @@ std::string format_header(const TraceHeader& h) {
     for (const DeviceRecord& d : h.devices) line("  device " + word(d.name) + " model " + num(d.model_version));
     if (!h.board.empty())
         line("board: " + word(h.board) + (h.firmware.empty() ? std::string() : ", firmware " + num(h.firmware.size()) + " bytes") +
-             (h.disk_sectors ? ", IDE disk " + num(h.disk_sectors) + " sectors" : std::string()));
+             (h.disk_sectors ? ", IDE disk " + num(h.disk_sectors) + " sectors" : std::string()) +
+             (h.disk_cylinders ? ", CHS " + num(h.disk_cylinders) + "/" + num(h.disk_heads) + "/" + num(h.disk_secs) +
+                                     ", BIOS translation " + num(h.disk_translation)
+                               : std::string()));
     std::string args;
     for (uint64_t a : h.guest_args) args += (args.empty() ? "" : " ") + hex(a);
     line("guest: " + word(h.guest_name) + ", hash " + hex(h.guest_hash) + ", " +

@@ -191,7 +191,10 @@ void finish_guest_request(GuestRunRequest& req, const GuestCli& gc, const Machin
         req.layout = pc_layout(layout.ram_size == MachineLayout::default_layout().ram_size ? kPcDefaultRam : layout.ram_size,
                                req.firmware.size());
         req.debugcon_out = output_to(gc.debugcon, nullptr, "debug console's output");
-        if (!req.disk.empty()) req.disk_sectors = pc_disk_sectors(req.disk);
+        if (!req.disk.empty()) {
+            req.disk_sectors = pc_disk_sectors(req.disk);
+            req.disk_geometry = pc_disk_geometry(req.disk, req.disk_sectors);
+        }
         if (gc.ticks_between_exits && req.clock == ClockMode::Virtual)
             throw Error("--ticks-between-exits is for the host clock: the virtual clock moves only with exits");
         req.ticks_between_exits = gc.ticks_between_exits;

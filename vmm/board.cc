@@ -83,4 +83,12 @@ uint64_t pc_disk_sectors(const std::string& path) {
     return size / kDiskSector;
 }
 
+IdeGeometry pc_disk_geometry(const std::string& path, uint64_t sectors) {
+    std::vector<uint8_t> first(kDiskSector);
+    std::ifstream f(path, std::ios::binary);
+    if (!f.read(reinterpret_cast<char*>(first.data()), static_cast<std::streamsize>(first.size())))
+        throw Error("cannot read the first sector of disk image '" + path + "'");
+    return ide_geometry_guess(sectors, first);
+}
+
 }  // namespace kvmrr

@@ -51,5 +51,8 @@ std::vector<uint8_t> load_firmware(const std::string& path);
 constexpr uint64_t kDiskSector = IdeChannel::kSectorSize;
 constexpr uint64_t kDiskMaxSectors = IdeChannel::kMaxSectors;
 uint64_t pc_disk_sectors(const std::string& path);
+// Its geometry and BIOS translation as QEMU's pc guesses them at start,
+// from its size and the partition table in its first sector.
+IdeGeometry pc_disk_geometry(const std::string& path, uint64_t sectors);
 
 }  // namespace kvmrr

@@ -119,6 +119,7 @@ SessionConfig GuestRunRequest::session_config() const {
     c.layout = layout;
     c.firmware = firmware;
     c.disk_sectors = disk_sectors;
+    c.disk_geometry = disk_geometry;
     c.ticks_between_exits = ticks_between_exits;
     c.clock = clock;
     c.debugcon_out = debugcon_out;

@@ -52,6 +52,7 @@ struct GuestRunRequest {
     std::vector<uint8_t> firmware;  // the pc board: what it boots
     std::string firmware_name;      // and its file, for messages and traces
     uint64_t disk_sectors = 0;      // the pc board: --disk's size in sectors (its IDE disk)
+    std::optional<IdeGeometry> disk_geometry;  // and its geometry (pc_disk_geometry)
     bool ticks_between_exits = false;  // the pc board: --ticks-between-exits
     ClockMode clock = ClockMode::Host;
     std::function<void(uint8_t)> debugcon_out;

@@ -23,7 +23,8 @@ std::vector<std::string> windows_of(std::string_view device) {
 }  // namespace
 
 Machine::Machine(const MachineLayout& layout, HostInputs& inputs, std::function<void(uint8_t)> serial_out, DmaObserver dma)
-    : Machine(MachineConfig{Board::Kvmrr, layout, {}, 0, false, ClockMode::Host, std::move(serial_out), {}, std::move(dma), {}},
+    : Machine(MachineConfig{Board::Kvmrr, layout, {}, 0, std::nullopt, false, ClockMode::Host, std::move(serial_out), {},
+                            std::move(dma), {}},
               inputs) {}
 
 Machine::Machine(const MachineConfig& config, HostInputs& inputs)

@@ -9,6 +9,7 @@
 
 #include <functional>
 #include <memory>
+#include <optional>
 #include <span>
 #include <vector>
 
@@ -41,6 +42,7 @@ struct MachineConfig {
     MachineLayout layout = MachineLayout::default_layout();  // pc: pc_layout()
     std::vector<uint8_t> firmware;                          // pc: the ROM image
     uint64_t disk_sectors = 0;                              // pc: the IDE disk's size in sectors (0: none)
+    std::optional<IdeGeometry> disk_geometry;               // pc: its geometry (none: from the size, no CMOS entry)
     bool ticks_between_exits = false;                       // pc, host clock: InterruptSource::next_timer_in
     ClockMode clock = ClockMode::Host;
     std::function<void(uint8_t)> serial_out;                // every byte sent on the UART

@@ -71,7 +71,8 @@ PcBoard::PcBoard(Machine& machine, const MachineConfig& config, HostInputs& inpu
     pit_ = &own(std::make_unique<Pit>(*this, IrqLine(*pic_, 0)));
     own(std::make_unique<I8042>(machine, IrqLine(*pic_, 1), IrqLine(*pic_, 12)));
     own(std::make_unique<Uart16550>(inputs, config.serial_out, IrqLine(*pic_, 4)));
-    own(std::make_unique<CmosRtc>(inputs, pc_cmos_bytes(ram.below_4g, ram.above_4g)));
+    own(std::make_unique<CmosRtc>(inputs, pc_cmos_bytes(ram.below_4g, ram.above_4g, 1, "cad",
+                                                                 config.disk_sectors ? config.disk_geometry : std::nullopt)));
     own(std::make_unique<DebugExit>(machine));
     own(std::make_unique<DebugCon>(config.debugcon_out));
     own(std::make_unique<PostPort>());
@@ -115,7 +116,7 @@ PcBoard::PcBoard(Machine& machine, const MachineConfig& config, HostInputs& inpu
     };
     if (has("ide0") && has("ide0-ctl") && has("ide1") && has("ide1-ctl")) {
         pci_host_->add_function(own(std::make_unique<Piix3Ide>()));
-        own(std::make_unique<IdeChannel>(0, inputs, config.disk_sectors, IrqLine(*pic_, 14)));
+        own(std::make_unique<IdeChannel>(0, inputs, config.disk_sectors, IrqLine(*pic_, 14), config.disk_geometry));
         own(std::make_unique<IdeChannel>(1, inputs, 0, IrqLine(*pic_, 15)));
     } else if (config.disk_sectors) {
         throw Error("this pc board has no IDE channels for its disk");

@@ -41,7 +41,8 @@ Machine::DmaObserver dma_read_tap(SessionObserver* observer) {
 Session::Session(const SessionConfig& config, HostInputs& inputs, SessionObserver* observer)
     : observer_(observer),
       machine_(std::make_unique<Machine>(
-          MachineConfig{config.board, config.layout, config.firmware, config.disk_sectors, config.ticks_between_exits,
+          MachineConfig{config.board, config.layout, config.firmware, config.disk_sectors, config.disk_geometry,
+                        config.ticks_between_exits,
                         config.clock,
                         watch_output(config.serial_out, config.stop_at_output, [this] { machine_->request_output_stop(); }),
                         watch_output(config.debugcon_out, config.stop_at_output, [this] { machine_->request_output_stop(); }),

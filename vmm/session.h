@@ -17,6 +17,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
@@ -41,6 +42,7 @@ struct SessionConfig {
     MachineLayout layout = MachineLayout::default_layout();  // pc: pc_layout()
     std::vector<uint8_t> firmware;                          // pc: the ROM image
     uint64_t disk_sectors = 0;                              // pc: the IDE disk's size (0: none)
+    std::optional<IdeGeometry> disk_geometry;               // pc: its geometry (pc_disk_geometry)
     bool ticks_between_exits = false;                       // pc, host clock: timers stop a guest between exits
     ClockMode clock = ClockMode::Host;
     std::function<void(uint8_t)> serial_out;  // every byte the guest sends on the UART

@@ -7,6 +7,7 @@
 
 #include <gtest/gtest.h>
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -41,7 +42,7 @@ struct Rig {
     MemorySystem sys;
     MachineMemory m;
 
-    explicit Rig(uint64_t sectors) : ide(0, host, sectors, IrqLine(pin, 14)) {
+    explicit Rig(uint64_t sectors, std::optional<IdeGeometry> g = std::nullopt) : ide(0, host, sectors, IrqLine(pin, 14), g) {
         host.disk.resize(sectors * 512);
         for (size_t i = 0; i < host.disk.size(); ++i) host.disk[i] = static_cast<uint8_t>(i / 512 * 7 + i % 512);
         MachineLayout l = MachineLayout::default_layout();
@@ -161,6 +162,30 @@ TEST(IdeChannel, IdentifyIsQemusHarddisk) {
     EXPECT_TRUE(r.pin.up);
     r.in(kStatus);
     EXPECT_FALSE(r.pin.up);
+}
+
+// A geometry from the partition table (ide_geometry.h): IDENTIFY gives it,
+// and CHS addresses go through it.
+TEST(IdeChannel, TheGeometryGivenIsTheOneIdentifyAndChsUse) {
+    Rig r(4096, IdeGeometry{64, 4, 16, IdeGeometry::kNone});
+    r.out(kDevice, 0xa0);
+    r.out(kCommand, 0xec);
+    const std::vector<uint8_t> id = r.read_words(512);
+    const auto word = [&](unsigned w) { return static_cast<unsigned>(id[w * 2] | id[w * 2 + 1] << 8); };
+    EXPECT_EQ(word(1), 64u);
+    EXPECT_EQ(word(3), 4u);
+    EXPECT_EQ(word(6), 16u);
+    EXPECT_EQ(word(54), 64u);  // the current translation: the drive's own until INITIALIZE DEVICE PARAMETERS
+    EXPECT_EQ(word(55), 4u);
+    EXPECT_EQ(word(56), 16u);
+    // Cylinder 2, head 3, sector 5: (2 * 4 + 3) * 16 + 4 = LBA 180.
+    r.out(kDevice, 0xa3);
+    r.out(kCount, 1);
+    r.out(kLbaLow, 5);
+    r.out(kLbaMid, 2);
+    r.out(kLbaHigh, 0);
+    r.out(kCommand, 0x20);
+    EXPECT_EQ(r.read_words(512), r.disk(180, 1));
 }
 
 TEST(IdeChannel, ReadSectorsLba28OneAtATimeWithAnInterruptEach) {
@@ -479,6 +504,10 @@ TEST(IdeChannel, BadConstructionAndAttach) {
     testing::FakeHostInputs host;
     EXPECT_THROW(IdeChannel(2, host, 0, IrqLine()), Error);
     EXPECT_THROW(IdeChannel(0, host, IdeChannel::kMaxSectors + 1, IrqLine()), Error);
+    EXPECT_THROW(IdeChannel(0, host, 100, IrqLine(), IdeGeometry{0, 16, 63, 0}), Error);
+    EXPECT_THROW(IdeChannel(0, host, 100, IrqLine(), IdeGeometry{10, 17, 63, 0}), Error);
+    EXPECT_THROW(IdeChannel(0, host, 100, IrqLine(), IdeGeometry{10, 16, 64, 0}), Error);
+    EXPECT_THROW(IdeChannel(0, host, 100, IrqLine(), IdeGeometry{10, 16, 63, 3}), Error);
     IdeChannel ide(0, host, 1, IrqLine());
     MemorySystem sys;
     MachineLayout l = MachineLayout::default_layout();

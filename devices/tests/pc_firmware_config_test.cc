@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <map>
 
 #include "core/error.h"
@@ -57,6 +58,33 @@ TEST(PcFirmwareConfig, CmosBytesFor256MiB) {
         {0x5b, 0x00}, {0x5c, 0x00}, {0x5d, 0x00}, {0x5f, 0x00},
     };
     EXPECT_EQ(m, want);
+}
+
+// pc_cmos_init_late() with the primary master: cmos_init_hd()'s type-47
+// entry at 0x19/0x1b and the translation in 0x39's low bits; the rest as
+// without a disk, and the pairs still in index order.
+TEST(PcFirmwareConfig, CmosBytesWithAnIdeDisk) {
+    const auto bytes = pc_cmos_bytes(256 * MiB, 0, 1, "cad", IdeGeometry{0x1234, 16, 63, IdeGeometry::kLarge});
+    EXPECT_TRUE(std::is_sorted(bytes.begin(), bytes.end()));
+    auto m = as_map(bytes);
+    std::map<int, int> want = as_map(pc_cmos_bytes(256 * MiB, 0));
+    want[0x12] = 0xf0;
+    want[0x19] = 47;
+    want[0x1b] = 0x34;
+    want[0x1c] = 0x12;
+    want[0x1d] = 16;
+    want[0x1e] = 0xff;
+    want[0x1f] = 0xff;
+    want[0x20] = 0xc8;  // more than 8 heads
+    want[0x21] = 0x34;
+    want[0x22] = 0x12;
+    want[0x23] = 63;
+    want[0x39] = 0x02;
+    EXPECT_EQ(m, want);
+    m = as_map(pc_cmos_bytes(256 * MiB, 0, 1, "cad", IdeGeometry{100, 8, 32, IdeGeometry::kNone}));
+    EXPECT_EQ(m[0x20], 0xc0);
+    EXPECT_EQ(m[0x39], 0x00);
+    EXPECT_EQ(m[0x23], 32);
 }
 
 TEST(PcFirmwareConfig, CmosBytesFor5GiB) {

@@ -147,6 +147,58 @@ TEST(RealQemu, TheIdeWalkAgreesWithQemusIde) {
         << r.out;
 }
 
+// SeaBIOS finding a disk whose partition table decides the geometry (QEMU's
+// pc guesses it when it starts, kvmrr's when it records): one ending at 8
+// heads, taken as the drive's own geometry (IDENTIFY's words), and one at
+// 255 heads, a translating BIOS's, so the BIOS gets large translation
+// (CMOS 0x39, which SeaBIOS reads). QEMU, given the disk rebuilt from the
+// trace, agrees on every read.
+TEST(RealQemu, ADisksPartitionTableGivesItsGeometryAsQemusDoes) {
+    if (!std::filesystem::exists("/usr/share/seabios/bios.bin"))
+        GTEST_SKIP() << "/usr/share/seabios/bios.bin is missing (apt-get install seabios)";
+    if (const std::string why = why_no_qemu(); !why.empty()) GTEST_SKIP() << why;
+    struct Case {
+        uint8_t end_head, end_sector;
+        uint32_t sectors;
+        const char* geometry;
+    };
+    for (const Case& c : {Case{7, 32, 4096, "CHS 16/8/32, BIOS translation 0"},
+                          Case{254, 63, 20000, "CHS 19/16/63, BIOS translation 2"}}) {
+        const auto dir = testing::scratch_dir("disk-geometry");
+        const auto disk = dir / "disk.img", trace = dir / "boot.trace";
+        {
+            // A boot record that ends the run (mov al, 0; out 0xf4, al), so
+            // that SeaBIOS reads it and the disk QEMU gets has it.
+            std::vector<char> s0(512, 0);
+            const unsigned char code[] = {0xb0, 0x00, 0xe6, 0xf4, 0xf4};
+            std::copy(std::begin(code), std::end(code), s0.begin());
+            s0[0x1be + 5] = static_cast<char>(c.end_head);
+            s0[0x1be + 6] = static_cast<char>(c.end_sector);
+            s0[0x1be + 12] = 0x10;  // a partition of 16 sectors
+            s0[510] = 0x55;
+            s0[511] = static_cast<char>(0xaa);
+            std::ofstream out(disk, std::ios::binary);
+            out.write(s0.data(), 512);
+        }
+        std::filesystem::resize_file(disk, uint64_t{c.sectors} * 512);
+        const Result rec = kvmrr_run("record --board pc --firmware /usr/share/seabios/bios.bin --accel emu --clock virtual "
+                                     "--timeout 60000 --disk " + disk.string() +
+                                     " -o " + trace.string());
+        ASSERT_EQ(rec.status, 0) << rec.out;
+        const Result i = kvmrr_run("inspect " + trace.string());
+        EXPECT_NE(i.out.find(c.geometry), std::string::npos) << i.out;
+        const Result r = kvmrr_run("qemu-check " + trace.string());
+        std::filesystem::remove_all(dir);
+        EXPECT_EQ(r.status, 0) << r.out;
+        std::smatch m;
+        ASSERT_TRUE(std::regex_search(r.out, m, std::regex(R"(reads: (\d+): (\d+) compared, (\d+) agreed, (\d+) differing)")))
+            << r.out;
+        EXPECT_EQ(m[4], "0") << c.geometry << "\n" << r.out;
+        EXPECT_NE(r.out.find("sectors of the recorded run's disk rebuilt"), std::string::npos) << r.out;
+        for (const char* dev : {" ide0\n", " cmos-rtc\n"}) EXPECT_NE(r.out.find(dev), std::string::npos) << dev << r.out;
+    }
+}
+
 // One SeaBIOS boot, recorded once (ctest runs each test in a process of
 // its own): checked against QEMU, exported as a timeline and as a script.
 TEST(QemuCheckSeaBiosBoot, AgreesWithQemuAndExportsAsTimelineAndScript) {

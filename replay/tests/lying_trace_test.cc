@@ -73,6 +73,21 @@ TEST(LyingTrace, AnIdeDiskThatCannotBeIsRefused) {
         EXPECT_NE(e.find("past what LBA48 addresses"), std::string::npos) << e;
         e = replay_error(lying_copy("hello", [](TraceHeader& h) { h.disk_sectors = 128; }), guest);
         EXPECT_NE(e.find("has no IDE channel"), std::string::npos) << e;
+        e = replay_error(lying_copy("ide_walk", [](TraceHeader& h) {
+                             h.disk_cylinders = 10;
+                             h.disk_heads = 17;
+                             h.disk_secs = 63;
+                         }),
+                         guest);
+        EXPECT_NE(e.find("which no disk has"), std::string::npos) << e;
+        e = replay_error(lying_copy("pc_walk", [](TraceHeader& h) {
+                             h.disk_sectors = 0;
+                             h.disk_cylinders = 10;
+                             h.disk_heads = 16;
+                             h.disk_secs = 63;
+                         }),
+                         guest);
+        EXPECT_NE(e.find("a geometry for an IDE disk it does not have"), std::string::npos) << e;
     }
     TraceReader r = TraceReader::open(lying_copy("ide_walk", [](TraceHeader& h) { h.disk_sectors = 8; }));
     ReplayOptions o;

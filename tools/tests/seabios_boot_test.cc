@@ -148,8 +148,9 @@ TEST_F(SeaBiosBoot, BootsAHardDiskImage) {
     EXPECT_EQ(r.status, 0) << r.out;
     EXPECT_NE(r.out.find("traces match"), std::string::npos) << r.out;
     r = kvmrr("inspect " + a.string());
-    EXPECT_NE(r.out.find("IDE disk 128 sectors"), std::string::npos) << r.out;
-    EXPECT_NE(r.out.find("readers from version 7"), std::string::npos) << r.out;
+    // 128 sectors, no partition table: 2 cylinders of 16 heads, untranslated.
+    EXPECT_NE(r.out.find("IDE disk 128 sectors, CHS 2/16/63, BIOS translation 0"), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("readers from version 8"), std::string::npos) << r.out;
     for (const char* how : {"replay ", "replay --guest --accel "}) {
         r = kvmrr(std::string(how) + (std::string(how).find("--accel") != std::string::npos ? kAccel + " " : "") + a.string());
         EXPECT_EQ(r.status, 0) << how << r.out;
