@@ -73,6 +73,24 @@ struct Rig {
         out(kLbaMid, static_cast<uint8_t>(lba >> 8));
         out(kLbaHigh, static_cast<uint8_t>(lba >> 16));
     }
+    // READ SECTORS of one sector at a CHS address of the master.
+    void chs_read(uint16_t cylinder, uint8_t head, uint8_t sector) {
+        out(kDevice, static_cast<uint8_t>(0xa0 | head));
+        out(kCount, 1);
+        out(kLbaLow, sector);
+        out(kLbaMid, static_cast<uint8_t>(cylinder));
+        out(kLbaHigh, static_cast<uint8_t>(cylinder >> 8));
+        out(kCommand, 0x20);
+    }
+    // The master's IDENTIFY data, as words.
+    std::vector<unsigned> identify_words() {
+        out(kDevice, 0xa0);
+        out(kCommand, 0xec);
+        const std::vector<uint8_t> id = read_words(512);
+        std::vector<unsigned> w(256);
+        for (unsigned i = 0; i < 256; ++i) w[i] = static_cast<unsigned>(id[i * 2] | id[i * 2 + 1] << 8);
+        return w;
+    }
     std::vector<uint8_t> disk(uint64_t first, uint64_t n) {
         return {host.disk.begin() + static_cast<long>(first * 512), host.disk.begin() + static_cast<long>((first + n) * 512)};
     }
@@ -168,23 +186,15 @@ TEST(IdeChannel, IdentifyIsQemusHarddisk) {
 // and CHS addresses go through it.
 TEST(IdeChannel, TheGeometryGivenIsTheOneIdentifyAndChsUse) {
     Rig r(4096, IdeGeometry{64, 4, 16, IdeGeometry::kNone});
-    r.out(kDevice, 0xa0);
-    r.out(kCommand, 0xec);
-    const std::vector<uint8_t> id = r.read_words(512);
-    const auto word = [&](unsigned w) { return static_cast<unsigned>(id[w * 2] | id[w * 2 + 1] << 8); };
-    EXPECT_EQ(word(1), 64u);
-    EXPECT_EQ(word(3), 4u);
-    EXPECT_EQ(word(6), 16u);
-    EXPECT_EQ(word(54), 64u);  // the current translation: the drive's own until INITIALIZE DEVICE PARAMETERS
-    EXPECT_EQ(word(55), 4u);
-    EXPECT_EQ(word(56), 16u);
+    const std::vector<unsigned> word = r.identify_words();
+    EXPECT_EQ(word[1], 64u);
+    EXPECT_EQ(word[3], 4u);
+    EXPECT_EQ(word[6], 16u);
+    EXPECT_EQ(word[54], 64u);  // the current translation: the drive's own until INITIALIZE DEVICE PARAMETERS
+    EXPECT_EQ(word[55], 4u);
+    EXPECT_EQ(word[56], 16u);
     // Cylinder 2, head 3, sector 5: (2 * 4 + 3) * 16 + 4 = LBA 180.
-    r.out(kDevice, 0xa3);
-    r.out(kCount, 1);
-    r.out(kLbaLow, 5);
-    r.out(kLbaMid, 2);
-    r.out(kLbaHigh, 0);
-    r.out(kCommand, 0x20);
+    r.chs_read(2, 3, 5);
     EXPECT_EQ(r.read_words(512), r.disk(180, 1));
 }
 
@@ -297,12 +307,7 @@ TEST(IdeChannel, Lba48AndChsAddressTheSameSectors) {
     r.control(0);
     EXPECT_EQ(r.in(kLbaLow), 0x46);
     // CHS: cylinder 1, head 2, sector 3 of 16 heads x 63 sectors.
-    r.out(kDevice, 0xa2);
-    r.out(kCount, 1);
-    r.out(kLbaLow, 3);
-    r.out(kLbaMid, 1);
-    r.out(kLbaHigh, 0);
-    r.out(kCommand, 0x20);
+    r.chs_read(1, 2, 3);
     EXPECT_EQ(r.read_words(512), r.disk(1 * 16 * 63 + 2 * 63 + 2, 1));
     EXPECT_EQ(r.in(kLbaLow), 4);  // the next sector, in CHS
     // READ NATIVE MAX ADDRESS: the last sector.

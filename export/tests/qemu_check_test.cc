@@ -190,10 +190,7 @@ TEST(RealQemu, ADisksPartitionTableGivesItsGeometryAsQemusDoes) {
         const Result r = kvmrr_run("qemu-check " + trace.string());
         std::filesystem::remove_all(dir);
         EXPECT_EQ(r.status, 0) << r.out;
-        std::smatch m;
-        ASSERT_TRUE(std::regex_search(r.out, m, std::regex(R"(reads: (\d+): (\d+) compared, (\d+) agreed, (\d+) differing)")))
-            << r.out;
-        EXPECT_EQ(m[4], "0") << c.geometry << "\n" << r.out;
+        EXPECT_NE(r.out.find(" agreed, 0 differing"), std::string::npos) << c.geometry << "\n" << r.out;
         EXPECT_NE(r.out.find("sectors of the recorded run's disk rebuilt"), std::string::npos) << r.out;
         for (const char* dev : {" ide0\n", " cmos-rtc\n"}) EXPECT_NE(r.out.find(dev), std::string::npos) << dev << r.out;
     }
