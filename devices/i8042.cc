@@ -45,55 +45,79 @@ void I8042::attach(MemorySystem& sys, MachineMemory& m) {
     attached_ = true;
 }
 
-void I8042::queue(std::deque<uint8_t>& q, std::initializer_list<uint8_t> bytes) {
-    for (uint8_t b : bytes)
-        if (q.size() < kQueueSize) q.push_back(b);
-}
-
 void I8042::reply(uint8_t b, bool aux) {
-    ctrl_reply_ = b;
-    ctrl_reply_aux_ = aux;
+    ctrl_byte_ = b;
+    pending_ = static_cast<uint8_t>((pending_ & ~(kPendingCtrlKbd | kPendingCtrlAux)) | (aux ? kPendingCtrlAux : kPendingCtrlKbd));
+    safe_update();
 }
 
-void I8042::update() {
-    if (!(status_ & kStatusObf)) {
-        Source src = Source::None;
-        if (ctrl_reply_ >= 0) {
-            ob_ = static_cast<uint8_t>(ctrl_reply_);
-            src = ctrl_reply_aux_ ? Source::CtrlAux : Source::Ctrl;
-            ctrl_reply_ = -1;
-        } else if (!kbd_q_.empty() && !(mode_ & kModeDisableKbd)) {
-            ob_ = kbd_q_.front();
-            kbd_q_.pop_front();
-            src = Source::Kbd;
-        } else if (!aux_q_.empty() && !(mode_ & kModeDisableAux)) {
-            ob_ = aux_q_.front();
-            aux_q_.pop_front();
-            src = Source::Aux;
-        }
-        ob_src_ = src;
-        if (src != Source::None) status_ |= kStatusObf;
-        const bool aux = src == Source::Aux || src == Source::CtrlAux;
-        status_ = static_cast<uint8_t>(aux ? status_ | kStatusAuxObf : status_ & ~kStatusAuxObf);
-    }
+uint8_t I8042::pending() const {
+    return static_cast<uint8_t>(pending_ & (~mode_ | ~(kPendingKbd | kPendingAux)));
+}
+
+void I8042::device_request(uint8_t bit, bool level) {
+    pending_ = static_cast<uint8_t>(level ? pending_ | bit : pending_ & ~bit);
+    safe_update();
+}
+
+void I8042::update_lines() {
     const bool full = status_ & kStatusObf;
     const bool aux = status_ & kStatusAuxObf;
-    outport_ = static_cast<uint8_t>((outport_ & ~(kOutObf | kOutAuxObf)) | (full ? kOutObf : 0) |
-                                    (full && aux ? kOutAuxObf : 0));
     const bool kbd_level = full && !aux && (mode_ & kModeKbdInt) && !(mode_ & kModeDisableKbd);
     const bool aux_level = full && aux && (mode_ & kModeAuxInt);
     if (kbd_level != kbd_irq_level_) kbd_irq_.set(kbd_irq_level_ = kbd_level);
     if (aux_level != aux_irq_level_) aux_irq_.set(aux_irq_level_ = aux_level);
 }
 
+void I8042::update() {
+    const uint8_t p = pending();
+    status_ &= static_cast<uint8_t>(~(kStatusObf | kStatusAuxObf));
+    outport_ &= static_cast<uint8_t>(~(kOutObf | kOutAuxObf));
+    if (p) {
+        status_ |= kStatusObf;
+        outport_ |= kOutObf;
+        bool aux = false;
+        if (p & kPendingCtrlKbd) {
+            ob_src_ = Source::Ctrl;
+        } else if (p & kPendingCtrlAux) {
+            ob_src_ = Source::Ctrl;
+            aux = true;
+        } else if (p & kPendingKbd) {
+            ob_src_ = Source::Kbd;
+        } else {
+            ob_src_ = Source::Aux;
+            aux = true;
+        }
+        if (aux) {
+            status_ |= kStatusAuxObf;
+            outport_ |= kOutAuxObf;
+        }
+    }
+    update_lines();
+}
+
+void I8042::safe_update() {
+    if (status_ & kStatusObf) return;  // the read of that byte updates
+    if (pending()) update();
+}
+
 uint8_t I8042::read_data() {
-    const uint8_t v = ob_;
     if (status_ & kStatusObf) {
         status_ &= static_cast<uint8_t>(~(kStatusObf | kStatusAuxObf));
-        ob_src_ = Source::None;
-        update();
+        outport_ &= static_cast<uint8_t>(~(kOutObf | kOutAuxObf));
+        update_lines();
+        switch (ob_src_) {
+            case Source::Kbd: ob_ = kbd_q_.read(); break;
+            case Source::Aux: ob_ = aux_q_.read(); break;
+            case Source::Ctrl:
+                ob_ = ctrl_byte_;
+                pending_ &= static_cast<uint8_t>(~(kPendingCtrlKbd | kPendingCtrlAux));
+                if (pending()) update();
+                break;
+            case Source::None: break;
+        }
     }
-    return v;
+    return ob_;
 }
 
 void I8042::write_outport(uint8_t v) {
@@ -109,7 +133,10 @@ void I8042::write_command(uint8_t cmd) {
         case 0x20: reply(mode_); break;
         case 0x60: case 0xd1: case 0xd2: case 0xd3: case 0xd4: pending_cmd_ = cmd; break;
         case 0xa7: mode_ |= kModeDisableAux; break;
-        case 0xa8: mode_ &= static_cast<uint8_t>(~kModeDisableAux); break;
+        case 0xa8:
+            mode_ &= static_cast<uint8_t>(~kModeDisableAux);
+            safe_update();
+            break;
         case 0xa9: reply(0x00); break;
         case 0xaa:
             status_ |= kStatusSystem;
@@ -117,7 +144,10 @@ void I8042::write_command(uint8_t cmd) {
             break;
         case 0xab: reply(0x00); break;
         case 0xad: mode_ |= kModeDisableKbd; break;
-        case 0xae: mode_ &= static_cast<uint8_t>(~kModeDisableKbd); break;
+        case 0xae:
+            mode_ &= static_cast<uint8_t>(~kModeDisableKbd);
+            safe_update();
+            break;
         case 0xc0: reply(0x80); break;
         case 0xd0: reply(outport_); break;
         case 0xdd: outport_ &= static_cast<uint8_t>(~kOutA20); break;
@@ -125,7 +155,6 @@ void I8042::write_command(uint8_t cmd) {
         case 0xfe: run_.request_reset(); break;
         default: break;  // 0xff (no pulse) and unsupported commands
     }
-    update();
 }
 
 void I8042::write_data(uint8_t v) {
@@ -134,121 +163,164 @@ void I8042::write_data(uint8_t v) {
             keyboard_byte(v);
             // Sending to the keyboard re-enables its interface, as in QEMU.
             mode_ &= static_cast<uint8_t>(~kModeDisableKbd);
+            safe_update();
             break;
-        case 0x60: mode_ = v; break;
+        case 0x60:
+            mode_ = v;
+            kbd_translate_ = mode_ & kModeTranslate;
+            update_lines();  // the interrupt enables act at once
+            safe_update();   // and an enabled interface may have bytes
+            break;
         case 0xd1: write_outport(v); break;
         case 0xd2: reply(v, false); break;
         case 0xd3: reply(v, true); break;
         case 0xd4:
             mouse_byte(v);
             mode_ &= static_cast<uint8_t>(~kModeDisableAux);
+            safe_update();
             break;
         default: break;
     }
     pending_cmd_ = 0;
-    update();
+}
+
+void I8042::reset_keyboard() {
+    kbd_scan_ = true;
+    kbd_scancode_set_ = 2;
+    kbd_q_.reset();
+    kbd_leds_ = 0;
 }
 
 void I8042::keyboard_byte(uint8_t v) {
-    const bool translate = mode_ & kModeTranslate;
-    if (kbd_cmd_) {
-        const uint8_t cmd = kbd_cmd_;
-        kbd_cmd_ = 0;
+    kbd_q_.drop_reply();
+    if (kbd_cmd_ >= 0) {
+        const int cmd = kbd_cmd_;
+        kbd_cmd_ = -1;
         switch (cmd) {
             case 0xf0:  // get (0) or set (1..3) the scan code set
                 if (v == 0) {
-                    queue(kbd_q_, {kAck, translate ? translated_set(kbd_scancode_set_) : kbd_scancode_set_});
+                    kbd_q_.reply({kAck, kbd_translate_ ? translated_set(kbd_scancode_set_) : kbd_scancode_set_});
                 } else if (v <= 3) {
                     kbd_scancode_set_ = v;
-                    queue(kbd_q_, {kAck});
+                    kbd_q_.reply({kAck});
                 } else {
-                    queue(kbd_q_, {kResend});
+                    kbd_q_.reply({kResend});
                 }
                 return;
             case 0xed: kbd_leds_ = v; break;
             default: break;  // 0xf3 typematic rate, 0xfc make/break: parameter ignored
         }
-        queue(kbd_q_, {kAck});
+        kbd_q_.reply({kAck});
         return;
     }
-    auto reset = [this] {
-        kbd_scan_ = true;
-        kbd_scancode_set_ = 2;
-        kbd_q_.clear();
-        kbd_leds_ = 0;
-    };
     switch (v) {
-        case 0x00: case 0xfa: queue(kbd_q_, {kAck}); break;
-        case 0xee: queue(kbd_q_, {0xee}); break;  // echo
-        case 0xf2: queue(kbd_q_, {kAck, 0xab, static_cast<uint8_t>(translate ? 0x41 : 0x83)}); break;
+        case 0x00: case 0xfa: kbd_q_.reply({kAck}); break;
+        case 0xee: kbd_q_.reply({0xee}); break;  // echo
+        case 0xf2: kbd_q_.reply({kAck, 0xab, static_cast<uint8_t>(kbd_translate_ ? 0x41 : 0x83)}); break;
         case 0xf4:
             kbd_scan_ = true;
-            queue(kbd_q_, {kAck});
+            kbd_q_.reply({kAck});
             break;
         case 0xf0: case 0xed: case 0xf3: case 0xfc:
             kbd_cmd_ = v;
-            queue(kbd_q_, {kAck});
+            kbd_q_.reply({kAck});
             break;
         case 0xf5:
-            reset();
+            reset_keyboard();
             kbd_scan_ = false;
-            queue(kbd_q_, {kAck});
+            kbd_q_.reply({kAck});
             break;
         case 0xf6:
-            reset();
-            queue(kbd_q_, {kAck});
+            reset_keyboard();
+            kbd_q_.reply({kAck});
             break;
         case 0xff:
-            reset();
-            queue(kbd_q_, {kAck, kPowerOnReset});
+            reset_keyboard();
+            kbd_q_.reply({kAck, kPowerOnReset});
             break;
-        default: queue(kbd_q_, {kResend}); break;  // 0x05 and the unknown
+        default: kbd_q_.reply({kResend}); break;  // 0x05 and the unknown
+    }
+}
+
+// IntelliMouse detection: sample rates 200, 100, 80 make the mouse type 3;
+// 200, 200, 80 type 4; anything else starts over.
+void I8042::mouse_sample_rate(uint8_t v) {
+    aux_rate_ = v;
+    switch (aux_detect_) {
+        case 1: aux_detect_ = v == 100 ? 2 : v == 200 ? 3 : 0; break;
+        case 2:
+            if (v == 80) aux_type_ = 3;
+            aux_detect_ = 0;
+            break;
+        case 3:
+            if (v == 80) aux_type_ = 4;
+            aux_detect_ = 0;
+            break;
+        default:
+            if (v == 200) aux_detect_ = 1;
+            break;
     }
 }
 
 void I8042::mouse_byte(uint8_t v) {
-    if (aux_cmd_) {
-        if (aux_cmd_ == 0xe8) aux_resolution_ = v; else aux_rate_ = v;
-        aux_cmd_ = 0;
-        queue(aux_q_, {kAck});
+    if (aux_cmd_ >= 0) {
+        if (aux_cmd_ == 0xf3) mouse_sample_rate(v); else aux_resolution_ = v;
+        aux_cmd_ = -1;
+        aux_q_.queue({kAck});
         return;
     }
+    if (aux_wrap_) {
+        if (v == 0xec) {
+            aux_wrap_ = false;
+            aux_q_.queue({kAck});
+            return;
+        }
+        if (v != 0xff) {
+            aux_q_.queue({v});
+            return;
+        }
+    }
     switch (v) {
-        case 0xe6: aux_status_ &= static_cast<uint8_t>(~kMouseScale21); queue(aux_q_, {kAck}); break;
-        case 0xe7: aux_status_ |= kMouseScale21; queue(aux_q_, {kAck}); break;
-        case 0xe8: case 0xf3: aux_cmd_ = v; queue(aux_q_, {kAck}); break;
-        case 0xe9: queue(aux_q_, {kAck, aux_status_, aux_resolution_, aux_rate_}); break;
-        case 0xea: aux_status_ &= static_cast<uint8_t>(~kMouseRemote); queue(aux_q_, {kAck}); break;
-        case 0xeb: queue(aux_q_, {kAck, 0x08, 0x00, 0x00}); break;  // poll: no motion, no buttons
-        case 0xf0: aux_status_ |= kMouseRemote; queue(aux_q_, {kAck}); break;
-        case 0xf2: queue(aux_q_, {kAck, 0x00}); break;  // a plain PS/2 mouse
-        case 0xf4: aux_status_ |= kMouseEnabled; queue(aux_q_, {kAck}); break;
-        case 0xf5: aux_status_ &= static_cast<uint8_t>(~kMouseEnabled); queue(aux_q_, {kAck}); break;
+        case 0xe6: aux_status_ &= static_cast<uint8_t>(~kMouseScale21); aux_q_.queue({kAck}); break;
+        case 0xe7: aux_status_ |= kMouseScale21; aux_q_.queue({kAck}); break;
+        case 0xe8: case 0xf3: aux_cmd_ = v; aux_q_.queue({kAck}); break;
+        case 0xe9: aux_q_.queue({kAck, aux_status_, aux_resolution_, aux_rate_}); break;
+        case 0xea: aux_status_ &= static_cast<uint8_t>(~kMouseRemote); aux_q_.queue({kAck}); break;
+        case 0xeb:  // poll: an empty packet (no motion, no buttons), a byte more for the wheel types
+            aux_q_.queue({kAck});
+            if (aux_type_) aux_q_.queue({0x08, 0x00, 0x00, 0x00});
+            else aux_q_.queue({0x08, 0x00, 0x00});
+            break;
+        case 0xee: aux_wrap_ = true; aux_q_.queue({kAck}); break;
+        case 0xf0: aux_status_ |= kMouseRemote; aux_q_.queue({kAck}); break;
+        case 0xf2: aux_q_.queue({kAck, aux_type_}); break;
+        case 0xf4: aux_status_ |= kMouseEnabled; aux_q_.queue({kAck}); break;
+        case 0xf5: aux_status_ &= static_cast<uint8_t>(~kMouseEnabled); aux_q_.queue({kAck}); break;
         case 0xf6:
             aux_status_ = 0;
             aux_resolution_ = 2;
             aux_rate_ = 100;
-            queue(aux_q_, {kAck});
+            aux_q_.queue({kAck});
             break;
         case 0xff:
             aux_status_ = 0;
             aux_resolution_ = 2;
             aux_rate_ = 100;
-            aux_q_.clear();
-            queue(aux_q_, {kAck, kPowerOnReset, 0x00});
+            aux_type_ = 0;
+            aux_q_.reset();
+            aux_q_.queue({kAck, kPowerOnReset, aux_type_});
             break;
         default: break;  // QEMU's mouse does not answer the rest
     }
 }
 
 uint64_t I8042::state_digest() const {
-    std::vector<uint8_t> s = {status_, mode_, outport_, pending_cmd_, ob_, static_cast<uint8_t>(ob_src_),
-                              static_cast<uint8_t>(ctrl_reply_ & 0xff), static_cast<uint8_t>(ctrl_reply_ < 0),
-                              ctrl_reply_aux_, kbd_cmd_, aux_cmd_, kbd_scan_, kbd_scancode_set_, kbd_leds_,
-                              aux_status_, aux_resolution_, aux_rate_, kbd_irq_level_, aux_irq_level_,
-                              static_cast<uint8_t>(kbd_q_.size()), static_cast<uint8_t>(aux_q_.size())};
-    s.insert(s.end(), kbd_q_.begin(), kbd_q_.end());
-    s.insert(s.end(), aux_q_.begin(), aux_q_.end());
+    std::vector<uint8_t> s = {status_, mode_, outport_, pending_cmd_, pending_, static_cast<uint8_t>(ob_src_), ob_,
+                              ctrl_byte_, static_cast<uint8_t>(kbd_cmd_), static_cast<uint8_t>(aux_cmd_),
+                              kbd_translate_, kbd_scan_, kbd_scancode_set_, kbd_leds_, aux_status_, aux_resolution_,
+                              aux_rate_, aux_wrap_, aux_type_, aux_detect_, kbd_irq_level_, aux_irq_level_};
+    kbd_q_.append_state(s);
+    aux_q_.append_state(s);
     return XXH64(s.data(), s.size(), 0);
 }
 

@@ -134,12 +134,16 @@ TEST(I8042, KeyboardInitAsSeaBios) {
     EXPECT_EQ(t.drain(), (Rig::V{0xfa, 0xaa}));
     t.put(0xf5);
     EXPECT_EQ(t.drain(), Rig::V{0xfa});
+    // Each byte's ACK read before the next byte goes (as SeaBIOS does: an
+    // unread reply is dropped by the next byte, see below).
     t.put(0xf0);
+    EXPECT_EQ(t.drain(), Rig::V{0xfa});
     t.put(0x02);
-    EXPECT_EQ(t.drain(), (Rig::V{0xfa, 0xfa}));
+    EXPECT_EQ(t.drain(), Rig::V{0xfa});
     t.put(0xf0);  // acked, then the parameter: ack and the set
+    EXPECT_EQ(t.drain(), Rig::V{0xfa});
     t.put(0x00);
-    EXPECT_EQ(t.drain(), (Rig::V{0xfa, 0xfa, 0x02}));
+    EXPECT_EQ(t.drain(), (Rig::V{0xfa, 0x02}));
     t.put(0xf2);
     EXPECT_EQ(t.drain(), (Rig::V{0xfa, 0xab, 0x83}));
     t.cmd(0x60);
@@ -147,13 +151,15 @@ TEST(I8042, KeyboardInitAsSeaBios) {
     t.put(0xf2);
     EXPECT_EQ(t.drain(), (Rig::V{0xfa, 0xab, 0x41}));
     t.put(0xf0);
+    EXPECT_EQ(t.drain(), Rig::V{0xfa});
     t.put(0x00);
-    EXPECT_EQ(t.drain(), (Rig::V{0xfa, 0xfa, 0x41}));
+    EXPECT_EQ(t.drain(), (Rig::V{0xfa, 0x41}));
     t.put(0xf4);
     EXPECT_EQ(t.drain(), Rig::V{0xfa});
     t.put(0xed);
+    EXPECT_EQ(t.drain(), Rig::V{0xfa});
     t.put(0x07);
-    EXPECT_EQ(t.drain(), (Rig::V{0xfa, 0xfa}));
+    EXPECT_EQ(t.drain(), Rig::V{0xfa});
     t.put(0xee);
     EXPECT_EQ(t.drain(), Rig::V{0xee});
     t.put(0x01);
@@ -202,10 +208,68 @@ TEST(I8042, MouseAnswersOnTheAuxChannel) {
     EXPECT_EQ(t.drain(), Rig::V{0x5b});
 }
 
-TEST(I8042, QueuesAreBounded) {
+// Linux's atkbd probe (hw/input/ps2.c's command reply queue): GET ID's
+// reply is read a byte at a time, each byte a new IRQ 1 edge; a command
+// sent before the rest is read drops the rest, and its own reply comes
+// next.
+TEST(I8042, AKeyboardCommandDropsTheUnreadReplyOfTheLast) {
     Rig t;
-    for (int i = 0; i < 40; ++i) t.put(0xee);
-    EXPECT_EQ(t.drain().size(), 1 + I8042::kQueueSize);  // the buffer and a full queue
+    t.cmd(0x60);
+    t.put(0x43);  // translate, system flag, both interrupts
+    t.put(0xf2);
+    EXPECT_TRUE(t.pic.level[1]);
+    int changes = t.pic.changes;
+    EXPECT_EQ(t.data(), 0xfa);
+    EXPECT_EQ(t.status() & I8042::kStatusObf, I8042::kStatusObf);
+    EXPECT_TRUE(t.pic.level[1]);
+    EXPECT_EQ(t.pic.changes, changes + 2);  // low, then high again: an edge for the 8259
+    t.put(0xed);  // SET LEDS with 0xab and 0x41 unread
+    EXPECT_EQ(t.data(), 0xfa);
+    t.put(0x02);
+    EXPECT_EQ(t.drain(), Rig::V{0xfa});
+    // The reply read whole: the next command's comes alone.
+    t.put(0xf2);
+    EXPECT_EQ(t.drain(), (Rig::V{0xfa, 0xab, 0x41}));
+    // An empty queue gives the ring's byte before the read position: after
+    // a dropped reply, a byte never read.
+    t.put(0xf2);
+    EXPECT_EQ(t.data(), 0xfa);
+    t.put(0xf4);
+    EXPECT_EQ(t.data(), 0xfa);
+    changes = t.pic.changes;
+    EXPECT_EQ(t.data(), 0xfa);
+    EXPECT_EQ(t.pic.changes, changes);
+}
+
+TEST(I8042, TheMouseQueueIsBounded) {
+    Rig t;
+    for (int i = 0; i < 40; ++i) {
+        t.cmd(0xd4);
+        t.put(0xe6);
+    }
+    EXPECT_EQ(t.drain(), Rig::V(Ps2Queue::kQueueSize, 0xfa));
+}
+
+// Linux's psmouse probe: sample rates 200, 100, 80 make an IntelliMouse
+// (type 3), 200, 200, 80 an IntelliMouse Explorer (4); a reset makes it a
+// plain PS/2 mouse again. Wrap mode echoes.
+TEST(I8042, TheMouseBecomesAnIntelliMouseAsQemus) {
+    Rig t;
+    const auto mouse = [&](std::initializer_list<uint8_t> bytes) {
+        for (uint8_t b : bytes) {
+            t.cmd(0xd4);
+            t.put(b);
+        }
+        return t.drain();
+    };
+    EXPECT_EQ(mouse({0xf3, 200, 0xf3, 100, 0xf3, 80, 0xf2}), (Rig::V{0xfa, 0xfa, 0xfa, 0xfa, 0xfa, 0xfa, 0xfa, 3}));
+    EXPECT_EQ(mouse({0xeb}), (Rig::V{0xfa, 0x08, 0x00, 0x00, 0x00}));  // a wheel byte in the packet
+    EXPECT_EQ(mouse({0xf3, 200, 0xf3, 200, 0xf3, 80, 0xf2}), (Rig::V{0xfa, 0xfa, 0xfa, 0xfa, 0xfa, 0xfa, 0xfa, 4}));
+    EXPECT_EQ(mouse({0xff}), (Rig::V{0xfa, 0xaa, 0x00}));
+    EXPECT_EQ(mouse({0xf2}), (Rig::V{0xfa, 0x00}));
+    EXPECT_EQ(mouse({0xf3, 200, 0xf3, 50, 0xf3, 80, 0xf2}), (Rig::V{0xfa, 0xfa, 0xfa, 0xfa, 0xfa, 0xfa, 0xfa, 0}));
+    EXPECT_EQ(mouse({0xee, 0x12, 0xe6, 0xec, 0xe6}), (Rig::V{0xfa, 0x12, 0xe6, 0xfa, 0xfa}));
+    EXPECT_EQ(mouse({0xeb}), (Rig::V{0xfa, 0x08, 0x00, 0x00}));
 }
 
 TEST(I8042, DigestFollowsState) {
