@@ -116,16 +116,16 @@ bool EmuVcpu::Impl::past_segment_end(uint64_t addr, uint16_t cs) {
 // to the linear address of the current instruction before every guest
 // load, not to its offset in CS. A real-mode far return loads the new IP,
 // writes it to EIP, then loads the new CS, and that second load overwrites
-// EIP with the return's own linear address: with a CS base other than 0
-// the guest went on at new CS base + that address (SeaBIOS's call16 lands
-// in zeroed RAM at 0x1ee982 after `int 0x1c; lretw` at 0xfe980). So such
-// a return stops the engine in the code hook, before it runs, and the
+// EIP with the return's own linear address: the guest went on at new CS
+// base + that address (SeaBIOS's call16 lands in zeroed RAM at 0x1ee982
+// after `int 0x1c; lretw` at 0xfe980; SYSLINUX's BIOS-call thunk, `retf`
+// at 0:8c2e into SeaBIOS's INT 10h, at f000:8c2e). With CS base 0 that
+// address is the return's own offset, as wrong as any other. So every
+// such return stops the engine in the code hook, before it runs, and the
 // worker does it here. (Protected mode takes a helper that is not hit;
 // near returns and jumps write EIP after their loads.)
-bool EmuVcpu::Impl::real_far_return(uint64_t addr, uint32_t size, uint16_t cs) {
+bool EmuVcpu::Impl::real_far_return(uint64_t addr, uint32_t size) {
     uc_engine* uc = eng.uc();
-    // With CS base 0 the linear address is the offset: nothing to correct.
-    if (cs == 0) return false;
     uint8_t b[6] = {};
     if (uc_mem_read(uc, addr, b, size) != UC_ERR_OK) return false;
     bool op32 = false;

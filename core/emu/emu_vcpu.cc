@@ -58,7 +58,7 @@ void on_code(uc_engine* uc, uint64_t address, uint32_t size, void* user) {
     if (!stop && v->eng.width() == emu::CpuWidth::Legacy32)
         if (const std::optional<uint16_t> cs = v->block_real_cs)
             stop = v->past_segment_end(address, *cs) ||
-                   (size <= 6 && (v->block_end == 0 || address + size == v->block_end) && v->real_far_return(address, size, *cs));
+                   (size <= 6 && (v->block_end == 0 || address + size == v->block_end) && v->real_far_return(address, size));
     if (!stop && code && address != v->rep_ins_skip && emu::is_rep_ins(code, size)) {
         v->rep_ins_pending = true;
         stop = true;

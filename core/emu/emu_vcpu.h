@@ -39,10 +39,10 @@
 // selector * 16 (stops there need a stop request at that instruction: the
 // run loop makes none, as it asks only at exits, and firmware has IF clear).
 //
-// Far returns in real mode with a CS base other than 0 (retf, retf imm16,
-// retfd) are done by hand: the code hook stops before them and the worker
-// pops CS:IP. Unicorn 2.0.1 with a memory-read hook would leave EIP at the
-// return's own linear address (emu_vcpu.cc, real_far_return). Assumes a
+// Far returns in real mode (retf, retf imm16, retfd) are done by hand: the
+// code hook stops before them and the worker pops CS:IP. Unicorn 2.0.1
+// with a memory-read hook would leave EIP at the return's own linear
+// address (emu_by_hand.cc, real_far_return), whatever CS's base. Assumes a
 // 16-bit stack, as real mode has after SS is loaded there.
 //
 // Interrupts (inject_interrupt, at exit boundaries): delivered by hand with

@@ -199,7 +199,7 @@ struct EmuVcpu::Impl final : emu::MmioSink {
     // Whether the instruction at `addr` (`size` bytes) is a far return
     // (retf, retf imm16) in real mode with a CS base other than 0; fills
     // far_ret. See far_return_by_hand.
-    bool real_far_return(uint64_t addr, uint32_t size, uint16_t cs);
+    bool real_far_return(uint64_t addr, uint32_t size);
     // Reads block_real_cs and block_physical for the block starting now.
     void read_block_mode();
     // Whether block_real_cs and block_physical still hold for the next

@@ -324,6 +324,31 @@ TEST(EmuPc, RealModeFarReturnWithACsBaseLandsOnThePoppedAddress) {
     EXPECT_EQ(g.vcpu->regs().rsp, 0x7000u);
 }
 
+// The same with CS 0, where the return's linear address is its own offset:
+// SYSLINUX calls the BIOS from CS 0 with `retf` to the vector's CS:IP (at
+// 0:8c2e, into SeaBIOS's INT 10h at f000:f065), which went to f000:8c2e.
+TEST(EmuPc, RealModeFarReturnFromCsZeroLandsOnThePoppedAddress) {
+    PcGuest g;
+    // 0:0x1000: push 0x100; push 0x30; retf
+    g.put(0x1000, {0x68, 0x00, 0x01, 0x68, 0x30, 0x00, 0xcb});
+    // 0x100:0x30: out 0x80,al; push 0; push 0x1100; retf (back to CS 0)
+    g.put(0x1030, {0xe6, 0x80, 0x6a, 0x00, 0x68, 0x00, 0x11, 0xcb});
+    // 0:0x1100: out 0x81,al; hlt
+    g.put(0x1100, {0xe6, 0x81, 0xf4});
+    g.put(0x1000 + 0x1006, {0xf4});  // where the wrong return went: 0x100:0x1006
+    g.start_real(0, 0x1000);
+    ASSERT_EQ(g.next(), ExitKind::Io) << "rip " << g.vcpu->regs().rip << " cs " << g.vcpu->sregs().cs.selector;
+    EXPECT_EQ(g.exit.addr, 0x80u);
+    EXPECT_EQ(g.vcpu->sregs().cs.selector, 0x100);
+    g.vcpu->complete_exit();
+    ASSERT_EQ(g.next(), ExitKind::Io);
+    EXPECT_EQ(g.exit.addr, 0x81u);
+    ASSERT_EQ(g.next(), ExitKind::Hlt);
+    EXPECT_EQ(g.vcpu->sregs().cs.selector, 0u);
+    EXPECT_EQ(g.vcpu->regs().rip, 0x1103u);  // past the hlt
+    EXPECT_EQ(g.vcpu->regs().rsp, 0x7000u);
+}
+
 TEST(EmuPc, InterruptWindowOpensAfterStiAndTheShadow) {
     PcGuest g;
     g.ivt(0x20, 0, 0x2000);
