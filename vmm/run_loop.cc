@@ -50,6 +50,10 @@ public:
         its.it_interval.tv_nsec = every.count() % 1000000000;
         timer_settime(timer_, 0, &its, nullptr);
     }
+    void disarm() {
+        const itimerspec none{};
+        timer_settime(timer_, 0, &none, nullptr);
+    }
     ~ThreadTimer() { timer_delete(timer_); }
     ThreadTimer(const ThreadTimer&) = delete;
     ThreadTimer& operator=(const ThreadTimer&) = delete;
@@ -130,7 +134,12 @@ RunResult run_vcpu(Vcpu& vcpu, ExitTargets targets, const ExitPolicy& policy, co
         timer->arm(limits.timeout, std::chrono::milliseconds(10));
     }
     // Stops a guest that spins without exits when a timer falls due, so
-    // that the tick it waits for comes (the host clock only).
+    // that the tick it waits for comes (the host clock only). It fires
+    // again every kKickRetry until the next exit re-arms it: a signal that
+    // lands before the thread enters KVM_RUN does not stop the guest, and
+    // one that never came again would leave it spinning until the
+    // time-out (seen under ASan in the nested VM).
+    constexpr std::chrono::milliseconds kKickRetry{10};
     std::optional<ThreadTimer> kick;
     bool kicking = false;  // a timer is armed and may fall due between exits
     bool access_pending = false;  // the last exit handled was I/O or MMIO
@@ -145,8 +154,10 @@ RunResult run_vcpu(Vcpu& vcpu, ExitTargets targets, const ExitPolicy& policy, co
         if (interrupts) {
             if (const auto in = interrupts->next_timer_in()) {
                 if (!kick) kick.emplace();
-                kick->arm(*in);
+                kick->arm(*in, kKickRetry);
                 kicking = true;
+            } else if (kick) {
+                kick->disarm();
             }
         }
         std::optional<VcpuExit> exit = vcpu.run();

@@ -174,7 +174,9 @@ TEST(SpinningGuest, GetsItsTicksOnlyWithTicksBetweenExits) {
     EXPECT_NE(r.status, kTicks) << r.out;
     EXPECT_NE(r.out.find("timeout"), std::string::npos) << r.out;
     EXPECT_EQ(slurp(log), "");
-    r = kvmrr("record --board pc --firmware " + fw + " --accel " + kAccel + " --ticks-between-exits --timeout 60000 --debugcon " +
+    // A generous limit: under ASan in the nested VM this recording takes
+    // about a minute (each kick is a KVM_RUN round trip there).
+    r = kvmrr("record --board pc --firmware " + fw + " --accel " + kAccel + " --ticks-between-exits --timeout 300000 --debugcon " +
               log.string() + " -o " + trace.string());
     EXPECT_EQ(r.status, kTicks) << r.out;
     EXPECT_EQ(slurp(log), "timer_irq: real mode, 10 timer interrupts\n");
