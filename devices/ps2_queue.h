@@ -46,7 +46,6 @@ public:
     // the ring's byte before the read position.
     uint8_t read();
 
-    int count() const { return count_; }
     // Everything a digest needs, in a fixed order.
     void append_state(std::vector<uint8_t>& out) const;
 

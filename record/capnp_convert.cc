@@ -229,10 +229,12 @@ void header_to_capnp(const TraceHeader& h, schema::TraceHeader::Builder b) {
     set_text(h.board, [&](auto t) { m.setBoard(t); });
     set_data(h.firmware, [&](auto d) { m.setFirmware(d); });
     m.setDiskSectors(h.disk_sectors);
-    m.setDiskCylinders(h.disk_cylinders);
-    m.setDiskHeads(h.disk_heads);
-    m.setDiskSecs(h.disk_secs);
-    m.setDiskTranslation(h.disk_translation);
+    if (const std::optional<IdeGeometry>& g = h.disk_geometry) {
+        m.setDiskCylinders(g->cylinders);
+        m.setDiskHeads(g->heads);
+        m.setDiskSecs(g->secs);
+        m.setDiskTranslation(g->translation);
+    }
 
     auto g = b.initGuest();
     set_text(h.guest_name, [&](auto t) { g.setName(t); });
@@ -294,10 +296,8 @@ TraceHeader header_from_capnp(schema::TraceHeader::Reader r) {
     h.board = str(m.getBoard());
     h.firmware = bytes(m.getFirmware());
     h.disk_sectors = m.getDiskSectors();
-    h.disk_cylinders = m.getDiskCylinders();
-    h.disk_heads = m.getDiskHeads();
-    h.disk_secs = m.getDiskSecs();
-    h.disk_translation = m.getDiskTranslation();
+    if (m.getDiskCylinders())  // 0: not recorded (format 7)
+        h.disk_geometry = IdeGeometry{m.getDiskCylinders(), m.getDiskHeads(), m.getDiskSecs(), m.getDiskTranslation()};
     for (auto w : m.getWindows()) h.windows.push_back({str(w.getName()), w.getIo(), w.getAddr(), w.getSize()});
     for (auto d : m.getDevices()) h.devices.push_back({str(d.getName()), d.getModelVersion()});
 

@@ -52,10 +52,7 @@ RecordReport record_guest(const RecordRequest& req) {
         h.disk_sectors = req.run.disk_sectors;
         h.min_reader_version = req.run.disk_sectors ? kTraceDiskVersion : kTraceInterruptVersion;
         if (req.run.disk_sectors && req.run.disk_geometry) {
-            h.disk_cylinders = req.run.disk_geometry->cylinders;
-            h.disk_heads = req.run.disk_geometry->heads;
-            h.disk_secs = req.run.disk_geometry->secs;
-            h.disk_translation = req.run.disk_geometry->translation;
+            h.disk_geometry = req.run.disk_geometry;
             h.min_reader_version = kTraceDiskGeometryVersion;
         }
     }

@@ -13,6 +13,8 @@
 #include <variant>
 #include <vector>
 
+#include "devices/ide_geometry.h"
+
 namespace kvmrr {
 
 // Versions 2 (topology views, device digests, the accelerator) and 3 (the
@@ -249,10 +251,9 @@ struct TraceHeader {
     std::string board;              // "pc", or "" for kvmrr's own board (format 5)
     std::vector<uint8_t> firmware;  // the pc board's ROM image (format 5)
     uint64_t disk_sectors = 0;      // the pc board's IDE disk, 512-byte sectors; 0 none (format 7)
-    // Its geometry and BIOS translation (IdeGeometry; format 8); 0
-    // cylinders: not recorded, the size's geometry and no CMOS entry.
-    uint16_t disk_cylinders = 0;
-    uint8_t disk_heads = 0, disk_secs = 0, disk_translation = 0;
+    // Its geometry and BIOS translation (format 8); none: not recorded,
+    // the size's geometry and no CMOS entry, as format-7 traces ran.
+    std::optional<IdeGeometry> disk_geometry;
     // guest
     std::string guest_name;
     uint64_t guest_hash = 0;

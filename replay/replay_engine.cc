@@ -9,10 +9,6 @@ namespace kvmrr {
 
 namespace {
 
-IdeGeometry disk_geometry_of(const TraceHeader& h) {
-    return IdeGeometry{h.disk_cylinders, h.disk_heads, h.disk_secs, h.disk_translation};
-}
-
 MachineLayout layout_from_header(const TraceHeader& h) {
     MachineLayout l;
     l.ram_size = h.ram_size;
@@ -35,11 +31,11 @@ MachineLayout layout_from_header(const TraceHeader& h) {
         if (h.disk_sectors > kDiskMaxSectors)
             throw TraceError("the trace header names an IDE disk of " + std::to_string(h.disk_sectors) +
                              " sectors, past what LBA48 addresses");
-        if (h.disk_cylinders && !disk_geometry_of(h).valid())
-            throw TraceError("the trace header gives the IDE disk the geometry " + std::to_string(h.disk_cylinders) + "/" +
-                             std::to_string(h.disk_heads) + "/" + std::to_string(h.disk_secs) + " with translation " +
-                             std::to_string(h.disk_translation) + ", which no disk has");
-    } else if (h.disk_cylinders) {
+        if (const std::optional<IdeGeometry>& g = h.disk_geometry; g && !g->valid())
+            throw TraceError("the trace header gives the IDE disk the geometry " + std::to_string(g->cylinders) + "/" +
+                             std::to_string(g->heads) + "/" + std::to_string(g->secs) + " with translation " +
+                             std::to_string(g->translation) + ", which no disk has");
+    } else if (h.disk_geometry) {
         throw TraceError("the trace header gives a geometry for an IDE disk it does not have");
     }
     return l;
@@ -69,7 +65,7 @@ ReplayEngine::ReplayEngine(TraceReader& reader, const ReplayOptions& options, Ac
     if (!h_.board.empty()) c.board = parse_board(h_.board);
     c.firmware = h_.firmware;
     c.disk_sectors = h_.disk_sectors;
-    if (h_.disk_cylinders) c.disk_geometry = disk_geometry_of(h_);
+    c.disk_geometry = h_.disk_geometry;
     if (!h_.clock.empty()) c.clock = parse_clock_mode(h_.clock);
     c.stop_at_output = h_.stop_at_output;  // the recording ended there, and so does the run
     c.serial_out = [](uint8_t) {};

@@ -73,18 +73,11 @@ TEST(LyingTrace, AnIdeDiskThatCannotBeIsRefused) {
         EXPECT_NE(e.find("past what LBA48 addresses"), std::string::npos) << e;
         e = replay_error(lying_copy("hello", [](TraceHeader& h) { h.disk_sectors = 128; }), guest);
         EXPECT_NE(e.find("has no IDE channel"), std::string::npos) << e;
-        e = replay_error(lying_copy("ide_walk", [](TraceHeader& h) {
-                             h.disk_cylinders = 10;
-                             h.disk_heads = 17;
-                             h.disk_secs = 63;
-                         }),
-                         guest);
+        e = replay_error(lying_copy("ide_walk", [](TraceHeader& h) { h.disk_geometry = IdeGeometry{10, 17, 63, 0}; }), guest);
         EXPECT_NE(e.find("which no disk has"), std::string::npos) << e;
         e = replay_error(lying_copy("pc_walk", [](TraceHeader& h) {
                              h.disk_sectors = 0;
-                             h.disk_cylinders = 10;
-                             h.disk_heads = 16;
-                             h.disk_secs = 63;
+                             h.disk_geometry = IdeGeometry{10, 16, 63, 0};
                          }),
                          guest);
         EXPECT_NE(e.find("a geometry for an IDE disk it does not have"), std::string::npos) << e;

@@ -26,20 +26,32 @@ const char* kCommandLine = "console=ttyS0 noapic nolapic tsc=reliable panic=-1";
 
 Result kvmrr(const std::string& args) { return kvmrr::test::run_command(KVMRR_BINARY, args); }
 
-TEST(LinuxBoot, BootsToUserspaceRecordedAndReplayed) {
-    if (!fs::exists(kSeaBios)) GTEST_SKIP() << kSeaBios << " is missing (apt-get install seabios)";
-    if (const std::string why = kvmrr::KvmSystem::unavailable_reason(); !why.empty())
-        KVMRR_SKIP_WITHOUT_KVM("needs /dev/kvm: " + why);
-    const fs::path dir = fs::current_path() / ("linux-boot-" + std::to_string(getpid()));
-    fs::create_directories(dir);
-    const fs::path disk = dir / "linux.img", serial = dir / "serial.log", trace = dir / "linux.trace";
+// KVM and SeaBIOS, a directory of the test's own, and the disk in it.
+class LinuxBoot : public ::testing::Test {
+protected:
+    void SetUp() override {
+        if (!fs::exists(kSeaBios)) GTEST_SKIP() << kSeaBios << " is missing (apt-get install seabios)";
+        if (const std::string why = kvmrr::KvmSystem::unavailable_reason(); !why.empty())
+            KVMRR_SKIP_WITHOUT_KVM("needs /dev/kvm: " + why);
+        dir = fs::current_path() /
+              (std::string(::testing::UnitTest::GetInstance()->current_test_info()->name()) + "-" + std::to_string(getpid()));
+        fs::create_directories(dir);
+        disk = dir / "linux.img";
+        // The kernel is Debian's (tools/debian-kernel.sh: the nested-KVM
+        // VM's own, fetched once); the tools are tools/setup.sh's packages.
+        const Result r = kvmrr::test::run_command(std::string(KVMRR_SOURCE_DIR) + "/tools/make-linux-disk.sh", disk.string());
+        ASSERT_EQ(r.status, 0) << r.out;
+    }
+    // Kept when the test failed, to be looked at.
+    void TearDown() override {
+        if (!dir.empty() && !HasFailure()) fs::remove_all(dir);
+    }
+    fs::path dir, disk;
+};
 
-    // The kernel is Debian's (tools/debian-kernel.sh: the nested-KVM VM's
-    // own, fetched once); the tools are tools/setup.sh's packages.
-    Result r = kvmrr::test::run_command(std::string(KVMRR_SOURCE_DIR) + "/tools/make-linux-disk.sh", disk.string());
-    ASSERT_EQ(r.status, 0) << r.out;
-
-    r = kvmrr("record --board pc --firmware " + std::string(kSeaBios) + " --disk " + disk.string() +
+TEST_F(LinuxBoot, BootsToUserspaceRecordedAndReplayed) {
+    const fs::path serial = dir / "serial.log", trace = dir / "linux.trace";
+    Result r = kvmrr("record --board pc --firmware " + std::string(kSeaBios) + " --disk " + disk.string() +
               " --accel kvm --ticks-between-exits --timeout 500000 --serial-out " + serial.string() + " -o " + trace.string());
     const std::string console = slurp(serial);
     ASSERT_EQ(r.status, 0) << r.out << "\n--- serial:\n" << console;
@@ -59,7 +71,6 @@ TEST(LinuxBoot, BootsToUserspaceRecordedAndReplayed) {
     EXPECT_NE(r.out.find("reproduced:"), std::string::npos) << r.out;
     r = kvmrr("inspect " + trace.string());
     EXPECT_NE(r.out.find("ticks between exits"), std::string::npos) << r.out;
-    fs::remove_all(dir);
 }
 
 // The emulator against KVM through SeaBIOS and SYSLINUX (real-mode BIOS
@@ -67,15 +78,8 @@ TEST(LinuxBoot, BootsToUserspaceRecordedAndReplayed) {
 // IDE model, 30 MB read) up to SYSLINUX's "Loading initrd.gz...ok", on the
 // virtual clock: the same trace. (The kernel then needs long mode, which
 // the pc board's emulator lacks: docs/ACCELERATORS.md.)
-TEST(LinuxBoot, SyslinuxLoadsTheKernelAlikeOnKvmAndTheEmulator) {
-    if (!fs::exists(kSeaBios)) GTEST_SKIP() << kSeaBios << " is missing (apt-get install seabios)";
-    if (const std::string why = kvmrr::KvmSystem::unavailable_reason(); !why.empty())
-        KVMRR_SKIP_WITHOUT_KVM("needs /dev/kvm: " + why);
-    const fs::path dir = fs::current_path() / ("syslinux-" + std::to_string(getpid()));
-    fs::create_directories(dir);
-    const fs::path disk = dir / "linux.img";
-    Result r = kvmrr::test::run_command(std::string(KVMRR_SOURCE_DIR) + "/tools/make-linux-disk.sh", disk.string());
-    ASSERT_EQ(r.status, 0) << r.out;
+TEST_F(LinuxBoot, SyslinuxLoadsTheKernelAlikeOnKvmAndTheEmulator) {
+    Result r;
     for (const char* accel : {"kvm", "emu"}) {
         // A copy each: a run may write to its disk.
         const fs::path copy = dir / (std::string(accel) + ".img"), trace = dir / (std::string(accel) + ".trace");
@@ -89,7 +93,6 @@ TEST(LinuxBoot, SyslinuxLoadsTheKernelAlikeOnKvmAndTheEmulator) {
     r = kvmrr("diff " + (dir / "kvm.trace").string() + " " + (dir / "emu.trace").string());
     EXPECT_EQ(r.status, 0) << r.out;
     EXPECT_NE(r.out.find("traces match"), std::string::npos) << r.out;
-    fs::remove_all(dir);
 }
 
 }  // namespace
