@@ -81,7 +81,7 @@ Session::Session(const SessionConfig& config, HostInputs& inputs, SessionObserve
         vcpu_ = std::move(vcpu);
     } else if (accel_ == Accel::Emu) {
         auto vcpu = std::make_unique<EmuVcpu>(static_cast<EmuVm&>(*vm_), 0);
-        vcpu->show_apic_in_cpuid(config.board == Board::Pc);
+        vcpu->use_pc_cpuid(config.board == Board::Pc);
         vcpu_ = std::move(vcpu);
     }
     // On the virtual clock the guest's TSC is the board's time too, where

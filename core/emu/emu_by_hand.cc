@@ -21,7 +21,7 @@ using emu::read32;
 
 bool EmuVcpu::Impl::is_rdtsc(uint64_t addr, uint32_t size) const {
     uint8_t b[3] = {};
-    return uc_mem_read(eng.uc(), addr, b, size) == UC_ERR_OK && emu::is_rdtsc(b, size);
+    return emu::read_linear(eng.uc(), eng.width(), addr, b, size) && emu::is_rdtsc(b, size);
 }
 
 void EmuVcpu::Impl::replace_tsc() {
@@ -40,7 +40,7 @@ void EmuVcpu::Impl::replace_tsc() {
 
 bool EmuVcpu::Impl::shadow_after(uint64_t addr, uint32_t size) const {
     if (size == 0) return false;
-    const auto [op, modrm] = opcode_at(eng.uc(), addr);
+    const auto [op, modrm] = opcode_at(eng.uc(), eng.width(), addr);
     return op == 0xfb || op == 0x17 || (op == 0x8e && ((modrm >> 3) & 7) == 2);  // sti, pop ss, mov ss
 }
 
@@ -48,13 +48,13 @@ bool EmuVcpu::Impl::shadow_after(uint64_t addr, uint32_t size) const {
 // past the instruction the code hook saw), not a CPU exception.
 bool EmuVcpu::Impl::software_interrupt_stop() {
     if (insn_size == 0 || emu::linear_pc(eng.uc(), eng.width()) != insn_addr + insn_size) return false;
-    const uint8_t op = opcode_at(eng.uc(), insn_addr).first;
+    const uint8_t op = opcode_at(eng.uc(), eng.width(), insn_addr).first;
     return op == 0xcd || op == 0xcc || op == 0xce;
 }
 
-bool EmuVcpu::Impl::deliver_or_shut_down(uint8_t vector) {
+bool EmuVcpu::Impl::deliver_or_shut_down(uint8_t vector, std::optional<uint32_t> error_code) {
     std::string why;
-    if (deliver(vector, why)) {
+    if (deliver(vector, why, error_code)) {
         insn_size = 0;  // the handler's first instruction is in no shadow
         return true;
     }
@@ -181,14 +181,11 @@ bool EmuVcpu::Impl::push(uint32_t value, unsigned size, std::string& why) {
     return true;
 }
 
-bool EmuVcpu::Impl::deliver(uint8_t vector, std::string& why) {
+bool EmuVcpu::Impl::deliver(uint8_t vector, std::string& why, std::optional<uint32_t> error_code) {
     settle_map();  // the vectors and the stack are read and written below
     uc_engine* uc = eng.uc();
     const std::string what = "interrupt " + std::to_string(vector) + " at " + hex(emu::linear_pc(uc, eng.width()));
-    if (eng.width() != emu::CpuWidth::Legacy32) {
-        why = what + ": the emulator delivers no interrupts in long mode";
-        return false;
-    }
+    if (eng.width() == emu::CpuWidth::Long64) return deliver_long(vector, error_code, what, why);
     uc_x86_mmr idt{};
     uc_reg_read(uc, UC_X86_REG_IDTR, &idt);
     uint32_t eflags = read32(uc, UC_X86_REG_EFLAGS);
@@ -229,7 +226,8 @@ bool EmuVcpu::Impl::deliver(uint8_t vector, std::string& why) {
         eflags &= ~(kTf | kNt | kRf | kVm | (type == 0xe ? kIf : 0));
     }
     const uint32_t old_flags = read32(uc, UC_X86_REG_EFLAGS);
-    if (!push(old_flags, size, why) || !push(cs, size, why) || !push(eip, size, why)) {
+    if (!push(old_flags, size, why) || !push(cs, size, why) || !push(eip, size, why) ||
+        (error_code && !real && !push(*error_code, size, why))) {
         why = what + ": " + why;
         return false;
     }

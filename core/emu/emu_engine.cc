@@ -62,6 +62,14 @@ void EmuEngine::open(CpuWidth w) {
     if (e != UC_ERR_OK) throw Error("cannot open a Unicorn x86 engine: " + uc_error_text(e));
     width_ = w;
     if (w == CpuWidth::Legacy32) enter_real_mode();
+    // uc_emu_start's `until` is ignored with exits on, and none are set
+    // but while the vCPU steps through a fetch fault. Without them,
+    // Unicorn ends every uc_emu_start by forgetting the translation at
+    // until - 1, which it looks up through the guest's page tables: where
+    // that address is not mapped (kvmrr runs to ~0), the lookup's page
+    // fault overwrites CR2 (and the error code) under the guest.
+    const uc_err x = uc_ctl_exits_enable(uc_);
+    if (x != UC_ERR_OK) throw Error("emulator: cannot turn Unicorn's exits on: " + uc_error_text(x));
 }
 
 // A UC_MODE_32 engine starts in protected mode (hflags PE, 32-bit CS and SS)

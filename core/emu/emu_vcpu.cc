@@ -5,6 +5,7 @@
 
 #include "core/emu/emu_vcpu_impl.h"
 #include "core/error.h"
+#include "core/emu/exception_state.h"
 
 namespace kvmrr {
 
@@ -19,11 +20,7 @@ using Impl = EmuVcpu::Impl;
 void on_code(uc_engine* uc, uint64_t address, uint32_t size, void* user) {
     auto* v = static_cast<Impl*>(user);
     if (v->tsc_pending) v->replace_tsc();  // the RDTSC before this instruction ran
-    if (v->apic_fix_pending) {             // the CPUID leaf 1 before it ran
-        v->apic_fix_pending = false;
-        uint32_t edx = read32(uc, UC_X86_REG_EDX) | (1u << 9);
-        uc_reg_write(uc, UC_X86_REG_EDX, &edx);
-    }
+    if (v->cpuid_fix_leaf) v->fix_cpuid();  // the CPUID before it ran
     v->access.valid = false;
     v->prev_addr = v->insn_addr;
     v->prev_size = v->insn_size;
@@ -59,6 +56,7 @@ void on_code(uc_engine* uc, uint64_t address, uint32_t size, void* user) {
         if (const std::optional<uint16_t> cs = v->block_real_cs)
             stop = v->past_segment_end(address, *cs) ||
                    (size <= 6 && (v->block_end == 0 || address + size == v->block_end) && v->real_far_return(address, size));
+    if (!stop && v->eng.width() == emu::CpuWidth::Legacy32 && v->long_mode_step(code, address, size)) stop = true;
     if (!stop && code && address != v->rep_ins_skip && emu::is_rep_ins(code, size)) {
         v->rep_ins_pending = true;
         stop = true;
@@ -112,12 +110,19 @@ void on_block(uc_engine*, uint64_t address, uint32_t size, void* user) {
 
 int on_cpuid(uc_engine* uc, void* user) {
     auto* v = static_cast<Impl*>(user);
-    if (v->show_apic.load(std::memory_order_relaxed) && read32(uc, UC_X86_REG_EAX) == 1) v->apic_fix_pending = true;
+    if (v->pc_cpuid.load(std::memory_order_relaxed)) {
+        const uint32_t leaf = read32(uc, UC_X86_REG_EAX);
+        if (leaf == 1 || leaf == 0x80000001) v->cpuid_fix_leaf = leaf;
+    }
     return 0;  // Unicorn runs the instruction
 }
 
 void on_interrupt(uc_engine* uc, uint32_t vector, void* user) {
-    static_cast<Impl*>(user)->fault_vector = static_cast<int>(vector);
+    auto* v = static_cast<Impl*>(user);
+    v->fault_vector = static_cast<int>(vector);
+    // Read here: Unicorn's CPU state no longer holds it once
+    // uc_emu_start has returned.
+    v->fault_error_code = emu::pushes_error_code(vector) ? emu::last_error_code(uc) : std::nullopt;
     uc_emu_stop(uc);
 }
 
@@ -125,6 +130,9 @@ void on_interrupt(uc_engine* uc, uint32_t vector, void* user) {
 
 EmuVcpu::Impl::Impl(EmuVm& vm, unsigned i) : eng(vm.engine()), id(i), hs([this] { worker_main(); }) {
     if (eng.sink()) throw Error("emulator: one vCPU per VM");
+    // Found now, on the caller's thread: the search runs scratch engines,
+    // which must not run inside this engine's hooks.
+    emu::exception_state_known();
     install_hooks();
     eng.set_sink(this);
 }
@@ -233,7 +241,7 @@ uint32_t EmuVcpu::Impl::port_in(uint32_t port, int size) {
 
 unsigned EmuVcpu::Impl::rep_ins_batch(unsigned size) const {
     uint8_t b[16] = {};
-    if (uc_mem_read(eng.uc(), insn_addr, b, emu::code_bytes_at(insn_addr, sizeof b)) != UC_ERR_OK) return 1;
+    if (!emu::read_linear(eng.uc(), eng.width(), insn_addr, b, emu::code_bytes_at(insn_addr, sizeof b))) return 1;
     bool rep = false, addr_override = false;
     size_t i = 0;
     for (; i < 14 && emu::is_legacy_prefix(b[i]); ++i) {
@@ -319,6 +327,12 @@ bool EmuVcpu::Impl::run_segment() {
                 insn_size = stop_size;
                 continue;
             }
+            if (long_step != LongStep::None) {
+                insn_addr = stop_addr;  // now the last instruction done
+                insn_size = stop_size;
+                if (!long_mode_by_hand()) return true;
+                continue;
+            }
             if (std::exchange(rep_ins_pending, false)) {
                 insn_addr = stop_addr;  // what a batch's exit belongs to
                 insn_size = stop_size;
@@ -347,7 +361,12 @@ bool EmuVcpu::Impl::run_segment() {
             // the return address. Unicorn only reports it and stops.
             const auto ip = static_cast<uint32_t>((insn_addr - emu::cs_base(eng.uc(), eng.width())) & 0xffff);
             uc_reg_write(eng.uc(), UC_X86_REG_EIP, &ip);
-            if (deliver_or_shut_down(static_cast<uint8_t>(vector))) continue;
+            if (!deliver_or_shut_down(static_cast<uint8_t>(vector))) return true;
+            emu::mark_exception_delivered(eng.uc());
+            continue;
+        }
+            if (const int vector = cpu_exception(err); vector >= 0) {
+            if (deliver_cpu_exception(vector)) continue;
             return true;
         }
         if (stopped_by_hook && fault_vector < 0) {
@@ -387,7 +406,6 @@ bool EmuVcpu::Impl::narrow_fetch_fault(uc_err err) {
         // Up to the longest instruction into the next page: a block that
         // reaches the end of the page stops there instead of fetching on.
         for (uint64_t a = from + 1; a < narrow.page_end + kMaxInsn; ++a) exits.push_back(a);
-        uc_ctl_exits_enable(uc);
         uc_ctl_set_exits(uc, exits.data(), exits.size());
         uc_ctl_remove_cache(uc, narrow.page, narrow.page_end);
         return true;
@@ -395,7 +413,7 @@ bool EmuVcpu::Impl::narrow_fetch_fault(uc_err err) {
     if (!narrow.on) return fetch && step_from(pc);
     if (fetch && pc != narrow.from) return step_from(pc);  // another block failed: step through it
     const bool at_exit = err == UC_ERR_OK && fault_vector < 0 && pc > narrow.from && pc < narrow.page_end + kMaxInsn &&
-                         !(pc == insn_addr + insn_size && insn_size == 1 && emu::opcode_at(uc, insn_addr).first == 0xf4);
+                         !(pc == insn_addr + insn_size && insn_size == 1 && emu::opcode_at(uc, eng.width(), insn_addr).first == 0xf4);
     if (at_exit) return step_from(pc);
     end_narrowing();
     return false;
@@ -403,7 +421,7 @@ bool EmuVcpu::Impl::narrow_fetch_fault(uc_err err) {
 
 void EmuVcpu::Impl::end_narrowing() {
     if (!narrow.on) return;
-    uc_ctl_exits_disable(eng.uc());
+    uc_ctl_set_exits(eng.uc(), nullptr, 0);  // none: see EmuEngine::open
     uc_ctl_remove_cache(eng.uc(), narrow.page, narrow.page_end);
     narrow = {};
 }
@@ -417,7 +435,7 @@ void EmuVcpu::Impl::post_final_exit(uc_err err) {
         // after some exceptions (#DE) without calling the interrupt hook;
         // only hlt leaves the PC just past a completed hlt instruction.
         uint8_t last = 0;
-        if (pc == insn_addr + insn_size && insn_size == 1 && uc_mem_read(eng.uc(), insn_addr, &last, 1) == UC_ERR_OK &&
+        if (pc == insn_addr + insn_size && insn_size == 1 && emu::read_linear(eng.uc(), eng.width(), insn_addr, &last, 1) &&
             last == 0xf4) {
             exit.kind = ExitKind::Hlt;
             return;
@@ -562,7 +580,7 @@ void EmuVcpu::inject_interrupt(uint8_t vector) {
 
 void EmuVcpu::request_interrupt_window(bool on) { impl_->window_wanted = on; }
 
-void EmuVcpu::show_apic_in_cpuid(bool on) { impl_->show_apic = on; }
+void EmuVcpu::use_pc_cpuid(bool on) { impl_->pc_cpuid = on; }
 
 bool EmuVcpu::set_tsc_source(TscSource* source) {
     impl_->hs.quiesce();  // the hook reads it while the guest runs

@@ -93,9 +93,11 @@ public:
     void inject_interrupt(uint8_t vector) override;
     void request_interrupt_window(bool on) override;
     bool set_tsc_source(TscSource* source) override;
-    // Unicorn's CPUID shows no local APIC (leaf 1, EDX bit 9). A board that
-    // has one (the pc board's, at 0xfee00000) shows it, as KVM does.
-    void show_apic_in_cpuid(bool on);
+    // Unicorn's CPUID shows no local APIC, no long mode and few of the
+    // features a 64-bit kernel requires, though its CPU has them (FPU, PSE,
+    // TSC, MSR, PAE, PGE). The pc board, whose local APIC is at 0xfee00000,
+    // shows them, as KVM does (see EmuVcpu::Impl::fix_cpuid).
+    void use_pc_cpuid(bool on);
 
     // Whether the guest has its own IVT/IDT (a PC guest running firmware):
     // then `int n`, `int3` and `into` go through them as on a CPU. Off for

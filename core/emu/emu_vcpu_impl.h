@@ -19,6 +19,7 @@
 #include "core/emu/emu_registers.h"
 #include "core/emu/emu_vcpu.h"
 #include "core/emu/exit_handshake.h"
+#include "core/emu/linear_memory.h"
 
 namespace kvmrr {
 
@@ -104,9 +105,9 @@ inline bool may_change_mode(const uint8_t* b, uint32_t size) {
     }
 }
 
-inline std::pair<uint8_t, uint8_t> opcode_at(uc_engine* uc, uint64_t addr) {
+inline std::pair<uint8_t, uint8_t> opcode_at(uc_engine* uc, CpuWidth w, uint64_t addr) {
     uint8_t b[16] = {};
-    if (uc_mem_read(uc, addr, b, code_bytes_at(addr, sizeof b)) != UC_ERR_OK) return {0, 0};
+    if (!read_linear(uc, w, addr, b, code_bytes_at(addr, sizeof b))) return {0, 0};
     size_t i = 0;
     while (i < 14 && is_legacy_prefix(b[i])) ++i;
     return {b[i], b[i + 1]};
@@ -183,11 +184,31 @@ struct EmuVcpu::Impl final : emu::MmioSink {
     // The guest is at rest (or the worker is between uc_emu_start calls).
     // Delivers `vector` through the IVT or IDT with the current CS:EIP as
     // the return address; false with `why` when the CPU would triple-fault.
-    bool deliver(uint8_t vector, std::string& why);
+    bool deliver(uint8_t vector, std::string& why, std::optional<uint32_t> error_code = std::nullopt);
+    // deliver() in a Long64 engine: a 64-bit IDT gate at ring 0 (IST
+    // stacks too); `what` names the interrupt for `why`.
+    bool deliver_long(uint8_t vector, std::optional<uint32_t> error_code, const std::string& what, std::string& why);
     bool push(uint32_t value, unsigned size, std::string& why);
     // deliver() from the worker between uc_emu_start calls; where the CPU
     // would triple-fault, posts the Shutdown exit and returns false.
-    bool deliver_or_shut_down(uint8_t vector);
+    bool deliver_or_shut_down(uint8_t vector, std::optional<uint32_t> error_code = std::nullopt);
+    // After uc_emu_start ended with `err`: the vector of a CPU exception in
+    // protected or long mode, in a guest with its own IDT, else -1.
+    int cpu_exception(uc_err err) const;
+    // Delivers that exception with its error code (emu/exception_state.h);
+    // false when it posted the final exit instead.
+    bool deliver_cpu_exception(int vector);
+    // The code hook, in a Legacy32 engine: whether the instruction is one
+    // of long mode's entry that the worker does by hand (sets long_step).
+    bool long_mode_step(const uint8_t* code, uint64_t addr, uint32_t size);
+    // The worker: runs long_step's instruction (at insn_addr); false when
+    // it posted the final exit instead.
+    bool long_mode_by_hand();
+    // Moves the guest to a Long64 engine, at CS:RIP with RSP (CS's GDT
+    // descriptor given); false with `why` when the engine refuses.
+    bool enter_long_mode(uint16_t cs, uint64_t rip, uint64_t rsp, uint64_t descriptor, std::string& why);
+    // CPUID's result for cpuid_fix_leaf, as the pc board shows it.
+    void fix_cpuid();
     // Whether the instruction last completed leaves an interrupt shadow
     // (STI, MOV SS, POP SS).
     bool shadow_after(uint64_t addr, uint32_t size) const;
@@ -316,20 +337,34 @@ struct EmuVcpu::Impl final : emu::MmioSink {
         uint16_t imm = 0;   // retf imm16
     } far_ret;
     int fault_vector = -1;
+    std::optional<uint32_t> fault_error_code;  // the interrupt hook's exception's, when it pushes one
     bool ip_wrap = false;        // the code hook stopped at an IP past 0xffff: wrap it
     // Unicorn cannot hook RDTSC (its result is the host's TSC), so the code
     // hook notes one about to run and replaces its result at the next
     // instruction boundary, before anything can read EDX:EAX.
     bool tsc_pending = false;
-    // The same for CPUID leaf 1's APIC bit (the CPUID hook sees the leaf
-    // before the instruction runs, not its result).
-    bool apic_fix_pending = false;
+    // The same for the CPUID leaves the pc board shows more of (the CPUID
+    // hook sees the leaf before the instruction runs, not its result).
+    uint32_t cpuid_fix_leaf = 0;
+
+    // Long mode entered from a Legacy32 engine (emu_long_mode.cc). Its
+    // EFER keeps none of LME, LMA, SCE, NXE (its CPUID has no long mode),
+    // so EFER is the guest's here; between the CR0 write that activates
+    // long mode and the far transfer into a 64-bit code segment (the CPU's
+    // compatibility mode) the engine runs the guest's 32-bit code with
+    // paging off, which is the same where that code is identity-mapped,
+    // as an OS's mode switch is.
+    uint64_t efer = 0;
+    bool compat_mode = false;
+    uint64_t guest_cr0 = 0;  // CR0 as the guest wrote it in compatibility mode
+    enum class LongStep : uint8_t { None, Rdmsr, Wrmsr, Cr0, FarReturn, FarJump };
+    LongStep long_step = LongStep::None;
 
     // Shared with the caller of run(): set between runs, read by the hook.
     std::atomic<bool> window_wanted{false};
     std::atomic<bool> guest_vectors{false};
     TscSource* tsc_source = nullptr;
-    std::atomic<bool> show_apic{false};
+    std::atomic<bool> pc_cpuid{false};
     bool ran = false;                     // run() since set_sregs
     std::optional<std::string> failed_injection;  // a Shutdown for the next run()
 

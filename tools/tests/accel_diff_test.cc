@@ -85,6 +85,9 @@ std::vector<Guest> guests() {
         fixture("dma_disk", "--disk @DISK@"),
         firmware("timer_irq_real", "timer_irq: real mode, 10 timer interrupts\n", 10),
         firmware("timer_irq_prot", "timer_irq: protected mode, 10 timer interrupts\n", 10),
+        // Into long mode as Linux goes; a #PF and a #GP with their error
+        // codes, then the ticks through a 64-bit IDT.
+        firmware("timer_irq_long", "timer_irq: long mode, 10 timer interrupts\n", 10),
         firmware("tsc_probe", "", 0, Allowed::Tsc),
         firmware("string_io", "hello"),
         // The IDE channel, with a disk of 128 sectors (written as well).

@@ -1,7 +1,8 @@
 // The pc board with fixture firmware of kvmrr's own (fixtures/firmware/):
 // the interrupt path (timer_irq.S: the PIT's channel 0 through the 8259
 // pair and the local APIC in virtual-wire mode, taken in real mode through
-// the IVT and in 32-bit protected mode through an IDT, counted by the
+// the IVT, in 32-bit protected mode through an IDT, and in long mode
+// through a 64-bit IDT after a page fault and a #GP, counted by the
 // guest, recorded with each clock and replayed both ways), the time-stamp
 // counter (tsc_probe.S), and string I/O as KVM batches it (string_io.S).
 // Built twice, like the SeaBIOS boot: pc_firmware_kvm_test (label kvm) and
@@ -45,7 +46,8 @@ protected:
     // IRQ 0's vector: the 8259's base as the firmware programs it.
     std::string vector() const { return GetParam() == "real" ? "0x8" : "0x20"; }
     std::string banner() const {
-        return std::string("timer_irq: ") + (GetParam() == "real" ? "real" : "protected") + " mode, 10 timer interrupts\n";
+        const std::string mode = GetParam() == "real" ? "real" : GetParam() == "prot" ? "protected" : "long";
+        return "timer_irq: " + mode + " mode, 10 timer interrupts\n";
     }
     Result record(const std::string& clock, const fs::path& trace, const fs::path& log) {
         return kvmrr("record --board pc --firmware " + firmware() + " --accel " + kAccel + " --clock " + clock +
@@ -89,7 +91,7 @@ TEST_P(TimerIrq, TwoRecordingsWithTheVirtualClockAreTheSameTrace) {
     EXPECT_NE(r.out.find("traces match"), std::string::npos) << r.out;
 }
 
-INSTANTIATE_TEST_SUITE_P(Modes, TimerIrq, ::testing::Values("real", "prot"));
+INSTANTIATE_TEST_SUITE_P(Modes, TimerIrq, ::testing::Values("real", "prot", "long"));
 
 // The guest's TSC (fixtures/firmware/tsc_probe.S prints three RDTSCs on the
 // debug console). The emulator on the virtual clock traps RDTSC and gives
