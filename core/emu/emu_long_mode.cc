@@ -8,13 +8,15 @@
 // itself (RDMSR and WRMSR of EFER), takes the CR0 write that activates long
 // mode (paging with EFER.LME), and at the far return or far jump into a
 // 64-bit code segment moves the guest's registers into a fresh Long64
-// engine. Between those two, the CPU's compatibility mode, the engine runs
-// the guest's 32-bit code with paging off (see emu_vcpu_impl.h). x87 and
-// SSE state do not move with the guest: an OS's mode switch uses neither.
+// engine, x87 and SSE state included. Between those two, the CPU's
+// compatibility mode, the engine runs the guest's 32-bit code with paging
+// off (see emu_vcpu_impl.h).
 //
 // Unicorn reports an exception or interrupt to its hook and stops without
 // delivering it, in every mode; the error code comes from
 // emu/exception_state.h.
+#include <iterator>
+
 #include "core/emu/emu_vcpu_impl.h"
 #include "core/emu/exception_state.h"
 #include "core/error.h"
@@ -40,6 +42,21 @@ constexpr uint32_t kLeaf1Edx = 1u << 0 | 1u << 3 | 1u << 4 | 1u << 5 | 1u << 6 |
 // EFER.NXE and EFER.SCE only where its own CPUID has them, and its SYSCALL
 // does nothing.
 constexpr uint32_t kLeaf80000001Edx = 1u << 29;
+
+// The x87 and SSE registers a 32-bit engine has, each as Unicorn reads
+// and writes it (FPSW after the stack, which it places by TOP; FPTAG
+// last), in at most 16 bytes.
+struct FpuReg {
+    int reg;
+    size_t bytes;
+};
+constexpr FpuReg kFpuRegs[] = {
+    {UC_X86_REG_FP0, 10},  {UC_X86_REG_FP1, 10},  {UC_X86_REG_FP2, 10},  {UC_X86_REG_FP3, 10},
+    {UC_X86_REG_FP4, 10},  {UC_X86_REG_FP5, 10},  {UC_X86_REG_FP6, 10},  {UC_X86_REG_FP7, 10},
+    {UC_X86_REG_FPCW, 2},  {UC_X86_REG_FPSW, 2},  {UC_X86_REG_FPTAG, 2}, {UC_X86_REG_MXCSR, 4},
+    {UC_X86_REG_XMM0, 16}, {UC_X86_REG_XMM1, 16}, {UC_X86_REG_XMM2, 16}, {UC_X86_REG_XMM3, 16},
+    {UC_X86_REG_XMM4, 16}, {UC_X86_REG_XMM5, 16}, {UC_X86_REG_XMM6, 16}, {UC_X86_REG_XMM7, 16},
+};
 
 }  // namespace
 
@@ -194,6 +211,8 @@ bool EmuVcpu::Impl::enter_long_mode(uint16_t cs, uint64_t rip, uint64_t rsp, uin
     uc_x86_mmr tr{}, ldtr{};
     uc_reg_read(old, UC_X86_REG_TR, &tr);
     uc_reg_read(old, UC_X86_REG_LDTR, &ldtr);
+    uint8_t fpu[std::size(kFpuRegs)][16] = {};
+    for (size_t i = 0; i < std::size(kFpuRegs); ++i) uc_reg_read(old, kFpuRegs[i].reg, fpu[i]);
     try {
         remove_hooks();
         eng.reopen(emu::CpuWidth::Long64);
@@ -204,6 +223,7 @@ bool EmuVcpu::Impl::enter_long_mode(uint16_t cs, uint64_t rip, uint64_t rsp, uin
         emu::write_regs(uc, emu::CpuWidth::Long64, r);
         uc_reg_write(uc, UC_X86_REG_TR, &tr);
         uc_reg_write(uc, UC_X86_REG_LDTR, &ldtr);
+        for (size_t i = 0; i < std::size(kFpuRegs); ++i) uc_reg_write(uc, kFpuRegs[i].reg, fpu[i]);
     } catch (const Error& e) {
         why = std::string("cannot enter long mode: ") + e.what();
         return false;
@@ -215,6 +235,14 @@ bool EmuVcpu::Impl::enter_long_mode(uint16_t cs, uint64_t rip, uint64_t rsp, uin
     block_physical = false;
     block_host = nullptr;
     return true;
+}
+
+std::string EmuVcpu::Impl::identity_note(uint64_t linear) const {
+    const std::optional<uint64_t> phys = emu::physical_of(eng.uc(), eng.width(), linear);
+    if (!phys || *phys == linear) return "";
+    return "; the guest's page tables map " + hex(linear) + " to " + hex(*phys) +
+           ", and Unicorn 2.0.1 (Debian 12's) goes to the linear address as if it were the physical one: the emulator "
+           "runs only guests whose page tables map addresses to themselves";
 }
 
 int EmuVcpu::Impl::cpu_exception(uc_err err) const {

@@ -300,8 +300,9 @@ bool EmuVcpu::Impl::run_segment() {
             exit.kind = ExitKind::InternalError;
             exit.reason_code = KVM_INTERNAL_ERROR_EMULATION;
             exit.interrupts_enabled = flags_if();
-            last_error = "instruction fetch from a device window or unmapped memory at " + hex(*at) + " (at " +
-                         hex(emu::linear_pc(eng.uc(), eng.width())) + ")";
+            const uint64_t pc = emu::linear_pc(eng.uc(), eng.width());
+            last_error = "instruction fetch from a device window or unmapped memory at " + hex(*at) + " (at " + hex(pc) +
+                         ")" + identity_note(pc);
             return true;
         }
         if (stopped_by_hook) {
@@ -460,14 +461,14 @@ void EmuVcpu::Impl::post_final_exit(uc_err err) {
         case UC_ERR_WRITE_UNMAPPED:
         case UC_ERR_READ_PROT:
         case UC_ERR_WRITE_PROT:
-            last_error = emu::uc_error_text(err) + " at " + hex(pc);
+            last_error = emu::uc_error_text(err) + " at " + hex(pc) + identity_note(pc);
             exit.kind = ExitKind::Shutdown;
             return;
         default:
             // Fetching from an MMIO area (a device window or unmapped
             // memory, which Unicorn cannot execute) and the rest.
             // KVM's own word for an instruction it cannot emulate.
-            last_error = emu::uc_error_text(err) + " at " + hex(pc);
+            last_error = emu::uc_error_text(err) + " at " + hex(pc) + identity_note(pc);
             exit.kind = ExitKind::InternalError;
             exit.reason_code = KVM_INTERNAL_ERROR_EMULATION;
     }

@@ -209,6 +209,13 @@ struct EmuVcpu::Impl final : emu::MmioSink {
     bool enter_long_mode(uint16_t cs, uint64_t rip, uint64_t rsp, uint64_t descriptor, std::string& why);
     // CPUID's result for cpuid_fix_leaf, as the pc board shows it.
     void fix_cpuid();
+    // Unicorn 2.0.1 walks the guest's page tables for faults and
+    // permissions, then accesses the linear address as if it were the
+    // physical one (target/i386/excp_helper.c: "paddr = vaddr"), so only
+    // guests whose page tables map addresses to themselves run right. For
+    // an error at `linear`: a sentence saying so where the tables map it
+    // elsewhere, else "".
+    std::string identity_note(uint64_t linear) const;
     // Whether the instruction last completed leaves an interrupt shadow
     // (STI, MOV SS, POP SS).
     bool shadow_after(uint64_t addr, uint32_t size) const;

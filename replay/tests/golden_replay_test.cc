@@ -115,7 +115,8 @@ INSTANTIATE_TEST_SUITE_P(Fixtures, GoldenTrace, ::testing::ValuesIn(golden_names
 TEST(GoldenTraces, EveryFixtureGuestHasOne) {
     const std::vector<std::string> names = golden_names();
     for (const char* g : {"hello", "pio_loop", "mmio_mix", "bank_switch", "rom_shadow", "dirty_walker", "nondet", "dma_disk",
-                          "nondet_bug", "timer_irq_real", "timer_irq_prot", "string_io", "device_walk", "pc_walk", "ide_walk"})
+                          "nondet_bug", "timer_irq_real", "timer_irq_prot", "timer_irq_long", "string_io", "device_walk", "pc_walk",
+                          "ide_walk"})
         EXPECT_NE(std::find(names.begin(), names.end(), g), names.end()) << g;
     for (const std::string& n : names) EXPECT_LT(std::filesystem::file_size(golden(n)), 300u * 1024) << n;
 }
@@ -188,7 +189,7 @@ TEST_F(PlantedModel, BankSwitchOffsetIsCaughtAtTheBankSelect) {
 // an early one from a late one while the line stays raised): the PIT's
 // state at the end.
 TEST_F(PlantedModel, PitDivisorIsCaught) {
-    for (const char* name : {"timer_irq_real", "timer_irq_prot"}) {
+    for (const char* name : {"timer_irq_real", "timer_irq_prot", "timer_irq_long"}) {
         for (bool guest : {false, true}) {
             SCOPED_TRACE(std::string(name) + (guest ? " guest" : " devices"));
             const ReplayReport rep = replay(name, guest, [&](Machine& m) {

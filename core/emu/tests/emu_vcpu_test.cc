@@ -256,6 +256,20 @@ TEST(EmuVcpu, FetchFromMmioIsAnInternalError) {
     EXPECT_NE(g.vcpu->last_error().find("0x40000000"), std::string::npos) << g.vcpu->last_error();
 }
 
+// Page tables that map 1 GiB (PD 0x4000's first entry) to the 2 MiB page
+// at 0x200000, which holds a hlt: KVM halts there. Unicorn 2.0.1 goes to
+// 0x40000000 itself, a device window: the error says why.
+TEST(EmuVcpu, PageTablesThatAreNotAnIdentityMapAreNamedInTheError) {
+    EmuGuest g;
+    g.start_long({0xb8, 0x00, 0x00, 0x00, 0x40, 0xff, 0xe0});  // mov eax,0x40000000; jmp rax
+    g.put64(0x4000, 0x200000 | 0x83);
+    g.ram.data()[0x200000] = 0xf4;
+    ASSERT_EQ(g.next_exit(), ExitKind::InternalError);
+    const std::string why = g.vcpu->last_error();
+    EXPECT_NE(why.find("map 0x40000000 to 0x200000"), std::string::npos) << why;
+    EXPECT_NE(why.find("map addresses to themselves"), std::string::npos) << why;
+}
+
 TEST(EmuVcpu, SpinningGuestReturnsFromRunAndStopsForRegisters) {
     EmuGuest g;
     g.start_long({0xeb, 0xfe});  // jmp $
