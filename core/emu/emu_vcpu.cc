@@ -4,8 +4,8 @@
 #include <cstring>
 
 #include "core/emu/emu_vcpu_impl.h"
-#include "core/error.h"
 #include "core/emu/exception_state.h"
+#include "core/error.h"
 
 namespace kvmrr {
 
@@ -366,7 +366,7 @@ bool EmuVcpu::Impl::run_segment() {
             emu::mark_exception_delivered(eng.uc());
             continue;
         }
-            if (const int vector = cpu_exception(err); vector >= 0) {
+        if (const int vector = cpu_exception(err); vector >= 0) {
             if (deliver_cpu_exception(vector)) continue;
             return true;
         }
@@ -520,7 +520,13 @@ kvm_sregs EmuVcpu::sregs() const {
     // Until the guest runs, what was set (the reset state's CS base too).
     if (!impl_->sregs_set || !impl_->ran) return impl_->shadow;
     impl_->eng.settle();  // descriptors are read from the GDT
-    return emu::read_sregs(impl_->eng.uc(), impl_->eng.width(), impl_->shadow);
+    kvm_sregs s = emu::read_sregs(impl_->eng.uc(), impl_->eng.width(), impl_->shadow);
+    if (impl_->eng.width() == emu::CpuWidth::Legacy32) {
+        // EFER, and CR0 in compatibility mode, are kept by hand there.
+        s.efer = impl_->efer;
+        if (impl_->compat_mode) s.cr0 = impl_->guest_cr0;
+    }
+    return s;
 }
 
 void EmuVcpu::set_sregs(const kvm_sregs& s) {
@@ -539,6 +545,9 @@ void EmuVcpu::set_sregs(const kvm_sregs& s) {
     impl_->eng.settle();  // loading a selector reads its descriptor
     emu::write_sregs(impl_->eng.uc(), w, s);
     impl_->shadow = s;
+    impl_->efer = w == emu::CpuWidth::Legacy32 ? s.efer : 0;
+    impl_->compat_mode = false;
+    impl_->long_step = Impl::LongStep::None;
     impl_->sregs_set = true;
     impl_->ran = false;
     impl_->insn_size = 0;
