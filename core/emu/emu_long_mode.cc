@@ -69,7 +69,7 @@ void EmuVcpu::Impl::fix_cpuid() {
 bool EmuVcpu::Impl::long_mode_step(const uint8_t* code, uint64_t addr, uint32_t size) {
     // RDMSR, WRMSR: 2 bytes; MOV to CR0: 3; then the far transfers.
     if (!compat_mode && (size < 2 || size > 4)) return false;
-    uint8_t buf[emu::kMaxInsnLength] = {};
+    uint8_t buf[emu::kMaxInsnLength];
     if (!code) {
         if (size > sizeof buf || !emu::read_linear(eng.uc(), eng.width(), addr, buf, size)) return false;
         code = buf;

@@ -35,7 +35,8 @@ void on_code(uc_engine* uc, uint64_t address, uint32_t size, void* user) {
     // the next block read it again. Only a block's last one can, but every
     // one is looked at: the mode then never hangs on the block's size that
     // Unicorn reports being right.
-    if (!code || emu::may_change_mode(code, size)) v->mode_known = false;
+    const bool may_change_mode = !code || emu::may_change_mode(code, size);
+    if (may_change_mode) v->mode_known = false;
     // The only place the guest stops on request: an instruction boundary,
     // with the PC Unicorn synced for this hook. An interrupt window asked
     // for is checked here too: IF set and the instruction just done not
@@ -56,7 +57,8 @@ void on_code(uc_engine* uc, uint64_t address, uint32_t size, void* user) {
         if (const std::optional<uint16_t> cs = v->block_real_cs)
             stop = v->past_segment_end(address, *cs) ||
                    (size <= 6 && (v->block_end == 0 || address + size == v->block_end) && v->real_far_return(address, size));
-    if (!stop && v->eng.width() == emu::CpuWidth::Legacy32 && v->long_mode_step(code, address, size)) stop = true;
+    if (!stop && may_change_mode && v->eng.width() == emu::CpuWidth::Legacy32 && v->long_mode_step(code, address, size))
+        stop = true;
     if (!stop && code && address != v->rep_ins_skip && emu::is_rep_ins(code, size)) {
         v->rep_ins_pending = true;
         stop = true;

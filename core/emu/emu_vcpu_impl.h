@@ -83,8 +83,10 @@ inline size_t code_bytes_at(uint64_t addr, size_t n) { return std::min<size_t>(n
 // Whether the instruction in `b` (`size` bytes, real or protected mode)
 // may change CR0.PE, CR0.PG or CS: moves to control registers, LMSW and
 // the other 0x0f 0x00/0x01 system instructions, far jumps, calls and
-// returns, IRET, INT n, SYSENTER/SYSEXIT/SYSCALL/SYSRET, RSM, WRMSR. The
-// rest leave the mode as it was.
+// returns, IRET, INT n, SYSENTER/SYSEXIT/SYSCALL/SYSRET, RSM, WRMSR, and
+// RDMSR (which reads the EFER a Legacy32 engine keeps by hand: the code
+// hook looks only at these for long mode's entry). The rest leave the
+// mode as it was.
 inline bool may_change_mode(const uint8_t* b, uint32_t size) {
     uint32_t i = 0;
     while (i < size && is_legacy_prefix(b[i])) ++i;
@@ -93,7 +95,7 @@ inline bool may_change_mode(const uint8_t* b, uint32_t size) {
     switch (op) {
         case 0x0f:
             return next == 0x00 || next == 0x01 || next == 0x05 || next == 0x06 || next == 0x07 || next == 0x22 ||
-                   next == 0x30 || next == 0x34 || next == 0x35 || next == 0xaa;
+                   next == 0x30 || next == 0x32 || next == 0x34 || next == 0x35 || next == 0xaa;
         case 0x9a: case 0xea:              // call far, jmp far
         case 0xca: case 0xcb: case 0xcf:   // retf, iret
         case 0xcc: case 0xcd: case 0xce:   // int3, int n, into

@@ -27,6 +27,8 @@ TEST(InsnBytes, WhatMayChangeTheModeAndWhatCannot) {
     EXPECT_TRUE(mode({0xcd, 0x10}));                          // int 0x10
     EXPECT_TRUE(mode({0x0f, 0xaa}));                          // rsm
     EXPECT_TRUE(mode({0x0f, 0x35}));                          // sysexit
+    EXPECT_TRUE(mode({0x0f, 0x30}));                          // wrmsr
+    EXPECT_TRUE(mode({0x0f, 0x32}));                          // rdmsr (EFER, kept by hand)
     EXPECT_TRUE(mode({0x66}));                                // prefixes only: cannot tell
     // The rest: near transfers and plain instructions.
     EXPECT_FALSE(mode({0xeb, 0xfe}));                   // jmp short
