@@ -58,19 +58,16 @@ bool EmuVcpu::Impl::deliver_or_shut_down(uint8_t vector, std::optional<uint32_t>
         insn_size = 0;  // the handler's first instruction is in no shadow
         return true;
     }
-    exit = VcpuExit{};
-    exit.kind = ExitKind::Shutdown;
-    exit.interrupts_enabled = flags_if();
-    last_error = why;
+    post_stop(ExitKind::Shutdown, why);
     return false;
 }
 
-int EmuVcpu::Impl::real_mode_exception(uc_err err) const {
-    if (!guest_vectors.load() || eng.width() != emu::CpuWidth::Legacy32 || insn_size == 0) return -1;
-    if (read32(eng.uc(), UC_X86_REG_CR0) & 1) return -1;
-    if (err == UC_ERR_INSN_INVALID) return 6;  // #UD
-    if (err == UC_ERR_OK && fault_vector >= 0 && fault_vector < 32) return fault_vector;
-    return -1;
+void EmuVcpu::Impl::post_stop(ExitKind kind, std::string why, uint64_t reason_code) {
+    exit = VcpuExit{};
+    exit.kind = kind;
+    exit.reason_code = reason_code;
+    exit.interrupts_enabled = flags_if();
+    last_error = std::move(why);
 }
 
 // On the worker, which must not throw: a map Unicorn refuses is reported

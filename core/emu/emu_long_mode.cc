@@ -27,9 +27,13 @@ using emu::read32;
 
 namespace {
 
-constexpr uint32_t kMsrEfer = 0xc0000080;
-constexpr uint64_t kEferSce = 1, kEferLme = 1u << 8, kEferLma = 1u << 10, kEferNxe = 1u << 11;
-constexpr uint32_t kCr0Pg = 1u << 31, kCr4Pae = 1u << 5;
+using emu::kCr0Pg;
+using emu::kCr4Pae;
+using emu::kEferLma;
+using emu::kEferLme;
+using emu::kEferNxe;
+using emu::kEferSce;
+using emu::kMsrEfer;
 // ModRM's register numbers.
 constexpr int kGpr32[8] = {UC_X86_REG_EAX, UC_X86_REG_ECX, UC_X86_REG_EDX, UC_X86_REG_EBX,
                            UC_X86_REG_ESP, UC_X86_REG_EBP, UC_X86_REG_ESI, UC_X86_REG_EDI};
@@ -43,19 +47,13 @@ constexpr uint32_t kLeaf1Edx = 1u << 0 | 1u << 3 | 1u << 4 | 1u << 5 | 1u << 6 |
 // does nothing.
 constexpr uint32_t kLeaf80000001Edx = 1u << 29;
 
-// The x87 and SSE registers a 32-bit engine has, each as Unicorn reads
-// and writes it (FPSW after the stack, which it places by TOP; FPTAG
-// last), in at most 16 bytes.
-struct FpuReg {
-    int reg;
-    size_t bytes;
-};
-constexpr FpuReg kFpuRegs[] = {
-    {UC_X86_REG_FP0, 10},  {UC_X86_REG_FP1, 10},  {UC_X86_REG_FP2, 10},  {UC_X86_REG_FP3, 10},
-    {UC_X86_REG_FP4, 10},  {UC_X86_REG_FP5, 10},  {UC_X86_REG_FP6, 10},  {UC_X86_REG_FP7, 10},
-    {UC_X86_REG_FPCW, 2},  {UC_X86_REG_FPSW, 2},  {UC_X86_REG_FPTAG, 2}, {UC_X86_REG_MXCSR, 4},
-    {UC_X86_REG_XMM0, 16}, {UC_X86_REG_XMM1, 16}, {UC_X86_REG_XMM2, 16}, {UC_X86_REG_XMM3, 16},
-    {UC_X86_REG_XMM4, 16}, {UC_X86_REG_XMM5, 16}, {UC_X86_REG_XMM6, 16}, {UC_X86_REG_XMM7, 16},
+// The x87 and SSE registers a 32-bit engine has, in the order Unicorn
+// must be given them (FPSW after the stack, which it places by TOP; FPTAG
+// last); each value fits in 16 bytes.
+constexpr int kFpuRegs[] = {
+    UC_X86_REG_FP0,  UC_X86_REG_FP1,  UC_X86_REG_FP2,  UC_X86_REG_FP3,   UC_X86_REG_FP4,  UC_X86_REG_FP5,  UC_X86_REG_FP6,
+    UC_X86_REG_FP7,  UC_X86_REG_FPCW, UC_X86_REG_FPSW, UC_X86_REG_FPTAG, UC_X86_REG_MXCSR, UC_X86_REG_XMM0, UC_X86_REG_XMM1,
+    UC_X86_REG_XMM2, UC_X86_REG_XMM3, UC_X86_REG_XMM4, UC_X86_REG_XMM5,  UC_X86_REG_XMM6, UC_X86_REG_XMM7,
 };
 
 }  // namespace
@@ -117,11 +115,7 @@ bool EmuVcpu::Impl::long_mode_by_hand() {
     uc_engine* uc = eng.uc();
     const std::string where = " at " + hex(insn_addr);
     auto fail = [&](const std::string& why) {
-        exit = VcpuExit{};
-        exit.kind = ExitKind::InternalError;
-        exit.reason_code = KVM_INTERNAL_ERROR_EMULATION;
-        exit.interrupts_enabled = flags_if();
-        last_error = why;
+        post_stop(ExitKind::InternalError, why, KVM_INTERNAL_ERROR_EMULATION);
         return false;
     };
     uint8_t b[emu::kMaxInsnLength] = {};
@@ -155,7 +149,7 @@ bool EmuVcpu::Impl::long_mode_by_hand() {
                 efer |= kEferLma;
                 // The engine's paging stays off (legacy paging would read
                 // the 4-level tables as PAE's 3).
-                set(UC_X86_REG_CR0, value & ~kCr0Pg);
+                set(UC_X86_REG_CR0, static_cast<uint32_t>(value & ~kCr0Pg));
             }
             guest_cr0 = value;
             set(UC_X86_REG_EIP, next);
@@ -212,18 +206,16 @@ bool EmuVcpu::Impl::enter_long_mode(uint16_t cs, uint64_t rip, uint64_t rsp, uin
     uc_reg_read(old, UC_X86_REG_TR, &tr);
     uc_reg_read(old, UC_X86_REG_LDTR, &ldtr);
     uint8_t fpu[std::size(kFpuRegs)][16] = {};
-    for (size_t i = 0; i < std::size(kFpuRegs); ++i) uc_reg_read(old, kFpuRegs[i].reg, fpu[i]);
+    for (size_t i = 0; i < std::size(kFpuRegs); ++i) uc_reg_read(old, kFpuRegs[i], fpu[i]);
     try {
-        remove_hooks();
-        eng.reopen(emu::CpuWidth::Long64);
-        install_hooks();
+        reopen_engine(emu::CpuWidth::Long64);
         eng.settle();  // loading FS and GS reads their descriptors
         uc_engine* uc = eng.uc();
         emu::write_sregs(uc, emu::CpuWidth::Long64, s);
         emu::write_regs(uc, emu::CpuWidth::Long64, r);
         uc_reg_write(uc, UC_X86_REG_TR, &tr);
         uc_reg_write(uc, UC_X86_REG_LDTR, &ldtr);
-        for (size_t i = 0; i < std::size(kFpuRegs); ++i) uc_reg_write(uc, kFpuRegs[i].reg, fpu[i]);
+        for (size_t i = 0; i < std::size(kFpuRegs); ++i) uc_reg_write(uc, kFpuRegs[i], fpu[i]);
     } catch (const Error& e) {
         why = std::string("cannot enter long mode: ") + e.what();
         return false;
@@ -245,26 +237,35 @@ std::string EmuVcpu::Impl::identity_note(uint64_t linear) const {
            "runs only guests whose page tables map addresses to themselves";
 }
 
+bool EmuVcpu::Impl::real_mode() const {
+    return eng.width() == emu::CpuWidth::Legacy32 && !(read32(eng.uc(), UC_X86_REG_CR0) & 1);
+}
+
 int EmuVcpu::Impl::cpu_exception(uc_err err) const {
-    if (!guest_vectors.load()) return -1;
-    if (eng.width() == emu::CpuWidth::Legacy32 && !(read32(eng.uc(), UC_X86_REG_CR0) & 1)) return -1;  // real mode
+    // In real mode the return address is the last instruction the code
+    // hook saw: none, none to deliver.
+    if (!guest_vectors.load() || (insn_size == 0 && real_mode())) return -1;
     if (err == UC_ERR_INSN_INVALID) return 6;  // #UD
     if (err == UC_ERR_OK && fault_vector >= 0 && fault_vector < 32) return fault_vector;
     return -1;
 }
 
-// EIP (RIP) is at the faulting instruction: QEMU's translator restores it
-// there before raising, and Unicorn moves it only for int n.
+// In protected and long mode EIP (RIP) is at the faulting instruction:
+// QEMU's translator restores it there before raising, and Unicorn moves it
+// only for int n. In real mode the code hook leaves the linear address
+// there (see run_segment): IP is taken from the instruction it saw last.
+// No real-mode exception pushes an error code.
 bool EmuVcpu::Impl::deliver_cpu_exception(int vector) {
     std::optional<uint32_t> code;
-    if (emu::pushes_error_code(static_cast<unsigned>(vector))) {
+    if (real_mode()) {
+        const auto ip = static_cast<uint32_t>((insn_addr - emu::cs_base(eng.uc(), eng.width())) & 0xffff);
+        uc_reg_write(eng.uc(), UC_X86_REG_EIP, &ip);
+    } else if (emu::pushes_error_code(static_cast<unsigned>(vector))) {
         code = fault_error_code;
         if (!code) {
-            exit = VcpuExit{};
-            exit.kind = ExitKind::Shutdown;
-            exit.interrupts_enabled = flags_if();
-            last_error = "CPU exception " + std::to_string(vector) + " at " + hex(emu::linear_pc(eng.uc(), eng.width())) +
-                         ": this Unicorn build does not show its error code";
+            post_stop(ExitKind::Shutdown, "CPU exception " + std::to_string(vector) + " at " +
+                                              hex(emu::linear_pc(eng.uc(), eng.width())) +
+                                              ": this Unicorn build does not show its error code");
             return false;
         }
     }

@@ -8,8 +8,6 @@ namespace kvmrr::emu {
 
 namespace {
 
-constexpr uint64_t kCr0Pe = 1, kCr0Pg = 1ull << 31, kEferLma = 1u << 10;
-constexpr uint32_t kMsrEfer = 0xc0000080;
 
 template <class T>
 void put(uc_engine* uc, int reg, T v, const char* name) {

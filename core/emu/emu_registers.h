@@ -21,6 +21,11 @@
 
 namespace kvmrr::emu {
 
+// The control-register and EFER bits the emulator looks at (x86).
+inline constexpr uint64_t kCr0Pe = 1, kCr0Pg = 1ull << 31, kCr4Pae = 1u << 5;
+inline constexpr uint32_t kMsrEfer = 0xc0000080;
+inline constexpr uint64_t kEferSce = 1, kEferLme = 1u << 8, kEferLma = 1u << 10, kEferNxe = 1u << 11;
+
 // The engine width a kvm_sregs needs; throws for modes the emulator lacks.
 CpuWidth width_for(const kvm_sregs& s);
 

@@ -157,6 +157,12 @@ void EmuVcpu::Impl::install_hooks() {
     add(UC_HOOK_INSN, reinterpret_cast<void*>(on_cpuid), "cpuid", UC_X86_INS_CPUID);
 }
 
+void EmuVcpu::Impl::reopen_engine(emu::CpuWidth w) {
+    remove_hooks();
+    eng.reopen(w);
+    install_hooks();
+}
+
 void EmuVcpu::Impl::remove_hooks() {
     for (uc_hook h : hooks) uc_hook_del(eng.uc(), h);
     hooks.clear();
@@ -286,10 +292,7 @@ bool EmuVcpu::Impl::run_segment() {
         try {
             eng.begin_emulation();
         } catch (const Error& e) {
-            exit = VcpuExit{};
-            exit.kind = ExitKind::InternalError;
-            exit.interrupts_enabled = flags_if();
-            last_error = e.what();
+            post_stop(ExitKind::InternalError, e.what());
             return true;
         }
         uc_running = true;
@@ -298,13 +301,11 @@ bool EmuVcpu::Impl::run_segment() {
         eng.end_emulation();
         if (const std::optional<uint64_t> at = std::exchange(fetch_from_mmio, std::nullopt)) {
             end_narrowing();
-            exit = VcpuExit{};
-            exit.kind = ExitKind::InternalError;
-            exit.reason_code = KVM_INTERNAL_ERROR_EMULATION;
-            exit.interrupts_enabled = flags_if();
             const uint64_t pc = emu::linear_pc(eng.uc(), eng.width());
-            last_error = "instruction fetch from a device window or unmapped memory at " + hex(*at) + " (at " + hex(pc) +
-                         ")" + identity_note(pc);
+            post_stop(ExitKind::InternalError,
+                      "instruction fetch from a device window or unmapped memory at " + hex(*at) + " (at " + hex(pc) + ")" +
+                          identity_note(pc),
+                      KVM_INTERNAL_ERROR_EMULATION);
             return true;
         }
         if (stopped_by_hook) {
@@ -357,18 +358,8 @@ bool EmuVcpu::Impl::run_segment() {
             if (deliver_or_shut_down(static_cast<uint8_t>(fault_vector))) continue;
             return true;
         }
-        if (const int vector = real_mode_exception(err); vector >= 0) {
-            // A CPU exception in real mode, in a guest with its own IVT:
-            // delivered through it as the CPU does, with no error code and
-            // the faulting instruction (the last one the code hook saw) as
-            // the return address. Unicorn only reports it and stops.
-            const auto ip = static_cast<uint32_t>((insn_addr - emu::cs_base(eng.uc(), eng.width())) & 0xffff);
-            uc_reg_write(eng.uc(), UC_X86_REG_EIP, &ip);
-            if (!deliver_or_shut_down(static_cast<uint8_t>(vector))) return true;
-            emu::mark_exception_delivered(eng.uc());
-            continue;
-        }
         if (const int vector = cpu_exception(err); vector >= 0) {
+            // Unicorn only reports it and stops; delivered as the CPU does.
             if (deliver_cpu_exception(vector)) continue;
             return true;
         }
@@ -539,11 +530,7 @@ void EmuVcpu::set_sregs(const kvm_sregs& s) {
     const emu::CpuWidth w = emu::width_for(s);
     // A Legacy32 engine may be in protected mode; only a fresh one is in
     // real mode (emu_engine.h).
-    if (w != impl_->eng.width() || w == emu::CpuWidth::Legacy32) {
-        impl_->remove_hooks();
-        impl_->eng.reopen(w);
-        impl_->install_hooks();
-    }
+    if (w != impl_->eng.width() || w == emu::CpuWidth::Legacy32) impl_->reopen_engine(w);
     impl_->eng.settle();  // loading a selector reads its descriptor
     emu::write_sregs(impl_->eng.uc(), w, s);
     impl_->shadow = s;

@@ -194,12 +194,23 @@ struct EmuVcpu::Impl final : emu::MmioSink {
     // deliver() from the worker between uc_emu_start calls; where the CPU
     // would triple-fault, posts the Shutdown exit and returns false.
     bool deliver_or_shut_down(uint8_t vector, std::optional<uint32_t> error_code = std::nullopt);
-    // After uc_emu_start ended with `err`: the vector of a CPU exception in
-    // protected or long mode, in a guest with its own IDT, else -1.
+    // After uc_emu_start ended with `err` (and no software interrupt): the
+    // vector of a CPU exception the CPU would deliver through the guest's
+    // IVT or IDT (a guest with its own vectors), else -1.
     int cpu_exception(uc_err err) const;
-    // Delivers that exception with its error code (emu/exception_state.h);
-    // false when it posted the final exit instead.
+    // Legacy32 with CR0.PE clear.
+    bool real_mode() const;
+    // Delivers that exception (in protected and long mode with its error
+    // code, emu/exception_state.h), the faulting instruction its return
+    // address; false when it posted the final exit instead.
     bool deliver_cpu_exception(int vector);
+    // Posts the exit that ends the run (Shutdown, InternalError), with
+    // `why` for last_error().
+    void post_stop(ExitKind kind, std::string why, uint64_t reason_code = 0);
+    // A fresh engine of width `w` with the same map and this vCPU's hooks
+    // (a Long64 one for long mode; a Legacy32 one to be in real mode).
+    // Throws kvmrr::Error if Unicorn refuses.
+    void reopen_engine(emu::CpuWidth w);
     // The code hook, in a Legacy32 engine: whether the instruction is one
     // of long mode's entry that the worker does by hand (sets long_step).
     bool long_mode_step(const uint8_t* code, uint64_t addr, uint32_t size);
@@ -222,10 +233,6 @@ struct EmuVcpu::Impl final : emu::MmioSink {
     // (STI, MOV SS, POP SS).
     bool shadow_after(uint64_t addr, uint32_t size) const;
     bool software_interrupt_stop();
-    // After uc_emu_start ended with `err` (and no software interrupt): the
-    // vector of a CPU exception the CPU would deliver through the IVT (a
-    // guest with its own vectors, in real mode), else -1.
-    int real_mode_exception(uc_err err) const;
     // Whether the instruction at `addr` (`size` bytes) is a far return
     // (retf, retf imm16) in real mode with a CS base other than 0; fills
     // far_ret. See far_return_by_hand.

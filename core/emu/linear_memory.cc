@@ -1,6 +1,9 @@
 #include "core/emu/linear_memory.h"
 
 #include <algorithm>
+#include <vector>
+
+#include "core/emu/emu_registers.h"
 
 namespace kvmrr::emu {
 
@@ -9,6 +12,9 @@ namespace {
 constexpr uint64_t kPresent = 1, kLarge = 1u << 7;
 constexpr uint64_t kAddrMask = 0x000ffffffffff000ull;
 
+// f(physical address, offset in the range, bytes) for each page's part of
+// [linear, linear + n), in order; false at the first page not mapped or
+// the first false from f.
 template <class F>
 bool by_page(uc_engine* uc, CpuWidth w, uint64_t linear, size_t n, F&& f) {
     for (size_t done = 0; done < n;) {
@@ -26,7 +32,7 @@ bool by_page(uc_engine* uc, CpuWidth w, uint64_t linear, size_t n, F&& f) {
 std::optional<uint64_t> physical_of(uc_engine* uc, CpuWidth w, uint64_t linear) {
     uint64_t cr0 = 0;
     uc_reg_read(uc, UC_X86_REG_CR0, &cr0);
-    if (w != CpuWidth::Long64 || !(cr0 & (1ull << 31))) return linear;
+    if (w != CpuWidth::Long64 || !(cr0 & kCr0Pg)) return linear;
     uint64_t table = 0;
     uc_reg_read(uc, UC_X86_REG_CR3, &table);
     table &= kAddrMask;
@@ -53,16 +59,25 @@ bool read_linear(uc_engine* uc, CpuWidth w, uint64_t linear, void* out, size_t n
 }
 
 bool write_linear(uc_engine* uc, CpuWidth w, uint64_t linear, const void* in, size_t n, const EmuEngine* dirty_to) {
+    // Every page found first: a write that cannot land whole lands not at all.
+    struct Piece {
+        uint64_t phys;
+        size_t done, chunk;
+    };
+    std::vector<Piece> pieces;
+    if (!by_page(uc, w, linear, n, [&](uint64_t phys, size_t done, size_t chunk) {
+            pieces.push_back({phys, done, chunk});
+            return true;
+        }))
+        return false;
     const auto* i = static_cast<const uint8_t*>(in);
-    // Every page first: a write that cannot land whole lands not at all.
-    if (!by_page(uc, w, linear, n, [](uint64_t, size_t, size_t) { return true; })) return false;
-    return by_page(uc, w, linear, n, [&](uint64_t phys, size_t done, size_t chunk) {
-        if (uc_mem_write(uc, phys, i + done, chunk) != UC_ERR_OK) return false;
+    for (const Piece& p : pieces) {
+        if (uc_mem_write(uc, p.phys, i + p.done, p.chunk) != UC_ERR_OK) return false;
         // Written behind Unicorn's hooks: dirty the page as the CPU's own
         // write does on KVM.
-        if (dirty_to && dirty_to->logging()) dirty_to->mark_written(phys, static_cast<unsigned>(chunk));
-        return true;
-    });
+        if (dirty_to && dirty_to->logging()) dirty_to->mark_written(p.phys, static_cast<unsigned>(p.chunk));
+    }
+    return true;
 }
 
 }  // namespace kvmrr::emu
