@@ -103,8 +103,7 @@ IdeChannel::IdeChannel(unsigned channel, HostInputs& host, uint64_t disk_sectors
     Drive& d = drive_[0];
     d.sectors = disk_sectors;
     const IdeGeometry g = geometry.value_or(ide_geometry_guess(disk_sectors, {}));
-    if (!g.valid()) throw Error("ide: no disk has the geometry " + std::to_string(g.cylinders) + "/" +
-                                std::to_string(g.heads) + "/" + std::to_string(g.secs));
+    if (!g.valid()) throw Error("ide: no disk has the geometry " + g.chs());
     d.heads = d.drive_heads = g.heads;
     d.secs = d.drive_secs = g.secs;
     d.cylinders = g.cylinders;

@@ -43,6 +43,10 @@ bool IdeGeometry::valid() const {
            translation <= kLarge;
 }
 
+std::string IdeGeometry::chs() const {
+    return std::to_string(cylinders) + "/" + std::to_string(heads) + "/" + std::to_string(secs);
+}
+
 IdeGeometry ide_geometry_guess(uint64_t sectors, std::span<const uint8_t> sector0) {
     unsigned heads = 0, secs = 0;
     uint64_t cylinders = 0;

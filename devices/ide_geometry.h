@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <span>
+#include <string>
 
 namespace kvmrr {
 
@@ -23,6 +24,8 @@ struct IdeGeometry {
     static constexpr uint8_t kNone = 0, kLba = 1, kLarge = 2;
     // Within the bounds above: what a header may say.
     bool valid() const;
+    // "cylinders/heads/secs", for messages.
+    std::string chs() const;
 };
 
 // A disk of `sectors` whose first sector is `sector0` (empty: unknown, or

@@ -238,8 +238,7 @@ std::string format_header(const TraceHeader& h) {
     if (!h.board.empty())
         line("board: " + word(h.board) + (h.firmware.empty() ? std::string() : ", firmware " + num(h.firmware.size()) + " bytes") +
              (h.disk_sectors ? ", IDE disk " + num(h.disk_sectors) + " sectors" : std::string()) +
-             (h.disk_geometry ? ", CHS " + num(h.disk_geometry->cylinders) + "/" + num(h.disk_geometry->heads) + "/" +
-                                    num(h.disk_geometry->secs) + ", BIOS translation " + num(h.disk_geometry->translation)
+             (h.disk_geometry ? ", CHS " + h.disk_geometry->chs() + ", BIOS translation " + num(h.disk_geometry->translation)
                               : std::string()));
     std::string args;
     for (uint64_t a : h.guest_args) args += (args.empty() ? "" : " ") + hex(a);

@@ -32,8 +32,7 @@ MachineLayout layout_from_header(const TraceHeader& h) {
             throw TraceError("the trace header names an IDE disk of " + std::to_string(h.disk_sectors) +
                              " sectors, past what LBA48 addresses");
         if (const std::optional<IdeGeometry>& g = h.disk_geometry; g && !g->valid())
-            throw TraceError("the trace header gives the IDE disk the geometry " + std::to_string(g->cylinders) + "/" +
-                             std::to_string(g->heads) + "/" + std::to_string(g->secs) + " with translation " +
+            throw TraceError("the trace header gives the IDE disk the geometry " + g->chs() + " with translation " +
                              std::to_string(g->translation) + ", which no disk has");
     } else if (h.disk_geometry) {
         throw TraceError("the trace header gives a geometry for an IDE disk it does not have");
