@@ -2,7 +2,9 @@
 # Runs a command where /dev/kvm works, and returns its exit status.
 #
 # On a machine with a usable /dev/kvm the command runs directly. Elsewhere
-# (a kvm-pvm guest, a container) it boots Debian's own kernel under QEMU's
+# (a kvm-pvm guest, a container, or a host whose /dev/kvm is kvm-pvm's,
+# which runs only 64-bit guest code natively and fails on real-mode and
+# 32-bit guests' exceptions and interrupts) it boots Debian's own kernel under QEMU's
 # software CPU (TCG), whose emulated AMD SVM with nested paging gives that
 # kernel a working KVM, and runs the command inside as root: the host's root
 # file system is the VM's (read-only over virtio-9p, with a throwaway
@@ -82,8 +84,11 @@ while [ $# -gt 0 ]; do
 done
 [ $# -gt 0 ] || die_usage "no command given"
 
-# Usable means openable for reading and writing, not merely present.
-if [ "$force_vm" -eq 0 ] && [ -c /dev/kvm ] && (exec 9<>/dev/kvm) 2>/dev/null; then
+# Usable means openable for reading and writing, not merely present, and
+# not kvm-pvm's (the module's directory tells): kvmrr's guests start in real
+# mode, which kvm-pvm emulates in its kernel without exception or
+# interrupt delivery (KVM_RUN ends in an emulation failure, for QEMU too).
+if [ "$force_vm" -eq 0 ] && [ -c /dev/kvm ] && (exec 9<>/dev/kvm) 2>/dev/null && ! [ -d /sys/module/kvm_pvm ]; then
   exec "$@"
 fi
 

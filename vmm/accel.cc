@@ -1,6 +1,7 @@
 #include "vmm/accel.h"
 
 #include "core/error.h"
+#include "core/kvm/internal_error.h"
 #include "core/kvm/kvm.h"
 
 namespace kvmrr {
@@ -21,10 +22,19 @@ Accel parse_accel(std::string_view text) {
     throw Error("unknown accelerator '" + std::string(text) + "' (choose auto, kvm or emu)");
 }
 
-AccelChoice choose_accel(Accel a) {
+AccelChoice choose_accel(Accel a, Board board, const std::string& kvm_unavailable, bool kvm_pvm) {
     if (a != Accel::Auto) return {a, ""};
-    std::string why = KvmSystem::unavailable_reason();
-    return {why.empty() ? Accel::Kvm : Accel::Emu, std::move(why)};
+    if (!kvm_unavailable.empty()) return {Accel::Emu, kvm_unavailable};
+    if (kvm_pvm && board == Board::Pc)
+        return {Accel::Emu,
+                "this host's KVM is kvm-pvm, which runs only 64-bit guest code natively and fails on much of the "
+                "real-mode and 32-bit code a PC's firmware runs; --accel kvm tries it anyway"};
+    return {Accel::Kvm, ""};
+}
+
+AccelChoice choose_accel(Accel a, Board board) {
+    if (a != Accel::Auto) return {a, ""};
+    return choose_accel(a, board, KvmSystem::unavailable_reason(), host_kvm_is_pvm());
 }
 
 }  // namespace kvmrr

@@ -7,6 +7,8 @@
 #include <string>
 #include <string_view>
 
+#include "vmm/board.h"
+
 namespace kvmrr {
 
 // None: no vCPU at all (device replay feeds recorded accesses instead).
@@ -21,7 +23,14 @@ struct AccelChoice {
     std::string fallback_reason;  // why Auto did not take KVM ("" when it did, or was not asked to choose)
 };
 // Auto becomes Kvm where KVM can be used (KvmSystem::unavailable_reason()
-// is empty), else Emu with that reason; the others stay as they are.
-AccelChoice choose_accel(Accel a);
+// is empty) and runs the board's guests, else Emu with the reason; the
+// others stay as they are. A kvm-pvm host's KVM (host_kvm_is_pvm()) runs
+// only 64-bit code natively and fails on much of the real-mode and 32-bit
+// code the pc board's firmware runs from its reset vector: Auto takes the
+// emulator for that board there (--accel kvm still tries KVM).
+AccelChoice choose_accel(Accel a, Board board);
+// The rule itself, given what the host offers: `kvm_unavailable` is
+// KvmSystem::unavailable_reason(), `kvm_pvm` host_kvm_is_pvm().
+AccelChoice choose_accel(Accel a, Board board, const std::string& kvm_unavailable, bool kvm_pvm);
 
 }  // namespace kvmrr

@@ -61,7 +61,7 @@ int exit_status_for(const RunResult& r) {
 
 std::string fallback_note(const std::string& reason) {
     if (reason.empty()) return "";
-    return "/dev/kvm unavailable (" + reason + "); running on the Unicorn emulator\n";
+    return "KVM not used (" + reason + "); running on the Unicorn emulator\n";
 }
 
 std::string prefix_lines(const std::string& text, const std::string& prefix) {

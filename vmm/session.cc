@@ -48,7 +48,7 @@ Session::Session(const SessionConfig& config, HostInputs& inputs, SessionObserve
                         watch_output(config.debugcon_out, config.stop_at_output, [this] { machine_->request_output_stop(); }),
                         dma_tap(observer), dma_read_tap(observer)},
           inputs)) {
-    AccelChoice choice = choose_accel(config.accel);
+    AccelChoice choice = choose_accel(config.accel, config.board);
     accel_ = choice.accel;
     fallback_reason_ = std::move(choice.fallback_reason);
     if (accel_ == Accel::Emu && config.dirty_mode == DirtyLogMode::Ring)

@@ -10,6 +10,7 @@
 #include <cstring>
 
 #include "core/error.h"
+#include "core/kvm/internal_error.h"
 #include "core/vcpu/dirty_log.h"
 
 namespace kvmrr {
@@ -337,6 +338,11 @@ std::optional<VcpuExit> KvmVcpu::run() {
                         "Record with more --dirty-ring-entries or with --dirty-mode bitmap");
         }
     }
+}
+
+std::string KvmVcpu::stop_note() const {
+    if (run_->exit_reason != KVM_EXIT_INTERNAL_ERROR) return "";
+    return describe_internal_error(*run_, host_kvm_is_pvm());
 }
 
 void KvmVcpu::complete_exit() {

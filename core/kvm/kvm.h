@@ -135,6 +135,9 @@ public:
     bool interrupt_window_open() const override;
     void inject_interrupt(uint8_t vector) override;
     void request_interrupt_window(bool on) override;
+    // After KVM_EXIT_INTERNAL_ERROR: what KVM says of it, in words
+    // (core/kvm/internal_error.h); otherwise "".
+    std::string stop_note() const override;
 
 private:
     KvmVm* vm_;

@@ -88,7 +88,7 @@ TEST(KvmrrCli, RunWithoutKvmSaysWhy) {
     // Left to choose: the emulator, said once, with the reason.
     r = kvmrr("run --guest hello");
     EXPECT_EQ(r.status, 0) << r.out;
-    const std::string note = "kvmrr: /dev/kvm unavailable (/dev/kvm";
+    const std::string note = "kvmrr: KVM not used (/dev/kvm";
     ASSERT_NE(r.out.find(note), std::string::npos) << r.out;
     EXPECT_EQ(r.out.find(note, r.out.find(note) + 1), std::string::npos) << r.out;
     EXPECT_NE(r.out.find("running on the Unicorn emulator"), std::string::npos) << r.out;
