@@ -4,8 +4,9 @@
 # --board pc` on each accelerator asked for, in turns, ROUNDS times; prints
 # each one's median wall time and its ratio to QEMU's.
 #
-#   bench/seabios_boot.sh BUILD_DIR [ROUNDS] [ACCEL...]     e.g. bench/seabios_boot.sh build 5 emu kvm
-#   (ACCEL "none": QEMU alone)
+#   bench/seabios_boot.sh BUILD_DIR [ROUNDS] [ACCEL...]     e.g. bench/seabios_boot.sh build 5 emu kvm qemu-kvm
+#   (ACCEL "none": QEMU alone; "qemu-kvm": QEMU on KVM, timed the same way,
+#   which tells how much of a KVM figure is the host's KVM rather than the VMM)
 #
 # QEMU cannot be told to stop at a line, so its run is timed until its
 # debug console holds "No bootable device" (polled every 5 ms), then killed.
@@ -30,7 +31,7 @@ qemu_once() {
     rm -f "$tmp/q.log"
     local t0 t1 pid
     t0=$(now)
-    qemu-system-x86_64 -accel tcg -M pc -m 256 -nodefaults -display none -serial none -monitor none \
+    qemu-system-x86_64 -accel "${1:-tcg}" -M pc -m 256 -nodefaults -display none -serial none -monitor none \
         -bios "$bios" -debugcon file:"$tmp/q.log" -global isa-debugcon.iobase=0x402 2>/dev/null &
     pid=$!
     until grep -q "No bootable device" "$tmp/q.log" 2>/dev/null; do
@@ -56,12 +57,20 @@ kvmrr_once() {
 declare -A times
 for _ in $(seq "$rounds"); do
     times[qemu]+=" $(qemu_once)"
-    for a in ${accels[@]+"${accels[@]}"}; do times[$a]+=" $(kvmrr_once "$a")"; done
+    for a in ${accels[@]+"${accels[@]}"}; do
+        if [ "$a" = qemu-kvm ]; then times[$a]+=" $(qemu_once kvm)"; else times[$a]+=" $(kvmrr_once "$a")"; fi
+    done
 done
 median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 q=$(echo "${times[qemu]}" | median)
 printf '%-28s median %.3f s  (%s )\n' "qemu-system-x86_64 -accel tcg" "$q" "${times[qemu]}"
 for a in ${accels[@]+"${accels[@]}"}; do
     m=$(echo "${times[$a]}" | median)
-    printf '%-28s median %.3f s  (%s )  ratio to QEMU %.2f\n' "kvmrr record --accel $a" "$m" "${times[$a]}" "$(echo "$m / $q" | bc -l)"
+    label="kvmrr record --accel $a"
+    [ "$a" = qemu-kvm ] && label="qemu-system-x86_64 -accel kvm"
+    printf '%-28s median %.3f s  (%s )  ratio to QEMU %.2f\n' "$label" "$m" "${times[$a]}" "$(echo "$m / $q" | bc -l)"
 done
+if [ -n "${times[kvm]:-}" ] && [ -n "${times[qemu-kvm]:-}" ]; then
+    printf 'kvmrr on KVM against QEMU on KVM: ratio %.2f\n' \
+        "$(echo "$(echo "${times[kvm]}" | median) / $(echo "${times[qemu-kvm]}" | median)" | bc -l)"
+fi
