@@ -88,8 +88,8 @@ void EmuVcpu::Impl::read_block_mode() {
     }
     uc_engine* uc = eng.uc();
     const uint32_t cr0 = read32(uc, UC_X86_REG_CR0);
-    block_physical = (cr0 & 0x80000000u) == 0;
-    if (cr0 & 1) {
+    block_physical = (cr0 & emu::kCr0Pg) == 0;
+    if (cr0 & emu::kCr0Pe) {
         block_real_cs.reset();
     } else {
         block_real_cs = static_cast<uint16_t>(read32(uc, UC_X86_REG_CS));
@@ -188,7 +188,7 @@ bool EmuVcpu::Impl::deliver(uint8_t vector, std::string& why, std::optional<uint
     uint32_t eflags = read32(uc, UC_X86_REG_EFLAGS);
     const uint32_t cs = read32(uc, UC_X86_REG_CS) & 0xffff;
     const uint32_t eip = read32(uc, UC_X86_REG_EIP);
-    const bool real = !(read32(uc, UC_X86_REG_CR0) & 1);
+    const bool real = real_mode();
     const unsigned entry = real ? 4 : 8;
     if (vector * entry + entry - 1 > idt.limit) {
         why = what + ": beyond the " + (real ? "IVT" : "IDT") + " limit " + hex(idt.limit);

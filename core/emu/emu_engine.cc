@@ -4,6 +4,7 @@
 #include <cstring>
 #include <tuple>
 
+#include "core/emu/emu_registers.h"
 #include "core/error.h"
 
 namespace kvmrr::emu {
@@ -146,7 +147,7 @@ void EmuEngine::forget_translations(uint64_t start, uint64_t end) {
     if (physical) {
         uint64_t cr0 = 0;
         uc_reg_read(uc_, UC_X86_REG_CR0, &cr0);
-        physical = (cr0 & 0x80000000u) == 0;
+        physical = (cr0 & kCr0Pg) == 0;
     }
     if (physical) {
         const bool ran_here = std::any_of(exec_pages_.begin(), exec_pages_.end(), [&](uint64_t page) {

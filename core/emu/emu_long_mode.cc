@@ -238,7 +238,7 @@ std::string EmuVcpu::Impl::identity_note(uint64_t linear) const {
 }
 
 bool EmuVcpu::Impl::real_mode() const {
-    return eng.width() == emu::CpuWidth::Legacy32 && !(read32(eng.uc(), UC_X86_REG_CR0) & 1);
+    return eng.width() == emu::CpuWidth::Legacy32 && !(read32(eng.uc(), UC_X86_REG_CR0) & emu::kCr0Pe);
 }
 
 int EmuVcpu::Impl::cpu_exception(uc_err err) const {

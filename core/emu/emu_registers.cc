@@ -8,7 +8,6 @@ namespace kvmrr::emu {
 
 namespace {
 
-
 template <class T>
 void put(uc_engine* uc, int reg, T v, const char* name) {
     const uc_err e = uc_reg_write(uc, reg, &v);
