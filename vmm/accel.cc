@@ -1,8 +1,8 @@
 #include "vmm/accel.h"
 
 #include "core/error.h"
-#include "core/kvm/internal_error.h"
 #include "core/kvm/kvm.h"
+#include "core/kvm/kvm_pvm.h"
 
 namespace kvmrr {
 
@@ -26,9 +26,7 @@ AccelChoice choose_accel(Accel a, Board board, const std::string& kvm_unavailabl
     if (a != Accel::Auto) return {a, ""};
     if (!kvm_unavailable.empty()) return {Accel::Emu, kvm_unavailable};
     if (kvm_pvm && board == Board::Pc)
-        return {Accel::Emu,
-                "this host's KVM is kvm-pvm, which runs only 64-bit guest code natively and fails on much of the "
-                "real-mode and 32-bit code a PC's firmware runs; --accel kvm tries it anyway"};
+        return {Accel::Emu, kvm_pvm_limits() + ", and a PC's firmware starts in real mode; --accel kvm tries it anyway"};
     return {Accel::Kvm, ""};
 }
 

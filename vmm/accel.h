@@ -24,7 +24,7 @@ struct AccelChoice {
 };
 // Auto becomes Kvm where KVM can be used (KvmSystem::unavailable_reason()
 // is empty) and runs the board's guests, else Emu with the reason; the
-// others stay as they are. A kvm-pvm host's KVM (host_kvm_is_pvm()) runs
+// others stay as they are. A kvm-pvm host's KVM (core/kvm/kvm_pvm.h) runs
 // only 64-bit code natively and fails on much of the real-mode and 32-bit
 // code the pc board's firmware runs from its reset vector: Auto takes the
 // emulator for that board there (--accel kvm still tries KVM).

@@ -1,9 +1,9 @@
 #include "core/kvm/internal_error.h"
 
-#include <sys/stat.h>
-
 #include <cinttypes>
 #include <cstdio>
+
+#include "core/kvm/kvm_pvm.h"
 
 namespace kvmrr {
 
@@ -44,17 +44,9 @@ std::string describe_internal_error(const kvm_run& run, bool kvm_pvm) {
         }
     }
     if (kvm_pvm && f.suberror == KVM_INTERNAL_ERROR_EMULATION) {
-        text += "; this host's KVM is kvm-pvm, which runs only 64-bit guest code natively and emulates real-mode and "
-                "32-bit code in its kernel, where much of what such guests do fails (a UD2's #UD, a protected-mode "
-                "IRET; QEMU stops there alike): run it with --accel emu, or on a KVM with VMX or SVM "
-                "(tools/in-kvm-vm.sh gives one)";
+        text += "; " + kvm_pvm_limits() + ": run it with --accel emu, or on a KVM with VMX or SVM (tools/in-kvm-vm.sh gives one)";
     }
     return text;
-}
-
-bool host_kvm_is_pvm() {
-    struct stat st {};
-    return stat("/sys/module/kvm_pvm", &st) == 0 && S_ISDIR(st.st_mode);
 }
 
 }  // namespace kvmrr

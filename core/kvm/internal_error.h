@@ -14,14 +14,8 @@
 namespace kvmrr {
 
 // The sub-error and, when KVM gave them, the instruction's bytes. With
-// `kvm_pvm` (host_kvm_is_pvm()) an emulation failure also says that this
-// host's KVM emulates every real-mode and 32-bit instruction in its kernel,
-// where much of what such guests do fails, and what to run instead.
+// `kvm_pvm` (host_kvm_is_pvm(), core/kvm/kvm_pvm.h) an emulation failure
+// also says what that KVM cannot do, and what to run instead.
 std::string describe_internal_error(const kvm_run& run, bool kvm_pvm);
-
-// Whether this host's KVM is kvm-pvm (its module is loaded): the KVM of a
-// machine that is itself a PVM guest, which runs only 64-bit guest code
-// natively.
-bool host_kvm_is_pvm();
 
 }  // namespace kvmrr

@@ -11,6 +11,7 @@
 
 #include "core/error.h"
 #include "core/kvm/internal_error.h"
+#include "core/kvm/kvm_pvm.h"
 #include "core/vcpu/dirty_log.h"
 
 namespace kvmrr {

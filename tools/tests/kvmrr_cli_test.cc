@@ -8,8 +8,8 @@
 #include <fstream>
 #include <sstream>
 
-#include "core/kvm/internal_error.h"
 #include "core/kvm/kvm.h"
+#include "core/kvm/kvm_pvm.h"
 #include "core/tests/run_command.h"
 #include "record/dirty_runs.h"
 #include "record/trace_reader.h"
