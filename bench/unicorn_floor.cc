@@ -99,11 +99,11 @@ int main(int argc, char** argv) {
         std::copy(std::begin(reset), std::end(reset), rom.begin() + 0xfff0);
         std::ofstream(argv[2], std::ios::binary).write(reinterpret_cast<const char*>(rom.data()), static_cast<std::streamsize>(rom.size()));
     }
-    const char* names[] = {"unicorn, no hooks", "unicorn, instruction hook", "unicorn, kvmrr's hooks"};
+    const char* names[] = {"unicorn, no hooks", "unicorn, instruction hook", "unicorn, code+block+memory"};
     for (int hooks = 0; hooks < 3; ++hooks) {
         uint64_t calls = 0;
         const double s = run_unicorn(c, hooks, calls);
-        std::printf("%-26s %.3f s  %.1f ns a store (%llu hook calls)\n", names[hooks], s, s * 1e9 / (65536.0 * static_cast<double>(rounds)),
+        std::printf("%-27s %.3f s  %.1f ns a store (%llu hook calls)\n", names[hooks], s, s * 1e9 / (65536.0 * static_cast<double>(rounds)),
                     static_cast<unsigned long long>(calls));
     }
     return 0;

@@ -35,17 +35,16 @@ qemu_once() {
 declare -A u
 q=""
 for _ in $(seq "$repeats"); do
+    # Each line: the run's name, its seconds, "s", the rest.
     while IFS= read -r line; do
-        name=${line%% s *}; name=${name% *}; name=$(echo "$name" | sed 's/ *$//')
-        secs=$(echo "$line" | awk '{ for (i = 1; i <= NF; i++) if ($(i + 1) == "s") { print $i; exit } }')
-        u[$name]+=" $secs"
+        u[$(sed -E 's/ +[0-9.]+ s .*//' <<<"$line")]+=" $(sed -E 's/.* ([0-9.]+) s .*/\1/' <<<"$line")"
     done < <("$prog" "$rounds" "$tmp/loop.bin")
     q+=" $(echo "$(qemu_once "$tmp/loop.bin") - $(qemu_once "$tmp/one.bin")" | bc -l)"
 done
 stores=$(( rounds * 65536 ))
 qm=$(echo "$q" | median)
 printf '%-28s %.3f s  %5.1f ns a store\n' "qemu-system-x86_64 -accel tcg" "$qm" "$(echo "$qm * 1000000000 / $stores" | bc -l)"
-for name in "unicorn, no hooks" "unicorn, instruction hook" "unicorn, kvmrr's hooks"; do
+for name in "unicorn, no hooks" "unicorn, instruction hook" "unicorn, code+block+memory"; do
     m=$(echo "${u[$name]}" | median)
     printf '%-28s %.3f s  %5.1f ns a store  ratio to QEMU %.1f\n' "$name" "$m" "$(echo "$m * 1000000000 / $stores" | bc -l)" "$(echo "$m / $qm" | bc -l)"
 done
