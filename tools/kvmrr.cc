@@ -49,6 +49,8 @@ MachineLayout layout_from(const std::string& machine_file, const std::string& ra
     return l;
 }
 
+constexpr size_t kMtreeDefaultFirmwareSize = 128 * 1024;
+
 int cmd_mtree(const MachineLayout& layout, const std::string& machine_file, bool flat_only, bool tree_only,
               const std::string& board, const std::string& firmware) {
     MemorySystem own;
@@ -57,10 +59,11 @@ int cmd_mtree(const MachineLayout& layout, const std::string& machine_file, bool
     const MemorySystem* sys = &own;
     if (parse_board(board) == Board::Pc) {
         // The board's own map, PAM and all: its devices are made, not run.
-        if (firmware.empty()) throw Error("--board pc needs --firmware FILE");
         MachineConfig c;
         c.board = Board::Pc;
-        c.firmware = load_firmware(firmware);
+        // Only the image's size shows in the map: without one, that of
+        // SeaBIOS's bios.bin (an erased ROM), so the map is QEMU's pc's.
+        c.firmware = firmware.empty() ? std::vector<uint8_t>(kMtreeDefaultFirmwareSize, 0xff) : load_firmware(firmware);
         c.layout = pc_layout(layout.ram_size, c.firmware.size());
         inputs = std::make_unique<RealHostInputs>(-1, "");
         machine = std::make_unique<Machine>(c, *inputs);
@@ -404,7 +407,7 @@ int main(int argc, char** argv) {
     mtree->add_flag("--tree", tree_only, "Only the region trees");
     std::string mtree_board = "kvmrr", mtree_firmware;
     mtree->add_option("--board", mtree_board, "kvmrr (default) or pc")->check(CLI::IsMember({"kvmrr", "pc"}));
-    mtree->add_option("--firmware", mtree_firmware, "With --board pc: the firmware image");
+    mtree->add_option("--firmware", mtree_firmware, "With --board pc: the firmware image, whose size sets the ROM's (default: 128 KiB, as SeaBIOS's bios.bin)");
 
     GuestRunRequest req;
     GuestCli gc;

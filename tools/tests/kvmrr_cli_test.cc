@@ -65,6 +65,27 @@ TEST(KvmrrCli, MtreePrintsTheDefaultMachine) {
     EXPECT_NE(r.out.find("flat-view: io (root io): 3 ranges"), std::string::npos) << r.out;
 }
 
+// The issue's own command: `kvmrr mtree --board pc` with no firmware draws
+// the board for a 128 KiB one, which is the golden map of
+// vmm/tests/data/pc.mtree (QEMU's pc, PAM and all); a firmware file of
+// another size moves the ROM.
+TEST(KvmrrCli, MtreeOfThePcBoardNeedsNoFirmware) {
+    const Result r = kvmrr("mtree --board pc");
+    ASSERT_EQ(r.status, 0) << r.out;
+    std::ifstream f(std::string(KVMRR_SOURCE_DIR) + "/vmm/tests/data/pc.mtree");
+    ASSERT_TRUE(f);
+    std::stringstream golden;
+    golden << f.rdbuf();
+    EXPECT_EQ(r.out, golden.str());
+    const std::string fw = temp("fw256k.bin");
+    std::ofstream(fw, std::ios::binary) << std::string(256 * 1024, '\xff');
+    const Result big = kvmrr("mtree --board pc --firmware " + fw);
+    std::filesystem::remove(fw);
+    ASSERT_EQ(big.status, 0) << big.out;
+    EXPECT_NE(big.out.find("00000000fffc0000-00000000ffffffff"), std::string::npos) << big.out;
+    EXPECT_EQ(r.out.find("00000000fffc0000-00000000ffffffff"), std::string::npos);
+}
+
 TEST(KvmrrCli, BadArgumentsAndFilesAreClearErrors) {
     Result r = kvmrr("mtree --machine /nonexistent");
     EXPECT_NE(r.status, 0);
