@@ -133,9 +133,15 @@ MachineLayout MachineLayout::parse(std::string_view text, const std::string& sou
 MachineLayout MachineLayout::load(const std::string& path) {
     std::ifstream f(path);
     if (!f) throw Error("cannot open machine description '" + path + "'");
-    std::stringstream ss;
-    ss << f.rdbuf();
-    return parse(ss.str(), path);
+    // Read to a bound: the path may name a device or pipe with no end
+    // (/dev/zero), and no description comes near this size.
+    constexpr size_t kMaxDescription = 1 << 20;
+    std::string text(kMaxDescription + 1, '\0');
+    f.read(text.data(), static_cast<std::streamsize>(text.size()));
+    text.resize(static_cast<size_t>(f.gcount()));
+    if (f.bad()) throw Error("cannot read machine description '" + path + "'");
+    if (text.size() > kMaxDescription) throw Error("machine description '" + path + "' is larger than 1 MiB");
+    return parse(text, path);
 }
 
 std::optional<LayoutProblem> MachineLayout::problem() const {

@@ -2,6 +2,7 @@
 // done by the libraries.
 #include <CLI/CLI.hpp>
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -132,7 +133,8 @@ void add_guest_options(CLI::App* cmd, GuestRunRequest& req, GuestCli& gc, std::s
     cmd->add_option("--firmware", gc.firmware, "With --board pc: the firmware ROM image (e.g. /usr/share/seabios/bios.bin)");
     cmd->add_option("--debugcon", gc.debugcon, "With --board pc: file for the debug console's output (port 0x402)");
     cmd->add_option("--stop-at-output", req.stop_at_output,
-                    "End the run (status 0) once this text has appeared on the serial port or the debug console");
+                    "End the run (status 0) once this text has appeared on the serial port or the debug console")
+        ->check([](const std::string& text) { return text.empty() ? std::string("needs a text to wait for, not an empty one") : std::string(); });
     cmd->add_option("--clock", gc.clock,
                     "With --board pc: host (the host's time, recorded) or virtual (time from the exit count: two "
                     "recordings of the same guest are the same trace)")
@@ -219,6 +221,14 @@ void finish_guest_request(GuestRunRequest& req, const GuestCli& gc, const Machin
     } else if (!gc.serial_in.empty()) {
         req.serial_in_fd = open(gc.serial_in.c_str(), O_RDONLY | O_CLOEXEC);
         if (req.serial_in_fd < 0) throw Error("cannot open '" + gc.serial_in + "' for the serial input");
+        // A directory opens for reading, and every read of it fails: the
+        // guest would run with no input and nobody told.
+        struct stat st {};
+        if (fstat(req.serial_in_fd, &st) == 0 && S_ISDIR(st.st_mode)) {
+            close(req.serial_in_fd);
+            req.serial_in_fd = -1;
+            throw Error("--serial-in '" + gc.serial_in + "' is a directory");
+        }
     }
 }
 

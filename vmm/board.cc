@@ -55,10 +55,16 @@ MachineLayout pc_layout(uint64_t ram_size, uint64_t firmware_size) {
 }
 
 std::vector<uint8_t> load_firmware(const std::string& path) {
+    std::error_code ec;
+    const std::filesystem::file_status st = std::filesystem::status(path, ec);
+    if (ec || !std::filesystem::exists(st)) throw Error("cannot open firmware '" + path + "'");
+    // Its size comes from the file system: a directory, device or pipe has
+    // none to trust.
+    if (!std::filesystem::is_regular_file(st)) throw Error("firmware '" + path + "' is not a regular file");
     std::ifstream in(path, std::ios::binary);
     if (!in) throw Error("cannot open firmware '" + path + "'");
-    in.seekg(0, std::ios::end);
-    const auto size = static_cast<uint64_t>(in.tellg());
+    const uint64_t size = std::filesystem::file_size(path, ec);
+    if (ec) throw Error("cannot open firmware '" + path + "': " + ec.message());
     if (size == 0) throw Error("firmware '" + path + "' is empty");
     if (size > kFirmwareMax)
         throw Error("firmware '" + path + "' is " + std::to_string(size) + " bytes: at most 16 MiB");

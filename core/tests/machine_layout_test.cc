@@ -79,6 +79,15 @@ TEST(MachineLayoutTest, BadDescriptionsNameTheLine) {
     EXPECT_NE(error_of("pio a 0xfff0 0x100\n").find("outside its I/O space"), std::string::npos);
     EXPECT_EQ(error_of("mmio a 0xfec00000 0x1000\nmmio a 0xfec10000 0x1000\n"), "no error");  // the second replaces the first
     EXPECT_THROW(MachineLayout::load("/nonexistent/machine"), Error);
+    // A path with no end to its bytes is read to a bound, not into memory
+    // without one.
+    try {
+        MachineLayout::load("/dev/zero");
+        ADD_FAILURE() << "no error";
+    } catch (const Error& e) {
+        EXPECT_NE(std::string(e.what()).find("machine description '/dev/zero' is larger than 1 MiB"), std::string::npos)
+            << e.what();
+    }
 }
 
 TEST(MachineLayoutTest, WindowCollidingWithRamIsRefusedWithBothNames) {

@@ -101,6 +101,35 @@ TEST(KvmrrCli, BadArgumentsAndFilesAreClearErrors) {
         << r.out;
 }
 
+// Inputs that are not regular files, refused up front with exit 2: an
+// image or firmware read from a device or pipe has no size to trust
+// (`--image /dev/zero` was read without end into memory), and a directory
+// as the serial input would read as nothing while the guest ran on. An
+// empty --stop-at-output text could never be waited for.
+TEST(KvmrrCli, InputsThatAreNotRegularFilesAreRefused) {
+    const std::string dir = temp("a-directory");
+    std::filesystem::create_directories(dir);
+    Result r = kvmrr("run --image /dev/zero --accel emu");
+    EXPECT_EQ(r.status, 2) << r.out;
+    EXPECT_NE(r.out.find("guest image '/dev/zero' is not a regular file"), std::string::npos) << r.out;
+    for (const std::string& fw : {std::string("/dev/zero"), dir}) {
+        r = kvmrr("run --board pc --accel emu --firmware " + fw);
+        EXPECT_EQ(r.status, 2) << r.out;
+        EXPECT_NE(r.out.find("firmware '" + fw + "' is not a regular file"), std::string::npos) << r.out;
+    }
+    r = kvmrr("mtree --board pc --firmware " + dir);
+    EXPECT_EQ(r.status, 2) << r.out;
+    EXPECT_NE(r.out.find("is not a regular file"), std::string::npos) << r.out;
+    r = kvmrr("run --guest hello --accel emu --serial-in " + dir);
+    EXPECT_EQ(r.status, 2) << r.out;
+    EXPECT_NE(r.out.find("--serial-in '" + dir + "' is a directory"), std::string::npos) << r.out;
+    EXPECT_EQ(r.out.find("Hello"), std::string::npos) << "the guest ran: " << r.out;
+    r = kvmrr("run --guest hello --accel emu --stop-at-output ''");
+    EXPECT_EQ(r.status, 2) << r.out;
+    EXPECT_NE(r.out.find("not an empty one"), std::string::npos) << r.out;
+    std::filesystem::remove_all(dir);
+}
+
 TEST(KvmrrCli, RunWithoutKvmSaysWhy) {
     if (KvmSystem::unavailable_reason().empty()) GTEST_SKIP() << "this machine has KVM";
     // Asked for KVM: an error that says why.
