@@ -53,12 +53,24 @@ public:
         current_group_ = {};
         current_region_ = nullptr;
         if (rep_.divergence || cut_short_) return finish();
+        bool more = true;
+        if (!end_group_.empty()) {
+            group = std::move(end_group_);  // read where the recording timed out
+        } else {
+            more = groups_.read(group);
+            // The replay's own time limit, where the recording went on: the
+            // report names it at the recording's next event, rather than
+            // as a difference from the harvest and end it forced.
+            if (r.reason == StopReason::Timeout && !group.empty() && !std::holds_alternative<EndEvent>(group.front().body)) {
+                matcher_.diverge(group.front(), nullptr,
+                                 "the replay reached its time limit (" + std::to_string(ro.limits.timeout.count()) +
+                                     " ms, --timeout) before the guest made this exit of the recording's");
+                return finish();
+            }
+        }
         rec_.finish(r);  // the last harvest and the end, as the recording did
         // The rest up to the end event is compared; what follows it is not
         // a recording's (ReplayEngine::after_end).
-        bool more = true;
-        if (!end_group_.empty()) group = std::move(end_group_);  // read where the recording timed out
-        else more = groups_.read(group);
         for (;;) {
             if (!group.empty() && std::holds_alternative<EndEvent>(group.front().body)) {
                 matcher_.queue(std::span(group).first(1));

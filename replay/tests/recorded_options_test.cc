@@ -4,11 +4,14 @@
 // Recorded here on the emulator (no KVM needed).
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <vector>
 
 #include "record/record_session.h"
 #include "record/trace_reader.h"
+#include "record/trace_writer.h"
 #include "replay/device_replay.h"
 #include "replay/guest_replay.h"
 #include "replay/tests/replay_test_util.h"
@@ -79,6 +82,63 @@ TEST(RecordedOptions, ATimedOutRecordingGuestReplaysToTheSameExit) {
         EXPECT_EQ(rep.end_reason, "timeout");
     }
     std::filesystem::remove(path);
+}
+
+// The replay's own time limit, reached where the recording went on: a
+// trace that claims a second exit its guest (spinning after the first)
+// never makes. The report names the limit at that recorded event, not a
+// difference from the harvest and end the limit forced.
+TEST(RecordedOptions, AGuestReplayThatReachesItsTimeLimitSaysSoAtTheNextRecordedEvent) {
+    const std::string image = testing::temp_trace("spin-image"), path = testing::temp_trace("spin"),
+                      lying = testing::temp_trace("spin-lying");
+    {
+        const unsigned char code[] = {0xb0, 0x41,        // mov al, 'A'
+                                      0xba, 0xf8, 0x03,  // mov dx, 0x3f8
+                                      0xee,              // out dx, al
+                                      0xeb, 0xfe};       // jmp $
+        std::ofstream(image, std::ios::binary).write(reinterpret_cast<const char*>(code), sizeof code);
+    }
+    RecordRequest req = emu_request(path);
+    req.run.guest.image = image;
+    req.run.guest.load = 0x1000;
+    req.run.guest.mode = CpuMode::Real;
+    req.run.limits.timeout = std::chrono::milliseconds(200);
+    const RecordReport rec = record_guest(req);
+    std::filesystem::remove(image);
+    ASSERT_EQ(rec.run.result.reason, StopReason::Timeout) << rec.run.message;
+    uint64_t claimed = 0;
+    {
+        TraceReader in = TraceReader::open(path);
+        std::vector<TraceEvent> events;
+        for (TraceEvent e; in.next(e);) events.push_back(e);
+        const auto out = std::find_if(events.begin(), events.end(), [](const TraceEvent& e) {
+            const auto* a = std::get_if<AccessEvent>(&e.body);
+            return a && a->is_write && a->addr == 0x3f8;
+        });
+        ASSERT_NE(out, events.end());
+        const auto end = std::find_if(events.begin(), events.end(),
+                                      [](const TraceEvent& e) { return std::holds_alternative<EndEvent>(e.body); });
+        ASSERT_NE(end, events.end());
+        claimed = static_cast<uint64_t>(end - events.begin());  // sequence numbers count from 0
+        const TraceEvent second = *out;
+        events.insert(end, second);
+        TraceWriter w(lying, in.header());
+        for (const TraceEvent& e : events) w.append(e.vcpu, e.body);
+        w.close();
+    }
+    TraceReader r = TraceReader::open(lying);
+    ReplayOptions o;
+    o.accel = Accel::Emu;
+    o.timeout = std::chrono::milliseconds(200);
+    const ReplayReport rep = replay_guest(r, o);
+    ASSERT_TRUE(rep.divergence) << rep.summary();
+    EXPECT_EQ(rep.divergence->seq, std::optional<uint64_t>(claimed)) << rep.divergence->describe();
+    EXPECT_EQ(rep.divergence->kind, "pio");
+    EXPECT_NE(rep.divergence->difference.find("reached its time limit (200 ms, --timeout)"), std::string::npos)
+        << rep.divergence->describe();
+    EXPECT_TRUE(rep.divergence->actual.empty()) << rep.divergence->describe();
+    std::filesystem::remove(path);
+    std::filesystem::remove(lying);
 }
 
 }  // namespace
