@@ -69,8 +69,8 @@ CLI::Validator non_negative_real() {
         [](std::string& s) -> std::string {
             char* end = nullptr;
             const double v = std::strtod(s.c_str(), &end);
-            if (s.empty() || end != s.c_str() + s.size() || !(v >= 0) || v > 1e15)
-                return "'" + s + "' is not a number of 0 or more";
+            if (s.empty() || end != s.c_str() + s.size() || !(v >= 0)) return "'" + s + "' is not a number of 0 or more";
+            if (v > 1e15) return "'" + s + "' is too large (at most 1e15)";
             return {};
         },
         "NUMBER>=0");

@@ -130,6 +130,23 @@ TEST(KvmrrCli, InputsThatAreNotRegularFilesAreRefused) {
     std::filesystem::remove_all(dir);
 }
 
+// A downtime that is no number, or one too large to mean anything, is a
+// usage error naming which.
+TEST(KvmrrCli, ADowntimeOutOfRangeIsAUsageErrorThatSaysWhich) {
+    const std::string t = sample_trace();
+    Result r = kvmrr("dirty " + t + " --no-heatmap --bandwidth 1Gbit --downtime -1");
+    EXPECT_EQ(r.status, 2) << r.out;
+    EXPECT_NE(r.out.find("'-1' is not a number of 0 or more"), std::string::npos) << r.out;
+    r = kvmrr("dirty " + t + " --no-heatmap --bandwidth 1Gbit --downtime 99999999999999999");
+    EXPECT_EQ(r.status, 2) << r.out;
+    EXPECT_NE(r.out.find("'99999999999999999' is too large (at most 1e15)"), std::string::npos) << r.out;
+    // A sound one passes the option's check (this trace then has no epoch
+    // times to estimate from, which is another matter).
+    r = kvmrr("dirty " + t + " --no-heatmap --bandwidth 1Gbit --downtime 250");
+    EXPECT_EQ(r.out.find("--downtime"), std::string::npos) << r.out;
+    std::filesystem::remove(t);
+}
+
 TEST(KvmrrCli, RunWithoutKvmSaysWhy) {
     if (KvmSystem::unavailable_reason().empty()) GTEST_SKIP() << "this machine has KVM";
     // Asked for KVM: an error that says why.
