@@ -4,6 +4,7 @@
 #include <set>
 
 #include "core/error.h"
+#include "core/vcpu/vcpu_exit.h"
 #include "record/dirty_runs.h"
 #include "record/event_descriptions.h"
 
@@ -194,6 +195,15 @@ bool shutdown_end(const TraceEvent& e) {
     return end && end->reason == "shutdown (triple fault)";
 }
 
+// An end at an exit that was not handled.
+bool stopped_end(const TraceEvent& e) {
+    const auto* end = std::get_if<EndEvent>(&e.body);
+    return end && (end->reason == stop_reason_name(StopReason::Timeout) ||
+                   end->reason == stop_reason_name(StopReason::Interrupted));
+}
+
+constexpr size_t kRipIndex = 16;  // in RegsRecord::gprs
+
 }  // namespace
 
 AcrossAccelerators::AcrossAccelerators(std::string a_accel, std::string b_accel)
@@ -207,6 +217,11 @@ bool AcrossAccelerators::only_allowed_difference(const TraceEvent& a, const Trac
     if (shutdown_end(a) && shutdown_end(b)) {
         EndEvent ea = std::get<EndEvent>(a.body), eb = std::get<EndEvent>(b.body);
         ea.regs = eb.regs = RegsRecord{};
+        return ea == eb;
+    }
+    if (stopped_end(a) && stopped_end(b)) {
+        EndEvent ea = std::get<EndEvent>(a.body), eb = std::get<EndEvent>(b.body);
+        if (ea.regs.gprs.size() > kRipIndex && eb.regs.gprs.size() > kRipIndex) ea.regs.gprs[kRipIndex] = eb.regs.gprs[kRipIndex];
         return ea == eb;
     }
     return false;

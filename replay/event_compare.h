@@ -60,6 +60,11 @@ std::string view_difference(const TopologyEvent& expected, const RegionNames& ex
 //  - the end of a run by a triple fault: KVM on AMD re-initialises the
 //    vCPU at the shutdown (the VMCB is undefined after it), so the final
 //    registers are not compared there; the rest of the end is.
+//  - the end of a run by its time limit or a signal (timeout,
+//    interrupted): the exit that came then was not handled, and where rip
+//    stands inside an unhandled exit is the accelerator's (KVM's emulator
+//    may have moved it past an OUT, the emulator has not), so rip is not
+//    compared there; the other registers are.
 // `a_accel` and `b_accel` are the two sides' accelerators ("kvm", "emu";
 // "" is a trace from before the header said, which was KVM's).
 class AcrossAccelerators {

@@ -131,14 +131,19 @@ private:
             rep_.unchecked += group.size();
             return {StopReason::Diverged, e.addr};
         }
-        // The recording's clock stopped the run when this exit came: it was
-        // not handled there, and is not here (the run loop does not count
-        // it). The end is matched after the run, as the recorder writes it.
-        if (const EndEvent* end = group.empty() ? nullptr : std::get_if<EndEvent>(&group.front().body);
-            end && end->reason == stop_reason_name(StopReason::Timeout)) {
-            end_group_ = std::move(group);
-            group.clear();
-            return {StopReason::Timeout, h_.timeout_ms};
+        // The recording's clock (or a signal to kvmrr) stopped the run when
+        // this exit came: it was not handled there, and is not here (the
+        // run loop does not count it). The end is matched after the run, as
+        // the recorder writes it.
+        if (const EndEvent* end = group.empty() ? nullptr : std::get_if<EndEvent>(&group.front().body); end) {
+            const bool timed_out = end->reason == stop_reason_name(StopReason::Timeout);
+            if (timed_out || end->reason == stop_reason_name(StopReason::Interrupted)) {
+                const ExitOutcome stop{timed_out ? StopReason::Timeout : StopReason::Interrupted,
+                                       timed_out ? h_.timeout_ms : end->detail};
+                end_group_ = std::move(group);
+                group.clear();
+                return stop;
+            }
         }
         AccessEvent got = access_record(e);  // for a read, the data is not the guest's yet
         const AccessEvent* a = group.empty() ? nullptr : std::get_if<AccessEvent>(&group.front().body);

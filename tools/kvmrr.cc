@@ -19,6 +19,7 @@
 #include "vmm/machine.h"
 #include "vmm/real_host_inputs.h"
 #include "tools/cli_options.h"
+#include "tools/interrupt_watch.h"
 #include "record/record_session.h"
 #include "record/trace_error.h"
 #include "record/trace_reader.h"
@@ -526,6 +527,8 @@ int main(int argc, char** argv) {
         if (run->parsed()) {
             check_outputs(req, gc, machine_file, {});
             finish_guest_request(req, gc, layout, !machine_file.empty());
+            const cli::InterruptWatch interrupt;
+            req.limits.interrupt = interrupt.flag();
             const GuestRunReport rep = run_guest(req);
             std::fflush(stdout);
             std::cerr << prefix_lines(rep.message, "kvmrr: ");
@@ -539,6 +542,8 @@ int main(int argc, char** argv) {
             rreq.recorder = cli::parse_dirty_interval(rc.dirty_interval);
             rreq.recorder.dirty_mark_port = dirty_mark_port;
             rreq.run.dirty_mode = parse_dirty_log_mode(dirty_mode);
+            const cli::InterruptWatch interrupt;
+            rreq.run.limits.interrupt = interrupt.flag();
             const RecordReport rep = record_guest(rreq);
             std::fflush(stdout);
             std::cerr << rep.summary();

@@ -55,6 +55,8 @@ int exit_status_for(const RunResult& r) {
         case StopReason::Halt: return 0;
         case StopReason::OutputMatched: return 0;
         case StopReason::Timeout: return kStatusTimeout;
+        // As a shell reports a program its signal ended: 128 + the number.
+        case StopReason::Interrupted: return r.detail > 0 && r.detail < 65 ? 128 + static_cast<int>(r.detail) : 130;
         default: return kStatusAbnormal;
     }
 }

@@ -4,8 +4,9 @@
 // message.
 //
 // Exit statuses: the guest's own byte when it writes the debug-exit port;
-// 0 when it halts; kStatusTimeout when the time limit ends it; and
-// kStatusAbnormal for every other end (triple fault, unmapped memory, exit
+// 0 when it halts; kStatusTimeout when the time limit ends it; 128 + the
+// signal's number when one ends it (RunLimits::interrupt; 130 for SIGINT);
+// and kStatusAbnormal for every other end (triple fault, unmapped memory, exit
 // limit, entry failure, ...), with the reason in the message.
 #pragma once
 

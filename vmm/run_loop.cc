@@ -79,6 +79,12 @@ std::string RunResult::describe() const {
                           exits, static_cast<unsigned long long>(regs.rip), static_cast<unsigned long long>(regs.rsp),
                           static_cast<unsigned long long>(sregs.cr0), static_cast<unsigned long long>(sregs.cr3));
             break;
+        case StopReason::Interrupted: {
+            const char* name = detail > 0 && detail < 65 ? sigabbrev_np(static_cast<int>(detail)) : nullptr;
+            std::snprintf(buf, sizeof buf, "interrupted by SIG%s after %" PRIu64 " exits at rip 0x%llx", name ? name : "?", exits,
+                          static_cast<unsigned long long>(regs.rip));
+            break;
+        }
         case StopReason::UnassignedAccess:
         case StopReason::InvalidAccess:
             std::snprintf(buf, sizeof buf, "%s at 0x%" PRIx64 " (rip after it 0x%llx) after %" PRIu64 " exits", stop_reason_name(reason),
@@ -129,9 +135,11 @@ RunResult run_vcpu(Vcpu& vcpu, ExitTargets targets, const ExitPolicy& policy, co
     std::optional<ThreadTimer> timer;
     const bool timed = limits.timeout.count() > 0;
     const Clock::time_point deadline = Clock::now() + limits.timeout;
-    if (timed) {
+    constexpr std::chrono::milliseconds kLook{10};
+    if (timed || limits.interrupt) {
         timer.emplace();
-        timer->arm(limits.timeout, std::chrono::milliseconds(10));
+        // Interruptible: every 10 ms from now, which finds the deadline too.
+        timer->arm(limits.interrupt ? std::chrono::nanoseconds(kLook) : std::chrono::nanoseconds(limits.timeout), kLook);
     }
     // Stops a guest that spins without exits when a timer falls due, so
     // that the tick it waits for comes (the host clock only). It fires
@@ -143,6 +151,8 @@ RunResult run_vcpu(Vcpu& vcpu, ExitTargets targets, const ExitPolicy& policy, co
     std::optional<ThreadTimer> kick;
     bool kicking = false;  // a timer is armed and may fall due between exits
     bool access_pending = false;  // the last exit handled was I/O or MMIO
+    constexpr std::chrono::seconds kInterruptWait{1};
+    std::optional<Clock::time_point> interrupt_give_up;  // asked to stop: by then at the latest
 
     for (;;) {
         if (limits.max_exits && res.exits >= limits.max_exits) {
@@ -167,6 +177,20 @@ RunResult run_vcpu(Vcpu& vcpu, ExitTargets targets, const ExitPolicy& policy, co
             res.reason = StopReason::Timeout;
             res.detail = static_cast<uint64_t>(limits.timeout.count());
             break;
+        }
+        if (limits.interrupt) {
+            if (const int sig = limits.interrupt->load(std::memory_order_relaxed)) {
+                // The run ends at an exit, which it leaves unhandled as a
+                // time-out does, so that guest replay stops at the same one;
+                // a guest that makes none within kInterruptWait is stopped
+                // where it is (a point no replay can find again).
+                if (!interrupt_give_up) interrupt_give_up = Clock::now() + kInterruptWait;
+                if (exit || Clock::now() >= *interrupt_give_up) {
+                    res.reason = StopReason::Interrupted;
+                    res.detail = static_cast<uint64_t>(sig);
+                    break;
+                }
+            }
         }
         if (!exit) {
             // A signal, or the emulator's bounded wait, before the deadline:
@@ -211,7 +235,7 @@ RunResult run_vcpu(Vcpu& vcpu, ExitTargets targets, const ExitPolicy& policy, co
             // A handler that ends the run as a time-out did not handle the
             // exit (guest replay stops where the recording's clock stopped
             // it): uncounted, as the exit the loop's own time-out stops at.
-            if (o.stop == StopReason::Timeout) --res.exits;
+            if (o.stop == StopReason::Timeout || o.stop == StopReason::Interrupted) --res.exits;
             break;
         }
         if (interrupts) deliver(vcpu, *interrupts, observer, res.exits, access_pending);
@@ -222,8 +246,10 @@ RunResult run_vcpu(Vcpu& vcpu, ExitTargets targets, const ExitPolicy& policy, co
     // instruction emulator moves it past OUTs and MMIO writes but not
     // reads) and from the emulator. Completed, RIP is past the instruction
     // that made the last access everywhere, which is what traces compare.
-    // A timed-out exit was never handled, so it is left as it is.
-    if (res.reason != StopReason::Timeout && access_pending) vcpu.complete_exit();
+    // A timed-out (or interrupted) exit was never handled, so it is left as
+    // it is.
+    if (res.reason != StopReason::Timeout && res.reason != StopReason::Interrupted && access_pending)
+        vcpu.complete_exit();
     res.regs = vcpu.regs();
     res.sregs = vcpu.sregs();
     if (res.reason == StopReason::Shutdown || res.reason == StopReason::InternalError) res.note = vcpu.stop_note();

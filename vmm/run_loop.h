@@ -9,9 +9,12 @@
 // returns from run() on its own after a bounded wait (its guest is stopped
 // only at an instruction boundary, from its own hook, never from this
 // thread), so the deadline is checked there too. The signal handler does
-// nothing; it is installed for SIGRTMIN + 1 by each timed run.
+// nothing; it is installed for SIGRTMIN + 1 by each timed run. A run that
+// can be interrupted (RunLimits::interrupt) has the same timer fire every
+// 10 ms from its start, and looks at the flag each time run() returns.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -75,6 +78,12 @@ public:
 struct RunLimits {
     uint64_t max_exits = 0;                 // 0: no limit
     std::chrono::milliseconds timeout{0};   // 0: no limit
+    // Set by another thread to end the run (a signal's number; 0: go on):
+    // the run ends at the guest's next exit, which it does not handle (as
+    // at a time-out, so guest replay stops at the same exit), or after a
+    // second without one, with StopReason::Interrupted and the number as
+    // its detail; a recording ends as cleanly as at any other end.
+    const std::atomic<int>* interrupt = nullptr;
 };
 
 struct RunResult {

@@ -33,6 +33,7 @@ const char* stop_reason_name(StopReason r) {
         case StopReason::Diverged: return "replay divergence";
         case StopReason::Reset: return "reset";
         case StopReason::OutputMatched: return "output matched";
+        case StopReason::Interrupted: return "interrupted";
     }
     return "?";
 }

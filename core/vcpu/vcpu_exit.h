@@ -57,6 +57,7 @@ enum class StopReason : uint8_t {
     Diverged,          // a guest replay stopped at a difference from its trace
     Reset,             // the guest reset the machine (a PC's reset register, port 0x92, ...)
     OutputMatched,     // the text asked for (--stop-at-output) appeared on the serial port or debug console
+    Interrupted,       // kvmrr was asked to stop (Ctrl-C, SIGTERM): the run, and its recording, end cleanly
 };
 const char* stop_reason_name(StopReason r);
 

@@ -68,6 +68,33 @@ TEST(AcrossAccelerators, RegistersAtATripleFaultAreNotCompared) {
     EXPECT_FALSE(across.same(ev(a), n, ev(b), n));
 }
 
+// A run ended by its time limit or a signal stopped at an exit it did not
+// handle, where rip is the accelerator's: only rip is let differ.
+TEST(AcrossAccelerators, RipAtAnEndThatStoppedAnExitIsNotCompared) {
+    RegionNames n;
+    std::vector<uint64_t> gprs(18, 7);
+    gprs[16] = 0x100700;  // rip: at the OUT
+    EndEvent a{"interrupted", 0, 3, 2, {gprs, 0x10, 0, 0, 0}, {{"uart16550", 7, 8}}};
+    EndEvent b = a;
+    b.regs.gprs[16] = 0x100701;  // past it
+    const AcrossAccelerators across("emu", "kvm");
+    EXPECT_TRUE(across.same(ev(a), n, ev(b), n));
+    EXPECT_FALSE(AcrossAccelerators("emu", "emu").same(ev(a), n, ev(b), n));
+    a.reason = b.reason = "timeout";
+    EXPECT_TRUE(across.same(ev(a), n, ev(b), n));
+    EndEvent c = b;
+    c.regs.gprs[0] = 8;  // another register
+    EXPECT_FALSE(across.same(ev(a), n, ev(c), n));
+    c = b;
+    c.exits = 4;
+    EXPECT_FALSE(across.same(ev(a), n, ev(c), n));
+    c = b;
+    c.reason = "interrupted";  // the two ends must still be the same kind
+    EXPECT_FALSE(across.same(ev(a), n, ev(c), n));
+    a.reason = b.reason = "guest-exit";
+    EXPECT_FALSE(across.same(ev(a), n, ev(b), n));
+}
+
 TEST(EventCompare, SameEventsWithDifferentSequenceNumbersAreEqual) {
     RegionNames n;
     const AccessEvent a{true, 0x3f8, 1, true, 1, 0x41, {}, 3, TraceAccessStatus::Ok};

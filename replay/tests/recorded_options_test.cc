@@ -4,9 +4,13 @@
 // Recorded here on the emulator (no KVM needed).
 #include <gtest/gtest.h>
 
+#include <signal.h>
+
 #include <algorithm>
+#include <atomic>
 #include <filesystem>
 #include <fstream>
+#include <thread>
 #include <vector>
 
 #include "record/record_session.h"
@@ -80,6 +84,33 @@ TEST(RecordedOptions, ATimedOutRecordingGuestReplaysToTheSameExit) {
         EXPECT_TRUE(rep.reproduced()) << (guest ? "guest: " : "devices: ") << rep.summary()
                                       << (rep.divergence ? rep.divergence->describe() : "");
         EXPECT_EQ(rep.end_reason, "timeout");
+    }
+    std::filesystem::remove(path);
+}
+
+// A recording ended from outside (the CLI's Ctrl-C) ends at an exit it
+// leaves unhandled, as a timed-out one: both replays reproduce it, the
+// guest replay to that same exit.
+TEST(RecordedOptions, AnInterruptedRecordingGuestReplaysToTheSameExit) {
+    const std::string path = testing::temp_trace("interrupted");
+    RecordRequest req = emu_request(path);
+    req.run.guest.fixture = "pio_loop";
+    req.run.guest.args = {100000000};
+    std::atomic<int> interrupt{0};
+    req.run.limits.interrupt = &interrupt;
+    std::thread asker([&] {
+        std::this_thread::sleep_for(std::chrono::milliseconds(300));
+        interrupt.store(SIGINT);
+    });
+    const RecordReport rec = record_guest(req);
+    asker.join();
+    ASSERT_EQ(rec.run.result.reason, StopReason::Interrupted) << rec.run.message;
+    EXPECT_EQ(rec.run.exit_status, 130);
+    for (bool guest : {false, true}) {
+        const ReplayReport rep = replay(path, guest);
+        EXPECT_TRUE(rep.reproduced()) << (guest ? "guest: " : "devices: ") << rep.summary()
+                                      << (rep.divergence ? rep.divergence->describe() : "");
+        EXPECT_EQ(rep.end_reason, "interrupted");
     }
     std::filesystem::remove(path);
 }

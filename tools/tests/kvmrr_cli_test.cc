@@ -1,5 +1,7 @@
 // The kvmrr program as a user runs it: its output and exit statuses.
+#include <fcntl.h>
 #include <gtest/gtest.h>
+#include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -7,6 +9,8 @@
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <thread>
+#include <vector>
 
 #include "core/kvm/kvm.h"
 #include "core/kvm/kvm_pvm.h"
@@ -145,6 +149,64 @@ TEST(KvmrrCli, ADowntimeOutOfRangeIsAUsageErrorThatSaysWhich) {
     r = kvmrr("dirty " + t + " --no-heatmap --bandwidth 1Gbit --downtime 250");
     EXPECT_EQ(r.out.find("--downtime"), std::string::npos) << r.out;
     std::filesystem::remove(t);
+}
+
+// kvmrr started with `args`, its stdout and stderr into `log`.
+pid_t spawn_kvmrr(const std::vector<std::string>& args, const std::string& log) {
+    const pid_t pid = fork();
+    if (pid == 0) {
+        const int fd = open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        dup2(fd, STDOUT_FILENO);
+        dup2(fd, STDERR_FILENO);
+        std::vector<char*> argv{const_cast<char*>(KVMRR_BINARY)};
+        for (const std::string& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+        argv.push_back(nullptr);
+        execv(KVMRR_BINARY, argv.data());
+        _exit(127);
+    }
+    return pid;
+}
+
+// Ctrl-C during a recording: the run ends at its next look, the trace is
+// kept with the end "interrupted", kvmrr exits 130 as a shell reports
+// SIGINT, and both replays reproduce it (the guest replay to the same
+// exit). A guest that would run for hours: pio_loop with 10^9 writes.
+TEST(KvmrrCli, CtrlCEndsARecordingThatIsKeptAndReplays) {
+    const std::string t = temp("interrupted.trace"), log = temp("interrupted.log");
+    std::filesystem::remove(t);
+    const pid_t pid = spawn_kvmrr({"record", "--guest", "pio_loop", "--arg", "1000000000", "--accel", "emu",
+                                   "--serial-out", "/dev/null", "-o", t},
+                                  log);
+    ASSERT_GT(pid, 0);
+    std::this_thread::sleep_for(std::chrono::milliseconds(700));
+    kill(pid, SIGINT);
+    int status = 0;
+    ASSERT_EQ(waitpid(pid, &status, 0), pid);
+    const std::string out = test::slurp(log);
+    ASSERT_TRUE(WIFEXITED(status)) << "ended by signal " << WTERMSIG(status) << ": " << out;
+    EXPECT_EQ(WEXITSTATUS(status), 130) << out;
+    EXPECT_NE(out.find("kvmrr: SIGINT: ending the run"), std::string::npos) << out;
+    EXPECT_NE(out.find("pio_loop: interrupted by SIGINT after "), std::string::npos) << out;
+    ASSERT_TRUE(std::filesystem::exists(t)) << out;
+    Result r = kvmrr("dump " + t + " --from 0 --count 0");
+    EXPECT_NE(r.out.find("end reason interrupted"), std::string::npos) << r.out.substr(r.out.size() > 400 ? r.out.size() - 400 : 0);
+    r = kvmrr("replay " + t);
+    EXPECT_EQ(r.status, 0) << r.out;
+    r = kvmrr("replay --guest --accel emu " + t);
+    EXPECT_EQ(r.status, 0) << r.out;
+    EXPECT_NE(r.out.find("guest ended by interrupted"), std::string::npos) << r.out;
+    // `run` too: the same end, with its registers.
+    const pid_t run = spawn_kvmrr({"run", "--guest", "pio_loop", "--arg", "1000000000", "--accel", "emu", "--serial-out",
+                                   "/dev/null"},
+                                  log);
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    kill(run, SIGTERM);
+    ASSERT_EQ(waitpid(run, &status, 0), run);
+    ASSERT_TRUE(WIFEXITED(status)) << test::slurp(log);
+    EXPECT_EQ(WEXITSTATUS(status), 143) << test::slurp(log);
+    EXPECT_NE(test::slurp(log).find("interrupted by SIGTERM after "), std::string::npos) << test::slurp(log);
+    std::filesystem::remove(t);
+    std::filesystem::remove(log);
 }
 
 TEST(KvmrrCli, RunWithoutKvmSaysWhy) {

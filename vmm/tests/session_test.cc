@@ -6,11 +6,14 @@
 #include "core/kvm/kvm.h"
 
 #include <gtest/gtest.h>
+#include <signal.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cstdio>
 #include <fstream>
 #include <set>
+#include <thread>
 
 #include "devices/bank_switch.h"
 #include "vmm/guest_run.h"
@@ -230,6 +233,27 @@ TEST_P(SessionTest, GuestThatNeverStopsTimesOut) {
     const RunResult r = run_bytes({0xeb, 0xfe}, std::chrono::milliseconds(300));  // jmp $
     EXPECT_EQ(r.reason, StopReason::Timeout) << r.describe();
     EXPECT_EQ(exit_status_for(r), kStatusTimeout);
+}
+
+// A request from another thread (the CLI's Ctrl-C) ends a guest that spins
+// without exits, with no time limit set: KVM is kicked out of KVM_RUN.
+TEST_P(SessionTest, AGuestThatNeverStopsEndsWhenInterrupted) {
+    std::atomic<int> interrupt{0};
+    std::thread asker([&] {
+        std::this_thread::sleep_for(std::chrono::milliseconds(200));
+        interrupt.store(SIGINT);
+    });
+    RunOptions opts;
+    opts.limits.interrupt = &interrupt;
+    const auto start = std::chrono::steady_clock::now();
+    const RunResult r = run_bytes({0xeb, 0xfe}, std::chrono::milliseconds(0), opts);  // jmp $, no time limit
+    asker.join();
+    EXPECT_EQ(r.reason, StopReason::Interrupted) << r.describe();
+    EXPECT_EQ(r.detail, static_cast<uint64_t>(SIGINT));
+    EXPECT_EQ(r.exits, 0u);
+    EXPECT_EQ(exit_status_for(r), 130);
+    EXPECT_NE(r.describe().find("interrupted by SIGINT after 0 exits"), std::string::npos) << r.describe();
+    EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(5));
 }
 
 TEST_P(SessionTest, WriteToUnmappedMemoryNamesTheAddress) {
