@@ -70,6 +70,16 @@ TEST(RecordedOptions, LaxMmioIsRecordedAndReplayed) {
     std::filesystem::remove(path);
 }
 
+// Device and guest replay of `path` both reproduce it, ending as it did.
+void expect_both_replays_end_as_recorded(const std::string& path, const std::string& end_reason) {
+    for (bool guest : {false, true}) {
+        const ReplayReport rep = replay(path, guest);
+        EXPECT_TRUE(rep.reproduced()) << (guest ? "guest: " : "devices: ") << rep.summary()
+                                      << (rep.divergence ? rep.divergence->describe() : "");
+        EXPECT_EQ(rep.end_reason, end_reason);
+    }
+}
+
 TEST(RecordedOptions, ATimedOutRecordingGuestReplaysToTheSameExit) {
     const std::string path = testing::temp_trace("timeout");
     RecordRequest req = emu_request(path);
@@ -79,12 +89,7 @@ TEST(RecordedOptions, ATimedOutRecordingGuestReplaysToTheSameExit) {
     const RecordReport rec = record_guest(req);
     ASSERT_EQ(rec.run.result.reason, StopReason::Timeout) << rec.run.message;
     EXPECT_EQ(TraceReader::open(path).header().timeout_ms, 300u);
-    for (bool guest : {false, true}) {
-        const ReplayReport rep = replay(path, guest);
-        EXPECT_TRUE(rep.reproduced()) << (guest ? "guest: " : "devices: ") << rep.summary()
-                                      << (rep.divergence ? rep.divergence->describe() : "");
-        EXPECT_EQ(rep.end_reason, "timeout");
-    }
+    expect_both_replays_end_as_recorded(path, "timeout");
     std::filesystem::remove(path);
 }
 
@@ -106,12 +111,7 @@ TEST(RecordedOptions, AnInterruptedRecordingGuestReplaysToTheSameExit) {
     asker.join();
     ASSERT_EQ(rec.run.result.reason, StopReason::Interrupted) << rec.run.message;
     EXPECT_EQ(rec.run.exit_status, 130);
-    for (bool guest : {false, true}) {
-        const ReplayReport rep = replay(path, guest);
-        EXPECT_TRUE(rep.reproduced()) << (guest ? "guest: " : "devices: ") << rep.summary()
-                                      << (rep.divergence ? rep.divergence->describe() : "");
-        EXPECT_EQ(rep.end_reason, "interrupted");
-    }
+    expect_both_replays_end_as_recorded(path, "interrupted");
     std::filesystem::remove(path);
 }
 
