@@ -6,33 +6,17 @@
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
-#include <filesystem>
 #include <fstream>
 
 #include "core/error.h"
 #include "core/memory_region.h"
+#include "core/regular_file.h"
 
 namespace kvmrr {
 
 namespace {
 
-// A regular file only, read to the size the file system gives: a device or
-// a pipe (/dev/zero) would be read without end into memory.
-std::vector<uint8_t> read_file(const std::string& path) {
-    std::error_code ec;
-    const std::filesystem::file_status st = std::filesystem::status(path, ec);
-    if (ec || !std::filesystem::exists(st)) throw Error("cannot open guest image '" + path + "'");
-    if (!std::filesystem::is_regular_file(st)) throw Error("guest image '" + path + "' is not a regular file");
-    const uint64_t size = std::filesystem::file_size(path, ec);
-    if (ec) throw Error("cannot open guest image '" + path + "': " + ec.message());
-    if (size == 0) throw Error("guest image '" + path + "' is empty");
-    std::ifstream f(path, std::ios::binary);
-    if (!f) throw Error("cannot open guest image '" + path + "'");
-    std::vector<uint8_t> bytes(size);
-    if (!f.read(reinterpret_cast<char*>(bytes.data()), static_cast<std::streamsize>(size)))
-        throw Error("cannot read guest image '" + path + "'");
-    return bytes;
-}
+std::vector<uint8_t> read_file(const std::string& path) { return read_regular_file(path, "guest image"); }
 
 bool is_elf(const std::vector<uint8_t>& b) { return b.size() >= 4 && std::memcmp(b.data(), ELFMAG, SELFMAG) == 0; }
 

@@ -5,6 +5,7 @@
 #include <iterator>
 
 #include "core/error.h"
+#include "core/regular_file.h"
 
 namespace kvmrr {
 
@@ -55,26 +56,12 @@ MachineLayout pc_layout(uint64_t ram_size, uint64_t firmware_size) {
 }
 
 std::vector<uint8_t> load_firmware(const std::string& path) {
-    std::error_code ec;
-    const std::filesystem::file_status st = std::filesystem::status(path, ec);
-    if (ec || !std::filesystem::exists(st)) throw Error("cannot open firmware '" + path + "'");
-    // Its size comes from the file system: a directory, device or pipe has
-    // none to trust.
-    if (!std::filesystem::is_regular_file(st)) throw Error("firmware '" + path + "' is not a regular file");
-    std::ifstream in(path, std::ios::binary);
-    if (!in) throw Error("cannot open firmware '" + path + "'");
-    const uint64_t size = std::filesystem::file_size(path, ec);
-    if (ec) throw Error("cannot open firmware '" + path + "': " + ec.message());
-    if (size == 0) throw Error("firmware '" + path + "' is empty");
-    if (size > kFirmwareMax)
-        throw Error("firmware '" + path + "' is " + std::to_string(size) + " bytes: at most 16 MiB");
-    if (size % kFirmwareUnit)
-        throw Error("firmware '" + path + "' is " + std::to_string(size) + " bytes: not a multiple of 64 KiB");
-    in.seekg(0);
-    std::vector<uint8_t> bytes(size);
-    if (!in.read(reinterpret_cast<char*>(bytes.data()), static_cast<std::streamsize>(size)))
-        throw Error("cannot read firmware '" + path + "'");
-    return bytes;
+    return read_regular_file(path, "firmware", [&](uint64_t size) {
+        if (size > kFirmwareMax)
+            throw Error("firmware '" + path + "' is " + std::to_string(size) + " bytes: at most 16 MiB");
+        if (size % kFirmwareUnit)
+            throw Error("firmware '" + path + "' is " + std::to_string(size) + " bytes: not a multiple of 64 KiB");
+    });
 }
 
 uint64_t pc_disk_sectors(const std::string& path) {
