@@ -1,18 +1,16 @@
 #include "replay/dirty_plot.h"
 
 #include <cairo.h>
-#include <unistd.h>
 
 #include <algorithm>
-#include <cerrno>
 #include <cmath>
 #include <cstdio>
-#include <cstring>
 #include <ctime>
 #include <filesystem>
 #include <numbers>
 
 #include "core/error.h"
+#include "core/file_replacement.h"
 #include "replay/dirty_heatmap.h"
 #include "replay/plot_axes.h"
 #include "replay/plot_canvas.h"
@@ -471,16 +469,11 @@ void write_dirty_plot(const DirtyReport& r, const DirtyPlotInfo& info, const std
     // Drawn under a hidden name beside `path` (same extension, which says
     // the format) and renamed: an existing picture is replaced by a whole
     // one or left as it was.
-    const std::filesystem::path target(path);
-    const std::string temp = (target.parent_path() / ("." + target.stem().string() + ".kvmrr-" +
-                                                       std::to_string(::getpid()) + target.extension().string()))
-                                 .string();
+    FileReplacement out(path);
     try {
-        draw_dirty_plot(r, info, temp);
-        if (std::rename(temp.c_str(), path.c_str()) != 0)
-            throw Error("cannot write the picture " + path + ": " + std::strerror(errno));
+        draw_dirty_plot(r, info, out.temp_path());
+        out.commit();
     } catch (...) {
-        std::remove(temp.c_str());
         release_drawing_caches();
         throw;
     }

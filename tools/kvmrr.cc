@@ -5,13 +5,16 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <fstream>
 #include <filesystem>
 #include <iostream>
 #include <optional>
 
 #include "core/error.h"
+#include "core/file_replacement.h"
 #include "core/machine_layout.h"
 #include "core/memory_system.h"
 #include "core/mtree.h"
@@ -365,10 +368,14 @@ int cmd_export(const std::string& perfetto, const std::string& qtest, const std:
     if (perfetto.empty() == qtest.empty()) throw Error("export: give --perfetto TRACE or --qtest TRACE");
     const std::string& path = perfetto.empty() ? qtest : perfetto;
     if (!output.empty() && output != "-") cli::refuse_output_over_input("-o", output, {{"trace", path}});
+    // A file is written whole under a hidden name and then renamed over
+    // OUTPUT: an export that fails leaves what was there.
+    std::optional<FileReplacement> replacement;
     std::ofstream file;
     if (!output.empty() && output != "-") {
-        file.open(output, std::ios::binary | std::ios::trunc);
-        if (!file) throw Error("cannot open '" + output + "' for writing");
+        replacement.emplace(output);
+        file.open(replacement->temp_path(), std::ios::binary | std::ios::trunc);
+        if (!file) throw Error("cannot open '" + output + "' for writing: " + std::strerror(errno));
     }
     std::ostream& out = file.is_open() ? static_cast<std::ostream&>(file) : std::cout;
     std::optional<std::string> damage;
@@ -384,6 +391,12 @@ int cmd_export(const std::string& perfetto, const std::string& qtest, const std:
         for (const auto& [why, n] : r.left_out) left += n;
         std::cerr << "kvmrr: " << r.accesses_sent << " device accesses as " << r.commands << " qtest commands ("
                   << r.reads << " reads); " << left << " accesses left out\n";
+    }
+    if (replacement) {
+        file.close();
+        if (!file) throw Error("cannot write '" + output + "': " + std::strerror(errno));
+        replacement->commit();
+        if (replacement->replaces_existing()) std::cerr << "kvmrr: replaced the existing " << output << "\n";
     }
     if (damage) {
         std::cerr << "kvmrr: " << path << " is not whole (" << *damage << "): exported as far as it is\n";

@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <fstream>
 
 #include "export/tests/export_test_util.h"
 #include "export/tests/perfetto_test_util.h"
@@ -121,6 +122,29 @@ TEST_F(PerfettoExport, ADamagedTraceIsExportedAsFarAsItIsWholeWithExit3) {
     const nlohmann::json j = nlohmann::json::parse(testing::slurp(json));
     ASSERT_TRUE(j.at("kvmrrDamage").is_string());
     EXPECT_FALSE(j.at("traceEvents").empty());
+}
+
+// -o writes a whole new file and then renames it over what was there: a
+// file is replaced only by a complete export (and the user is told), and
+// an export that fails leaves it as it was, with nothing beside it.
+TEST_F(PerfettoExport, AnExistingOutputIsReplacedOnlyByAWholeExport) {
+    const auto out = dir / "timeline.json";
+    const auto write_old = [&] { std::ofstream(out) << "the user's file\n"; };
+    write_old();
+    const testing::Result bad = kvmrr_run("export --qtest " + std::string(KVMRR_SOURCE_DIR) + "/README.md -o " + out.string());
+    EXPECT_EQ(bad.status, 2) << bad.out;
+    EXPECT_EQ(testing::slurp(out), "the user's file\n");
+    const testing::Result good = kvmrr_run("export --perfetto " + testing::golden_trace("hello") + " -o " + out.string());
+    ASSERT_EQ(good.status, 0) << good.out;
+    EXPECT_NE(good.out.find("replaced the existing " + out.string()), std::string::npos) << good.out;
+    EXPECT_EQ(testing::slurp(out).rfind("{", 0), 0u) << "not the timeline";
+    const auto fresh = dir / "fresh.json";
+    const testing::Result first = kvmrr_run("export --perfetto " + testing::golden_trace("hello") + " -o " + fresh.string());
+    ASSERT_EQ(first.status, 0) << first.out;
+    EXPECT_EQ(first.out.find("replaced"), std::string::npos) << first.out;
+    size_t files = 0;
+    for ([[maybe_unused]] const auto& f : std::filesystem::directory_iterator(dir)) ++files;
+    EXPECT_EQ(files, 2u) << "a temporary file was left beside the outputs";
 }
 
 TEST_F(PerfettoExport, UsageErrorsExit2) {
