@@ -439,12 +439,23 @@ void EmuVcpu::Impl::post_final_exit(uc_err err) {
         return;
     }
     switch (err) {
-        case UC_ERR_OK:  // the interrupt hook saw an exception or int n
-            last_error = "CPU exception " + std::to_string(fault_vector) + " at " + hex(pc) +
-                         (guest_vectors.load() ? " (the emulator delivers no CPU exceptions, only int n, int3 and into)"
-                                               : " with no IDT");
+        case UC_ERR_OK: {  // the interrupt hook saw an exception or int n
+            // The guest's own int n, int3 or into is named as such: not a
+            // fault of the CPU's.
+            const auto [op, imm] = emu::opcode_at(eng.uc(), eng.width(), insn_addr);
+            const bool software = (op == 0xcd && imm == fault_vector) || (op == 0xcc && fault_vector == 3) ||
+                                  (op == 0xce && fault_vector == 4);
+            const std::string vec = std::to_string(fault_vector);
+            if (!software)
+                last_error = "CPU exception " + vec + " at " + hex(pc) +
+                             (guest_vectors.load() ? " (the emulator delivers no CPU exceptions, only int n, int3 and into)"
+                                                   : " with no IDT");
+            else
+                last_error = (op == 0xcd ? "int " + hex(static_cast<uint64_t>(fault_vector)) : op == 0xcc ? "int3" : "into") +
+                             std::string(" (vector ") + vec + ") at " + hex(insn_addr) + (guest_vectors.load() ? "" : " with no IDT");
             exit.kind = ExitKind::Shutdown;
             return;
+        }
         case UC_ERR_INSN_INVALID:
         case UC_ERR_EXCEPTION:
         // Everything below kEmuPhysLimit is mapped, so these are page

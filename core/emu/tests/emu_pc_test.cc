@@ -245,7 +245,7 @@ TEST(EmuPc, IntNGoesThroughTheIvtOnlyForAGuestWithVectors) {
         g.vcpu->set_guest_vectors(vectors);
         if (!vectors) {
             ASSERT_EQ(g.next(), ExitKind::Shutdown);
-            EXPECT_NE(g.vcpu->last_error().find("exception 16"), std::string::npos) << g.vcpu->last_error();
+            EXPECT_NE(g.vcpu->last_error().find("int 0x10 (vector 16) at 0x1000"), std::string::npos) << g.vcpu->last_error();
             EXPECT_NE(g.vcpu->last_error().find("no IDT"), std::string::npos) << g.vcpu->last_error();
             continue;
         }
