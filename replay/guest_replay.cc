@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <optional>
 #include <vector>
 
 #include "core/vcpu/exit_handler.h"
@@ -57,7 +58,7 @@ public:
         if (!end_group_.empty()) {
             group = std::move(end_group_);  // read where the recording timed out
         } else {
-            more = groups_.read(group);
+            more = next_group(group);
             // The replay's own time limit, where the recording went on: the
             // report names it at the recording's next event, rather than
             // as a difference from the harvest and end it forced.
@@ -108,7 +109,14 @@ private:
     ExitOutcome guest_exit(VcpuExit& e) {
         Machine& m = session_->machine();
         const ExitTargets targets{m.io_space(), m.memory_space()};
+        ++exits_;
         if (e.kind != ExitKind::Io && e.kind != ExitKind::Mmio) {
+            // The recording's clock (or a signal) may have stopped the run
+            // at this exit, which has no event of its own: the end follows
+            // the last access's group, and counts the exits before this one
+            // (a HLT after a wait the time limit cut short, which the guest
+            // left without an interrupt, as it did here).
+            if (const std::optional<ExitOutcome> stop = recorded_stop_here()) return *stop;
             // No access of its own (a HLT, an interrupt window): what the
             // board does after it belongs to the last access's group. The
             // recorder counts every exit (its harvest interval), as it did.
@@ -125,7 +133,7 @@ private:
         current_group_ = {};
         current_region_ = nullptr;
         std::vector<TraceEvent>& group = group_;
-        if (!groups_.read(group) && !groups_.complete()) {
+        if (!next_group(group) && !groups_.complete()) {
             // Damage: this group may lack events; the replay ends here.
             cut_short_ = true;
             rep_.unchecked += group.size();
@@ -135,15 +143,10 @@ private:
         // this exit came: it was not handled there, and is not here (the
         // run loop does not count it). The end is matched after the run, as
         // the recorder writes it.
-        if (const EndEvent* end = group.empty() ? nullptr : std::get_if<EndEvent>(&group.front().body); end) {
-            const bool timed_out = end->reason == stop_reason_name(StopReason::Timeout);
-            if (timed_out || end->reason == stop_reason_name(StopReason::Interrupted)) {
-                const ExitOutcome stop{timed_out ? StopReason::Timeout : StopReason::Interrupted,
-                                       timed_out ? h_.timeout_ms : end->detail};
-                end_group_ = std::move(group);
-                group.clear();
-                return stop;
-            }
+        if (const std::optional<ExitOutcome> stop = unhandled_end(group)) {
+            end_group_ = std::move(group);
+            group.clear();
+            return *stop;
         }
         AccessEvent got = access_record(e);  // for a read, the data is not the guest's yet
         const AccessEvent* a = group.empty() ? nullptr : std::get_if<AccessEvent>(&group.front().body);
@@ -187,6 +190,48 @@ private:
         return o;
     }
 
+    // The next group: the one read ahead at an exit without an access, if
+    // any, else the trace's next. As EventGroupReader::read.
+    bool next_group(std::vector<TraceEvent>& group) {
+        if (!ahead_) return groups_.read(group);
+        group = std::move(ahead_->group);
+        const bool more = ahead_->more;
+        ahead_.reset();
+        return more;
+    }
+
+    // How the replay stops when `group` is an end that the recording made
+    // at an exit it did not handle (its time limit, a signal), else nothing.
+    std::optional<ExitOutcome> unhandled_end(const std::vector<TraceEvent>& group) const {
+        const EndEvent* end = group.empty() ? nullptr : std::get_if<EndEvent>(&group.front().body);
+        if (!end) return std::nullopt;
+        const bool timed_out = end->reason == stop_reason_name(StopReason::Timeout);
+        if (!timed_out && end->reason != stop_reason_name(StopReason::Interrupted)) return std::nullopt;
+        return ExitOutcome{timed_out ? StopReason::Timeout : StopReason::Interrupted, timed_out ? h_.timeout_ms : end->detail};
+    }
+
+    // At an exit without an access: whether the recording stopped there,
+    // unhandled. The next group is read ahead for that (and kept for the
+    // next access); an end there names the stopped exit by the count of
+    // those before it.
+    std::optional<ExitOutcome> recorded_stop_here() {
+        if (!ahead_) {
+            ahead_.emplace();
+            ahead_->more = groups_.read(ahead_->group);
+        }
+        const std::optional<ExitOutcome> stop = unhandled_end(ahead_->group);
+        if (!stop || std::get<EndEvent>(ahead_->group.front().body).exits + 1 != exits_) return std::nullopt;
+        end_group_ = std::move(ahead_->group);
+        ahead_.reset();
+        return stop;
+    }
+
+    struct ReadAhead {
+        std::vector<TraceEvent> group;
+        bool more = true;
+    };
+    std::optional<ReadAhead> ahead_;  // the group after the current access's, read at a HLT
+    uint64_t exits_ = 0;              // the guest's exits so far, as the run loop counts them
     bool cut_short_ = false;  // the trace's damage was reached
     std::vector<TraceEvent> group_;  // the last access's group, until it is matched
     std::vector<TraceEvent> end_group_;  // the end, read at the exit where the recording timed out

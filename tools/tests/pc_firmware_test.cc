@@ -158,6 +158,43 @@ TEST(StringIo, ARecordingHereIsTheGoldenKvmTrace) {
     fs::remove(trace);
 }
 
+// A guest idle in `sti; hlt` (idle_hlt.bin, the PIT at its ~55 ms
+// period), recorded until its time limit: the limit comes in a HLT's wait,
+// the guest goes on past that HLT without an interrupt, and the run stops
+// at its next HLT, left unhandled, with no access after the last one to
+// mark the place. Both replays end there too; guest replay finds that
+// exit by the end's count of exits. The end's rip says where the run
+// stopped: 0x101, past the loop's HLT (a recording where a tick fell due
+// at the limit, or a signal that stopped the guest before its HLT, ends
+// elsewhere; of three, one must end at the HLT).
+TEST(IdleGuest, ATimeLimitInAHaltEndsWhereBothReplaysEnd) {
+    if (kAccel == "kvm")
+        if (const std::string why = kvmrr::KvmSystem::unavailable_reason(); !why.empty())
+            KVMRR_SKIP_WITHOUT_KVM("needs /dev/kvm: " + why);
+    const std::string fw = std::string(KVMRR_FIRMWARE_DIR) + "/idle_hlt.bin";
+    const fs::path dir = fs::current_path() / ("idle-" + std::to_string(getpid()));
+    fs::create_directories(dir);
+    const fs::path log = dir / "dc.log", trace = dir / "idle.trace";
+    bool at_hlt = false;
+    for (int i = 0; i < 3 && !at_hlt; ++i) {
+        Result r = kvmrr("record --board pc --firmware " + fw + " --accel " + kAccel + " --debugcon " + log.string() +
+                         " --timeout 300 -o " + trace.string());
+        ASSERT_EQ(r.status, 124) << r.out;
+        EXPECT_EQ(slurp(log), "idle");
+        at_hlt = r.out.find("timeout (detail 0x12c) after ") != std::string::npos && r.out.find("rip 0x101\n") != std::string::npos;
+        r = kvmrr("dump " + trace.string());
+        EXPECT_GE(count_of(r.out, " interrupt vector 0x8 "), 4u) << r.out;
+        r = kvmrr("replay " + trace.string());
+        EXPECT_EQ(r.status, 0) << r.out;
+        EXPECT_NE(r.out.find("reproduced:"), std::string::npos) << r.out;
+        r = kvmrr("replay --guest --accel " + kAccel + " " + trace.string());
+        EXPECT_EQ(r.status, 0) << r.out;
+        EXPECT_NE(r.out.find("guest ended by timeout"), std::string::npos) << r.out;
+    }
+    EXPECT_TRUE(at_hlt) << "no recording of three stopped at the idle loop's HLT";
+    fs::remove_all(dir);
+}
+
 // A guest that waits for timer ticks in a loop that makes no exit
 // (timer_irq_spin.bin: real mode, the count polled in memory): without
 // --ticks-between-exits no tick reaches it (interrupts come at exits) and
