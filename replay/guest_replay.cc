@@ -46,6 +46,7 @@ public:
         RunOptions ro;
         ro.limits.timeout = opts_.timeout.value_or(
             std::max(std::chrono::milliseconds(60000), std::chrono::milliseconds(h_.timeout_ms)));
+        ro.limits.max_exits = h_.max_exits;  // the recording's --max-exits ends the replay at the same exit
         ro.global_dirty_log = true;  // as record_guest: every slot logs
         ro.handler = [this](VcpuExit& e) { return guest_exit(e); };
         const RunResult r = session_->run(ro);

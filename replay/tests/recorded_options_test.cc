@@ -93,6 +93,21 @@ TEST(RecordedOptions, ATimedOutRecordingGuestReplaysToTheSameExit) {
     std::filesystem::remove(path);
 }
 
+// --max-exits is in the header; guest replay stops after the same number
+// of exits, and both replays end as the recording did.
+TEST(RecordedOptions, ARecordingEndedByItsExitLimitGuestReplaysToTheSameExit) {
+    const std::string path = testing::temp_trace("max-exits");
+    RecordRequest req = emu_request(path);
+    req.run.guest.fixture = "pio_loop";
+    req.run.guest.args = {100000000};
+    req.run.limits.max_exits = 40;
+    const RecordReport rec = record_guest(req);
+    ASSERT_EQ(rec.run.result.reason, StopReason::MaxExits) << rec.run.message;
+    EXPECT_EQ(TraceReader::open(path).header().max_exits, 40u);
+    expect_both_replays_end_as_recorded(path, "exit limit reached");
+    std::filesystem::remove(path);
+}
+
 // A recording ended from outside (the CLI's Ctrl-C) ends at an exit it
 // leaves unhandled, as a timed-out one: both replays reproduce it, the
 // guest replay to that same exit.
