@@ -508,7 +508,15 @@ void EmuVcpu::complete_exit() { impl_->hs.complete(); }
 
 kvm_regs EmuVcpu::regs() const {
     impl_->hs.quiesce();
-    return emu::read_regs(impl_->eng.uc(), impl_->eng.width());
+    kvm_regs r = emu::read_regs(impl_->eng.uc(), impl_->eng.width());
+    // Inside the hook of a pending access (a run that a time limit or a
+    // signal ended there) Unicorn's EIP is not the instruction's: its
+    // linear address at a port access, a stale value at a memory access.
+    // RIP is then the instruction's own IP within CS, where KVM leaves it
+    // at such an exit.
+    if (impl_->hs.parked() && (impl_->exit.kind == ExitKind::Io || impl_->exit.kind == ExitKind::Mmio))
+        r.rip = impl_->insn_addr - sregs().cs.base;
+    return r;
 }
 
 void EmuVcpu::set_regs(const kvm_regs& r) {

@@ -235,6 +235,26 @@ TEST(EmuPc, InjectedInterruptGoesThroughTheIdtGates) {
     EXPECT_NE(g.vcpu->stop_note().find("not present"), std::string::npos) << g.vcpu->stop_note();
 }
 
+// The registers read while an exit is pending (a run that a time limit or
+// a signal ended there): RIP is the instruction's IP within CS, as KVM
+// gives it, never its linear address, in real mode with a CS base as
+// anywhere else.
+TEST(EmuPc, RipAtAPendingExitIsTheIpWithinCs) {
+    for (const bool port : {true, false}) {
+        PcGuest g;
+        // nop; out 0x90,al at IP 0x11, or mov ax,0xe000; mov ds,ax; mov
+        // [0x2000],al at IP 0x15 (0xe2000: no RAM there, an MMIO exit)
+        g.put(0x1010, port ? Bytes{0x90, 0xe6, 0x90} : Bytes{0xb8, 0x00, 0xe0, 0x8e, 0xd8, 0xa2, 0x00, 0x20});
+        g.start_real(0x100, 0x10);
+        ASSERT_EQ(g.next(), port ? ExitKind::Io : ExitKind::Mmio);
+        if (!port) {
+            EXPECT_EQ(g.exit.addr, 0xe2000u);
+        }
+        EXPECT_EQ(g.vcpu->regs().rip, port ? 0x11u : 0x15u) << (port ? "out" : "mov");
+        EXPECT_EQ(g.vcpu->sregs().cs.base, 0x1000u);
+    }
+}
+
 TEST(EmuPc, IntNGoesThroughTheIvtOnlyForAGuestWithVectors) {
     for (bool vectors : {true, false}) {
         PcGuest g;
