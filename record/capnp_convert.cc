@@ -187,6 +187,7 @@ struct BodyToCapnp {
         x.setExits(e.exits);
         x.setDetail(e.detail);
         regs_to_capnp(e.regs, x.initRegs());
+        x.setBetweenExits(e.between_exits);
         if (e.device_digests.empty()) return;
         auto d = x.initDevices(static_cast<unsigned>(e.device_digests.size()));
         for (unsigned i = 0; i < e.device_digests.size(); ++i) {
@@ -431,6 +432,7 @@ namespace {
                          regs_from_capnp(x.getRegs()), {}};
             for (auto d : x.getDevices())
                 end.device_digests.push_back({str(d.getName()), d.getDigest(), d.getRegisterDigest()});
+            end.between_exits = x.getBetweenExits();
             e.body = std::move(end);
             break;
         }

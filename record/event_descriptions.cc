@@ -237,6 +237,11 @@ void say_digests(const FieldValue& expected, const FieldValue& actual, Differenc
     out.add("devices", digests_text(expected), digests_text(actual));
 }
 
+// Said only when true: most runs end at an exit.
+std::string between_exits_text(const void* end) {
+    return static_cast<const EndEvent*>(end)->between_exits ? "between exits" : "";
+}
+
 constexpr Field kEndFields[] = {
     field<&EndEvent::reason>("reason", "reason", "reason", Format::Text),
     field<&EndEvent::exit_status>("exit_status", "status", "exit status", Format::Signed),
@@ -246,6 +251,8 @@ constexpr Field kEndFields[] = {
     // Digests mean nothing to read: compared only.
     field<&EndEvent::device_digests>(nullptr, nullptr, "devices", Format::List,
                                      {.nested = &kDeviceDigest, .say_difference = say_digests}),
+    field<&EndEvent::between_exits>("between_exits", "", "stopped between exits", Format::Flag,
+                                    {.human_value = between_exits_text}),
 };
 constexpr Description kEnd{.fields = kEndFields, .kind = "end"};
 

@@ -274,6 +274,7 @@ void Recorder::finish(const RunResult& r) {
     end.exits = r.exits;
     end.detail = r.detail;
     end.regs = regs_record(r.regs, r.sregs);
+    end.between_exits = r.between_exits;
     if (machine_)
         for (const Device* d : machine_->devices())
             end.device_digests.push_back({std::string(d->name()), d->state_digest(), d->register_digest()});

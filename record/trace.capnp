@@ -253,6 +253,7 @@ struct RunEnd {
   detail @3 :UInt64;
   regs @4 :VcpuRegs;
   devices @5 :List(DeviceState);  # each device's state digest at the end
+  betweenExits @6 :Bool;          # a time limit or signal stopped the guest between two exits (format 9)
 }
 
 struct DeviceState {

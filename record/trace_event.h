@@ -34,8 +34,10 @@ namespace kvmrr {
 // adds that disk's geometry (fields; a trace with one asks for a reader of
 // version 8, kTraceDiskGeometryVersion, since an older one would give the
 // firmware other CMOS bytes and maybe another geometry).
+// Version 9 adds RunEnd.betweenExits (a field an older reader may
+// ignore: its guest replay then compares such an end's registers).
 // This build still reads versions 1 to 3.
-constexpr uint32_t kTraceFormatVersion = 8;
+constexpr uint32_t kTraceFormatVersion = 9;
 constexpr uint32_t kTraceMinReaderVersion = 4;
 constexpr uint32_t kTraceInlineAccessVersion = 4;  // the first that writes Event.access
 constexpr uint32_t kTraceInterruptVersion = 5;     // the first with interrupt events
@@ -169,6 +171,9 @@ struct EndEvent {
     uint64_t detail = 0;
     RegsRecord regs;
     std::vector<DeviceDigestRecord> device_digests;
+    // A time limit or a signal stopped the guest between two exits, where
+    // no replay can stop it again (format 9).
+    bool between_exits = false;
     bool operator==(const EndEvent&) const = default;
 };
 

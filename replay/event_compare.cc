@@ -227,6 +227,21 @@ bool AcrossAccelerators::only_allowed_difference(const TraceEvent& a, const Trac
     return false;
 }
 
+bool same_but_where_it_stopped(const TraceEvent& expected, const TraceEvent& actual) {
+    if (expected.vcpu != actual.vcpu) return false;
+    const auto* de = std::get_if<DirtyEvent>(&expected.body);
+    const auto* da = std::get_if<DirtyEvent>(&actual.body);
+    if (de && da) return dirty_within(*de, *da);
+    if (!stopped_end(expected) || !stopped_end(actual)) return false;
+    const EndEvent& e = std::get<EndEvent>(expected.body);
+    if (!e.between_exits) return false;
+    EndEvent a = std::get<EndEvent>(actual.body);
+    a.regs = e.regs;
+    a.between_exits = e.between_exits;
+    if (a.reason == stop_reason_name(StopReason::Timeout)) a.detail = e.detail;  // the replay's own limit may have ended it
+    return a == e;
+}
+
 bool AcrossAccelerators::same(const TraceEvent& a, const RegionNames& an, const TraceEvent& b,
                               const RegionNames& bn) const {
     return same_event(a, an, b, bn) || only_allowed_difference(a, b);

@@ -101,7 +101,8 @@ bool EventMatcher::same_compared(const TraceEvent& ex, const TraceEvent& ac) {
     const auto* b = std::get_if<AccessEvent>(&ac.body);
     if (!a || !b || ex.vcpu != ac.vcpu)
         return same_event(ex, expected_names_, ac, actual_names_) ||
-               (!replayed_on.empty() && AcrossAccelerators(recorded_on, replayed_on).only_allowed_difference(ex, ac));
+               (!replayed_on.empty() && AcrossAccelerators(recorded_on, replayed_on).only_allowed_difference(ex, ac)) ||
+               (end_between_exits && same_but_where_it_stopped(ex, ac));
     // A region defined since (a trace may even redefine an id) voids it.
     if (expected_names_.generation() != memo_generation_.first ||
         actual_names_.generation() != memo_generation_.second) {

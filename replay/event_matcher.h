@@ -56,6 +56,12 @@ public:
     // replay produces is not a divergence (the replay is not whole, which
     // ReplayEngine::finish says, as device replay does).
     bool trace_lacks_end = false;
+    // The recorded end stopped its guest between two exits, where no
+    // replay can stop it again (guest replay sets this when it reaches
+    // such an end): that end's registers are not compared, and the dirty
+    // logs of its last harvest need only lie within the replay's, whose
+    // guest ran on to its next exit.
+    bool end_between_exits = false;
 
     bool compared(const TraceEvent& e) const;
     // Takes recorded events into the comparison (and the report's counts),

@@ -75,6 +75,10 @@ public:
         // a recording's (ReplayEngine::after_end).
         for (;;) {
             if (!group.empty() && std::holds_alternative<EndEvent>(group.front().body)) {
+                // Where the recording stopped its guest between exits, the
+                // replay's went on to its next exit (or to its own limit).
+                if (std::get<EndEvent>(group.front().body).between_exits)
+                    matcher_.end_between_exits = rep_.end_between_exits = true;
                 matcher_.queue(std::span(group).first(1));
                 if (matcher_.match() && matcher_.saw_end()) {
                     rep_.ended = true;

@@ -45,6 +45,7 @@ std::string ReplayReport::summary() const {
     if (ended) {
         s += "; guest ended by " + end_reason;
         if (end_reason == stop_reason_name(StopReason::GuestExit)) s += " with status " + std::to_string(exit_status);
+        if (end_between_exits) s += " between exits (the registers where it stopped, and its last dirty pages, not compared)";
     }
     if (!accel.empty()) s += "; guest ran on " + accel;
     if (unchecked) s += "; " + std::to_string(unchecked) + " events of a cut group not replayed";

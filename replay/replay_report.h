@@ -57,6 +57,11 @@ struct ReplayReport {
     std::optional<std::string> damage;  // the trace is not whole: where reading stopped
     bool ended = false;                 // the end event was reached and checked
     std::string end_reason;
+    // Guest replay: the recording's time limit or signal stopped its guest
+    // between exits, where no replay can stop it again; the end's
+    // registers, and the pages dirtied after the last exit, were not
+    // compared.
+    bool end_between_exits = false;
     std::string accel;       // guest replay: what ran the guest
     int exit_status = 0;
     bool reproduced() const { return ended && !divergence && !damage; }

@@ -99,7 +99,9 @@ std::string RunResult::describe() const {
                           static_cast<unsigned long long>(regs.rip));
         }
     }
-    return note.empty() ? std::string(buf) : std::string(buf) + " (" + note + ")";
+    std::string s = buf;
+    if (between_exits) s += ", between exits";
+    return note.empty() ? s : s + " (" + note + ")";
 }
 
 namespace {
@@ -176,6 +178,7 @@ RunResult run_vcpu(Vcpu& vcpu, ExitTargets targets, const ExitPolicy& policy, co
             // is left half done, which does not matter for a stopped run.
             res.reason = StopReason::Timeout;
             res.detail = static_cast<uint64_t>(limits.timeout.count());
+            res.between_exits = !exit;
             break;
         }
         if (limits.interrupt) {
@@ -188,6 +191,7 @@ RunResult run_vcpu(Vcpu& vcpu, ExitTargets targets, const ExitPolicy& policy, co
                 if (exit || Clock::now() >= *interrupt_give_up) {
                     res.reason = StopReason::Interrupted;
                     res.detail = static_cast<uint64_t>(sig);
+                    res.between_exits = !exit;
                     break;
                 }
             }

@@ -93,6 +93,9 @@ struct RunResult {
     uint64_t detail = 0;
     kvm_regs regs{};
     kvm_sregs sregs{};
+    // A time limit or a signal stopped the guest between two exits (it
+    // ran without any), at an instruction no replay can stop at again.
+    bool between_exits = false;
     // What the accelerator itself said about the stop, when it says more
     // than KVM's exit does (the emulator: which exception, where), or "".
     std::string note;

@@ -189,7 +189,7 @@ inline std::vector<KindSample> kind_samples() {
              [](EventBody& b) { std::get<RegionDefEvent>(b).region.kind = "ram"; }},
         }));
     s.push_back(kind_sample<E>(
-        "EndEvent", E{"debug-exit", 3, 100, 0xf4, sample_regs(1), {{"uart", 5, 6}, {"rtc", 7, 8}}},
+        "EndEvent", E{"debug-exit", 3, 100, 0xf4, sample_regs(1), {{"uart", 5, 6}, {"rtc", 7, 8}}, true},
         {
             {"EndEvent", "reason", "reason", true, true, [](EventBody& b) { std::get<E>(b).reason = "hlt"; }},
             {"EndEvent", "exit_status", "exit status", true, true,
@@ -200,6 +200,8 @@ inline std::vector<KindSample> kind_samples() {
              [](EventBody& b) { std::get<E>(b).regs = RegsRecord{}; }},
             {"EndEvent", "device_digests", "devices", false, false,
              [](EventBody& b) { std::get<E>(b).device_digests.pop_back(); }},
+            {"EndEvent", "between_exits", "stopped between exits", true, true,
+             [](EventBody& b) { std::get<E>(b).between_exits = false; }},
             // The human line shows rip, where the guest stopped, and no other register.
             {"RegsRecord", "gprs", "rip", true, true, [](EventBody& b) { std::get<E>(b).regs.gprs[16] = 0x42; }},
             {"RegsRecord", "gprs", "rax", true, false, [](EventBody& b) { std::get<E>(b).regs.gprs[0] = 0x42; }},

@@ -159,7 +159,10 @@ std::vector<Case> cases() {
          R"({"seq":2,"vcpu":0,"kind":"region-def","region":7,"region_name":"my \"dev\"\n","region_kind":"io"})"},
         {{9, 0, EndEvent{"debug-exit", 3, 100, 0xf4, regs, {}}},
          "#9 vcpu0 end reason debug-exit status 3 exits 100 detail 0xf4 rip 0xffff0",
-         R"({"seq":9,"vcpu":0,"kind":"end","reason":"debug-exit","exit_status":3,"exits":100,"detail":"0xf4","gprs":["0x0","0x1","0x2","0x3","0x4","0x5","0x6","0x7","0x8","0x9","0xa","0xb","0xc","0xd","0xe","0xf","0xffff0","0x11"],"cr0":"0x0","cr3":"0x0","cr4":"0x0","efer":"0x0"})"},
+         R"({"seq":9,"vcpu":0,"kind":"end","reason":"debug-exit","exit_status":3,"exits":100,"detail":"0xf4","gprs":["0x0","0x1","0x2","0x3","0x4","0x5","0x6","0x7","0x8","0x9","0xa","0xb","0xc","0xd","0xe","0xf","0xffff0","0x11"],"cr0":"0x0","cr3":"0x0","cr4":"0x0","efer":"0x0","between_exits":false})"},
+        {{9, 0, EndEvent{"timeout", 0, 7, 0x12c, regs, {}, true}},
+         "#9 vcpu0 end reason timeout status 0 exits 7 detail 0x12c rip 0xffff0 between exits",
+         R"({"seq":9,"vcpu":0,"kind":"end","reason":"timeout","exit_status":0,"exits":7,"detail":"0x12c","gprs":["0x0","0x1","0x2","0x3","0x4","0x5","0x6","0x7","0x8","0x9","0xa","0xb","0xc","0xd","0xe","0xf","0xffff0","0x11"],"cr0":"0x0","cr3":"0x0","cr4":"0x0","efer":"0x0","between_exits":true})"},
         {{4, 0, DiskReadEvent{512, std::vector<uint8_t>(40, 0x11)}},
          "#4 vcpu0 disk-read offset 512 len 40 data " + std::string(64, '1') + "...",
          R"({"seq":4,"vcpu":0,"kind":"disk-read","offset":512,"data":")" + std::string(80, '1') + "\"}"},
@@ -223,7 +226,7 @@ TEST(TraceTextTest, RegionNamesLearnFromRegionDefEvents) {
 
 TEST(TraceTextTest, HeaderForInspect) {
     const std::string s = format_header(sample_header());
-    for (const char* want : {"format version: 8 (readers from version 4)\n", "kvmrr version: 0.1.0-test\n",
+    for (const char* want : {"format version: 9 (readers from version 4)\n", "kvmrr version: 0.1.0-test\n",
                              "recorded at: 2023-11-14T22:13:20.123456789Z\n",
                              "machine: ram 128 MiB, rom 256 KiB, rom low alias off\n",
                              "  window uart16550 io 0x3f8 size 0x8\n", "  device entropy model 1\n",

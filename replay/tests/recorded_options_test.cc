@@ -10,6 +10,7 @@
 #include <atomic>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <thread>
 #include <vector>
 
@@ -128,6 +129,68 @@ TEST(RecordedOptions, AnInterruptedRecordingGuestReplaysToTheSameExit) {
     EXPECT_EQ(rec.run.exit_status, 130);
     expect_both_replays_end_as_recorded(path, "interrupted");
     std::filesystem::remove(path);
+}
+
+// A time limit that stops the guest between exits (after one OUT it counts
+// in a loop without any): the end says so, and guest replay, whose guest
+// runs on to its own limit, compares everything but where it stopped (its
+// registers). Such an end claiming it stopped at an exit, or another exit
+// status, diverges.
+TEST(RecordedOptions, ATimeLimitBetweenExitsIsReplayedWithoutWhereItStopped) {
+    const std::string image = testing::temp_trace("count-image"), path = testing::temp_trace("count"),
+                      lying = testing::temp_trace("count-lying");
+    {
+        const unsigned char code[] = {0xb0, 0x41,        // mov al, 'A'
+                                      0xba, 0xf8, 0x03,  // mov dx, 0x3f8
+                                      0xee,              // out dx, al
+                                      0x41,              // inc cx
+                                      0xeb, 0xfd};       // jmp back to it
+        std::ofstream(image, std::ios::binary).write(reinterpret_cast<const char*>(code), sizeof code);
+    }
+    RecordRequest req = emu_request(path);
+    req.run.guest.image = image;
+    req.run.guest.load = 0x1000;
+    req.run.guest.mode = CpuMode::Real;
+    req.run.limits.timeout = std::chrono::milliseconds(200);
+    const RecordReport rec = record_guest(req);
+    std::filesystem::remove(image);
+    ASSERT_EQ(rec.run.result.reason, StopReason::Timeout) << rec.run.message;
+    EXPECT_TRUE(rec.run.result.between_exits);
+    EXPECT_NE(rec.run.message.find("between exits"), std::string::npos) << rec.run.message;
+    const auto guest_replay = [](const std::string& p) {
+        TraceReader r = TraceReader::open(p);
+        ReplayOptions o;
+        o.accel = Accel::Emu;
+        o.timeout = std::chrono::milliseconds(300);
+        return replay_guest(r, o);
+    };
+    const ReplayReport rep = guest_replay(path);
+    EXPECT_TRUE(rep.reproduced()) << rep.summary() << (rep.divergence ? rep.divergence->describe() : "");
+    EXPECT_TRUE(rep.end_between_exits);
+    EXPECT_NE(rep.summary().find("between exits"), std::string::npos) << rep.summary();
+    EXPECT_TRUE(replay(path, false).reproduced());
+    const auto rewrite_end = [&](const std::function<void(EndEvent&)>& change) {
+        TraceReader in = TraceReader::open(path);
+        TraceWriter w(lying, in.header());
+        for (TraceEvent e; in.next(e);) {
+            if (auto* end = std::get_if<EndEvent>(&e.body)) {
+                EXPECT_TRUE(end->between_exits);
+                change(*end);
+            }
+            w.append(e.vcpu, e.body);
+        }
+        w.close();
+    };
+    rewrite_end([](EndEvent& e) { e.between_exits = false; });
+    ReplayReport lie = guest_replay(lying);
+    ASSERT_TRUE(lie.divergence) << lie.summary();
+    EXPECT_EQ(lie.divergence->kind, "end") << lie.divergence->describe();
+    rewrite_end([](EndEvent& e) { e.exit_status = 5; });
+    lie = guest_replay(lying);
+    ASSERT_TRUE(lie.divergence) << lie.summary();
+    EXPECT_NE(lie.divergence->difference.find("exit status"), std::string::npos) << lie.divergence->describe();
+    std::filesystem::remove(path);
+    std::filesystem::remove(lying);
 }
 
 // The replay's own time limit, reached where the recording went on: a
