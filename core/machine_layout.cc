@@ -153,6 +153,9 @@ std::optional<LayoutProblem> MachineLayout::problem() const {
     if (ram_size % 4096) return bad(W::Ram, "RAM size " + hex(ram_size) + " is not a multiple of 4 KiB");
     if (ram_size > kMaxRamSize)
         return bad(W::Ram, "RAM size " + hex(ram_size) + " is more than kvmrr's limit of " + hex(kMaxRamSize) + " (16 TiB)");
+    if (low_ram_limit == 0 || low_ram_limit % 4096 || low_ram_limit > kLowRamLimit)
+        return bad(W::Ram, "RAM below 4 GiB may end at " + hex(low_ram_limit) + ": not a non-zero multiple of 4 KiB up to " +
+                               hex(kLowRamLimit));
     if (rom_size == 0 || rom_size % 4096 || rom_size > 16 * kMiB)
         return bad(W::Rom, "ROM size " + hex(rom_size) + " must be a non-zero multiple of 4 KiB, at most 16 MiB");
     // What the board itself puts in the memory space; device windows may
@@ -163,8 +166,8 @@ std::optional<LayoutProblem> MachineLayout::problem() const {
         uint64_t start, size;
         W what;
     };
-    std::vector<Fixed> fixed{{"ram-below-4g", 0, std::min(ram_size, kLowRamLimit), W::Ram}};
-    if (ram_size > kLowRamLimit) fixed.push_back({"ram-above-4g", kHighRamStart, ram_size - kLowRamLimit, W::Ram});
+    std::vector<Fixed> fixed{{"ram-below-4g", 0, std::min(ram_size, low_ram_limit), W::Ram}};
+    if (ram_size > low_ram_limit) fixed.push_back({"ram-above-4g", kHighRamStart, ram_size - low_ram_limit, W::Ram});
     fixed.push_back({"bios", kHighRamStart - rom_size, rom_size, W::Rom});
     auto overlaps = [](uint64_t a, uint64_t as, uint64_t b, uint64_t bs) { return a < b + bs && b < a + as; };
     std::set<std::string> names;
@@ -208,10 +211,11 @@ MachineMemory build_machine(MemorySystem& sys, const MachineLayout& layout) {
         m.system = &sys.create_container("system", kPhysAddrSpace);
         m.io = &sys.create_container("io", kIoSpace);
         m.ram = &sys.create_ram("ram", layout.ram_size);
-        m.system->add_subregion(0, sys.create_alias("ram-below-4g", *m.ram, 0, std::min(layout.ram_size, kLowRamLimit)));
-        if (layout.ram_size > kLowRamLimit)
-            m.system->add_subregion(kHighRamStart, sys.create_alias("ram-above-4g", *m.ram, kLowRamLimit,
-                                                                    layout.ram_size - kLowRamLimit));
+        const uint64_t below = std::min(layout.ram_size, layout.low_ram_limit);
+        m.system->add_subregion(0, sys.create_alias("ram-below-4g", *m.ram, 0, below));
+        if (layout.ram_size > below)
+            m.system->add_subregion(kHighRamStart,
+                                    sys.create_alias("ram-above-4g", *m.ram, below, layout.ram_size - below));
         m.rom = &sys.create_rom("bios", layout.rom_size);
         m.system->add_subregion(kHighRamStart - layout.rom_size, *m.rom);
         if (layout.rom_low_alias) {

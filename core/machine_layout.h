@@ -55,6 +55,9 @@ struct LayoutProblem {
 struct MachineLayout {
     uint64_t ram_size = 256 * kMiB;
     uint64_t rom_size = 64 * kKiB;  // BIOS, ends at 4 GiB
+    // RAM below 4 GiB ends here at most; the rest continues at 4 GiB. (QEMU's
+    // pc keeps only 3 GiB below once it has 3.5 GiB or more.)
+    uint64_t low_ram_limit = kLowRamLimit;
     bool rom_low_alias = true;      // also at 1 MiB - min(rom_size, 128 KiB)
     std::vector<DeviceWindow> devices;
 

@@ -14,6 +14,7 @@ MachineLayout layout_from_header(const TraceHeader& h) {
     l.ram_size = h.ram_size;
     l.rom_size = h.rom_size;
     l.rom_low_alias = h.rom_low_alias;
+    if (h.board == "pc") l.low_ram_limit = pc_low_ram_limit(h.ram_size);
     l.devices.clear();
     for (const WindowRecord& w : h.windows)
         l.devices.push_back({w.name, w.io ? AddressSpace::Kind::Io : AddressSpace::Kind::Memory, w.addr, w.size});

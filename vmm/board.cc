@@ -6,6 +6,7 @@
 
 #include "core/error.h"
 #include "core/regular_file.h"
+#include "devices/pc_firmware_config.h"
 
 namespace kvmrr {
 
@@ -25,14 +26,15 @@ ClockMode parse_clock_mode(std::string_view text) {
     throw Error("unknown clock '" + std::string(text) + "' (choose host or virtual)");
 }
 
+uint64_t pc_low_ram_limit(uint64_t ram_size) {
+    const PcRamSplit split = pc_ram_split(ram_size);
+    return split.above_4g ? split.below_4g : kLowRamLimit;
+}
+
 MachineLayout pc_layout(uint64_t ram_size, uint64_t firmware_size) {
-    // The i440FX keeps RAM below 4 GiB under 3 GiB once there is 3.5 GiB or
-    // more; kvmrr's layout keeps 3.5 GiB below: until the two agree, the pc
-    // board stays below that.
-    if (ram_size >= kLowRamLimit)
-        throw Error("the pc board takes less than 3.5 GiB of RAM (" + std::to_string(ram_size >> 20) + " MiB asked)");
     MachineLayout l;
     l.ram_size = ram_size;
+    l.low_ram_limit = pc_low_ram_limit(ram_size);
     l.rom_size = firmware_size;
     l.rom_low_alias = false;  // the board maps it itself, under PAM control
     using K = AddressSpace::Kind;

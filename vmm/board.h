@@ -36,10 +36,14 @@ constexpr uint64_t kPcDefaultRam = 256 * kMiB;
 constexpr uint64_t kFirmwareMax = 16 * kMiB;
 constexpr uint64_t kFirmwareUnit = 64 * kKiB;
 
-// The pc board's layout: RAM from 0 (above 3.5 GiB it continues at 4 GiB),
+// The pc board's layout: RAM from 0 (from 3.5 GiB of it, 3 GiB below 4 GiB
+// and the rest from 4 GiB, as QEMU's pc splits it),
 // the firmware ROM ending at 4 GiB (its low copy under 1 MiB is the board's
 // business: PAM), and QEMU pc's device windows.
 MachineLayout pc_layout(uint64_t ram_size, uint64_t firmware_size);
+// Where its RAM below 4 GiB ends at most: QEMU's pc keeps 3 GiB below once
+// it has 3.5 GiB or more, the rest from 4 GiB.
+uint64_t pc_low_ram_limit(uint64_t ram_size);
 
 // Reads a firmware image; throws kvmrr::Error (a usage error for the CLI)
 // when it is missing, empty, not a multiple of 64 KiB or over 16 MiB.

@@ -185,6 +185,24 @@ TEST_F(SeaBiosBoot, ADiskOfNoWholeSectorsIsAUsageError) {
 
 // With the virtual clock, time is a function of the exit count: two
 // recordings of the same boot are the same trace, and it replays.
+// 4 GiB of RAM, split as QEMU's pc splits it: 3 GiB below 4 GiB, 1 GiB from
+// 4 GiB; the firmware's map says so in the words of QEMU's log for `-m 4G`.
+TEST_F(SeaBiosBoot, FourGiBOfRamAreSplitAsQemuSplitsThem) {
+    const fs::path trace = scratch("4g.trace"), log = scratch("4g.log");
+    Result r = kvmrr(std::string("record --board pc --firmware ") + kSeaBios + " --accel " + kAccel +
+                     " --ram 4G --clock virtual --timeout 60000 --stop-at-output \"No bootable device\" --debugcon " +
+                     log.string() + " -o " + trace.string());
+    ASSERT_EQ(r.status, 0) << r.out;
+    const std::string dc = slurp(log);
+    EXPECT_NE(dc.find("qemu/e820: addr 0x0000000000000000 len 0x00000000c0000000 [RAM]\n"
+                      "qemu/e820: addr 0x0000000100000000 len 0x0000000040000000 [RAM]\n"),
+              std::string::npos) << dc;
+    EXPECT_NE(dc.find(": 0000000100000000 - 0000000140000000 = 1 RAM"), std::string::npos) << dc;
+    r = kvmrr("replay --guest --accel " + kAccel + " " + trace.string());
+    EXPECT_EQ(r.status, 0) << r.out;
+    fs::remove_all(trace.parent_path());
+}
+
 TEST_F(SeaBiosBoot, TwoRecordingsWithTheVirtualClockAreTheSameTrace) {
     const fs::path a = scratch("v1.trace"), b = scratch("v2.trace");
     for (const fs::path& t : {a, b}) {

@@ -156,7 +156,27 @@ TEST_F(PcBoardTest, BadFirmwareIsRefused) {
     c.layout = pc_layout(kPcDefaultRam, 96 * 1024);
     c.firmware.assign(96 * 1024, 0);
     EXPECT_THROW(Machine(c, inputs), Error);  // not a multiple of 64 KiB
-    EXPECT_THROW(pc_layout(4ull << 30, 128 * 1024), Error);
+}
+
+// RAM as QEMU's pc splits it: below 3.5 GiB all of it under 4 GiB; from
+// 3.5 GiB up, 3 GiB under 4 GiB and the rest from 4 GiB, where a guest's
+// read finds the RAM's byte at that offset.
+TEST_F(PcBoardTest, RamFrom3_5GiBUpIsSplitAt3GiB) {
+    EXPECT_EQ(pc_layout(3584ull << 20, 128 * 1024).low_ram_limit, 3ull << 30);
+    EXPECT_EQ(pc_layout(3583ull << 20, 128 * 1024).low_ram_limit, kLowRamLimit);
+    MachineConfig c;
+    c.board = Board::Pc;
+    c.layout = pc_layout(5ull << 30, firmware.size());
+    c.firmware = firmware;
+    Machine big(c, inputs);
+    const std::string map = dump_mtree(big.memory_system(), true);
+    EXPECT_NE(map.find("0000000000000000-00000000bfffffff (prio 0, alias): ram-below-4g -> ram @0000000000000000"),
+              std::string::npos) << map;
+    EXPECT_NE(map.find("0000000100000000-000000017fffffff (prio 0, alias): ram-above-4g -> ram @00000000c0000000"),
+              std::string::npos) << map;
+    big.memory_space().write(Gpa(0x100000000), 0x5a, 1);
+    EXPECT_EQ(big.memory_space().read(Gpa(0x100000000), 1).value, 0x5au);
+    EXPECT_EQ(big.memory_space().read(Gpa(0xc0000000), 4).value, 0xffffffffu);  // the PCI hole: nothing there
 }
 
 }  // namespace
