@@ -40,6 +40,22 @@ ReplayReport replay(const std::string& path, bool guest) {
     return guest ? replay_guest(r, o) : replay_devices(r, o);
 }
 
+// Records `code`, loaded at 0x1000 in real mode, on the emulator into
+// `path`, with a time limit.
+RecordReport record_real_mode(const std::vector<unsigned char>& code, const std::string& path,
+                              std::chrono::milliseconds timeout) {
+    const std::string image = path + ".image";
+    std::ofstream(image, std::ios::binary).write(reinterpret_cast<const char*>(code.data()), static_cast<long>(code.size()));
+    RecordRequest req = emu_request(path);
+    req.run.guest.image = image;
+    req.run.guest.load = 0x1000;
+    req.run.guest.mode = CpuMode::Real;
+    req.run.limits.timeout = timeout;
+    RecordReport rec = record_guest(req);
+    std::filesystem::remove(image);
+    return rec;
+}
+
 // Real mode, 64 KiB of RAM: a read of 0x20000 hits nothing. Strict, the run
 // ends there; lax, it reads all ones, which the guest exits with.
 TEST(RecordedOptions, LaxMmioIsRecordedAndReplayed) {
@@ -137,23 +153,13 @@ TEST(RecordedOptions, AnInterruptedRecordingGuestReplaysToTheSameExit) {
 // registers). Such an end claiming it stopped at an exit, or another exit
 // status, diverges.
 TEST(RecordedOptions, ATimeLimitBetweenExitsIsReplayedWithoutWhereItStopped) {
-    const std::string image = testing::temp_trace("count-image"), path = testing::temp_trace("count"),
-                      lying = testing::temp_trace("count-lying");
-    {
-        const unsigned char code[] = {0xb0, 0x41,        // mov al, 'A'
-                                      0xba, 0xf8, 0x03,  // mov dx, 0x3f8
-                                      0xee,              // out dx, al
-                                      0x41,              // inc cx
-                                      0xeb, 0xfd};       // jmp back to it
-        std::ofstream(image, std::ios::binary).write(reinterpret_cast<const char*>(code), sizeof code);
-    }
-    RecordRequest req = emu_request(path);
-    req.run.guest.image = image;
-    req.run.guest.load = 0x1000;
-    req.run.guest.mode = CpuMode::Real;
-    req.run.limits.timeout = std::chrono::milliseconds(200);
-    const RecordReport rec = record_guest(req);
-    std::filesystem::remove(image);
+    const std::string path = testing::temp_trace("count"), lying = testing::temp_trace("count-lying");
+    const RecordReport rec = record_real_mode({0xb0, 0x41,        // mov al, 'A'
+                                               0xba, 0xf8, 0x03,  // mov dx, 0x3f8
+                                               0xee,              // out dx, al
+                                               0x41,              // inc cx
+                                               0xeb, 0xfd},       // jmp back to it
+                                              path, std::chrono::milliseconds(200));
     ASSERT_EQ(rec.run.result.reason, StopReason::Timeout) << rec.run.message;
     EXPECT_TRUE(rec.run.result.between_exits);
     EXPECT_NE(rec.run.message.find("between exits"), std::string::npos) << rec.run.message;
@@ -198,22 +204,12 @@ TEST(RecordedOptions, ATimeLimitBetweenExitsIsReplayedWithoutWhereItStopped) {
 // never makes. The report names the limit at that recorded event, not a
 // difference from the harvest and end the limit forced.
 TEST(RecordedOptions, AGuestReplayThatReachesItsTimeLimitSaysSoAtTheNextRecordedEvent) {
-    const std::string image = testing::temp_trace("spin-image"), path = testing::temp_trace("spin"),
-                      lying = testing::temp_trace("spin-lying");
-    {
-        const unsigned char code[] = {0xb0, 0x41,        // mov al, 'A'
-                                      0xba, 0xf8, 0x03,  // mov dx, 0x3f8
-                                      0xee,              // out dx, al
-                                      0xeb, 0xfe};       // jmp $
-        std::ofstream(image, std::ios::binary).write(reinterpret_cast<const char*>(code), sizeof code);
-    }
-    RecordRequest req = emu_request(path);
-    req.run.guest.image = image;
-    req.run.guest.load = 0x1000;
-    req.run.guest.mode = CpuMode::Real;
-    req.run.limits.timeout = std::chrono::milliseconds(200);
-    const RecordReport rec = record_guest(req);
-    std::filesystem::remove(image);
+    const std::string path = testing::temp_trace("spin"), lying = testing::temp_trace("spin-lying");
+    const RecordReport rec = record_real_mode({0xb0, 0x41,        // mov al, 'A'
+                                               0xba, 0xf8, 0x03,  // mov dx, 0x3f8
+                                               0xee,              // out dx, al
+                                               0xeb, 0xfe},       // jmp $
+                                              path, std::chrono::milliseconds(200));
     ASSERT_EQ(rec.run.result.reason, StopReason::Timeout) << rec.run.message;
     uint64_t claimed = 0;
     {
