@@ -86,11 +86,12 @@ private:
 bool dirty_within(const DirtyEvent& sub, const DirtyEvent& super);
 
 // Where a recording's end stopped its guest between two exits (a time
-// limit or a signal: EndEvent::between_exits), a replay's guest runs on to
-// its next exit. Whether `actual` differs from the recorded `expected` only
-// by that: an end with other registers, time-out or stop flag (the end's
+// limit or a signal: EndEvent::between_exits), a replay's guest stops
+// elsewhere in that stretch: at its next exit, or where guest replay
+// stops it. Whether `actual` differs from the recorded `expected` only by
+// that: an end with other registers, time-out or stop flag (the end's
 // reason, exit count, status and device state are the same), or a dirty log
-// of the last harvest with every recorded page dirty and perhaps more.
+// of the same last harvest with other pages.
 bool same_but_where_it_stopped(const TraceEvent& expected, const TraceEvent& actual);
 
 }  // namespace kvmrr

@@ -58,9 +58,8 @@ public:
     bool trace_lacks_end = false;
     // The recorded end stopped its guest between two exits, where no
     // replay can stop it again (guest replay sets this when it reaches
-    // such an end): that end's registers are not compared, and the dirty
-    // logs of its last harvest need only lie within the replay's, whose
-    // guest ran on to its next exit.
+    // such an end): that end's registers, and the pages in the dirty logs
+    // of its last harvest, are not compared.
     bool end_between_exits = false;
 
     bool compared(const TraceEvent& e) const;

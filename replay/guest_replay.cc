@@ -1,6 +1,9 @@
 #include "replay/guest_replay.h"
 
+#include <signal.h>
+
 #include <algorithm>
+#include <atomic>
 #include <cstring>
 #include <optional>
 #include <vector>
@@ -48,6 +51,7 @@ public:
             std::max(std::chrono::milliseconds(60000), std::chrono::milliseconds(h_.timeout_ms)));
         ro.limits.max_exits = h_.max_exits;  // the recording's --max-exits ends the replay at the same exit
         ro.global_dirty_log = true;  // as record_guest: every slot logs
+        ro.limits.interrupt = &stop_last_stretch_;
         ro.handler = [this](VcpuExit& e) { return guest_exit(e); };
         const RunResult r = session_->run(ro);
         if (!rep_.divergence && !cut_short_) matcher_.match({}, /*dirty_may_follow=*/true);  // the last access's
@@ -70,7 +74,17 @@ public:
                 return finish();
             }
         }
-        rec_.finish(r);  // the last harvest and the end, as the recording did
+        // The last harvest and the end, as the recording did. A run this
+        // replay stopped itself in the last stretch between exits ends as
+        // the recording's did there.
+        RunResult ended = r;
+        if (r.reason == StopReason::Interrupted && stop_last_stretch_.load() && !group.empty())
+            if (const EndEvent* end = std::get_if<EndEvent>(&group.front().body)) {
+                ended.reason = end->reason == stop_reason_name(StopReason::Timeout) ? StopReason::Timeout : StopReason::Interrupted;
+                ended.detail = end->detail;
+                ended.between_exits = true;
+            }
+        rec_.finish(ended);
         // The rest up to the end event is compared; what follows it is not
         // a recording's (ReplayEngine::after_end).
         for (;;) {
@@ -128,6 +142,7 @@ private:
             rec_.before_exit(e);
             const ExitOutcome o = handle_exit(e, targets, policy_);  // the end event says if it should stop
             rec_.on_exit(e, o);
+            watch_for_last_stretch();
             return o;
         }
         // What the last access, and the board after it and after any exit
@@ -192,17 +207,25 @@ private:
         // this exit (run_vcpu's) belongs to the group too. Until then the
         // group stays in group_, for a divergence's report.
         matcher_.queue(group);
+        watch_for_last_stretch();
         return o;
     }
 
-    // The next group: the one read ahead at an exit without an access, if
-    // any, else the trace's next. As EventGroupReader::read.
+    // The group after the current access's is read ahead (after each exit)
+    // to see whether the recording stopped before the next access; the
+    // next access takes it from there. The two vectors trade places, so
+    // neither gives up its storage.
+    void read_ahead() {
+        if (ahead_read_) return;
+        ahead_more_ = groups_.read(ahead_);
+        ahead_read_ = true;
+    }
+    // The next group, as EventGroupReader::read.
     bool next_group(std::vector<TraceEvent>& group) {
-        if (!ahead_) return groups_.read(group);
-        group = std::move(ahead_->group);
-        const bool more = ahead_->more;
-        ahead_.reset();
-        return more;
+        if (!ahead_read_) return groups_.read(group);
+        group.swap(ahead_);
+        ahead_read_ = false;
+        return ahead_more_;
     }
 
     // How the replay stops when `group` is an end that the recording made
@@ -216,27 +239,36 @@ private:
     }
 
     // At an exit without an access: whether the recording stopped there,
-    // unhandled. The next group is read ahead for that (and kept for the
-    // next access); an end there names the stopped exit by the count of
+    // unhandled. An end read ahead names the stopped exit by the count of
     // those before it.
     std::optional<ExitOutcome> recorded_stop_here() {
-        if (!ahead_) {
-            ahead_.emplace();
-            ahead_->more = groups_.read(ahead_->group);
-        }
-        const std::optional<ExitOutcome> stop = unhandled_end(ahead_->group);
-        if (!stop || std::get<EndEvent>(ahead_->group.front().body).exits + 1 != exits_) return std::nullopt;
-        end_group_ = std::move(ahead_->group);
-        ahead_.reset();
+        read_ahead();
+        const std::optional<ExitOutcome> stop = unhandled_end(ahead_);
+        if (!stop || std::get<EndEvent>(ahead_.front().body).exits + 1 != exits_) return std::nullopt;
+        end_group_ = std::move(ahead_);
+        ahead_.clear();
+        ahead_read_ = false;
         return stop;
     }
 
-    struct ReadAhead {
-        std::vector<TraceEvent> group;
-        bool more = true;
-    };
-    std::optional<ReadAhead> ahead_;  // the group after the current access's, read at a HLT
+    // After an exit handled: when the recording's time limit or a signal
+    // stopped its guest between this exit and the next (its end, read
+    // ahead, says so and counts this exit as its last), the run loop is
+    // asked to end the replay's run as after Ctrl-C: at the guest's next
+    // exit, or a second later. Where the recording stopped in that stretch
+    // no replay can find again; without this a guest that makes no more
+    // exits (a hang) would run to the replay's own time limit.
+    void watch_for_last_stretch() {
+        read_ahead();
+        const EndEvent* end = ahead_.empty() ? nullptr : std::get_if<EndEvent>(&ahead_.front().body);
+        if (end && end->between_exits && end->exits == exits_ && unhandled_end(ahead_))
+            stop_last_stretch_.store(SIGALRM, std::memory_order_relaxed);
+    }
+
+    std::vector<TraceEvent> ahead_;   // the group after the current access's, once read
+    bool ahead_read_ = false, ahead_more_ = true;
     uint64_t exits_ = 0;              // the guest's exits so far, as the run loop counts them
+    std::atomic<int> stop_last_stretch_{0};  // RunLimits::interrupt: set by watch_for_last_stretch
     bool cut_short_ = false;  // the trace's damage was reached
     std::vector<TraceEvent> group_;  // the last access's group, until it is matched
     std::vector<TraceEvent> end_group_;  // the end, read at the exit where the recording timed out

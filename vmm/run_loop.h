@@ -78,7 +78,9 @@ public:
 struct RunLimits {
     uint64_t max_exits = 0;                 // 0: no limit
     std::chrono::milliseconds timeout{0};   // 0: no limit
-    // Set by another thread to end the run (a signal's number; 0: go on):
+    // Set by another thread (the CLI's signal watch), or by the exit
+    // handler (guest replay, in a recording's last stretch between exits),
+    // to end the run (a signal's number; 0: go on):
     // the run ends at the guest's next exit, which it does not handle (as
     // at a time-out, so guest replay stops at the same exit), or after a
     // second without one, with StopReason::Interrupted and the number as
