@@ -90,7 +90,7 @@ public:
         for (;;) {
             if (!group.empty() && std::holds_alternative<EndEvent>(group.front().body)) {
                 // Where the recording stopped its guest between exits, the
-                // replay's went on to its next exit (or to its own limit).
+                // replay's stopped elsewhere in that stretch.
                 if (std::get<EndEvent>(group.front().body).between_exits)
                     matcher_.end_between_exits = rep_.end_between_exits = true;
                 matcher_.queue(std::span(group).first(1));
