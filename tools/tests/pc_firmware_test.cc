@@ -10,6 +10,7 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <string>
 
@@ -31,17 +32,30 @@ const std::string kAccel = KVMRR_TEST_ACCEL;
 // The guest's interrupt count and exit status when every tick came once.
 constexpr int kTicks = 10;
 
-class TimerIrq : public ::testing::TestWithParam<std::string> {
+// Each test on KVM where this build's accelerator is KVM (skipped with the
+// reason where there is none, or failed where KVM is required), with a
+// scratch directory of its own, dir_, removed at its end.
+class PcFirmwareTest : public ::testing::Test {
 protected:
     void SetUp() override {
         if (kAccel == "kvm")
             if (const std::string why = kvmrr::KvmSystem::unavailable_reason(); !why.empty())
                 KVMRR_SKIP_WITHOUT_KVM("needs /dev/kvm: " + why);
-        dir_ = fs::current_path() / ("timer-irq-" + std::to_string(getpid()) + "-" + GetParam());
+        const ::testing::TestInfo* t = ::testing::UnitTest::GetInstance()->current_test_info();
+        std::string name = std::string(t->test_suite_name()) + "-" + t->name();
+        std::replace(name.begin(), name.end(), '/', '-');
+        dir_ = fs::current_path() / (name + "-" + std::to_string(getpid()));
         fs::create_directories(dir_);
     }
-    void TearDown() override { fs::remove_all(dir_); }
+    void TearDown() override {
+        if (!dir_.empty()) fs::remove_all(dir_);
+    }
 
+    fs::path dir_;
+};
+
+class TimerIrq : public PcFirmwareTest, public ::testing::WithParamInterface<std::string> {
+protected:
     std::string firmware() const { return std::string(KVMRR_FIRMWARE_DIR) + "/timer_irq_" + GetParam() + ".bin"; }
     // IRQ 0's vector: the 8259's base as the firmware programs it.
     std::string vector() const { return GetParam() == "real" ? "0x8" : "0x20"; }
@@ -53,8 +67,6 @@ protected:
         return kvmrr("record --board pc --firmware " + firmware() + " --accel " + kAccel + " --clock " + clock +
                      " --debugcon " + log.string() + " --timeout 60000 -o " + trace.string());
     }
-
-    fs::path dir_;
 };
 
 TEST_P(TimerIrq, CountsTenTicksRecordedAndReplayedWithEachClock) {
@@ -138,12 +150,11 @@ INSTANTIATE_TEST_SUITE_P(Probe, TimeStampCounter, ::testing::Values("real"));
 // accelerator makes the same exits (one per `rep outsb` element, `rep ins`
 // in KVM's batches), so `diff` finds them the same, and the trace
 // guest-replays here.
-TEST(StringIo, ARecordingHereIsTheGoldenKvmTrace) {
-    if (kAccel == "kvm")
-        if (const std::string why = kvmrr::KvmSystem::unavailable_reason(); !why.empty())
-            KVMRR_SKIP_WITHOUT_KVM("needs /dev/kvm: " + why);
+class StringIo : public PcFirmwareTest {};
+
+TEST_F(StringIo, ARecordingHereIsTheGoldenKvmTrace) {
     const std::string golden = std::string(KVMRR_SOURCE_DIR) + "/fixtures/traces/string_io.trace";
-    const fs::path trace = fs::current_path() / ("string-io-" + std::to_string(getpid()) + ".trace");
+    const fs::path trace = dir_ / "string-io.trace";
     Result r = kvmrr("record --board pc --firmware " + std::string(KVMRR_FIRMWARE_DIR) + "/string_io.bin --accel " + kAccel +
                      " --clock virtual --timeout 60000 -o " + trace.string());
     ASSERT_EQ(r.status, 0) << r.out;
@@ -155,7 +166,6 @@ TEST(StringIo, ARecordingHereIsTheGoldenKvmTrace) {
     EXPECT_NE(r.out.find("pio in 0x61 size 2 count 512 "), std::string::npos) << r.out;
     r = kvmrr("replay --guest --accel " + kAccel + " " + golden);
     EXPECT_EQ(r.status, 0) << r.out;
-    fs::remove(trace);
 }
 
 // A guest idle in `sti; hlt` (idle_hlt.bin, the PIT at its ~55 ms
@@ -167,14 +177,11 @@ TEST(StringIo, ARecordingHereIsTheGoldenKvmTrace) {
 // stopped: 0x101, past the loop's HLT (a recording where a tick fell due
 // at the limit, or a signal that stopped the guest before its HLT, ends
 // elsewhere; of three, one must end at the HLT).
-TEST(IdleGuest, ATimeLimitInAHaltEndsWhereBothReplaysEnd) {
-    if (kAccel == "kvm")
-        if (const std::string why = kvmrr::KvmSystem::unavailable_reason(); !why.empty())
-            KVMRR_SKIP_WITHOUT_KVM("needs /dev/kvm: " + why);
+class IdleGuest : public PcFirmwareTest {};
+
+TEST_F(IdleGuest, ATimeLimitInAHaltEndsWhereBothReplaysEnd) {
     const std::string fw = std::string(KVMRR_FIRMWARE_DIR) + "/idle_hlt.bin";
-    const fs::path dir = fs::current_path() / ("idle-" + std::to_string(getpid()));
-    fs::create_directories(dir);
-    const fs::path log = dir / "dc.log", trace = dir / "idle.trace";
+    const fs::path log = dir_ / "dc.log", trace = dir_ / "idle.trace";
     bool at_hlt = false;
     for (int i = 0; i < 3 && !at_hlt; ++i) {
         Result r = kvmrr("record --board pc --firmware " + fw + " --accel " + kAccel + " --debugcon " + log.string() +
@@ -192,7 +199,6 @@ TEST(IdleGuest, ATimeLimitInAHaltEndsWhereBothReplaysEnd) {
         EXPECT_NE(r.out.find("guest ended by timeout"), std::string::npos) << r.out;
     }
     EXPECT_TRUE(at_hlt) << "no recording of three stopped at the idle loop's HLT";
-    fs::remove_all(dir);
 }
 
 // A guest that waits for timer ticks in a loop that makes no exit
@@ -201,14 +207,11 @@ TEST(IdleGuest, ATimeLimitInAHaltEndsWhereBothReplaysEnd) {
 // the run times out; with it the ticks stop the guest where it spins, all
 // ten come, the trace replays its devices, and guest replay refuses it,
 // saying why.
-TEST(SpinningGuest, GetsItsTicksOnlyWithTicksBetweenExits) {
-    if (kAccel == "kvm")
-        if (const std::string why = kvmrr::KvmSystem::unavailable_reason(); !why.empty())
-            KVMRR_SKIP_WITHOUT_KVM("needs /dev/kvm: " + why);
+class SpinningGuest : public PcFirmwareTest {};
+
+TEST_F(SpinningGuest, GetsItsTicksOnlyWithTicksBetweenExits) {
     const std::string fw = std::string(KVMRR_FIRMWARE_DIR) + "/timer_irq_spin.bin";
-    const fs::path dir = fs::current_path() / ("spin-" + std::to_string(getpid()));
-    fs::create_directories(dir);
-    const fs::path log = dir / "dc.log", trace = dir / "spin.trace";
+    const fs::path log = dir_ / "dc.log", trace = dir_ / "spin.trace";
     Result r = kvmrr("run --board pc --firmware " + fw + " --accel " + kAccel + " --timeout 3000 --debugcon " + log.string());
     EXPECT_NE(r.status, kTicks) << r.out;
     EXPECT_NE(r.out.find("timeout"), std::string::npos) << r.out;
@@ -232,7 +235,6 @@ TEST(SpinningGuest, GetsItsTicksOnlyWithTicksBetweenExits) {
     // The virtual clock moves only with exits: the two do not go together.
     r = kvmrr("run --board pc --firmware " + fw + " --clock virtual --ticks-between-exits");
     EXPECT_EQ(r.status, 2) << r.out;
-    fs::remove_all(dir);
 }
 
 }  // namespace
