@@ -515,7 +515,7 @@ kvm_regs EmuVcpu::regs() const {
     // RIP is then the instruction's own IP within CS, where KVM leaves it
     // at such an exit.
     if (impl_->hs.parked() && (impl_->exit.kind == ExitKind::Io || impl_->exit.kind == ExitKind::Mmio))
-        r.rip = impl_->insn_addr - sregs().cs.base;
+        r.rip = impl_->insn_addr - emu::cs_base(impl_->eng.uc(), impl_->eng.width());
     return r;
 }
 
