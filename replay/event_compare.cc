@@ -170,10 +170,12 @@ bool writes_to_same_place(const AccessEvent& a, const AccessEvent& b) {
     return a.is_write && b.is_write && a.io == b.io && a.addr == b.addr;
 }
 
+bool same_harvest(const DirtyEvent& a, const DirtyEvent& b) {
+    return a.epoch == b.epoch && a.slot == b.slot && a.guest_phys == b.guest_phys && a.pages == b.pages;
+}
+
 bool dirty_within(const DirtyEvent& sub, const DirtyEvent& super) {
-    if (sub.epoch != super.epoch || sub.slot != super.slot || sub.guest_phys != super.guest_phys ||
-        sub.pages != super.pages)
-        return false;
+    if (!same_harvest(sub, super)) return false;
     if (dirty_runs_problem(sub) || dirty_runs_problem(super)) return false;
     const std::vector<DirtyRun> in = dirty_runs(sub), out = dirty_runs(super);
     // Both ascending: each run of `sub` must lie inside one of `super`
@@ -231,8 +233,7 @@ bool same_but_where_it_stopped(const TraceEvent& expected, const TraceEvent& act
     if (expected.vcpu != actual.vcpu) return false;
     const auto* de = std::get_if<DirtyEvent>(&expected.body);
     const auto* da = std::get_if<DirtyEvent>(&actual.body);
-    if (de && da)  // the same harvest, whatever its pages
-        return de->epoch == da->epoch && de->slot == da->slot && de->guest_phys == da->guest_phys && de->pages == da->pages;
+    if (de && da) return same_harvest(*de, *da);  // whatever its pages
     if (!stopped_end(expected) || !stopped_end(actual)) return false;
     const EndEvent& e = std::get<EndEvent>(expected.body);
     if (!e.between_exits) return false;

@@ -81,8 +81,11 @@ private:
     std::string a_, b_;
 };
 
-// Whether the harvests are the same (epoch, slot, address, size) and
-// every page dirty in `sub` is dirty in `super`. False for malformed runs.
+// Whether two dirty logs are of the same harvest: epoch, slot, address and
+// size (not which pages were dirty).
+bool same_harvest(const DirtyEvent& a, const DirtyEvent& b);
+// Whether the harvests are the same and every page dirty in `sub` is dirty
+// in `super`. False for malformed runs.
 bool dirty_within(const DirtyEvent& sub, const DirtyEvent& super);
 
 // Where a recording's end stopped its guest between two exits (a time
