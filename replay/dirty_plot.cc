@@ -463,7 +463,7 @@ DirtyPlotInfo dirty_plot_info(const TraceReader& reader) {
     return i;
 }
 
-void write_dirty_plot(const DirtyReport& r, const DirtyPlotInfo& info, const std::string& path) {
+bool write_dirty_plot(const DirtyReport& r, const DirtyPlotInfo& info, const std::string& path) {
     picture_format(path);
     if (r.epochs.empty() || r.ram_pages == 0) throw Error("picture " + path + ": the trace has no dirty logs to draw");
     // Drawn under a hidden name beside `path` (same extension, which says
@@ -478,6 +478,7 @@ void write_dirty_plot(const DirtyReport& r, const DirtyPlotInfo& info, const std
         throw;
     }
     release_drawing_caches();
+    return out.replaces_existing();
 }
 
 }  // namespace kvmrr

@@ -37,6 +37,7 @@ DirtyPlotInfo dirty_plot_info(const TraceReader& reader);
 // written. Not for two threads at once: when done, written or not, it
 // empties cairo's and fontconfig's font caches (release_drawing_caches in
 // plot_canvas.h), so that nothing of the drawing outlives it.
-void write_dirty_plot(const DirtyReport& r, const DirtyPlotInfo& info, const std::string& path);
+// Returns whether it replaced a file that was at `path`.
+bool write_dirty_plot(const DirtyReport& r, const DirtyPlotInfo& info, const std::string& path);
 
 }  // namespace kvmrr

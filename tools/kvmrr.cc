@@ -349,8 +349,7 @@ int cmd_dirty(const std::string& path, const DirtyCli& c) {
         } else if (!mig) {
             info.no_migration = "the trace has no epoch times to replay the rounds in";
         }
-        const bool replacing = std::filesystem::exists(pic);
-        write_dirty_plot(rep, info, pic);
+        const bool replacing = write_dirty_plot(rep, info, pic);
         std::cerr << "kvmrr: heatmap " << pic << (replacing ? " (replaced the existing file)" : "") << "\n";
     } else if (!c.no_heatmap) {
         std::cerr << "kvmrr: no dirty logs in " << path << ": no heatmap\n";
