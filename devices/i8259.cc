@@ -267,6 +267,16 @@ void PicPair::set_irq(unsigned pin, bool level) {
 
 bool PicPair::interrupt_pending() const { return master_.pending_irq() >= 0; }
 
+bool PicPair::would_interrupt(unsigned pin) const {
+    if (pin >= kPins || pin == kCascadeIrq) return false;
+    Chip master = master_, slave = slave_;
+    Chip& chip = pin < 8 ? master : slave;
+    chip.set_pin(pin & 7, false);
+    chip.set_pin(pin & 7, true);
+    if (pin >= 8) master.set_pin(kCascadeIrq, slave.pending_irq() >= 0);
+    return master.pending_irq() >= 0;
+}
+
 int PicPair::acknowledge() {
     const int irq = master_.pending_irq();
     if (irq < 0) return (master_.irq_base + kSpuriousIrq) & 0xff;  // nothing goes in service

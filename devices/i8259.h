@@ -51,6 +51,11 @@ public:
     // The master's INTR output: an unmasked request of higher priority than
     // any in service (on the master, or through IR2 on the slave).
     bool interrupt_pending() const;
+    // Whether a request raised on input `pin` now (a new edge, or its line
+    // going high) would raise INTR, given the masks, the requests in
+    // service and the cascade. False for the cascade input and pins out of
+    // range. Changes nothing: a halted CPU asks which timers can wake it.
+    bool would_interrupt(unsigned pin) const;
     // One interrupt acknowledge cycle: the vector the CPU would read (0-255).
     // With nothing pending it returns the master's spurious vector (base+7)
     // and changes nothing.

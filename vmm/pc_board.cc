@@ -37,6 +37,10 @@ constexpr uint64_t kIsaBiosMax = 128 * kKiB;
 constexpr uint64_t kIsaBiosEnd = 0x100000;
 constexpr uint64_t kVgaBase = 0xa0000;  // the legacy window up to the isa-bios: nothing there
 
+// The 8259 inputs of the board's timers: the PIT's channel 0 and PIIX4's
+// SCI (IRQ 9, as on QEMU's pc).
+constexpr unsigned kPitIrq = 0, kSciIrq = 9;
+
 // QEMU's numbered fw_cfg keys that SeaBIOS reads (docs/specs/fw_cfg.rst).
 constexpr uint16_t kCfgRamSize = 0x0003, kCfgNoGraphic = 0x0004, kCfgNbCpus = 0x0005, kCfgNuma = 0x000d,
                    kCfgBootMenu = 0x000e, kCfgMaxCpus = 0x000f, kCfgIrq0Override = 0x8002;
@@ -68,7 +72,7 @@ PcBoard::PcBoard(Machine& machine, const MachineConfig& config, HostInputs& inpu
     const PcRamSplit ram = pc_ram_split(config.layout.ram_size);
 
     pic_ = &own(std::make_unique<PicPair>());
-    pit_ = &own(std::make_unique<Pit>(*this, IrqLine(*pic_, 0)));
+    pit_ = &own(std::make_unique<Pit>(*this, IrqLine(*pic_, kPitIrq)));
     own(std::make_unique<I8042>(machine, IrqLine(*pic_, 1), IrqLine(*pic_, 12)));
     own(std::make_unique<Uart16550>(inputs, config.serial_out, IrqLine(*pic_, 4)));
     own(std::make_unique<CmosRtc>(inputs, pc_cmos_bytes(ram.below_4g, ram.above_4g, 1, "cad",
@@ -103,7 +107,7 @@ PcBoard::PcBoard(Machine& machine, const MachineConfig& config, HostInputs& inpu
     pci_ = &sys.create_container("pci", 4 * kGiB);
     i440fx_ = &own(std::make_unique<I440fx>(*pci_));
     Piix3& piix3 = own(std::make_unique<Piix3>());
-    Piix4Pm& pm = own(std::make_unique<Piix4Pm>(*this, IrqLine(*pic_, 9), machine));
+    Piix4Pm& pm = own(std::make_unique<Piix4Pm>(*this, IrqLine(*pic_, kSciIrq), machine));
     pci_host_->add_function(*i440fx_);
     pci_host_->add_function(piix3);
     pci_host_->add_function(pm);
@@ -121,7 +125,7 @@ PcBoard::PcBoard(Machine& machine, const MachineConfig& config, HostInputs& inpu
     } else if (config.disk_sectors) {
         throw Error("this pc board has no IDE channels for its disk");
     }
-    timers_ = {pit_, &pm};
+    timers_ = {{pit_, kPitIrq}, {&pm, kSciIrq}};
 }
 
 PcBoard::~PcBoard() = default;
@@ -142,7 +146,15 @@ void PcBoard::attach(MemorySystem& sys, MachineMemory& m) {
 
 int64_t PcBoard::next_deadline() const {
     int64_t t = TimerDevice::kNever;
-    for (const TimerDevice* d : timers_) t = std::min(t, d->next_deadline_ns());
+    for (const Timer& d : timers_) t = std::min(t, d.device->next_deadline_ns());
+    return t;
+}
+
+int64_t PcBoard::next_waking_deadline() const {
+    int64_t t = TimerDevice::kNever;
+    if (!lapic_->passes_extint()) return t;
+    for (const Timer& d : timers_)
+        if (pic_->would_interrupt(d.irq)) t = std::min(t, d.device->next_deadline_ns());
     return t;
 }
 
@@ -153,8 +165,8 @@ void PcBoard::run_due_timers() {
     seen_ns_ = now;
     seen_at_ = std::chrono::steady_clock::now();
     if (now < deadline) return;
-    for (TimerDevice* d : timers_)
-        if (d->next_deadline_ns() <= now) d->run_timers(now);
+    for (const Timer& d : timers_)
+        if (d.device->next_deadline_ns() <= now) d.device->run_timers(now);
 }
 
 bool PcBoard::interrupt_pending() {
@@ -173,7 +185,13 @@ std::optional<std::chrono::nanoseconds> PcBoard::next_timer_in() {
 }
 
 bool PcBoard::wait_for_interrupt(std::chrono::steady_clock::time_point give_up) {
-    const int64_t deadline = next_deadline();
+    // While the guest waits only a timer raises requests (every other
+    // device acts at the guest's accesses), and only one whose request gets
+    // past the 8259s' masks and the requests in service, and through the
+    // local APIC, wakes it: a masked timer still runs, but a HLT does not
+    // end for it. The guest cannot change a mask while it waits, so with no
+    // such timer it has halted for good.
+    const int64_t deadline = next_waking_deadline();
     if (deadline == TimerDevice::kNever) return false;
     if (clock_ == ClockMode::Virtual) {
         // Jump: the time the guest would have slept passes in no time.

@@ -68,6 +68,8 @@ private:
     template <class T>
     T& own(std::unique_ptr<T> d);  // the machine owns it; the board keeps a reference
     int64_t next_deadline() const;
+    // The first deadline of a timer whose request would reach the CPU now.
+    int64_t next_waking_deadline() const;
     void run_due_timers();
 
     Machine& machine_;
@@ -75,7 +77,11 @@ private:
     ClockMode clock_;
     bool ticks_between_exits_;
     std::vector<uint8_t> firmware_;
-    std::vector<TimerDevice*> timers_;
+    struct Timer {
+        TimerDevice* device;
+        unsigned irq;  // the 8259 input it raises
+    };
+    std::vector<Timer> timers_;
     PicPair* pic_ = nullptr;
     Pit* pit_ = nullptr;
     LocalApic* lapic_ = nullptr;

@@ -60,8 +60,9 @@ public:
     // The INTA cycle: the vector the CPU takes now.
     virtual uint8_t acknowledge() = 0;
     // The guest halted with interrupts enabled: waits (host clock) or
-    // jumps (virtual clock) to the next timer, no later than `give_up`.
-    // False when no timer is armed: no interrupt can ever come.
+    // jumps (virtual clock) to the next timer whose interrupt would reach
+    // the CPU, no later than `give_up`. False when there is none: no
+    // interrupt can ever come.
     virtual bool wait_for_interrupt(std::chrono::steady_clock::time_point give_up) = 0;
     // One exit more (the virtual clock counts them).
     virtual void count_exit() {}

@@ -112,6 +112,46 @@ TEST(I8259, MaskHoldsARequestBack) {
     EXPECT_EQ(r.pic.acknowledge(), kMasterBase + 3);
 }
 
+// What a halted CPU asks of a timer's input: would its next request raise
+// INTR? Not while masked (on its chip, or the slave's cascade input on the
+// master), nor while a request of higher or equal priority is in service;
+// and asking changes nothing.
+TEST(I8259, WouldInterruptFollowsMasksPrioritiesAndTheCascade) {
+    Rig r;
+    r.init();
+    r.out(kMasterData, 0x00);
+    r.out(kSlaveData, 0x00);
+    EXPECT_TRUE(r.pic.would_interrupt(0));
+    EXPECT_TRUE(r.pic.would_interrupt(9));
+    EXPECT_FALSE(r.pic.would_interrupt(2));   // the cascade input
+    EXPECT_FALSE(r.pic.would_interrupt(16));  // out of range
+    r.out(kMasterData, 0x01);
+    EXPECT_FALSE(r.pic.would_interrupt(0));
+    EXPECT_TRUE(r.pic.would_interrupt(1));
+    r.out(kMasterData, 0x04);  // the cascade masked: no slave input gets through
+    EXPECT_FALSE(r.pic.would_interrupt(9));
+    r.out(kMasterData, 0x00);
+    r.out(kSlaveData, 0x02);  // IRQ 9 masked on the slave
+    EXPECT_FALSE(r.pic.would_interrupt(9));
+    EXPECT_TRUE(r.pic.would_interrupt(8));
+    r.out(kSlaveData, 0x00);
+
+    // IRQ 1 in service: IRQ 0 still interrupts it, IRQ 1 and lower do not.
+    r.pulse(1);
+    ASSERT_EQ(r.pic.acknowledge(), kMasterBase + 1);
+    EXPECT_TRUE(r.pic.would_interrupt(0));
+    EXPECT_FALSE(r.pic.would_interrupt(1));
+    EXPECT_FALSE(r.pic.would_interrupt(4));
+    EXPECT_FALSE(r.pic.would_interrupt(9));  // through IR2, below IR1
+    EXPECT_EQ(r.irr(kMasterCmd), 0x00);      // asking raised nothing
+    EXPECT_FALSE(r.pic.interrupt_pending());
+    // Special mask mode: masking the input in service lets the rest in.
+    r.out(kMasterData, 0x02);
+    r.out(kMasterCmd, 0x68);  // OCW3: set special mask
+    EXPECT_TRUE(r.pic.would_interrupt(4));
+    EXPECT_TRUE(r.pic.would_interrupt(9));
+}
+
 TEST(I8259, FixedPriorityAndNesting) {
     Rig r;
     r.init();

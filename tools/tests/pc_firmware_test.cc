@@ -4,7 +4,8 @@
 // the IVT, in 32-bit protected mode through an IDT, and in long mode
 // through a 64-bit IDT after a page fault and a #GP, counted by the
 // guest, recorded with each clock and replayed both ways), the time-stamp
-// counter (tsc_probe.S), and string I/O as KVM batches it (string_io.S).
+// counter (tsc_probe.S), string I/O as KVM batches it (string_io.S), and
+// HLTs that a time limit ends or that no interrupt can end (idle_hlt.S).
 // Built twice, like the SeaBIOS boot: pc_firmware_kvm_test (label kvm) and
 // pc_firmware_emu_test.
 #include <gtest/gtest.h>
@@ -13,6 +14,7 @@
 #include <algorithm>
 #include <filesystem>
 #include <string>
+#include <tuple>
 
 #include "core/kvm/kvm.h"
 #include "core/kvm/tests/require_kvm.h"
@@ -202,6 +204,34 @@ TEST_F(IdleGuest, ATimeLimitInAHaltEndsWhereBothReplaysEnd) {
         EXPECT_NE(r.out.find("guest ended by timeout"), std::string::npos) << r.out;
     }
     EXPECT_TRUE(at_hlt) << "no recording of three stopped at the idle loop's HLT";
+}
+
+// A HLT with interrupts enabled that no interrupt can end: after a first
+// tick, IRQ 0 masked at the 8259 (idle_hlt_masked.bin), or the tick's
+// handler halting before its EOI (idle_hlt_in_service.bin). The PIT goes on
+// running, but a PC stays halted, so the run ends "halted" there (status
+// 0) rather than waking the guest for a tick it cannot take (it would
+// print "woke" and exit 1); both replays end there too.
+TEST_F(PcFirmwareTest, AHaltThatNoInterruptCanEndEndsTheRun) {
+    for (const auto& [variant, mark, rip] : {std::tuple{"masked", "m", "0x63"}, std::tuple{"in_service", "s", "0x60"}}) {
+        SCOPED_TRACE(variant);
+        const std::string fw = std::string(KVMRR_FIRMWARE_DIR) + "/idle_hlt_" + variant + ".bin";
+        const fs::path log = dir_ / "dc.log", trace = dir_ / "halt.trace";
+        Result r = kvmrr("record --board pc --firmware " + fw + " --accel " + kAccel + " --debugcon " + log.string() +
+                         " --timeout 60000 -o " + trace.string());
+        EXPECT_EQ(r.status, 0) << r.out;
+        EXPECT_NE(r.out.find(std::string("guest halted (status 0) after ")), std::string::npos) << r.out;
+        EXPECT_NE(r.out.find(std::string("at rip ") + rip + "\n"), std::string::npos) << r.out;
+        EXPECT_EQ(slurp(log), std::string("idle") + mark);
+        r = kvmrr("dump " + trace.string());
+        EXPECT_EQ(count_of(r.out, " interrupt vector 0x8 "), 1u) << r.out;
+        r = kvmrr("replay " + trace.string());
+        EXPECT_EQ(r.status, 0) << r.out;
+        EXPECT_NE(r.out.find("reproduced:"), std::string::npos) << r.out;
+        r = kvmrr("replay --guest --accel " + kAccel + " " + trace.string());
+        EXPECT_EQ(r.status, 0) << r.out;
+        EXPECT_NE(r.out.find("guest ended by halt"), std::string::npos) << r.out;
+    }
 }
 
 // A guest that waits for timer ticks in a loop that makes no exit

@@ -7,9 +7,11 @@
 
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <cstdlib>
 #include <fstream>
 #include <sstream>
+#include <utility>
 
 #include "core/error.h"
 #include "core/mtree.h"
@@ -103,6 +105,48 @@ TEST_F(PcBoardTest, TheTimerInterruptReachesTheCpuThroughThePicOnceProgrammed) {
     ASSERT_TRUE(pc.interrupt_pending());
     EXPECT_EQ(pc.acknowledge(), 0x08);
     EXPECT_FALSE(pc.interrupt_pending());  // in service until the EOI
+}
+
+// A HLT with interrupts enabled waits only for a timer whose request would
+// reach the CPU: the PIT's ticks while IRQ 0 is masked, or while a tick is
+// in service (no EOI yet), or with the local APIC not passing the 8259's
+// interrupts, wake nothing, and since nothing else can come the wait says
+// the guest has halted for good. Given `now` as the time to give up at, the
+// wait returns at once: this checks what it decides, not how long it sleeps.
+TEST_F(PcBoardTest, AHaltWaitsOnlyForATimerWhoseInterruptReachesTheCpu) {
+    PcBoard& pc = *m->pc();
+    const auto port = [&](uint16_t p, uint8_t v) { m->io_space().write(PioAddr(p), v, 1); };
+    const auto tick = [&] { inputs.monotonic += 60'000'000; };  // past the PIT's next one
+    inputs.monotonic = 100'000'000;
+    for (auto [p, v] : {std::pair{0x20, 0x11}, {0x21, 0x08}, {0x21, 0x04}, {0x21, 0x01}, {0x21, 0xff}}) port(p, v);
+    tick();
+    EXPECT_FALSE(pc.interrupt_pending());
+    EXPECT_FALSE(pc.wait_for_interrupt(std::chrono::steady_clock::now()));
+
+    port(0x21, 0xfe);  // IRQ 0 unmasked: the tick latched while masked comes
+    ASSERT_TRUE(pc.interrupt_pending());
+    EXPECT_EQ(pc.acknowledge(), 0x08);
+    tick();
+    EXPECT_FALSE(pc.wait_for_interrupt(std::chrono::steady_clock::now()));  // in service
+    EXPECT_FALSE(pc.interrupt_pending());
+    port(0x20, 0x20);  // EOI
+    ASSERT_TRUE(pc.interrupt_pending());
+    EXPECT_EQ(pc.acknowledge(), 0x08);
+    port(0x20, 0x20);
+    tick();
+    EXPECT_TRUE(pc.wait_for_interrupt(std::chrono::steady_clock::now()));
+    ASSERT_TRUE(pc.interrupt_pending());
+    EXPECT_EQ(pc.acknowledge(), 0x08);
+    port(0x20, 0x20);
+
+    // The APIC software-enabled with LINT0 masked: no ExtINT gets through.
+    m->memory_space().write(Gpa(0xfee000f0), 0x1ff, 4);
+    m->memory_space().write(Gpa(0xfee00350), 0x10700, 4);
+    tick();
+    EXPECT_FALSE(pc.wait_for_interrupt(std::chrono::steady_clock::now()));
+    m->memory_space().write(Gpa(0xfee00350), 0x00700, 4);
+    EXPECT_TRUE(pc.wait_for_interrupt(std::chrono::steady_clock::now()));
+    EXPECT_TRUE(pc.interrupt_pending());
 }
 
 // A ROM under 128 KiB is all of it below 1 MiB, at its top (QEMU's
