@@ -140,6 +140,12 @@ void Uart16550::write_register(uint64_t offset, uint64_t value, unsigned) {
     }
 }
 
+void Uart16550::poll_at_tick() {
+    if (loopback() || !(ier_ & kIerRxData) || !rx_fifo_.empty()) return;
+    pull_host_input();
+    update_irq();
+}
+
 void Uart16550::pull_host_input() {
     // Only while there is room: a byte left in the host is never lost, and
     // a full FIFO costs no serial_in() call (and no trace record).

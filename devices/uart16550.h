@@ -8,10 +8,13 @@
 // IIR and, where the board wires an IrqLine (the pc board: IRQ 4), on that
 // line too: high while an enabled source is pending (as QEMU's, whatever
 // MCR's OUT2 says), so an interrupt-driven driver (Linux's 8250) sends.
-// Host input is pulled only when the guest
-// reads RBR or LSR, and only while the FIFO has room, so the number of
-// serial_in() calls (each one a trace record) depends on the guest's
-// accesses alone and no input byte is ever dropped. Loopback (MCR bit 4)
+// Host input is pulled when the guest reads
+// RBR or LSR, and, on a board with timers, at each timer tick while the
+// receive interrupt is enabled and the FIFO is empty (poll_at_tick), so
+// that a guest waiting for input in HLT gets its interrupt; only while the
+// FIFO has room, so the number of serial_in() calls (each one a trace
+// record) depends on the guest's accesses and the ticks alone, points that
+// replay finds again, and no input byte is ever dropped. Loopback (MCR bit 4)
 // disconnects the host on both sides: transmitted bytes go to the RX FIFO
 // (setting OE when it is full) and MSR shows the MCR outputs. The device
 // must outlive the MemorySystem it is attached to, whose region calls it.
@@ -42,11 +45,18 @@ public:
 
     std::string_view name() const override { return "uart16550"; }
     // 2 with an interrupt line; without one the behaviour is version 1's.
-    uint32_t model_version() const override { return irq_.connected() ? 2 : 1; }
+    // 3: wired to an interrupt, input taken at ticks too; 1: neither.
+    uint32_t model_version() const override { return irq_.connected() ? 3 : 1; }
     // Claims the "uart16550" window; throws kvmrr::Error if the window is
     // missing or claimed, or if this device is attached already.
     void attach(MemorySystem& sys, MachineMemory& m) override;
     uint64_t state_digest() const override;
+    // A timer of the board fired: with the receive-data interrupt enabled,
+    // outside loopback and with nothing received, takes what the host has
+    // (and raises the interrupt for it). A tick follows a recorded clock
+    // reading, so replay polls at the same points; the host's own moments
+    // of arrival it could not find again.
+    void poll_at_tick();
 
 private:
     uint64_t read(uint64_t offset, unsigned size) override;

@@ -74,7 +74,7 @@ PcBoard::PcBoard(Machine& machine, const MachineConfig& config, HostInputs& inpu
     pic_ = &own(std::make_unique<PicPair>());
     pit_ = &own(std::make_unique<Pit>(*this, IrqLine(*pic_, kPitIrq)));
     own(std::make_unique<I8042>(machine, IrqLine(*pic_, 1), IrqLine(*pic_, 12)));
-    own(std::make_unique<Uart16550>(inputs, config.serial_out, IrqLine(*pic_, 4)));
+    uart_ = &own(std::make_unique<Uart16550>(inputs, config.serial_out, IrqLine(*pic_, 4)));
     own(std::make_unique<CmosRtc>(inputs, pc_cmos_bytes(ram.below_4g, ram.above_4g, 1, "cad",
                                                                  config.disk_sectors ? config.disk_geometry : std::nullopt)));
     own(std::make_unique<DebugExit>(machine));
@@ -167,6 +167,8 @@ void PcBoard::run_due_timers() {
     if (now < deadline) return;
     for (const Timer& d : timers_)
         if (d.device->next_deadline_ns() <= now) d.device->run_timers(now);
+    // Host input reaches a guest that waits for it with interrupts at ticks.
+    uart_->poll_at_tick();
 }
 
 bool PcBoard::interrupt_pending() {

@@ -27,6 +27,7 @@ class MemoryRegion;
 class PciHost;
 class PicPair;
 class Pit;
+class Uart16550;
 
 class PcBoard final : public InterruptSource, public GuestClock, public TscSource {
 public:
@@ -85,6 +86,7 @@ private:
     PicPair* pic_ = nullptr;
     Pit* pit_ = nullptr;
     LocalApic* lapic_ = nullptr;
+    Uart16550* uart_ = nullptr;
     PciHost* pci_host_ = nullptr;
     I440fx* i440fx_ = nullptr;
     MemoryRegion* pci_ = nullptr;  // the PCI side of the legacy area

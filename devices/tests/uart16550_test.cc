@@ -466,7 +466,7 @@ TEST(Uart16550, DigestFollowsGuestVisibleState) {
 // while an enabled source is pending, as QEMU's does: THRE when ETBEI is
 // set (and again after each byte sent), received data when ERBFI is set;
 // reading IIR acknowledges THRE and lowers the line. Unwired, the model is
-// version 1; wired, version 2.
+// version 1; wired, version 3.
 TEST(Uart16550, TheInterruptLineFollowsThePendingSources) {
     struct Pin final : IrqSink {
         void set_irq(unsigned, bool level) override {
@@ -482,7 +482,7 @@ TEST(Uart16550, TheInterruptLineFollowsThePendingSources) {
     MemorySystem sys;
     MachineMemory m = build_machine(sys, MachineLayout::default_layout());
     uart.attach(sys, m);
-    EXPECT_EQ(uart.model_version(), 2u);
+    EXPECT_EQ(uart.model_version(), 3u);
     const auto put = [&](unsigned reg, uint8_t v) { ASSERT_EQ(m.io_space->write(PioAddr(kCom1 + reg), v, 1), AccessStatus::Ok); };
     const auto get = [&](unsigned reg) { return static_cast<uint8_t>(m.io_space->read(PioAddr(kCom1 + reg), 1).value); };
     EXPECT_FALSE(pin.up);
@@ -504,6 +504,41 @@ TEST(Uart16550, TheInterruptLineFollowsThePendingSources) {
     EXPECT_EQ(sent, std::vector<uint8_t>{'k'});
     Rig unwired;
     EXPECT_EQ(unwired.uart.model_version(), 1u);
+}
+
+// At a timer tick the UART asks the host for input only when a guest could
+// be waiting for it with interrupts: ERBFI set, nothing received yet, not
+// in loopback. Then what came raises the line, as at an LSR read.
+TEST(Uart16550, ATickTakesHostInputOnlyForAReceiveInterrupt) {
+    struct Pin final : IrqSink {
+        void set_irq(unsigned, bool level) override { up = level; }
+        bool up = false;
+    } pin;
+    CountingInputs in;
+    Uart16550 uart{in, [](uint8_t) {}, IrqLine(pin, 4)};
+    MemorySystem sys;
+    MachineMemory m = build_machine(sys, MachineLayout::default_layout());
+    uart.attach(sys, m);
+    const auto put = [&](unsigned reg, uint8_t v) { ASSERT_EQ(m.io_space->write(PioAddr(kCom1 + reg), v, 1), AccessStatus::Ok); };
+    const auto get = [&](unsigned reg) { return static_cast<uint8_t>(m.io_space->read(PioAddr(kCom1 + reg), 1).value); };
+    in.fake.serial = {'a', 'b'};
+    uart.poll_at_tick();  // ERBFI clear
+    EXPECT_EQ(in.serial_calls, 0);
+    put(1, 0x01);
+    uart.poll_at_tick();
+    EXPECT_EQ(in.serial_calls, 3);  // both bytes, then none: the FIFO has room
+    EXPECT_TRUE(pin.up);
+    uart.poll_at_tick();  // something received: the guest has not read it yet
+    EXPECT_EQ(in.serial_calls, 3);
+    EXPECT_EQ(get(0), 'a');
+    EXPECT_EQ(get(0), 'b');
+    EXPECT_FALSE(pin.up);
+    const int calls = in.serial_calls;
+    put(4, 0x10);  // loopback: the host is disconnected
+    in.fake.serial = {'c'};
+    uart.poll_at_tick();
+    EXPECT_EQ(in.serial_calls, calls);
+    EXPECT_FALSE(pin.up);
 }
 
 }  // namespace

@@ -5,7 +5,8 @@
 // through a 64-bit IDT after a page fault and a #GP, counted by the
 // guest, recorded with each clock and replayed both ways), the time-stamp
 // counter (tsc_probe.S), string I/O as KVM batches it (string_io.S), and
-// HLTs that a time limit ends or that no interrupt can end (idle_hlt.S).
+// HLTs that a time limit ends or that no interrupt can end (idle_hlt.S),
+// and serial input to a guest that waits for its interrupt (serial_echo.S).
 // Built twice, like the SeaBIOS boot: pc_firmware_kvm_test (label kvm) and
 // pc_firmware_emu_test.
 #include <gtest/gtest.h>
@@ -13,6 +14,7 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <fstream>
 #include <string>
 #include <tuple>
 
@@ -232,6 +234,35 @@ TEST_F(PcFirmwareTest, AHaltThatNoInterruptCanEndEndsTheRun) {
         EXPECT_EQ(r.status, 0) << r.out;
         EXPECT_NE(r.out.find("guest ended by halt"), std::string::npos) << r.out;
     }
+}
+
+// Serial input to a guest that waits for it with interrupts, as Linux's
+// 8250 driver does (serial_echo.bin: COM1's receive interrupt on, the guest
+// in HLT, the UART read only in its IRQ 4 handler): the input reaches the
+// UART at a timer tick, each byte is echoed to the debug console, and both
+// replays reproduce it. With no input the guest waits until its time limit.
+TEST_F(PcFirmwareTest, SerialInputReachesAGuestThatWaitsForItsInterrupt) {
+    const std::string fw = std::string(KVMRR_FIRMWARE_DIR) + "/serial_echo.bin";
+    const fs::path in = dir_ / "in.txt", log = dir_ / "dc.log", trace = dir_ / "echo.trace";
+    const std::string text = "hello, guest\nmore\n";
+    std::ofstream(in) << text;
+    Result r = kvmrr("record --board pc --firmware " + fw + " --accel " + kAccel + " --serial-in " + in.string() +
+                     " --debugcon " + log.string() + " --timeout 60000 -o " + trace.string());
+    EXPECT_EQ(r.status, 0) << r.out;
+    EXPECT_EQ(slurp(log), text);
+    r = kvmrr("dump " + trace.string());
+    EXPECT_GE(count_of(r.out, " interrupt vector 0xc "), 1u) << r.out;
+    EXPECT_GE(count_of(r.out, " serial-in 0x"), text.size()) << r.out;
+    r = kvmrr("replay " + trace.string());
+    EXPECT_EQ(r.status, 0) << r.out;
+    EXPECT_NE(r.out.find("reproduced:"), std::string::npos) << r.out;
+    r = kvmrr("replay --guest --accel " + kAccel + " " + trace.string());
+    EXPECT_EQ(r.status, 0) << r.out;
+    EXPECT_NE(r.out.find("reproduced:"), std::string::npos) << r.out;
+
+    r = kvmrr("run --board pc --firmware " + fw + " --accel " + kAccel + " --debugcon " + log.string() + " --timeout 300");
+    EXPECT_EQ(r.status, 124) << r.out;
+    EXPECT_EQ(slurp(log), "");
 }
 
 // A guest that waits for timer ticks in a loop that makes no exit
