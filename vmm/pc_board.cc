@@ -199,7 +199,12 @@ bool PcBoard::wait_for_interrupt(std::chrono::steady_clock::time_point give_up) 
         // Jump: the time the guest would have slept passes in no time.
         jumped_ns_ += std::max<int64_t>(0, deadline - virtual_now_ns());
     } else {
-        const int64_t wait = deadline - now_ns();
+        // The reading that sizes the wait runs what is due, as every other
+        // reading of the board does: device replay steps the board once per
+        // recorded reading, and must run the timers, and the UART's poll
+        // at a tick (a recorded input), at the same readings.
+        run_due_timers();
+        const int64_t wait = deadline - seen_ns_;
         if (wait > 0) {
             const auto until = std::min(give_up, std::chrono::steady_clock::now() + std::chrono::nanoseconds(wait));
             std::this_thread::sleep_until(until);

@@ -10,7 +10,9 @@
 #include <chrono>
 #include <cstdlib>
 #include <fstream>
+#include <span>
 #include <sstream>
+#include <string>
 #include <utility>
 
 #include "core/error.h"
@@ -147,6 +149,46 @@ TEST_F(PcBoardTest, AHaltWaitsOnlyForATimerWhoseInterruptReachesTheCpu) {
     m->memory_space().write(Gpa(0xfee00350), 0x00700, 4);
     EXPECT_TRUE(pc.wait_for_interrupt(std::chrono::steady_clock::now()));
     EXPECT_TRUE(pc.interrupt_pending());
+}
+
+// Every clock reading the board makes runs the timers that are due, and
+// with them the UART's poll at a tick (a recorded input): device replay
+// steps the board once per recorded reading, so a reading that only sized
+// a HLT's wait would leave the poll's input at the next reading in the
+// recording and at this one in the replay. Here the reading that sizes the
+// wait is past the PIT's tick: the poll follows it at once.
+TEST_F(PcBoardTest, TheReadingThatSizesAHaltsWaitRunsWhatIsDue) {
+    struct Log final : HostInputs {
+        testing::FakeHostInputs fake;
+        std::string seq;  // c: a clock reading, s: a serial input taken
+        int64_t wall_clock_ns() override { return fake.wall_clock_ns(); }
+        int64_t monotonic_ns() override {
+            seq += 'c';
+            return fake.monotonic_ns();
+        }
+        void entropy(std::span<uint8_t> out) override { fake.entropy(out); }
+        std::optional<uint8_t> serial_in() override {
+            seq += 's';
+            return fake.serial_in();
+        }
+        void disk_read(uint64_t offset, std::span<uint8_t> out) override { fake.disk_read(offset, out); }
+        void disk_write(uint64_t offset, std::span<const uint8_t> in) override { fake.disk_write(offset, in); }
+    } log;
+    MachineConfig c;
+    c.board = Board::Pc;
+    c.layout = pc_layout(kPcDefaultRam, firmware.size());
+    c.firmware = firmware;
+    Machine pc(c, log);
+    // IRQ 0 and IRQ 4 unmasked, the UART's receive interrupt on; the PIT
+    // runs its power-on count (a tick at about 55 ms).
+    for (auto [p, v] : {std::pair{0x20, 0x11}, {0x21, 0x08}, {0x21, 0x04}, {0x21, 0x01}, {0x21, 0xee}, {0x3f9, 0x01}})
+        pc.io_space().write(PioAddr(p), v, 1);
+    log.fake.monotonic = 60'000'000;
+    log.fake.serial.push_back('x');
+    log.seq.clear();
+    EXPECT_TRUE(pc.pc()->wait_for_interrupt(std::chrono::steady_clock::now()));
+    EXPECT_EQ(log.seq.substr(0, 3), "css") << log.seq;  // 'x', then nothing more
+    EXPECT_TRUE(pc.pc()->interrupt_pending());
 }
 
 // A ROM under 128 KiB is all of it below 1 MiB, at its top (QEMU's
