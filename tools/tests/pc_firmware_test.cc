@@ -55,6 +55,18 @@ protected:
         if (!dir_.empty()) fs::remove_all(dir_);
     }
 
+    // Both replays of `trace` reproduce it, and guest replay's report also
+    // says `guest_says` (how its guest ended).
+    static void expect_both_replays_reproduce(const fs::path& trace, const std::string& guest_says) {
+        Result r = kvmrr("replay " + trace.string());
+        EXPECT_EQ(r.status, 0) << r.out;
+        EXPECT_NE(r.out.find("reproduced:"), std::string::npos) << r.out;
+        r = kvmrr("replay --guest --accel " + kAccel + " " + trace.string());
+        EXPECT_EQ(r.status, 0) << r.out;
+        EXPECT_NE(r.out.find("reproduced:"), std::string::npos) << r.out;
+        EXPECT_NE(r.out.find(guest_says), std::string::npos) << r.out;
+    }
+
     fs::path dir_;
 };
 
@@ -198,12 +210,7 @@ TEST_F(IdleGuest, ATimeLimitInAHaltEndsWhereBothReplaysEnd) {
         at_hlt = r.out.find("timeout (detail 0x7d0) after ") != std::string::npos && r.out.find("rip 0x101\n") != std::string::npos;
         r = kvmrr("dump " + trace.string());
         EXPECT_GE(count_of(r.out, " interrupt vector 0x8 "), 4u) << r.out;
-        r = kvmrr("replay " + trace.string());
-        EXPECT_EQ(r.status, 0) << r.out;
-        EXPECT_NE(r.out.find("reproduced:"), std::string::npos) << r.out;
-        r = kvmrr("replay --guest --accel " + kAccel + " " + trace.string());
-        EXPECT_EQ(r.status, 0) << r.out;
-        EXPECT_NE(r.out.find("guest ended by timeout"), std::string::npos) << r.out;
+        expect_both_replays_reproduce(trace, "guest ended by timeout");
     }
     EXPECT_TRUE(at_hlt) << "no recording of three stopped at the idle loop's HLT";
 }
@@ -227,12 +234,7 @@ TEST_F(PcFirmwareTest, AHaltThatNoInterruptCanEndEndsTheRun) {
         EXPECT_EQ(slurp(log), std::string("idle") + mark);
         r = kvmrr("dump " + trace.string());
         EXPECT_EQ(count_of(r.out, " interrupt vector 0x8 "), 1u) << r.out;
-        r = kvmrr("replay " + trace.string());
-        EXPECT_EQ(r.status, 0) << r.out;
-        EXPECT_NE(r.out.find("reproduced:"), std::string::npos) << r.out;
-        r = kvmrr("replay --guest --accel " + kAccel + " " + trace.string());
-        EXPECT_EQ(r.status, 0) << r.out;
-        EXPECT_NE(r.out.find("guest ended by halt"), std::string::npos) << r.out;
+        expect_both_replays_reproduce(trace, "guest ended by halt");
     }
 }
 
@@ -253,12 +255,7 @@ TEST_F(PcFirmwareTest, SerialInputReachesAGuestThatWaitsForItsInterrupt) {
     r = kvmrr("dump " + trace.string());
     EXPECT_GE(count_of(r.out, " interrupt vector 0xc "), 1u) << r.out;
     EXPECT_GE(count_of(r.out, " serial-in 0x"), text.size()) << r.out;
-    r = kvmrr("replay " + trace.string());
-    EXPECT_EQ(r.status, 0) << r.out;
-    EXPECT_NE(r.out.find("reproduced:"), std::string::npos) << r.out;
-    r = kvmrr("replay --guest --accel " + kAccel + " " + trace.string());
-    EXPECT_EQ(r.status, 0) << r.out;
-    EXPECT_NE(r.out.find("reproduced:"), std::string::npos) << r.out;
+    expect_both_replays_reproduce(trace, "guest ended by guest-exit with status 0");
 
     r = kvmrr("run --board pc --firmware " + fw + " --accel " + kAccel + " --debugcon " + log.string() + " --timeout 300");
     EXPECT_EQ(r.status, 124) << r.out;
