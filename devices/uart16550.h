@@ -44,8 +44,8 @@ public:
     Uart16550& operator=(const Uart16550&) = delete;
 
     std::string_view name() const override { return "uart16550"; }
-    // 2 with an interrupt line; without one the behaviour is version 1's.
-    // 3: wired to an interrupt, input taken at ticks too; 1: neither.
+    // 3 with an interrupt line (2 raised it, but took no input at ticks);
+    // without one the behaviour is version 1's.
     uint32_t model_version() const override { return irq_.connected() ? 3 : 1; }
     // Claims the "uart16550" window; throws kvmrr::Error if the window is
     // missing or claimed, or if this device is attached already.

@@ -188,11 +188,13 @@ std::optional<std::chrono::nanoseconds> PcBoard::next_timer_in() {
 
 bool PcBoard::wait_for_interrupt(std::chrono::steady_clock::time_point give_up) {
     // While the guest waits only a timer raises requests (every other
-    // device acts at the guest's accesses), and only one whose request gets
-    // past the 8259s' masks and the requests in service, and through the
-    // local APIC, wakes it: a masked timer still runs, but a HLT does not
-    // end for it. The guest cannot change a mask while it waits, so with no
-    // such timer it has halted for good.
+    // device acts at the guest's accesses, the UART's input at ticks too),
+    // and only one whose request gets past the 8259s' masks and the
+    // requests in service, and through the local APIC, wakes it: a masked
+    // timer still runs, but a HLT does not end for it. The guest cannot
+    // change a mask while it waits, so with no such timer it has halted for
+    // good (one that waits for serial input with every timer masked too:
+    // the UART takes host input at ticks, and no tick would wake it).
     const int64_t deadline = next_waking_deadline();
     if (deadline == TimerDevice::kNever) return false;
     if (clock_ == ClockMode::Virtual) {
