@@ -4,9 +4,9 @@
 // the IVT, in 32-bit protected mode through an IDT, and in long mode
 // through a 64-bit IDT after a page fault and a #GP, counted by the
 // guest, recorded with each clock and replayed both ways), the time-stamp
-// counter (tsc_probe.S), string I/O as KVM batches it (string_io.S), and
-// HLTs that a time limit ends or that no interrupt can end (idle_hlt.S),
-// and serial input to a guest that waits for its interrupt (serial_echo.S).
+// counter (tsc_probe.S), string I/O as KVM batches it (string_io.S), HLTs
+// that a time limit ends or that no interrupt can end (idle_hlt.S), and
+// serial input to a guest that waits for its interrupt (serial_echo.S).
 // Built twice, like the SeaBIOS boot: pc_firmware_kvm_test (label kvm) and
 // pc_firmware_emu_test.
 #include <gtest/gtest.h>

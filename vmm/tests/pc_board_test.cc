@@ -43,6 +43,12 @@ struct PcBoardTest : ::testing::Test {
         m->io_space().write(PioAddr(0xcfc + (reg & 3)), value, size);
     }
     uint64_t mem_read(uint64_t a) { return m->memory_space().read(Gpa(a), 1).value; }
+    // Initialises `machine`'s master 8259 as SeaBIOS does (vector base 8),
+    // with `mask` as its IMR.
+    static void init_master_pic(Machine& machine, uint8_t mask) {
+        for (auto [port, v] : {std::pair{0x20, 0x11}, {0x21, 0x08}, {0x21, 0x04}, {0x21, 0x01}, {0x21, int{mask}}})
+            machine.io_space().write(PioAddr(port), v, 1);
+    }
     void mem_write(uint64_t a, uint8_t v) { m->memory_space().write(Gpa(a), v, 1); }
 };
 
@@ -101,8 +107,7 @@ TEST_F(PcBoardTest, TheTimerInterruptReachesTheCpuThroughThePicOnceProgrammed) {
     // The PIT's channel 0 runs from reset (mode 3, 18.2 Hz). Initialise
     // the master as SeaBIOS does (vector base 8), unmask IRQ0 only.
     inputs.monotonic = 100'000'000;
-    for (auto [port, v] : {std::pair{0x20, 0x11}, {0x21, 0x08}, {0x21, 0x04}, {0x21, 0x01}, {0x21, 0xfe}})
-        m->io_space().write(PioAddr(port), v, 1);
+    init_master_pic(*m, 0xfe);
     inputs.monotonic += 60'000'000;  // past the next tick
     ASSERT_TRUE(pc.interrupt_pending());
     EXPECT_EQ(pc.acknowledge(), 0x08);
@@ -120,7 +125,7 @@ TEST_F(PcBoardTest, AHaltWaitsOnlyForATimerWhoseInterruptReachesTheCpu) {
     const auto port = [&](uint16_t p, uint8_t v) { m->io_space().write(PioAddr(p), v, 1); };
     const auto tick = [&] { inputs.monotonic += 60'000'000; };  // past the PIT's next one
     inputs.monotonic = 100'000'000;
-    for (auto [p, v] : {std::pair{0x20, 0x11}, {0x21, 0x08}, {0x21, 0x04}, {0x21, 0x01}, {0x21, 0xff}}) port(p, v);
+    init_master_pic(*m, 0xff);
     tick();
     EXPECT_FALSE(pc.interrupt_pending());
     EXPECT_FALSE(pc.wait_for_interrupt(std::chrono::steady_clock::now()));
@@ -181,8 +186,8 @@ TEST_F(PcBoardTest, TheReadingThatSizesAHaltsWaitRunsWhatIsDue) {
     Machine pc(c, log);
     // IRQ 0 and IRQ 4 unmasked, the UART's receive interrupt on; the PIT
     // runs its power-on count (a tick at about 55 ms).
-    for (auto [p, v] : {std::pair{0x20, 0x11}, {0x21, 0x08}, {0x21, 0x04}, {0x21, 0x01}, {0x21, 0xee}, {0x3f9, 0x01}})
-        pc.io_space().write(PioAddr(p), v, 1);
+    init_master_pic(pc, 0xee);
+    pc.io_space().write(PioAddr(0x3f9), 0x01, 1);
     log.fake.monotonic = 60'000'000;
     log.fake.serial.push_back('x');
     log.seq.clear();
