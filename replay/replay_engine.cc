@@ -139,44 +139,61 @@ void ReplayEngine::queue_inputs(std::span<const TraceEvent> group) {
     for (size_t i = 1; i < group.size(); ++i) inputs_.push(group[i].body);
 }
 
-std::optional<uint8_t> ReplayEngine::board_step(std::span<const TraceEvent> group, bool after_exit) {
+void ReplayEngine::board_step(std::span<const TraceEvent> group, bool after_exit) {
     InterruptSource* irq = session_->machine().interrupts();
-    if (!irq) return std::nullopt;
+    if (!irq) return;
     if (after_exit) irq->count_exit();
     // The run loop ends the run there, before asking the board anything.
     const GuestExitRequest& req = session_->machine().exit_request();
-    if (req.requested || req.reset || req.output_matched) return std::nullopt;
+    if (req.requested || req.reset || req.output_matched) return;
     // Exits without an access of their own (a HLT, an interrupt window, a
     // tick between exits) are not in the trace, but the board's step after
-    // each read the clock while a timer was armed: one more step for each
-    // reading, those recorded before the delivery first, the delivery, then
-    // the rest.
-    const InterruptEvent* delivered = nullptr;
-    size_t readings_after = 0;
-    for (const TraceEvent& e : group) {
-        if (const auto* i = std::get_if<InterruptEvent>(&e.body); i && !delivered) delivered = i;
-        else if (delivered && std::holds_alternative<ClockEvent>(e.body)) ++readings_after;
-    }
+    // each read the clock while a timer was armed, and at a tick took the
+    // UART's host input: the steps take the group's inputs (after the
+    // access's own) in order, and each delivery comes where the recording
+    // made it among them, the number of inputs after it telling where. A
+    // group may have several: interrupts whose handlers make no access.
+    bool pending = false;
+    bool asked = false;  // the board was asked since the last delivery
+    const auto step = [&] {
+        irq->count_exit();
+        pending = irq->interrupt_pending();
+        asked = true;
+    };
     // After an exit the loop asks the board at once; before the first, it
     // asks only when a kick stopped the guest, which the readings show.
-    bool pending = after_exit && irq->interrupt_pending();
+    if (after_exit) {
+        pending = irq->interrupt_pending();
+        asked = true;
+    }
     const auto step_until = [&](size_t keep) {
         for (size_t left = inputs_.pending(); left > keep;) {
-            irq->count_exit();
-            pending = irq->interrupt_pending();
+            step();
             const size_t now_left = inputs_.pending();
             if (now_left >= left) break;  // that step read nothing: no more of them
             left = now_left;
         }
     };
-    step_until(delivered ? readings_after : 0);
-    if (!delivered) return std::nullopt;
-    // Acknowledged only where the recording delivered one; the vector the
-    // board gives (or none pending) is compared with the recorded.
-    const uint8_t vector = pending ? irq->acknowledge() : 0xff;
-    rec_.on_interrupt(vector, delivered->exit, delivered->rip);
+    size_t inputs_after = 0;
+    for (size_t i = 1; i < group.size(); ++i) inputs_after += TraceInputs::queues(group[i].body);
+    for (size_t i = 1; i < group.size(); ++i) {
+        if (TraceInputs::queues(group[i].body)) {
+            --inputs_after;
+            continue;
+        }
+        const auto* delivered = std::get_if<InterruptEvent>(&group[i].body);
+        if (!delivered) continue;
+        step_until(inputs_after);
+        // Two deliveries with no input between them: the loop asked again
+        // at the exit between them, with no timer armed to read the clock.
+        if (!asked) step();
+        // Acknowledged only where the recording delivered one; the vector
+        // the board gives (or none pending) is compared with the recorded.
+        const uint8_t vector = pending ? irq->acknowledge() : 0xff;
+        rec_.on_interrupt(vector, delivered->exit, delivered->rip);
+        asked = false;
+    }
     step_until(0);
-    return vector;
 }
 
 void ReplayEngine::after_end(std::span<const TraceEvent> rest_of_group, bool more_groups) {

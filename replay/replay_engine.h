@@ -39,13 +39,12 @@ protected:
     // Hands the devices the inputs recorded after the group's access.
     void queue_inputs(std::span<const TraceEvent> group);
     // What the board did after the exit of `group` as the recording's run
-    // loop did it: its timers (reading the clock the trace serves) and,
-    // where the recording delivered an interrupt, the acknowledge, told to
-    // the recorder. Returns that interrupt's vector as the replayed board
-    // gives it, if the group has one. The prologue (`after_exit` false) has
-    // steps only where a kick stopped the guest before its first exit
-    // (--ticks-between-exits).
-    std::optional<uint8_t> board_step(std::span<const TraceEvent> group, bool after_exit = true);
+    // loop did it: its timers (reading the clock the trace serves, taking
+    // the UART's input at ticks) and, at each delivery the group records,
+    // the acknowledge, told to the recorder with the vector the replayed
+    // board gives. The prologue (`after_exit` false) has steps only where a
+    // kick stopped the guest before its first exit (--ticks-between-exits).
+    void board_step(std::span<const TraceEvent> group, bool after_exit = true);
     // The one rule for a trace's ending, in both engines: the run ends at
     // the first end event, and a recorder writes nothing after it. Given
     // what followed the end in its group (and whether more groups may

@@ -4,11 +4,14 @@
 
 namespace kvmrr {
 
+bool TraceInputs::queues(const EventBody& b) {
+    return std::holds_alternative<ClockEvent>(b) || std::holds_alternative<EntropyEvent>(b) ||
+           std::holds_alternative<SerialInEvent>(b) || std::holds_alternative<DiskReadEvent>(b) ||
+           std::holds_alternative<DiskWriteEvent>(b);
+}
+
 void TraceInputs::push(const EventBody& b) {
-    if (std::holds_alternative<ClockEvent>(b) || std::holds_alternative<EntropyEvent>(b) ||
-        std::holds_alternative<SerialInEvent>(b) || std::holds_alternative<DiskReadEvent>(b) ||
-        std::holds_alternative<DiskWriteEvent>(b))
-        queue_.push_back(b);
+    if (queues(b)) queue_.push_back(b);
 }
 
 int64_t TraceInputs::wall_clock_ns() {

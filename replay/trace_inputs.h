@@ -22,6 +22,8 @@ public:
     // Queues one recorded input event (clock, entropy, serial-in, disk-read
     // or disk-write); other kinds are ignored.
     void push(const EventBody& input);
+    // Whether push() queues an event of this kind.
+    static bool queues(const EventBody& event);
     void clear() { queue_.clear(); }
     size_t pending() const { return queue_.size(); }
 

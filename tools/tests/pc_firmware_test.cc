@@ -6,7 +6,8 @@
 // guest, recorded with each clock and replayed both ways), the time-stamp
 // counter (tsc_probe.S), string I/O as KVM batches it (string_io.S), HLTs
 // that a time limit ends or that no interrupt can end (idle_hlt.S), and
-// serial input to a guest that waits for its interrupt (serial_echo.S).
+// serial input to a guest that waits for its interrupt (serial_echo.S),
+// also with interrupts that need no access of their own.
 // Built twice, like the SeaBIOS boot: pc_firmware_kvm_test (label kvm) and
 // pc_firmware_emu_test.
 #include <gtest/gtest.h>
@@ -15,6 +16,7 @@
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <sstream>
 #include <string>
 #include <tuple>
 
@@ -260,6 +262,60 @@ TEST_F(PcFirmwareTest, SerialInputReachesAGuestThatWaitsForItsInterrupt) {
     r = kvmrr("run --board pc --firmware " + fw + " --accel " + kAccel + " --debugcon " + log.string() + " --timeout 300");
     EXPECT_EQ(r.status, 124) << r.out;
     EXPECT_EQ(slurp(log), "");
+}
+
+// The most interrupts `kvmrr dump` shows between two accesses, and whether
+// an input (a serial-in) follows one of them before the next access.
+struct Deliveries {
+    size_t most_between_accesses = 0;
+    bool input_after_one = false;
+};
+
+Deliveries deliveries_in(const std::string& dump) {
+    Deliveries d;
+    size_t run = 0;
+    std::istringstream lines(dump);
+    for (std::string line; std::getline(lines, line);) {
+        if (line.find(" pio ") != std::string::npos || line.find(" mmio ") != std::string::npos) {
+            run = 0;
+        } else if (line.find(" interrupt vector ") != std::string::npos) {
+            d.most_between_accesses = std::max(d.most_between_accesses, ++run);
+        } else if (line.find(" serial-in ") != std::string::npos && run > 0) {
+            d.input_after_one = true;
+        }
+    }
+    return d;
+}
+
+// Interrupts whose handlers make no access (serial_echo_aeoi.bin: the
+// master 8259 in auto-EOI mode, a tick's handler only IRET): between two
+// accesses the recording has several deliveries, with the UART's polls for
+// input at ticks among them: with input, the tick that takes it and then
+// the receive interrupt it raised; without, tick after tick (the run ends
+// at its exit limit). Device replay steps the board through each in turn.
+TEST_F(PcFirmwareTest, InterruptsWithNoAccessBetweenThemReplay) {
+    const std::string fw = std::string(KVMRR_FIRMWARE_DIR) + "/serial_echo_aeoi.bin";
+    const fs::path in = dir_ / "in.txt", log = dir_ / "dc.log", trace = dir_ / "echo.trace", idle = dir_ / "idle.trace";
+    const std::string text = "hello, guest\n";
+    std::ofstream(in) << text;
+    Result r = kvmrr("record --board pc --firmware " + fw + " --accel " + kAccel + " --serial-in " + in.string() +
+                     " --debugcon " + log.string() + " --timeout 60000 -o " + trace.string());
+    EXPECT_EQ(r.status, 0) << r.out;
+    EXPECT_EQ(slurp(log), text);
+    r = kvmrr("dump " + trace.string());
+    EXPECT_NE(r.out.find(" interrupt vector 0x8 "), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find(" interrupt vector 0xc "), std::string::npos) << r.out;
+    EXPECT_GE(deliveries_in(r.out).most_between_accesses, 2u) << r.out;
+    expect_both_replays_reproduce(trace, "guest ended by guest-exit with status 0");
+
+    r = kvmrr("record --board pc --firmware " + fw + " --accel " + kAccel + " --max-exits 40 --timeout 60000 -o " +
+              idle.string());
+    EXPECT_NE(r.out.find("exit limit reached"), std::string::npos) << r.out;
+    r = kvmrr("dump " + idle.string());
+    const Deliveries d = deliveries_in(r.out);
+    EXPECT_GE(d.most_between_accesses, 10u) << r.out;
+    EXPECT_TRUE(d.input_after_one) << r.out;
+    expect_both_replays_reproduce(idle, "guest ended by exit limit reached");
 }
 
 // A guest that waits for timer ticks in a loop that makes no exit
