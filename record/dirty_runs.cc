@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <bit>
+#include <cstdio>
 
 #include "core/error.h"
 
@@ -47,10 +48,11 @@ std::string varint_problem(VarintError err, size_t at) {
 }
 
 // Walks the runs of e, calling fn(first, count) for each; returns what is
-// wrong, or nothing. The single place that decides what a valid encoding
-// is; the text of a problem is only built once one is found.
+// wrong, or nothing (e.dirty_pages not checked with `count_checked`
+// false). The single place that decides what a valid encoding is; the
+// text of a problem is only built once one is found.
 template <typename Fn>
-std::optional<std::string> walk_runs(const DirtyEvent& e, Fn&& fn) {
+std::optional<std::string> walk_runs(const DirtyEvent& e, Fn&& fn, bool count_checked = true) {
     const uint8_t* const begin = e.runs.data();
     const uint8_t* const stop = begin + e.runs.size();
     const uint8_t* p = begin;
@@ -73,7 +75,7 @@ std::optional<std::string> walk_runs(const DirtyEvent& e, Fn&& fn) {
         end += gap + len;
         total += len;
     }
-    if (total != e.dirty_pages)
+    if (count_checked && total != e.dirty_pages)
         return "runs hold " + std::to_string(total) + " dirty pages, the event says " + std::to_string(e.dirty_pages);
     return std::nullopt;
 }
@@ -211,6 +213,66 @@ std::vector<uint64_t> dirty_pages(const DirtyEvent& e) {
     for (const DirtyRun& r : runs)
         for (uint64_t p = r.first; p < r.first + r.count; ++p) pages.push_back(p);
     return pages;
+}
+
+namespace {
+
+// The runs of `a` less those of `b` (each ascending and disjoint), at most
+// `limit` of them, and whether there were more.
+std::vector<DirtyRun> runs_minus(const std::vector<DirtyRun>& a, const std::vector<DirtyRun>& b, size_t limit, bool& more) {
+    std::vector<DirtyRun> out;
+    size_t j = 0;
+    for (const DirtyRun& r : a) {
+        uint64_t at = r.first;
+        const uint64_t end = r.first + r.count;
+        while (j < b.size() && b[j].first + b[j].count <= at) ++j;
+        for (size_t k = j; at < end; ++k) {
+            const uint64_t next = k < b.size() ? std::min(b[k].first, end) : end;
+            if (next > at) {
+                if (out.size() == limit) {
+                    more = true;
+                    return out;
+                }
+                out.push_back({at, next - at});
+            }
+            if (k >= b.size()) break;
+            at = std::max(at, b[k].first + b[k].count);
+        }
+    }
+    return out;
+}
+
+std::string runs_text(const std::vector<DirtyRun>& runs, bool more) {
+    if (runs.empty()) return "none";
+    std::string s;
+    char buf[48];
+    for (const DirtyRun& r : runs) {
+        if (r.count == 1)
+            std::snprintf(buf, sizeof buf, "0x%llx", static_cast<unsigned long long>(r.first));
+        else
+            std::snprintf(buf, sizeof buf, "0x%llx-0x%llx", static_cast<unsigned long long>(r.first),
+                          static_cast<unsigned long long>(r.first + r.count - 1));
+        s += (s.empty() ? "" : " ") + std::string(buf);
+    }
+    return more ? s + " ..." : s;
+}
+
+}  // namespace
+
+std::optional<std::string> dirty_runs_difference(const std::vector<uint8_t>& expected, const std::vector<uint8_t>& actual) {
+    const auto decode = [](const std::vector<uint8_t>& bytes, std::vector<DirtyRun>& runs) {
+        DirtyEvent e;
+        e.pages = UINT64_MAX;
+        e.runs = bytes;  // a copy: a report's, once
+        return !walk_runs(e, [&](uint64_t first, uint64_t count) { runs.push_back({first, count}); }, false);
+    };
+    std::vector<DirtyRun> a, b;
+    if (!decode(expected, a) || !decode(actual, b)) return std::nullopt;
+    constexpr size_t kShown = 6;
+    bool more_a = false, more_b = false;
+    const std::vector<DirtyRun> only_a = runs_minus(a, b, kShown, more_a), only_b = runs_minus(b, a, kShown, more_b);
+    return "pages of the slot dirty only in the recording: " + runs_text(only_a, more_a) +
+           ", only in the replay: " + runs_text(only_b, more_b);
 }
 
 }  // namespace kvmrr

@@ -46,6 +46,11 @@ std::vector<uint64_t> dirty_pages(const DirtyEvent& e);
 // bytes of e.runs.
 std::vector<DirtyRun> dirty_runs(const DirtyEvent& e);
 
+// Two encodings of one slot's runs compared, for a report: the pages
+// (numbered from the slot's first) dirty only in `expected` and only in
+// `actual`, the first few ranges of each; nothing if either is malformed.
+std::optional<std::string> dirty_runs_difference(const std::vector<uint8_t>& expected, const std::vector<uint8_t>& actual);
+
 // What is wrong with e's runs, or nothing; allocates nothing.
 std::optional<std::string> dirty_runs_problem(const DirtyEvent& e);
 

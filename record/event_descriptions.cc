@@ -113,13 +113,20 @@ std::string dirty_runs_text(const void* record) {
     return std::to_string(dirty_runs(d).size());
 }
 
+// Which pages differ, not which byte of the encoding.
+void say_dirty_runs(const FieldValue& expected, const FieldValue& actual, Differences& out) {
+    if (const auto d = dirty_runs_difference(*expected.bytes, *actual.bytes)) out.add("dirty runs: " + *d);
+    else out.add("dirty runs: differ (malformed)");
+}
+
 constexpr Field kDirtyFields[] = {
     field<&DirtyEvent::epoch>("epoch", "epoch", "epoch", Format::Dec),
     field<&DirtyEvent::slot>("slot", "slot", "slot", Format::Dec),
     field<&DirtyEvent::guest_phys>("gpa", "gpa", "guest address", Format::Hex),
     field<&DirtyEvent::pages>("pages", "pages", "pages", Format::Dec),
     field<&DirtyEvent::dirty_pages>("dirty_pages", "dirty", "dirty pages", Format::Dec),
-    field<&DirtyEvent::runs>("runs", "runs", "dirty runs", Format::Bytes, {.human_value = dirty_runs_text}),
+    field<&DirtyEvent::runs>("runs", "runs", "dirty runs", Format::Bytes,
+                                 {.human_value = dirty_runs_text, .say_difference = say_dirty_runs}),
     // When the host read the bitmap is not the guest's doing: not compared.
     field<&DirtyEvent::time_ns>("time_ns", nullptr, nullptr, Format::Dec),
 };

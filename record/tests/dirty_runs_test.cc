@@ -149,5 +149,26 @@ TEST(DirtyRunsTest, MalformedRunsAreRejected) {
     EXPECT_EQ(dirty_runs(big), (std::vector<DirtyRun>{{0, ~0ull}}));
 }
 
+// A replay's report says which pages differ, not which byte of the encoding.
+TEST(DirtyRunsTest, ADifferenceNamesThePagesDirtyOnOneSideOnly) {
+    auto runs_of = [](std::vector<uint64_t> words) { return make_dirty_event(DirtyBitmap{0, 0, 640, std::move(words)}, 0).runs; };
+    // Pages 1-3, 64-127 and 386; against 2-3, 64-65, 70-127, 386 and 400.
+    const auto a = runs_of({0b1110, ~uint64_t{0}, 0, 0, 0, 0, uint64_t{1} << 2});
+    const auto b = runs_of({0b1100, ~uint64_t{0} & ~uint64_t{0b111100}, 0, 0, 0, 0, uint64_t{1} << 2 | uint64_t{1} << 16});
+    EXPECT_EQ(dirty_runs_difference(a, b),
+              "pages of the slot dirty only in the recording: 0x1 0x42-0x45, only in the replay: 0x190");
+    EXPECT_EQ(dirty_runs_difference(b, a),
+              "pages of the slot dirty only in the recording: 0x190, only in the replay: 0x1 0x42-0x45");
+    EXPECT_EQ(dirty_runs_difference(a, {}),
+              "pages of the slot dirty only in the recording: 0x1-0x3 0x40-0x7f 0x182, only in the replay: none");
+    // Every other page against none: the first six ranges, then "...".
+    const auto many = runs_of({0x5555555555555555ull});
+    EXPECT_EQ(dirty_runs_difference({}, many),
+              "pages of the slot dirty only in the recording: none, only in the replay: 0x0 0x2 0x4 0x6 0x8 0xa ...");
+    // A malformed side: nothing to say.
+    EXPECT_EQ(dirty_runs_difference(a, {0x80}), std::nullopt);
+    EXPECT_EQ(dirty_runs_difference({1, 0}, a), std::nullopt);
+}
+
 }  // namespace
 }  // namespace kvmrr
