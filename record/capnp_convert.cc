@@ -277,6 +277,7 @@ void header_to_capnp(const TraceHeader& h, schema::TraceHeader::Builder b) {
     set_text(h.stop_at_output, [&](auto t) { o.setStopAtOutput(t); });
     o.setLaxMmio(h.lax_mmio);
     o.setTicksBetweenExits(h.ticks_between_exits);
+    o.setDeterministicCpu(h.deterministic_cpu);
 
     b.setStartTimeNs(h.start_time_ns);
     set_text(h.accelerator, [&](auto t) { b.setAccelerator(t); });
@@ -332,6 +333,7 @@ TraceHeader header_from_capnp(schema::TraceHeader::Reader r) {
     h.stop_at_output = str(o.getStopAtOutput());
     h.lax_mmio = o.getLaxMmio();
     h.ticks_between_exits = o.getTicksBetweenExits();
+    h.deterministic_cpu = o.getDeterministicCpu();
     h.max_exits = o.getMaxExits();
     h.timeout_ms = o.getTimeoutMs();
     h.dirty_mode = str(o.getDirtyMode());

@@ -3,6 +3,7 @@
 #include <sys/utsname.h>
 #include <time.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 
@@ -59,6 +60,8 @@ RecordReport record_guest(const RecordRequest& req) {
     h.clock = clock_mode_name(req.run.clock);
     h.stop_at_output = req.run.stop_at_output;
     h.ticks_between_exits = req.run.ticks_between_exits;
+    h.deterministic_cpu = req.run.deterministic_cpu;
+    if (h.deterministic_cpu) h.min_reader_version = std::max(h.min_reader_version, kTraceDeterministicCpuVersion);
     // Which accelerator ran: a guest replay on the other one names it when
     // a dirty bitmap differs (replay_guest).
     h.accelerator = accel_name(session.accel());

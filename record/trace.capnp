@@ -109,6 +109,7 @@ struct RecordOptions {
   stopAtOutput @7 :Text;          # format 5: the run ended once this appeared on the serial port or debug console
   laxMmio @8 :Bool;               # format 6: --lax-mmio (MMIO to unmapped memory reads all ones, the run goes on)
   ticksBetweenExits @9 :Bool;     # format 7: --ticks-between-exits (interrupts also came between exits: no guest replay)
+  deterministicCpu @10 :Bool;     # format 10: --deterministic-cpu (CPUID without the TSC and RDRAND/RDSEED)
 }
 
 struct RegionDesc {

@@ -36,13 +36,18 @@ namespace kvmrr {
 // firmware other CMOS bytes and maybe another geometry).
 // Version 9 adds RunEnd.betweenExits (a field an older reader may
 // ignore: its guest replay then compares such an end's registers).
+// Version 10 adds --deterministic-cpu to the header's options (a field; a
+// trace with it on asks for a reader of version 10,
+// kTraceDeterministicCpuVersion, since an older one would replay the guest
+// with a CPUID that has the features the recording hid).
 // This build still reads versions 1 to 3.
-constexpr uint32_t kTraceFormatVersion = 9;
+constexpr uint32_t kTraceFormatVersion = 10;
 constexpr uint32_t kTraceMinReaderVersion = 4;
 constexpr uint32_t kTraceInlineAccessVersion = 4;  // the first that writes Event.access
 constexpr uint32_t kTraceInterruptVersion = 5;     // the first with interrupt events
 constexpr uint32_t kTraceDiskVersion = 7;          // the first with the pc board's IDE disk
 constexpr uint32_t kTraceDiskGeometryVersion = 8;  // the first with that disk's geometry
+constexpr uint32_t kTraceDeterministicCpuVersion = 10;  // the first with --deterministic-cpu
 constexpr uint32_t kNoRegion = 0xffffffff;
 
 struct RegsRecord {
@@ -282,6 +287,7 @@ struct TraceHeader {
     std::string dirty_mode = "bitmap";
     bool lax_mmio = false;         // MMIO to unmapped memory read all ones instead of ending the run (format 6)
     bool ticks_between_exits = false;  // interrupts also came between exits, where guest replay cannot put them (format 7)
+    bool deterministic_cpu = false;    // CPUID without the TSC and RDRAND/RDSEED (format 10)
     int64_t start_time_ns = 0;
     std::vector<RegionRecord> regions;
     std::string accelerator;  // "kvm" or "emu"; empty in traces before format 2 (KVM only then)

@@ -261,7 +261,8 @@ std::string format_header(const TraceHeader& h) {
          ", max exits " + num(h.max_exits) + ", timeout " +
          num(h.timeout_ms) + " ms" + (h.clock.empty() ? std::string() : ", clock " + word(h.clock)) +
          (h.stop_at_output.empty() ? std::string() : ", stop at output " + word(h.stop_at_output)) +
-         (h.lax_mmio ? ", lax MMIO" : "") + (h.ticks_between_exits ? ", ticks between exits" : ""));
+         (h.lax_mmio ? ", lax MMIO" : "") + (h.ticks_between_exits ? ", ticks between exits" : "") +
+         (h.deterministic_cpu ? ", deterministic CPU" : ""));
     line("regions: " + num(h.regions.size()) + " at the start");
     for (const RegionRecord& r : h.regions) line("  " + num(r.id) + " " + word(r.name) + " " + word(r.kind));
     return s;

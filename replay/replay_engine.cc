@@ -67,6 +67,7 @@ ReplayEngine::ReplayEngine(TraceReader& reader, const ReplayOptions& options, Ac
     c.disk_sectors = h_.disk_sectors;
     c.disk_geometry = h_.disk_geometry;
     if (!h_.clock.empty()) c.clock = parse_clock_mode(h_.clock);
+    c.deterministic_cpu = h_.deterministic_cpu;
     c.stop_at_output = h_.stop_at_output;  // the recording ended there, and so does the run
     c.serial_out = [](uint8_t) {};
     c.accel = accel;

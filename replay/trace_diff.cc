@@ -32,6 +32,8 @@ void compare_headers(const TraceHeader& a, const TraceHeader& b, std::vector<std
     };
     field("devices", a.devices == b.devices, devices(a), devices(b));
     field("lax MMIO", a.lax_mmio == b.lax_mmio, a.lax_mmio ? "on" : "off", b.lax_mmio ? "on" : "off");
+    field("deterministic CPU", a.deterministic_cpu == b.deterministic_cpu, a.deterministic_cpu ? "on" : "off",
+          b.deterministic_cpu ? "on" : "off");
     field("vCPUs", a.vcpu_count == b.vcpu_count, std::to_string(a.vcpu_count), std::to_string(b.vcpu_count));
     field("initial registers", a.initial_regs == b.initial_regs, "", "");
     field("dirty-log mode", a.dirty_mode == b.dirty_mode, a.dirty_mode, b.dirty_mode);

@@ -106,6 +106,7 @@ struct GuestCli {
     uint64_t max_exits = 0, timeout_ms = 0;
     bool lax = false;
     bool ticks_between_exits = false;
+    bool deterministic_cpu = false;
 };
 
 void add_guest_options(CLI::App* cmd, GuestRunRequest& req, GuestCli& gc, std::string& machine_file, std::string& ram) {
@@ -147,6 +148,10 @@ void add_guest_options(CLI::App* cmd, GuestRunRequest& req, GuestCli& gc, std::s
                   "With --board pc and the host clock: stop a guest that runs without exits when a timer falls due, "
                   "and deliver the tick (a kernel that waits for one in a loop needs it); guest replay cannot find "
                   "those points again, device replay reproduces the run");
+    cmd->add_flag("--deterministic-cpu", gc.deterministic_cpu,
+                  "Hide the time-stamp counter and RDRAND/RDSEED from the guest's CPUID: their results come from "
+                  "the host, on KVM uncaught, so a guest that uses them does not replay; without them a guest "
+                  "times itself through the PIT and the PM timer, whose readings are recorded");
     cmd->add_option("--accel", gc.accel,
                     "Accelerator: kvm (needs /dev/kvm), emu (the Unicorn emulator, runs anywhere) or auto "
                     "(kvm where /dev/kvm can be used, else emu; the default)")
@@ -215,6 +220,7 @@ void finish_guest_request(GuestRunRequest& req, const GuestCli& gc, const Machin
         req.layout = layout;
     }
     req.guest.mode = gc.mode == "real" ? CpuMode::Real : CpuMode::Long;
+    req.deterministic_cpu = gc.deterministic_cpu;
     req.limits.max_exits = gc.max_exits;
     req.limits.timeout = std::chrono::milliseconds(gc.timeout_ms);
     req.policy.stop_on_unassigned_mmio = !gc.lax;

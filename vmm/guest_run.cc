@@ -123,6 +123,7 @@ SessionConfig GuestRunRequest::session_config() const {
     c.disk_sectors = disk_sectors;
     c.disk_geometry = disk_geometry;
     c.ticks_between_exits = ticks_between_exits;
+    c.deterministic_cpu = deterministic_cpu;
     c.clock = clock;
     c.debugcon_out = debugcon_out;
     c.stop_at_output = stop_at_output;

@@ -55,6 +55,7 @@ struct GuestRunRequest {
     uint64_t disk_sectors = 0;      // the pc board: --disk's size in sectors (its IDE disk)
     std::optional<IdeGeometry> disk_geometry;  // and its geometry (pc_disk_geometry)
     bool ticks_between_exits = false;  // the pc board: --ticks-between-exits
+    bool deterministic_cpu = false;    // --deterministic-cpu (SessionConfig)
     ClockMode clock = ClockMode::Host;
     std::function<void(uint8_t)> debugcon_out;
     std::string stop_at_output;

@@ -4,7 +4,9 @@
 #include "core/emu/emu_vm.h"
 #include "core/error.h"
 #include "core/kvm/kvm.h"
+#include "core/kvm/kvm_pvm.h"
 #include "core/vcpu/cpu_setup.h"
+#include "core/vcpu/hidden_cpuid.h"
 #include "vmm/pc_board.h"
 #include "vmm/replay_vm.h"
 
@@ -51,6 +53,18 @@ Session::Session(const SessionConfig& config, HostInputs& inputs, SessionObserve
     AccelChoice choice = choose_accel(config.accel, config.board);
     accel_ = choice.accel;
     fallback_reason_ = std::move(choice.fallback_reason);
+    // On kvm-pvm the guest's CPUID is the host's whatever KVM_SET_CPUID2
+    // says (seen with fixtures/firmware/tsc_probe.bin): left to choose,
+    // --deterministic-cpu takes the emulator there; asked for KVM, it
+    // refuses rather than hide nothing.
+    if (accel_ == Accel::Kvm && config.deterministic_cpu && config.accel == Accel::Auto && host_kvm_is_pvm()) {
+        accel_ = Accel::Emu;
+        fallback_reason_ = kvm_pvm_limits() + ", and shows its guests the host's own CPUID, which --deterministic-cpu "
+                           "cannot change there";
+    }
+    if (accel_ == Accel::Kvm && config.deterministic_cpu && host_kvm_is_pvm())
+        throw Error("--deterministic-cpu cannot hide anything on this host's KVM: " + kvm_pvm_limits() +
+                    ", and shows its guests the host's own CPUID; use --accel emu");
     if (accel_ == Accel::Emu && config.dirty_mode == DirtyLogMode::Ring)
         throw Error("the dirty ring is a KVM feature and this run is on the emulator" +
                     (fallback_reason_.empty() ? std::string() : " (" + fallback_reason_ + ")") +
@@ -77,11 +91,13 @@ Session::Session(const SessionConfig& config, HostInputs& inputs, SessionObserve
         // that QEMU's TCG and the emulator do not offer either.
         if (config.board == Board::Pc)
             std::erase_if(cpuid, [](const kvm_cpuid_entry2& e) { return e.function >= 0x40000000 && e.function < 0x50000000; });
+        if (config.deterministic_cpu) hide_nondeterministic_cpuid(cpuid);
         vcpu->set_cpuid(cpuid);
         vcpu_ = std::move(vcpu);
     } else if (accel_ == Accel::Emu) {
         auto vcpu = std::make_unique<EmuVcpu>(static_cast<EmuVm&>(*vm_), 0);
         vcpu->use_pc_cpuid(config.board == Board::Pc);
+        vcpu->hide_nondeterministic_cpuid(config.deterministic_cpu);
         vcpu_ = std::move(vcpu);
     }
     // On the virtual clock the guest's TSC is the board's time too, where

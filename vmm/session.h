@@ -45,6 +45,9 @@ struct SessionConfig {
     std::optional<IdeGeometry> disk_geometry;               // pc: its geometry (pc_disk_geometry)
     bool ticks_between_exits = false;                       // pc, host clock: timers stop a guest between exits
     ClockMode clock = ClockMode::Host;
+    // The guest's CPUID without the time-stamp counter and the random
+    // number instructions (core/vcpu/hidden_cpuid.h), on either accelerator.
+    bool deterministic_cpu = false;
     std::function<void(uint8_t)> serial_out;  // every byte the guest sends on the UART
     std::function<void(uint8_t)> debugcon_out;  // pc: every byte written to the debug console
     // The run ends (reason "output matched") once this text has appeared

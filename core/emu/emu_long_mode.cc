@@ -16,9 +16,11 @@
 // delivering it, in every mode; the error code comes from
 // emu/exception_state.h.
 #include <iterator>
+#include <utility>
 
 #include "core/emu/emu_vcpu_impl.h"
 #include "core/emu/exception_state.h"
+#include "core/vcpu/hidden_cpuid.h"
 #include "core/error.h"
 
 namespace kvmrr {
@@ -60,8 +62,19 @@ constexpr int kFpuRegs[] = {
 
 void EmuVcpu::Impl::fix_cpuid() {
     const uint32_t leaf = std::exchange(cpuid_fix_leaf, 0);
-    uint32_t edx = read32(eng.uc(), UC_X86_REG_EDX) | (leaf == 1 ? kLeaf1Edx : kLeaf80000001Edx);
-    uc_reg_write(eng.uc(), UC_X86_REG_EDX, &edx);
+    uc_engine* uc = eng.uc();
+    if (pc_cpuid.load(std::memory_order_relaxed) && (leaf == 1 || leaf == 0x80000001)) {
+        uint32_t edx = read32(uc, UC_X86_REG_EDX) | (leaf == 1 ? kLeaf1Edx : kLeaf80000001Edx);
+        uc_reg_write(uc, UC_X86_REG_EDX, &edx);
+    }
+    if (!hidden_cpuid.load(std::memory_order_relaxed)) return;
+    for (const auto& [uc_reg, reg] : {std::pair{UC_X86_REG_EAX, CpuidReg::Eax}, std::pair{UC_X86_REG_EBX, CpuidReg::Ebx},
+                                     std::pair{UC_X86_REG_ECX, CpuidReg::Ecx}, std::pair{UC_X86_REG_EDX, CpuidReg::Edx}}) {
+        const uint32_t hide = nondeterministic_cpuid_bits(leaf, cpuid_fix_subleaf, reg);
+        if (!hide) continue;
+        uint32_t v = read32(uc, uc_reg) & ~hide;
+        uc_reg_write(uc, uc_reg, &v);
+    }
 }
 
 bool EmuVcpu::Impl::long_mode_step(const uint8_t* code, uint64_t addr, uint32_t size) {

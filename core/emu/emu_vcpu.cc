@@ -112,9 +112,15 @@ void on_block(uc_engine*, uint64_t address, uint32_t size, void* user) {
 
 int on_cpuid(uc_engine* uc, void* user) {
     auto* v = static_cast<Impl*>(user);
-    if (v->pc_cpuid.load(std::memory_order_relaxed)) {
+    const bool pc = v->pc_cpuid.load(std::memory_order_relaxed);
+    const bool hidden = v->hidden_cpuid.load(std::memory_order_relaxed);
+    if (pc || hidden) {
+        // Leaf 0 is never fixed: it stands for none.
         const uint32_t leaf = read32(uc, UC_X86_REG_EAX);
-        if (leaf == 1 || leaf == 0x80000001) v->cpuid_fix_leaf = leaf;
+        if ((pc && (leaf == 1 || leaf == 0x80000001)) || (hidden && leaf != 0)) {
+            v->cpuid_fix_leaf = leaf;
+            v->cpuid_fix_subleaf = read32(uc, UC_X86_REG_ECX);
+        }
     }
     return 0;  // Unicorn runs the instruction
 }
@@ -599,6 +605,8 @@ void EmuVcpu::inject_interrupt(uint8_t vector) {
 void EmuVcpu::request_interrupt_window(bool on) { impl_->window_wanted = on; }
 
 void EmuVcpu::use_pc_cpuid(bool on) { impl_->pc_cpuid = on; }
+
+void EmuVcpu::hide_nondeterministic_cpuid(bool on) { impl_->hidden_cpuid = on; }
 
 bool EmuVcpu::set_tsc_source(TscSource* source) {
     impl_->hs.quiesce();  // the hook reads it while the guest runs

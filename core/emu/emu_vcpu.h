@@ -98,6 +98,9 @@ public:
     // TSC, MSR, PAE, PGE). The pc board, whose local APIC is at 0xfee00000,
     // shows them, as KVM does (see EmuVcpu::Impl::fix_cpuid).
     void use_pc_cpuid(bool on);
+    // --deterministic-cpu: CPUID without the features of
+    // core/vcpu/hidden_cpuid.h, as KVM's then shows it.
+    void hide_nondeterministic_cpuid(bool on);
 
     // Whether the guest has its own IVT/IDT (a PC guest running firmware):
     // then `int n`, `int3` and `into` go through them as on a CPU. Off for

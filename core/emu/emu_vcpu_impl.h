@@ -220,7 +220,8 @@ struct EmuVcpu::Impl final : emu::MmioSink {
     // Moves the guest to a Long64 engine, at CS:RIP with RSP (CS's GDT
     // descriptor given); false with `why` when the engine refuses.
     bool enter_long_mode(uint16_t cs, uint64_t rip, uint64_t rsp, uint64_t descriptor, std::string& why);
-    // CPUID's result for cpuid_fix_leaf, as the pc board shows it.
+    // CPUID's result for cpuid_fix_leaf, as the pc board shows it, less
+    // what --deterministic-cpu hides.
     void fix_cpuid();
     // Unicorn 2.0.1 walks the guest's page tables for faults and
     // permissions, then accesses the linear address as if it were the
@@ -362,6 +363,7 @@ struct EmuVcpu::Impl final : emu::MmioSink {
     // The same for the CPUID leaves the pc board shows more of (the CPUID
     // hook sees the leaf before the instruction runs, not its result).
     uint32_t cpuid_fix_leaf = 0;
+    uint32_t cpuid_fix_subleaf = 0;
 
     // Long mode entered from a Legacy32 engine (emu_long_mode.cc). Its
     // EFER keeps none of LME, LMA, SCE, NXE (its CPUID has no long mode),
@@ -381,6 +383,7 @@ struct EmuVcpu::Impl final : emu::MmioSink {
     std::atomic<bool> guest_vectors{false};
     TscSource* tsc_source = nullptr;
     std::atomic<bool> pc_cpuid{false};
+    std::atomic<bool> hidden_cpuid{false};  // --deterministic-cpu
     bool ran = false;                     // run() since set_sregs
     std::optional<std::string> failed_injection;  // a Shutdown for the next run()
 

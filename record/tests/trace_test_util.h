@@ -57,6 +57,7 @@ inline TraceHeader sample_header() {
     h.timeout_ms = 30000;
     h.dirty_mode = "bitmap";
     h.lax_mmio = true;
+    h.deterministic_cpu = true;
     h.start_time_ns = 1700000000123456789;
     h.regions = {{1, "uart16550", "io"}, {2, "ram", "ram"}, {3, "entropy", "io"}};
     return h;

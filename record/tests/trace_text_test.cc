@@ -226,7 +226,7 @@ TEST(TraceTextTest, RegionNamesLearnFromRegionDefEvents) {
 
 TEST(TraceTextTest, HeaderForInspect) {
     const std::string s = format_header(sample_header());
-    for (const char* want : {"format version: 9 (readers from version 4)\n", "kvmrr version: 0.1.0-test\n",
+    for (const char* want : {"format version: 10 (readers from version 4)\n", "kvmrr version: 0.1.0-test\n",
                              "recorded at: 2023-11-14T22:13:20.123456789Z\n",
                              "machine: ram 128 MiB, rom 256 KiB, rom low alias off\n",
                              "  window uart16550 io 0x3f8 size 0x8\n", "  device entropy model 1\n",
@@ -236,7 +236,7 @@ TEST(TraceTextTest, HeaderForInspect) {
                              "host: accelerator kvm, kernel 6.1.0-test, KVM API 12, manual dirty log protect on, max memslots 509\n",
                              "  capability KVM_CAP_NR_MEMSLOTS -5\n",
                              "options: dirty log bitmap, every 1000 exits and 50 ms (0: off), max exits 1000000, "
-                             "timeout 30000 ms, lax MMIO\n",
+                             "timeout 30000 ms, lax MMIO, deterministic CPU\n",
                              "regions: 3 at the start\n", "  3 entropy io\n"}) {
         EXPECT_NE(s.find(want), std::string::npos) << "missing: " << want << "in:\n" << s;
     }

@@ -237,6 +237,21 @@ TEST(KvmrrCli, OnKvmPvmThePcBoardRunsOnTheEmulatorAndSaysWhy) {
     EXPECT_NE(r.out.find("running on the Unicorn emulator"), std::string::npos) << r.out;
 }
 
+// kvm-pvm shows its guests the host's own CPUID, whatever kvmrr sets: left
+// to choose, --deterministic-cpu runs on the emulator there (even kvmrr's
+// own board, which otherwise takes KVM), and --accel kvm is refused.
+TEST(KvmrrCli, OnKvmPvmADeterministicCpuRunsOnTheEmulator) {
+    if (!KvmSystem::unavailable_reason().empty() || !host_kvm_is_pvm()) GTEST_SKIP() << "this host's KVM is not kvm-pvm";
+    Result r = kvmrr("run --guest hello --deterministic-cpu");
+    EXPECT_EQ(r.status, 0) << r.out;
+    EXPECT_NE(r.out.find("which --deterministic-cpu cannot change there); running on the Unicorn emulator"),
+              std::string::npos)
+        << r.out;
+    r = kvmrr("run --guest hello --deterministic-cpu --accel kvm");
+    EXPECT_EQ(r.status, 2) << r.out;
+    EXPECT_NE(r.out.find("--deterministic-cpu cannot hide anything on this host's KVM"), std::string::npos) << r.out;
+}
+
 TEST(KvmrrCli, RunOnTheEmulatorPrintsTheGuestsOutput) {
     const Result r = kvmrr("run --guest hello --accel emu");
     EXPECT_EQ(r.status, 0) << r.out;

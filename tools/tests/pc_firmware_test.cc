@@ -164,6 +164,43 @@ TEST_P(TimeStampCounter, IsTheVirtualClockOnTheEmulatorAndALeakOnKvm) {
 
 INSTANTIATE_TEST_SUITE_P(Probe, TimeStampCounter, ::testing::Values("real"));
 
+// --deterministic-cpu hides the time-stamp counter and the random number
+// instructions from CPUID (core/vcpu/hidden_cpuid.h), on either
+// accelerator: tsc_probe.bin's last line has leaf 1's ECX and EDX, leaf 7's
+// EBX and leaf 0x80000001's EDX. Without it the pc board shows a TSC. The
+// trace keeps the option, so a replay shows the guest the same CPUID (on
+// the emulator, where the probe's RDTSCs are the virtual clock, guest
+// replay reproduces the run).
+TEST_F(PcFirmwareTest, ADeterministicCpuHidesTheTimeStampCounterAndRandomNumbers) {
+    const std::string probe = std::string(KVMRR_FIRMWARE_DIR) + "/tsc_probe.bin";
+    for (const bool hidden : {false, true}) {
+        const fs::path trace = dir_ / "probe.trace", log = dir_ / "probe.log";
+        Result r = kvmrr("record --board pc --firmware " + probe + " --accel " + kAccel + " --clock virtual --debugcon " +
+                         log.string() + (hidden ? " --deterministic-cpu" : "") + " -o " + trace.string());
+        ASSERT_EQ(r.status, 0) << r.out;
+        const std::string out = slurp(log);
+        const size_t at = out.find("cpuid ");
+        ASSERT_NE(at, std::string::npos) << out;
+        std::istringstream words(out.substr(at + 6));
+        uint32_t leaf1_ecx = 0, leaf1_edx = 0, leaf7_ebx = 0, ext1_edx = 0;
+        words >> std::hex >> leaf1_ecx >> leaf1_edx >> leaf7_ebx >> ext1_edx;
+        ASSERT_FALSE(words.fail()) << out;
+        EXPECT_EQ((leaf1_edx >> 4) & 1, hidden ? 0u : 1u) << out;  // TSC
+        if (hidden) {
+            EXPECT_EQ(leaf1_ecx & (1u << 24 | 1u << 30), 0u) << out;  // TSC deadline, RDRAND
+            EXPECT_EQ(leaf7_ebx & (1u << 1 | 1u << 18), 0u) << out;   // TSC_ADJUST, RDSEED
+            EXPECT_EQ(ext1_edx & (1u << 27), 0u) << out;              // RDTSCP
+        }
+        EXPECT_NE(leaf1_edx & 1, 0u) << out;  // the FPU, and the rest, still there
+        r = kvmrr("inspect " + trace.string());
+        EXPECT_EQ(r.out.find("deterministic CPU") != std::string::npos, hidden) << r.out;
+        if (kAccel == "emu") {
+            r = kvmrr("replay --guest --accel emu " + trace.string());
+            EXPECT_EQ(r.status, 0) << r.out;
+        }
+    }
+}
+
 // The golden string_io trace was recorded on KVM: a recording on this
 // accelerator makes the same exits (one per `rep outsb` element, `rep ins`
 // in KVM's batches), so `diff` finds them the same, and the trace
