@@ -69,6 +69,19 @@ protected:
         EXPECT_NE(r.out.find(guest_says), std::string::npos) << r.out;
     }
 
+    // Records serial_echo.S's `firmware` with `text` as its serial input,
+    // which it must echo to the debug console and end (status 0); returns
+    // `kvmrr dump` of the trace.
+    Result record_echo(const std::string& firmware, const std::string& text, const fs::path& trace) {
+        const fs::path in = dir_ / "in.txt", log = dir_ / "dc.log";
+        std::ofstream(in) << text;
+        const Result r = kvmrr("record --board pc --firmware " + firmware + " --accel " + kAccel + " --serial-in " +
+                               in.string() + " --debugcon " + log.string() + " --timeout 60000 -o " + trace.string());
+        EXPECT_EQ(r.status, 0) << r.out;
+        EXPECT_EQ(slurp(log), text);
+        return kvmrr("dump " + trace.string());
+    }
+
     fs::path dir_;
 };
 
@@ -286,14 +299,9 @@ TEST_F(PcFirmwareTest, AHaltThatNoInterruptCanEndEndsTheRun) {
 // replays reproduce it. With no input the guest waits until its time limit.
 TEST_F(PcFirmwareTest, SerialInputReachesAGuestThatWaitsForItsInterrupt) {
     const std::string fw = std::string(KVMRR_FIRMWARE_DIR) + "/serial_echo.bin";
-    const fs::path in = dir_ / "in.txt", log = dir_ / "dc.log", trace = dir_ / "echo.trace";
+    const fs::path log = dir_ / "dc.log", trace = dir_ / "echo.trace";
     const std::string text = "hello, guest\nmore\n";
-    std::ofstream(in) << text;
-    Result r = kvmrr("record --board pc --firmware " + fw + " --accel " + kAccel + " --serial-in " + in.string() +
-                     " --debugcon " + log.string() + " --timeout 60000 -o " + trace.string());
-    EXPECT_EQ(r.status, 0) << r.out;
-    EXPECT_EQ(slurp(log), text);
-    r = kvmrr("dump " + trace.string());
+    Result r = record_echo(fw, text, trace);
     EXPECT_GE(count_of(r.out, " interrupt vector 0xc "), 1u) << r.out;
     EXPECT_GE(count_of(r.out, " serial-in 0x"), text.size()) << r.out;
     expect_both_replays_reproduce(trace, "guest ended by guest-exit with status 0");
@@ -334,14 +342,8 @@ Deliveries deliveries_in(const std::string& dump) {
 // at its exit limit). Device replay steps the board through each in turn.
 TEST_F(PcFirmwareTest, InterruptsWithNoAccessBetweenThemReplay) {
     const std::string fw = std::string(KVMRR_FIRMWARE_DIR) + "/serial_echo_aeoi.bin";
-    const fs::path in = dir_ / "in.txt", log = dir_ / "dc.log", trace = dir_ / "echo.trace", idle = dir_ / "idle.trace";
-    const std::string text = "hello, guest\n";
-    std::ofstream(in) << text;
-    Result r = kvmrr("record --board pc --firmware " + fw + " --accel " + kAccel + " --serial-in " + in.string() +
-                     " --debugcon " + log.string() + " --timeout 60000 -o " + trace.string());
-    EXPECT_EQ(r.status, 0) << r.out;
-    EXPECT_EQ(slurp(log), text);
-    r = kvmrr("dump " + trace.string());
+    const fs::path trace = dir_ / "echo.trace", idle = dir_ / "idle.trace";
+    Result r = record_echo(fw, "hello, guest\n", trace);
     EXPECT_NE(r.out.find(" interrupt vector 0x8 "), std::string::npos) << r.out;
     EXPECT_NE(r.out.find(" interrupt vector 0xc "), std::string::npos) << r.out;
     EXPECT_GE(deliveries_in(r.out).most_between_accesses, 2u) << r.out;
