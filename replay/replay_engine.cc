@@ -143,7 +143,6 @@ void ReplayEngine::queue_inputs(std::span<const TraceEvent> group) {
 void ReplayEngine::board_step(std::span<const TraceEvent> group, bool after_exit) {
     InterruptSource* irq = session_->machine().interrupts();
     if (!irq) return;
-    if (after_exit) irq->count_exit();
     // The run loop ends the run there, before asking the board anything.
     const GuestExitRequest& req = session_->machine().exit_request();
     if (req.requested || req.reset || req.output_matched) return;
@@ -163,10 +162,7 @@ void ReplayEngine::board_step(std::span<const TraceEvent> group, bool after_exit
     };
     // After an exit the loop asks the board at once; before the first, it
     // asks only when a kick stopped the guest, which the readings show.
-    if (after_exit) {
-        pending = irq->interrupt_pending();
-        asked = true;
-    }
+    if (after_exit) step();
     const auto step_until = [&](size_t keep) {
         for (size_t left = inputs_.pending(); left > keep;) {
             step();

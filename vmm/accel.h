@@ -27,10 +27,12 @@ struct AccelChoice {
 // others stay as they are. A kvm-pvm host's KVM (core/kvm/kvm_pvm.h) runs
 // only 64-bit code natively and fails on much of the real-mode and 32-bit
 // code the pc board's firmware runs from its reset vector: Auto takes the
-// emulator for that board there (--accel kvm still tries KVM).
-AccelChoice choose_accel(Accel a, Board board);
+// emulator for that board there (--accel kvm still tries KVM), and for a
+// --deterministic-cpu run on either board, since kvm-pvm shows its guests
+// the host's CPUID whatever kvmrr sets.
+AccelChoice choose_accel(Accel a, Board board, bool deterministic_cpu);
 // The rule itself, given what the host offers: `kvm_unavailable` is
 // KvmSystem::unavailable_reason(), `kvm_pvm` host_kvm_is_pvm().
-AccelChoice choose_accel(Accel a, Board board, const std::string& kvm_unavailable, bool kvm_pvm);
+AccelChoice choose_accel(Accel a, Board board, bool deterministic_cpu, const std::string& kvm_unavailable, bool kvm_pvm);
 
 }  // namespace kvmrr

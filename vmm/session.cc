@@ -50,18 +50,13 @@ Session::Session(const SessionConfig& config, HostInputs& inputs, SessionObserve
                         watch_output(config.debugcon_out, config.stop_at_output, [this] { machine_->request_output_stop(); }),
                         dma_tap(observer), dma_read_tap(observer)},
           inputs)) {
-    AccelChoice choice = choose_accel(config.accel, config.board);
+    AccelChoice choice = choose_accel(config.accel, config.board, config.deterministic_cpu);
     accel_ = choice.accel;
     fallback_reason_ = std::move(choice.fallback_reason);
     // On kvm-pvm the guest's CPUID is the host's whatever KVM_SET_CPUID2
     // says (seen with fixtures/firmware/tsc_probe.bin): left to choose,
-    // --deterministic-cpu takes the emulator there; asked for KVM, it
-    // refuses rather than hide nothing.
-    if (accel_ == Accel::Kvm && config.deterministic_cpu && config.accel == Accel::Auto && host_kvm_is_pvm()) {
-        accel_ = Accel::Emu;
-        fallback_reason_ = kvm_pvm_limits() + ", and shows its guests the host's own CPUID, which --deterministic-cpu "
-                           "cannot change there";
-    }
+    // --deterministic-cpu takes the emulator there (choose_accel); asked
+    // for KVM, it refuses rather than hide nothing.
     if (accel_ == Accel::Kvm && config.deterministic_cpu && host_kvm_is_pvm())
         throw Error("--deterministic-cpu cannot hide anything on this host's KVM: " + kvm_pvm_limits() +
                     ", and shows its guests the host's own CPUID; use --accel emu");

@@ -24,18 +24,17 @@ struct CpuidBits {
     uint32_t subleaf;
     CpuidReg reg;
     uint32_t bits;
-    const char* feature;
 };
 
 // Intel SDM vol. 2A, CPUID; AMD APM vol. 3, appendix E.
 inline constexpr CpuidBits kNondeterministicCpuid[] = {
-    {1, false, 0, CpuidReg::Edx, 1u << 4, "TSC (RDTSC)"},
-    {1, false, 0, CpuidReg::Ecx, 1u << 24, "TSC-deadline timer"},
-    {1, false, 0, CpuidReg::Ecx, 1u << 30, "RDRAND"},
-    {7, true, 0, CpuidReg::Ebx, 1u << 1, "IA32_TSC_ADJUST"},
-    {7, true, 0, CpuidReg::Ebx, 1u << 18, "RDSEED"},
-    {0x80000001, false, 0, CpuidReg::Edx, 1u << 27, "RDTSCP"},
-    {0x80000007, false, 0, CpuidReg::Edx, 1u << 8, "invariant TSC"},
+    {1, false, 0, CpuidReg::Edx, 1u << 4},    // TSC (RDTSC)
+    {1, false, 0, CpuidReg::Ecx, 1u << 24},   // TSC-deadline timer
+    {1, false, 0, CpuidReg::Ecx, 1u << 30},   // RDRAND
+    {7, true, 0, CpuidReg::Ebx, 1u << 1},     // IA32_TSC_ADJUST
+    {7, true, 0, CpuidReg::Ebx, 1u << 18},    // RDSEED
+    {0x80000001, false, 0, CpuidReg::Edx, 1u << 27},  // RDTSCP
+    {0x80000007, false, 0, CpuidReg::Edx, 1u << 8},   // invariant TSC
 };
 
 // The bits of `reg` in the result of CPUID leaf `leaf`, subleaf `subleaf`,
