@@ -6,6 +6,8 @@
 // every answer, and replay can serve the answers from a trace.
 #pragma once
 
+#include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <optional>
 #include <span>
@@ -23,6 +25,14 @@ public:
     virtual void entropy(std::span<uint8_t> out) = 0;
     // The next byte of serial input, if one is waiting.
     virtual std::optional<uint8_t> serial_in() = 0;
+    // For a guest that waits for serial input and nothing else: blocks
+    // until serial_in() has something to say (a byte, or that the input
+    // ended or there is none), true; false once `until` passes or `stop`
+    // (when given) is set first. Not an input itself: only the serial_in()
+    // calls that follow are recorded, and replay, which has no host to
+    // wait for, says true exactly where the recording asked next.
+    virtual bool wait_for_serial_in(std::chrono::steady_clock::time_point until,
+                                    const std::atomic<int>* stop) = 0;
     // Reads from the disk backing store; bytes past its end read as zero.
     virtual void disk_read(uint64_t offset, std::span<uint8_t> out) = 0;
     // Writes go to the backing store too: the disk is the one input a guest

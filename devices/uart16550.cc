@@ -140,8 +140,10 @@ void Uart16550::write_register(uint64_t offset, uint64_t value, unsigned) {
     }
 }
 
-void Uart16550::poll_at_tick() {
-    if (loopback() || !(ier_ & kIerRxData) || !rx_fifo_.empty()) return;
+bool Uart16550::awaits_input() const { return !loopback() && (ier_ & kIerRxData) && rx_fifo_.empty(); }
+
+void Uart16550::poll_host_input() {
+    if (!awaits_input()) return;
     pull_host_input();
     update_irq();
 }

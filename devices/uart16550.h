@@ -9,12 +9,13 @@
 // line too: high while an enabled source is pending (as QEMU's, whatever
 // MCR's OUT2 says), so an interrupt-driven driver (Linux's 8250) sends.
 // Host input is pulled when the guest reads
-// RBR or LSR, and, on a board with timers, at each timer tick while the
-// receive interrupt is enabled and the FIFO is empty (poll_at_tick), so
-// that a guest waiting for input in HLT gets its interrupt; only while the
-// FIFO has room, so the number of serial_in() calls (each one a trace
-// record) depends on the guest's accesses and the ticks alone, points that
-// replay finds again, and no input byte is ever dropped. Loopback (MCR bit 4)
+// RBR or LSR, and, on a board with timers, while the receive interrupt is
+// enabled and the FIFO is empty (poll_host_input): at each timer tick, and
+// when the guest waits in HLT for this interrupt alone, so that a guest
+// waiting for input gets its interrupt; only while the FIFO has room, so
+// the number of serial_in() calls (each one a trace record) depends on the
+// guest's accesses, the ticks and the waits alone, points that replay
+// finds again, and no input byte is ever dropped. Loopback (MCR bit 4)
 // disconnects the host on both sides: transmitted bytes go to the RX FIFO
 // (setting OE when it is full) and MSR shows the MCR outputs. The device
 // must outlive the MemorySystem it is attached to, whose region calls it.
@@ -44,19 +45,23 @@ public:
     Uart16550& operator=(const Uart16550&) = delete;
 
     std::string_view name() const override { return "uart16550"; }
-    // 3 with an interrupt line (2 raised it, but took no input at ticks);
-    // without one the behaviour is version 1's.
-    uint32_t model_version() const override { return irq_.connected() ? 3 : 1; }
+    // 4 with an interrupt line (2 raised it, but took no input at ticks; 3
+    // took none while the guest waited for it alone); without one the
+    // behaviour is version 1's.
+    uint32_t model_version() const override { return irq_.connected() ? 4 : 1; }
     // Claims the "uart16550" window; throws kvmrr::Error if the window is
     // missing or claimed, or if this device is attached already.
     void attach(MemorySystem& sys, MachineMemory& m) override;
     uint64_t state_digest() const override;
-    // A timer of the board fired: with the receive-data interrupt enabled,
-    // outside loopback and with nothing received, takes what the host has
-    // (and raises the interrupt for it). A tick follows a recorded clock
-    // reading, so replay polls at the same points; the host's own moments
-    // of arrival it could not find again.
-    void poll_at_tick();
+    // A timer of the board fired, or the guest waits for input: while
+    // awaits_input(), takes what the host has (and raises the interrupt
+    // for it). A tick follows a recorded clock reading, and a wait is a
+    // HLT the guest makes again, so replay polls at the same points; the
+    // host's own moments of arrival it could not find again.
+    void poll_host_input();
+    // The receive-data interrupt enabled, outside loopback, nothing
+    // received: host input would raise the interrupt.
+    bool awaits_input() const;
 
 private:
     uint64_t read(uint64_t offset, unsigned size) override;

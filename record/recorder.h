@@ -80,6 +80,10 @@ public:
     int64_t monotonic_ns() override;
     void entropy(std::span<uint8_t> out) override;
     std::optional<uint8_t> serial_in() override;
+    // Passed through, unlogged: what follows it is.
+    bool wait_for_serial_in(std::chrono::steady_clock::time_point until, const std::atomic<int>* stop) override {
+        return real_.wait_for_serial_in(until, stop);
+    }
     void disk_read(uint64_t offset, std::span<uint8_t> out) override;
     void disk_write(uint64_t offset, std::span<const uint8_t> in) override;
 

@@ -149,15 +149,17 @@ void ReplayEngine::board_step(std::span<const TraceEvent> group, bool after_exit
     // Exits without an access of their own (a HLT, an interrupt window, a
     // tick between exits) are not in the trace, but the board's step after
     // each read the clock while a timer was armed, and at a tick took the
-    // UART's host input: the steps take the group's inputs (after the
-    // access's own) in order, and each delivery comes where the recording
-    // made it among them, the number of inputs after it telling where. A
-    // group may have several: interrupts whose handlers make no access.
+    // UART's host input, as did a HLT's wait for that input alone: the
+    // steps take the group's inputs (after the access's own) in order, and
+    // each delivery comes where the recording made it among them, the
+    // number of inputs after it telling where. A group may have several:
+    // interrupts whose handlers make no access.
     bool pending = false;
     bool asked = false;  // the board was asked since the last delivery
     const auto step = [&] {
         irq->count_exit();
         pending = irq->interrupt_pending();
+        if (!pending && irq->take_awaited_input()) pending = irq->interrupt_pending();
         asked = true;
     };
     // After an exit the loop asks the board at once; before the first, it

@@ -31,6 +31,11 @@ public:
     int64_t monotonic_ns() override { return wall_clock_ns(); }  // one kind of clock event serves both
     void entropy(std::span<uint8_t> out) override;
     std::optional<uint8_t> serial_in() override;
+    // Where the recording's wait ended with input asked for, a serial-in
+    // comes next; anything else is a wait cut short by a limit or a signal.
+    bool wait_for_serial_in(std::chrono::steady_clock::time_point, const std::atomic<int>*) override {
+        return front<SerialInEvent>() != nullptr;
+    }
     void disk_read(uint64_t offset, std::span<uint8_t> out) override;
     void disk_write(uint64_t offset, std::span<const uint8_t> in) override;
 

@@ -158,17 +158,18 @@ void add_guest_options(CLI::App* cmd, GuestRunRequest& req, GuestCli& gc, std::s
         ->check(CLI::IsMember({"auto", "kvm", "emu"}));
 }
 
-// Fills the parts of `req` that need checking or opening; the FILE for the
-// serial output stays open until the process ends.
 // A FILE the process keeps open until it ends, for an output stream.
 std::function<void(uint8_t)> output_to(const std::string& path, FILE* fallback, const char* what) {
     FILE* out = fallback;
     if (!path.empty() && !(out = std::fopen(path.c_str(), "wb")))
         throw Error("cannot open '" + path + "' for the " + what);
     if (!out) return {};
+    // Each byte reaches the file as the guest writes it, as QEMU's file
+    // chardev writes: a prompt with no newline after it shows, and a
+    // reader of the file sees how far the guest got.
     return [out](uint8_t b) {
         std::fputc(b, out);
-        if (b == '\n') std::fflush(out);
+        std::fflush(out);
     };
 }
 
@@ -192,6 +193,7 @@ void check_outputs(const GuestRunRequest& req, const GuestCli& gc, const std::st
     }
 }
 
+// Fills the parts of `req` that need checking or opening.
 void finish_guest_request(GuestRunRequest& req, const GuestCli& gc, const MachineLayout& layout, bool layout_given) {
     req.board = parse_board(gc.board);
     req.clock = parse_clock_mode(gc.clock);

@@ -74,7 +74,7 @@ PcBoard::PcBoard(Machine& machine, const MachineConfig& config, HostInputs& inpu
     pic_ = &own(std::make_unique<PicPair>());
     pit_ = &own(std::make_unique<Pit>(*this, IrqLine(*pic_, kPitIrq)));
     own(std::make_unique<I8042>(machine, IrqLine(*pic_, 1), IrqLine(*pic_, 12)));
-    uart_ = &own(std::make_unique<Uart16550>(inputs, config.serial_out, IrqLine(*pic_, 4)));
+    uart_ = &own(std::make_unique<Uart16550>(inputs, config.serial_out, IrqLine(*pic_, kUartIrq)));
     own(std::make_unique<CmosRtc>(inputs, pc_cmos_bytes(ram.below_4g, ram.above_4g, 1, "cad",
                                                                  config.disk_sectors ? config.disk_geometry : std::nullopt)));
     own(std::make_unique<DebugExit>(machine));
@@ -168,7 +168,7 @@ void PcBoard::run_due_timers() {
     for (const Timer& d : timers_)
         if (d.device->next_deadline_ns() <= now) d.device->run_timers(now);
     // Host input reaches a guest that waits for it with interrupts at ticks.
-    uart_->poll_at_tick();
+    uart_->poll_host_input();
 }
 
 bool PcBoard::interrupt_pending() {
@@ -186,17 +186,37 @@ std::optional<std::chrono::nanoseconds> PcBoard::next_timer_in() {
     return std::chrono::nanoseconds(std::max<int64_t>(0, deadline - seen_ns_ - since.count()));
 }
 
-bool PcBoard::wait_for_interrupt(std::chrono::steady_clock::time_point give_up) {
+bool PcBoard::waits_for_serial_input() const {
+    return next_waking_deadline() == TimerDevice::kNever && uart_->awaits_input() && lapic_->passes_extint() &&
+           pic_->would_interrupt(kUartIrq);
+}
+
+bool PcBoard::take_awaited_input() {
+    if (!waits_for_serial_input() || !inputs_.wait_for_serial_in(std::chrono::steady_clock::now(), nullptr)) return false;
+    uart_->poll_host_input();
+    return true;
+}
+
+bool PcBoard::wait_for_interrupt(std::chrono::steady_clock::time_point give_up, const std::atomic<int>* stop) {
     // While the guest waits only a timer raises requests (every other
     // device acts at the guest's accesses, the UART's input at ticks too),
     // and only one whose request gets past the 8259s' masks and the
     // requests in service, and through the local APIC, wakes it: a masked
     // timer still runs, but a HLT does not end for it. The guest cannot
     // change a mask while it waits, so with no such timer it has halted for
-    // good (one that waits for serial input with every timer masked too:
-    // the UART takes host input at ticks, and no tick would wake it).
+    // good, unless the UART's receive interrupt would wake it: then it
+    // waits for host input (on either clock: the input's moment is not
+    // the guest's to see, only that the wait ended with it). Input taken,
+    // the interrupt comes; input ended (or none given), it has halted; a
+    // wait cut short by the time limit or a signal leaves the guest to go
+    // on past the HLT, and the run loop to end the run at its next exit.
     const int64_t deadline = next_waking_deadline();
-    if (deadline == TimerDevice::kNever) return false;
+    if (deadline == TimerDevice::kNever) {
+        if (!waits_for_serial_input()) return false;
+        if (!inputs_.wait_for_serial_in(give_up, stop)) return true;
+        uart_->poll_host_input();
+        return pic_->interrupt_pending();
+    }
     if (clock_ == ClockMode::Virtual) {
         // Jump: the time the guest would have slept passes in no time.
         jumped_ns_ += std::max<int64_t>(0, deadline - virtual_now_ns());

@@ -59,18 +59,24 @@ public:
     // InterruptSource
     bool interrupt_pending() override;
     uint8_t acknowledge() override;
-    bool wait_for_interrupt(std::chrono::steady_clock::time_point give_up) override;
+    bool wait_for_interrupt(std::chrono::steady_clock::time_point give_up,
+                            const std::atomic<int>* stop = nullptr) override;
+    bool take_awaited_input() override;
     void count_exit() override { ++exits_; }
     // With --ticks-between-exits (host clock only), the estimated time to
     // the next timer deadline; else nothing (every delivery at an exit).
     std::optional<std::chrono::nanoseconds> next_timer_in() override;
 
 private:
+    static constexpr unsigned kUartIrq = 4;  // COM1's 8259 input
+
     template <class T>
     T& own(std::unique_ptr<T> d);  // the machine owns it; the board keeps a reference
     int64_t next_deadline() const;
     // The first deadline of a timer whose request would reach the CPU now.
     int64_t next_waking_deadline() const;
+    // No timer can wake the guest, but the UART's receive interrupt would.
+    bool waits_for_serial_input() const;
     void run_due_timers();
 
     Machine& machine_;

@@ -1,6 +1,7 @@
 #include "vmm/real_host_inputs.h"
 
 #include <fcntl.h>
+#include <poll.h>
 #include <sys/random.h>
 #include <time.h>
 #include <unistd.h>
@@ -69,6 +70,24 @@ std::optional<uint8_t> RealHostInputs::serial_in() {
     if (n == 1) return b;
     if (n == 0) serial_fd_ = -1;  // end of input: stop asking
     return std::nullopt;
+}
+
+bool RealHostInputs::wait_for_serial_in(std::chrono::steady_clock::time_point until, const std::atomic<int>* stop) {
+    using Clock = std::chrono::steady_clock;
+    if (serial_fd_ < 0) return true;  // no input, or no more: serial_in() says so at once
+    // In slices, to see `stop`: the signal that sets it is taken by
+    // another thread, and does not cut a poll here short.
+    constexpr std::chrono::milliseconds kSlice{10};
+    for (;;) {
+        if (stop && stop->load(std::memory_order_relaxed)) return false;
+        const Clock::time_point now = Clock::now();
+        if (now >= until) return false;
+        const auto left = std::chrono::ceil<std::chrono::milliseconds>(until - now);
+        pollfd p{serial_fd_, POLLIN, 0};
+        const int n = poll(&p, 1, static_cast<int>(std::min<std::chrono::milliseconds>(left, kSlice).count()));
+        // Readable, hung up or in error: serial_in() finds out which.
+        if (n > 0 || (n < 0 && errno != EINTR)) return true;
+    }
 }
 
 void RealHostInputs::disk_read(uint64_t offset, std::span<uint8_t> out) {

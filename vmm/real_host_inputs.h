@@ -1,7 +1,7 @@
 // RealHostInputs: HostInputs from the actual host — CLOCK_REALTIME and
 // CLOCK_MONOTONIC (from the machine's start), getrandom(2), a serial input
-// file descriptor read without blocking, and a disk backing file. This is
-// what `kvmrr run` and `kvmrr record` use; the recorder wraps it and replay
+// file descriptor read without blocking (and waited for with poll(2)), and
+// a disk backing file. This is what `kvmrr run` and `kvmrr record` use; the recorder wraps it and replay
 // replaces it. With a virtual clock (--clock virtual) both clocks come from
 // it instead: the monotonic time is the virtual time, the wall clock a fixed
 // epoch (kVirtualEpochNs) plus it, so two runs read the same times.
@@ -34,6 +34,7 @@ public:
     int64_t monotonic_ns() override;
     void entropy(std::span<uint8_t> out) override;
     std::optional<uint8_t> serial_in() override;
+    bool wait_for_serial_in(std::chrono::steady_clock::time_point until, const std::atomic<int>* stop) override;
     void disk_read(uint64_t offset, std::span<uint8_t> out) override;
     void disk_write(uint64_t offset, std::span<const uint8_t> in) override;
 

@@ -218,7 +218,8 @@ RunResult run_vcpu(Vcpu& vcpu, ExitTargets targets, const ExitPolicy& policy, co
         // that could ever fire, the guest has halted for good.
         if (interrupts && o.stop == StopReason::Halt && e.interrupts_enabled) {
             const Clock::time_point give_up = timed ? deadline : Clock::time_point::max();
-            if (interrupts->interrupt_pending() || interrupts->wait_for_interrupt(give_up)) o.stop = StopReason::None;
+            if (interrupts->interrupt_pending() || interrupts->wait_for_interrupt(give_up, limits.interrupt))
+                o.stop = StopReason::None;
         }
         if (exit_request.reset) {
             res.reason = StopReason::Reset;

@@ -61,9 +61,16 @@ public:
     virtual uint8_t acknowledge() = 0;
     // The guest halted with interrupts enabled: waits (host clock) or
     // jumps (virtual clock) to the next timer whose interrupt would reach
-    // the CPU, no later than `give_up`. False when there is none: no
-    // interrupt can ever come.
-    virtual bool wait_for_interrupt(std::chrono::steady_clock::time_point give_up) = 0;
+    // the CPU, or, with none, waits for the input of a device whose
+    // interrupt would, no later than `give_up` or than `stop` (when given)
+    // is set. False when no interrupt can ever come.
+    virtual bool wait_for_interrupt(std::chrono::steady_clock::time_point give_up,
+                                    const std::atomic<int>* stop = nullptr) = 0;
+    // Device replay, which does not see HLTs: where the recording's guest
+    // waited for input alone, after the board's step at that HLT, takes
+    // what the wait then took (the trace's next input says so). True if it
+    // did.
+    virtual bool take_awaited_input() { return false; }
     // One exit more (the virtual clock counts them).
     virtual void count_exit() {}
     // How long, roughly, until the next timer falls due, for a run loop

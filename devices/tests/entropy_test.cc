@@ -38,6 +38,9 @@ public:
         fake.entropy(out);
     }
     std::optional<uint8_t> serial_in() override { return fake.serial_in(); }
+    bool wait_for_serial_in(std::chrono::steady_clock::time_point until, const std::atomic<int>* stop) override {
+        return fake.wait_for_serial_in(until, stop);
+    }
     void disk_read(uint64_t offset, std::span<uint8_t> out) override { fake.disk_read(offset, out); }
     void disk_write(uint64_t offset, std::span<const uint8_t> in) override { fake.disk_write(offset, in); }
 };

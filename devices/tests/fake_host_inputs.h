@@ -38,6 +38,8 @@ public:
         serial.pop_front();
         return b;
     }
+    // Ready at once: the queue holds all the input there will be.
+    bool wait_for_serial_in(std::chrono::steady_clock::time_point, const std::atomic<int>*) override { return true; }
     void disk_read(uint64_t offset, std::span<uint8_t> out) override {
         for (size_t i = 0; i < out.size(); ++i) out[i] = offset + i < disk.size() ? disk[offset + i] : 0;
     }

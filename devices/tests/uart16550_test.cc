@@ -36,6 +36,9 @@ public:
         ++serial_calls;
         return fake.serial_in();
     }
+    bool wait_for_serial_in(std::chrono::steady_clock::time_point until, const std::atomic<int>* stop) override {
+        return fake.wait_for_serial_in(until, stop);
+    }
     void disk_read(uint64_t offset, std::span<uint8_t> out) override { fake.disk_read(offset, out); }
     void disk_write(uint64_t offset, std::span<const uint8_t> in) override { fake.disk_write(offset, in); }
 };
@@ -482,7 +485,7 @@ TEST(Uart16550, TheInterruptLineFollowsThePendingSources) {
     MemorySystem sys;
     MachineMemory m = build_machine(sys, MachineLayout::default_layout());
     uart.attach(sys, m);
-    EXPECT_EQ(uart.model_version(), 3u);
+    EXPECT_EQ(uart.model_version(), 4u);
     const auto put = [&](unsigned reg, uint8_t v) { ASSERT_EQ(m.io_space->write(PioAddr(kCom1 + reg), v, 1), AccessStatus::Ok); };
     const auto get = [&](unsigned reg) { return static_cast<uint8_t>(m.io_space->read(PioAddr(kCom1 + reg), 1).value); };
     EXPECT_FALSE(pin.up);
@@ -522,13 +525,13 @@ TEST(Uart16550, ATickTakesHostInputOnlyForAReceiveInterrupt) {
     const auto put = [&](unsigned reg, uint8_t v) { ASSERT_EQ(m.io_space->write(PioAddr(kCom1 + reg), v, 1), AccessStatus::Ok); };
     const auto get = [&](unsigned reg) { return static_cast<uint8_t>(m.io_space->read(PioAddr(kCom1 + reg), 1).value); };
     in.fake.serial = {'a', 'b'};
-    uart.poll_at_tick();  // ERBFI clear
+    uart.poll_host_input();  // ERBFI clear
     EXPECT_EQ(in.serial_calls, 0);
     put(1, 0x01);
-    uart.poll_at_tick();
+    uart.poll_host_input();
     EXPECT_EQ(in.serial_calls, 3);  // both bytes, then none: the FIFO has room
     EXPECT_TRUE(pin.up);
-    uart.poll_at_tick();  // something received: the guest has not read it yet
+    uart.poll_host_input();  // something received: the guest has not read it yet
     EXPECT_EQ(in.serial_calls, 3);
     EXPECT_EQ(get(0), 'a');
     EXPECT_EQ(get(0), 'b');
@@ -536,7 +539,7 @@ TEST(Uart16550, ATickTakesHostInputOnlyForAReceiveInterrupt) {
     const int calls = in.serial_calls;
     put(4, 0x10);  // loopback: the host is disconnected
     in.fake.serial = {'c'};
-    uart.poll_at_tick();
+    uart.poll_host_input();
     EXPECT_EQ(in.serial_calls, calls);
     EXPECT_FALSE(pin.up);
 }

@@ -7,7 +7,8 @@
 // counter (tsc_probe.S), string I/O as KVM batches it (string_io.S), HLTs
 // that a time limit ends or that no interrupt can end (idle_hlt.S), and
 // serial input to a guest that waits for its interrupt (serial_echo.S),
-// also with interrupts that need no access of their own.
+// at ticks, with interrupts that need no access of their own, and with no
+// timer at all.
 // Built twice, like the SeaBIOS boot: pc_firmware_kvm_test (label kvm) and
 // pc_firmware_emu_test.
 #include <gtest/gtest.h>
@@ -309,6 +310,45 @@ TEST_F(PcFirmwareTest, SerialInputReachesAGuestThatWaitsForItsInterrupt) {
     r = kvmrr("run --board pc --firmware " + fw + " --accel " + kAccel + " --debugcon " + log.string() + " --timeout 300");
     EXPECT_EQ(r.status, 124) << r.out;
     EXPECT_EQ(slurp(log), "");
+}
+
+// A guest that only serial input can wake (serial_echo_no_tick.bin: the PIT
+// stopped, IRQ 4 alone unmasked) waits for it in HLT: the board waits for
+// the host's input there and polls the UART when it comes, with no tick.
+// The input from a file; from a pipe, in two pieces, the second sent once
+// the guest has echoed the first, so that it waits twice; ended before a newline (the guest has
+// halted); and not yet come when the time limit ends the wait. Both
+// replays reproduce each, ending as the recording did.
+TEST_F(PcFirmwareTest, SerialInputWakesAGuestThatNoTimerCanWake) {
+    const std::string fw = std::string(KVMRR_FIRMWARE_DIR) + "/serial_echo_no_tick.bin";
+    const fs::path log = dir_ / "dc.log", trace = dir_ / "echo.trace";
+    Result r = record_echo(fw, "hello, guest\n", trace);
+    EXPECT_EQ(count_of(r.out, " interrupt vector 0x8 "), 0u) << r.out;
+    EXPECT_GE(count_of(r.out, " interrupt vector 0xc "), 1u) << r.out;
+    expect_both_replays_reproduce(trace, "guest ended by guest-exit with status 0");
+
+    const std::string record = "record --board pc --firmware " + fw + " --accel " + kAccel + " --debugcon " +
+                               log.string() + " --serial-in - -o " + trace.string();
+    fs::remove(log);
+    const std::string pieces = "(printf ab; i=0; while [ $i -lt 1200 ] && ! grep -q ab " + log.string() +
+                               "; do sleep 0.05; i=$((i+1)); done; printf 'cd\\n') | " KVMRR_BINARY;
+    r = kvmrr::test::run_command(pieces, record + " --timeout 60000");
+    EXPECT_EQ(r.status, 0) << r.out;
+    EXPECT_EQ(slurp(log), "abcd\n");
+    r = kvmrr("dump " + trace.string());
+    EXPECT_EQ(count_of(r.out, " interrupt vector 0xc "), 2u) << r.out;
+    expect_both_replays_reproduce(trace, "guest ended by guest-exit with status 0");
+
+    r = kvmrr::test::run_command("printf abc | " KVMRR_BINARY, record + " --timeout 60000");
+    EXPECT_EQ(r.status, 0) << r.out;
+    EXPECT_NE(r.out.find("guest halted (status 0)"), std::string::npos) << r.out;
+    EXPECT_EQ(slurp(log), "abc");
+    expect_both_replays_reproduce(trace, "guest ended by halt");
+
+    r = kvmrr::test::run_command("sleep 2 | " KVMRR_BINARY, record + " --timeout 1000");
+    EXPECT_EQ(r.status, 124) << r.out;
+    EXPECT_EQ(slurp(log), "");
+    expect_both_replays_reproduce(trace, "guest ended by timeout");
 }
 
 // The most interrupts `kvmrr dump` shows between two accesses, and whether

@@ -23,6 +23,29 @@
 namespace kvmrr {
 namespace {
 
+// Fake inputs that log what the board asks for, in order.
+struct LoggedInputs final : HostInputs {
+    testing::FakeHostInputs fake;
+    std::string seq;  // c: a clock reading, s: a serial input taken, w: a wait for one
+    bool input_comes = true;  // what a wait for serial input says
+    int64_t wall_clock_ns() override { return fake.wall_clock_ns(); }
+    int64_t monotonic_ns() override {
+        seq += 'c';
+        return fake.monotonic_ns();
+    }
+    void entropy(std::span<uint8_t> out) override { fake.entropy(out); }
+    std::optional<uint8_t> serial_in() override {
+        seq += 's';
+        return fake.serial_in();
+    }
+    bool wait_for_serial_in(std::chrono::steady_clock::time_point, const std::atomic<int>*) override {
+        seq += 'w';
+        return input_comes;
+    }
+    void disk_read(uint64_t offset, std::span<uint8_t> out) override { fake.disk_read(offset, out); }
+    void disk_write(uint64_t offset, std::span<const uint8_t> in) override { fake.disk_write(offset, in); }
+};
+
 struct PcBoardTest : ::testing::Test {
     testing::FakeHostInputs inputs;
     std::vector<uint8_t> firmware = [] {
@@ -30,13 +53,14 @@ struct PcBoardTest : ::testing::Test {
         for (size_t i = 0; i < f.size(); ++i) f[i] = static_cast<uint8_t>(i * 7 + 3);
         return f;
     }();
-    std::unique_ptr<Machine> m = [this] {
+    MachineConfig pc_config() const {
         MachineConfig c;
         c.board = Board::Pc;
         c.layout = pc_layout(kPcDefaultRam, firmware.size());
         c.firmware = firmware;
-        return std::make_unique<Machine>(c, inputs);
-    }();
+        return c;
+    }
+    std::unique_ptr<Machine> m = std::make_unique<Machine>(pc_config(), inputs);
 
     void config_write(uint8_t reg, uint32_t value, unsigned size) {
         m->io_space().write(PioAddr(0xcf8), 0x80000000u | (reg & 0xfc), 4);
@@ -163,27 +187,8 @@ TEST_F(PcBoardTest, AHaltWaitsOnlyForATimerWhoseInterruptReachesTheCpu) {
 // recording and at this one in the replay. Here the reading that sizes the
 // wait is past the PIT's tick: the poll follows it at once.
 TEST_F(PcBoardTest, TheReadingThatSizesAHaltsWaitRunsWhatIsDue) {
-    struct Log final : HostInputs {
-        testing::FakeHostInputs fake;
-        std::string seq;  // c: a clock reading, s: a serial input taken
-        int64_t wall_clock_ns() override { return fake.wall_clock_ns(); }
-        int64_t monotonic_ns() override {
-            seq += 'c';
-            return fake.monotonic_ns();
-        }
-        void entropy(std::span<uint8_t> out) override { fake.entropy(out); }
-        std::optional<uint8_t> serial_in() override {
-            seq += 's';
-            return fake.serial_in();
-        }
-        void disk_read(uint64_t offset, std::span<uint8_t> out) override { fake.disk_read(offset, out); }
-        void disk_write(uint64_t offset, std::span<const uint8_t> in) override { fake.disk_write(offset, in); }
-    } log;
-    MachineConfig c;
-    c.board = Board::Pc;
-    c.layout = pc_layout(kPcDefaultRam, firmware.size());
-    c.firmware = firmware;
-    Machine pc(c, log);
+    LoggedInputs log;
+    Machine pc(pc_config(), log);
     // IRQ 0 and IRQ 4 unmasked, the UART's receive interrupt on; the PIT
     // runs its power-on count (a tick at about 55 ms).
     init_master_pic(pc, 0xee);
@@ -194,6 +199,79 @@ TEST_F(PcBoardTest, TheReadingThatSizesAHaltsWaitRunsWhatIsDue) {
     EXPECT_TRUE(pc.pc()->wait_for_interrupt(std::chrono::steady_clock::now()));
     EXPECT_EQ(log.seq.substr(0, 3), "css") << log.seq;  // 'x', then nothing more
     EXPECT_TRUE(pc.pc()->interrupt_pending());
+}
+
+// A HLT that only the UART's receive interrupt can end (IRQ 4 the one
+// unmasked; the PIT runs, masked): the board waits for the host's input,
+// then polls the UART, whose interrupt ends the HLT. No clock reading
+// sizes that wait: the poll is the wait's, at a HLT the guest makes again
+// in guest replay, and device replay takes it where the trace has it.
+TEST_F(PcBoardTest, AHaltThatOnlySerialInputCanEndWaitsForIt) {
+    LoggedInputs log;
+    Machine pc(pc_config(), log);
+    PcBoard& board = *pc.pc();
+    init_master_pic(pc, 0xef);
+    pc.io_space().write(PioAddr(0x3f9), 0x01, 1);  // IER: received data
+    log.fake.serial = {'h', 'i'};
+    log.seq.clear();
+    EXPECT_TRUE(board.wait_for_interrupt(std::chrono::steady_clock::now()));
+    EXPECT_EQ(log.seq, "wsss");  // the wait, both bytes, then nothing more
+    ASSERT_TRUE(board.interrupt_pending());
+    EXPECT_EQ(board.acknowledge(), 0x0c);
+
+    // The input read (RBR twice) and ended: nothing can wake the guest.
+    pc.io_space().read(PioAddr(0x3f8), 1);
+    pc.io_space().read(PioAddr(0x3f8), 1);
+    pc.io_space().write(PioAddr(0x20), 0x20, 1);  // EOI
+    log.seq.clear();
+    EXPECT_FALSE(board.wait_for_interrupt(std::chrono::steady_clock::now()));
+    EXPECT_EQ(log.seq, "ws");
+
+    // A wait cut short (its limit, a signal): no input asked for, and the
+    // guest goes on past its HLT.
+    log.input_comes = false;
+    log.seq.clear();
+    EXPECT_TRUE(board.wait_for_interrupt(std::chrono::steady_clock::now()));
+    EXPECT_EQ(log.seq, "w");
+    EXPECT_FALSE(board.interrupt_pending());
+
+    // Device replay's step: the same poll, where the trace says the wait
+    // asked for input, and nothing where it did not.
+    EXPECT_FALSE(board.take_awaited_input());
+    log.input_comes = true;
+    log.fake.serial = {'!'};
+    log.seq.clear();
+    EXPECT_TRUE(board.take_awaited_input());
+    EXPECT_EQ(log.seq, "wss");
+    EXPECT_TRUE(board.interrupt_pending());
+}
+
+// No wait for input where it could not wake the guest: IRQ 4 masked, the
+// receive interrupt off, or a timer that would wake it first (the wait is
+// then the timer's, and the UART is polled at its tick).
+TEST_F(PcBoardTest, AHaltWaitsForSerialInputOnlyWhenNothingElseCanEndIt) {
+    LoggedInputs log;
+    Machine pc(pc_config(), log);
+    PcBoard& board = *pc.pc();
+    log.fake.monotonic = 100'000'000;
+    init_master_pic(pc, 0xff);
+    pc.io_space().write(PioAddr(0x3f9), 0x01, 1);
+    log.fake.serial = {'x'};
+    log.seq.clear();
+    EXPECT_FALSE(board.wait_for_interrupt(std::chrono::steady_clock::now()));  // IRQ 4 masked
+    EXPECT_FALSE(board.take_awaited_input());
+    pc.io_space().write(PioAddr(0x21), 0xef, 1);
+    pc.io_space().write(PioAddr(0x3f9), 0x00, 1);  // receive interrupt off
+    EXPECT_FALSE(board.wait_for_interrupt(std::chrono::steady_clock::now()));
+    EXPECT_FALSE(board.take_awaited_input());
+    EXPECT_EQ(log.seq.find_first_of("ws"), std::string::npos) << log.seq;
+
+    pc.io_space().write(PioAddr(0x3f9), 0x01, 1);
+    pc.io_space().write(PioAddr(0x21), 0xee, 1);  // IRQ 0 too: the PIT wakes it
+    log.seq.clear();
+    EXPECT_FALSE(board.take_awaited_input());
+    EXPECT_TRUE(board.wait_for_interrupt(std::chrono::steady_clock::now()));
+    EXPECT_EQ(log.seq.find('w'), std::string::npos) << log.seq;
 }
 
 // A ROM under 128 KiB is all of it below 1 MiB, at its top (QEMU's
