@@ -60,6 +60,18 @@ InterruptWatch::~InterruptWatch() {
     if (wake_fd_ >= 0) close(wake_fd_);
 }
 
+void InterruptWatch::stop(const char* why) {
+    int none = 0;
+    if (!signal_.compare_exchange_strong(none, SIGINT)) return;
+    const std::string note = std::string("kvmrr: ") + why + ": ending the run at its next exit\n";
+    [[maybe_unused]] const ssize_t n = write(STDERR_FILENO, note.data(), note.size());
+}
+
+void InterruptWatch::before_abrupt_end(std::function<void()> f) {
+    const std::lock_guard lock(hook_mutex_);
+    before_abrupt_end_ = std::move(f);
+}
+
 void InterruptWatch::watch() {
     pollfd fds[2] = {{signal_fd_, POLLIN, 0}, {wake_fd_, POLLIN, 0}};
     for (;;) {
@@ -80,6 +92,10 @@ void InterruptWatch::watch() {
             continue;
         }
         // Asked again: end now, as the signal would have with no watch.
+        {
+            const std::lock_guard lock(hook_mutex_);
+            if (before_abrupt_end_) before_abrupt_end_();
+        }
         signal(sig, SIG_DFL);
         sigset_t one;
         sigemptyset(&one);

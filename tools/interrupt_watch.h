@@ -10,6 +10,8 @@
 #pragma once
 
 #include <atomic>
+#include <functional>
+#include <mutex>
 #include <thread>
 
 namespace kvmrr::cli {
@@ -23,11 +25,20 @@ public:
 
     // The number of the first signal taken, or 0.
     const std::atomic<int>* flag() const { return &signal_; }
+    // Ends the run as a first SIGINT would (the serial console's Ctrl-A
+    // x, when keys send no signals), saying `why` on stderr; from any
+    // thread, and nothing if a signal came first.
+    void stop(const char* why);
+    // Runs before a second signal ends kvmrr at once (the serial console
+    // gives the terminal back its settings).
+    void before_abrupt_end(std::function<void()> f);
 
 private:
     void watch();
 
     std::atomic<int> signal_{0};
+    std::mutex hook_mutex_;
+    std::function<void()> before_abrupt_end_;
     int signal_fd_ = -1;
     int wake_fd_ = -1;  // an eventfd: the destructor's word to stop
     std::thread thread_;

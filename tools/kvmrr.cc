@@ -23,6 +23,7 @@
 #include "vmm/real_host_inputs.h"
 #include "tools/cli_options.h"
 #include "tools/interrupt_watch.h"
+#include "tools/serial_console.h"
 #include "record/record_session.h"
 #include "record/trace_error.h"
 #include "record/trace_reader.h"
@@ -125,7 +126,7 @@ void add_guest_options(CLI::App* cmd, GuestRunRequest& req, GuestCli& gc, std::s
     cmd->add_option("--machine", machine_file, "Machine description file")->check(CLI::ExistingFile);
     cmd->add_option("--ram", ram, "RAM size (e.g. 512M)");
     cmd->add_option("--disk", req.disk, "Disk image for the DMA disk")->check(CLI::ExistingFile);
-    cmd->add_option("--serial-in", gc.serial_in, "File to feed the UART's input ('-' for stdin)");
+    cmd->add_option("--serial-in", gc.serial_in, "File to feed the UART's input ('-' for stdin; a terminal is raw for the run, Ctrl-A x ends it)");
     cmd->add_option("--serial-out", gc.serial_out, "File for the UART's output (default: stdout)");
     cmd->add_option("--max-exits", gc.max_exits, "End the run after this many exits")->check(cli::unsigned_number());
     cmd->add_option("--timeout", gc.timeout_ms, "End the run after this many milliseconds")
@@ -242,6 +243,15 @@ void finish_guest_request(GuestRunRequest& req, const GuestCli& gc, const Machin
             throw Error("--serial-in '" + gc.serial_in + "' is a directory");
         }
     }
+}
+
+// `--serial-in -` on a terminal: `console` takes it for the run (made
+// after the watch, whose signal mask its thread must inherit).
+void take_terminal(GuestRunRequest& req, cli::InterruptWatch& interrupt, std::optional<cli::SerialConsole>& console) {
+    if (req.serial_in_fd != STDIN_FILENO || !isatty(STDIN_FILENO)) return;
+    console.emplace(STDIN_FILENO, [&interrupt] { interrupt.stop("Ctrl-A x"); });
+    interrupt.before_abrupt_end(console->restorer());
+    req.serial_in_fd = console->input_fd();
 }
 
 int cmd_inspect(const std::string& path) {
@@ -547,8 +557,10 @@ int main(int argc, char** argv) {
         if (run->parsed()) {
             check_outputs(req, gc, machine_file, {});
             finish_guest_request(req, gc, layout, !machine_file.empty());
-            const cli::InterruptWatch interrupt;
+            cli::InterruptWatch interrupt;
             req.limits.interrupt = interrupt.flag();
+            std::optional<cli::SerialConsole> console;
+            take_terminal(req, interrupt, console);
             const GuestRunReport rep = run_guest(req);
             std::fflush(stdout);
             std::cerr << prefix_lines(rep.message, "kvmrr: ");
@@ -562,8 +574,10 @@ int main(int argc, char** argv) {
             rreq.recorder = cli::parse_dirty_interval(rc.dirty_interval);
             rreq.recorder.dirty_mark_port = dirty_mark_port;
             rreq.run.dirty_mode = parse_dirty_log_mode(dirty_mode);
-            const cli::InterruptWatch interrupt;
+            cli::InterruptWatch interrupt;
             rreq.run.limits.interrupt = interrupt.flag();
+            std::optional<cli::SerialConsole> console;
+            take_terminal(rreq.run, interrupt, console);
             const RecordReport rep = record_guest(rreq);
             std::fflush(stdout);
             std::cerr << rep.summary();

@@ -11,14 +11,22 @@
 // timer at all.
 // Built twice, like the SeaBIOS boot: pc_firmware_kvm_test (label kvm) and
 // pc_firmware_emu_test.
+#include <fcntl.h>
 #include <gtest/gtest.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <sys/wait.h>
+#include <termios.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
 #include <filesystem>
+#include <functional>
 #include <fstream>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <tuple>
 
 #include "core/kvm/kvm.h"
@@ -349,6 +357,83 @@ TEST_F(PcFirmwareTest, SerialInputWakesAGuestThatNoTimerCanWake) {
     EXPECT_EQ(r.status, 124) << r.out;
     EXPECT_EQ(slurp(log), "");
     expect_both_replays_reproduce(trace, "guest ended by timeout");
+}
+
+// Whether `file` holds `text` within `seconds`.
+bool appears(const fs::path& file, const std::string& text, int seconds = 60) {
+    for (int i = 0; i < seconds * 50; ++i) {
+        if (slurp(file).find(text) != std::string::npos) return true;
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    return false;
+}
+
+// `kvmrr ARGS` with a pseudo-terminal as its standard input, whose master
+// side `drive` types on (its output and errors go to `out`); the slave
+// side's settings before and after the run come back in `before` and
+// `after`. The run is killed after two minutes.
+Result on_terminal(const std::string& args, const fs::path& out, const std::function<void(int)>& drive, termios& before,
+                   termios& after) {
+    Result r;
+    const int master = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
+    if (master < 0 || grantpt(master) != 0 || unlockpt(master) != 0) return r;
+    const int slave = open(ptsname(master), O_RDWR | O_NOCTTY | O_CLOEXEC);
+    if (slave < 0 || tcgetattr(slave, &before) != 0) return r;
+    const std::string cmd = std::string(KVMRR_BINARY) + " " + args;
+    const pid_t pid = fork();
+    if (pid == 0) {
+        const int o = open(out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        if (o < 0 || dup2(slave, 0) < 0 || dup2(o, 1) < 0 || dup2(o, 2) < 0) _exit(126);
+        execl("/bin/sh", "sh", "-c", cmd.c_str(), static_cast<char*>(nullptr));
+        _exit(127);
+    }
+    drive(master);
+    int status = 0;
+    for (int i = 0; i < 6000 && waitpid(pid, &status, WNOHANG) == 0; ++i)
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    if (waitpid(pid, &status, WNOHANG) == 0) {
+        kill(pid, SIGKILL);
+        waitpid(pid, &status, 0);
+    }
+    tcgetattr(slave, &after);
+    close(slave);
+    close(master);
+    r.status = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    r.out = slurp(out);
+    return r;
+}
+
+// `--serial-in -` on a terminal, as a user types at a guest's console:
+// the terminal raw for the run (each key reaches the guest as typed,
+// Ctrl-C too, since keys send no signals), Ctrl-A x ends the run as
+// Ctrl-C would elsewhere (the recording kept, ending "interrupted",
+// which both replays reproduce), and the terminal's settings are back
+// after. serial_echo_no_tick.bin echoes each key it takes to the debug
+// console.
+TEST_F(PcFirmwareTest, ATerminalOnTheSerialPortIsRawAndCtrlAXEndsTheRun) {
+    const std::string fw = std::string(KVMRR_FIRMWARE_DIR) + "/serial_echo_no_tick.bin";
+    const fs::path log = dir_ / "dc.log", trace = dir_ / "tty.trace", out = dir_ / "out.txt";
+    termios before{}, after{};
+    const Result r = on_terminal(
+        "record --board pc --firmware " + fw + " --accel " + kAccel + " --debugcon " + log.string() +
+            " --serial-in - --timeout 120000 -o " + trace.string(),
+        out,
+        [&](int master) {
+            ASSERT_TRUE(appears(out, "Ctrl-A x ends the run")) << slurp(out);
+            ASSERT_EQ(write(master, "h\x03i", 3), 3);
+            ASSERT_TRUE(appears(log, "h\x03i")) << slurp(out);
+            ASSERT_EQ(write(master, "\x01x", 2), 2);
+        },
+        before, after);
+    EXPECT_EQ(r.status, 130) << r.out;  // as a shell reports SIGINT's end
+    EXPECT_NE(r.out.find("interrupted by SIGINT"), std::string::npos) << r.out;
+    EXPECT_EQ(slurp(log), "h\x03i");
+    EXPECT_EQ(after.c_lflag, before.c_lflag);
+    EXPECT_EQ(after.c_iflag, before.c_iflag);
+    EXPECT_EQ(after.c_oflag, before.c_oflag);
+    const Result d = kvmrr("dump " + trace.string());
+    EXPECT_NE(d.out.find(" serial-in 0x3\n"), std::string::npos) << d.out;
+    expect_both_replays_reproduce(trace, "guest ended by interrupted");
 }
 
 // The most interrupts `kvmrr dump` shows between two accesses, and whether
