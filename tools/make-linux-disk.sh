@@ -2,12 +2,13 @@
 # Makes a disk image that boots a Linux kernel on the pc board: a FAT
 # file system (no partition table) with SYSLINUX in its boot sector, the
 # kernel, an initramfs whose /init (busybox) prints what it sees and powers
-# the machine off, and syslinux.cfg with the command line. For
+# the machine off (with --shell, after a shell on the serial console that
+# the user ends with `exit`), and syslinux.cfg with the command line. For
 #   kvmrr record --board pc --firmware /usr/share/seabios/bios.bin \
 #       --disk IMAGE --accel kvm --ticks-between-exits -o linux.trace
 # (docs/ARCHITECTURE.md, "The pc board").
 #
-#   tools/make-linux-disk.sh [--kernel VMLINUZ] [--append TEXT] IMAGE
+#   tools/make-linux-disk.sh [--kernel VMLINUZ] [--append TEXT] [--shell] IMAGE
 #
 # The kernel defaults to Debian's current one, from tools/debian-kernel.sh
 # (the one tools/in-kvm-vm.sh boots; fetched once into its cache). Needs Debian's syslinux, mtools, dosfstools and
@@ -16,11 +17,13 @@ set -euo pipefail
 
 usage() { sed -n '/^#   tools/p' "$0" | sed 's/^#   //' >&2; exit 2; }
 kernel=
+shell=0
 append="console=ttyS0 noapic nolapic tsc=reliable panic=-1"
 while [ $# -gt 0 ]; do
   case "$1" in
     --kernel) [ $# -ge 2 ] || usage; kernel=$2; shift 2 ;;
     --append) [ $# -ge 2 ] || usage; append=$2; shift 2 ;;
+    --shell) shell=1; shift ;;
     -h|--help) usage ;;
     -*) echo "make-linux-disk: unknown option $1" >&2; usage ;;
     *) break ;;
@@ -44,14 +47,24 @@ fi
 
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-mkdir -p "$work/root/bin" "$work/root/proc"
+mkdir -p "$work/root/bin" "$work/root/proc" "$work/root/dev"
 cp "$busybox" "$work/root/bin/busybox"
 cat > "$work/root/init" <<'INIT'
 #!/bin/busybox sh
 /bin/busybox mount -t proc proc /proc
 /bin/busybox echo "kvmrr-linux: userspace reached: $(/bin/busybox cat /proc/cmdline)"
-/bin/busybox poweroff -f
 INIT
+if [ "$shell" = 1 ]; then
+  # The console's own device (cttyhack finds ttyS0), so that the shell has
+  # a controlling terminal: Ctrl-C reaches what it runs.
+  cat >> "$work/root/init" <<'INIT'
+/bin/busybox mount -t devtmpfs devtmpfs /dev
+/bin/busybox --install -s /bin
+export PATH=/bin
+setsid cttyhack sh
+INIT
+fi
+echo '/bin/busybox poweroff -f' >> "$work/root/init"
 chmod +x "$work/root/init"
 (cd "$work/root" && find . | cpio -o -H newc 2>/dev/null | gzip -9) > "$work/initrd.gz"
 cat > "$work/syslinux.cfg" <<CFG
@@ -72,4 +85,4 @@ syslinux --install "$image"
 mcopy -i "$image" "$kernel" ::vmlinuz
 mcopy -i "$image" "$work/initrd.gz" ::initrd.gz
 mcopy -i "$image" "$work/syslinux.cfg" ::syslinux.cfg
-echo "make-linux-disk: $image ($size_kib KiB): $(basename "$kernel") from $kernel, command line: $append"
+echo "make-linux-disk: $image ($size_kib KiB): $(basename "$kernel") from $kernel, command line: $append$([ "$shell" = 1 ] && echo ', a shell on the console')"

@@ -1,7 +1,9 @@
 // Debian's Linux kernel on the pc board, as a user boots it: SeaBIOS from
 // the reset vector, SYSLINUX from an IDE disk that tools/make-linux-disk.sh
 // makes, the kernel, and an init that prints the kernel's command line and
-// powers the machine off through ACPI; recorded with --ticks-between-exits
+// powers the machine off through ACPI (once a shell on the serial console
+// has run a command typed at it, in the first test); recorded with
+// --ticks-between-exits
 // (the kernel calibrates its delay loop in a loop that makes no exit) and
 // replayed. On KVM only (label kvm; in CI the nested-KVM VM): the emulator
 // does not boot it yet (docs/ACCELERATORS.md).
@@ -40,9 +42,9 @@ protected:
     }
     // The kernel is Debian's (tools/debian-kernel.sh: the nested-KVM VM's
     // own, fetched once); the tools are tools/setup.sh's packages.
-    void make_disk(const std::string& append = kCommandLine) {
+    void make_disk(const std::string& append = kCommandLine, bool shell = false) {
         const Result r = kvmrr::test::run_command(std::string(KVMRR_SOURCE_DIR) + "/tools/make-linux-disk.sh",
-                                                  "--append '" + append + "' " + disk.string());
+                                                  "--append '" + append + "' " + (shell ? "--shell " : "") + disk.string());
         ASSERT_EQ(r.status, 0) << r.out;
     }
     // Kept when the test failed, to be looked at.
@@ -52,11 +54,20 @@ protected:
     fs::path dir, disk;
 };
 
+// The shell's commands come on --serial-in - as a user types them: the
+// first once init has said it runs (the kernel's tty keeps what comes
+// before the shell reads), `exit` once the shell has answered.
 TEST_F(LinuxBoot, BootsToUserspaceRecordedAndReplayed) {
-    ASSERT_NO_FATAL_FAILURE(make_disk());
+    ASSERT_NO_FATAL_FAILURE(make_disk(kCommandLine, /*shell=*/true));
     const fs::path serial = dir / "serial.log", trace = dir / "linux.trace";
-    Result r = kvmrr("record --board pc --firmware " + std::string(kSeaBios) + " --disk " + disk.string() +
-              " --accel kvm --ticks-between-exits --timeout 500000 --serial-out " + serial.string() + " -o " + trace.string());
+    const std::string wait_for = "i=0; while [ $i -lt 6000 ] && ! grep -q \"$0\" " + serial.string() +
+                                 " 2>/dev/null; do sleep 0.1; i=$((i+1)); done";
+    const std::string typing = "(sh -c '" + wait_for + "' 'userspace reached'; printf 'echo kvmrr-shell-$((6*7))\\n'; sh -c '" +
+                               wait_for + "' kvmrr-shell-42; printf 'exit\\n') | ";
+    Result r = kvmrr::test::run_command(typing + KVMRR_BINARY,
+                                        "record --board pc --firmware " + std::string(kSeaBios) + " --disk " + disk.string() +
+                                            " --accel kvm --ticks-between-exits --timeout 500000 --serial-in - --serial-out " +
+                                            serial.string() + " -o " + trace.string());
     const std::string console = slurp(serial);
     ASSERT_EQ(r.status, 0) << r.out << "\n--- serial:\n" << console;
     // poweroff -f: ACPI S5 through the PM1 control register, the guest's exit.
@@ -66,6 +77,7 @@ TEST_F(LinuxBoot, BootsToUserspaceRecordedAndReplayed) {
     const std::string cmdline = std::string("BOOT_IMAGE=vmlinuz ") + kCommandLine + " initrd=initrd.gz";
     EXPECT_NE(console.find("Command line: " + cmdline), std::string::npos) << console;
     EXPECT_NE(console.find("kvmrr-linux: userspace reached: " + cmdline), std::string::npos) << console;
+    EXPECT_NE(console.find("\nkvmrr-shell-42"), std::string::npos) << console;  // the shell's answer, not the echo
     EXPECT_NE(console.find("reboot: Power down"), std::string::npos) << console;
 
     // Device replay: every access, input and interrupt of the boot again,
