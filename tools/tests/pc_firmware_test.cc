@@ -15,6 +15,7 @@
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <termios.h>
 #include <unistd.h>
@@ -353,7 +354,18 @@ TEST_F(PcFirmwareTest, SerialInputWakesAGuestThatNoTimerCanWake) {
     EXPECT_EQ(slurp(log), "abc");
     expect_both_replays_reproduce(trace, "guest ended by halt");
 
-    r = kvmrr::test::run_command("sleep 2 | " KVMRR_BINARY, record + " --timeout 1000");
+    // A FIFO whose writer (the shell's descriptor 3, which kvmrr inherits)
+    // outlives the run, however long its start takes: the input never
+    // ends and never comes. In /tmp: the nested VM's shared directory
+    // cannot hold one.
+    char fifo_dir[] = "/tmp/kvmrr-fifo-XXXXXX";
+    ASSERT_NE(mkdtemp(fifo_dir), nullptr);
+    const fs::path fifo = fs::path(fifo_dir) / "in";
+    ASSERT_EQ(mkfifo(fifo.c_str(), 0600), 0);
+    r = kvmrr::test::run_command("exec 3<>" + fifo.string() + " && exec " KVMRR_BINARY,
+                                 "record --board pc --firmware " + fw + " --accel " + kAccel + " --debugcon " +
+                                     log.string() + " --serial-in " + fifo.string() + " --timeout 1000 -o " + trace.string());
+    fs::remove_all(fifo_dir);
     EXPECT_EQ(r.status, 124) << r.out;
     EXPECT_EQ(slurp(log), "");
     expect_both_replays_reproduce(trace, "guest ended by timeout");
