@@ -56,12 +56,14 @@ protected:
 
 // The shell's commands come on --serial-in - as a user types them: the
 // first once init has said it runs (the kernel's tty keeps what comes
-// before the shell reads), `exit` once the shell has answered.
+// before the shell reads), `exit` once the shell has answered; the typing
+// gives up once the trace is there (kvmrr renames it into place at its
+// end), so that a boot that fails does not keep the test waiting.
 TEST_F(LinuxBoot, BootsToUserspaceRecordedAndReplayed) {
     ASSERT_NO_FATAL_FAILURE(make_disk(kCommandLine, /*shell=*/true));
     const fs::path serial = dir / "serial.log", trace = dir / "linux.trace";
-    const std::string wait_for = "i=0; while [ $i -lt 6000 ] && ! grep -q \"$0\" " + serial.string() +
-                                 " 2>/dev/null; do sleep 0.1; i=$((i+1)); done";
+    const std::string wait_for = "i=0; while [ $i -lt 3000 ] && [ ! -e " + trace.string() + " ] && ! grep -q \"$0\" " +
+                                 serial.string() + " 2>/dev/null; do sleep 0.1; i=$((i+1)); done";
     const std::string typing = "(sh -c '" + wait_for + "' 'userspace reached'; printf 'echo kvmrr-shell-$((6*7))\\n'; sh -c '" +
                                wait_for + "' kvmrr-shell-42; printf 'exit\\n') | ";
     Result r = kvmrr::test::run_command(typing + KVMRR_BINARY,
