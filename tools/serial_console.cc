@@ -10,6 +10,7 @@
 #include <cstring>
 #include <string>
 #include <string_view>
+#include <system_error>
 
 #include "core/error.h"
 
@@ -41,7 +42,13 @@ SerialConsole::SerialConsole(int tty, std::function<void()> quit) : tty_(tty), q
     if (tcgetattr(tty_, &saved_) != 0) throw Error(std::string("cannot read the terminal's settings: ") + std::strerror(errno));
     // The write end does not block: a guest that takes no input must not
     // keep the thread from its word to stop.
-    if (pipe2(pipe_, O_CLOEXEC) != 0 || fcntl(pipe_[1], F_SETFL, O_NONBLOCK) != 0) throw Error(std::string("cannot make the serial console's pipe: ") + std::strerror(errno));
+    if (pipe2(pipe_, O_CLOEXEC) != 0) throw Error(std::string("cannot make the serial console's pipe: ") + std::strerror(errno));
+    if (fcntl(pipe_[1], F_SETFL, O_NONBLOCK) != 0) {
+        const int err = errno;
+        close(pipe_[0]);
+        close(pipe_[1]);
+        throw Error(std::string("cannot make the serial console's pipe: ") + std::strerror(err));
+    }
     wake_fd_ = eventfd(0, EFD_CLOEXEC);
     // The settings QEMU's stdio character device uses: bytes as typed,
     // output still translated (a guest's "\n" starts a line).
