@@ -187,8 +187,10 @@ std::optional<std::chrono::nanoseconds> PcBoard::next_timer_in() {
 }
 
 bool PcBoard::waits_for_serial_input() const {
-    return next_waking_deadline() == TimerDevice::kNever && uart_->awaits_input() && lapic_->passes_extint() &&
-           pic_->would_interrupt(kUartIrq);
+    // Device replay asks at every step with nothing pending: the cheap
+    // looks first, the timers' deadlines last.
+    return uart_->awaits_input() && lapic_->passes_extint() && pic_->would_interrupt(kUartIrq) &&
+           next_waking_deadline() == TimerDevice::kNever;
 }
 
 bool PcBoard::take_awaited_input() {

@@ -33,6 +33,7 @@
 #include "core/kvm/kvm.h"
 #include "core/kvm/tests/require_kvm.h"
 #include "core/tests/run_command.h"
+#include "tools/tests/pseudo_terminal.h"
 
 namespace {
 
@@ -336,8 +337,11 @@ TEST_F(PcFirmwareTest, SerialInputWakesAGuestThatNoTimerCanWake) {
     EXPECT_GE(count_of(r.out, " interrupt vector 0xc "), 1u) << r.out;
     expect_both_replays_reproduce(trace, "guest ended by guest-exit with status 0");
 
-    const std::string record = "record --board pc --firmware " + fw + " --accel " + kAccel + " --debugcon " +
-                               log.string() + " --serial-in - -o " + trace.string();
+    const auto record_from = [&](const std::string& input) {
+        return "record --board pc --firmware " + fw + " --accel " + kAccel + " --debugcon " + log.string() +
+               " --serial-in " + input + " -o " + trace.string();
+    };
+    const std::string record = record_from("-");
     fs::remove(log);
     const std::string pieces = "(printf ab; i=0; while [ $i -lt 1200 ] && ! grep -q ab " + log.string() +
                                "; do sleep 0.05; i=$((i+1)); done; printf 'cd\\n') | " KVMRR_BINARY;
@@ -363,8 +367,7 @@ TEST_F(PcFirmwareTest, SerialInputWakesAGuestThatNoTimerCanWake) {
     const fs::path fifo = fs::path(fifo_dir) / "in";
     ASSERT_EQ(mkfifo(fifo.c_str(), 0600), 0);
     r = kvmrr::test::run_command("exec 3<>" + fifo.string() + " && exec " KVMRR_BINARY,
-                                 "record --board pc --firmware " + fw + " --accel " + kAccel + " --debugcon " +
-                                     log.string() + " --serial-in " + fifo.string() + " --timeout 1000 -o " + trace.string());
+                                 record_from(fifo.string()) + " --timeout 1000");
     fs::remove_all(fifo_dir);
     EXPECT_EQ(r.status, 124) << r.out;
     EXPECT_EQ(slurp(log), "");
@@ -387,19 +390,17 @@ bool appears(const fs::path& file, const std::string& text, int seconds = 60) {
 Result on_terminal(const std::string& args, const fs::path& out, const std::function<void(int)>& drive, termios& before,
                    termios& after) {
     Result r;
-    const int master = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
-    if (master < 0 || grantpt(master) != 0 || unlockpt(master) != 0) return r;
-    const int slave = open(ptsname(master), O_RDWR | O_NOCTTY | O_CLOEXEC);
-    if (slave < 0 || tcgetattr(slave, &before) != 0) return r;
+    const kvmrr::test::PseudoTerminal pty;
+    if (pty.slave < 0 || tcgetattr(pty.slave, &before) != 0) return r;
     const std::string cmd = std::string(KVMRR_BINARY) + " " + args;
     const pid_t pid = fork();
     if (pid == 0) {
         const int o = open(out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-        if (o < 0 || dup2(slave, 0) < 0 || dup2(o, 1) < 0 || dup2(o, 2) < 0) _exit(126);
+        if (o < 0 || dup2(pty.slave, 0) < 0 || dup2(o, 1) < 0 || dup2(o, 2) < 0) _exit(126);
         execl("/bin/sh", "sh", "-c", cmd.c_str(), static_cast<char*>(nullptr));
         _exit(127);
     }
-    drive(master);
+    drive(pty.master);
     int status = 0;
     for (int i = 0; i < 6000 && waitpid(pid, &status, WNOHANG) == 0; ++i)
         std::this_thread::sleep_for(std::chrono::milliseconds(20));
@@ -407,9 +408,7 @@ Result on_terminal(const std::string& args, const fs::path& out, const std::func
         kill(pid, SIGKILL);
         waitpid(pid, &status, 0);
     }
-    tcgetattr(slave, &after);
-    close(slave);
-    close(master);
+    tcgetattr(pty.slave, &after);
     r.status = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
     r.out = slurp(out);
     return r;
