@@ -6,10 +6,10 @@
 #include <cstring>
 
 #include "core/error.h"
-#include "core/flat_view.h"
 #include "core/machine_layout.h"
 #include "core/memory_region.h"
 #include "core/memory_system.h"
+#include "devices/guest_ram.h"
 
 namespace kvmrr {
 
@@ -174,18 +174,7 @@ void FwCfg::DmaOps::write(uint64_t offset, uint64_t value, unsigned size) {
     }
 }
 
-bool FwCfg::is_ram(uint64_t addr, uint64_t len) const {
-    if (len == 0) return true;
-    if (len - 1 > UINT64_MAX - addr) return false;
-    const uint64_t last = addr + (len - 1);
-    const FlatView& view = *memory_->view();
-    for (uint64_t a = addr;;) {
-        const FlatRange* fr = view.lookup(a);
-        if (!fr || fr->mr->kind() != MemoryRegion::Kind::Ram || fr->readonly) return false;
-        if (fr->range.last() >= last) return true;
-        a = fr->range.last() + 1;
-    }
-}
+bool FwCfg::is_ram(uint64_t addr, uint64_t len) const { return is_guest_ram(*memory_, addr, len); }
 
 void FwCfg::guest_write(uint64_t addr, std::span<const uint8_t> bytes) {
     if (bytes.empty()) return;

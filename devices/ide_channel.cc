@@ -171,6 +171,7 @@ void IdeChannel::raise_irq() {
     if (ctl_ & kNien) return;
     irq_level_ = true;
     irq_.raise();
+    if (dma_) dma_->dma_channel_interrupt();
 }
 
 void IdeChannel::lower_irq() {
@@ -281,6 +282,7 @@ void IdeChannel::transfer_start(Drive& d, uint32_t bytes, After then) {
 
 void IdeChannel::transfer_stop(Drive& d) {
     d.after = After::Nothing;
+    d.dma = DmaKind::None;
     d.data_pos = d.data_end = 0;
     d.status &= static_cast<uint8_t>(~kDrq);
 }
@@ -507,14 +509,13 @@ bool IdeChannel::run_command(Drive& d, uint8_t cmd) {
                 return true;
             }
             d.status = kDrdy | kSeek;
-            transfer_start(d, 0, After::Dma);
+            dma_wait(d, DmaKind::Trim);
             return false;
         case kReadDma: case kReadDmaNoRetry: case kReadDmaExt:
         case kWriteDma: case kWriteDmaNoRetry: case kWriteDmaExt:
-            // Waits for bus-master DMA, which nothing here starts.
             lba48_transform(d, cmd == kReadDmaExt || cmd == kWriteDmaExt);
             d.status = kDrdy | kSeek;
-            transfer_start(d, 0, After::Dma);
+            dma_wait(d, cmd == kReadDma || cmd == kReadDmaNoRetry || cmd == kReadDmaExt ? DmaKind::Read : DmaKind::Write);
             return false;
         case kSmart:  // answered by QEMU, not modelled here
             abort(d);
@@ -617,7 +618,8 @@ uint64_t IdeChannel::state_digest() const {
                                   d.mult_sectors | uint64_t{d.req_sectors} << 32,
                                   uint64_t{d.identify_set} | uint64_t{d.reset_reverts} << 1 | uint64_t{d.heads} << 16 |
                                       uint64_t{d.secs} << 32,
-                                  static_cast<uint64_t>(d.after) | uint64_t{d.data_pos} << 8 | uint64_t{d.data_end} << 32,
+                                  static_cast<uint64_t>(d.after) | uint64_t{static_cast<uint8_t>(d.dma)} << 4 |
+                                      uint64_t{d.data_pos} << 8 | uint64_t{d.data_end} << 32,
                                   0};
         XXH64_update(st, regs, sizeof regs);
         XXH64_update(st, d.buf.data(), d.data_end);

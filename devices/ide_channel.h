@@ -28,9 +28,12 @@
 // file then keeps its address. A command QEMU's
 // table has no hard-disk entry for (the packet commands, DEVICE RESET,
 // NOP, unknown codes) is aborted: status DRDY|ERR, error ABRT. The DMA
-// commands leave the drive asking for data (DRDY|DSC|DRQ) with none to
-// move, as QEMU's waits for bus-master DMA that never starts here (so
-// does DATA SET MANAGEMENT's TRIM); only a reset ends that. SMART is
+// commands (READ and WRITE DMA, and EXT) leave the drive asking for data
+// (DRDY|DSC|DRQ) with none to move by PIO until the channel's bus master
+// (IdeDmaTarget: devices/ide_bus_master.h) is active; the transfer then
+// runs at once, whole (run_dma, devices/ide_dma.cc). Without a bus
+// master, and for DATA SET MANAGEMENT's TRIM (whose ranges QEMU takes by
+// DMA), the drive waits until a reset. SMART is
 // aborted (QEMU answers it: a difference qemu-check would show). A transfer that
 // reaches past the disk's end is aborted at the first block (one sector,
 // or MULTIPLE's count) that would, before that block moves. While the
@@ -42,13 +45,14 @@
 // resets both drives and runs their diagnostic at once (QEMU runs it in a
 // bottom half, before the guest's next access), and SRST then reads back
 // clear. Completion raises the channel's IRQ unless nIEN is set; a
-// command or a read of the status register lowers it. Bus-master DMA is
-// not modelled. Must outlive the MemorySystem it is attached to.
+// command or a read of the status register lowers it. Must outlive the
+// MemorySystem it is attached to.
 #pragma once
 
 #include <array>
 #include <cstdint>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 
@@ -59,6 +63,34 @@
 #include "devices/irq.h"
 
 namespace kvmrr {
+
+// The bus master's side of a channel's DMA transfer: the guest memory its
+// PRD table describes, walked as QEMU 7.2's bmdma_prepare_buf walks it.
+class IdeDmaTarget {
+public:
+    virtual ~IdeDmaTarget() = default;
+    // Whether the bus master is started and active (a transfer may run).
+    virtual bool dma_active() const = 0;
+    // Reads the PRD table for a transfer of `limit` bytes: the bytes its
+    // entries give the transfer (at most `limit`), and the bytes they
+    // describe in all (the table is read to its end whatever the limit).
+    struct Prepared {
+        uint64_t bytes = 0;
+        uint64_t described = 0;
+    };
+    virtual Prepared dma_prepare(uint64_t limit) = 0;
+    // Moves the transfer's bytes from offset `at` on, through the prepared
+    // entries: into guest memory, or out of it.
+    virtual void dma_to_guest(uint64_t at, std::span<const uint8_t> bytes) = 0;
+    virtual void dma_from_guest(uint64_t at, std::span<uint8_t> out) = 0;
+    // The transfer is over: whether the bus master stays active (the
+    // entries described more than it took).
+    virtual void dma_finished(bool stay_active) = 0;
+    // The channel raised its interrupt (any command's, PIO ones too: the
+    // bus master's interrupt bit follows the channel's line, as QEMU's
+    // bmdma_irq does).
+    virtual void dma_channel_interrupt() = 0;
+};
 
 class IdeChannel final : public Device {
 public:
@@ -85,7 +117,7 @@ public:
     IdeChannel& operator=(const IdeChannel&) = delete;
 
     std::string_view name() const override { return name_; }
-    uint32_t model_version() const override { return 1; }
+    uint32_t model_version() const override { return 2; }
     // Claims "ideN" and "ideN-ctl"; throws kvmrr::Error if either is missing
     // or claimed, or on a second attach.
     void attach(MemorySystem& sys, MachineMemory& m) override;
@@ -96,6 +128,16 @@ public:
     uint64_t sectors_read() const { return sectors_read_; }
     uint64_t sectors_written() const { return sectors_written_; }
 
+    // The channel's bus master (null: none, as before it is connected).
+    void set_dma_target(IdeDmaTarget* t) { dma_ = t; }
+    // Whether the selected drive waits for a READ or WRITE DMA transfer.
+    bool dma_waiting() const;
+    // Runs that transfer now, through the bus master: called when the bus
+    // master starts while the drive waits, and by the channel itself when
+    // a DMA command comes while the bus master is active. Nothing if the
+    // drive does not wait.
+    void run_dma();
+
 private:
     // What the end of the current data transfer does.
     enum class After : uint8_t {
@@ -104,6 +146,7 @@ private:
         WriteSector,  // sectors the guest writes: store them, then the next
         Dma,          // a DMA command: nothing moves by PIO
     };
+    enum class DmaKind : uint8_t { None, Read, Write, Trim };
 
     struct Drive {
         uint64_t sectors = 0;  // 0: not there
@@ -120,6 +163,7 @@ private:
         bool identify_set = false;
         std::array<uint8_t, kSectorSize> identify{};
         After after = After::Nothing;
+        DmaKind dma = DmaKind::None;  // with After::Dma
         uint32_t data_pos = 0, data_end = 0;
         std::array<uint8_t, kSectorSize * kMaxMultSectors> buf{};
     };
@@ -174,11 +218,14 @@ private:
     void transfer_start(Drive& d, uint32_t bytes, After then);
     void transfer_stop(Drive& d);
     void end_of_transfer(Drive& d);
+    void dma_wait(Drive& d, DmaKind kind);
+    void dma_run(Drive& d, IdeDmaTarget& t);
 
     std::string name_;
     std::string ctl_name_;
     HostInputs& host_;
     IrqLine irq_;
+    IdeDmaTarget* dma_ = nullptr;
     CmdOps cmd_ops_{*this};
     CtlOps ctl_ops_{*this};
     bool attached_ = false;

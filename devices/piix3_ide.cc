@@ -1,5 +1,14 @@
 #include "devices/piix3_ide.h"
 
+#include <xxhash.h>
+
+#include <string>
+
+#include "core/error.h"
+#include "core/machine_layout.h"
+#include "core/memory_region.h"
+#include "core/memory_system.h"
+
 namespace kvmrr {
 
 namespace {
@@ -13,6 +22,8 @@ constexpr PciIdentity kIdentity{
     .header_type = 0x00,
 };
 
+constexpr uint32_t kIoSpaceEnd = 0x10000;
+
 }  // namespace
 
 Piix3Ide::Piix3Ide() : PciFunction(kDevfn, kIdentity) {
@@ -23,8 +34,57 @@ Piix3Ide::Piix3Ide() : PciFunction(kDevfn, kIdentity) {
     for (uint8_t i = 1; i < 4; ++i) set_wmask(kBmiba + i, 0xff);
 }
 
-void Piix3Ide::attach(MemorySystem&, MachineMemory&) {}
+void Piix3Ide::connect(unsigned n, IdeChannel& channel) {
+    bm_[n & 1].connect(channel);
+    channel.set_dma_target(&bm_[n & 1]);
+}
 
-uint64_t Piix3Ide::state_digest() const { return config_digest(0x7010); }
+void Piix3Ide::set_dma_observers(IdeBusMaster::Observer written, IdeBusMaster::Observer read) {
+    for (IdeBusMaster& b : bm_) b.set_observers(written, read);
+}
+
+void Piix3Ide::attach(MemorySystem& sys, MachineMemory& m) {
+    if (sys_) throw Error("piix3-ide: this device is attached to a machine already");
+    Transaction t(sys);
+    bar_ = &sys.create_container("piix3-ide-bmdma", kBmibaSize);
+    for (unsigned n = 0; n < 2; ++n) {
+        const std::string ch = std::to_string(n);
+        bar_->add_subregion(8 * n, sys.create_io("bmdma" + ch, 4, bm_[n].command_ops(), IdeBusMaster::rules()));
+        bar_->add_subregion(8 * n + 4, sys.create_io("bmdma" + ch + "-prd", 4, bm_[n].address_ops(), IdeBusMaster::rules()));
+        bm_[n].set_memory(*m.memory);
+    }
+    bar_->set_enabled(false);
+    m.io->add_subregion_overlap(0, *bar_, 0);
+    t.commit();
+    sys_ = &sys;
+    bar_update();
+}
+
+bool Piix3Ide::bus_master_mapped() const {
+    const uint32_t base = cfg32(kBmiba) & ~(kBmibaSize - 1);
+    return (config()[pci::kCommand] & 1) && base != 0 && base < kIoSpaceEnd;
+}
+
+uint16_t Piix3Ide::bus_master_base() const { return static_cast<uint16_t>(cfg32(kBmiba) & ~(kBmibaSize - 1)); }
+
+void Piix3Ide::config_written(uint8_t offset, unsigned size) {
+    if (pci::overlaps(offset, size, pci::kCommand, 2) || pci::overlaps(offset, size, kBmiba, 4)) bar_update();
+}
+
+void Piix3Ide::bar_update() {
+    if (!sys_) return;
+    const bool on = bus_master_mapped();
+    const uint16_t base = on ? bus_master_base() : static_cast<uint16_t>(bar_->addr());
+    if (on == bar_->enabled() && base == bar_->addr()) return;
+    Transaction t(*sys_);
+    if (on != bar_->enabled()) bar_->set_enabled(on);
+    if (base != bar_->addr()) bar_->set_address(base);
+    t.commit();
+}
+
+uint64_t Piix3Ide::state_digest() const {
+    const uint64_t words[3] = {config_digest(0x7010), bm_[0].digest_word(), bm_[1].digest_word()};
+    return XXH64(words, sizeof words, 0x7010);
+}
 
 }  // namespace kvmrr

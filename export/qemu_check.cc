@@ -61,15 +61,22 @@ std::unique_ptr<QtestClient> start_qemu(const QemuPcMap& map, const std::string&
 }
 
 // Repeats the step's busy probe until QEMU's device has finished what it
-// does in the background (bit 7 clear), or the time-out: then the access
-// goes ahead, and a difference shows.
+// does in the background (the probe's bits no longer show it busy), or
+// the time-out: then the access goes ahead, and a difference shows.
 void wait_while_busy(QtestClient& qemu, const QtestStep& s, const QemuCheckOptions& o, QemuCheckReport& rep) {
     const auto give_up = std::chrono::steady_clock::now() + o.timeout;
     bool waited = false;
     for (;;) {
-        const QtestReply r = qemu.send(s.busy_probe);
-        ++rep.commands;
-        if (!r.ok || !r.value || !(*r.value & 0x80)) break;
+        bool busy = true;
+        for (const QemuPcMap::BusyRead& b : s.busy) {
+            const QtestReply r = qemu.send(b.command);
+            ++rep.commands;
+            if (!r.ok || !r.value || (*r.value & b.mask) != b.when) {
+                busy = false;
+                break;
+            }
+        }
+        if (!busy) break;
         if (std::chrono::steady_clock::now() > give_up) break;
         waited = true;
         std::this_thread::sleep_for(std::chrono::milliseconds(1));
@@ -96,7 +103,7 @@ QemuCheckReport qemu_check(const std::string& trace_path, const QemuCheckOptions
 
     std::map<std::string, uint64_t> previous;  // the last QEMU value of each monotonic register
     script.add_trace(groups, [&](const QtestStep& s) {
-        if (!s.busy_probe.empty()) wait_while_busy(*qemu, s, o, rep);
+        if (!s.busy.empty()) wait_while_busy(*qemu, s, o, rep);
         const QtestReply reply = qemu->send(s.command);
         ++rep.commands;
         if (!reply.ok)
@@ -162,7 +169,7 @@ std::string QemuCheckReport::format() const {
         s += "disk: " + std::to_string(disk_sectors_known) + " sectors of the recorded run's disk rebuilt from the trace's disk reads\n";
     if (busy_waits)
         s += "waited " + std::to_string(busy_waits) +
-             " times for QEMU's IDE to finish work it does in the background (kvmrr's is done at once)\n";
+             " times for QEMU's IDE and its bus master to finish work they do in the background (kvmrr's is done at once)\n";
     s += "sent: " + std::to_string(accesses_sent) + " accesses as " + std::to_string(commands) + " commands\n";
     uint64_t left = 0;
     for (const auto& [why, n] : left_out) left += n;

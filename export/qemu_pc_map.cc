@@ -35,6 +35,10 @@ constexpr std::array<QemuWindow, 21> kQemuPc = {{
 }};
 
 bool is_pm_region(const std::string& r) { return r == "acpi-evt" || r == "acpi-cnt" || r == "acpi-tmr"; }
+// The PIIX3 IDE function's bus-master blocks (devices/piix3_ide.h), which
+// both place where the firmware's BMIBA write puts them.
+bool is_bmdma_region(const std::string& r) { return r == "bmdma0" || r == "bmdma1" || r == "bmdma0-prd" || r == "bmdma1-prd"; }
+unsigned bmdma_channel(const std::string& r) { return r.size() > 5 && r[5] == '1' ? 1 : 0; }
 
 std::string hex2(uint64_t v) {
     char b[24];
@@ -65,7 +69,8 @@ std::optional<std::string> QemuPcMap::left_out(const AccessEvent& a, const std::
         if (pc_board_) return std::nullopt;
         return "unassigned ports and addresses";
     }
-    if (is_pm_region(region_name)) return pc_board_ ? std::nullopt : std::optional<std::string>("devices QEMU's pc lacks");
+    if (is_pm_region(region_name) || is_bmdma_region(region_name))
+        return pc_board_ ? std::nullopt : std::optional<std::string>("devices QEMU's pc lacks");
     const WindowRecord* w = window_at(header_, a);
     if (!w) return "RAM and ROM";
     if (w->name == "lapic") return "the local APIC (per CPU; qtest accesses come from no CPU)";
@@ -83,6 +88,10 @@ void QemuPcMap::observe_write(const AccessEvent& a, const std::string& device, u
     if (device == "pci-conf" && a.addr == 0xcf8 && a.size == 4) pci_address_ = static_cast<uint32_t>(value);
     if (device == "ioapic" && a.addr == 0xfec00000) ioapic_select_ = static_cast<uint32_t>(value & 0xff);
     if (device == "uart16550" && a.addr == 0x3fb) uart_lcr_ = static_cast<uint8_t>(value);
+}
+
+void QemuPcMap::observe_access(const AccessEvent& a, const std::string& device) {
+    if (device == "bmdma0" || device == "bmdma1") bm_base_[bmdma_channel(device)] = a.addr & ~uint64_t{3};
 }
 
 std::string QemuPcMap::register_name(const AccessEvent& a, const std::string& device) const {
@@ -106,6 +115,11 @@ std::string QemuPcMap::register_name(const AccessEvent& a, const std::string& de
     }
     if (device == "pit") return a.addr == 0x43 ? "control" : "counter " + std::to_string(a.addr - 0x40);
     if (is_pm_region(device)) return "+" + std::to_string(a.addr & 3);
+    if (device == "bmdma0" || device == "bmdma1") {
+        static const char* const regs[] = {"command", "+1", "status", "+3"};
+        return regs[a.addr & 3];
+    }
+    if (device == "bmdma0-prd" || device == "bmdma1-prd") return "PRD table +" + std::to_string(a.addr & 3);
     return "port " + hex2(a.addr);
 }
 
@@ -171,10 +185,19 @@ ReadRule QemuPcMap::rule(const AccessEvent& a, const std::string& device) const 
     return r;
 }
 
-std::string QemuPcMap::busy_probe(const std::string& device) const {
-    if (device == "ide0" || device == "ide0-ctl") return "inb 0x3f6";
-    if (device == "ide1" || device == "ide1-ctl") return "inb 0x376";
-    return "";
+QemuPcMap::BusyProbe QemuPcMap::busy_probe(const std::string& device) const {
+    if (device == "ide0" || device == "ide0-ctl") return {{"inb 0x3f6", 0x80, 0x80}};
+    if (device == "ide1" || device == "ide1-ctl") return {{"inb 0x376", 0x80, 0x80}};
+    if (device == "bmdma0" || device == "bmdma1") return bus_master_probe(bmdma_channel(device));
+    return {};
+}
+
+QemuPcMap::BusyProbe QemuPcMap::bus_master_probe(unsigned channel) const {
+    const std::optional<uint64_t>& base = bm_base_[channel & 1];
+    if (!base) return {};
+    char b[32];
+    std::snprintf(b, sizeof b, "inb 0x%" PRIx64, *base + 2);
+    return {{b, 0x01, 0x01}, {channel & 1 ? "inb 0x376" : "inb 0x3f6", 0x08, 0x08}};
 }
 
 std::vector<std::string> QemuPcMap::qemu_machine_args(const std::string& disk_image) const {

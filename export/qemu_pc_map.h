@@ -5,8 +5,9 @@
 // where QEMU's pc has the same device: a window of the trace's machine
 // whose name and address match QEMU's (the pc board's 8259s, 8254, i8042,
 // CMOS, UART, fw_cfg, PCI host, I/O APIC, ...; of kvmrr's own board only
-// the UART at 0x3f8 and the CMOS at 0x70), or a PIIX4 PM register, which
-// both place where the firmware's PCI configuration writes put them. RAM
+// the UART at 0x3f8 and the CMOS at 0x70), or a PIIX4 PM or PIIX3 IDE
+// bus-master register, which both place where the firmware's PCI
+// configuration writes put them. RAM
 // and ROM, unassigned ports, devices QEMU's pc lacks (kvmrr's debug-exit,
 // its MMIO devices) and the local APIC (per CPU: qtest accesses come from
 // no CPU) are left out, counted by reason.
@@ -58,17 +59,29 @@ public:
 
     // Follows a write that was sent, to keep the latches.
     void observe_write(const AccessEvent& a, const std::string& device, uint64_t value);
+    // Follows every access that was sent (where the bus masters are).
+    void observe_access(const AccessEvent& a, const std::string& device);
     // The register a read (of a sent access) reads, and its rule.
     std::string register_name(const AccessEvent& a, const std::string& device) const;
     ReadRule rule(const AccessEvent& a, const std::string& device) const;
 
-    // A qtest read that shows whether QEMU's `device` is still busy with
-    // work QEMU finishes asynchronously, in bit 7 of its value (an IDE
-    // channel's alternate status: QEMU reads and writes sectors, flushes
-    // and resets in the background; kvmrr's model is never busy), to
-    // repeat before an access to it until the bit is clear; "" for a
-    // device without such work.
-    std::string busy_probe(const std::string& device) const;
+    // Qtest reads that show whether QEMU's `device` is still busy with
+    // work QEMU finishes asynchronously, to repeat before an access to it
+    // while every read, masked with its `mask`, is its `when`: an IDE
+    // channel's alternate status with BSY (QEMU reads and writes sectors,
+    // flushes and resets in the background; kvmrr's model is never busy),
+    // and for a bus master, its status active while the channel's drive
+    // still wants data (a DMA transfer in flight). None for a device
+    // without such work.
+    struct BusyRead {
+        std::string command;
+        uint64_t mask = 0, when = 0;
+    };
+    using BusyProbe = std::vector<BusyRead>;
+    BusyProbe busy_probe(const std::string& device) const;
+    // The probe of bus master 0 or 1 (where the guest last reached it),
+    // for what follows its DMA; none before the guest reached it.
+    BusyProbe bus_master_probe(unsigned channel) const;
 
     // The QEMU command line's machine part for this trace (-m, devices),
     // with `disk_image` (if any) as the primary master IDE disk.
@@ -82,6 +95,7 @@ private:
     uint32_t pci_address_ = 0;
     uint32_t ioapic_select_ = 0;
     uint8_t uart_lcr_ = 0;
+    std::optional<uint64_t> bm_base_[2];  // where each bus master's block was last reached
 };
 
 // Whether `v` fits the shape (see ReadRule).

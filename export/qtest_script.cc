@@ -43,6 +43,7 @@ std::string QtestStep::comment() const {
     std::string c = "#" + std::to_string(seq);
     if (kind == Kind::Clock) return c + " recorded time";
     if (kind == Kind::Memory) return c + " dma-read: what the device read from guest memory";
+    if (kind == Kind::DmaCheck) return c + " dma-write: what the IDE bus master wrote = " + hexs(recorded);
     c += " " + device + " " + reg;
     if (read) c += " = " + hexs(recorded);
     return c;
@@ -75,8 +76,9 @@ void QtestScript::access_steps(const AccessEvent& a, uint64_t seq, const std::st
             s.rule = map_.rule(one, device);
             ++reads_;
         }
+        map_.observe_access(one, device);
         s.command = qtest_command(a.io, a.is_write, a.size, addr, v);
-        s.busy_probe = map_.busy_probe(device);
+        s.busy = map_.busy_probe(device);
         out.push_back(std::move(s));
     }
 }
@@ -116,8 +118,41 @@ void QtestScript::add_group(std::span<const TraceEvent> group, const RegionNames
         s.command = "write " + hexs(d->addr) + " " + std::to_string(d->data.size()) + " 0x" + hex_bytes(d->data);
         out.push_back(std::move(s));
     }
-    access_steps(*a, seq, map_.device(*a, region), out);
+    const std::string device = map_.device(*a, region);
+    access_steps(*a, seq, device, out);
     ++sent_;
+    dma_check_steps(group, device, out);
+}
+
+void QtestScript::dma_check_steps(std::span<const TraceEvent> group, const std::string& device, std::vector<QtestStep>& out) {
+    // Only the IDE bus master's transfers: fw_cfg's items are kvmrr's own.
+    const bool ide = device.rfind("ide", 0) == 0 || device.rfind("bmdma", 0) == 0;
+    if (!ide) return;
+    const unsigned channel = device.find('1') != std::string::npos ? 1 : 0;
+    for (const TraceEvent& e : group) {
+        const auto* d = std::get_if<DmaWriteEvent>(&e.body);
+        if (!d) continue;
+        for (size_t at = 0; at < d->data.size();) {
+            // readq where 8 bytes remain, else the widest that fits.
+            unsigned n = 8;
+            while (n > d->data.size() - at) n /= 2;
+            uint64_t v = 0;
+            for (unsigned b = 0; b < n; ++b) v |= uint64_t{d->data[at + b]} << (8 * b);
+            QtestStep s;
+            s.kind = QtestStep::Kind::DmaCheck;
+            s.seq = e.seq;
+            s.read = true;
+            s.size = n;
+            s.recorded = v;
+            s.device = device + " dma-write";
+            s.reg = hexs(d->addr + at);
+            s.command = qtest_command(false, false, n, d->addr + at, 0);
+            s.busy = map_.bus_master_probe(channel);
+            out.push_back(std::move(s));
+            ++reads_;
+            at += n;
+        }
+    }
 }
 
 void QtestScript::add_trace(EventGroupReader& groups, const std::function<void(const QtestStep&)>& each) {

@@ -7,7 +7,10 @@
 // (count > 1) one command per element, from its bulk data. What a device
 // read from guest memory by DMA (dma-read events: fw_cfg's descriptors) is
 // written into QEMU's RAM first (`write ADDR SIZE 0xDATA`), so QEMU's
-// device finds the same descriptor. With `step_clock`, a `clock_step`
+// device finds the same descriptor. What the IDE bus master wrote into
+// guest memory (dma-write events of a bus-master or IDE access) is read
+// back from QEMU's RAM once QEMU's own transfer is over, and compared.
+// With `step_clock`, a `clock_step`
 // before an access moves QEMU's virtual clock to the access's recorded
 // time (the group's first monotonic clock reading).
 //
@@ -34,7 +37,10 @@
 namespace kvmrr {
 
 struct QtestStep {
-    enum class Kind { Access, Memory, Clock };
+    // Memory: what a device read by DMA, written into QEMU's RAM first;
+    // DmaCheck: what the IDE bus master wrote into guest memory, read back
+    // from QEMU's RAM (8 bytes at a time) and compared.
+    enum class Kind { Access, Memory, Clock, DmaCheck };
     Kind kind = Kind::Access;
     std::string command;  // one qtest command, no newline
     uint64_t seq = 0;     // of the access (or the event) it comes from
@@ -44,8 +50,8 @@ struct QtestStep {
     std::string device, reg;
     ReadRule rule;          // how a read is compared
     // A read to repeat first while it shows QEMU's device busy with work
-    // QEMU does asynchronously (QemuPcMap::busy_probe); "" none.
-    std::string busy_probe;
+    // QEMU does asynchronously (QemuPcMap::busy_probe); no command: none.
+    QemuPcMap::BusyProbe busy;
     std::string comment() const;
 };
 
@@ -68,6 +74,7 @@ public:
 
 private:
     void access_steps(const AccessEvent& a, uint64_t seq, const std::string& device, std::vector<QtestStep>& out);
+    void dma_check_steps(std::span<const TraceEvent> group, const std::string& device, std::vector<QtestStep>& out);
 
     QemuPcMap map_;
     bool step_clock_;

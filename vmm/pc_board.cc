@@ -119,9 +119,11 @@ PcBoard::PcBoard(Machine& machine, const MachineConfig& config, HostInputs& inpu
         return false;
     };
     if (has("ide0") && has("ide0-ctl") && has("ide1") && has("ide1-ctl")) {
-        pci_host_->add_function(own(std::make_unique<Piix3Ide>()));
-        own(std::make_unique<IdeChannel>(0, inputs, config.disk_sectors, IrqLine(*pic_, 14), config.disk_geometry));
-        own(std::make_unique<IdeChannel>(1, inputs, 0, IrqLine(*pic_, 15)));
+        Piix3Ide& ide = own(std::make_unique<Piix3Ide>());
+        pci_host_->add_function(ide);
+        ide.set_dma_observers(config.dma, config.dma_read);
+        ide.connect(0, own(std::make_unique<IdeChannel>(0, inputs, config.disk_sectors, IrqLine(*pic_, 14), config.disk_geometry)));
+        ide.connect(1, own(std::make_unique<IdeChannel>(1, inputs, 0, IrqLine(*pic_, 15))));
     } else if (config.disk_sectors) {
         throw Error("this pc board has no IDE channels for its disk");
     }

@@ -1,5 +1,6 @@
 // Scripted HostInputs for device tests: a settable clock, entropy from a
-// counter, a queue of serial bytes and an in-memory disk.
+// counter, a queue of serial bytes and an in-memory disk; and the run
+// control and an interrupt pin that only note what they were asked.
 #pragma once
 
 #include <algorithm>
@@ -9,6 +10,7 @@
 
 #include "devices/device.h"
 #include "devices/host_inputs.h"
+#include "devices/irq.h"
 
 namespace kvmrr::testing {
 
@@ -55,6 +57,17 @@ public:
     int resets = 0;
     void request_exit(int status) override { exits.push_back(status); }
     void request_reset() override { ++resets; }
+};
+
+// An interrupt line's far end: its level, and how many times it rose.
+class FakeIrqPin final : public IrqSink {
+public:
+    void set_irq(unsigned, bool level) override {
+        if (level && !up) ++edges;
+        up = level;
+    }
+    bool up = false;
+    int edges = 0;
 };
 
 }  // namespace kvmrr::testing

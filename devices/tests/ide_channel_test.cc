@@ -25,15 +25,7 @@ constexpr uint16_t kBase = 0x1f0, kCtl = 0x3f6;
 enum : uint16_t { kData = 0, kError = 1, kFeature = 1, kCount = 2, kLbaLow = 3, kLbaMid = 4, kLbaHigh = 5, kDevice = 6, kStatus = 7, kCommand = 7 };
 constexpr uint8_t kReady = IdeChannel::kDrdy | IdeChannel::kSeek;
 
-class Pin final : public IrqSink {
-public:
-    void set_irq(unsigned, bool level) override {
-        if (level && !up) ++edges;
-        up = level;
-    }
-    bool up = false;
-    int edges = 0;
-};
+using Pin = testing::FakeIrqPin;
 
 struct Rig {
     testing::FakeHostInputs host;

@@ -56,9 +56,11 @@ TEST(QemuPcMap, TheIdeChannelsAndTheDisk) {
     QemuPcMap before(h);
     EXPECT_FALSE(before.left_out(pio(0x1f7, 1, false), "ide0"));
     EXPECT_FALSE(before.left_out(pio(0x376, 1, false), "ide1-ctl"));
-    EXPECT_EQ(before.busy_probe("ide0"), "inb 0x3f6");
-    EXPECT_EQ(before.busy_probe("ide1-ctl"), "inb 0x376");
-    EXPECT_EQ(before.busy_probe("uart16550"), "");
+    ASSERT_EQ(before.busy_probe("ide0").size(), 1u);
+    EXPECT_EQ(before.busy_probe("ide0")[0].command, "inb 0x3f6");
+    EXPECT_EQ(before.busy_probe("ide1-ctl")[0].command, "inb 0x376");
+    EXPECT_TRUE(before.busy_probe("uart16550").empty());
+    EXPECT_TRUE(before.busy_probe("bmdma0").empty());  // not reached yet
     before.observe_write(pio(0xcf8, 4, true), "pci-conf", 0x80000900);
     EXPECT_EQ(before.rule(pio(0xcfc, 4, false), "pci-conf").kind, CompareKind::Skip);
     h.devices.push_back({"piix3-ide", 1});

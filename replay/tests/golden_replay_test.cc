@@ -116,7 +116,7 @@ TEST(GoldenTraces, EveryFixtureGuestHasOne) {
     const std::vector<std::string> names = golden_names();
     for (const char* g : {"hello", "pio_loop", "mmio_mix", "bank_switch", "rom_shadow", "dirty_walker", "nondet", "dma_disk",
                           "nondet_bug", "timer_irq_real", "timer_irq_prot", "timer_irq_long", "string_io", "device_walk", "pc_walk",
-                          "ide_walk", "idle_hlt_masked", "idle_hlt_in_service", "serial_echo",
+                          "ide_walk", "ide_dma", "idle_hlt_masked", "idle_hlt_in_service", "serial_echo",
                           "serial_echo_aeoi", "serial_echo_no_tick"})
         EXPECT_NE(std::find(names.begin(), names.end(), g), names.end()) << g;
     for (const std::string& n : names) EXPECT_LT(std::filesystem::file_size(golden(n)), 300u * 1024) << n;
@@ -242,6 +242,21 @@ TEST_F(PlantedModel, IdeTaskFileAndStatusBugsAreCaught) {
         });
         ASSERT_TRUE(rep.divergence) << rep.summary();
         EXPECT_EQ(rep.divergence->addr, 0x1f7u) << rep.divergence->describe();
+    }
+}
+
+// Bus-master DMA: a drive that takes the first READ DMA for a WRITE DMA
+// (so nothing comes into guest memory, and the buffer goes to the disk)
+// is caught by both replays, after that command.
+TEST_F(PlantedModel, IdeDmaTheWrongWayIsCaught) {
+    for (bool guest : {false, true}) {
+        SCOPED_TRACE(guest ? "guest" : "devices");
+        const ReplayReport rep = replay("ide_dma", guest, [&](Machine& m) {
+            plant_write(m, true, 0x1f0, [](uint64_t off, uint64_t v) { return off == 7 && v == 0xc8 ? 0xca : v; });
+        });
+        ASSERT_TRUE(rep.divergence) << rep.summary();
+        ASSERT_TRUE(rep.divergence->seq) << rep.divergence->describe();
+        EXPECT_GT(*rep.divergence->seq, first_access(golden("ide_dma"), true, 0x1f7, true)) << rep.divergence->describe();
     }
 }
 

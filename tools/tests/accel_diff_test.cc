@@ -92,6 +92,8 @@ std::vector<Guest> guests() {
         firmware("string_io", "hello"),
         // The IDE channel, with a disk of 128 sectors (written as well).
         with_disk(firmware("ide_walk", "ide_walk: done\n")),
+        // Bus-master DMA into guest memory and out of it.
+        with_disk(firmware("ide_dma", "ide_dma: done\n")),
         // The hostile ones.
         firmware("self_modify", "AD0123EBD0123E"),
         firmware("string_ops", ""),
