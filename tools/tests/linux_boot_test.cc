@@ -2,7 +2,8 @@
 // the reset vector, SYSLINUX from an IDE disk that tools/make-linux-disk.sh
 // makes, the kernel, and an init that prints the kernel's command line and
 // powers the machine off through ACPI (once a shell on the serial console
-// has run a command typed at it, in the first test); recorded with
+// has run a command typed at it, in the first test; once it has read its
+// disk through the kernel's IDE driver, in the second); recorded with
 // --ticks-between-exits
 // (the kernel calibrates its delay loop in a loop that makes no exit) and
 // replayed. On KVM only (label kvm; in CI the nested-KVM VM): the emulator
@@ -42,9 +43,10 @@ protected:
     }
     // The kernel is Debian's (tools/debian-kernel.sh: the nested-KVM VM's
     // own, fetched once); the tools are tools/setup.sh's packages.
-    void make_disk(const std::string& append = kCommandLine, bool shell = false) {
+    void make_disk(const std::string& append = kCommandLine, bool shell = false, bool read_disk = false) {
         const Result r = kvmrr::test::run_command(std::string(KVMRR_SOURCE_DIR) + "/tools/make-linux-disk.sh",
-                                                  "--append '" + append + "' " + (shell ? "--shell " : "") + disk.string());
+                                                  "--append '" + append + "' " + (shell ? "--shell " : "") +
+                                                      (read_disk ? "--read-disk " : "") + disk.string());
         ASSERT_EQ(r.status, 0) << r.out;
     }
     // Kept when the test failed, to be looked at.
@@ -89,6 +91,35 @@ TEST_F(LinuxBoot, BootsToUserspaceRecordedAndReplayed) {
     EXPECT_NE(r.out.find("reproduced:"), std::string::npos) << r.out;
     r = kvmrr("inspect " + trace.string());
     EXPECT_NE(r.out.find("ticks between exits"), std::string::npos) << r.out;
+}
+
+// The kernel's own IDE driver: init loads ata_piix (which drives the
+// PIIX3's channels with multiword DMA through the bus master) and reads
+// the disk's first MiB through it; its md5sum, printed by the guest, is
+// the one of the same bytes of the image on the host. No command failed
+// and fell back to PIO. Device replay reproduces the DMA.
+TEST_F(LinuxBoot, ReadsItsDiskThroughAtaPiixByBusMasterDma) {
+    ASSERT_NO_FATAL_FAILURE(make_disk(kCommandLine, /*shell=*/false, /*read_disk=*/true));
+    const fs::path serial = dir / "serial.log", trace = dir / "linux.trace";
+    Result r = kvmrr("record --board pc --firmware " + std::string(kSeaBios) + " --disk " + disk.string() +
+                     " --accel kvm --ticks-between-exits --timeout 500000 --serial-out " + serial.string() + " -o " +
+                     trace.string());
+    const std::string console = slurp(serial);
+    ASSERT_EQ(r.status, 0) << r.out << "\n--- serial:\n" << console;
+    EXPECT_NE(console.find("ata1: PATA max MWDMA2 cmd 0x1f0 ctl 0x3f6 bmdma 0x"), std::string::npos) << console;
+    EXPECT_NE(console.find("[sda] Attached SCSI disk"), std::string::npos) << console;
+    EXPECT_EQ(console.find("failed command"), std::string::npos) << console;
+    EXPECT_EQ(console.find("PIO"), std::string::npos) << console;
+    const Result md5 = kvmrr::test::run_command("sh", "-c 'head -c 1048576 " + disk.string() + " | md5sum'");
+    ASSERT_EQ(md5.status, 0) << md5.out;
+    const std::string sum = md5.out.substr(0, 32);
+    EXPECT_NE(console.find("kvmrr-linux: disk md5 " + sum), std::string::npos) << sum << "\n" << console;
+    r = kvmrr("inspect " + trace.string());
+    EXPECT_NE(r.out.find("bmdma0"), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("dma-write"), std::string::npos) << r.out;
+    r = kvmrr("replay " + trace.string());
+    EXPECT_EQ(r.status, 0) << r.out;
+    EXPECT_NE(r.out.find("reproduced:"), std::string::npos) << r.out;
 }
 
 // The emulator against KVM through SeaBIOS and SYSLINUX (real-mode BIOS
