@@ -184,6 +184,28 @@ TEST(QtestExport, GoldenHelloIsItsUartAccesses) {
     EXPECT_EQ(reads, 23u);
 }
 
+// Bus-master DMA (fixtures/firmware/ide_dma.S): the bus master's registers
+// are sent where the BAR put them; the PRD entry the bus master read is
+// written into QEMU's RAM before the start; what its READ DMA wrote (sector
+// 5, each word naming it) is read back after it, a qword at a time.
+TEST(QtestExport, GoldenIdeDmaSendsTheBusMasterAndReadsBackItsDma) {
+    std::ostringstream out;
+    const QtestExport r = export_qtest(testing::golden_trace("ide_dma"), out);
+    const std::string s = out.str();
+    EXPECT_EQ(r.left_out.size(), 1u) << s.substr(0, 400);  // the exit port
+    EXPECT_NE(s.find("\nwrite 0x8000 8 0x0000010000020080 # #"), std::string::npos);
+    const size_t start = s.find("\noutb 0xc000 0x9 # #");
+    const size_t back = s.find("\nreadq 0x10000 # #");
+    ASSERT_NE(start, std::string::npos);
+    ASSERT_NE(back, std::string::npos);
+    EXPECT_LT(start, back);
+    EXPECT_NE(s.find("dma-write: what the IDE bus master wrote = 0x5000500050005\n", back), std::string::npos);
+    EXPECT_NE(s.find("inb 0xc002 # #"), std::string::npos);
+    size_t dma_checks = 0;
+    for (size_t at = s.find("dma-write:"); at != std::string::npos; at = s.find("dma-write:", at + 1)) ++dma_checks;
+    EXPECT_EQ(dma_checks, 5u * 64);  // five sectors came in, 64 qwords each
+}
+
 TEST(QtestExport, ADamagedTraceExportsItsWholePartAndSaysSo) {
     const auto dir = testing::scratch_dir("qtest-damage");
     const auto cut = dir / "cut.trace";
