@@ -31,9 +31,10 @@
 // commands (READ and WRITE DMA, and EXT) leave the drive asking for data
 // (DRDY|DSC|DRQ) with none to move by PIO until the channel's bus master
 // (IdeDmaTarget: devices/ide_bus_master.h) is active; the transfer then
-// runs at once, whole (run_dma, devices/ide_dma.cc). Without a bus
-// master, and for DATA SET MANAGEMENT's TRIM (whose ranges QEMU takes by
-// DMA), the drive waits until a reset. SMART is
+// runs at once, whole (run_dma, devices/ide_dma.cc); so does DATA SET
+// MANAGEMENT's TRIM, whose ranges come by DMA and which discards nothing
+// (QEMU's default). Without a bus master the drive waits until a reset.
+// SMART is
 // aborted (QEMU answers it: a difference qemu-check would show). A transfer that
 // reaches past the disk's end is aborted at the first block (one sector,
 // or MULTIPLE's count) that would, before that block moves. While the
@@ -130,7 +131,8 @@ public:
 
     // The channel's bus master (null: none, as before it is connected).
     void set_dma_target(IdeDmaTarget* t) { dma_ = t; }
-    // Whether the selected drive waits for a READ or WRITE DMA transfer.
+    // Whether the selected drive waits for a DMA transfer (READ, WRITE or
+    // TRIM's ranges).
     bool dma_waiting() const;
     // Runs that transfer now, through the bus master: called when the bus
     // master starts while the drive waits, and by the channel itself when
@@ -220,6 +222,7 @@ private:
     void end_of_transfer(Drive& d);
     void dma_wait(Drive& d, DmaKind kind);
     void dma_run(Drive& d, IdeDmaTarget& t);
+    bool trim_ranges_ok(const Drive& d, IdeDmaTarget& t);
 
     std::string name_;
     std::string ctl_name_;

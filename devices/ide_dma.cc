@@ -14,6 +14,14 @@
 //   more bytes than the transfer took.
 // The bus master's interrupt bit is set wherever the channel raises its
 // interrupt (IdeChannel::raise_irq), not only here.
+//
+// DATA SET MANAGEMENT's TRIM takes its ranges the same way (nsector
+// blocks of 8-byte entries: a 48-bit LBA and a 16-bit count, count 0
+// skipped) and discards nothing, as QEMU does with its default
+// `discard=ignore`; a range past the disk's end aborts the command as a
+// transfer past the end does. Its count is not LBA48-transformed (QEMU's
+// cmd_data_set_management), so a count of 0 ends it at once, before the
+// PRD table is read.
 #include <algorithm>
 #include <vector>
 
@@ -24,7 +32,7 @@ namespace kvmrr {
 bool IdeChannel::dma_waiting() const {
     if (no_drives() || absent_slave()) return false;
     const Drive& d = drive_[unit_];
-    return (d.status & kDrq) && d.after == After::Dma && (d.dma == DmaKind::Read || d.dma == DmaKind::Write);
+    return (d.status & kDrq) && d.after == After::Dma && d.dma != DmaKind::None;
 }
 
 void IdeChannel::run_dma() {
@@ -39,8 +47,15 @@ void IdeChannel::dma_wait(Drive& d, DmaKind kind) {
 }
 
 void IdeChannel::dma_run(Drive& d, IdeDmaTarget& t) {
-    const bool to_disk = d.dma == DmaKind::Write;
+    const DmaKind kind = d.dma;
     const uint64_t need = uint64_t{d.nsector} * kSectorSize;
+    if (need == 0) {  // TRIM of no blocks
+        transfer_stop(d);
+        d.status = kDrdy | kSeek;
+        raise_irq();
+        t.dma_finished(false);
+        return;
+    }
     const IdeDmaTarget::Prepared p = t.dma_prepare(need);
     if (p.bytes < need) {
         transfer_stop(d);
@@ -49,7 +64,8 @@ void IdeChannel::dma_run(Drive& d, IdeDmaTarget& t) {
         return;
     }
     const uint64_t first = get_sector(d);
-    if (!on_disk(d, first, d.nsector)) {
+    const bool ok = kind == DmaKind::Trim ? trim_ranges_ok(d, t) : on_disk(d, first, d.nsector);
+    if (!ok) {
         abort(d);
         raise_irq();
         t.dma_finished(false);
@@ -58,9 +74,9 @@ void IdeChannel::dma_run(Drive& d, IdeDmaTarget& t) {
     // A sector at a time: the disk's and the guest's sides then never
     // hold more than one in kvmrr's memory.
     std::vector<uint8_t> sector(kSectorSize);
-    for (uint32_t i = 0; i < d.nsector; ++i) {
+    for (uint32_t i = 0; kind != DmaKind::Trim && i < d.nsector; ++i) {
         const uint64_t at = uint64_t{i} * kSectorSize;
-        if (to_disk) {
+        if (kind == DmaKind::Write) {
             t.dma_from_guest(at, sector);
             host_.disk_write((first + i) * kSectorSize, sector);
             ++sectors_written_;
@@ -76,6 +92,21 @@ void IdeChannel::dma_run(Drive& d, IdeDmaTarget& t) {
     d.status = kDrdy | kSeek;
     raise_irq();
     t.dma_finished(p.described > need);
+}
+
+bool IdeChannel::trim_ranges_ok(const Drive& d, IdeDmaTarget& t) {
+    std::vector<uint8_t> block(kSectorSize);
+    for (uint32_t i = 0; i < d.nsector; ++i) {
+        t.dma_from_guest(uint64_t{i} * kSectorSize, block);
+        for (size_t e = 0; e < kSectorSize; e += 8) {
+            uint64_t entry = 0;
+            for (unsigned b = 0; b < 8; ++b) entry |= uint64_t{block[e + b]} << (8 * b);
+            const uint64_t lba = entry & 0x0000ffffffffffffull;
+            const auto count = static_cast<uint32_t>(entry >> 48);
+            if (count != 0 && !on_disk(d, lba, count)) return false;
+        }
+    }
+    return true;
 }
 
 }  // namespace kvmrr

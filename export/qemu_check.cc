@@ -67,12 +67,19 @@ void wait_while_busy(QtestClient& qemu, const QtestStep& s, const QemuCheckOptio
     const auto give_up = std::chrono::steady_clock::now() + o.timeout;
     bool waited = false;
     for (;;) {
-        bool busy = true;
-        for (const QemuPcMap::BusyRead& b : s.busy) {
-            const QtestReply r = qemu.send(b.command);
-            ++rep.commands;
-            if (!r.ok || !r.value || (*r.value & b.mask) != b.when) {
-                busy = false;
+        bool busy = false;
+        for (const QemuPcMap::BusyCondition& c : s.busy) {
+            bool holds = true;
+            for (const QemuPcMap::BusyRead& b : c) {
+                const QtestReply r = qemu.send(b.command);
+                ++rep.commands;
+                if (!r.ok || !r.value || (*r.value & b.mask) != b.when) {
+                    holds = false;
+                    break;
+                }
+            }
+            if (holds) {
+                busy = true;
                 break;
             }
         }

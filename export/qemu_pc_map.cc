@@ -186,10 +186,14 @@ ReadRule QemuPcMap::rule(const AccessEvent& a, const std::string& device) const 
 }
 
 QemuPcMap::BusyProbe QemuPcMap::busy_probe(const std::string& device) const {
-    if (device == "ide0" || device == "ide0-ctl") return {{"inb 0x3f6", 0x80, 0x80}};
-    if (device == "ide1" || device == "ide1-ctl") return {{"inb 0x376", 0x80, 0x80}};
+    BusyProbe p;
     if (device == "bmdma0" || device == "bmdma1") return bus_master_probe(bmdma_channel(device));
-    return {};
+    const bool ide0 = device == "ide0" || device == "ide0-ctl", ide1 = device == "ide1" || device == "ide1-ctl";
+    if (!ide0 && !ide1) return p;
+    p.push_back({{ide1 ? "inb 0x376" : "inb 0x3f6", 0x80, 0x80}});
+    BusyProbe bm = bus_master_probe(ide1 ? 1 : 0);
+    p.insert(p.end(), bm.begin(), bm.end());
+    return p;
 }
 
 QemuPcMap::BusyProbe QemuPcMap::bus_master_probe(unsigned channel) const {
@@ -197,7 +201,7 @@ QemuPcMap::BusyProbe QemuPcMap::bus_master_probe(unsigned channel) const {
     if (!base) return {};
     char b[32];
     std::snprintf(b, sizeof b, "inb 0x%" PRIx64, *base + 2);
-    return {{b, 0x01, 0x01}, {channel & 1 ? "inb 0x376" : "inb 0x3f6", 0x08, 0x08}};
+    return {{{b, 0x01, 0x01}, {channel & 1 ? "inb 0x376" : "inb 0x3f6", 0x08, 0x08}}};
 }
 
 std::vector<std::string> QemuPcMap::qemu_machine_args(const std::string& disk_image) const {

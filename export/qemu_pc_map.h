@@ -67,20 +67,22 @@ public:
 
     // Qtest reads that show whether QEMU's `device` is still busy with
     // work QEMU finishes asynchronously, to repeat before an access to it
-    // while every read, masked with its `mask`, is its `when`: an IDE
+    // while any of the probe's conditions holds (a condition holds when
+    // each of its reads, masked with `mask`, is its `when`): an IDE
     // channel's alternate status with BSY (QEMU reads and writes sectors,
     // flushes and resets in the background; kvmrr's model is never busy),
-    // and for a bus master, its status active while the channel's drive
-    // still wants data (a DMA transfer in flight). None for a device
-    // without such work.
+    // and its bus master active while the drive still wants data (a DMA
+    // transfer in flight). None for a device without such work.
     struct BusyRead {
         std::string command;
         uint64_t mask = 0, when = 0;
     };
-    using BusyProbe = std::vector<BusyRead>;
+    using BusyCondition = std::vector<BusyRead>;
+    using BusyProbe = std::vector<BusyCondition>;
     BusyProbe busy_probe(const std::string& device) const;
-    // The probe of bus master 0 or 1 (where the guest last reached it),
-    // for what follows its DMA; none before the guest reached it.
+    // The bus-master condition of channel 0 or 1 alone (where the guest
+    // last reached its bus master), for what follows its DMA; none before
+    // the guest reached it.
     BusyProbe bus_master_probe(unsigned channel) const;
 
     // The QEMU command line's machine part for this trace (-m, devices),

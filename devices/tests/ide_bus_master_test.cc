@@ -368,15 +368,48 @@ TEST(IdeBusMaster, APioCommandsInterruptSetsTheInterruptBitToo) {
     EXPECT_EQ(r.bm_status(), 0u);
 }
 
-TEST(IdeBusMaster, TrimStillWaits) {
+// DATA SET MANAGEMENT's TRIM: its ranges come by DMA; nothing is
+// discarded (QEMU's default), a range past the end aborts, and a count of
+// 0 ends the command before the table is read.
+TEST(IdeBusMaster, TrimTakesItsRangesByDmaAndDiscardsNothing) {
     Rig r;
+    const std::vector<uint8_t> disk = r.host.disk;
+    auto ranges = [&](std::vector<std::pair<uint64_t, uint16_t>> list) {
+        std::vector<uint8_t> block(512, 0);
+        for (size_t i = 0; i < list.size(); ++i) {
+            const uint64_t e = list[i].first | uint64_t{list[i].second} << 48;
+            std::memcpy(block.data() + 8 * i, &e, 8);
+        }
+        ASSERT_EQ(r.m.memory->write_bytes(Gpa(0x10000), block), AccessStatus::Ok);
+    };
+    auto trim = [&](uint8_t blocks) {
+        r.bm_stop();
+        r.pout(kBm + 2, IdeBusMaster::kInterrupt, 1);
+        r.out(1, 0x01);  // feature: TRIM
+        r.lba28(0, blocks);
+        r.out(kCommand, 0x06);
+        r.bm_start(false);
+    };
     r.table({{0x10000, 512, true}});
-    r.bm_start();
-    r.out(1, 0x01);  // feature: TRIM
-    r.lba28(0, 1);
-    r.out(kCommand, 0x06);
-    EXPECT_EQ(r.in(kStatus), kReady | IdeChannel::kDrq);
-    EXPECT_EQ(r.bm_status(), IdeBusMaster::kActive);
+    ranges({{3, 4}, {0, 0}, {kSectors - 2, 2}});
+    trim(1);
+    EXPECT_EQ(r.in(kStatus), kReady);
+    EXPECT_EQ(r.bm_status(), IdeBusMaster::kInterrupt);
+    EXPECT_EQ(r.host.disk, disk);
+    EXPECT_EQ(r.in(kLbaLow), 1u);  // the task file moves on by the blocks taken
+    // A range that reaches past the end.
+    ranges({{3, 4}, {kSectors - 2, 3}});
+    trim(1);
+    EXPECT_EQ(r.in(kStatus), IdeChannel::kDrdy | IdeChannel::kErr);
+    EXPECT_EQ(r.in(1), IdeChannel::kAbrt);
+    EXPECT_EQ(r.bm_status(), IdeBusMaster::kInterrupt);
+    // No blocks: done before the table is read.
+    r.read.clear();
+    trim(0);
+    EXPECT_EQ(r.in(kStatus), kReady);
+    EXPECT_TRUE(r.read.empty());
+    EXPECT_EQ(r.bm_status(), IdeBusMaster::kInterrupt);
+    EXPECT_EQ(r.host.disk, disk);
 }
 
 TEST(IdeBusMaster, TheStateDigestSeesTheRegisters) {

@@ -56,11 +56,23 @@ TEST(QemuPcMap, TheIdeChannelsAndTheDisk) {
     QemuPcMap before(h);
     EXPECT_FALSE(before.left_out(pio(0x1f7, 1, false), "ide0"));
     EXPECT_FALSE(before.left_out(pio(0x376, 1, false), "ide1-ctl"));
-    ASSERT_EQ(before.busy_probe("ide0").size(), 1u);
-    EXPECT_EQ(before.busy_probe("ide0")[0].command, "inb 0x3f6");
-    EXPECT_EQ(before.busy_probe("ide1-ctl")[0].command, "inb 0x376");
+    ASSERT_EQ(before.busy_probe("ide0").size(), 1u);  // BSY; no bus master reached yet
+    EXPECT_EQ(before.busy_probe("ide0")[0].at(0).command, "inb 0x3f6");
+    EXPECT_EQ(before.busy_probe("ide1-ctl")[0].at(0).command, "inb 0x376");
     EXPECT_TRUE(before.busy_probe("uart16550").empty());
-    EXPECT_TRUE(before.busy_probe("bmdma0").empty());  // not reached yet
+    EXPECT_TRUE(before.busy_probe("bmdma0").empty());
+    // Once the guest reached bus master 0 at 0xc000: its DMA in flight
+    // (active, and the drive's DRQ) keeps channel 0 busy too.
+    before.observe_access(pio(0xc002, 1, false), "bmdma0");
+    const QemuPcMap::BusyProbe p = before.busy_probe("ide0-ctl");
+    ASSERT_EQ(p.size(), 2u);
+    ASSERT_EQ(p[1].size(), 2u);
+    EXPECT_EQ(p[1][0].command, "inb 0xc002");
+    EXPECT_EQ(p[1][0].mask, 0x01u);
+    EXPECT_EQ(p[1][1].command, "inb 0x3f6");
+    EXPECT_EQ(p[1][1].mask, 0x08u);
+    EXPECT_EQ(before.busy_probe("bmdma0").size(), 1u);
+    EXPECT_EQ(before.busy_probe("ide1").size(), 1u);
     before.observe_write(pio(0xcf8, 4, true), "pci-conf", 0x80000900);
     EXPECT_EQ(before.rule(pio(0xcfc, 4, false), "pci-conf").kind, CompareKind::Skip);
     h.devices.push_back({"piix3-ide", 1});
