@@ -76,10 +76,19 @@ void IdeBusMaster::write_command(uint8_t v) {
     if (channel_ && memory_) channel_->run_dma();
 }
 
-void IdeBusMaster::read_guest(uint64_t addr, std::span<uint8_t> out) const {
-    for (size_t done = 0; done < out.size();) {
+// f(address, offset, bytes) for each page's part of [addr, addr + n).
+template <class F>
+void IdeBusMaster::each_page(uint64_t addr, size_t n, F&& f) {
+    for (size_t done = 0; done < n;) {
         const uint64_t at = addr + done;
-        const size_t n = static_cast<size_t>(std::min<uint64_t>(out.size() - done, kPage - (at & (kPage - 1))));
+        const size_t len = static_cast<size_t>(std::min<uint64_t>(n - done, kPage - (at & (kPage - 1))));
+        f(at, done, len);
+        done += len;
+    }
+}
+
+void IdeBusMaster::read_guest(uint64_t addr, std::span<uint8_t> out) const {
+    each_page(addr, out.size(), [&](uint64_t at, size_t done, size_t n) {
         const std::span<uint8_t> part = out.subspan(done, n);
         if (is_guest_ram(*memory_, at, n)) {
             memory_->read_bytes(Gpa(at), part);
@@ -87,8 +96,16 @@ void IdeBusMaster::read_guest(uint64_t addr, std::span<uint8_t> out) const {
         } else {
             std::fill(part.begin(), part.end(), 0);
         }
-        done += n;
-    }
+    });
+}
+
+void IdeBusMaster::write_guest(uint64_t addr, std::span<const uint8_t> in) const {
+    each_page(addr, in.size(), [&](uint64_t at, size_t done, size_t n) {
+        if (!is_guest_ram(*memory_, at, n)) return;
+        const std::span<const uint8_t> part = in.subspan(done, n);
+        memory_->write_bytes(Gpa(at), part);
+        if (written_) written_(at, part);
+    });
 }
 
 IdeDmaTarget::Prepared IdeBusMaster::dma_prepare(uint64_t limit) {
@@ -120,27 +137,14 @@ void IdeBusMaster::each_piece(uint64_t at, uint64_t n, F&& f) const {
     uint64_t start = 0;  // the segment's offset in the transfer
     for (const Segment& s : segments_) {
         const uint64_t end = start + s.len;
-        if (end > at && start < at + n) {
-            uint64_t from = std::max(at, start);
-            const uint64_t to = std::min(at + n, end);
-            while (from < to) {
-                const uint64_t gpa = s.addr + (from - start);
-                const uint64_t len = std::min(to - from, kPage - (gpa & (kPage - 1)));
-                f(gpa, from - at, len);
-                from += len;
-            }
-        }
+        const uint64_t from = std::max(at, start), to = std::min(at + n, end);
+        if (from < to) f(s.addr + (from - start), from - at, to - from);
         start = end;
     }
 }
 
 void IdeBusMaster::dma_to_guest(uint64_t at, std::span<const uint8_t> bytes) {
-    each_piece(at, bytes.size(), [&](uint64_t gpa, uint64_t off, uint64_t len) {
-        if (!is_guest_ram(*memory_, gpa, len)) return;
-        const std::span<const uint8_t> part = bytes.subspan(off, len);
-        memory_->write_bytes(Gpa(gpa), part);
-        if (written_) written_(gpa, part);
-    });
+    each_piece(at, bytes.size(), [&](uint64_t gpa, uint64_t off, uint64_t len) { write_guest(gpa, bytes.subspan(off, len)); });
 }
 
 void IdeBusMaster::dma_from_guest(uint64_t at, std::span<uint8_t> out) {

@@ -105,10 +105,15 @@ private:
 
     void write_command(uint8_t v);
     // f(guest address, offset in the transfer, bytes) over the prepared
-    // segments for [at, at + n), cut at page boundaries.
+    // segments for [at, at + n).
     template <class F>
     void each_piece(uint64_t at, uint64_t n, F&& f) const;
+    template <class F>
+    static void each_page(uint64_t addr, size_t n, F&& f);
+    // Guest memory a page at a time, only where it is RAM (reads elsewhere
+    // give zeros, writes are dropped), each part told to the observers.
     void read_guest(uint64_t addr, std::span<uint8_t> out) const;
+    void write_guest(uint64_t addr, std::span<const uint8_t> in) const;
 
     IdeChannel* channel_ = nullptr;
     MemoryAddressSpace* memory_ = nullptr;

@@ -222,7 +222,7 @@ private:
     void end_of_transfer(Drive& d);
     void dma_wait(Drive& d, DmaKind kind);
     void dma_run(Drive& d, IdeDmaTarget& t);
-    bool trim_ranges_ok(const Drive& d, IdeDmaTarget& t);
+    bool trim_ranges_ok(Drive& d, IdeDmaTarget& t);
 
     std::string name_;
     std::string ctl_name_;

@@ -22,8 +22,7 @@
 // transfer past the end does. Its count is not LBA48-transformed (QEMU's
 // cmd_data_set_management), so a count of 0 ends it at once, before the
 // PRD table is read.
-#include <algorithm>
-#include <vector>
+#include <span>
 
 #include "devices/ide_channel.h"
 
@@ -71,9 +70,10 @@ void IdeChannel::dma_run(Drive& d, IdeDmaTarget& t) {
         t.dma_finished(false);
         return;
     }
-    // A sector at a time: the disk's and the guest's sides then never
-    // hold more than one in kvmrr's memory.
-    std::vector<uint8_t> sector(kSectorSize);
+    // A sector at a time, through the drive's PIO buffer (idle during
+    // DMA): the disk's and the guest's sides then never hold more than
+    // one in kvmrr's memory.
+    const std::span<uint8_t> sector(d.buf.data(), kSectorSize);
     for (uint32_t i = 0; kind != DmaKind::Trim && i < d.nsector; ++i) {
         const uint64_t at = uint64_t{i} * kSectorSize;
         if (kind == DmaKind::Write) {
@@ -94,8 +94,8 @@ void IdeChannel::dma_run(Drive& d, IdeDmaTarget& t) {
     t.dma_finished(p.described > need);
 }
 
-bool IdeChannel::trim_ranges_ok(const Drive& d, IdeDmaTarget& t) {
-    std::vector<uint8_t> block(kSectorSize);
+bool IdeChannel::trim_ranges_ok(Drive& d, IdeDmaTarget& t) {
+    const std::span<uint8_t> block(d.buf.data(), kSectorSize);
     for (uint32_t i = 0; i < d.nsector; ++i) {
         t.dma_from_guest(uint64_t{i} * kSectorSize, block);
         for (size_t e = 0; e < kSectorSize; e += 8) {

@@ -60,12 +60,11 @@ void Piix3Ide::attach(MemorySystem& sys, MachineMemory& m) {
     bar_update();
 }
 
-bool Piix3Ide::bus_master_mapped() const {
-    const uint32_t base = cfg32(kBmiba) & ~(kBmibaSize - 1);
-    return (config()[pci::kCommand] & 1) && base != 0 && base < kIoSpaceEnd;
-}
+uint32_t Piix3Ide::bar_address() const { return cfg32(kBmiba) & ~(kBmibaSize - 1); }
 
-uint16_t Piix3Ide::bus_master_base() const { return static_cast<uint16_t>(cfg32(kBmiba) & ~(kBmibaSize - 1)); }
+bool Piix3Ide::bus_master_mapped() const {
+    return (config()[pci::kCommand] & 1) && bar_address() != 0 && bar_address() < kIoSpaceEnd;
+}
 
 void Piix3Ide::config_written(uint8_t offset, unsigned size) {
     if (pci::overlaps(offset, size, pci::kCommand, 2) || pci::overlaps(offset, size, kBmiba, 4)) bar_update();
@@ -73,12 +72,12 @@ void Piix3Ide::config_written(uint8_t offset, unsigned size) {
 
 void Piix3Ide::bar_update() {
     if (!sys_) return;
+    // Switched off, the block stays where it was.
     const bool on = bus_master_mapped();
-    const uint16_t base = on ? bus_master_base() : static_cast<uint16_t>(bar_->addr());
-    if (on == bar_->enabled() && base == bar_->addr()) return;
+    if (on == bar_->enabled() && (!on || bar_address() == bar_->addr())) return;
     Transaction t(*sys_);
-    if (on != bar_->enabled()) bar_->set_enabled(on);
-    if (base != bar_->addr()) bar_->set_address(base);
+    bar_->set_enabled(on);
+    if (on) bar_->set_address(bar_address());
     t.commit();
 }
 

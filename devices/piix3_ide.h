@@ -46,14 +46,14 @@ public:
     // Channel `n` (0 or 1) runs its DMA through bus master `n`.
     void connect(unsigned n, IdeChannel& channel);
     void set_dma_observers(IdeBusMaster::Observer written, IdeBusMaster::Observer read);
-    // Where the bus-master block is, when the guest has it enabled.
+    // Whether the guest has the bus-master block enabled (at BMIBA).
     bool bus_master_mapped() const;
-    uint16_t bus_master_base() const;
 
 protected:
     void config_written(uint8_t offset, unsigned size) override;
 
 private:
+    uint32_t bar_address() const;  // BMIBA without its flag bits
     void bar_update();
 
     std::array<IdeBusMaster, 2> bm_;
