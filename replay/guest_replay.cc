@@ -10,6 +10,8 @@
 
 #include "core/vcpu/exit_handler.h"
 #include "replay/event_compare.h"
+#include "replay/gdb_server.h"
+#include "replay/replayed_guest.h"
 #include "record/trace_error.h"
 #include "replay/replay_engine.h"
 
@@ -53,7 +55,16 @@ public:
         ro.global_dirty_log = true;  // as record_guest: every slot logs
         ro.limits.interrupt = &stop_last_stretch_;
         ro.handler = [this](VcpuExit& e) { return guest_exit(e); };
+        if (opts_.gdb_port) {
+            debug_target_.emplace(session_->vcpu(), session_->machine().memory_space());
+            gdb_connection_.emplace(*opts_.gdb_port);
+            gdb_.emplace(*gdb_connection_, *debug_target_);
+            if (opts_.gdb_listening) opts_.gdb_listening(gdb_connection_->port());
+            gdb_->serve_start();
+            ro.limits.debugger = &*gdb_;
+        }
         const RunResult r = session_->run(ro);
+        if (gdb_ && rep_.divergence) gdb_->diverged(rep_.divergence->describe());
         if (!rep_.divergence && !cut_short_) matcher_.match({}, /*dirty_may_follow=*/true);  // the last access's
         current_access_ = nullptr;
         current_group_ = {};
@@ -265,6 +276,16 @@ private:
             stop_last_stretch_.store(SIGALRM, std::memory_order_relaxed);
     }
 
+public:
+    // The replay has ended: a debugger still attached hears how.
+    void let_debugger_go(const ReplayReport& rep) {
+        if (gdb_) gdb_->finish(rep.divergence ? 1 : 0);
+    }
+
+private:
+    std::optional<ReplayedGuest> debug_target_;
+    std::optional<GdbConnection> gdb_connection_;
+    std::optional<GdbServer> gdb_;
     std::vector<TraceEvent> ahead_;   // the group after the current access's, once read
     bool ahead_read_ = false, ahead_more_ = true;
     uint64_t exits_ = 0;              // the guest's exits so far, as the run loop counts them
@@ -285,7 +306,9 @@ ReplayReport replay_guest(TraceReader& reader, const ReplayOptions& options) {
                          "where guest replay cannot deliver them again; `kvmrr replay` without --guest replays "
                          "its devices");
     GuestReplay r(reader, options);
-    return r.run();
+    ReplayReport rep = r.run();
+    r.let_debugger_go(rep);
+    return rep;
 }
 
 }  // namespace kvmrr

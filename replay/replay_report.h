@@ -45,6 +45,12 @@ struct ReplayOptions {
     // whatever this says).
     Accel accel = Accel::Auto;
     std::optional<std::chrono::milliseconds> timeout;
+    // Guest replay only: a GDB stub on this loopback port (0: a free one),
+    // which holds the guest before its first instruction until a debugger
+    // connects and lets it run (replay/gdb_server.h). `gdb_listening` is
+    // told the port before the wait.
+    std::optional<uint16_t> gdb_port;
+    std::function<void(uint16_t)> gdb_listening;
 };
 
 struct ReplayReport {

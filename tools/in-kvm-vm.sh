@@ -176,6 +176,9 @@ port() {
   vm_fail "no virtio-serial port named $1"
 }
 out=$(port stdout); err=$(port stderr); status=$(port status)
+# The loopback interface, for commands that talk TCP to themselves (the
+# GDB stub's tests).
+ip link set lo up || vm_fail "cannot bring up the loopback interface"
 echo "KVMRR-READY" >"$status"
 chroot /newroot /bin/bash "$run/command.sh" </dev/null >"$out" 2>"$err"
 echo "KVMRR-STATUS $?" >"$status"

@@ -293,12 +293,19 @@ int cmd_dump(const std::string& path, uint64_t from, uint64_t count, bool json) 
 
 // Exit statuses of replay: 0 reproduced, 1 diverged, 3 the trace is not
 // whole (replayed as far as it is), 2 cannot start (as for every command).
-int cmd_replay(const std::string& path, size_t context, bool guest, const std::string& accel, uint64_t timeout_ms) {
+int cmd_replay(const std::string& path, size_t context, bool guest, const std::string& accel, uint64_t timeout_ms,
+               std::optional<uint16_t> gdb_port) {
+    if (gdb_port && !guest) throw Error("--gdb debugs the guest: it needs --guest");
     TraceReader r = TraceReader::open(path);
     ReplayOptions o;
     o.context_events = context;
     o.accel = parse_accel(accel);
     if (timeout_ms) o.timeout = std::chrono::milliseconds(timeout_ms);  // else the recording's, or 60 s
+    o.gdb_port = gdb_port;
+    o.gdb_listening = [](uint16_t port) {
+        std::fprintf(stderr, "kvmrr: the guest waits before its first instruction for gdb: target remote 127.0.0.1:%u\n",
+                     static_cast<unsigned>(port));
+    };
     bool progress_shown = false;
     o.progress = [&](uint64_t done, std::optional<uint64_t> total) {
         progress_shown = true;
@@ -506,6 +513,11 @@ int main(int argc, char** argv) {
     replay->add_option("--accel", replay_accel, "With --guest: auto, kvm or emu")->capture_default_str();
     replay->add_option("--timeout", replay_timeout, "With --guest: end the run after this many milliseconds (default: the recorded one, else 60000)")
         ->check(cli::unsigned_in(0, cli::kMaxMilliseconds));
+    std::optional<uint16_t> replay_gdb;
+    replay->add_option("--gdb", replay_gdb,
+                       "With --guest: a GDB stub on this loopback port (0: a free one, printed); the guest waits "
+                       "before its first instruction for `target remote`")
+        ->check(cli::unsigned_in(0, 65535));
 
     std::string diff_b;
     CLI::App* diff = app.add_subcommand("diff", "Compare two traces event by event (exit 0 same, 1 different, 2 trouble)");
@@ -586,7 +598,7 @@ int main(int argc, char** argv) {
         }
         if (inspect->parsed()) return cmd_inspect(trace_path);
         if (dump->parsed()) return cmd_dump(trace_path, from, count, json);
-        if (replay->parsed()) return cmd_replay(trace_path, context, replay_guest_flag, replay_accel, replay_timeout);
+        if (replay->parsed()) return cmd_replay(trace_path, context, replay_guest_flag, replay_accel, replay_timeout, replay_gdb);
         if (diff->parsed()) return cmd_diff(trace_path, diff_b);
         if (dirty->parsed()) return cmd_dirty(trace_path, dc);
         if (exp->parsed()) return cmd_export(export_perfetto_trace, export_qtest_trace, export_output);

@@ -18,6 +18,7 @@ else
     seabios  # the pc board's firmware (/usr/share/seabios/bios.bin), booted by its tests
     nlohmann-json3-dev  # export/tests: parse the Perfetto JSON with a real parser
     qemu-system-x86  # kvmrr qemu-check: QEMU's own pc devices, asked through qtest
+    gdb  # kvmrr replay --guest --gdb: its test drives a real GDB against the stub
     # tools/make-linux-disk.sh (the Linux boot test): a FAT disk with
     # SYSLINUX, and an initramfs with busybox
     syslinux mtools dosfstools busybox-static cpio

@@ -136,7 +136,7 @@ RunResult run_vcpu(Vcpu& vcpu, ExitTargets targets, const ExitPolicy& policy, co
     RunResult res;
     std::optional<ThreadTimer> timer;
     const bool timed = limits.timeout.count() > 0;
-    const Clock::time_point deadline = Clock::now() + limits.timeout;
+    Clock::time_point deadline = Clock::now() + limits.timeout;
     constexpr std::chrono::milliseconds kLook{10};
     if (timed || limits.interrupt) {
         timer.emplace();
@@ -155,6 +155,7 @@ RunResult run_vcpu(Vcpu& vcpu, ExitTargets targets, const ExitPolicy& policy, co
     bool access_pending = false;  // the last exit handled was I/O or MMIO
     constexpr std::chrono::seconds kInterruptWait{1};
     std::optional<Clock::time_point> interrupt_give_up;  // asked to stop: by then at the latest
+    Clock::time_point next_poll{};  // the debugger's next look for an interrupt
 
     for (;;) {
         if (limits.max_exits && res.exits >= limits.max_exits) {
@@ -170,6 +171,13 @@ RunResult run_vcpu(Vcpu& vcpu, ExitTargets targets, const ExitPolicy& policy, co
                 kicking = true;
             } else if (kick) {
                 kick->disarm();
+            }
+        }
+        if (limits.debugger) {
+            const Clock::time_point now = Clock::now();
+            if (now >= next_poll) {
+                limits.debugger->poll();
+                next_poll = now + kLook;
             }
         }
         std::optional<VcpuExit> exit = vcpu.run();
@@ -195,6 +203,15 @@ RunResult run_vcpu(Vcpu& vcpu, ExitTargets targets, const ExitPolicy& policy, co
                     break;
                 }
             }
+        }
+        if (exit && exit->kind == ExitKind::Debug) {
+            const Clock::time_point paused = Clock::now();
+            if (limits.debugger) limits.debugger->on_debug_stop(*exit);
+            if (timed) {
+                deadline += Clock::now() - paused;
+                if (!limits.interrupt) timer->arm(std::max(deadline - Clock::now(), Clock::duration(1)), kLook);
+            }
+            continue;
         }
         if (!exit) {
             // A signal, or the emulator's bounded wait, before the deadline:

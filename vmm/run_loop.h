@@ -83,6 +83,20 @@ public:
     virtual std::optional<std::chrono::nanoseconds> next_timer_in() { return std::nullopt; }
 };
 
+// A debugger attached to the guest (guest replay's gdb server). The run
+// loop hands it every Debug exit (Vcpu::set_debug); it returns when the
+// guest may go on, having set the vCPU's next stops. Such an exit is the
+// debugger's alone: not counted, not handled, and the time spent in it
+// does not count against the run's time limit.
+class DebugStopHandler {
+public:
+    virtual ~DebugStopHandler() = default;
+    virtual void on_debug_stop(const VcpuExit& exit) = 0;
+    // Called about every 10 ms while the guest runs (the debugger may ask
+    // for a stop: Vcpu::set_debug then makes the next instruction one).
+    virtual void poll() {}
+};
+
 struct RunLimits {
     uint64_t max_exits = 0;                 // 0: no limit
     std::chrono::milliseconds timeout{0};   // 0: no limit
@@ -94,6 +108,7 @@ struct RunLimits {
     // second without one, with StopReason::Interrupted and the number as
     // its detail; a recording ends as cleanly as at any other end.
     const std::atomic<int>* interrupt = nullptr;
+    DebugStopHandler* debugger = nullptr;  // null: a Debug exit is ignored
 };
 
 struct RunResult {

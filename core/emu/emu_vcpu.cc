@@ -53,6 +53,19 @@ void on_code(uc_engine* uc, uint64_t address, uint32_t size, void* user) {
             }
         }
     }
+    // Before the stops that run their instruction by hand (a far return,
+    // a step into long mode, rep ins), which a breakpoint must not miss.
+    if (!stop && v->debug_on && !v->string_in.active) {
+        const bool moved = v->debug_ran || address != v->debug_at;
+        const auto& bps = v->debug.breakpoints;
+        if (moved && (v->debug.single_step || std::find(bps.begin(), bps.end(), address) != bps.end())) {
+            v->debug_stop = stop = true;
+            v->debug_ran = false;
+            v->debug_at = address;
+        } else {
+            v->debug_ran = true;
+        }
+    }
     if (!stop && v->eng.width() == emu::CpuWidth::Legacy32)
         if (const std::optional<uint16_t> cs = v->block_real_cs)
             stop = v->past_segment_end(address, *cs) ||
@@ -292,6 +305,7 @@ bool EmuVcpu::Impl::run_segment() {
     for (;;) {
         stopped_by_hook = false;
         window_stop = false;
+        debug_stop = false;
         mode_known = false;  // whatever ran between uc_emu_start calls may have changed it
         window_check_due = true;
         fault_vector = -1;
@@ -375,6 +389,13 @@ bool EmuVcpu::Impl::run_segment() {
                 exit = VcpuExit{};
                 exit.kind = ExitKind::InterruptWindow;
                 exit.interrupts_enabled = true;
+                return true;
+            }
+            if (debug_stop) {
+                exit = VcpuExit{};
+                exit.kind = ExitKind::Debug;
+                exit.addr = debug_at;
+                exit.interrupts_enabled = flags_if();
                 return true;
             }
             continue;
@@ -603,6 +624,21 @@ void EmuVcpu::inject_interrupt(uint8_t vector) {
 }
 
 void EmuVcpu::request_interrupt_window(bool on) { impl_->window_wanted = on; }
+
+bool EmuVcpu::set_debug(const DebugSettings& settings) {
+    impl_->hs.quiesce();
+    impl_->debug = settings;
+    impl_->debug_on = settings.active();
+    // The guest at rest before an instruction runs it when it goes on (a
+    // step runs one); inside an exit's instruction, the next one stops.
+    if (impl_->hs.parked()) {
+        impl_->debug_ran = true;
+    } else {
+        impl_->debug_ran = false;
+        impl_->debug_at = emu::linear_pc(impl_->eng.uc(), impl_->eng.width());
+    }
+    return true;
+}
 
 void EmuVcpu::use_pc_cpuid(bool on) { impl_->pc_cpuid = on; }
 

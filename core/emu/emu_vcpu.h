@@ -9,6 +9,8 @@
 //   hlt               Hlt
 //   interrupt window asked for and open
 //                     InterruptWindow
+//   a debugger's breakpoint or single step (set_debug)
+//                     Debug, before the instruction, from the code hook
 //   a CPU exception   Shutdown (kvmrr's own guests have no IDT, so on KVM
 //                     each would triple-fault), unless the guest has its
 //                     own vectors and is in real mode: then through its IVT
@@ -93,6 +95,9 @@ public:
     void inject_interrupt(uint8_t vector) override;
     void request_interrupt_window(bool on) override;
     bool set_tsc_source(TscSource* source) override;
+    // Any number of breakpoints, and single steps, from the code hook.
+    bool set_debug(const DebugSettings& settings) override;
+    bool stops_anywhere() const override { return true; }
     // Unicorn's CPUID shows no local APIC, no long mode and few of the
     // features a 64-bit kernel requires, though its CPU has them (FPU, PSE,
     // TSC, MSR, PAE, PGE). The pc board, whose local APIC is at 0xfee00000,

@@ -385,6 +385,15 @@ struct EmuVcpu::Impl final : emu::MmioSink {
     std::atomic<bool> pc_cpuid{false};
     std::atomic<bool> hidden_cpuid{false};  // --deterministic-cpu
     bool ran = false;                     // run() since set_sregs
+    // A debugger's stops (Vcpu::set_debug): set between runs, read by the
+    // code hook, which stops before an instruction at a breakpoint, or at
+    // any when single-stepping, once an instruction has run since the last
+    // such stop (or the guest has moved from it, by an interrupt).
+    DebugSettings debug;
+    bool debug_on = false;
+    bool debug_stop = false;       // the code hook stopped for the debugger
+    bool debug_ran = true;         // an instruction ran since the last such stop
+    uint64_t debug_at = 0;         // the linear address of the last such stop
     std::optional<std::string> failed_injection;  // a Shutdown for the next run()
 
 };

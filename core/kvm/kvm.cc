@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <utility>
 
 #include "core/error.h"
 #include "core/kvm/internal_error.h"
@@ -305,6 +306,10 @@ VcpuExit decode_exit(kvm_run& run) {
         case KVM_EXIT_HLT: e.kind = ExitKind::Hlt; break;
         case KVM_EXIT_IRQ_WINDOW_OPEN: e.kind = ExitKind::InterruptWindow; break;
         case KVM_EXIT_SHUTDOWN: e.kind = ExitKind::Shutdown; break;
+        case KVM_EXIT_DEBUG:
+            e.kind = ExitKind::Debug;
+            e.addr = run.debug.arch.pc;
+            break;
         case KVM_EXIT_FAIL_ENTRY:
             e.kind = ExitKind::FailEntry;
             e.reason_code = run.fail_entry.hardware_entry_failure_reason;
@@ -324,6 +329,17 @@ VcpuExit decode_exit(kvm_run& run) {
 }  // namespace
 
 std::optional<VcpuExit> KvmVcpu::run() {
+    if (std::exchange(rearm_step_, false)) xioctl(fd_.get(), KVM_SET_GUEST_DEBUG, "KVM_SET_GUEST_DEBUG", &debug_);
+    if (const std::optional<uint64_t> at = std::exchange(resume_past_breakpoint_, std::nullopt)) {
+        // An instruction breakpoint is a fault: without RF the guest would
+        // stop before the same instruction again.
+        constexpr uint64_t kResumeFlag = 1ull << 16;
+        kvm_regs r = regs();
+        if (r.rip == *at && !(r.rflags & kResumeFlag)) {
+            r.rflags |= kResumeFlag;
+            set_regs(r);
+        }
+    }
     for (;;) {
         if (ioctl(fd_.get(), KVM_RUN, 0) != 0) {
             if (errno == EINTR || errno == EAGAIN) return std::nullopt;
@@ -331,7 +347,15 @@ std::optional<VcpuExit> KvmVcpu::run() {
         }
         // A full dirty ring is KVM's business and ours, not the guest's:
         // harvest it into the pending bitmaps and go on.
-        if (run_->exit_reason != KVM_EXIT_DIRTY_RING_FULL) return decode_exit(*run_);
+        if (run_->exit_reason != KVM_EXIT_DIRTY_RING_FULL) {
+            VcpuExit e = decode_exit(*run_);
+            if (e.kind == ExitKind::Debug) {
+                // DR6's B0-B3: one of the debug registers' breakpoints hit.
+                if (run_->debug.arch.dr6 & 0xf) resume_past_breakpoint_ = regs().rip;
+                rearm_step_ = (debug_.control & KVM_GUESTDBG_SINGLESTEP) != 0;
+            }
+            return e;
+        }
         vm_->count_ring_full();
         if (vm_->drain_dirty_rings() == 0) {
             throw Error("KVM says the dirty ring is full but it holds nothing to harvest: the ring overflowed "
@@ -373,6 +397,29 @@ void KvmVcpu::inject_interrupt(uint8_t vector) {
 }
 
 void KvmVcpu::request_interrupt_window(bool on) { run_->request_interrupt_window = on ? 1 : 0; }
+
+bool KvmVcpu::set_debug(const DebugSettings& settings) {
+    constexpr size_t kDebugRegisters = 4;
+    if (settings.breakpoints.size() > kDebugRegisters) return false;
+    if (!settings.active() && debug_.control == 0) return true;
+    kvm_guest_debug dbg{};
+    if (settings.active()) {
+        dbg.control = KVM_GUESTDBG_ENABLE;
+        if (settings.single_step) dbg.control |= KVM_GUESTDBG_SINGLESTEP;
+        if (!settings.breakpoints.empty()) dbg.control |= KVM_GUESTDBG_USE_HW_BP;
+        for (size_t i = 0; i < settings.breakpoints.size(); ++i) {
+            dbg.arch.debugreg[i] = settings.breakpoints[i];
+            // DR7: Gi enables breakpoint i; R/Wi and LENi 0 make it an
+            // instruction breakpoint.
+            dbg.arch.debugreg[7] |= 2ull << (2 * i);
+        }
+    }
+    xioctl(fd_.get(), KVM_SET_GUEST_DEBUG, "KVM_SET_GUEST_DEBUG", &dbg);
+    debug_ = dbg;
+    rearm_step_ = false;
+    if (!settings.active()) resume_past_breakpoint_.reset();
+    return true;
+}
 
 kvm_regs KvmVcpu::regs() const {
     kvm_regs r{};

@@ -135,6 +135,9 @@ public:
     bool interrupt_window_open() const override;
     void inject_interrupt(uint8_t vector) override;
     void request_interrupt_window(bool on) override;
+    // KVM_SET_GUEST_DEBUG with the CPU's debug registers (four
+    // breakpoints at most) and KVM's single step.
+    bool set_debug(const DebugSettings& settings) override;
     // After KVM_EXIT_INTERNAL_ERROR: what KVM says of it, in words
     // (core/kvm/internal_error.h); otherwise "".
     std::string stop_note() const override;
@@ -147,6 +150,14 @@ private:
     size_t run_size_ = 0;
     kvm_dirty_gfn* ring_ = nullptr;  // Ring mode: this vCPU's dirty ring
     size_t ring_bytes_ = 0;
+    kvm_guest_debug debug_{};  // as last set (control 0: none)
+    // A single step's Debug exit was the last: KVM sets the trap flag for
+    // a step only at KVM_SET_GUEST_DEBUG (from the rip it is called at),
+    // so the next KVM_RUN sets it again first.
+    bool rearm_step_ = false;
+    // The last exit was a breakpoint's at this rip: the guest resumes
+    // there with RFLAGS.RF set, which lets the instruction run once.
+    std::optional<uint64_t> resume_past_breakpoint_;
 };
 
 }  // namespace kvmrr

@@ -12,6 +12,7 @@ const char* exit_kind_name(ExitKind k) {
         case ExitKind::FailEntry: return "fail-entry";
         case ExitKind::InternalError: return "internal-error";
         case ExitKind::InterruptWindow: return "interrupt-window";
+        case ExitKind::Debug: return "debug";
         case ExitKind::Unknown: return "unknown";
     }
     return "?";
@@ -84,6 +85,7 @@ ExitOutcome handle_exit(VcpuExit& exit, ExitTargets t, const ExitPolicy& policy)
         case ExitKind::FailEntry: return {StopReason::FailEntry, exit.reason_code};
         case ExitKind::InternalError: return {StopReason::InternalError, exit.reason_code};
         case ExitKind::InterruptWindow: return {};
+        case ExitKind::Debug: return {};
         case ExitKind::Unknown: return {StopReason::UnknownExit, exit.reason_code};
     }
     return {StopReason::UnknownExit, exit.reason_code};

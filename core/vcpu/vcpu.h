@@ -15,6 +15,7 @@
 
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "core/vcpu/vcpu_exit.h"
 
@@ -28,6 +29,19 @@ public:
     // Called for each RDTSC/RDTSCP the guest executes, in order, on the
     // thread that runs the guest, while run() is in progress.
     virtual uint64_t read_tsc() = 0;
+};
+
+// What a debugger attached to the guest asks of the vCPU: run() returns a
+// Debug exit before an instruction at one of `breakpoints` (linear
+// addresses, as the CPU's debug registers take them) and, with
+// `single_step`, before each instruction after the first it runs.
+// Resuming at the breakpoint it stopped at runs that instruction. A Debug
+// exit's `addr` is the linear address of the instruction it stopped
+// before.
+struct DebugSettings {
+    bool single_step = false;
+    std::vector<uint64_t> breakpoints;
+    bool active() const { return single_step || !breakpoints.empty(); }
 };
 
 class Vcpu {
@@ -76,6 +90,16 @@ public:
         (void)source;
         return false;
     }
+
+    // Debug exits as `settings` say (none: the guest runs as before), set
+    // between run() calls. False where the accelerator cannot stop so:
+    // more breakpoints than it has (KVM's four debug registers).
+    virtual bool set_debug(const DebugSettings& settings) {
+        return !settings.active();
+    }
+    // Whether set_debug takes any number of breakpoints (the emulator's
+    // code hook); where not, a debugger keeps more by single-stepping.
+    virtual bool stops_anywhere() const { return false; }
 };
 
 }  // namespace kvmrr

@@ -24,6 +24,7 @@ enum class ExitKind : uint8_t {
     FailEntry,      // KVM_EXIT_FAIL_ENTRY
     InternalError,  // KVM_EXIT_INTERNAL_ERROR
     InterruptWindow,  // the guest can take an interrupt now (asked for)
+    Debug,          // a debugger's breakpoint or single step (Vcpu::set_debug)
     Unknown,        // any other exit reason
 };
 const char* exit_kind_name(ExitKind k);

@@ -10,11 +10,16 @@
 
 #include "vmm/machine.h"
 #include "core/tests/region_test_hook.h"
+#include "replay/tests/planted_ops.h"
 #include "replay/device_replay.h"
 #include "replay/guest_replay.h"
 
 namespace kvmrr {
 namespace {
+
+using testing::PlantedRead;
+using testing::PlantedWrite;
+using testing::region_at;
 
 std::string golden(const std::string& name) { return std::string(KVMRR_SOURCE_DIR) + "/fixtures/traces/" + name + ".trace"; }
 
@@ -24,33 +29,6 @@ std::vector<std::string> golden_names() {
         if (e.path().extension() == ".trace") out.push_back(e.path().stem().string());
     std::sort(out.begin(), out.end());
     return out;
-}
-
-class PlantedRead final : public RegionOps {
-public:
-    PlantedRead(RegionOps& inner, std::function<uint64_t(uint64_t off, uint64_t v)> change) : inner_(inner), change_(std::move(change)) {}
-    uint64_t read(uint64_t off, unsigned size) override { return change_(off, inner_.read(off, size)); }
-    void write(uint64_t off, uint64_t v, unsigned size) override { inner_.write(off, v, size); }
-
-private:
-    RegionOps& inner_;
-    std::function<uint64_t(uint64_t, uint64_t)> change_;
-};
-
-class PlantedWrite final : public RegionOps {
-public:
-    PlantedWrite(RegionOps& inner, std::function<uint64_t(uint64_t off, uint64_t v)> change) : inner_(inner), change_(std::move(change)) {}
-    uint64_t read(uint64_t off, unsigned size) override { return inner_.read(off, size); }
-    void write(uint64_t off, uint64_t v, unsigned size) override { inner_.write(off, change_(off, v), size); }
-
-private:
-    RegionOps& inner_;
-    std::function<uint64_t(uint64_t, uint64_t)> change_;
-};
-
-MemoryRegion& region_at(Machine& m, bool io, uint64_t addr) {
-    const AddressSpace& as = io ? static_cast<AddressSpace&>(m.io_space()) : static_cast<AddressSpace&>(m.memory_space());
-    return *as.view()->lookup(addr)->mr;
 }
 
 // The first recorded access matching, and its sequence number.

@@ -1,0 +1,340 @@
+#include "replay/gdb_server.h"
+
+#include <algorithm>
+#include <cstdio>
+#include <optional>
+#include <utility>
+
+#include "core/error.h"
+
+namespace kvmrr {
+
+namespace {
+
+// The registers, in the order of the target description and the 'g'
+// packet. `value` is null where the replay has nothing to show.
+struct Reg {
+    const char* name;
+    unsigned bytes;
+    const char* feature;
+    const char* type;
+    uint64_t (*value)(const kvm_regs&, const kvm_sregs&);
+};
+
+#define GPR(n, f) Reg{n, 8, "org.gnu.gdb.i386.core", "int64", [](const kvm_regs& r, const kvm_sregs&) -> uint64_t { return r.f; }}
+#define SEG(n, f) Reg{n, 4, "org.gnu.gdb.i386.core", "int32", [](const kvm_regs&, const kvm_sregs& s) -> uint64_t { return s.f.selector; }}
+#define NONE(n, b, feat, ty) Reg{n, b, feat, ty, nullptr}
+#define SYS(n, f) Reg{n, 8, "org.kvmrr.x86.system", "int64", [](const kvm_regs&, const kvm_sregs& s) -> uint64_t { return s.f; }}
+
+const std::vector<Reg>& regs_table() {
+    static const std::vector<Reg> table = [] {
+        std::vector<Reg> t = {GPR("rax", rax), GPR("rbx", rbx), GPR("rcx", rcx), GPR("rdx", rdx),
+                              GPR("rsi", rsi), GPR("rdi", rdi), GPR("rbp", rbp), GPR("rsp", rsp),
+                              GPR("r8", r8),   GPR("r9", r9),   GPR("r10", r10), GPR("r11", r11),
+                              GPR("r12", r12), GPR("r13", r13), GPR("r14", r14), GPR("r15", r15)};
+        t.push_back(Reg{"rip", 8, "org.gnu.gdb.i386.core", "code_ptr",
+                        [](const kvm_regs& r, const kvm_sregs&) -> uint64_t { return r.rip; }});
+        t.push_back(Reg{"eflags", 4, "org.gnu.gdb.i386.core", "int32",
+                        [](const kvm_regs& r, const kvm_sregs&) -> uint64_t { return r.rflags; }});
+        for (const Reg& r : {SEG("cs", cs), SEG("ss", ss), SEG("ds", ds), SEG("es", es), SEG("fs", fs), SEG("gs", gs)})
+            t.push_back(r);
+        static const char* const st[] = {"st0", "st1", "st2", "st3", "st4", "st5", "st6", "st7"};
+        for (const char* n : st) t.push_back(NONE(n, 10, "org.gnu.gdb.i386.core", "i387_ext"));
+        static const char* const fpu[] = {"fctrl", "fstat", "ftag", "fiseg", "fioff", "foseg", "fooff", "fop"};
+        for (const char* n : fpu) t.push_back(NONE(n, 4, "org.gnu.gdb.i386.core", "int"));
+        static const char* const xmm[] = {"xmm0", "xmm1", "xmm2",  "xmm3",  "xmm4",  "xmm5",  "xmm6",  "xmm7",
+                                          "xmm8", "xmm9", "xmm10", "xmm11", "xmm12", "xmm13", "xmm14", "xmm15"};
+        for (const char* n : xmm) t.push_back(NONE(n, 16, "org.gnu.gdb.i386.sse", "uint128"));
+        t.push_back(NONE("mxcsr", 4, "org.gnu.gdb.i386.sse", "int"));
+        t.push_back(Reg{"fs_base", 8, "org.gnu.gdb.i386.segments", "int64",
+                        [](const kvm_regs&, const kvm_sregs& s) -> uint64_t { return s.fs.base; }});
+        t.push_back(Reg{"gs_base", 8, "org.gnu.gdb.i386.segments", "int64",
+                        [](const kvm_regs&, const kvm_sregs& s) -> uint64_t { return s.gs.base; }});
+        for (const Reg& r : {SYS("cr0", cr0), SYS("cr2", cr2), SYS("cr3", cr3), SYS("cr4", cr4), SYS("efer", efer)})
+            t.push_back(r);
+        return t;
+    }();
+    return table;
+}
+
+#undef GPR
+#undef SEG
+#undef NONE
+#undef SYS
+
+std::string hex_le(uint64_t v, unsigned bytes) {
+    std::string out;
+    char b[3];
+    for (unsigned i = 0; i < bytes; ++i) {
+        std::snprintf(b, sizeof b, "%02x", static_cast<unsigned>(i < 8 ? (v >> (8 * i)) & 0xff : 0));
+        out += b;
+    }
+    return out;
+}
+
+std::string reg_hex(const Reg& reg, const kvm_regs& r, const kvm_sregs& s) {
+    if (!reg.value) return std::string(2 * reg.bytes, 'x');  // unavailable
+    return hex_le(reg.value(r, s), reg.bytes);
+}
+
+// A hex number, all of `text`; nothing when it is not one or overflows.
+std::optional<uint64_t> parse_hex(std::string_view text) {
+    if (text.empty() || text.size() > 16) return std::nullopt;
+    uint64_t v = 0;
+    for (const char c : text) {
+        int d;
+        if (c >= '0' && c <= '9') d = c - '0';
+        else if (c >= 'a' && c <= 'f') d = c - 'a' + 10;
+        else if (c >= 'A' && c <= 'F') d = c - 'A' + 10;
+        else return std::nullopt;
+        v = v << 4 | static_cast<uint64_t>(d);
+    }
+    return v;
+}
+
+// "ADDR,LEN" as two hex numbers.
+std::optional<std::pair<uint64_t, uint64_t>> parse_pair(std::string_view text) {
+    const size_t comma = text.find(',');
+    if (comma == std::string_view::npos) return std::nullopt;
+    const auto a = parse_hex(text.substr(0, comma));
+    const auto b = parse_hex(text.substr(comma + 1));
+    if (!a || !b) return std::nullopt;
+    return std::pair{*a, *b};
+}
+
+constexpr uint64_t kMaxRead = 0x1000;  // bytes a memory read returns at most (the packet's size allows twice)
+const char* const kRefused = "E01";   // a change to the recorded guest, or a request that makes no sense
+const char* const kNoMemory = "E14";  // EFAULT: nothing readable there
+
+}  // namespace
+
+const std::string& GdbServer::target_xml() {
+    static const std::string xml = [] {
+        std::string s = "<?xml version=\"1.0\"?>\n<!DOCTYPE target SYSTEM \"gdb-target.dtd\">\n<target version=\"1.0\">\n"
+                        "<architecture>i386:x86-64</architecture>\n";
+        std::string feature;
+        for (const Reg& r : regs_table()) {
+            if (feature != r.feature) {
+                if (!feature.empty()) s += "</feature>\n";
+                feature = r.feature;
+                s += "<feature name=\"" + feature + "\">\n";
+            }
+            s += "<reg name=\"" + std::string(r.name) + "\" bitsize=\"" + std::to_string(8 * r.bytes) + "\" type=\"" + r.type + "\"/>\n";
+        }
+        return s + "</feature>\n</target>\n";
+    }();
+    return xml;
+}
+
+std::string GdbServer::registers_hex(const kvm_regs& r, const kvm_sregs& s) {
+    std::string out;
+    for (const Reg& reg : regs_table()) out += reg_hex(reg, r, s);
+    return out;
+}
+
+std::string GdbServer::register_hex(const kvm_regs& r, const kvm_sregs& s, unsigned number) {
+    const std::vector<Reg>& t = regs_table();
+    return number < t.size() ? reg_hex(t[number], r, s) : "";
+}
+
+void GdbServer::serve_start() {
+    c_.accept();
+    serve();
+}
+
+void GdbServer::on_debug_stop(const VcpuExit& exit) {
+    if (!c_.connected()) return;
+    if (!interrupt_asked_ && !t_.stop_wanted(exit.addr)) return;  // the guest goes on
+    if (running_) {
+        running_ = false;
+        c_.send(std::exchange(interrupt_asked_, false) ? "S02" : "S05");  // SIGINT or SIGTRAP
+    }
+    serve();
+}
+
+void GdbServer::poll() {
+    if (!running_ || interrupt_asked_ || !c_.interrupt_sent()) return;
+    interrupt_asked_ = true;
+    apply_stops(true);  // a stop before the guest's next instruction
+}
+
+void GdbServer::diverged(const std::string& why) {
+    if (!running_) return;
+    running_ = false;
+    std::string text;
+    for (const char ch : "kvmrr: the replay diverged from its recording here:\n" + why + (why.ends_with('\n') ? "" : "\n"))
+        text += hex_le(static_cast<uint8_t>(ch), 1);
+    c_.send("O" + text);  // console output
+    c_.send("S05");
+    serve();
+}
+
+void GdbServer::finish(int status) {
+    if (running_) c_.send(hex_le(static_cast<unsigned>(status) & 0xff, 1).insert(0, "W"));
+    detach();
+}
+
+void GdbServer::serve() {
+    for (;;) {
+        const std::optional<std::string> packet = c_.receive();
+        if (!packet) {
+            detach();  // the debugger has gone: the replay runs on
+            return;
+        }
+        Resume resume = Resume::None;
+        const std::string reply = handle(*packet, resume);
+        if (resume == Resume::Continue || resume == Resume::Step) {
+            apply_stops(resume == Resume::Step);
+            running_ = true;
+            return;
+        }
+        if (!c_.send(reply)) {
+            detach();
+            return;
+        }
+        if (resume == Resume::Detach) {
+            detach();
+            return;
+        }
+    }
+}
+
+void GdbServer::apply_stops(bool step) {
+    stops_.step = step;
+    t_.set_stops(stops_);
+}
+
+void GdbServer::detach() {
+    stops_ = {};
+    t_.set_stops(stops_);
+    running_ = false;
+    c_.close();
+}
+
+std::string GdbServer::handle(std::string_view p, Resume& resume) {
+    if (p.empty()) return "";
+    if (p == "\x03") return "S02";  // already stopped
+    if (p == "?") return "S05";
+    if (p == "g") return registers_hex(t_.regs(), t_.sregs());
+    if (p[0] == 'p') {
+        const std::optional<uint64_t> n = parse_hex(p.substr(1));
+        const std::string v = n && *n < 1024 ? register_hex(t_.regs(), t_.sregs(), static_cast<unsigned>(*n)) : "";
+        return v.empty() ? kRefused : v;
+    }
+    if (p[0] == 'm') return read_memory(p.substr(1));
+    if (p[0] == 'Z' || p[0] == 'z') return breakpoint(p);
+    if (p == "c" || p == "s") {
+        resume = p == "c" ? Resume::Continue : Resume::Step;
+        return "";
+    }
+    if (p.rfind("vCont?", 0) == 0) return "vCont;c;C;s;S";
+    if (p.rfind("vCont;", 0) == 0) {
+        resume = vcont(p.substr(6));
+        return resume == Resume::None ? kRefused : "";
+    }
+    if (p == "D" || p.rfind("D;", 0) == 0) {
+        resume = Resume::Detach;
+        return "OK";
+    }
+    if (p == "k" || p.rfind("vKill", 0) == 0)
+        throw Error("the debugger killed the replay");
+    if (p.rfind("qSupported", 0) == 0) return "PacketSize=4000;qXfer:features:read+;QStartNoAckMode+;vContSupported+";
+    if (p == "QStartNoAckMode") {
+        // As gdbserver: the reply already goes unacknowledged (GDB's '+'
+        // for it is ignored).
+        c_.stop_acknowledging();
+        return "OK";
+    }
+    if (p.rfind("qXfer:features:read:", 0) == 0) return features(p.substr(20));
+    if (p == "qAttached") return "1";
+    if (p == "qC") return "QC1";
+    if (p == "qfThreadInfo") return "m1";
+    if (p == "qsThreadInfo") return "l";
+    if (p[0] == 'H' || p[0] == 'T') return "OK";  // the one thread
+    if (p.rfind("qSymbol", 0) == 0) return "OK";
+    // Changes to the recorded guest: its registers, its memory, where it
+    // goes on (c ADDR, s ADDR, signals are refused by vCont).
+    if (p[0] == 'G' || p[0] == 'P' || p[0] == 'M' || p[0] == 'X' || p[0] == 'c' || p[0] == 's' ||
+        p[0] == 'C' || p[0] == 'S')
+        return kRefused;
+    return "";  // not supported
+}
+
+std::string GdbServer::read_memory(std::string_view args) {
+    const auto range = parse_pair(args);
+    if (!range) return kRefused;
+    const auto [addr, len] = *range;
+    const uint64_t n = std::min(len, kMaxRead);
+    std::string out;
+    uint8_t buf[kMaxRead];
+    // Page by page, so that a read that runs into a device's window or
+    // an unmapped page returns what comes before it.
+    uint64_t done = 0;
+    while (done < n) {
+        const uint64_t a = addr + done;
+        const uint64_t take = std::min(n - done, 0x1000 - (a & 0xfff));
+        if (!t_.read_memory(a, buf + done, take)) break;
+        done += take;
+    }
+    if (done == 0 && n > 0) return kNoMemory;
+    for (uint64_t i = 0; i < done; ++i) out += hex_le(buf[i], 1);
+    return out;
+}
+
+std::string GdbServer::breakpoint(std::string_view p) {
+    // Z0/Z1: software and hardware breakpoints, which the target keeps as
+    // it can. Watchpoints are not offered; GDB then single-steps and
+    // compares.
+    if (p.size() < 3 || (p[1] != '0' && p[1] != '1') || p[2] != ',') return "";
+    std::string_view rest = p.substr(3);
+    rest = rest.substr(0, rest.find(';'));  // conditions evaluated by the target: not offered
+    const auto a = parse_pair(rest);
+    if (!a) return kRefused;
+    const uint64_t addr = a->first;
+    std::vector<uint64_t>& list = p[1] == '0' ? stops_.software : stops_.hardware;
+    const auto at = std::find(list.begin(), list.end(), addr);
+    stops_.step = false;
+    if (p[0] == 'z') {
+        if (at != list.end()) list.erase(at);
+        t_.set_stops(stops_);
+        return "OK";
+    }
+    if (at != list.end()) return "OK";
+    list.push_back(addr);
+    if (!t_.set_stops(stops_)) {
+        list.pop_back();  // more than the target can keep (KVM: four debug registers)
+        return kRefused;
+    }
+    return "OK";
+}
+
+std::string GdbServer::features(std::string_view args) {
+    // "target.xml:OFFSET,LENGTH"
+    const size_t colon = args.find(':');
+    if (colon == std::string_view::npos || args.substr(0, colon) != "target.xml") return "E00";
+    const auto range = parse_pair(args.substr(colon + 1));
+    if (!range) return kRefused;
+    const std::string& xml = target_xml();
+    if (range->first >= xml.size()) return "l";
+    const size_t n = static_cast<size_t>(std::min<uint64_t>(range->second, xml.size() - range->first));
+    const bool last = range->first + n >= xml.size();
+    return (last ? "l" : "m") + xml.substr(static_cast<size_t>(range->first), n);
+}
+
+GdbServer::Resume GdbServer::vcont(std::string_view actions) {
+    // "c", "s", "c:TID", "s:TID;c", ... : the one thread steps if any
+    // action for it (or for all) says so. Signals (C, S) are not passed.
+    Resume r = Resume::None;
+    while (!actions.empty()) {
+        const size_t semi = actions.find(';');
+        const std::string_view action = actions.substr(0, semi);
+        actions = semi == std::string_view::npos ? std::string_view{} : actions.substr(semi + 1);
+        const char kind = action.empty() ? 0 : action[0];
+        if (kind == 's' || kind == 'S') return Resume::Step;
+        if (kind == 'c' || kind == 'C') r = Resume::Continue;
+        else return Resume::None;
+    }
+    return r;
+}
+
+}  // namespace kvmrr

@@ -1,0 +1,102 @@
+// A GDB stub for a guest replay: `kvmrr replay --guest --gdb PORT` stops
+// the replayed guest before its first instruction and lets GDB (`target
+// remote :PORT`) look at it, set breakpoints, continue and single-step,
+// as rr does for a process. The guest is the recording's, so the debugger
+// may look but not change it: register and memory writes are refused;
+// every run to the same breakpoint finds the same state.
+//
+// Registers are shown as amd64's (a target description of GDB's
+// org.gnu.gdb.i386.core, .sse and .segments features, and CR0, CR2, CR3,
+// CR4 and EFER besides); the FPU and SSE registers, which the replay does
+// not hold, are "unavailable". Addresses are linear, as the CPU's
+// breakpoints take them: in real mode CS * 16 + IP, which is not what
+// `$pc` (the IP) shows.
+#pragma once
+
+#include <linux/kvm.h>
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/vcpu/vcpu.h"
+#include "replay/gdb_connection.h"
+#include "vmm/run_loop.h"
+
+namespace kvmrr {
+
+// Where the guest is to stop next: after one instruction, and before the
+// instructions at GDB's breakpoints (linear addresses), its software ones
+// (Z0, `break`) and its hardware ones (Z1, `hbreak`).
+struct GdbStops {
+    bool step = false;
+    std::vector<uint64_t> software, hardware;
+};
+
+// What the stub debugs: a stopped vCPU and the memory it sees.
+class GdbTarget {
+public:
+    virtual ~GdbTarget() = default;
+    virtual kvm_regs regs() = 0;
+    virtual kvm_sregs sregs() = 0;
+    // At a linear address, RAM and ROM only; false where it cannot read.
+    virtual bool read_memory(uint64_t linear, void* out, size_t n) = 0;
+    // False where the breakpoints cannot all be kept (the stops are then
+    // as they were).
+    virtual bool set_stops(const GdbStops& stops) = 0;
+    // Whether a Debug exit before the instruction at `linear` is one of
+    // the stops asked for (a target may stop more often than asked, to
+    // look for them).
+    virtual bool stop_wanted(uint64_t linear) { (void)linear; return true; }
+};
+
+class GdbServer final : public DebugStopHandler {
+public:
+    GdbServer(GdbConnection& connection, GdbTarget& target) : c_(connection), t_(target) {}
+
+    // The guest before its first instruction: serves the debugger until
+    // it lets the guest run (or detaches).
+    void serve_start();
+    // DebugStopHandler: a breakpoint or step (or the stop the debugger's
+    // interrupt asked for) is reported, then served the same way.
+    void on_debug_stop(const VcpuExit& exit) override;
+    void poll() override;
+    // The replay diverged from its recording (`why`, the report's words):
+    // a debugger waiting for the guest is told so on its console and finds
+    // the guest stopped where the replay found the difference (at the
+    // diverging exit, or the one after it where the difference is in what
+    // the device did), to look at it before it is let go (a resume then
+    // ends the session as finish does).
+    void diverged(const std::string& why);
+    // The replay has ended (`status` 0: reproduced): a debugger waiting
+    // for the guest hears that it exited, and is let go.
+    void finish(int status);
+    bool attached() const { return c_.connected(); }
+
+    // The target description (qXfer:features:read:target.xml), and the
+    // registers in its order as a 'g' reply holds them.
+    static const std::string& target_xml();
+    static std::string registers_hex(const kvm_regs& r, const kvm_sregs& s);
+    // One register (the 'p' packet), or "" for a number past the last.
+    static std::string register_hex(const kvm_regs& r, const kvm_sregs& s, unsigned number);
+
+private:
+    enum class Resume : uint8_t { None, Continue, Step, Detach };
+    void serve();
+    std::string handle(std::string_view packet, Resume& resume);
+    std::string read_memory(std::string_view args);
+    std::string breakpoint(std::string_view packet);
+    std::string features(std::string_view args);
+    Resume vcont(std::string_view actions);
+    void apply_stops(bool step);
+    void detach();
+
+    GdbConnection& c_;
+    GdbTarget& t_;
+    GdbStops stops_;  // the breakpoints; `step` as last resumed
+    bool running_ = false;             // the debugger waits for a stop reply
+    bool interrupt_asked_ = false;     // its interrupt made the next stop
+};
+
+}  // namespace kvmrr

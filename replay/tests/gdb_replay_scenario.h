@@ -1,0 +1,154 @@
+// One debugging session over a guest replay, for the emulator's test and
+// KVM's (gdb_server_test.cc, gdb_replay_kvm_test.cc): the stub holds the
+// guest before its first instruction; the client single-steps until an
+// instruction comes round again (a loop), breaks there twice, removes the
+// breakpoint and lets the replay run to its end, which must still match
+// the recording in every event.
+#pragma once
+
+#include <gtest/gtest.h>
+
+#include <functional>
+#include <future>
+#include <set>
+#include <string>
+#include <thread>
+
+#include "record/trace_reader.h"
+#include "replay/guest_replay.h"
+#include "replay/tests/gdb_client.h"
+
+namespace kvmrr::testing {
+
+constexpr size_t kRipAt = 2 * 128;  // in a 'g' reply: after 16 8-byte GPRs, in hex digits
+
+inline uint64_t rip_of(GdbClient& c) { return GdbClient::le(c.ask("g"), kRipAt, 8); }
+
+// Offsets in a 'g' reply, in hex digits (the stub's target description).
+constexpr size_t kCsAt = 2 * 140, kCr0At = 2 * 552, kEferAt = 2 * 584;
+
+// Where the instruction at the stop is, linear, where the 'g' reply can
+// say (real mode: CS * 16 + IP; long mode: RIP); 0 in protected mode,
+// whose CS base the reply does not hold.
+inline uint64_t linear_pc(const std::string& g) {
+    const uint64_t rip = GdbClient::le(g, kRipAt, 8);
+    if (GdbClient::le(g, kEferAt, 8) & 0x400) return rip;  // EFER.LMA
+    if (!(GdbClient::le(g, kCr0At, 8) & 1)) return (GdbClient::le(g, kCsAt, 4) << 4) + (rip & 0xffff);
+    return 0;
+}
+
+// Runs `script` against a guest replay of `trace` on `accel` with the
+// stub; returns the replay's report.
+template <typename Script>
+ReplayReport under_gdb(const std::string& trace, Accel accel, Script script,
+                       const std::function<void(Machine&)>& prepare_machine = {}) {
+    TraceReader reader = TraceReader::open(trace);
+    std::promise<uint16_t> port;
+    ReplayOptions o;
+    o.accel = accel;
+    o.prepare_machine = prepare_machine;
+    o.gdb_port = 0;
+    o.gdb_listening = [&](uint16_t p) { port.set_value(p); };
+    ReplayReport rep;
+    std::string failure;
+    std::thread replay([&] {
+        try {
+            rep = replay_guest(reader, o);
+        } catch (const std::exception& e) {
+            failure = e.what();
+            try {
+                port.set_value(0);
+            } catch (const std::future_error&) {
+            }
+        }
+    });
+    [&] {
+        std::future<uint16_t> ready = port.get_future();
+        ASSERT_EQ(ready.wait_for(std::chrono::seconds(30)), std::future_status::ready);
+        const uint16_t p = ready.get();
+        ASSERT_NE(p, 0) << failure;
+        try {
+            GdbClient c(p);
+            script(c);
+        } catch (const std::exception& e) {
+            // A stub waiting for a connection that cannot come would hold
+            // the join for ever: the test fails, and leaves that thread.
+            ADD_FAILURE() << "the client: " << e.what();
+            replay.detach();
+        }
+    }();
+    if (replay.joinable()) replay.join();
+    EXPECT_EQ(failure, "");
+    return rep;
+}
+
+inline void debug_a_replay(const std::string& trace, Accel accel) {
+    const uint64_t first_rip = TraceReader::open(trace).header().initial_regs.at(0).gprs.at(16);
+    const ReplayReport rep = under_gdb(trace, accel, [&](GdbClient& c) {
+        EXPECT_NE(c.ask("qSupported:multiprocess+;swbreak+;hwbreak+").find("qXfer:features:read+"), std::string::npos);
+        EXPECT_EQ(c.ask("?"), "S05");
+        EXPECT_EQ(rip_of(c), first_rip);
+        // crt0's first instruction: cli; cld (fixtures/README.md).
+        char req[64];
+        std::snprintf(req, sizeof req, "m%llx,2", static_cast<unsigned long long>(first_rip));
+        EXPECT_EQ(c.ask(req), "fafc");
+        std::set<uint64_t> seen{first_rip};
+        uint64_t loop = 0;
+        for (int i = 0; i < 20000 && !loop; ++i) {
+            ASSERT_EQ(c.ask("vCont;s:1"), "S05") << "step " << i;
+            const uint64_t rip = rip_of(c);
+            if (!seen.insert(rip).second) loop = rip;
+        }
+        ASSERT_NE(loop, 0u) << "no instruction came round again";
+        std::snprintf(req, sizeof req, "Z0,%llx,1", static_cast<unsigned long long>(loop));
+        ASSERT_EQ(c.ask(req), "OK");
+        const std::string regs_before = c.ask("g");
+        for (int round = 0; round < 2; ++round) {
+            ASSERT_EQ(c.ask("vCont;c"), "S05") << "round " << round;
+            const std::string regs = c.ask("g");
+            EXPECT_EQ(GdbClient::le(regs, kRipAt, 8), loop);
+            EXPECT_NE(regs, regs_before) << "the loop went round: something changed";
+        }
+        req[0] = 'z';
+        ASSERT_EQ(c.ask(req), "OK");
+        EXPECT_EQ(c.ask("c"), "W00");  // the replay ran to its end and matched
+        EXPECT_TRUE(c.closed());
+    });
+    EXPECT_TRUE(rep.reproduced()) << rep.summary() << "\n" << (rep.divergence ? rep.divergence->describe() : "");
+    EXPECT_FALSE(rep.divergence);
+}
+
+// Determinism under the debugger: the state found after `steps` single
+// steps is found again, register for register, by a breakpoint at that
+// instruction's first coming in a second replay that only continues.
+inline void same_state_at_a_breakpoint(const std::string& trace, Accel accel, int steps) {
+    std::string stepped;
+    uint64_t where = 0;
+    const ReplayReport first = under_gdb(trace, accel, [&](GdbClient& c) {
+        std::set<uint64_t> seen{linear_pc(c.ask("g"))};
+        for (int i = 0; i < steps; ++i) {
+            ASSERT_EQ(c.ask("s"), "S05");
+            const std::string g = c.ask("g");
+            const uint64_t at = linear_pc(g);
+            if (at && seen.insert(at).second) {
+                stepped = g;  // the last instruction met for the first time
+                where = at;
+            }
+        }
+        ASSERT_NE(where, 0u);
+        c.ask("D");
+    });
+    EXPECT_TRUE(first.reproduced()) << first.summary();
+    ASSERT_NE(where, 0u);
+    const ReplayReport second = under_gdb(trace, accel, [&](GdbClient& c) {
+        char req[64];
+        std::snprintf(req, sizeof req, "Z0,%llx,1", static_cast<unsigned long long>(where));
+        ASSERT_EQ(c.ask(req), "OK");
+        ASSERT_EQ(c.ask("c"), "S05");
+        EXPECT_EQ(c.ask("g"), stepped);
+        c.ask("D");
+    });
+    EXPECT_TRUE(second.reproduced()) << second.summary();
+}
+
+}  // namespace kvmrr::testing

@@ -1,0 +1,331 @@
+// The GDB stub of guest replay: the protocol's framing, the stub's answers
+// to a debugger over a real loopback connection (a made-up target), and
+// debugging sessions over guest replays of golden traces on the emulator
+// (gdb_replay_kvm_test.cc runs them on KVM).
+#include <gtest/gtest.h>
+
+#include <cstring>
+#include <map>
+#include <thread>
+
+#include "core/error.h"
+#include "core/tests/region_test_hook.h"
+#include "replay/gdb_server.h"
+#include "replay/tests/planted_ops.h"
+#include "replay/tests/gdb_client.h"
+#include "replay/tests/gdb_replay_scenario.h"
+
+namespace kvmrr {
+namespace {
+
+using testing::GdbClient;
+
+std::vector<GdbPacketParser::Item> parse(const std::vector<std::string>& pieces) {
+    GdbPacketParser p;
+    std::vector<GdbPacketParser::Item> out;
+    for (const std::string& s : pieces) p.feed(s, out);
+    return out;
+}
+
+TEST(GdbFrame, ChecksumsAndEscapes) {
+    EXPECT_EQ(gdb_frame(""), "$#00");
+    EXPECT_EQ(gdb_frame("OK"), "$OK#9a");
+    // '#', '$', '}' and '*' go as '}' and the byte XOR 0x20; the checksum
+    // is over what is sent.
+    EXPECT_EQ(gdb_frame("a#b"), "$a}\x03" "b#" + [] {
+                  char b[3];
+                  std::snprintf(b, sizeof b, "%02x", ('a' + '}' + 0x03 + 'b') & 0xff);
+                  return std::string(b);
+              }());
+    EXPECT_EQ(gdb_frame("*").substr(0, 3), "$}\x0a");
+}
+
+TEST(GdbPacketParser, TakesPacketsAcksAndInterruptsApart) {
+    const auto items = parse({"+$g#67-", "\x03", "$m10,", "4#2", "e", "junk$x#00"});
+    ASSERT_EQ(items.size(), 6u);
+    EXPECT_EQ(items[0].kind, GdbPacketParser::Kind::Ack);
+    EXPECT_EQ(items[1].kind, GdbPacketParser::Kind::Packet);
+    EXPECT_EQ(items[1].payload, "g");
+    EXPECT_EQ(items[2].kind, GdbPacketParser::Kind::Nack);
+    EXPECT_EQ(items[3].kind, GdbPacketParser::Kind::Interrupt);
+    EXPECT_EQ(items[4].kind, GdbPacketParser::Kind::Packet);  // split over three reads
+    EXPECT_EQ(items[4].payload, "m10,4");
+    EXPECT_EQ(items[5].kind, GdbPacketParser::Kind::BadChecksum);  // "x" sums to 0x78
+}
+
+TEST(GdbPacketParser, MalformedAndOversizedPacketsAreRefusedNotKept) {
+    EXPECT_EQ(parse({"$g#zz"}).at(0).kind, GdbPacketParser::Kind::BadChecksum);
+    std::string big = "$" + std::string(GdbPacketParser::kMaxPacket + 10, 'a') + "#00";
+    const auto items = parse({big, "$g#67"});
+    ASSERT_EQ(items.size(), 2u);
+    EXPECT_EQ(items[0].kind, GdbPacketParser::Kind::BadChecksum);
+    EXPECT_TRUE(items[0].payload.empty());
+    EXPECT_EQ(items[1].payload, "g");
+}
+
+// A target with made-up registers and 8 KiB of memory at 0x1000 (the page
+// at 0x2000 readable, 0x3000 not).
+class FakeTarget final : public GdbTarget {
+public:
+    FakeTarget() {
+        regs_.rax = 0x1122334455667788;
+        regs_.rip = 0x1ff0;
+        regs_.rflags = 0x202;
+        sregs_.cs.selector = 0x10;
+        sregs_.cr3 = 0xabc000;
+        for (size_t i = 0; i < sizeof mem_; ++i) mem_[i] = static_cast<uint8_t>(i);
+    }
+    kvm_regs regs() override { return regs_; }
+    kvm_sregs sregs() override { return sregs_; }
+    bool read_memory(uint64_t linear, void* out, size_t n) override {
+        if (linear < 0x1000 || linear + n > 0x3000) return false;
+        std::memcpy(out, mem_ + (linear - 0x1000), n);
+        return true;
+    }
+    bool set_stops(const GdbStops& s) override {
+        if (s.software.size() + s.hardware.size() > 4) return false;
+        stops = s;
+        return true;
+    }
+    bool any_stop() const { return stops.step || !stops.software.empty() || !stops.hardware.empty(); }
+    GdbStops stops;
+
+private:
+    kvm_regs regs_{};
+    kvm_sregs sregs_{};
+    uint8_t mem_[0x2000];
+};
+
+// The stub in this thread, the client's script in another.
+template <typename Script>
+void with_stub(FakeTarget& t, Script script, const std::function<void(GdbServer&)>& after_start = {}) {
+    GdbConnection conn(0);
+    const uint16_t port = conn.port();
+    GdbServer server(conn, t);
+    std::thread client([&] { script(port); });
+    server.serve_start();
+    if (after_start) after_start(server);
+    client.join();
+}
+
+TEST(GdbServer, AnswersWhatGdbAsksFirst) {
+    FakeTarget t;
+    with_stub(t, [](uint16_t port) {
+        GdbClient c(port);
+        const std::string sup = c.ask("qSupported:multiprocess+;swbreak+;hwbreak+;xmlRegisters=i386");
+        EXPECT_NE(sup.find("qXfer:features:read+"), std::string::npos);
+        EXPECT_NE(sup.find("PacketSize="), std::string::npos);
+        EXPECT_EQ(c.ask("vMustReplyEmpty"), "");
+        EXPECT_EQ(c.ask("Hg0"), "OK");
+        EXPECT_EQ(c.ask("qAttached"), "1");
+        EXPECT_EQ(c.ask("qC"), "QC1");
+        EXPECT_EQ(c.ask("qfThreadInfo"), "m1");
+        EXPECT_EQ(c.ask("qsThreadInfo"), "l");
+        EXPECT_EQ(c.ask("?"), "S05");
+        // The target description, in pieces as gdb reads it.
+        std::string xml;
+        for (size_t off = 0;;) {
+            char req[80];
+            std::snprintf(req, sizeof req, "qXfer:features:read:target.xml:%zx,100", off);
+            const std::string r = c.ask(req);
+            ASSERT_FALSE(r.empty());
+            xml += r.substr(1);
+            off += r.size() - 1;
+            if (r[0] == 'l') break;
+            ASSERT_EQ(r[0], 'm');
+        }
+        EXPECT_EQ(xml, GdbServer::target_xml());
+        EXPECT_NE(xml.find("<architecture>i386:x86-64</architecture>"), std::string::npos);
+        EXPECT_NE(xml.find("org.gnu.gdb.i386.core"), std::string::npos);
+        EXPECT_EQ(c.ask("qXfer:features:read:other.xml:0,100"), "E00");
+        // Every register of the description is in 'g', in its order.
+        size_t bits = 0;
+        for (size_t at = xml.find("bitsize=\""); at != std::string::npos; at = xml.find("bitsize=\"", at + 1))
+            bits += std::stoul(xml.substr(at + 9));
+        const std::string g = c.ask("g");
+        EXPECT_EQ(g.size() * 4, bits);
+        EXPECT_EQ(GdbClient::le(g, 0, 8), 0x1122334455667788u);
+        EXPECT_EQ(GdbClient::le(g, testing::kRipAt, 8), 0x1ff0u);
+        EXPECT_EQ(GdbClient::le(g, testing::kCsAt, 4), 0x10u);
+        EXPECT_EQ(g.substr(2 * 164, 20), std::string(20, 'x'));  // st0: unavailable
+        EXPECT_EQ(GdbClient::le(g, 2 * 568, 8), 0xabc000u);        // cr3
+        EXPECT_EQ(c.ask("p10"), "f01f000000000000");  // rip, register 16
+        EXPECT_EQ(c.ask("p0"), "8877665544332211");
+        EXPECT_EQ(c.ask("p400"), "E01");
+        EXPECT_EQ(c.ask("p"), "E01");
+        EXPECT_EQ(c.ask("D"), "OK");
+        EXPECT_TRUE(c.closed());
+    });
+}
+
+TEST(GdbServer, ReadsMemoryUpToWhatCannotBeReadAndRefusesChanges) {
+    FakeTarget t;
+    with_stub(t, [](uint16_t port) {
+        GdbClient c(port);
+        EXPECT_EQ(c.ask("m1000,4"), "00010203");
+        EXPECT_EQ(c.ask("m2ffe,8"), "feff");  // the next page is not readable
+        EXPECT_EQ(c.ask("m0,4"), "E14");
+        EXPECT_EQ(c.ask("m1000,"), "E01");
+        EXPECT_EQ(c.ask("m,4"), "E01");
+        EXPECT_EQ(c.ask("mfffffffffffffffff,1"), "E01");  // 17 digits
+        EXPECT_EQ(c.ask("m1000,100000").size(), 2u * 0x1000);  // capped
+        // The recorded guest is not changed.
+        EXPECT_EQ(c.ask("M1000,1:ff"), "E01");
+        EXPECT_EQ(c.ask("G00"), "E01");
+        EXPECT_EQ(c.ask("P0=00"), "E01");
+        EXPECT_EQ(c.ask("c1000"), "E01");
+        EXPECT_EQ(c.ask("vCont;r1000,2000"), "E01");
+        EXPECT_EQ(c.ask("Z2,1000,4"), "");  // no watchpoints: gdb steps instead
+        EXPECT_EQ(c.ask("m1000,1"), "00");
+        c.ask("D");
+    });
+}
+
+TEST(GdbServer, BreakpointsAndStepsReachTheVcpu) {
+    FakeTarget t;
+    with_stub(
+        t,
+        [](uint16_t port) {
+            GdbClient c(port);
+            EXPECT_EQ(c.ask("Z0,1234,1"), "OK");
+            EXPECT_EQ(c.ask("Z1,5678,1"), "OK");
+            EXPECT_EQ(c.ask("Z0,1234,1"), "OK");  // already there
+            c.send("vCont;s:1;c");  // the stub lets the guest go; the test reports the stop
+            EXPECT_EQ(c.reply(), "S05");
+            EXPECT_EQ(c.ask("z0,1234,1"), "OK");
+            EXPECT_EQ(c.ask("Z0,1,1"), "OK");
+            EXPECT_EQ(c.ask("Z0,2,1"), "OK");
+            EXPECT_EQ(c.ask("Z0,3,1"), "OK");
+            EXPECT_EQ(c.ask("Z0,4,1"), "E01");  // a fifth: more than the target keeps
+            EXPECT_EQ(c.ask("z1,9999,1"), "OK");  // not there: nothing to do
+            c.send("c");
+            EXPECT_EQ(c.reply(), "W00");
+            EXPECT_TRUE(c.closed());
+        },
+        [&t](GdbServer& s) {
+            // After the first resume: a step with both breakpoints.
+            EXPECT_TRUE(t.stops.step);
+            EXPECT_EQ(t.stops.software, (std::vector<uint64_t>{0x1234}));
+            EXPECT_EQ(t.stops.hardware, (std::vector<uint64_t>{0x5678}));
+            s.on_debug_stop(VcpuExit{});
+            EXPECT_FALSE(t.stops.step);
+            EXPECT_EQ(t.stops.software, (std::vector<uint64_t>{1, 2, 3}));
+            EXPECT_EQ(t.stops.hardware, (std::vector<uint64_t>{0x5678}));
+            s.finish(0);
+            EXPECT_FALSE(s.attached());
+            EXPECT_FALSE(t.any_stop());  // let go: no more stops
+        });
+}
+
+TEST(GdbServer, AnInterruptWhileTheGuestRunsStopsItAtTheNextInstruction) {
+    FakeTarget t;
+    GdbConnection conn(0);
+    GdbServer server(conn, t);
+    std::thread client([port = conn.port()] {
+        GdbClient c(port);
+        EXPECT_EQ(c.ask("QStartNoAckMode"), "OK");  // GDB still acknowledges the reply to it
+        c.no_acks();
+        c.send_raw(GdbClient::frame("c"));
+        c.send_raw("\x03");
+        EXPECT_EQ(c.reply(), "S02");
+        c.send_raw(GdbClient::frame("D"));
+        EXPECT_EQ(c.reply(), "OK");
+    });
+    server.serve_start();
+    EXPECT_FALSE(t.any_stop());
+    for (int i = 0; i < 1000 && !t.stops.step; ++i) {
+        server.poll();
+        std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    EXPECT_TRUE(t.stops.step);
+    server.on_debug_stop(VcpuExit{});
+    client.join();
+    EXPECT_FALSE(t.any_stop());  // detached: no more stops
+}
+
+TEST(GdbServer, ADebuggerThatGoesLetsTheGuestRunOn) {
+    FakeTarget t;
+    with_stub(t, [](uint16_t port) {
+        GdbClient c(port);
+        EXPECT_EQ(c.ask("Z0,1234,1"), "OK");
+        c.send_raw("$g#00");  // a bad checksum: asked again
+        c.close();
+    });
+    EXPECT_FALSE(t.any_stop());
+}
+
+TEST(GdbServer, KillEndsTheReplay) {
+    FakeTarget t;
+    GdbConnection conn(0);
+    GdbServer server(conn, t);
+    std::thread client([port = conn.port()] {
+        GdbClient c(port);
+        c.send("k");
+    });
+    EXPECT_THROW(server.serve_start(), Error);
+    client.join();
+}
+
+TEST(GdbConnection, APortInUseIsAClearError) {
+    GdbConnection first(0);
+    try {
+        GdbConnection second(first.port());
+        FAIL() << "a second listener on the same port";
+    } catch (const Error& e) {
+        EXPECT_NE(std::string(e.what()).find("cannot listen on 127.0.0.1:"), std::string::npos) << e.what();
+    }
+}
+
+std::string golden(const std::string& name) { return std::string(KVMRR_SOURCE_DIR) + "/fixtures/traces/" + name + ".trace"; }
+
+TEST(GdbReplay, StepsBreaksAndLetsTheReplayEndAsRecordedOnTheEmulator) {
+    testing::debug_a_replay(golden("hello"), Accel::Emu);
+}
+
+TEST(GdbReplay, ABreakpointFindsTheStateThatSteppingFoundOnTheEmulator) {
+    testing::same_state_at_a_breakpoint(golden("hello"), Accel::Emu, 300);
+}
+
+// Real mode on the pc board, with timer interrupts: breakpoints at
+// CS * 16 + IP, the interrupts delivered at the same exits either way.
+TEST(GdbReplay, RealModeFirmwareWithInterruptsStopsAtTheSameStateOnTheEmulator) {
+    testing::same_state_at_a_breakpoint(golden("timer_irq_real"), Accel::Emu, 400);
+}
+
+// A model bug (the UART's transmitter-empty bit lost): the debugger hears
+// of the divergence, finds the guest stopped where the replay found it,
+// and the replay then ends as diverged.
+TEST(GdbReplay, ADivergenceStopsTheGuestWhereItHappened) {
+    std::vector<std::unique_ptr<RegionOps>> planted;
+    const ReplayReport rep = testing::under_gdb(
+        golden("hello"), Accel::Emu,
+        [](GdbClient& c) {
+            const std::string console = c.ask("c");
+            ASSERT_EQ(console[0], 'O');
+            std::string text;
+            for (size_t i = 1; i + 1 < console.size(); i += 2) text += static_cast<char>(std::stoi(console.substr(i, 2), nullptr, 16));
+            EXPECT_NE(text.find("the replay diverged from its recording here"), std::string::npos) << text;
+            EXPECT_NE(text.find("uart16550"), std::string::npos) << text;
+            EXPECT_EQ(c.reply(), "S05");
+            const uint64_t rip = GdbClient::le(c.ask("g"), testing::kRipAt, 8);
+            char req[64];
+            std::snprintf(req, sizeof req, "m%llx,1", static_cast<unsigned long long>(rip));
+            // Stopped at the exit where the difference was found: the next
+            // one after the status read, the write of the first byte (out
+            // dx, al: ee), complete.
+            std::snprintf(req, sizeof req, "m%llx,1", static_cast<unsigned long long>(rip - 1));
+            EXPECT_EQ(c.ask(req), "ee");
+            EXPECT_EQ(c.ask("c"), "W01");
+        },
+        [&](Machine& m) {
+            MemoryRegion& uart = testing::region_at(m, true, 0x3fd);
+            planted.push_back(std::make_unique<testing::PlantedRead>(
+                *uart.ops(), [](uint64_t off, uint64_t v) { return off == 5 ? v & ~0x20ull : v; }));
+            RegionTestHook::replace_ops(uart, *planted.back());
+        });
+    ASSERT_TRUE(rep.divergence);
+    EXPECT_EQ(rep.divergence->device, "uart16550");
+}
+
+}  // namespace
+}  // namespace kvmrr
