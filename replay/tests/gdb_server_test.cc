@@ -6,6 +6,7 @@
 
 #include <cstring>
 #include <map>
+#include <random>
 #include <thread>
 
 #include "core/error.h"
@@ -243,6 +244,31 @@ TEST(GdbServer, AnInterruptWhileTheGuestRunsStopsItAtTheNextInstruction) {
     EXPECT_FALSE(t.any_stop());  // detached: no more stops
 }
 
+// Hostile requests (made-up arguments to every request that does not let
+// the guest go): answered or refused, never a crash; the stub still
+// answers after them.
+TEST(GdbServer, GarbageRequestsAreAnsweredOrRefused) {
+    FakeTarget t;
+    with_stub(t, [](uint16_t port) {
+        GdbClient c(port);
+        std::mt19937 rng(7);
+        const std::string heads[] = {"m", "p", "Z0,", "z1,", "Z2,", "qXfer:features:read:target.xml:", "qSupported:", "H",
+                                     "T", "g", "G", "M", "X", "P", "vCont?", "qfoo", "Q", "!", "vCont;x"};
+        // ("vCont;x..." is refused at its first action, whatever follows.)
+        const std::string alphabet = "0123456789abcdefABCDEFxyz,:;=-+ \x7f";
+        for (int i = 0; i < 3000; ++i) {
+            std::string p = heads[rng() % std::size(heads)];
+            const size_t n = rng() % 40;
+            for (size_t k = 0; k < n; ++k) p += alphabet[rng() % alphabet.size()];
+            const std::string r = c.ask(p);
+            EXPECT_LT(r.size(), 20000u) << p;
+        }
+        EXPECT_EQ(c.ask("?"), "S05");
+        EXPECT_EQ(GdbClient::le(c.ask("g"), 0, 8), 0x1122334455667788u);
+        c.ask("D");
+    });
+}
+
 TEST(GdbServer, ADebuggerThatGoesLetsTheGuestRunOn) {
     FakeTarget t;
     with_stub(t, [](uint16_t port) {
@@ -290,6 +316,23 @@ TEST(GdbReplay, ABreakpointFindsTheStateThatSteppingFoundOnTheEmulator) {
 // CS * 16 + IP, the interrupts delivered at the same exits either way.
 TEST(GdbReplay, RealModeFirmwareWithInterruptsStopsAtTheSameStateOnTheEmulator) {
     testing::same_state_at_a_breakpoint(golden("timer_irq_real"), Accel::Emu, 400);
+}
+
+// GDB's Ctrl-C while the guest runs (device_walk's replay takes seconds):
+// the guest stops at its next instruction, and after the debugger
+// detaches the replay still ends as recorded.
+TEST(GdbReplay, AnInterruptStopsARunningGuestWhichThenRunsOnAsRecorded) {
+    const ReplayReport rep = testing::under_gdb(golden("device_walk"), Accel::Emu, [](GdbClient& c) {
+        c.send("c");
+        std::this_thread::sleep_for(std::chrono::milliseconds(300));
+        c.send_raw("\x03");
+        EXPECT_EQ(c.reply(), "S02");
+        const std::string g = c.ask("g");
+        EXPECT_GE(GdbClient::le(g, testing::kRipAt, 8), 0x100000u);  // in the guest's image
+        EXPECT_EQ(c.ask("s"), "S05");  // and it steps from there
+        EXPECT_EQ(c.ask("D"), "OK");
+    });
+    EXPECT_TRUE(rep.reproduced()) << rep.summary() << "\n" << (rep.divergence ? rep.divergence->describe() : "");
 }
 
 // A model bug (the UART's transmitter-empty bit lost): the debugger hears

@@ -595,5 +595,14 @@ TEST(KvmrrCli, LyingTracesExit3) {
     EXPECT_NE(r.out.find("event #1 (dirty log of slot 3) claims 67108864 pages"), std::string::npos) << r.out;
 }
 
+// --gdb debugs a guest replay (gdb_cli_test.cc has the sessions).
+TEST(KvmrrCli, GdbWithoutGuestReplayIsAUsageError) {
+    const test::CliResult r = kvmrr("replay " KVMRR_SOURCE_DIR "/fixtures/traces/hello.trace --gdb 0");
+    EXPECT_EQ(r.status, 2) << r.out;
+    EXPECT_NE(r.out.find("--gdb"), std::string::npos) << r.out;
+    const test::CliResult bad = kvmrr("replay " KVMRR_SOURCE_DIR "/fixtures/traces/hello.trace --guest --gdb 70000");
+    EXPECT_EQ(bad.status, 2) << bad.out;
+}
+
 }  // namespace
 }  // namespace kvmrr
