@@ -253,7 +253,7 @@ std::string GdbServer::handle(std::string_view p, Resume& resume) {
     if (p[0] == 'H' || p[0] == 'T') return "OK";  // the one thread
     if (p.rfind("qSymbol", 0) == 0) return "OK";
     // Changes to the recorded guest: its registers, its memory, where it
-    // goes on (c ADDR, s ADDR, signals are refused by vCont).
+    // goes on (c ADDR, s ADDR) and signals (C, S; vCont's pass none).
     if (p[0] == 'G' || p[0] == 'P' || p[0] == 'M' || p[0] == 'X' || p[0] == 'c' || p[0] == 's' ||
         p[0] == 'C' || p[0] == 'S')
         return kRefused;

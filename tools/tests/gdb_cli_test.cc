@@ -1,8 +1,8 @@
 // `kvmrr replay --guest --gdb` as a user runs it: a real GDB, started
-// with the fixture guest's ELF (its symbols), attaches to the replay,
-// stops at a function, reads the string argument through the guest's page
-// tables, and lets the replay run to its end, which still reproduces the
-// recording. Built once per accelerator (KVMRR_TEST_ACCEL; on KVM, label
+// with the fixture guest's ELF (its symbols and DWARF), attaches to the
+// replay, stops at a function, reads the string argument through the
+// guest's page tables, walks the stack, stops at a source line, and lets
+// the replay run to its end, which still reproduces the recording. Built once per accelerator (KVMRR_TEST_ACCEL; on KVM, label
 // kvm).
 #include <gtest/gtest.h>
 #include <signal.h>
@@ -73,16 +73,22 @@ TEST(GdbCli, ARealGdbStopsInTheReplayedGuestAndTheReplayStillReproduces) {
 
     const test::CliResult gdb = test::run_command(
         "/usr/bin/gdb", std::string("-nx -batch -ex 'target remote 127.0.0.1:") + port +
-                            "' -ex 'info registers rip' -ex 'break serial_puts' -ex continue -ex 'x/s $rdi' "
-                            "-ex 'info registers cr0 efer' -ex 'delete' -ex continue " KVMRR_FIXTURE_DIR "/hello.elf");
+                            "' -ex 'info registers rip' -ex 'break serial_puts' -ex continue -ex 'x/s $rdi' -ex bt "
+                            "-ex 'info registers cr0 efer' -ex 'delete' -ex 'break hello.c:9' -ex continue -ex 'delete' "
+                            "-ex continue " KVMRR_FIXTURE_DIR "/hello.elf");
     const int status = wait_status(replay);
     const std::string replayed = test::slurp(out);
     EXPECT_EQ(gdb.status, 0) << gdb.out;
     // Stopped before the first instruction, at the ELF's entry (_start).
     EXPECT_NE(gdb.out.find("_start"), std::string::npos) << gdb.out;
-    EXPECT_NE(gdb.out.find("Breakpoint 1, "), std::string::npos) << gdb.out;
-    EXPECT_NE(gdb.out.find("in serial_puts ()"), std::string::npos) << gdb.out;
+    EXPECT_NE(gdb.out.find("Breakpoint 1"), std::string::npos) << gdb.out;
+    EXPECT_NE(gdb.out.find(", serial_puts (s="), std::string::npos) << gdb.out;
     EXPECT_NE(gdb.out.find("\"Hello from kvmrr guest\\n\""), std::string::npos) << gdb.out;
+    // The fixture's DWARF: its caller's frame, and a breakpoint by line.
+    EXPECT_NE(gdb.out.find(" in guest_main ("), std::string::npos) << gdb.out;
+    EXPECT_NE(gdb.out.find("hello.c:8"), std::string::npos) << gdb.out;
+    EXPECT_NE(gdb.out.find("Breakpoint 2, guest_main ("), std::string::npos) << gdb.out;
+    EXPECT_NE(gdb.out.find("9\t    exit_guest(0);"), std::string::npos) << gdb.out;
     EXPECT_NE(gdb.out.find("exited normally]"), std::string::npos) << gdb.out;
     EXPECT_EQ(status, 0) << replayed;
     EXPECT_NE(replayed.find("reproduced"), std::string::npos) << replayed;
