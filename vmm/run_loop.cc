@@ -181,12 +181,16 @@ RunResult run_vcpu(Vcpu& vcpu, ExitTargets targets, const ExitPolicy& policy, co
             }
         }
         std::optional<VcpuExit> exit = vcpu.run();
+        // A debugger's stop is no exit of the guest's: a run that ends
+        // there ends between two exits.
+        const bool debug_stop = exit && exit->kind == ExitKind::Debug;
+        const bool at_exit = exit && !debug_stop;
         if (timed && Clock::now() >= deadline) {
             // An exit that came just now is not handled: a pending I/O read
             // is left half done, which does not matter for a stopped run.
             res.reason = StopReason::Timeout;
             res.detail = static_cast<uint64_t>(limits.timeout.count());
-            res.between_exits = !exit;
+            res.between_exits = !at_exit;
             break;
         }
         if (limits.interrupt) {
@@ -196,15 +200,15 @@ RunResult run_vcpu(Vcpu& vcpu, ExitTargets targets, const ExitPolicy& policy, co
                 // a guest that makes none within kInterruptWait is stopped
                 // where it is (a point no replay can find again).
                 if (!interrupt_give_up) interrupt_give_up = Clock::now() + kInterruptWait;
-                if (exit || Clock::now() >= *interrupt_give_up) {
+                if (at_exit || Clock::now() >= *interrupt_give_up) {
                     res.reason = StopReason::Interrupted;
                     res.detail = static_cast<uint64_t>(sig);
-                    res.between_exits = !exit;
+                    res.between_exits = !at_exit;
                     break;
                 }
             }
         }
-        if (exit && exit->kind == ExitKind::Debug) {
+        if (debug_stop) {
             const Clock::time_point paused = Clock::now();
             if (limits.debugger) limits.debugger->on_debug_stop(*exit);
             if (timed) {

@@ -5,7 +5,9 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <chrono>
+#include <csignal>
 #include <cstring>
 #include <deque>
 #include <string>
@@ -170,6 +172,81 @@ TEST_F(RunLoop, InterruptionsBeforeTheDeadlineAreNotExits) {
     EXPECT_EQ(r.reason, StopReason::Halt);
     EXPECT_EQ(r.exits, 2u);
     EXPECT_EQ(r.regs.rip, 1u);  // the out was completed by the next run()
+}
+
+// A debugger's stops: handed to it, not exits of the guest's (no count,
+// no observer, no handler), and the time stopped there is not the run's.
+struct Debugger final : DebugStopHandler {
+    int stops = 0, polls = 0;
+    std::chrono::milliseconds hold{0};
+    void on_debug_stop(const VcpuExit& e) override {
+        EXPECT_EQ(e.kind, ExitKind::Debug);
+        ++stops;
+        std::this_thread::sleep_for(hold);
+    }
+    void poll() override { ++polls; }
+};
+
+TEST_F(RunLoop, DebugStopsGoToTheDebuggerAndAreNotExits) {
+    FakeVcpu::Step debug;
+    debug.kind = ExitKind::Debug;
+    FakeVcpu::Step hlt;
+    hlt.kind = ExitKind::Hlt;
+    vcpu.script = {debug, FakeVcpu::Step{}, debug, debug, hlt};
+    struct Count final : ExitObserver {
+        int seen = 0;
+        void on_exit(const VcpuExit&, const ExitOutcome&) override { ++seen; }
+    } count;
+    Debugger dbg;
+    RunLimits l;
+    l.debugger = &dbg;
+    int handled = 0;
+    const RunResult r = run(l, &count, [&](VcpuExit& e) {
+        ++handled;
+        return handle_exit(e, targets, ExitPolicy{});
+    });
+    EXPECT_EQ(r.reason, StopReason::Halt);
+    EXPECT_EQ(r.exits, 2u);
+    EXPECT_EQ(count.seen, 2);
+    EXPECT_EQ(handled, 2);
+    EXPECT_EQ(dbg.stops, 3);
+    EXPECT_GE(dbg.polls, 1);
+}
+
+TEST_F(RunLoop, TimeStoppedInTheDebuggerIsNotTheRunsTime) {
+    FakeVcpu::Step debug;
+    debug.kind = ExitKind::Debug;
+    FakeVcpu::Step hlt;
+    hlt.kind = ExitKind::Hlt;
+    vcpu.script = {debug, debug, debug, hlt};
+    Debugger dbg;
+    dbg.hold = std::chrono::milliseconds(40);
+    RunLimits l;
+    l.debugger = &dbg;
+    l.timeout = std::chrono::milliseconds(60);  // less than the 120 ms stopped
+    const RunResult r = run(l);
+    EXPECT_EQ(r.reason, StopReason::Halt);
+    EXPECT_EQ(dbg.stops, 3);
+}
+
+// Asked to stop (Ctrl-C, or guest replay in a recording's last stretch),
+// the run ends at the guest's next exit; a debugger's stop is none, so a
+// run that ends there ends between exits.
+TEST_F(RunLoop, ARunAskedToStopDoesNotTakeADebugStopForAnExit) {
+    FakeVcpu::Step debug;
+    debug.kind = ExitKind::Debug;
+    debug.delay = std::chrono::milliseconds(300);
+    vcpu.repeat = debug;
+    std::atomic<int> stop{SIGINT};
+    Debugger dbg;
+    RunLimits l;
+    l.debugger = &dbg;
+    l.interrupt = &stop;
+    const RunResult r = run(l);
+    EXPECT_EQ(r.reason, StopReason::Interrupted);
+    EXPECT_TRUE(r.between_exits);
+    EXPECT_EQ(r.exits, 0u);
+    EXPECT_GE(dbg.stops, 2);  // handed on until the second's wait was over
 }
 
 TEST_F(RunLoop, TheGuestsExitRequestEndsTheRunWithItsStatus) {
