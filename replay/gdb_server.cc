@@ -144,10 +144,22 @@ void GdbServer::serve_start() {
 
 void GdbServer::on_debug_stop(const VcpuExit& exit) {
     if (!c_.connected()) return;
-    if (!interrupt_asked_ && !t_.stop_wanted(exit.addr)) return;  // the guest goes on
+    if (!interrupt_asked_ && !exit.watch_hit && !t_.stop_wanted(exit.addr)) return;  // the guest goes on
     if (running_) {
         running_ = false;
-        c_.send(std::exchange(interrupt_asked_, false) ? "S02" : "S05");  // SIGINT or SIGTRAP
+        std::string reply = std::exchange(interrupt_asked_, false) ? "S02" : "S05";  // SIGINT or SIGTRAP
+        if (exit.watch_hit && reply == "S05") {
+            // Which watchpoint, by the name of its kind: GDB compares the
+            // value itself for a write watchpoint.
+            const auto wp = std::find_if(stops_.watchpoints.begin(), stops_.watchpoints.end(),
+                                         [&](const Watchpoint& w) { return w.addr == *exit.watch_hit; });
+            const Watchpoint::Kind kind = wp == stops_.watchpoints.end() ? Watchpoint::Kind::Access : wp->kind;
+            const char* name = kind == Watchpoint::Kind::Write ? "watch" : kind == Watchpoint::Kind::Read ? "rwatch" : "awatch";
+            char buf[48];
+            std::snprintf(buf, sizeof buf, "T05%s:%llx;", name, static_cast<unsigned long long>(*exit.watch_hit));
+            reply = buf;
+        }
+        c_.send(reply);
     }
     serve();
 }
@@ -283,24 +295,35 @@ std::string GdbServer::read_memory(std::string_view args) {
 
 std::string GdbServer::breakpoint(std::string_view p) {
     // Z0/Z1: software and hardware breakpoints, which the target keeps as
-    // it can. Watchpoints are not offered; GDB then single-steps and
-    // compares.
-    if (p.size() < 3 || (p[1] != '0' && p[1] != '1') || p[2] != ',') return "";
+    // it can; Z2/Z3/Z4: write, read and access watchpoints where the
+    // target keeps them (elsewhere "not supported": GDB then single-steps
+    // and compares).
+    if (p.size() < 3 || p[1] < '0' || p[1] > '4' || p[2] != ',') return "";
     std::string_view rest = p.substr(3);
     rest = rest.substr(0, rest.find(';'));  // conditions evaluated by the target: not offered
     const auto a = parse_pair(rest);
+    const bool insert = p[0] == 'Z';
+    if (p[1] >= '2') {
+        if (!t_.watches()) return "";
+        if (!a || a->second == 0 || a->second > kMaxRead) return kRefused;
+        static constexpr Watchpoint::Kind kinds[] = {Watchpoint::Kind::Write, Watchpoint::Kind::Read, Watchpoint::Kind::Access};
+        return toggle(stops_.watchpoints, Watchpoint{a->first, a->second, kinds[p[1] - '2']}, insert);
+    }
     if (!a) return kRefused;
-    const uint64_t addr = a->first;
-    std::vector<uint64_t>& list = p[1] == '0' ? stops_.software : stops_.hardware;
-    const auto at = std::find(list.begin(), list.end(), addr);
+    return toggle(p[1] == '0' ? stops_.software : stops_.hardware, a->first, insert);
+}
+
+template <typename T>
+std::string GdbServer::toggle(std::vector<T>& list, const T& item, bool insert) {
+    const auto at = std::find(list.begin(), list.end(), item);
     stops_.step = false;
-    if (p[0] == 'z') {
+    if (!insert) {
         if (at != list.end()) list.erase(at);
         t_.set_stops(stops_);
         return "OK";
     }
     if (at != list.end()) return "OK";
-    list.push_back(addr);
+    list.push_back(item);
     if (!t_.set_stops(stops_)) {
         list.pop_back();  // more than the target can keep (KVM: four debug registers)
         return kRefused;

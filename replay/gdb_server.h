@@ -1,7 +1,7 @@
 // A GDB stub for a guest replay: `kvmrr replay --guest --gdb PORT` stops
 // the replayed guest before its first instruction and lets GDB (`target
-// remote :PORT`) look at it, set breakpoints, continue and single-step,
-// as rr does for a process. The guest is the recording's, so the debugger
+// remote :PORT`) look at it, set breakpoints and watchpoints, continue
+// and single-step, as rr does for a process. The guest is the recording's, so the debugger
 // may look but not change it: register and memory writes are refused;
 // every run to the same breakpoint finds the same state.
 //
@@ -32,6 +32,7 @@ namespace kvmrr {
 struct GdbStops {
     bool step = false;
     std::vector<uint64_t> software, hardware;
+    std::vector<Watchpoint> watchpoints;  // Z2-Z4: write, read, access
 };
 
 // What the stub debugs: a stopped vCPU and the memory it sees.
@@ -49,6 +50,9 @@ public:
     // the stops asked for (a target may stop more often than asked, to
     // look for them).
     virtual bool stop_wanted(uint64_t linear) { (void)linear; return true; }
+    // Whether it keeps watchpoints; where not, GDB is told they are not
+    // supported and watches by stepping and comparing itself.
+    virtual bool watches() const { return false; }
 };
 
 class GdbServer final : public DebugStopHandler {
@@ -87,6 +91,9 @@ private:
     std::string handle(std::string_view packet, Resume& resume);
     std::string read_memory(std::string_view args);
     std::string breakpoint(std::string_view packet);
+    // Puts `item` into `list` or takes it out, and tells the target.
+    template <typename T>
+    std::string toggle(std::vector<T>& list, const T& item, bool insert);
     std::string features(std::string_view args);
     Resume vcont(std::string_view actions);
     void apply_stops(bool step);

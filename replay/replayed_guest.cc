@@ -8,6 +8,7 @@ bool ReplayedGuest::set_stops(const GdbStops& stops) {
     DebugSettings d;
     d.single_step = stops.step;
     d.breakpoints = stops.hardware;
+    d.watchpoints = stops.watchpoints;  // refused by a vCPU that cannot stop anywhere
     if (vcpu_.stops_anywhere()) d.breakpoints.insert(d.breakpoints.end(), stops.software.begin(), stops.software.end());
     else if (!stops.software.empty()) d.single_step = true;  // looked for at each step: stop_wanted
     if (!vcpu_.set_debug(d)) return false;

@@ -2,7 +2,7 @@
 // replay's vCPU and the memory behind it, which is only read.
 //
 // Breakpoints go where the vCPU can stop: on the emulator all of them
-// into its code hook. On KVM the hardware ones (GDB's `hbreak`) into the
+// into its code hook, and watchpoints into its memory hook. On KVM the hardware ones (GDB's `hbreak`) into the
 // CPU's four debug registers; the software ones (`break`) by stepping
 // the guest one instruction at a time and stopping where one is, which is
 // slower but writes nothing into the guest (no INT3 that the guest or a
@@ -28,6 +28,7 @@ public:
     }
     bool set_stops(const GdbStops& stops) override;
     bool stop_wanted(uint64_t linear) override;
+    bool watches() const override { return vcpu_.stops_anywhere(); }
 
 private:
     Vcpu& vcpu_;

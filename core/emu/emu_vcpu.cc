@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <utility>
 
 #include "core/emu/emu_vcpu_impl.h"
 #include "core/emu/exception_state.h"
@@ -58,7 +59,7 @@ void on_code(uc_engine* uc, uint64_t address, uint32_t size, void* user) {
     if (!stop && v->debug_on && !v->string_in.active) {
         const bool moved = v->debug_ran || address != v->debug_at;
         const auto& bps = v->debug.breakpoints;
-        if (moved && (v->debug.single_step || std::find(bps.begin(), bps.end(), address) != bps.end())) {
+        if (v->watch_hit || (moved && (v->debug.single_step || std::find(bps.begin(), bps.end(), address) != bps.end()))) {
             v->debug_stop = stop = true;
             v->debug_ran = false;
             v->debug_at = address;
@@ -90,6 +91,13 @@ void on_mem(uc_engine*, uc_mem_type type, uint64_t address, int size, int64_t va
     const bool w = type == UC_MEM_WRITE;
     const auto s = static_cast<unsigned>(size);
     if (w && v->eng.logging()) v->eng.mark_written(address, s);
+    if (v->debug_on && !v->watch_hit)
+        for (const Watchpoint& wp : v->debug.watchpoints)
+            if (address < wp.addr + wp.len && wp.addr < address + s &&
+                (wp.kind == Watchpoint::Kind::Access || (wp.kind == Watchpoint::Kind::Write) == w)) {
+                v->watch_hit = wp.addr;
+                break;
+            }
     if (v->access.covers(w, address, s)) return;  // Unicorn's piece of the access already seen
     v->access = {true, w, false, address, s, static_cast<uint64_t>(value), 0};
 }
@@ -396,6 +404,7 @@ bool EmuVcpu::Impl::run_segment() {
                 exit.kind = ExitKind::Debug;
                 exit.addr = debug_at;
                 exit.interrupts_enabled = flags_if();
+                exit.watch_hit = std::exchange(watch_hit, std::nullopt);
                 return true;
             }
             continue;
@@ -629,6 +638,7 @@ bool EmuVcpu::set_debug(const DebugSettings& settings) {
     impl_->hs.quiesce();
     impl_->debug = settings;
     impl_->debug_on = settings.active();
+    impl_->watch_hit.reset();
     // The guest at rest before an instruction runs it when it goes on (a
     // step runs one); inside an exit's instruction, the next one stops.
     if (impl_->hs.parked()) {

@@ -394,6 +394,10 @@ struct EmuVcpu::Impl final : emu::MmioSink {
     bool debug_stop = false;       // the code hook stopped for the debugger
     bool debug_ran = true;         // an instruction ran since the last such stop
     uint64_t debug_at = 0;         // the linear address of the last such stop
+    // A watchpoint's access seen by the memory hook, for a stop at the
+    // next instruction boundary (a stop from the memory hook itself would
+    // leave the instruction half done).
+    std::optional<uint64_t> watch_hit;
     std::optional<std::string> failed_injection;  // a Shutdown for the next run()
 
 };

@@ -38,10 +38,21 @@ public:
 // Resuming at the breakpoint it stopped at runs that instruction. A Debug
 // exit's `addr` is the linear address of the instruction it stopped
 // before.
+// A watchpoint stops the guest after an instruction that accessed
+// [addr, addr + len) (linear) the way it watches.
+struct Watchpoint {
+    enum class Kind : uint8_t { Write, Read, Access };
+    uint64_t addr = 0;
+    uint64_t len = 1;
+    Kind kind = Kind::Write;
+    bool operator==(const Watchpoint&) const = default;
+};
+
 struct DebugSettings {
     bool single_step = false;
     std::vector<uint64_t> breakpoints;
-    bool active() const { return single_step || !breakpoints.empty(); }
+    std::vector<Watchpoint> watchpoints;  // where stops_anywhere()
+    bool active() const { return single_step || !breakpoints.empty() || !watchpoints.empty(); }
 };
 
 class Vcpu {
@@ -97,8 +108,9 @@ public:
     virtual bool set_debug(const DebugSettings& settings) {
         return !settings.active();
     }
-    // Whether set_debug takes any number of breakpoints (the emulator's
-    // code hook); where not, a debugger keeps more by single-stepping.
+    // Whether set_debug takes any number of breakpoints and watchpoints
+    // (the emulator's hooks); where not, a debugger keeps more breakpoints
+    // by single-stepping, and has no watchpoints.
     virtual bool stops_anywhere() const { return false; }
 };
 

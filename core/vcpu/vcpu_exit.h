@@ -9,6 +9,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <span>
 #include <string>
 
@@ -41,6 +42,10 @@ struct VcpuExit {
     std::span<uint8_t> data;
     uint64_t reason_code = 0;  // fail-entry hardware reason, internal-error suberror, unknown exit reason
     bool interrupts_enabled = false;  // RFLAGS.IF at the exit (a HLT with it set waits for an interrupt)
+    // Debug: the watchpoint whose access made the stop (after the
+    // instruction that made it), by its address; none for a breakpoint or
+    // a step.
+    std::optional<uint64_t> watch_hit{};
 };
 
 enum class StopReason : uint8_t {

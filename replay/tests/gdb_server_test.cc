@@ -88,8 +88,12 @@ public:
         stops = s;
         return true;
     }
-    bool any_stop() const { return stops.step || !stops.software.empty() || !stops.hardware.empty(); }
+    bool any_stop() const {
+        return stops.step || !stops.software.empty() || !stops.hardware.empty() || !stops.watchpoints.empty();
+    }
+    bool watches() const override { return keeps_watchpoints; }
     GdbStops stops;
+    bool keeps_watchpoints = false;
 
 private:
     kvm_regs regs_{};
@@ -218,6 +222,50 @@ TEST(GdbServer, BreakpointsAndStepsReachTheVcpu) {
         });
 }
 
+TEST(GdbServer, WatchpointsWhereTheTargetKeepsThemAndNotSupportedElsewhere) {
+    FakeTarget without;
+    with_stub(without, [](uint16_t port) {
+        GdbClient c(port);
+        EXPECT_EQ(c.ask("Z2,1000,4"), "");  // GDB then watches by stepping
+        EXPECT_EQ(c.ask("Z4,1000,4"), "");
+        c.ask("D");
+    });
+    FakeTarget t;
+    t.keeps_watchpoints = true;
+    with_stub(
+        t,
+        [](uint16_t port) {
+            GdbClient c(port);
+            EXPECT_EQ(c.ask("Z2,1000,4"), "OK");
+            EXPECT_EQ(c.ask("Z3,2000,8"), "OK");
+            EXPECT_EQ(c.ask("Z4,3000,1"), "OK");
+            EXPECT_EQ(c.ask("Z2,1000,0"), "E01");       // nothing to watch
+            EXPECT_EQ(c.ask("Z2,1000,100000"), "E01");  // more than a read shows
+            EXPECT_EQ(c.ask("z3,2000,8"), "OK");
+            c.send("c");
+            EXPECT_EQ(c.reply(), "T05watch:1000;");
+            c.send("c");
+            EXPECT_EQ(c.reply(), "T05awatch:3000;");
+            c.send("c");
+            EXPECT_EQ(c.reply(), "S05");  // a breakpoint or step: no watchpoint named
+            EXPECT_EQ(c.ask("D"), "OK");
+        },
+        [&t](GdbServer& s) {
+            ASSERT_EQ(t.stops.watchpoints.size(), 2u);
+            EXPECT_EQ(t.stops.watchpoints[0], (Watchpoint{0x1000, 4, Watchpoint::Kind::Write}));
+            EXPECT_EQ(t.stops.watchpoints[1], (Watchpoint{0x3000, 1, Watchpoint::Kind::Access}));
+            VcpuExit e;
+            e.kind = ExitKind::Debug;
+            e.watch_hit = 0x1000;
+            s.on_debug_stop(e);
+            e.watch_hit = 0x3000;
+            s.on_debug_stop(e);
+            e.watch_hit.reset();
+            s.on_debug_stop(e);
+            EXPECT_FALSE(t.any_stop());
+        });
+}
+
 TEST(GdbServer, AnInterruptWhileTheGuestRunsStopsItAtTheNextInstruction) {
     FakeTarget t;
     GdbConnection conn(0);
@@ -316,6 +364,36 @@ TEST(GdbReplay, ABreakpointFindsTheStateThatSteppingFoundOnTheEmulator) {
 // CS * 16 + IP, the interrupts delivered at the same exits either way.
 TEST(GdbReplay, RealModeFirmwareWithInterruptsStopsAtTheSameStateOnTheEmulator) {
     testing::same_state_at_a_breakpoint(golden("timer_irq_real"), Accel::Emu, 400);
+}
+
+// A write watchpoint on the stack below the first instruction's rsp:
+// the guest stops after the instruction that wrote there (crt0's call of
+// guest_main pushes its return address), and runs on as recorded.
+TEST(GdbReplay, AWriteWatchpointStopsAfterTheWriteOnTheEmulator) {
+    const ReplayReport rep = testing::under_gdb(golden("hello"), Accel::Emu, [](GdbClient& c) {
+        const std::string g0 = c.ask("g");
+        const uint64_t slot = GdbClient::le(g0, 2 * 56, 8) - 8;  // rsp, register 7
+        char req[64];
+        std::snprintf(req, sizeof req, "Z2,%llx,8", static_cast<unsigned long long>(slot));
+        ASSERT_EQ(c.ask(req), "OK");
+        char expected[64];
+        std::snprintf(expected, sizeof expected, "T05watch:%llx;", static_cast<unsigned long long>(slot));
+        ASSERT_EQ(c.ask("c"), expected);
+        const std::string g = c.ask("g");
+        EXPECT_EQ(GdbClient::le(g, 2 * 56, 8), slot);  // rsp moved onto it
+        std::snprintf(req, sizeof req, "m%llx,8", static_cast<unsigned long long>(slot));
+        const uint64_t ret = GdbClient::le(c.ask(req), 0, 8);
+        EXPECT_GE(ret, 0x100000u);  // a return address into the image
+        EXPECT_LT(ret, 0x200000u);
+        // The call's target is where the guest stands: the return address
+        // follows the call, before it.
+        EXPECT_GT(GdbClient::le(g, testing::kRipAt, 8), 0x100000u);
+        req[0] = 'z';
+        std::snprintf(req, sizeof req, "z2,%llx,8", static_cast<unsigned long long>(slot));
+        ASSERT_EQ(c.ask(req), "OK");
+        EXPECT_EQ(c.ask("c"), "W00");
+    });
+    EXPECT_TRUE(rep.reproduced()) << rep.summary();
 }
 
 // GDB's Ctrl-C while the guest runs (device_walk's replay takes seconds):

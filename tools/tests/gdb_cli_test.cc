@@ -71,11 +71,15 @@ TEST(GdbCli, ARealGdbStopsInTheReplayedGuestAndTheReplayStillReproduces) {
         FAIL() << "no port announced: " << test::slurp(out);
     }
 
+    // On the emulator GDB gets watchpoints of its own kind ("hardware"):
+    // a read of the string's fourth byte stops right after it.
+    const std::string watch =
+        kAccel == "emu" ? "-ex 'eval \"rwatch *(char*)%lu\", $rdi+3' -ex continue -ex 'delete' " : "";
     const test::CliResult gdb = test::run_command(
         "/usr/bin/gdb", std::string("-nx -batch -ex 'target remote 127.0.0.1:") + port +
                             "' -ex 'info registers rip' -ex 'break serial_puts' -ex continue -ex 'x/s $rdi' -ex bt "
-                            "-ex 'info registers cr0 efer' -ex 'delete' -ex 'break hello.c:9' -ex continue -ex 'delete' "
-                            "-ex continue " KVMRR_FIXTURE_DIR "/hello.elf");
+                            "-ex 'info registers cr0 efer' -ex 'delete' " + watch + "-ex 'break hello.c:9' -ex continue "
+                            "-ex 'delete' -ex continue " KVMRR_FIXTURE_DIR "/hello.elf");
     const int status = wait_status(replay);
     const std::string replayed = test::slurp(out);
     EXPECT_EQ(gdb.status, 0) << gdb.out;
@@ -87,8 +91,12 @@ TEST(GdbCli, ARealGdbStopsInTheReplayedGuestAndTheReplayStillReproduces) {
     // The fixture's DWARF: its caller's frame, and a breakpoint by line.
     EXPECT_NE(gdb.out.find(" in guest_main ("), std::string::npos) << gdb.out;
     EXPECT_NE(gdb.out.find("hello.c:8"), std::string::npos) << gdb.out;
-    EXPECT_NE(gdb.out.find("Breakpoint 2, guest_main ("), std::string::npos) << gdb.out;
+    EXPECT_NE(gdb.out.find(", guest_main (a0="), std::string::npos) << gdb.out;  // the breakpoint at line 9
     EXPECT_NE(gdb.out.find("9\t    exit_guest(0);"), std::string::npos) << gdb.out;
+    if (kAccel == "emu") {
+        EXPECT_NE(gdb.out.find("Hardware read watchpoint 2: "), std::string::npos) << gdb.out;
+        EXPECT_NE(gdb.out.find("Value = 108 'l'"), std::string::npos) << gdb.out;  // "Hel" then 'l'
+    }
     EXPECT_NE(gdb.out.find("exited normally]"), std::string::npos) << gdb.out;
     EXPECT_EQ(status, 0) << replayed;
     EXPECT_NE(replayed.find("reproduced"), std::string::npos) << replayed;
