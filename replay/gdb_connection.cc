@@ -227,8 +227,8 @@ bool GdbConnection::send(std::string_view payload) {
             if (!item) return false;
             if (item->kind == GdbPacketParser::Kind::Ack) return true;
             if (item->kind == GdbPacketParser::Kind::Nack) break;  // send it again
-            // A packet before the ack: kept for receive() would need a
-            // queue in front; gdb waits for the reply, so this is noise.
+            // Anything else before the ack is dropped: GDB sends its next
+            // request only once it has the reply.
         }
     }
     return false;

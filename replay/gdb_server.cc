@@ -143,7 +143,10 @@ void GdbServer::serve_start() {
 }
 
 void GdbServer::on_debug_stop(const VcpuExit& exit) {
-    if (!c_.connected()) return;
+    if (!c_.connected()) {
+        if (running_) detach();  // gone while the guest ran: no more stops
+        return;
+    }
     if (!interrupt_asked_ && !exit.watch_hit && !t_.stop_wanted(exit.addr)) return;  // the guest goes on
     if (running_) {
         running_ = false;
@@ -165,7 +168,11 @@ void GdbServer::on_debug_stop(const VcpuExit& exit) {
 }
 
 void GdbServer::poll() {
-    if (!running_ || interrupt_asked_ || !c_.interrupt_sent()) return;
+    if (!running_ || interrupt_asked_) return;
+    if (!c_.interrupt_sent()) {
+        if (!c_.connected()) detach();  // gone while the guest ran: no more stops
+        return;
+    }
     interrupt_asked_ = true;
     apply_stops(true);  // a stop before the guest's next instruction
 }

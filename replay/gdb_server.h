@@ -1,9 +1,10 @@
 // A GDB stub for a guest replay: `kvmrr replay --guest --gdb PORT` stops
 // the replayed guest before its first instruction and lets GDB (`target
 // remote :PORT`) look at it, set breakpoints and watchpoints, continue
-// and single-step, as rr does for a process. The guest is the recording's, so the debugger
-// may look but not change it: register and memory writes are refused;
-// every run to the same breakpoint finds the same state.
+// and single-step, as rr does for a process. The guest is the
+// recording's, so the debugger may look but not change it: register and
+// memory writes are refused; every run to the same breakpoint finds the
+// same state.
 //
 // Registers are shown as amd64's (a target description of GDB's
 // org.gnu.gdb.i386.core, .sse and .segments features, and CR0, CR2, CR3,
@@ -26,9 +27,10 @@
 
 namespace kvmrr {
 
-// Where the guest is to stop next: after one instruction, and before the
+// Where the guest is to stop next: after one instruction; before the
 // instructions at GDB's breakpoints (linear addresses), its software ones
-// (Z0, `break`) and its hardware ones (Z1, `hbreak`).
+// (Z0, `break`) and its hardware ones (Z1, `hbreak`); after an access to
+// one of its watchpoints.
 struct GdbStops {
     bool step = false;
     std::vector<uint64_t> software, hardware;

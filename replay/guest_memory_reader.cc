@@ -15,10 +15,6 @@ constexpr uint64_t kCr0Pg = 1ull << 31, kCr4Pse = 1u << 4, kCr4Pae = 1u << 5, kC
 constexpr uint64_t kEferLma = 1u << 10;
 constexpr uint64_t kAddressBits = 0x000ffffffffff000ull;  // bits 51:12 of a 64-bit entry
 
-}  // namespace
-
-namespace {
-
 // The range at `addr` where it is RAM or ROM (a ROM device in ROMD mode
 // too), with its host copy; null elsewhere.
 const FlatRange* memory_range(const FlatView& view, uint64_t addr) {

@@ -328,6 +328,27 @@ TEST(GdbServer, ADebuggerThatGoesLetsTheGuestRunOn) {
     EXPECT_FALSE(t.any_stop());
 }
 
+TEST(GdbServer, ADebuggerThatGoesWhileTheGuestRunsLeavesNoStops) {
+    FakeTarget t;
+    GdbConnection conn(0);
+    GdbServer server(conn, t);
+    std::thread client([port = conn.port()] {
+        GdbClient c(port);
+        EXPECT_EQ(c.ask("Z0,1234,1"), "OK");
+        c.send("c");
+        c.close();
+    });
+    server.serve_start();
+    client.join();
+    EXPECT_TRUE(t.any_stop());  // running, to the breakpoint
+    for (int i = 0; i < 1000 && t.any_stop(); ++i) {
+        server.poll();
+        std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    }
+    EXPECT_FALSE(t.any_stop());
+    EXPECT_FALSE(server.attached());
+}
+
 TEST(GdbServer, KillEndsTheReplay) {
     FakeTarget t;
     GdbConnection conn(0);
