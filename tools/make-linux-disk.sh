@@ -72,9 +72,10 @@ if [ "$read_disk" = 1 ]; then
   done
   cat >> "$work/root/init" <<INIT
 /bin/busybox mount -t devtmpfs devtmpfs /dev
-for m in ${mods[*]}; do /bin/busybox insmod /lib/modules/\$m.ko; done
+for m in ${mods[*]}; do /bin/busybox insmod /lib/modules/\$m.ko || /bin/busybox echo "kvmrr-linux: insmod \$m failed"; done
 i=0
-while [ ! -b /dev/sda ] && [ \$i -lt 100 ]; do /bin/busybox sleep 0.1; i=\$((i+1)); done
+while [ ! -b /dev/sda ] && [ \$i -lt 300 ]; do /bin/busybox sleep 0.1; i=\$((i+1)); done
+[ -b /dev/sda ] || /bin/busybox echo "kvmrr-linux: no /dev/sda after 30 s; modules: \$(/bin/busybox cat /proc/modules | /bin/busybox cut -d' ' -f1 | /bin/busybox tr '\\n' ' ')"
 /bin/busybox echo "kvmrr-linux: disk md5 \$(/bin/busybox dd if=/dev/sda bs=65536 count=16 2>/dev/null | /bin/busybox md5sum)"
 INIT
 fi
