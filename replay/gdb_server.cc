@@ -1,6 +1,7 @@
 #include "replay/gdb_server.h"
 
 #include <algorithm>
+#include <charconv>
 #include <cstdio>
 #include <optional>
 #include <utility>
@@ -77,18 +78,12 @@ std::string reg_hex(const Reg& reg, const kvm_regs& r, const kvm_sregs& s) {
     return hex_le(reg.value(r, s), reg.bytes);
 }
 
-// A hex number, all of `text`; nothing when it is not one or overflows.
+// A hex number of at most 16 digits, all of `text`; nothing otherwise.
 std::optional<uint64_t> parse_hex(std::string_view text) {
     if (text.empty() || text.size() > 16) return std::nullopt;
     uint64_t v = 0;
-    for (const char c : text) {
-        int d;
-        if (c >= '0' && c <= '9') d = c - '0';
-        else if (c >= 'a' && c <= 'f') d = c - 'a' + 10;
-        else if (c >= 'A' && c <= 'F') d = c - 'A' + 10;
-        else return std::nullopt;
-        v = v << 4 | static_cast<uint64_t>(d);
-    }
+    const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v, 16);
+    if (ec != std::errc{} || end != text.data() + text.size()) return std::nullopt;
     return v;
 }
 

@@ -268,27 +268,27 @@ TEST(GdbServer, WatchpointsWhereTheTargetKeepsThemAndNotSupportedElsewhere) {
 
 TEST(GdbServer, AnInterruptWhileTheGuestRunsStopsItAtTheNextInstruction) {
     FakeTarget t;
-    GdbConnection conn(0);
-    GdbServer server(conn, t);
-    std::thread client([port = conn.port()] {
-        GdbClient c(port);
-        EXPECT_EQ(c.ask("QStartNoAckMode"), "OK");  // GDB still acknowledges the reply to it
-        c.no_acks();
-        c.send_raw(GdbClient::frame("c"));
-        c.send_raw("\x03");
-        EXPECT_EQ(c.reply(), "S02");
-        c.send_raw(GdbClient::frame("D"));
-        EXPECT_EQ(c.reply(), "OK");
-    });
-    server.serve_start();
-    EXPECT_FALSE(t.any_stop());
-    for (int i = 0; i < 1000 && !t.stops.step; ++i) {
-        server.poll();
-        std::this_thread::sleep_for(std::chrono::milliseconds(5));
-    }
-    EXPECT_TRUE(t.stops.step);
-    server.on_debug_stop(VcpuExit{});
-    client.join();
+    with_stub(
+        t,
+        [](uint16_t port) {
+            GdbClient c(port);
+            EXPECT_EQ(c.ask("QStartNoAckMode"), "OK");  // GDB still acknowledges the reply to it
+            c.no_acks();
+            c.send_raw(GdbClient::frame("c"));
+            c.send_raw("\x03");
+            EXPECT_EQ(c.reply(), "S02");
+            c.send_raw(GdbClient::frame("D"));
+            EXPECT_EQ(c.reply(), "OK");
+        },
+        [&t](GdbServer& server) {
+            EXPECT_FALSE(t.any_stop());
+            for (int i = 0; i < 1000 && !t.stops.step; ++i) {
+                server.poll();
+                std::this_thread::sleep_for(std::chrono::milliseconds(5));
+            }
+            EXPECT_TRUE(t.stops.step);
+            server.on_debug_stop(VcpuExit{});
+        });
     EXPECT_FALSE(t.any_stop());  // detached: no more stops
 }
 
@@ -330,23 +330,23 @@ TEST(GdbServer, ADebuggerThatGoesLetsTheGuestRunOn) {
 
 TEST(GdbServer, ADebuggerThatGoesWhileTheGuestRunsLeavesNoStops) {
     FakeTarget t;
-    GdbConnection conn(0);
-    GdbServer server(conn, t);
-    std::thread client([port = conn.port()] {
-        GdbClient c(port);
-        EXPECT_EQ(c.ask("Z0,1234,1"), "OK");
-        c.send("c");
-        c.close();
-    });
-    server.serve_start();
-    client.join();
-    EXPECT_TRUE(t.any_stop());  // running, to the breakpoint
-    for (int i = 0; i < 1000 && t.any_stop(); ++i) {
-        server.poll();
-        std::this_thread::sleep_for(std::chrono::milliseconds(2));
-    }
-    EXPECT_FALSE(t.any_stop());
-    EXPECT_FALSE(server.attached());
+    with_stub(
+        t,
+        [](uint16_t port) {
+            GdbClient c(port);
+            EXPECT_EQ(c.ask("Z0,1234,1"), "OK");
+            c.send("c");
+            c.close();
+        },
+        [&t](GdbServer& server) {
+            EXPECT_TRUE(t.any_stop());  // running, to the breakpoint
+            for (int i = 0; i < 1000 && t.any_stop(); ++i) {
+                server.poll();
+                std::this_thread::sleep_for(std::chrono::milliseconds(2));
+            }
+            EXPECT_FALSE(t.any_stop());
+            EXPECT_FALSE(server.attached());
+        });
 }
 
 TEST(GdbServer, KillEndsTheReplay) {
