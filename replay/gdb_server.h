@@ -6,10 +6,13 @@
 // memory writes are refused; every run to the same breakpoint finds the
 // same state.
 //
-// Registers are shown as amd64's (a target description of GDB's
+// Registers are shown as amd64's, i386's or, for 16-bit code, i386's
+// with GDB's i8086 architecture (a target description of GDB's
 // org.gnu.gdb.i386.core, .sse and .segments features, and CR0, CR2, CR3,
 // CR4 and EFER besides); the FPU and SSE registers, which the replay does
-// not hold, are "unavailable". Addresses are linear, as the CPU's
+// not hold, are "unavailable". GDB cannot take a description that changes
+// during a session, so one is chosen at the start, by default after the
+// mode the guest starts in. Addresses are linear, as the CPU's
 // breakpoints take them: in real mode CS * 16 + IP, which is not what
 // `$pc` (the IP) shows.
 #pragma once
@@ -22,6 +25,7 @@
 #include <vector>
 
 #include "core/vcpu/vcpu.h"
+#include "replay/gdb_arch.h"
 #include "replay/gdb_connection.h"
 #include "vmm/run_loop.h"
 
@@ -59,7 +63,8 @@ public:
 
 class GdbServer final : public DebugStopHandler {
 public:
-    GdbServer(GdbConnection& connection, GdbTarget& target) : c_(connection), t_(target) {}
+    GdbServer(GdbConnection& connection, GdbTarget& target, GdbArch arch = GdbArch::Amd64)
+        : c_(connection), t_(target), arch_(arch) {}
 
     // The guest before its first instruction: serves the debugger until
     // it lets the guest run (or detaches).
@@ -82,10 +87,11 @@ public:
 
     // The target description (qXfer:features:read:target.xml), and the
     // registers in its order as a 'g' reply holds them.
-    static const std::string& target_xml();
-    static std::string registers_hex(const kvm_regs& r, const kvm_sregs& s);
+    static const std::string& target_xml(GdbArch arch);
+    static std::string registers_hex(GdbArch arch, const kvm_regs& r, const kvm_sregs& s);
     // One register (the 'p' packet), or "" for a number past the last.
-    static std::string register_hex(const kvm_regs& r, const kvm_sregs& s, unsigned number);
+    static std::string register_hex(GdbArch arch, const kvm_regs& r, const kvm_sregs& s, unsigned number);
+    GdbArch arch() const { return arch_; }
 
 private:
     enum class Resume : uint8_t { None, Continue, Step, Detach };
@@ -103,6 +109,7 @@ private:
 
     GdbConnection& c_;
     GdbTarget& t_;
+    GdbArch arch_;
     GdbStops stops_;  // the breakpoints; `step` as last resumed
     bool running_ = false;             // the debugger waits for a stop reply
     bool interrupt_asked_ = false;     // its interrupt made the next stop

@@ -58,8 +58,9 @@ public:
         if (opts_.gdb_port) {
             debug_target_.emplace(session_->vcpu(), session_->machine().memory_space());
             gdb_connection_.emplace(*opts_.gdb_port);
-            gdb_.emplace(*gdb_connection_, *debug_target_);
-            if (opts_.gdb_listening) opts_.gdb_listening(gdb_connection_->port());
+            const GdbArch arch = opts_.gdb_arch.value_or(gdb_arch_for(debug_target_->sregs()));
+            gdb_.emplace(*gdb_connection_, *debug_target_, arch);
+            if (opts_.gdb_listening) opts_.gdb_listening(gdb_connection_->port(), arch);
             gdb_->serve_start();
             ro.limits.debugger = &*gdb_;
         }

@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "replay/gdb_arch.h"
 #include "vmm/accel.h"
 
 namespace kvmrr {
@@ -47,10 +48,13 @@ struct ReplayOptions {
     std::optional<std::chrono::milliseconds> timeout;
     // Guest replay only: a GDB stub on this loopback port (0: a free one),
     // which holds the guest before its first instruction until a debugger
-    // connects and lets it run (replay/gdb_server.h). `gdb_listening` is
-    // told the port before the wait.
+    // connects and lets it run (replay/gdb_server.h), showing GDB the
+    // registers as `gdb_arch` says (default: as the mode the guest starts
+    // in wants). `gdb_listening` is told the port and that architecture
+    // before the wait.
     std::optional<uint16_t> gdb_port;
-    std::function<void(uint16_t)> gdb_listening;
+    std::optional<GdbArch> gdb_arch;
+    std::function<void(uint16_t, GdbArch)> gdb_listening;
 };
 
 struct ReplayReport {

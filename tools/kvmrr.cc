@@ -294,17 +294,24 @@ int cmd_dump(const std::string& path, uint64_t from, uint64_t count, bool json) 
 // Exit statuses of replay: 0 reproduced, 1 diverged, 3 the trace is not
 // whole (replayed as far as it is), 2 cannot start (as for every command).
 int cmd_replay(const std::string& path, size_t context, bool guest, const std::string& accel, uint64_t timeout_ms,
-               std::optional<uint16_t> gdb_port) {
+               std::optional<uint16_t> gdb_port, const std::string& gdb_arch) {
     if (gdb_port && !guest) throw Error("--gdb debugs the guest: it needs --guest");
-    TraceReader r = TraceReader::open(path);
+    if (!gdb_arch.empty() && !gdb_port) throw Error("--gdb-arch is for the debugger: it needs --gdb");
     ReplayOptions o;
+    if (!gdb_arch.empty()) {
+        o.gdb_arch = parse_gdb_arch(gdb_arch);
+        if (!o.gdb_arch) throw Error("--gdb-arch: '" + gdb_arch + "' is not amd64, i386 or i8086");
+    }
+    TraceReader r = TraceReader::open(path);
     o.context_events = context;
     o.accel = parse_accel(accel);
     if (timeout_ms) o.timeout = std::chrono::milliseconds(timeout_ms);  // else the recording's, or 60 s
     o.gdb_port = gdb_port;
-    o.gdb_listening = [](uint16_t port) {
-        std::fprintf(stderr, "kvmrr: the guest waits before its first instruction for gdb: target remote 127.0.0.1:%u\n",
-                     static_cast<unsigned>(port));
+    o.gdb_listening = [](uint16_t port, GdbArch arch) {
+        std::fprintf(stderr,
+                     "kvmrr: the guest waits before its first instruction for gdb (registers as %s's): target remote "
+                     "127.0.0.1:%u\n",
+                     gdb_arch_name(arch), static_cast<unsigned>(port));
     };
     bool progress_shown = false;
     o.progress = [&](uint64_t done, std::optional<uint64_t> total) {
@@ -518,6 +525,10 @@ int main(int argc, char** argv) {
                        "With --guest: a GDB stub on this loopback port (0: a free one, printed); the guest waits "
                        "before its first instruction for `target remote`")
         ->check(cli::unsigned_in(0, 65535));
+    std::string replay_gdb_arch;
+    replay->add_option("--gdb-arch", replay_gdb_arch,
+                       "With --gdb: show GDB the registers as amd64's, i386's or i8086's (16-bit code; default: as "
+                       "the mode the guest starts in wants)");
 
     std::string diff_b;
     CLI::App* diff = app.add_subcommand("diff", "Compare two traces event by event (exit 0 same, 1 different, 2 trouble)");
@@ -598,7 +609,7 @@ int main(int argc, char** argv) {
         }
         if (inspect->parsed()) return cmd_inspect(trace_path);
         if (dump->parsed()) return cmd_dump(trace_path, from, count, json);
-        if (replay->parsed()) return cmd_replay(trace_path, context, replay_guest_flag, replay_accel, replay_timeout, replay_gdb);
+        if (replay->parsed()) return cmd_replay(trace_path, context, replay_guest_flag, replay_accel, replay_timeout, replay_gdb, replay_gdb_arch);
         if (diff->parsed()) return cmd_diff(trace_path, diff_b);
         if (dirty->parsed()) return cmd_dirty(trace_path, dc);
         if (exp->parsed()) return cmd_export(export_perfetto_trace, export_qtest_trace, export_output);

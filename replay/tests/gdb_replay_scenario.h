@@ -48,7 +48,8 @@ ReplayReport under_gdb(const std::string& trace, Accel accel, Script script,
     o.accel = accel;
     o.prepare_machine = prepare_machine;
     o.gdb_port = 0;
-    o.gdb_listening = [&](uint16_t p) { port.set_value(p); };
+    o.gdb_arch = GdbArch::Amd64;  // the 'g' offsets above
+    o.gdb_listening = [&](uint16_t p, GdbArch) { port.set_value(p); };
     ReplayReport rep;
     std::string failure;
     std::thread replay([&] {

@@ -78,6 +78,8 @@ public:
     }
     kvm_regs regs() override { return regs_; }
     kvm_sregs sregs() override { return sregs_; }
+    template <typename F>
+    void set_sregs(F change) { change(sregs_); }
     bool read_memory(uint64_t linear, void* out, size_t n) override {
         if (linear < 0x1000 || linear + n > 0x3000) return false;
         std::memcpy(out, mem_ + (linear - 0x1000), n);
@@ -101,12 +103,21 @@ private:
     uint8_t mem_[0x2000];
 };
 
+// The sum of a target description's register sizes, in bits.
+size_t description_bits(const std::string& xml) {
+    size_t bits = 0;
+    for (size_t at = xml.find("bitsize=\""); at != std::string::npos; at = xml.find("bitsize=\"", at + 1))
+        bits += std::stoul(xml.substr(at + 9));
+    return bits;
+}
+
 // The stub in this thread, the client's script in another.
 template <typename Script>
-void with_stub(FakeTarget& t, Script script, const std::function<void(GdbServer&)>& after_start = {}) {
+void with_stub(FakeTarget& t, Script script, const std::function<void(GdbServer&)>& after_start = {},
+               GdbArch arch = GdbArch::Amd64) {
     GdbConnection conn(0);
     const uint16_t port = conn.port();
-    GdbServer server(conn, t);
+    GdbServer server(conn, t, arch);
     std::thread client([&] { script(port); });
     server.serve_start();
     if (after_start) after_start(server);
@@ -139,16 +150,13 @@ TEST(GdbServer, AnswersWhatGdbAsksFirst) {
             if (r[0] == 'l') break;
             ASSERT_EQ(r[0], 'm');
         }
-        EXPECT_EQ(xml, GdbServer::target_xml());
+        EXPECT_EQ(xml, GdbServer::target_xml(GdbArch::Amd64));
         EXPECT_NE(xml.find("<architecture>i386:x86-64</architecture>"), std::string::npos);
         EXPECT_NE(xml.find("org.gnu.gdb.i386.core"), std::string::npos);
         EXPECT_EQ(c.ask("qXfer:features:read:other.xml:0,100"), "E00");
         // Every register of the description is in 'g', in its order.
-        size_t bits = 0;
-        for (size_t at = xml.find("bitsize=\""); at != std::string::npos; at = xml.find("bitsize=\"", at + 1))
-            bits += std::stoul(xml.substr(at + 9));
         const std::string g = c.ask("g");
-        EXPECT_EQ(g.size() * 4, bits);
+        EXPECT_EQ(g.size() * 4, description_bits(xml));
         EXPECT_EQ(GdbClient::le(g, 0, 8), 0x1122334455667788u);
         EXPECT_EQ(GdbClient::le(g, testing::kRipAt, 8), 0x1ff0u);
         EXPECT_EQ(GdbClient::le(g, testing::kCsAt, 4), 0x10u);
@@ -161,6 +169,79 @@ TEST(GdbServer, AnswersWhatGdbAsksFirst) {
         EXPECT_EQ(c.ask("D"), "OK");
         EXPECT_TRUE(c.closed());
     });
+}
+
+// i386's layout (GDB's 32bit-core.xml order: eax, ecx, edx, ebx, esp,
+// ebp, esi, edi, eip, eflags, the selectors; the FPU, eight SSE
+// registers), the low halves of the registers, and every segment's base
+// after the system registers; i8086 the same with GDB's 16-bit
+// architecture. The offsets are the ones GDB 13 gives the description
+// (`maint print registers`).
+TEST(GdbServer, ShowsI386AndI8086RegistersWhenAsked) {
+    for (const GdbArch arch : {GdbArch::I386, GdbArch::I8086}) {
+        SCOPED_TRACE(gdb_arch_name(arch));
+        FakeTarget t;
+        t.set_sregs([](kvm_sregs& s) {
+            s.cs.base = 0xf0000;
+            s.fs.base = 0x12345678;
+            s.efer = 0x500;
+        });
+        with_stub(
+            t,
+            [arch](uint16_t port) {
+                GdbClient c(port);
+                std::string xml;
+                for (size_t off = 0;;) {
+                    char req[80];
+                    std::snprintf(req, sizeof req, "qXfer:features:read:target.xml:%zx,200", off);
+                    const std::string r = c.ask(req);
+                    ASSERT_FALSE(r.empty());
+                    xml += r.substr(1);
+                    off += r.size() - 1;
+                    if (r[0] == 'l') break;
+                }
+                EXPECT_EQ(xml, GdbServer::target_xml(arch));
+                EXPECT_NE(xml.find(std::string("<architecture>") + (arch == GdbArch::I386 ? "i386" : "i8086") +
+                                   "</architecture>"),
+                          std::string::npos);
+                EXPECT_EQ(xml.find("org.gnu.gdb.i386.segments"), std::string::npos);  // GDB 13 fails an assertion at `set architecture` with it
+                EXPECT_EQ(xml.find("rax"), std::string::npos);
+                EXPECT_EQ(xml.find("xmm8"), std::string::npos);
+                const std::string g = c.ask("g");
+                EXPECT_EQ(g.size() * 4, description_bits(xml));
+                EXPECT_EQ(GdbClient::le(g, 0, 4), 0x55667788u);    // eax: rax's low half
+                EXPECT_EQ(GdbClient::le(g, 2 * 32, 4), 0x1ff0u);    // eip
+                EXPECT_EQ(GdbClient::le(g, 2 * 36, 4), 0x202u);     // eflags
+                EXPECT_EQ(GdbClient::le(g, 2 * 40, 4), 0x10u);      // cs
+                EXPECT_EQ(g.substr(2 * 64, 20), std::string(20, 'x'));  // st0: unavailable
+                EXPECT_EQ(GdbClient::le(g, 2 * 324, 8), 0xabc000u);     // cr3
+                EXPECT_EQ(GdbClient::le(g, 2 * 340, 8), 0x500u);        // efer
+                EXPECT_EQ(GdbClient::le(g, 2 * 348, 8), 0xf0000u);      // cs_base
+                EXPECT_EQ(GdbClient::le(g, 2 * 380, 8), 0x12345678u);   // fs_base
+                EXPECT_EQ(g.size(), 2u * 396);                          // gs_base the last
+                EXPECT_EQ(c.ask("p8"), "f01f0000");  // eip, register 8
+                EXPECT_EQ(c.ask("p0"), "88776655");
+                EXPECT_EQ(c.ask("D"), "OK");
+            },
+            {}, arch);
+    }
+}
+
+// The default for a session: the mode the guest starts in.
+TEST(GdbArch, FollowsTheModeAndParsesItsNames) {
+    kvm_sregs s{};
+    EXPECT_EQ(gdb_arch_for(s), GdbArch::I8086);
+    s.cr0 = 1;
+    EXPECT_EQ(gdb_arch_for(s), GdbArch::I386);
+    s.cr0 = 0x80000001;
+    s.efer = 0x500;  // LME, LMA
+    EXPECT_EQ(gdb_arch_for(s), GdbArch::Amd64);
+    s.efer = 0x100;  // LME alone: not yet in long mode
+    EXPECT_EQ(gdb_arch_for(s), GdbArch::I386);
+    for (const GdbArch a : {GdbArch::Amd64, GdbArch::I386, GdbArch::I8086})
+        EXPECT_EQ(parse_gdb_arch(gdb_arch_name(a)), a);
+    EXPECT_FALSE(parse_gdb_arch("x86_64"));
+    EXPECT_FALSE(parse_gdb_arch(""));
 }
 
 TEST(GdbServer, ReadsMemoryUpToWhatCannotBeReadAndRefusesChanges) {

@@ -2,8 +2,9 @@
 // with the fixture guest's ELF (its symbols and DWARF), attaches to the
 // replay, stops at a function, reads the string argument through the
 // guest's page tables, walks the stack, stops at a source line, and lets
-// the replay run to its end, which still reproduces the recording. Built once per accelerator (KVMRR_TEST_ACCEL; on KVM, label
-// kvm).
+// the replay run to its end, which still reproduces the recording; and
+// debugs firmware from the reset vector as 16-bit code. Built once per
+// accelerator (KVMRR_TEST_ACCEL; on KVM, label kvm).
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <spawn.h>
@@ -45,17 +46,20 @@ int wait_status(pid_t pid) {
 
 const std::string kAccel = KVMRR_TEST_ACCEL;
 
-TEST(GdbCli, ARealGdbStopsInTheReplayedGuestAndTheReplayStillReproduces) {
-    if (!std::filesystem::exists("/usr/bin/gdb")) GTEST_SKIP() << "no /usr/bin/gdb (tools/setup.sh installs it)";
-    if (kAccel == "kvm")
-        if (const std::string why = KvmSystem::unavailable_reason(); !why.empty()) KVMRR_SKIP_WITHOUT_KVM("needs KVM: " + why);
-    const std::string trace = temp("hello.trace"), out = temp("replay.out");
-    const test::CliResult rec = test::run_command(KVMRR_BINARY, "record --guest hello --accel " + kAccel + " -o " + trace);
-    ASSERT_EQ(rec.status, 0) << rec.out;
+// A replay of `trace` with `--gdb 0` and `replay_args`, and GDB (with
+// `gdb_args`) attached to it; both run to their ends.
+struct Session {
+    test::CliResult gdb;
+    int replay_status = -1;
+    std::string replayed;  // the replay's output
+};
 
+Session debug_replay(const std::string& trace, const std::string& replay_args, const std::string& gdb_args) {
+    const std::string out = temp("replay.out");
+    Session s;
     const pid_t replay = spawn_shell(std::string("exec ") + KVMRR_BINARY + " replay " + trace + " --guest --accel " + kAccel +
-                                     " --gdb 0 >" + out + " 2>&1");
-    ASSERT_GT(replay, 0);
+                                     " --gdb 0 " + replay_args + " >" + out + " 2>&1");
+    if (replay <= 0) return s;
     // The port, from the line that says where to connect.
     std::string port;
     const std::regex line("target remote 127\\.0\\.0\\.1:([0-9]+)");
@@ -68,20 +72,39 @@ TEST(GdbCli, ARealGdbStopsInTheReplayedGuestAndTheReplayStillReproduces) {
     if (port.empty()) {
         kill(replay, SIGKILL);
         wait_status(replay);
-        FAIL() << "no port announced: " << test::slurp(out);
+        s.replayed = "no port announced: " + test::slurp(out);
+        return s;
     }
+    s.gdb = test::run_command("/usr/bin/gdb", "-nx -batch -ex 'target remote 127.0.0.1:" + port + "' " + gdb_args);
+    s.replay_status = wait_status(replay);
+    s.replayed = test::slurp(out);
+    std::filesystem::remove(out);
+    return s;
+}
+
+bool can_run() {
+    if (!std::filesystem::exists("/usr/bin/gdb")) return false;
+    return kAccel != "kvm" || KvmSystem::unavailable_reason().empty();
+}
+
+TEST(GdbCli, ARealGdbStopsInTheReplayedGuestAndTheReplayStillReproduces) {
+    if (!std::filesystem::exists("/usr/bin/gdb")) GTEST_SKIP() << "no /usr/bin/gdb (tools/setup.sh installs it)";
+    if (kAccel == "kvm")
+        if (const std::string why = KvmSystem::unavailable_reason(); !why.empty()) KVMRR_SKIP_WITHOUT_KVM("needs KVM: " + why);
+    const std::string trace = temp("hello.trace");
+    const test::CliResult rec = test::run_command(KVMRR_BINARY, "record --guest hello --accel " + kAccel + " -o " + trace);
+    ASSERT_EQ(rec.status, 0) << rec.out;
 
     // On the emulator GDB gets watchpoints of its own kind ("hardware"):
     // a read of the string's fourth byte stops right after it.
     const std::string watch =
         kAccel == "emu" ? "-ex 'eval \"rwatch *(char*)%lu\", $rdi+3' -ex continue -ex 'delete' " : "";
-    const test::CliResult gdb = test::run_command(
-        "/usr/bin/gdb", std::string("-nx -batch -ex 'target remote 127.0.0.1:") + port +
-                            "' -ex 'info registers rip' -ex 'break serial_puts' -ex continue -ex 'x/s $rdi' -ex bt "
-                            "-ex 'info registers cr0 efer' -ex 'delete' " + watch + "-ex 'break hello.c:9' -ex continue "
-                            "-ex 'delete' -ex continue " KVMRR_FIXTURE_DIR "/hello.elf");
-    const int status = wait_status(replay);
-    const std::string replayed = test::slurp(out);
+    const Session s = debug_replay(trace, "",
+                                   "-ex 'info registers rip' -ex 'break serial_puts' -ex continue -ex 'x/s $rdi' -ex bt "
+                                   "-ex 'info registers cr0 efer' -ex 'delete' " + watch + "-ex 'break hello.c:9' -ex continue "
+                                   "-ex 'delete' -ex continue " KVMRR_FIXTURE_DIR "/hello.elf");
+    const test::CliResult& gdb = s.gdb;
+    EXPECT_NE(s.replayed.find("(registers as amd64's)"), std::string::npos) << s.replayed;  // a long-mode guest
     EXPECT_EQ(gdb.status, 0) << gdb.out;
     // Stopped before the first instruction, at the ELF's entry (_start).
     EXPECT_NE(gdb.out.find("_start"), std::string::npos) << gdb.out;
@@ -98,10 +121,49 @@ TEST(GdbCli, ARealGdbStopsInTheReplayedGuestAndTheReplayStillReproduces) {
         EXPECT_NE(gdb.out.find("Value = 108 'l'"), std::string::npos) << gdb.out;  // "Hel" then 'l'
     }
     EXPECT_NE(gdb.out.find("exited normally]"), std::string::npos) << gdb.out;
-    EXPECT_EQ(status, 0) << replayed;
-    EXPECT_NE(replayed.find("reproduced"), std::string::npos) << replayed;
+    EXPECT_EQ(s.replay_status, 0) << s.replayed;
+    EXPECT_NE(s.replayed.find("reproduced"), std::string::npos) << s.replayed;
     std::filesystem::remove(trace);
-    std::filesystem::remove(out);
+}
+
+// Firmware from the reset vector: the guest starts in real mode, so GDB
+// sees i386's registers with its 16-bit architecture, and disassembles the
+// reset vector's far jump as 16-bit code (as amd64 code, 0xea is no
+// instruction); `set architecture i386` switches to 32-bit code within
+// the session, and the segment bases give the code's linear address.
+TEST(GdbCli, FirmwareInRealModeIsDebuggedAs16BitCode) {
+    if (!can_run()) {
+        if (kAccel == "kvm") KVMRR_SKIP_WITHOUT_KVM("needs KVM: " + KvmSystem::unavailable_reason());
+        GTEST_SKIP() << "no /usr/bin/gdb (tools/setup.sh installs it)";
+    }
+    const std::string trace = temp("timer_irq_real.trace");
+    const test::CliResult rec = test::run_command(
+        KVMRR_BINARY, "record --board pc --firmware " KVMRR_FIRMWARE_DIR "/timer_irq_real.bin --clock virtual --accel " +
+                          kAccel + " -o " + trace);
+    ASSERT_EQ(rec.status, 10) << rec.out;  // the ticks it counted
+    const Session s = debug_replay(trace, "",
+                                   "-ex 'show architecture' -ex 'x/i 0xfffffff0' -ex 'info registers eip cs cs_base' "
+                                   "-ex stepi -ex 'x/i $cs_base+$eip' -ex 'set architecture i386' -ex 'x/i $cs_base+$eip' "
+                                   "-ex 'set architecture i8086' -ex continue");
+    const std::string& out = s.gdb.out;
+    EXPECT_NE(s.replayed.find("(registers as i8086's)"), std::string::npos) << s.replayed;
+    EXPECT_EQ(s.gdb.status, 0) << out;
+    EXPECT_NE(out.find("currently \"i8086\""), std::string::npos) << out;
+    EXPECT_TRUE(std::regex_search(out, std::regex("0xfffffff0:\\s+ljmp\\s+\\$0xf000,\\$0x0"))) << out;
+    EXPECT_TRUE(std::regex_search(out, std::regex("cs_base\\s+0xffff0000"))) << out;  // the reset state's
+    EXPECT_TRUE(std::regex_search(out, std::regex("0xf0000:\\s+cli"))) << out;        // _start, at f000:0000
+    EXPECT_NE(out.find("The target architecture is set to \"i386\"."), std::string::npos) << out;
+    EXPECT_EQ(out.find("internal-error"), std::string::npos) << out;
+    EXPECT_NE(out.find("exited normally]"), std::string::npos) << out;
+    EXPECT_EQ(s.replay_status, 0) << s.replayed;
+    EXPECT_NE(s.replayed.find("reproduced"), std::string::npos) << s.replayed;
+
+    // Asked for amd64, the same bytes are no instruction.
+    const Session wide = debug_replay(trace, "--gdb-arch amd64", "-ex 'x/i 0xfffffff0' -ex continue");
+    EXPECT_NE(wide.replayed.find("(registers as amd64's)"), std::string::npos) << wide.replayed;
+    EXPECT_TRUE(std::regex_search(wide.gdb.out, std::regex("0xfffffff0:\\s+\\(bad\\)"))) << wide.gdb.out;
+    EXPECT_EQ(wide.replay_status, 0) << wide.replayed;
+    std::filesystem::remove(trace);
 }
 
 }  // namespace

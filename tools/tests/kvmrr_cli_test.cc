@@ -602,6 +602,13 @@ TEST(KvmrrCli, GdbWithoutGuestReplayIsAUsageError) {
     EXPECT_NE(r.out.find("--gdb"), std::string::npos) << r.out;
     const test::CliResult bad = kvmrr("replay " KVMRR_SOURCE_DIR "/fixtures/traces/hello.trace --guest --gdb 70000");
     EXPECT_EQ(bad.status, 2) << bad.out;
+    const test::CliResult no_gdb = kvmrr("replay " KVMRR_SOURCE_DIR "/fixtures/traces/hello.trace --guest --gdb-arch i386");
+    EXPECT_EQ(no_gdb.status, 2) << no_gdb.out;
+    EXPECT_NE(no_gdb.out.find("it needs --gdb"), std::string::npos) << no_gdb.out;
+    // Refused before anything listens: no debugger is waited for.
+    const test::CliResult arch = kvmrr("replay " KVMRR_SOURCE_DIR "/fixtures/traces/hello.trace --guest --gdb 0 --gdb-arch x86_64");
+    EXPECT_EQ(arch.status, 2) << arch.out;
+    EXPECT_NE(arch.out.find("'x86_64' is not amd64, i386 or i8086"), std::string::npos) << arch.out;
 }
 
 }  // namespace
