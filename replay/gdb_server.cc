@@ -164,7 +164,18 @@ void GdbServer::serve_start() {
     serve();
 }
 
+void GdbServer::start_at_next_stop(std::function<void()> on_wait) {
+    start_pending_ = on_wait ? std::move(on_wait) : [] {};
+    apply_stops(true);
+}
+
 void GdbServer::on_debug_stop(const VcpuExit& exit) {
+    if (start_pending_) {
+        std::exchange(start_pending_, nullptr)();
+        apply_stops(false);
+        serve_start();
+        return;
+    }
     if (!c_.connected()) {
         if (running_) detach();  // gone while the guest ran: no more stops
         return;
@@ -287,6 +298,7 @@ std::string GdbServer::handle(std::string_view p, Resume& resume) {
         return "OK";
     }
     if (p.rfind("qXfer:features:read:", 0) == 0) return features(p.substr(20));
+    if (p.rfind("qRcmd,", 0) == 0) return monitor(p.substr(6));
     if (p == "qAttached") return "1";
     if (p == "qC") return "QC1";
     if (p == "qfThreadInfo") return "m1";
@@ -371,6 +383,26 @@ std::string GdbServer::features(std::string_view args) {
     const size_t n = static_cast<size_t>(std::min<uint64_t>(range->second, xml.size() - range->first));
     const bool last = range->first + n >= xml.size();
     return (last ? "l" : "m") + xml.substr(static_cast<size_t>(range->first), n);
+}
+
+std::string GdbServer::monitor(std::string_view hex_command) {
+    if (!monitor_) return "";
+    if (hex_command.size() % 2) return kRefused;
+    std::string command;
+    for (size_t i = 0; i < hex_command.size(); i += 2) {
+        const std::optional<uint64_t> b = parse_hex(hex_command.substr(i, 2));
+        if (!b) return kRefused;
+        command += static_cast<char>(*b);
+    }
+    std::optional<std::string> text = monitor_(command);
+    if (!text) text = "kvmrr: no monitor command '" + command + "' ('monitor help' lists them)\n";
+    // Console output, in packets of at most a few hundred bytes.
+    for (size_t at = 0; at < text->size(); at += 512) {
+        std::string out = "O";
+        for (const char ch : text->substr(at, 512)) out += hex_le(static_cast<uint8_t>(ch), 1);
+        if (!c_.send(out)) break;
+    }
+    return "OK";
 }
 
 GdbServer::Resume GdbServer::vcont(std::string_view actions) {

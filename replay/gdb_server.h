@@ -6,6 +6,11 @@
 // memory writes are refused; every run to the same breakpoint finds the
 // same state.
 //
+// The debugger is waited for before the guest's first instruction or, as
+// `rr replay -g EVENT` does, at the first instruction boundary after a
+// recorded exit (start_at_next_stop); `monitor` commands (GDB's qRcmd)
+// are the replay's to answer.
+//
 // Registers are shown as amd64's, i386's or, for 16-bit code, i386's
 // with GDB's i8086 architecture (a target description of GDB's
 // org.gnu.gdb.i386.core, .sse and .segments features, and CR0, CR2, CR3,
@@ -20,6 +25,8 @@
 #include <linux/kvm.h>
 
 #include <cstdint>
+#include <functional>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -69,6 +76,13 @@ public:
     // The guest before its first instruction: serves the debugger until
     // it lets the guest run (or detaches).
     void serve_start();
+    // The guest runs on to its next instruction boundary and waits there
+    // for a debugger as serve_start does (`on_wait` is called first, to
+    // say where to connect).
+    void start_at_next_stop(std::function<void()> on_wait);
+    // GDB's `monitor COMMAND` (qRcmd): `answer` gives the text GDB prints,
+    // or nothing for a command it does not know.
+    void set_monitor(std::function<std::optional<std::string>(std::string_view)> answer) { monitor_ = std::move(answer); }
     // DebugStopHandler: a breakpoint or step (or the stop the debugger's
     // interrupt asked for) is reported, then served the same way.
     void on_debug_stop(const VcpuExit& exit) override;
@@ -92,6 +106,7 @@ public:
     // One register (the 'p' packet), or "" for a number past the last.
     static std::string register_hex(GdbArch arch, const kvm_regs& r, const kvm_sregs& s, unsigned number);
     GdbArch arch() const { return arch_; }
+    void set_arch(GdbArch arch) { arch_ = arch; }  // before a debugger connects
 
 private:
     enum class Resume : uint8_t { None, Continue, Step, Detach };
@@ -103,6 +118,7 @@ private:
     template <typename T>
     std::string toggle(std::vector<T>& list, const T& item, bool insert);
     std::string features(std::string_view args);
+    std::string monitor(std::string_view hex_command);
     Resume vcont(std::string_view actions);
     void apply_stops(bool step);
     void detach();
@@ -113,6 +129,8 @@ private:
     GdbStops stops_;  // the breakpoints; `step` as last resumed
     bool running_ = false;             // the debugger waits for a stop reply
     bool interrupt_asked_ = false;     // its interrupt made the next stop
+    std::function<void()> start_pending_;  // start_at_next_stop's, until that stop
+    std::function<std::optional<std::string>(std::string_view)> monitor_;
 };
 
 }  // namespace kvmrr

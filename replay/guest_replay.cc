@@ -13,6 +13,7 @@
 #include "replay/gdb_server.h"
 #include "replay/replayed_guest.h"
 #include "record/trace_error.h"
+#include "record/trace_text.h"
 #include "replay/replay_engine.h"
 
 namespace kvmrr {
@@ -58,10 +59,14 @@ public:
         if (opts_.gdb_port) {
             debug_target_.emplace(session_->vcpu(), session_->machine().memory_space());
             gdb_connection_.emplace(*opts_.gdb_port);
-            const GdbArch arch = opts_.gdb_arch.value_or(gdb_arch_for(debug_target_->sregs()));
-            gdb_.emplace(*gdb_connection_, *debug_target_, arch);
-            if (opts_.gdb_listening) opts_.gdb_listening(gdb_connection_->port(), arch);
-            gdb_->serve_start();
+            gdb_.emplace(*gdb_connection_, *debug_target_);
+            gdb_->set_monitor([this](std::string_view command) { return monitor(command); });
+            if (opts_.gdb_after_event) {
+                gdb_waits_after_ = opts_.gdb_after_event;  // guest_exit
+            } else {
+                announce_debugger(std::nullopt);
+                gdb_->serve_start();
+            }
             ro.limits.debugger = &*gdb_;
         }
         const RunResult r = session_->run(ro);
@@ -220,7 +225,33 @@ private:
         // group stays in group_, for a divergence's report.
         matcher_.queue(group);
         watch_for_last_stretch();
+        if (gdb_waits_after_ && group.back().seq >= *gdb_waits_after_) {
+            gdb_waits_after_.reset();
+            const uint64_t seq = group.front().seq;
+            gdb_->start_at_next_stop([this, seq] { announce_debugger(seq); });
+        }
         return o;
+    }
+
+    // Says where the debugger is waited for, with the registers as the
+    // guest's mode there wants them unless the options say otherwise.
+    void announce_debugger(std::optional<uint64_t> after_event) {
+        const GdbArch arch = opts_.gdb_arch.value_or(gdb_arch_for(debug_target_->sregs()));
+        gdb_->set_arch(arch);
+        if (opts_.gdb_listening) opts_.gdb_listening(ReplayOptions::GdbListening{gdb_connection_->port(), arch, after_event});
+    }
+
+    // GDB's `monitor` commands: where in the recording the guest is.
+    std::optional<std::string> monitor(std::string_view command) {
+        if (command == "help")
+            return std::string("kvmrr monitor commands:\n  when   the recorded exit the guest made last, and its number\n");
+        if (command != "when") return std::nullopt;
+        if (exits_ == 0) return std::string("kvmrr: before the guest's first exit\n");
+        std::string text = "kvmrr: after exit " + std::to_string(exits_) + " of the replay";
+        if (!group_.empty())
+            text += "; the last access: " + format_event(group_.front(), groups_.names(), false);
+        if (!text.ends_with('\n')) text += '\n';
+        return text;
     }
 
     // The group after the current access's is read ahead (after each exit)
@@ -287,6 +318,7 @@ private:
     std::optional<ReplayedGuest> debug_target_;
     std::optional<GdbConnection> gdb_connection_;
     std::optional<GdbServer> gdb_;
+    std::optional<uint64_t> gdb_waits_after_;  // the event after whose exit the debugger is waited for
     std::vector<TraceEvent> ahead_;   // the group after the current access's, once read
     bool ahead_read_ = false, ahead_more_ = true;
     uint64_t exits_ = 0;              // the guest's exits so far, as the run loop counts them

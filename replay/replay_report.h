@@ -47,14 +47,22 @@ struct ReplayOptions {
     Accel accel = Accel::Auto;
     std::optional<std::chrono::milliseconds> timeout;
     // Guest replay only: a GDB stub on this loopback port (0: a free one),
-    // which holds the guest before its first instruction until a debugger
-    // connects and lets it run (replay/gdb_server.h), showing GDB the
-    // registers as `gdb_arch` says (default: as the mode the guest starts
-    // in wants). `gdb_listening` is told the port and that architecture
-    // before the wait.
+    // which holds the guest before its first instruction, or with
+    // `gdb_after_event` right after the exit whose recorded group holds
+    // that event (the first after it, where it is in none), until a
+    // debugger connects and lets it run (replay/gdb_server.h), showing GDB
+    // the registers as `gdb_arch` says (default: as the guest's mode there
+    // wants). `gdb_listening` is told where and how before the wait; a
+    // replay that ends before the event never waits.
     std::optional<uint16_t> gdb_port;
     std::optional<GdbArch> gdb_arch;
-    std::function<void(uint16_t, GdbArch)> gdb_listening;
+    std::optional<uint64_t> gdb_after_event;
+    struct GdbListening {
+        uint16_t port;
+        GdbArch arch;
+        std::optional<uint64_t> after_event;  // the access event whose exit the guest made last; none: before the first instruction
+    };
+    std::function<void(const GdbListening&)> gdb_listening;
 };
 
 struct ReplayReport {

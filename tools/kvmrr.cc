@@ -294,9 +294,10 @@ int cmd_dump(const std::string& path, uint64_t from, uint64_t count, bool json) 
 // Exit statuses of replay: 0 reproduced, 1 diverged, 3 the trace is not
 // whole (replayed as far as it is), 2 cannot start (as for every command).
 int cmd_replay(const std::string& path, size_t context, bool guest, const std::string& accel, uint64_t timeout_ms,
-               std::optional<uint16_t> gdb_port, const std::string& gdb_arch) {
+               std::optional<uint16_t> gdb_port, const std::string& gdb_arch, std::optional<uint64_t> gdb_after_event) {
     if (gdb_port && !guest) throw Error("--gdb debugs the guest: it needs --guest");
     if (!gdb_arch.empty() && !gdb_port) throw Error("--gdb-arch is for the debugger: it needs --gdb");
+    if (gdb_after_event && !gdb_port) throw Error("--gdb-after is for the debugger: it needs --gdb");
     ReplayOptions o;
     if (!gdb_arch.empty()) {
         o.gdb_arch = parse_gdb_arch(gdb_arch);
@@ -307,12 +308,6 @@ int cmd_replay(const std::string& path, size_t context, bool guest, const std::s
     o.accel = parse_accel(accel);
     if (timeout_ms) o.timeout = std::chrono::milliseconds(timeout_ms);  // else the recording's, or 60 s
     o.gdb_port = gdb_port;
-    o.gdb_listening = [](uint16_t port, GdbArch arch) {
-        std::fprintf(stderr,
-                     "kvmrr: the guest waits before its first instruction for gdb (registers as %s's): target remote "
-                     "127.0.0.1:%u\n",
-                     gdb_arch_name(arch), static_cast<unsigned>(port));
-    };
     bool progress_shown = false;
     o.progress = [&](uint64_t done, std::optional<uint64_t> total) {
         progress_shown = true;
@@ -322,8 +317,21 @@ int cmd_replay(const std::string& path, size_t context, bool guest, const std::s
         else
             std::fprintf(stderr, "\rkvmrr: replayed %llu events", static_cast<unsigned long long>(done));
     };
+    o.gdb_after_event = gdb_after_event;
+    bool gdb_waited = false;
+    o.gdb_listening = [&](const ReplayOptions::GdbListening& l) {
+        gdb_waited = true;
+        if (progress_shown) std::fputc('\n', stderr);  // below the progress line
+        const std::string where = l.after_event ? "after the exit of event #" + std::to_string(*l.after_event)
+                                                : std::string("before its first instruction");
+        std::fprintf(stderr, "kvmrr: the guest waits %s for gdb (registers as %s's): target remote 127.0.0.1:%u\n",
+                     where.c_str(), gdb_arch_name(l.arch), static_cast<unsigned>(l.port));
+    };
     const ReplayReport rep = guest ? replay_guest(r, o) : replay_devices(r, o);
     if (progress_shown) std::fputc('\n', stderr);
+    if (gdb_after_event && !gdb_waited)
+        std::fprintf(stderr, "kvmrr: the replay ended before the guest went on past event #%llu: no debugger was waited for\n",
+                     static_cast<unsigned long long>(*gdb_after_event));
     if (rep.divergence) std::cout << path << ": " << rep.divergence->describe();
     std::cout << path << ": " << rep.summary() << "\n";
     if (rep.divergence) return 1;
@@ -526,6 +534,11 @@ int main(int argc, char** argv) {
                        "before its first instruction for `target remote`")
         ->check(cli::unsigned_in(0, 65535));
     std::string replay_gdb_arch;
+    std::optional<uint64_t> replay_gdb_after;
+    replay->add_option("--gdb-after", replay_gdb_after,
+                       "With --gdb: let the guest run to the exit of this recorded event (its number in kvmrr dump) "
+                       "and wait for GDB right after it")
+        ->check(cli::unsigned_number());
     replay->add_option("--gdb-arch", replay_gdb_arch,
                        "With --gdb: show GDB the registers as amd64's, i386's or i8086's (16-bit code; default: as "
                        "the mode the guest starts in wants)");
@@ -609,7 +622,7 @@ int main(int argc, char** argv) {
         }
         if (inspect->parsed()) return cmd_inspect(trace_path);
         if (dump->parsed()) return cmd_dump(trace_path, from, count, json);
-        if (replay->parsed()) return cmd_replay(trace_path, context, replay_guest_flag, replay_accel, replay_timeout, replay_gdb, replay_gdb_arch);
+        if (replay->parsed()) return cmd_replay(trace_path, context, replay_guest_flag, replay_accel, replay_timeout, replay_gdb, replay_gdb_arch, replay_gdb_after);
         if (diff->parsed()) return cmd_diff(trace_path, diff_b);
         if (dirty->parsed()) return cmd_dirty(trace_path, dc);
         if (exp->parsed()) return cmd_export(export_perfetto_trace, export_qtest_trace, export_output);

@@ -55,5 +55,12 @@ TEST_F(GdbReplayKvm, RealModeFirmwareWithInterruptsStopsAtTheSameState) {
     testing::same_state_at_a_breakpoint(golden("timer_irq_real"), Accel::Kvm, 400);
 }
 
+TEST_F(GdbReplayKvm, WaitingAfterAnEventFindsTheStateSteppingFinds) {
+    const std::string trace = hello_on_this_kvm();
+    testing::same_state_after_an_event(trace, Accel::Kvm, 5);
+    std::filesystem::remove(trace);
+    testing::same_state_after_an_event(golden("timer_irq_real"), Accel::Kvm, 40);
+}
+
 }  // namespace
 }  // namespace kvmrr

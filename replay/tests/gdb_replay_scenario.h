@@ -41,15 +41,17 @@ inline uint64_t linear_pc(const std::string& g) {
 // stub; returns the replay's report.
 template <typename Script>
 ReplayReport under_gdb(const std::string& trace, Accel accel, Script script,
-                       const std::function<void(Machine&)>& prepare_machine = {}) {
+                       const std::function<void(Machine&)>& prepare_machine = {},
+                       std::optional<uint64_t> after_event = std::nullopt) {
     TraceReader reader = TraceReader::open(trace);
     std::promise<uint16_t> port;
     ReplayOptions o;
     o.accel = accel;
     o.prepare_machine = prepare_machine;
     o.gdb_port = 0;
+    o.gdb_after_event = after_event;
     o.gdb_arch = GdbArch::Amd64;  // the 'g' offsets above
-    o.gdb_listening = [&](uint16_t p, GdbArch) { port.set_value(p); };
+    o.gdb_listening = [&](const ReplayOptions::GdbListening& l) { port.set_value(l.port); };
     ReplayReport rep;
     std::string failure;
     std::thread replay([&] {
@@ -149,6 +151,67 @@ inline void same_state_at_a_breakpoint(const std::string& trace, Accel accel, in
         EXPECT_EQ(c.ask("g"), stepped);
         c.ask("D");
     });
+    EXPECT_TRUE(second.reproduced()) << second.summary();
+}
+
+// GDB's `monitor COMMAND`: the text the stub sends for GDB's console.
+inline std::string monitor(GdbClient& c, const std::string& command) {
+    std::string req = "qRcmd,";
+    char b[3];
+    for (const unsigned char ch : command) {
+        std::snprintf(b, sizeof b, "%02x", ch);
+        req += b;
+    }
+    c.send(req);
+    std::string text;
+    for (std::string r = c.reply(); r != "OK"; r = c.reply()) {
+        if (r.empty() || r[0] != 'O') throw std::runtime_error("not console output: " + r);
+        for (size_t i = 1; i + 1 < r.size(); i += 2) text += static_cast<char>(std::stoul(r.substr(i, 2), nullptr, 16));
+    }
+    return text;
+}
+
+// The seq of the trace's `n`-th access event (from 1).
+inline uint64_t nth_access(const std::string& trace, size_t n) {
+    TraceReader r = TraceReader::open(trace);
+    TraceEvent e;
+    while (r.next(e))
+        if (std::holds_alternative<AccessEvent>(e.body) && --n == 0) return e.seq;
+    return 0;
+}
+
+// A debugger waited for after a recorded exit (`--gdb-after`) finds the
+// state that single steps from the start find right after that exit,
+// register for register, and `monitor when` says the same of both.
+inline void same_state_after_an_event(const std::string& trace, Accel accel, size_t access) {
+    const uint64_t seq = nth_access(trace, access);
+    ASSERT_NE(seq, 0u);
+    const std::string mark = "the last access: #" + std::to_string(seq) + " ";
+    std::string stepped, when;
+    const ReplayReport first = under_gdb(trace, accel, [&](GdbClient& c) {
+        EXPECT_EQ(monitor(c, "when"), "kvmrr: before the guest's first exit\n");
+        for (int i = 0; i < 50000 && stepped.empty(); ++i) {
+            ASSERT_EQ(c.ask("s"), "S05") << "step " << i;
+            const std::string w = monitor(c, "when");
+            if (w.find(mark) != std::string::npos) {
+                stepped = c.ask("g");
+                when = w;
+            }
+        }
+        c.ask("D");
+    });
+    EXPECT_TRUE(first.reproduced()) << first.summary();
+    ASSERT_FALSE(stepped.empty()) << "no step came after event #" << seq;
+    const ReplayReport second = under_gdb(
+        trace, accel,
+        [&](GdbClient& c) {
+            EXPECT_EQ(c.ask("?"), "S05");
+            EXPECT_EQ(c.ask("g"), stepped);
+            EXPECT_EQ(monitor(c, "when"), when);
+            EXPECT_NE(monitor(c, "help").find("when"), std::string::npos);
+            EXPECT_EQ(c.ask("c"), "W00");  // the replay ran to its end and matched
+        },
+        {}, seq);
     EXPECT_TRUE(second.reproduced()) << second.summary();
 }
 

@@ -442,6 +442,49 @@ TEST(GdbServer, KillEndsTheReplay) {
     client.join();
 }
 
+// Waiting for a debugger later: the target single-steps to its next
+// instruction boundary, and only that stop opens the door; a debugger
+// then finds the guest stopped.
+TEST(GdbServer, WaitsForADebuggerAtTheNextStopWhenAskedTo) {
+    FakeTarget t;
+    GdbConnection conn(0);
+    GdbServer server(conn, t);
+    int announced = 0;
+    server.start_at_next_stop([&] { ++announced; });
+    EXPECT_TRUE(t.stops.step);
+    EXPECT_EQ(announced, 0);
+    EXPECT_FALSE(server.attached());
+    std::thread client([port = conn.port()] {
+        GdbClient c(port);
+        EXPECT_EQ(c.ask("?"), "S05");
+        EXPECT_EQ(testing::monitor(c, "when"), "at the stop\n");
+        EXPECT_EQ(testing::monitor(c, "nothing"), "kvmrr: no monitor command 'nothing' ('monitor help' lists them)\n");
+        EXPECT_EQ(c.ask("qRcmd,7"), "E01");  // half a byte
+        EXPECT_EQ(c.ask("D"), "OK");
+    });
+    server.set_monitor([](std::string_view command) -> std::optional<std::string> {
+        if (command == "when") return std::string("at the stop\n");
+        return std::nullopt;
+    });
+    VcpuExit stop;
+    stop.kind = ExitKind::Debug;
+    stop.addr = 0x1ff0;
+    server.on_debug_stop(stop);
+    client.join();
+    EXPECT_EQ(announced, 1);
+    EXPECT_FALSE(t.any_stop());  // detached: nothing left to stop at
+}
+
+// Without a monitor, GDB hears that the target has no such command.
+TEST(GdbServer, MonitorCommandsAreNotSupportedWithoutAnAnswer) {
+    FakeTarget t;
+    with_stub(t, [](uint16_t port) {
+        GdbClient c(port);
+        EXPECT_EQ(c.ask("qRcmd,7768656e"), "");
+        EXPECT_EQ(c.ask("D"), "OK");
+    });
+}
+
 TEST(GdbConnection, APortInUseIsAClearError) {
     GdbConnection first(0);
     try {
@@ -466,6 +509,14 @@ TEST(GdbReplay, ABreakpointFindsTheStateThatSteppingFoundOnTheEmulator) {
 // CS * 16 + IP, the interrupts delivered at the same exits either way.
 TEST(GdbReplay, RealModeFirmwareWithInterruptsStopsAtTheSameStateOnTheEmulator) {
     testing::same_state_at_a_breakpoint(golden("timer_irq_real"), Accel::Emu, 400);
+}
+
+// --gdb-after: the state right after a recorded exit, as stepping there
+// from the start finds it (timer_irq_real's 40th access comes after its
+// first timer interrupts).
+TEST(GdbReplay, WaitingAfterAnEventFindsTheStateSteppingFindsOnTheEmulator) {
+    testing::same_state_after_an_event(golden("hello"), Accel::Emu, 5);
+    testing::same_state_after_an_event(golden("timer_irq_real"), Accel::Emu, 40);
 }
 
 // A write watchpoint on the stack below the first instruction's rsp:

@@ -163,6 +163,18 @@ TEST(GdbCli, FirmwareInRealModeIsDebuggedAs16BitCode) {
     EXPECT_NE(wide.replayed.find("(registers as amd64's)"), std::string::npos) << wide.replayed;
     EXPECT_TRUE(std::regex_search(wide.gdb.out, std::regex("0xfffffff0:\\s+\\(bad\\)"))) << wide.gdb.out;
     EXPECT_EQ(wide.replay_status, 0) << wide.replayed;
+
+    // --gdb-after: the guest runs to a recorded exit (a port access that
+    // `kvmrr dump` shows) and waits there; `monitor when` names it.
+    const test::CliResult dump = test::run_command(KVMRR_BINARY, "dump " + trace + " --from 100 --count 40");
+    std::smatch m;
+    ASSERT_TRUE(std::regex_search(dump.out, m, std::regex("#([0-9]+) vcpu0 pio [^\\n]*"))) << dump.out;
+    const std::string seq = m[1], line = m[0];
+    const Session later = debug_replay(trace, "--gdb-after " + seq, "-ex 'monitor when' -ex 'monitor help' -ex continue");
+    EXPECT_NE(later.replayed.find("waits after the exit of event #" + seq + " for gdb"), std::string::npos) << later.replayed;
+    EXPECT_NE(later.gdb.out.find("the last access: " + line), std::string::npos) << line << "\n" << later.gdb.out;
+    EXPECT_NE(later.gdb.out.find("exited normally]"), std::string::npos) << later.gdb.out;
+    EXPECT_EQ(later.replay_status, 0) << later.replayed;
     std::filesystem::remove(trace);
 }
 

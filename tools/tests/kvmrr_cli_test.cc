@@ -609,6 +609,19 @@ TEST(KvmrrCli, GdbWithoutGuestReplayIsAUsageError) {
     const test::CliResult arch = kvmrr("replay " KVMRR_SOURCE_DIR "/fixtures/traces/hello.trace --guest --gdb 0 --gdb-arch x86_64");
     EXPECT_EQ(arch.status, 2) << arch.out;
     EXPECT_NE(arch.out.find("'x86_64' is not amd64, i386 or i8086"), std::string::npos) << arch.out;
+    const test::CliResult after = kvmrr("replay " KVMRR_SOURCE_DIR "/fixtures/traces/hello.trace --guest --gdb-after 3");
+    EXPECT_EQ(after.status, 2) << after.out;
+    EXPECT_NE(after.out.find("it needs --gdb"), std::string::npos) << after.out;
+}
+
+// An event the replay never reaches: nothing waits, and the user is told.
+TEST(KvmrrCli, GdbAfterAnEventPastTheEndWaitsForNothing) {
+    const test::CliResult r =
+        kvmrr("replay " KVMRR_SOURCE_DIR "/fixtures/traces/hello.trace --guest --accel emu --gdb 0 --gdb-after 1000000");
+    EXPECT_EQ(r.status, 0) << r.out;
+    EXPECT_NE(r.out.find("reproduced"), std::string::npos) << r.out;
+    EXPECT_EQ(r.out.find("target remote"), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("the replay ended before the guest went on past event #1000000: no debugger was waited for"), std::string::npos) << r.out;
 }
 
 }  // namespace
