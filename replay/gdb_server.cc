@@ -169,6 +169,60 @@ void GdbServer::start_at_next_stop(std::function<void()> on_wait) {
     apply_stops(true);
 }
 
+void GdbServer::run_plan(const GdbPlan& plan) {
+    running_ = true;  // the debugger waits for the reply to its reverse step or continue
+    interrupt_asked_ = false;
+    if (plan.kind == GdbPlan::Kind::To && plan.position == 0) {
+        // The guest's start, where this replay is now.
+        running_ = false;
+        c_.send(plan.reply);
+        serve();
+        return;
+    }
+    plan_ = plan;
+    last_hit_.reset();
+    GdbStops s;
+    if (plan.kind == GdbPlan::Kind::Search) {
+        s = stops_;  // the breakpoints and watchpoints, to note their stops
+        s.step = false;
+    }
+    s.stop_at = plan.position;
+    t_->set_stops(s);
+}
+
+void GdbServer::plan_stop(const VcpuExit& exit) {
+    const uint64_t at = t_->position().value_or(plan_->position);
+    if (at < plan_->position) {
+        // A Search's breakpoint or watchpoint: noted, and the guest goes on.
+        if (exit.watch_hit || t_->stop_wanted(exit.addr)) last_hit_.emplace(at, stop_reply(exit));
+        return;
+    }
+    const GdbPlan done = *std::exchange(plan_, std::nullopt);
+    if (done.kind == GdbPlan::Kind::Search) {
+        // The last stop before where the debugger asked from, or the
+        // guest's start when there was none.
+        if (last_hit_) throw GdbRestart{GdbPlan{GdbPlan::Kind::To, last_hit_->first, last_hit_->second}};
+        throw GdbRestart{GdbPlan{GdbPlan::Kind::To, 0, "T05replaylog:begin;"}};
+    }
+    running_ = false;
+    apply_stops(false);
+    c_.send(done.reply);
+    serve();
+}
+
+std::string GdbServer::stop_reply(const VcpuExit& exit) const {
+    if (!exit.watch_hit) return "S05";  // SIGTRAP
+    // Which watchpoint, by the name of its kind: GDB compares the value
+    // itself for a write watchpoint.
+    const auto wp = std::find_if(stops_.watchpoints.begin(), stops_.watchpoints.end(),
+                                 [&](const Watchpoint& w) { return w.addr == *exit.watch_hit; });
+    const Watchpoint::Kind kind = wp == stops_.watchpoints.end() ? Watchpoint::Kind::Access : wp->kind;
+    const char* name = kind == Watchpoint::Kind::Write ? "watch" : kind == Watchpoint::Kind::Read ? "rwatch" : "awatch";
+    char buf[48];
+    std::snprintf(buf, sizeof buf, "T05%s:%llx;", name, static_cast<unsigned long long>(*exit.watch_hit));
+    return buf;
+}
+
 void GdbServer::on_debug_stop(const VcpuExit& exit) {
     if (start_pending_) {
         std::exchange(start_pending_, nullptr)();
@@ -180,28 +234,34 @@ void GdbServer::on_debug_stop(const VcpuExit& exit) {
         if (running_) detach();  // gone while the guest ran: no more stops
         return;
     }
-    if (!interrupt_asked_ && !exit.watch_hit && !t_.stop_wanted(exit.addr)) return;  // the guest goes on
+    if (plan_) {
+        plan_stop(exit);
+        return;
+    }
+    if (!interrupt_asked_ && !exit.watch_hit && !t_->stop_wanted(exit.addr)) return;  // the guest goes on
     if (running_) {
         running_ = false;
-        std::string reply = std::exchange(interrupt_asked_, false) ? "S02" : "S05";  // SIGINT or SIGTRAP
-        if (exit.watch_hit && reply == "S05") {
-            // Which watchpoint, by the name of its kind: GDB compares the
-            // value itself for a write watchpoint.
-            const auto wp = std::find_if(stops_.watchpoints.begin(), stops_.watchpoints.end(),
-                                         [&](const Watchpoint& w) { return w.addr == *exit.watch_hit; });
-            const Watchpoint::Kind kind = wp == stops_.watchpoints.end() ? Watchpoint::Kind::Access : wp->kind;
-            const char* name = kind == Watchpoint::Kind::Write ? "watch" : kind == Watchpoint::Kind::Read ? "rwatch" : "awatch";
-            char buf[48];
-            std::snprintf(buf, sizeof buf, "T05%s:%llx;", name, static_cast<unsigned long long>(*exit.watch_hit));
-            reply = buf;
-        }
-        c_.send(reply);
+        c_.send(std::exchange(interrupt_asked_, false) ? "S02" : stop_reply(exit));  // SIGINT, or why it stopped
     }
     serve();
 }
 
+void GdbServer::reverse(Resume kind) {
+    const std::optional<uint64_t> at = t_->position();
+    if (!at) {
+        c_.send(kRefused);
+        return;
+    }
+    if (*at == 0) {
+        c_.send("T05replaylog:begin;");  // nothing before the guest's start
+        return;
+    }
+    if (kind == Resume::ReverseStep) throw GdbRestart{GdbPlan{GdbPlan::Kind::To, *at - 1, "S05"}};
+    throw GdbRestart{GdbPlan{GdbPlan::Kind::Search, *at, ""}};
+}
+
 void GdbServer::poll() {
-    if (!running_ || interrupt_asked_) return;
+    if (!running_ || interrupt_asked_ || plan_) return;  // a replay run again to go back is not interrupted
     if (!c_.interrupt_sent()) {
         if (!c_.connected()) detach();  // gone while the guest ran: no more stops
         return;
@@ -235,6 +295,10 @@ void GdbServer::serve() {
         }
         Resume resume = Resume::None;
         const std::string reply = handle(*packet, resume);
+        if (resume == Resume::ReverseStep || resume == Resume::ReverseContinue) {
+            reverse(resume);
+            continue;
+        }
         if (resume == Resume::Continue || resume == Resume::Step) {
             apply_stops(resume == Resume::Step);
             running_ = true;
@@ -253,12 +317,13 @@ void GdbServer::serve() {
 
 void GdbServer::apply_stops(bool step) {
     stops_.step = step;
-    t_.set_stops(stops_);
+    t_->set_stops(stops_);
 }
 
 void GdbServer::detach() {
+    plan_.reset();
     stops_ = {};
-    t_.set_stops(stops_);
+    t_->set_stops(stops_);
     running_ = false;
     c_.close();
 }
@@ -267,16 +332,21 @@ std::string GdbServer::handle(std::string_view p, Resume& resume) {
     if (p.empty()) return "";
     if (p == "\x03") return "S02";  // already stopped
     if (p == "?") return "S05";
-    if (p == "g") return registers_hex(arch_, t_.regs(), t_.sregs());
+    if (p == "g") return registers_hex(arch_, t_->regs(), t_->sregs());
     if (p[0] == 'p') {
         const std::optional<uint64_t> n = parse_hex(p.substr(1));
-        const std::string v = n && *n < 1024 ? register_hex(arch_, t_.regs(), t_.sregs(), static_cast<unsigned>(*n)) : "";
+        const std::string v = n && *n < 1024 ? register_hex(arch_, t_->regs(), t_->sregs(), static_cast<unsigned>(*n)) : "";
         return v.empty() ? kRefused : v;
     }
     if (p[0] == 'm') return read_memory(p.substr(1));
     if (p[0] == 'Z' || p[0] == 'z') return breakpoint(p);
     if (p == "c" || p == "s") {
         resume = p == "c" ? Resume::Continue : Resume::Step;
+        return "";
+    }
+    if (p == "bc" || p == "bs") {
+        if (!reverse_) return "";  // not supported
+        resume = p == "bc" ? Resume::ReverseContinue : Resume::ReverseStep;
         return "";
     }
     if (p.rfind("vCont?", 0) == 0) return "vCont;c;C;s;S";
@@ -290,7 +360,9 @@ std::string GdbServer::handle(std::string_view p, Resume& resume) {
     }
     if (p == "k" || p.rfind("vKill", 0) == 0)
         throw Error("the debugger killed the replay");
-    if (p.rfind("qSupported", 0) == 0) return "PacketSize=4000;qXfer:features:read+;QStartNoAckMode+;vContSupported+";
+    if (p.rfind("qSupported", 0) == 0)
+        return std::string("PacketSize=4000;qXfer:features:read+;QStartNoAckMode+;vContSupported+") +
+               (reverse_ ? ";ReverseStep+;ReverseContinue+" : "");
     if (p == "QStartNoAckMode") {
         // As gdbserver: the reply already goes unacknowledged (GDB's '+'
         // for it is ignored).
@@ -326,7 +398,7 @@ std::string GdbServer::read_memory(std::string_view args) {
     while (done < n) {
         const uint64_t a = addr + done;
         const uint64_t take = std::min(n - done, 0x1000 - (a & 0xfff));
-        if (!t_.read_memory(a, buf + done, take)) break;
+        if (!t_->read_memory(a, buf + done, take)) break;
         done += take;
     }
     if (done == 0 && n > 0) return kNoMemory;
@@ -345,7 +417,7 @@ std::string GdbServer::breakpoint(std::string_view p) {
     const auto a = parse_pair(rest);
     const bool insert = p[0] == 'Z';
     if (p[1] >= '2') {
-        if (!t_.watches()) return "";
+        if (!t_->watches()) return "";
         if (!a || a->second == 0 || a->second > kMaxRead) return kRefused;
         static constexpr Watchpoint::Kind kinds[] = {Watchpoint::Kind::Write, Watchpoint::Kind::Read, Watchpoint::Kind::Access};
         return toggle(stops_.watchpoints, Watchpoint{a->first, a->second, kinds[p[1] - '2']}, insert);
@@ -360,12 +432,12 @@ std::string GdbServer::toggle(std::vector<T>& list, const T& item, bool insert) 
     stops_.step = false;
     if (!insert) {
         if (at != list.end()) list.erase(at);
-        t_.set_stops(stops_);
+        t_->set_stops(stops_);
         return "OK";
     }
     if (at != list.end()) return "OK";
     list.push_back(item);
-    if (!t_.set_stops(stops_)) {
+    if (!t_->set_stops(stops_)) {
         list.pop_back();  // more than the target can keep (KVM: four debug registers)
         return kRefused;
     }

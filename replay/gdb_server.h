@@ -9,7 +9,9 @@
 // The debugger is waited for before the guest's first instruction or, as
 // `rr replay -g EVENT` does, at the first instruction boundary after a
 // recorded exit (start_at_next_stop); `monitor` commands (GDB's qRcmd)
-// are the replay's to answer.
+// are the replay's to answer. Where the target counts instructions, GDB
+// can step and continue backwards: the stub has the replay run again
+// from its start (GdbRestart, GdbPlan) to the position it goes back to.
 //
 // Registers are shown as amd64's, i386's or, for 16-bit code, i386's
 // with GDB's i8086 architecture (a target description of GDB's
@@ -46,6 +48,25 @@ struct GdbStops {
     bool step = false;
     std::vector<uint64_t> software, hardware;
     std::vector<Watchpoint> watchpoints;  // Z2-Z4: write, read, access
+    std::optional<uint64_t> stop_at;      // a position (GdbTarget::position) to stop at
+};
+
+// Going backwards: the replay runs again from its start, to a position
+// (To: where GDB then finds the guest, told `reply`), or (Search) up to
+// the position GDB asked from, noting the last breakpoint or watchpoint
+// stop before it, to go To there next.
+struct GdbPlan {
+    enum class Kind : uint8_t { To, Search };
+    Kind kind = Kind::To;
+    uint64_t position = 0;
+    std::string reply;  // To: the stop reply
+};
+
+// Thrown by the stub out of the replay's run when a reverse step or
+// continue needs the replay run again from its start with `plan`; not an
+// std::exception, so that nothing on the way takes it for an error.
+struct GdbRestart {
+    GdbPlan plan;
 };
 
 // What the stub debugs: a stopped vCPU and the memory it sees.
@@ -66,12 +87,25 @@ public:
     // Whether it keeps watchpoints; where not, GDB is told they are not
     // supported and watches by stepping and comparing itself.
     virtual bool watches() const { return false; }
+    // Where the guest is in its run, as instructions done, where the
+    // target counts them; with it GDB can step and continue backwards.
+    virtual std::optional<uint64_t> position() { return std::nullopt; }
 };
 
 class GdbServer final : public DebugStopHandler {
 public:
     GdbServer(GdbConnection& connection, GdbTarget& target, GdbArch arch = GdbArch::Amd64)
-        : c_(connection), t_(target), arch_(arch) {}
+        : c_(connection), t_(&target), arch_(arch) {}
+
+    // The guest of a replay run again from its start (after GdbRestart).
+    void set_target(GdbTarget& target) { t_ = &target; }
+    // At that replay's start, in place of serve_start: carries out the
+    // plan GdbRestart gave, for the debugger still connected.
+    void run_plan(const GdbPlan& plan);
+    // Whether GDB may step and continue backwards: the target counts its
+    // instructions (GdbTarget::position) and the replay can run again
+    // from its start (GdbRestart).
+    void allow_reverse(bool on) { reverse_ = on; }
 
     // The guest before its first instruction: serves the debugger until
     // it lets the guest run (or detaches).
@@ -109,7 +143,7 @@ public:
     void set_arch(GdbArch arch) { arch_ = arch; }  // before a debugger connects
 
 private:
-    enum class Resume : uint8_t { None, Continue, Step, Detach };
+    enum class Resume : uint8_t { None, Continue, Step, Detach, ReverseStep, ReverseContinue };
     void serve();
     std::string handle(std::string_view packet, Resume& resume);
     std::string read_memory(std::string_view args);
@@ -121,15 +155,23 @@ private:
     std::string monitor(std::string_view hex_command);
     Resume vcont(std::string_view actions);
     void apply_stops(bool step);
+    // The stop reply for a breakpoint, step or watchpoint stop.
+    std::string stop_reply(const VcpuExit& exit) const;
+    // A reverse step or continue asked for where the guest is now.
+    void reverse(Resume kind);
+    void plan_stop(const VcpuExit& exit);
     void detach();
 
     GdbConnection& c_;
-    GdbTarget& t_;
+    GdbTarget* t_;
     GdbArch arch_;
     GdbStops stops_;  // the breakpoints; `step` as last resumed
     bool running_ = false;             // the debugger waits for a stop reply
     bool interrupt_asked_ = false;     // its interrupt made the next stop
     std::function<void()> start_pending_;  // start_at_next_stop's, until that stop
+    std::optional<GdbPlan> plan_;          // run_plan's, until carried out
+    bool reverse_ = false;
+    std::optional<std::pair<uint64_t, std::string>> last_hit_;  // a Search's last stop before its end, and its reply
     std::function<std::optional<std::string>(std::string_view)> monitor_;
 };
 

@@ -30,10 +30,19 @@ RecorderOptions recorder_options(const TraceHeader& h) {
     return RecorderOptions{h.dirty_interval_exits, 0, h.dirty_mark_port};
 }
 
+// The debugger's side of a guest replay, kept across the replays that a
+// reverse step or continue runs again from the start (GdbRestart).
+struct GdbSession {
+    explicit GdbSession(uint16_t port) : connection(port) {}
+    GdbConnection connection;
+    std::optional<GdbServer> server;  // made with the first replay's guest
+    std::optional<GdbPlan> plan;      // for the replay run again
+};
+
 class GuestReplay final : public ReplayEngine {
 public:
-    GuestReplay(TraceReader& r, const ReplayOptions& o)
-        : ReplayEngine(r, o, o.accel, exit_count_harvests(r.header()), recorder_options(r.header())) {}
+    GuestReplay(TraceReader& r, const ReplayOptions& o, GdbSession* gdb)
+        : ReplayEngine(r, o, o.accel, exit_count_harvests(r.header()), recorder_options(r.header())), gdb_session_(gdb) {}
 
     ReplayReport run() {
         if (check_devices()) return finish();
@@ -56,18 +65,23 @@ public:
         ro.global_dirty_log = true;  // as record_guest: every slot logs
         ro.limits.interrupt = &stop_last_stretch_;
         ro.handler = [this](VcpuExit& e) { return guest_exit(e); };
-        if (opts_.gdb_port) {
+        if (gdb_session_) {
             debug_target_.emplace(session_->vcpu(), session_->machine().memory_space());
-            gdb_connection_.emplace(*opts_.gdb_port);
-            gdb_.emplace(*gdb_connection_, *debug_target_);
+            const bool again = gdb_session_->server.has_value();
+            if (again) gdb_session_->server->set_target(*debug_target_);
+            else gdb_session_->server.emplace(gdb_session_->connection, *debug_target_);
+            gdb_ = &*gdb_session_->server;
             gdb_->set_monitor([this](std::string_view command) { return monitor(command); });
-            if (opts_.gdb_after_event) {
+            gdb_->allow_reverse(opts_.reopen_trace && debug_target_->position());
+            if (again) {
+                if (const std::optional<GdbPlan> plan = std::exchange(gdb_session_->plan, std::nullopt)) gdb_->run_plan(*plan);
+            } else if (opts_.gdb_after_event) {
                 gdb_waits_after_ = opts_.gdb_after_event;  // guest_exit
             } else {
                 announce_debugger(std::nullopt);
                 gdb_->serve_start();
             }
-            ro.limits.debugger = &*gdb_;
+            ro.limits.debugger = gdb_;
         }
         const RunResult r = session_->run(ro);
         if (gdb_ && rep_.divergence) gdb_->diverged(rep_.divergence->describe());
@@ -238,7 +252,8 @@ private:
     void announce_debugger(std::optional<uint64_t> after_event) {
         const GdbArch arch = opts_.gdb_arch.value_or(gdb_arch_for(debug_target_->sregs()));
         gdb_->set_arch(arch);
-        if (opts_.gdb_listening) opts_.gdb_listening(ReplayOptions::GdbListening{gdb_connection_->port(), arch, after_event});
+        if (opts_.gdb_listening)
+            opts_.gdb_listening(ReplayOptions::GdbListening{gdb_session_->connection.port(), arch, after_event});
     }
 
     // GDB's `monitor` commands: where in the recording the guest is.
@@ -246,8 +261,10 @@ private:
         if (command == "help")
             return std::string("kvmrr monitor commands:\n  when   the recorded exit the guest made last, and its number\n");
         if (command != "when") return std::nullopt;
-        if (exits_ == 0) return std::string("kvmrr: before the guest's first exit\n");
-        std::string text = "kvmrr: after exit " + std::to_string(exits_) + " of the replay";
+        const std::optional<uint64_t> done = debug_target_->position();
+        const std::string instructions = done ? std::to_string(*done) + " instructions done, " : "";
+        if (exits_ == 0) return "kvmrr: " + instructions + "before the guest's first exit\n";
+        std::string text = "kvmrr: " + instructions + "after exit " + std::to_string(exits_) + " of the replay";
         if (!group_.empty())
             text += "; the last access: " + format_event(group_.front(), groups_.names(), false);
         if (!text.ends_with('\n')) text += '\n';
@@ -315,9 +332,9 @@ public:
     }
 
 private:
+    GdbSession* gdb_session_;  // with a debugger
     std::optional<ReplayedGuest> debug_target_;
-    std::optional<GdbConnection> gdb_connection_;
-    std::optional<GdbServer> gdb_;
+    GdbServer* gdb_ = nullptr;
     std::optional<uint64_t> gdb_waits_after_;  // the event after whose exit the debugger is waited for
     std::vector<TraceEvent> ahead_;   // the group after the current access's, once read
     bool ahead_read_ = false, ahead_more_ = true;
@@ -338,10 +355,25 @@ ReplayReport replay_guest(TraceReader& reader, const ReplayOptions& options) {
         throw TraceError("the trace was recorded with --ticks-between-exits: some interrupts came between exits, "
                          "where guest replay cannot deliver them again; `kvmrr replay` without --guest replays "
                          "its devices");
-    GuestReplay r(reader, options);
-    ReplayReport rep = r.run();
-    r.let_debugger_go(rep);
-    return rep;
+    if (!options.gdb_port) return GuestReplay(reader, options, nullptr).run();
+    GdbSession gdb(*options.gdb_port);
+    TraceReader* trace = &reader;
+    std::optional<TraceReader> again;
+    for (;;) {
+        try {
+            GuestReplay r(*trace, options, &gdb);
+            ReplayReport rep = r.run();
+            r.let_debugger_go(rep);
+            return rep;
+        } catch (const GdbRestart& restart) {
+            // A reverse step or continue: the same replay again from the
+            // start, the debugger still connected, to where it goes.
+            gdb.plan = restart.plan;
+            again.reset();
+            again.emplace(options.reopen_trace());
+            trace = &*again;
+        }
+    }
 }
 
 }  // namespace kvmrr

@@ -16,6 +16,7 @@
 namespace kvmrr {
 
 class Machine;
+class TraceReader;
 
 struct Divergence {
     std::optional<uint64_t> seq;   // of the recorded event; none for the header
@@ -63,6 +64,11 @@ struct ReplayOptions {
         std::optional<uint64_t> after_event;  // the access event whose exit the guest made last; none: before the first instruction
     };
     std::function<void(const GdbListening&)> gdb_listening;
+    // The trace again from its start, for a debugger's reverse steps and
+    // continues (each runs the replay again up to where it goes back to);
+    // without it, or on KVM (which counts no instructions), GDB cannot go
+    // backwards.
+    std::function<TraceReader()> reopen_trace;
 };
 
 struct ReplayReport {

@@ -29,6 +29,7 @@ public:
     bool set_stops(const GdbStops& stops) override;
     bool stop_wanted(uint64_t linear) override;
     bool watches() const override { return vcpu_.stops_anywhere(); }
+    std::optional<uint64_t> position() override { return vcpu_.instructions_retired(); }
 
 private:
     Vcpu& vcpu_;

@@ -308,6 +308,7 @@ int cmd_replay(const std::string& path, size_t context, bool guest, const std::s
     o.accel = parse_accel(accel);
     if (timeout_ms) o.timeout = std::chrono::milliseconds(timeout_ms);  // else the recording's, or 60 s
     o.gdb_port = gdb_port;
+    o.reopen_trace = [path] { return TraceReader::open(path); };
     bool progress_shown = false;
     o.progress = [&](uint64_t done, std::optional<uint64_t> total) {
         progress_shown = true;

@@ -59,10 +59,13 @@ void on_code(uc_engine* uc, uint64_t address, uint32_t size, void* user) {
     if (!stop && v->debug_on && !v->string_in.active) {
         const bool moved = v->debug_ran || address != v->debug_at;
         const auto& bps = v->debug.breakpoints;
-        if (v->watch_hit || (moved && (v->debug.single_step || std::find(bps.begin(), bps.end(), address) != bps.end()))) {
+        const bool count_reached = v->debug.stop_at_instruction == v->retired && v->debug_count != v->retired;
+        if (v->watch_hit || count_reached ||
+            (moved && (v->debug.single_step || std::find(bps.begin(), bps.end(), address) != bps.end()))) {
             v->debug_stop = stop = true;
             v->debug_ran = false;
             v->debug_at = address;
+            v->debug_count = v->retired;
         } else {
             v->debug_ran = true;
         }
@@ -81,7 +84,10 @@ void on_code(uc_engine* uc, uint64_t address, uint32_t size, void* user) {
     if (stop) {
         v->stopped_by_hook = true;
         uc_emu_stop(uc);
-    } else if (v->tsc_source && (size == 2 || size == 3) && (code ? emu::is_rdtsc(code, size) : v->is_rdtsc(address, size))) {
+        return;
+    }
+    ++v->retired;
+    if (v->tsc_source && (size == 2 || size == 3) && (code ? emu::is_rdtsc(code, size) : v->is_rdtsc(address, size))) {
         v->tsc_pending = true;  // it runs now (a stop here would run it later, and see it again)
     }
 }
@@ -354,6 +360,7 @@ bool EmuVcpu::Impl::run_segment() {
             insn_addr = prev_addr;  // the last instruction done, for the shadow
             insn_size = prev_size;
             if (far_ret.pending) {
+                ++retired;
                 far_return_by_hand();
                 insn_addr = stop_addr;  // now the last instruction done
                 insn_size = stop_size;
@@ -363,6 +370,7 @@ bool EmuVcpu::Impl::run_segment() {
                 insn_addr = stop_addr;  // now the last instruction done
                 insn_size = stop_size;
                 if (!long_mode_by_hand()) return true;
+                ++retired;
                 continue;
             }
             if (std::exchange(rep_ins_pending, false)) {
@@ -370,6 +378,7 @@ bool EmuVcpu::Impl::run_segment() {
                 insn_size = stop_size;
                 switch (rep_ins_by_hand()) {
                     case ByHand::Done:
+                        ++retired;
                         break;
                     case ByHand::NotHandled:
                         rep_ins_skip = stop_addr;
@@ -643,12 +652,16 @@ bool EmuVcpu::set_debug(const DebugSettings& settings) {
     // step runs one); inside an exit's instruction, the next one stops.
     if (impl_->hs.parked()) {
         impl_->debug_ran = true;
+        impl_->debug_count = ~0ull;
     } else {
         impl_->debug_ran = false;
         impl_->debug_at = emu::linear_pc(impl_->eng.uc(), impl_->eng.width());
+        impl_->debug_count = impl_->retired;
     }
     return true;
 }
+
+std::optional<uint64_t> EmuVcpu::instructions_retired() const { return impl_->retired; }
 
 void EmuVcpu::use_pc_cpuid(bool on) { impl_->pc_cpuid = on; }
 

@@ -394,6 +394,11 @@ struct EmuVcpu::Impl final : emu::MmioSink {
     bool debug_stop = false;       // the code hook stopped for the debugger
     bool debug_ran = true;         // an instruction ran since the last such stop
     uint64_t debug_at = 0;         // the linear address of the last such stop
+    uint64_t debug_count = ~0ull;  // `retired` at the last such stop (or where set_debug found the guest at rest)
+    // Instructions done: counted where the code hook lets one run, and
+    // where one is done by hand (a stop before an instruction, which then
+    // runs when the guest goes on, does not count).
+    uint64_t retired = 0;
     // A watchpoint's access seen by the memory hook, for a stop at the
     // next instruction boundary (a stop from the memory hook itself would
     // leave the instruction half done).

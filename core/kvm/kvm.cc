@@ -400,7 +400,8 @@ void KvmVcpu::request_interrupt_window(bool on) { run_->request_interrupt_window
 
 bool KvmVcpu::set_debug(const DebugSettings& settings) {
     constexpr size_t kDebugRegisters = 4;
-    if (settings.breakpoints.size() > kDebugRegisters || !settings.watchpoints.empty()) return false;
+    if (settings.breakpoints.size() > kDebugRegisters || !settings.watchpoints.empty() || settings.stop_at_instruction)
+        return false;  // no instruction count on KVM
     if (!settings.active() && debug_.control == 0) return true;
     kvm_guest_debug dbg{};
     if (settings.active()) {

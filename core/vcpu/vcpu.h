@@ -52,7 +52,12 @@ struct DebugSettings {
     bool single_step = false;
     std::vector<uint64_t> breakpoints;
     std::vector<Watchpoint> watchpoints;  // where stops_anywhere()
-    bool active() const { return single_step || !breakpoints.empty() || !watchpoints.empty(); }
+    // A stop before the instruction that comes when this many have been
+    // done (instructions_retired()), where the vCPU counts them.
+    std::optional<uint64_t> stop_at_instruction;
+    bool active() const {
+        return single_step || !breakpoints.empty() || !watchpoints.empty() || stop_at_instruction.has_value();
+    }
 };
 
 class Vcpu {
@@ -112,6 +117,13 @@ public:
     // (the emulator's hooks); where not, a debugger keeps more breakpoints
     // by single-stepping, and has no watchpoints.
     virtual bool stops_anywhere() const { return false; }
+    // The instructions the guest has done since it started, where the
+    // accelerator counts them (the emulator; KVM cannot): the same at the
+    // same point of the same guest's run whatever stopped it on the way,
+    // which is what a debugger's reverse steps are measured by. An
+    // instruction a fault interrupts counts, and again when it runs
+    // after its handler.
+    virtual std::optional<uint64_t> instructions_retired() const { return std::nullopt; }
 };
 
 }  // namespace kvmrr

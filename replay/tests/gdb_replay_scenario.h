@@ -9,6 +9,7 @@
 #include <gtest/gtest.h>
 
 #include <functional>
+#include <map>
 #include <future>
 #include <set>
 #include <string>
@@ -50,6 +51,7 @@ ReplayReport under_gdb(const std::string& trace, Accel accel, Script script,
     o.prepare_machine = prepare_machine;
     o.gdb_port = 0;
     o.gdb_after_event = after_event;
+    o.reopen_trace = [trace] { return TraceReader::open(trace); };
     o.gdb_arch = GdbArch::Amd64;  // the 'g' offsets above
     o.gdb_listening = [&](const ReplayOptions::GdbListening& l) { port.set_value(l.port); };
     ReplayReport rep;
@@ -88,7 +90,13 @@ ReplayReport under_gdb(const std::string& trace, Accel accel, Script script,
 inline void debug_a_replay(const std::string& trace, Accel accel) {
     const uint64_t first_rip = TraceReader::open(trace).header().initial_regs.at(0).gprs.at(16);
     const ReplayReport rep = under_gdb(trace, accel, [&](GdbClient& c) {
-        EXPECT_NE(c.ask("qSupported:multiprocess+;swbreak+;hwbreak+").find("qXfer:features:read+"), std::string::npos);
+        const std::string supported = c.ask("qSupported:multiprocess+;swbreak+;hwbreak+");
+    EXPECT_NE(supported.find("qXfer:features:read+"), std::string::npos);
+    // Backwards only where instructions are counted: not on KVM.
+    EXPECT_EQ(supported.find("ReverseStep+") != std::string::npos, accel == Accel::Emu) << supported;
+    if (accel != Accel::Emu) {
+        EXPECT_EQ(c.ask("bs"), "");
+    }
         EXPECT_EQ(c.ask("?"), "S05");
         EXPECT_EQ(rip_of(c), first_rip);
         // crt0's first instruction: cli; cld (fixtures/README.md).
@@ -189,7 +197,7 @@ inline void same_state_after_an_event(const std::string& trace, Accel accel, siz
     const std::string mark = "the last access: #" + std::to_string(seq) + " ";
     std::string stepped, when;
     const ReplayReport first = under_gdb(trace, accel, [&](GdbClient& c) {
-        EXPECT_EQ(monitor(c, "when"), "kvmrr: before the guest's first exit\n");
+        EXPECT_NE(monitor(c, "when").find("before the guest's first exit\n"), std::string::npos);
         for (int i = 0; i < 50000 && stepped.empty(); ++i) {
             ASSERT_EQ(c.ask("s"), "S05") << "step " << i;
             const std::string w = monitor(c, "when");
@@ -213,6 +221,85 @@ inline void same_state_after_an_event(const std::string& trace, Accel accel, siz
         },
         {}, seq);
     EXPECT_TRUE(second.reproduced()) << second.summary();
+}
+
+// The instructions done that `monitor when` reports.
+inline uint64_t position_of(GdbClient& c) {
+    const std::string w = monitor(c, "when");
+    const size_t at = w.find("kvmrr: ");
+    return std::stoull(w.substr(at + 7));
+}
+
+// Going backwards on the emulator (each reverse step or continue runs
+// the replay again from its start): every state found by stepping
+// forwards is found again, register for register, by stepping back to
+// its position; a reverse continue stops at the last coming of a
+// breakpoint before where it was asked from, then at the one before;
+// without breakpoints it goes back to the start ("replaylog:begin"); and
+// the replay still runs to its end as recorded.
+inline void reverse_execution(const std::string& trace, int steps) {
+    const ReplayReport rep = under_gdb(trace, Accel::Emu, [&](GdbClient& c) {
+        EXPECT_NE(c.ask("qSupported:multiprocess+;swbreak+;hwbreak+").find("ReverseStep+;ReverseContinue+"),
+                  std::string::npos);
+        EXPECT_EQ(c.ask("bs"), "T05replaylog:begin;");  // nothing before the start
+        std::map<uint64_t, std::string> state;          // by position
+        std::map<uint64_t, std::vector<uint64_t>> comings;  // linear pc -> positions it was at
+        state[position_of(c)] = c.ask("g");
+        ASSERT_EQ(state.begin()->first, 0u);
+        comings[linear_pc(state[0])].push_back(0);
+        uint64_t now = 0;
+        for (int i = 0; i < steps; ++i) {
+            ASSERT_EQ(c.ask("s"), "S05");
+            now = position_of(c);
+            const std::string g = c.ask("g");
+            state.emplace(now, g);
+            comings[linear_pc(g)].push_back(now);
+        }
+        // Back, one instruction at a time.
+        for (int i = 0; i < 5; ++i) {
+            ASSERT_EQ(c.ask("bs"), "S05");
+            const uint64_t back = position_of(c);
+            EXPECT_EQ(back, now - 1);
+            now = back;
+            ASSERT_TRUE(state.count(now)) << now;
+            EXPECT_EQ(c.ask("g"), state[now]) << "at " << now;
+        }
+        // A breakpoint at an instruction that came at least three times
+        // before here.
+        uint64_t loop = 0;
+        std::vector<uint64_t> at;
+        for (const auto& [pc, positions] : comings) {
+            std::vector<uint64_t> before;
+            for (const uint64_t p : positions)
+                if (p < now) before.push_back(p);
+            if (pc && before.size() >= 3 && before.back() + 1 < now) {
+                loop = pc;
+                at = before;
+                break;
+            }
+        }
+        ASSERT_NE(loop, 0u) << "no instruction came round three times";
+        char req[64];
+        std::snprintf(req, sizeof req, "Z0,%llx,1", static_cast<unsigned long long>(loop));
+        ASSERT_EQ(c.ask(req), "OK");
+        for (size_t k = 0; k < 2; ++k) {
+            ASSERT_EQ(c.ask("bc"), "S05") << k;
+            const uint64_t p = position_of(c);
+            EXPECT_EQ(p, at[at.size() - 1 - k]);
+            EXPECT_EQ(c.ask("g"), state[p]) << "at " << p;
+        }
+        req[0] = 'z';
+        ASSERT_EQ(c.ask(req), "OK");
+        EXPECT_EQ(c.ask("bc"), "T05replaylog:begin;");
+        EXPECT_EQ(position_of(c), 0u);
+        EXPECT_EQ(c.ask("g"), state[0]);
+        // Forwards again, to the same states.
+        ASSERT_EQ(c.ask("s"), "S05");
+        const uint64_t one = position_of(c);
+        EXPECT_EQ(c.ask("g"), state[one]);
+        EXPECT_EQ(c.ask("c"), "W00");  // the replay ran to its end and matched
+    });
+    EXPECT_TRUE(rep.reproduced()) << rep.summary() << "\n" << (rep.divergence ? rep.divergence->describe() : "");
 }
 
 }  // namespace kvmrr::testing

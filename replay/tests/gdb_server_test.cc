@@ -511,6 +511,13 @@ TEST(GdbReplay, RealModeFirmwareWithInterruptsStopsAtTheSameStateOnTheEmulator) 
     testing::same_state_at_a_breakpoint(golden("timer_irq_real"), Accel::Emu, 400);
 }
 
+// Reverse steps and continues: hello in long mode, and timer_irq_real in
+// real mode with timer interrupts, whose handler is the loop.
+TEST(GdbReplay, ReverseStepsAndContinuesFindTheStatesForwardStepsFoundOnTheEmulator) {
+    testing::reverse_execution(golden("hello"), 60);
+    testing::reverse_execution(golden("timer_irq_real"), 1200);
+}
+
 // --gdb-after: the state right after a recorded exit, as stepping there
 // from the start finds it (timer_irq_real's 40th access comes after its
 // first timer interrupts).
@@ -521,7 +528,8 @@ TEST(GdbReplay, WaitingAfterAnEventFindsTheStateSteppingFindsOnTheEmulator) {
 
 // A write watchpoint on the stack below the first instruction's rsp:
 // the guest stops after the instruction that wrote there (crt0's call of
-// guest_main pushes its return address), and runs on as recorded.
+// guest_main pushes its return address), a reverse continue from further
+// on stops there again, and the guest runs on as recorded.
 TEST(GdbReplay, AWriteWatchpointStopsAfterTheWriteOnTheEmulator) {
     const ReplayReport rep = testing::under_gdb(golden("hello"), Accel::Emu, [](GdbClient& c) {
         const std::string g0 = c.ask("g");
@@ -541,6 +549,13 @@ TEST(GdbReplay, AWriteWatchpointStopsAfterTheWriteOnTheEmulator) {
         // The call's target is where the guest stands: the return address
         // follows the call, before it.
         EXPECT_GT(GdbClient::le(g, testing::kRipAt, 8), 0x100000u);
+        // Some steps on, a reverse continue comes back to the same stop,
+        // named the same (GDB's reverse watch).
+        const std::string when = testing::monitor(c, "when");
+        for (int i = 0; i < 20; ++i) ASSERT_EQ(c.ask("s"), "S05");
+        EXPECT_EQ(c.ask("bc"), expected);
+        EXPECT_EQ(c.ask("g"), g);
+        EXPECT_EQ(testing::monitor(c, "when"), when);
         req[0] = 'z';
         std::snprintf(req, sizeof req, "z2,%llx,8", static_cast<unsigned long long>(slot));
         ASSERT_EQ(c.ask(req), "OK");

@@ -16,6 +16,7 @@
 #include <regex>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "core/kvm/kvm.h"
 #include "core/kvm/tests/require_kvm.h"
@@ -121,6 +122,51 @@ TEST(GdbCli, ARealGdbStopsInTheReplayedGuestAndTheReplayStillReproduces) {
         EXPECT_NE(gdb.out.find("Value = 108 'l'"), std::string::npos) << gdb.out;  // "Hel" then 'l'
     }
     EXPECT_NE(gdb.out.find("exited normally]"), std::string::npos) << gdb.out;
+    EXPECT_EQ(s.replay_status, 0) << s.replayed;
+    EXPECT_NE(s.replayed.find("reproduced"), std::string::npos) << s.replayed;
+    std::filesystem::remove(trace);
+}
+
+// GDB's reverse commands, as rr users type them: on the emulator, which
+// counts the guest's instructions, a reverse continue goes back to the
+// breakpoint's last coming (the character before on the serial port), a
+// reverse step back one instruction, a reverse finish to the call; on KVM
+// GDB hears that the target cannot go backwards. The replay still ends
+// as recorded.
+TEST(GdbCli, ReverseContinueAndStepGoBackOnTheEmulator) {
+    if (!can_run()) {
+        if (kAccel == "kvm") KVMRR_SKIP_WITHOUT_KVM("needs KVM: " + KvmSystem::unavailable_reason());
+        GTEST_SKIP() << "no /usr/bin/gdb (tools/setup.sh installs it)";
+    }
+    const std::string trace = temp("hello-reverse.trace");
+    const test::CliResult rec = test::run_command(KVMRR_BINARY, "record --guest hello --accel " + kAccel + " -o " + trace);
+    ASSERT_EQ(rec.status, 0) << rec.out;
+    // serial_puts+44 is its OUT to the UART (fixtures/runtime/runtime.c).
+    const Session s = debug_replay(trace, "",
+                                   "-ex 'break *serial_puts+44' -ex continue -ex continue -ex continue -ex 'monitor when' "
+                                   "-ex reverse-continue -ex 'monitor when' -ex 'reverse-stepi' -ex 'monitor when' "
+                                   "-ex 'delete' -ex reverse-finish -ex continue " KVMRR_FIXTURE_DIR "/hello.elf");
+    const std::string& out = s.gdb.out;
+    EXPECT_EQ(s.gdb.status, 0) << out;
+    EXPECT_NE(out.find("outb (v=108 'l'"), std::string::npos) << out;  // the third character, going forwards
+    if (kAccel == "emu") {
+        // Back to the second, whose OUT came a number of instructions
+        // earlier; then one instruction before it.
+        const std::regex when("kvmrr: ([0-9]+) instructions done");
+        std::vector<unsigned long> done;
+        for (auto it = std::sregex_iterator(out.begin(), out.end(), when); it != std::sregex_iterator(); ++it)
+            done.push_back(std::stoul((*it)[1]));
+        ASSERT_EQ(done.size(), 3u) << out;
+        EXPECT_LT(done[1], done[0]) << out;
+        EXPECT_EQ(done[2], done[1] - 1) << out;
+        const size_t back = out.find("outb (v=101 'e'", out.find("outb (v=108 'l'"));
+        EXPECT_NE(back, std::string::npos) << out;  // "He", after "Hel"
+        EXPECT_NE(out.find("serial_putc (c=101 'e')", back), std::string::npos) << out;  // reverse-finish: its caller
+        EXPECT_EQ(out.find("does not support"), std::string::npos) << out;
+    } else {
+        EXPECT_NE(out.find("Target remote does not support this command."), std::string::npos) << out;
+    }
+    EXPECT_NE(out.find("exited normally]"), std::string::npos) << out;
     EXPECT_EQ(s.replay_status, 0) << s.replayed;
     EXPECT_NE(s.replayed.find("reproduced"), std::string::npos) << s.replayed;
     std::filesystem::remove(trace);
