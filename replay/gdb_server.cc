@@ -198,16 +198,18 @@ void GdbServer::plan_stop(const VcpuExit& exit) {
         return;
     }
     const GdbPlan done = *std::exchange(plan_, std::nullopt);
-    if (done.kind == GdbPlan::Kind::Search) {
-        // The last stop before where the debugger asked from, or the
-        // guest's start when there was none.
-        if (last_hit_) throw GdbRestart{GdbPlan{GdbPlan::Kind::To, last_hit_->first, last_hit_->second}};
-        throw GdbRestart{GdbPlan{GdbPlan::Kind::To, 0, "T05replaylog:begin;"}};
-    }
+    if (done.kind == GdbPlan::Kind::Search) end_search();
     running_ = false;
     apply_stops(false);
     c_.send(done.reply);
     serve();
+}
+
+void GdbServer::end_search() {
+    // The last stop before where the debugger asked from, or the guest's
+    // start when there was none.
+    if (last_hit_) throw GdbRestart{GdbPlan{GdbPlan::Kind::To, last_hit_->first, last_hit_->second}};
+    throw GdbRestart{GdbPlan{GdbPlan::Kind::To, 0, "T05replaylog:begin;"}};
 }
 
 std::string GdbServer::stop_reply(const VcpuExit& exit) const {
@@ -271,6 +273,13 @@ void GdbServer::poll() {
 }
 
 void GdbServer::diverged(const std::string& why) {
+    if (plan_ && plan_->kind == GdbPlan::Kind::Search) {
+        // A reverse continue from where the replay diverged, which it has
+        // met again: the search's end.
+        plan_.reset();
+        end_search();
+    }
+    plan_.reset();
     if (!running_) return;
     running_ = false;
     std::string text;

@@ -160,6 +160,7 @@ private:
     // A reverse step or continue asked for where the guest is now.
     void reverse(Resume kind);
     void plan_stop(const VcpuExit& exit);
+    [[noreturn]] void end_search();
     void detach();
 
     GdbConnection& c_;

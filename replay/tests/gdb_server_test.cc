@@ -604,6 +604,19 @@ TEST(GdbReplay, ADivergenceStopsTheGuestWhereItHappened) {
             // dx, al: ee), complete.
             std::snprintf(req, sizeof req, "m%llx,1", static_cast<unsigned long long>(rip - 1));
             EXPECT_EQ(c.ask(req), "ee");
+            // Back from there: one instruction, before the OUT; a reverse
+            // continue with no breakpoint to the start; forwards again to
+            // the same divergence, in the same state.
+            const std::string there = c.ask("g");
+            const uint64_t at = testing::position_of(c);
+            EXPECT_EQ(c.ask("bs"), "S05");
+            EXPECT_EQ(testing::position_of(c), at - 1);
+            EXPECT_EQ(GdbClient::le(c.ask("g"), testing::kRipAt, 8), rip - 1);
+            EXPECT_EQ(c.ask("bc"), "T05replaylog:begin;");
+            EXPECT_EQ(testing::position_of(c), 0u);
+            ASSERT_EQ(c.ask("c")[0], 'O');
+            EXPECT_EQ(c.reply(), "S05");
+            EXPECT_EQ(c.ask("g"), there);
             EXPECT_EQ(c.ask("c"), "W01");
         },
         [&](Machine& m) {
