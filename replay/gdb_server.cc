@@ -12,96 +12,6 @@ namespace kvmrr {
 
 namespace {
 
-// The registers, in the order of the target description and the 'g'
-// packet. `value` is null where the replay has nothing to show.
-struct Reg {
-    const char* name;
-    unsigned bytes;
-    const char* feature;
-    const char* type;
-    uint64_t (*value)(const kvm_regs&, const kvm_sregs&);
-};
-
-#define GPR(n, f) Reg{n, 8, "org.gnu.gdb.i386.core", "int64", [](const kvm_regs& r, const kvm_sregs&) -> uint64_t { return r.f; }}
-#define GPR32(n, f) Reg{n, 4, "org.gnu.gdb.i386.core", "int32", [](const kvm_regs& r, const kvm_sregs&) -> uint64_t { return r.f; }}
-#define SEG(n, f) Reg{n, 4, "org.gnu.gdb.i386.core", "int32", [](const kvm_regs&, const kvm_sregs& s) -> uint64_t { return s.f.selector; }}
-#define NONE(n, b, feat, ty) Reg{n, b, feat, ty, nullptr}
-#define SYS(n, f) Reg{n, 8, "org.kvmrr.x86.system", "int64", [](const kvm_regs&, const kvm_sregs& s) -> uint64_t { return s.f; }}
-#define BASE(n, f) Reg{n, 8, "org.kvmrr.x86.system", "int64", [](const kvm_regs&, const kvm_sregs& s) -> uint64_t { return s.f.base; }}
-
-// GDB's amd64 and i386 layouts (its features/i386/64bit-*.xml and
-// 32bit-*.xml): the general registers in each one's order, the FPU, eight
-// or sixteen SSE registers, amd64's FS and GS bases; then the system
-// registers.
-std::vector<Reg> make_table(bool wide) {
-    std::vector<Reg> t;
-    if (wide) {
-        t = {GPR("rax", rax), GPR("rbx", rbx), GPR("rcx", rcx), GPR("rdx", rdx), GPR("rsi", rsi), GPR("rdi", rdi),
-             GPR("rbp", rbp), GPR("rsp", rsp), GPR("r8", r8),   GPR("r9", r9),   GPR("r10", r10), GPR("r11", r11),
-             GPR("r12", r12), GPR("r13", r13), GPR("r14", r14), GPR("r15", r15)};
-    } else {
-        t = {GPR32("eax", rax), GPR32("ecx", rcx), GPR32("edx", rdx), GPR32("ebx", rbx),
-             GPR32("esp", rsp), GPR32("ebp", rbp), GPR32("esi", rsi), GPR32("edi", rdi)};
-    }
-    t.push_back(Reg{wide ? "rip" : "eip", wide ? 8u : 4u, "org.gnu.gdb.i386.core", "code_ptr",
-                    [](const kvm_regs& r, const kvm_sregs&) -> uint64_t { return r.rip; }});
-    t.push_back(Reg{"eflags", 4, "org.gnu.gdb.i386.core", "int32",
-                    [](const kvm_regs& r, const kvm_sregs&) -> uint64_t { return r.rflags; }});
-    for (const Reg& r : {SEG("cs", cs), SEG("ss", ss), SEG("ds", ds), SEG("es", es), SEG("fs", fs), SEG("gs", gs)})
-        t.push_back(r);
-    static const char* const st[] = {"st0", "st1", "st2", "st3", "st4", "st5", "st6", "st7"};
-    for (const char* n : st) t.push_back(NONE(n, 10, "org.gnu.gdb.i386.core", "i387_ext"));
-    static const char* const fpu[] = {"fctrl", "fstat", "ftag", "fiseg", "fioff", "foseg", "fooff", "fop"};
-    for (const char* n : fpu) t.push_back(NONE(n, 4, "org.gnu.gdb.i386.core", "int"));
-    static const char* const xmm[] = {"xmm0", "xmm1", "xmm2",  "xmm3",  "xmm4",  "xmm5",  "xmm6",  "xmm7",
-                                      "xmm8", "xmm9", "xmm10", "xmm11", "xmm12", "xmm13", "xmm14", "xmm15"};
-    for (unsigned i = 0; i < (wide ? 16u : 8u); ++i) t.push_back(NONE(xmm[i], 16, "org.gnu.gdb.i386.sse", "uint128"));
-    t.push_back(NONE("mxcsr", 4, "org.gnu.gdb.i386.sse", "int"));
-    if (wide) {
-        t.push_back(Reg{"fs_base", 8, "org.gnu.gdb.i386.segments", "int64",
-                        [](const kvm_regs&, const kvm_sregs& s) -> uint64_t { return s.fs.base; }});
-        t.push_back(Reg{"gs_base", 8, "org.gnu.gdb.i386.segments", "int64",
-                        [](const kvm_regs&, const kvm_sregs& s) -> uint64_t { return s.gs.base; }});
-    }
-    for (const Reg& r : {SYS("cr0", cr0), SYS("cr2", cr2), SYS("cr3", cr3), SYS("cr4", cr4), SYS("efer", efer)})
-        t.push_back(r);
-    // Where 32- and 16-bit code lives, every segment's base (`x/i
-    // $cs_base + $pc`); not as GDB's i386 segments feature, with which
-    // GDB 13 fails an assertion at `set architecture`.
-    if (!wide)
-        for (const Reg& r : {BASE("cs_base", cs), BASE("ss_base", ss), BASE("ds_base", ds), BASE("es_base", es),
-                             BASE("fs_base", fs), BASE("gs_base", gs)})
-            t.push_back(r);
-    return t;
-}
-
-const std::vector<Reg>& regs_table(GdbArch arch) {
-    static const std::vector<Reg> wide = make_table(true), narrow = make_table(false);
-    return arch == GdbArch::Amd64 ? wide : narrow;
-}
-
-#undef GPR
-#undef GPR32
-#undef SEG
-#undef NONE
-#undef SYS
-#undef BASE
-
-std::string hex_le(uint64_t v, unsigned bytes) {
-    std::string out;
-    char b[3];
-    for (unsigned i = 0; i < bytes; ++i) {
-        std::snprintf(b, sizeof b, "%02x", static_cast<unsigned>(i < 8 ? (v >> (8 * i)) & 0xff : 0));
-        out += b;
-    }
-    return out;
-}
-
-std::string reg_hex(const Reg& reg, const kvm_regs& r, const kvm_sregs& s) {
-    if (!reg.value) return std::string(2 * reg.bytes, 'x');  // unavailable
-    return hex_le(reg.value(r, s), reg.bytes);
-}
-
 // A hex number of at most 16 digits, all of `text`; nothing otherwise.
 std::optional<uint64_t> parse_hex(std::string_view text) {
     if (text.empty() || text.size() > 16) return std::nullopt;
@@ -125,39 +35,7 @@ constexpr uint64_t kMaxRead = 0x1000;  // bytes a memory read returns at most (t
 const char* const kRefused = "E01";   // a change to the recorded guest, or a request that makes no sense
 const char* const kNoMemory = "E14";  // EFAULT: nothing readable there
 
-std::string make_target_xml(GdbArch arch) {
-    std::string s = "<?xml version=\"1.0\"?>\n<!DOCTYPE target SYSTEM \"gdb-target.dtd\">\n<target version=\"1.0\">\n"
-                    "<architecture>" + std::string(gdb_arch_bfd_name(arch)) + "</architecture>\n";
-    std::string feature;
-    for (const Reg& r : regs_table(arch)) {
-        if (feature != r.feature) {
-            if (!feature.empty()) s += "</feature>\n";
-            feature = r.feature;
-            s += "<feature name=\"" + feature + "\">\n";
-        }
-        s += "<reg name=\"" + std::string(r.name) + "\" bitsize=\"" + std::to_string(8 * r.bytes) + "\" type=\"" + r.type + "\"/>\n";
-    }
-    return s + "</feature>\n</target>\n";
-}
-
 }  // namespace
-
-const std::string& GdbServer::target_xml(GdbArch arch) {
-    static const std::string amd64 = make_target_xml(GdbArch::Amd64), i386 = make_target_xml(GdbArch::I386),
-                             i8086 = make_target_xml(GdbArch::I8086);
-    return arch == GdbArch::Amd64 ? amd64 : arch == GdbArch::I386 ? i386 : i8086;
-}
-
-std::string GdbServer::registers_hex(GdbArch arch, const kvm_regs& r, const kvm_sregs& s) {
-    std::string out;
-    for (const Reg& reg : regs_table(arch)) out += reg_hex(reg, r, s);
-    return out;
-}
-
-std::string GdbServer::register_hex(GdbArch arch, const kvm_regs& r, const kvm_sregs& s, unsigned number) {
-    const std::vector<Reg>& t = regs_table(arch);
-    return number < t.size() ? reg_hex(t[number], r, s) : "";
-}
 
 void GdbServer::serve_start() {
     c_.accept();
@@ -284,14 +162,14 @@ void GdbServer::diverged(const std::string& why) {
     running_ = false;
     std::string text;
     for (const char ch : "kvmrr: the replay diverged from its recording here:\n" + why + (why.ends_with('\n') ? "" : "\n"))
-        text += hex_le(static_cast<uint8_t>(ch), 1);
+        text += gdb_hex_le(static_cast<uint8_t>(ch), 1);
     c_.send("O" + text);  // console output
     c_.send("S05");
     serve();
 }
 
 void GdbServer::finish(int status) {
-    if (running_) c_.send(hex_le(static_cast<unsigned>(status) & 0xff, 1).insert(0, "W"));
+    if (running_) c_.send(gdb_hex_le(static_cast<unsigned>(status) & 0xff, 1).insert(0, "W"));
     detach();
 }
 
@@ -341,10 +219,10 @@ std::string GdbServer::handle(std::string_view p, Resume& resume) {
     if (p.empty()) return "";
     if (p == "\x03") return "S02";  // already stopped
     if (p == "?") return "S05";
-    if (p == "g") return registers_hex(arch_, t_->regs(), t_->sregs());
+    if (p == "g") return with_cpu([&](const GdbCpuView& cpu) { return gdb_registers_hex(arch_, cpu); });
     if (p[0] == 'p') {
         const std::optional<uint64_t> n = parse_hex(p.substr(1));
-        const std::string v = n && *n < 1024 ? register_hex(arch_, t_->regs(), t_->sregs(), static_cast<unsigned>(*n)) : "";
+        const std::string v = n && *n < 1024 ? with_cpu([&](const GdbCpuView& cpu) { return gdb_register_hex(arch_, cpu, static_cast<unsigned>(*n)); }) : "";
         return v.empty() ? kRefused : v;
     }
     if (p[0] == 'm') return read_memory(p.substr(1));
@@ -411,7 +289,7 @@ std::string GdbServer::read_memory(std::string_view args) {
         done += take;
     }
     if (done == 0 && n > 0) return kNoMemory;
-    for (uint64_t i = 0; i < done; ++i) out += hex_le(buf[i], 1);
+    for (uint64_t i = 0; i < done; ++i) out += gdb_hex_le(buf[i], 1);
     return out;
 }
 
@@ -459,7 +337,7 @@ std::string GdbServer::features(std::string_view args) {
     if (colon == std::string_view::npos || args.substr(0, colon) != "target.xml") return "E00";
     const auto range = parse_pair(args.substr(colon + 1));
     if (!range) return kRefused;
-    const std::string& xml = target_xml(arch_);
+    const std::string& xml = gdb_target_xml(arch_);
     if (range->first >= xml.size()) return "l";
     const size_t n = static_cast<size_t>(std::min<uint64_t>(range->second, xml.size() - range->first));
     const bool last = range->first + n >= xml.size();
@@ -480,7 +358,7 @@ std::string GdbServer::monitor(std::string_view hex_command) {
     // Console output, in packets of at most a few hundred bytes.
     for (size_t at = 0; at < text->size(); at += 512) {
         std::string out = "O";
-        for (const char ch : text->substr(at, 512)) out += hex_le(static_cast<uint8_t>(ch), 1);
+        for (const char ch : text->substr(at, 512)) out += gdb_hex_le(static_cast<uint8_t>(ch), 1);
         if (!c_.send(out)) break;
     }
     return "OK";

@@ -16,8 +16,9 @@
 // Registers are shown as amd64's, i386's or, for 16-bit code, i386's
 // with GDB's i8086 architecture (a target description of GDB's
 // org.gnu.gdb.i386.core, .sse and .segments features, and CR0, CR2, CR3,
-// CR4 and EFER besides); the FPU and SSE registers, which the replay does
-// not hold, are "unavailable". GDB cannot take a description that changes
+// CR4 and EFER besides: replay/gdb_registers.h), the x87 and SSE ones
+// as the vCPU reports them (GdbTarget::fpu; "unavailable" where it
+// cannot). GDB cannot take a description that changes
 // during a session, so one is chosen at the start, by default after the
 // mode the guest starts in. Addresses are linear, as the CPU's
 // breakpoints take them: in real mode CS * 16 + IP, which is not what
@@ -35,6 +36,7 @@
 
 #include "core/vcpu/vcpu.h"
 #include "replay/gdb_arch.h"
+#include "replay/gdb_registers.h"
 #include "replay/gdb_connection.h"
 #include "vmm/run_loop.h"
 
@@ -90,6 +92,8 @@ public:
     // Where the guest is in its run, as instructions done, where the
     // target counts them; with it GDB can step and continue backwards.
     virtual std::optional<uint64_t> position() { return std::nullopt; }
+    // The x87 and SSE registers, where the target can say.
+    virtual std::optional<kvm_fpu> fpu() { return std::nullopt; }
 };
 
 class GdbServer final : public DebugStopHandler {
@@ -133,12 +137,6 @@ public:
     void finish(int status);
     bool attached() const { return c_.connected(); }
 
-    // The target description (qXfer:features:read:target.xml), and the
-    // registers in its order as a 'g' reply holds them.
-    static const std::string& target_xml(GdbArch arch);
-    static std::string registers_hex(GdbArch arch, const kvm_regs& r, const kvm_sregs& s);
-    // One register (the 'p' packet), or "" for a number past the last.
-    static std::string register_hex(GdbArch arch, const kvm_regs& r, const kvm_sregs& s, unsigned number);
     GdbArch arch() const { return arch_; }
     void set_arch(GdbArch arch) { arch_ = arch; }  // before a debugger connects
 
@@ -157,6 +155,14 @@ private:
     void apply_stops(bool step);
     // The stop reply for a breakpoint, step or watchpoint stop.
     std::string stop_reply(const VcpuExit& exit) const;
+    // The registers as they are now, for 'g' and 'p'.
+    template <typename F>
+    auto with_cpu(F read) {
+        const kvm_regs r = t_->regs();
+        const kvm_sregs s = t_->sregs();
+        const std::optional<kvm_fpu> f = t_->fpu();
+        return read(GdbCpuView{r, s, f ? &*f : nullptr});
+    }
     // A reverse step or continue asked for where the guest is now.
     void reverse(Resume kind);
     void plan_stop(const VcpuExit& exit);

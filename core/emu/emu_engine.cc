@@ -71,6 +71,7 @@ void EmuEngine::open(CpuWidth w) {
     // fault overwrites CR2 (and the error code) under the guest.
     const uc_err x = uc_ctl_exits_enable(uc_);
     if (x != UC_ERR_OK) throw Error("emulator: cannot turn Unicorn's exits on: " + uc_error_text(x));
+    reset_fpu(uc_);
 }
 
 // A UC_MODE_32 engine starts in protected mode (hflags PE, 32-bit CS and SS)

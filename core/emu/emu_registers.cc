@@ -1,5 +1,6 @@
 #include "core/emu/emu_registers.h"
 
+#include <cstring>
 #include <iterator>
 
 #include "core/error.h"
@@ -219,6 +220,46 @@ kvm_sregs reset_sregs() {
     s.ldt.present = s.tr.present = 1;
     s.cr0 = 0x60000010;
     return s;
+}
+
+kvm_fpu read_fpu(uc_engine* uc, CpuWidth w) {
+    kvm_fpu f{};
+    uint64_t v = 0;
+    uc_reg_read(uc, UC_X86_REG_FPCW, &v);
+    f.fcw = static_cast<uint16_t>(v);
+    v = 0;
+    uc_reg_read(uc, UC_X86_REG_FPSW, &v);
+    f.fsw = static_cast<uint16_t>(v);
+    v = 0;
+    uc_reg_read(uc, UC_X86_REG_FPTAG, &v);  // the full tag word, a pair of bits per physical register
+    for (unsigned i = 0; i < 8; ++i)
+        if (((v >> (2 * i)) & 3) != 3) f.ftwx |= static_cast<uint8_t>(1u << i);
+    v = 0;
+    uc_reg_read(uc, UC_X86_REG_FOP, &v);
+    f.last_opcode = static_cast<uint16_t>(v);
+    uc_reg_read(uc, UC_X86_REG_FIP, &f.last_ip);
+    uc_reg_read(uc, UC_X86_REG_FDP, &f.last_dp);
+    // Unicorn's FP0-FP7 are the physical registers R0-R7; ST(i) is
+    // R((TOP + i) mod 8).
+    const unsigned top = (f.fsw >> 11) & 7;
+    for (unsigned i = 0; i < 8; ++i) {
+        uint8_t r[16] = {};  // mantissa, then the sign and exponent
+        uc_reg_read(uc, UC_X86_REG_FP0 + static_cast<int>((top + i) & 7), r);
+        std::memcpy(f.fpr[i], r, 10);
+    }
+    const unsigned xmms = w == CpuWidth::Long64 ? 16 : 8;
+    for (unsigned i = 0; i < xmms; ++i) uc_reg_read(uc, UC_X86_REG_XMM0 + static_cast<int>(i), f.xmm[i]);
+    v = 0;
+    uc_reg_read(uc, UC_X86_REG_MXCSR, &v);
+    f.mxcsr = static_cast<uint32_t>(v);
+    return f;
+}
+
+void reset_fpu(uc_engine* uc) {
+    const uint64_t fcw = 0x37f, mxcsr = 0x1f80, ftag = 0xffff;
+    uc_reg_write(uc, UC_X86_REG_FPCW, &fcw);
+    uc_reg_write(uc, UC_X86_REG_MXCSR, &mxcsr);
+    uc_reg_write(uc, UC_X86_REG_FPTAG, &ftag);
 }
 
 }  // namespace kvmrr::emu

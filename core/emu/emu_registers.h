@@ -49,5 +49,13 @@ kvm_segment segment_from_descriptor(uint16_t selector, uint64_t descriptor);
 bool is_reset_cs(const kvm_segment& cs);
 // The state a KVM vCPU has after KVM_CREATE_VCPU (x86 reset).
 kvm_sregs reset_sregs();
+// The x87 and SSE registers in KVM_GET_FPU's form (FXSAVE's: ST(0) to
+// ST(7) in stack order, the abridged tag byte); XMM8-15 only in a Long64
+// engine.
+kvm_fpu read_fpu(uc_engine* uc, CpuWidth w);
+// KVM's and QEMU's FPU at a vCPU's start (FNINIT's state, MXCSR 0x1F80),
+// in a fresh engine: Unicorn 2.0.1 leaves the control word and MXCSR 0,
+// every exception unmasked, and the tags "zero".
+void reset_fpu(uc_engine* uc);
 
 }  // namespace kvmrr::emu

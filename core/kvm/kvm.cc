@@ -438,6 +438,12 @@ kvm_sregs KvmVcpu::sregs() const {
 
 void KvmVcpu::set_sregs(const kvm_sregs& s) { xioctl(fd_.get(), KVM_SET_SREGS, "KVM_SET_SREGS", &s); }
 
+std::optional<kvm_fpu> KvmVcpu::fpu() const {
+    kvm_fpu f{};
+    xioctl(fd_.get(), KVM_GET_FPU, "KVM_GET_FPU", &f);
+    return f;
+}
+
 void KvmVcpu::set_cpuid(const std::vector<kvm_cpuid_entry2>& entries) {
     std::vector<uint8_t> buf = cpuid_buffer(static_cast<uint32_t>(entries.size()));
     std::memcpy(buf.data() + sizeof(CpuidHeader), entries.data(), entries.size() * sizeof(kvm_cpuid_entry2));

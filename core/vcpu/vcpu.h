@@ -124,6 +124,9 @@ public:
     // instruction a fault interrupts counts, and again when it runs
     // after its handler.
     virtual std::optional<uint64_t> instructions_retired() const { return std::nullopt; }
+    // The x87 and SSE registers, as KVM_GET_FPU gives them (FXSAVE's
+    // form), where the accelerator can say.
+    virtual std::optional<kvm_fpu> fpu() const { return std::nullopt; }
 };
 
 }  // namespace kvmrr

@@ -94,8 +94,10 @@ public:
         return stops.step || !stops.software.empty() || !stops.hardware.empty() || !stops.watchpoints.empty();
     }
     bool watches() const override { return keeps_watchpoints; }
+    std::optional<kvm_fpu> fpu() override { return fpu_state; }
     GdbStops stops;
     bool keeps_watchpoints = false;
+    std::optional<kvm_fpu> fpu_state;
 
 private:
     kvm_regs regs_{};
@@ -150,7 +152,7 @@ TEST(GdbServer, AnswersWhatGdbAsksFirst) {
             if (r[0] == 'l') break;
             ASSERT_EQ(r[0], 'm');
         }
-        EXPECT_EQ(xml, GdbServer::target_xml(GdbArch::Amd64));
+        EXPECT_EQ(xml, gdb_target_xml(GdbArch::Amd64));
         EXPECT_NE(xml.find("<architecture>i386:x86-64</architecture>"), std::string::npos);
         EXPECT_NE(xml.find("org.gnu.gdb.i386.core"), std::string::npos);
         EXPECT_EQ(c.ask("qXfer:features:read:other.xml:0,100"), "E00");
@@ -160,7 +162,7 @@ TEST(GdbServer, AnswersWhatGdbAsksFirst) {
         EXPECT_EQ(GdbClient::le(g, 0, 8), 0x1122334455667788u);
         EXPECT_EQ(GdbClient::le(g, testing::kRipAt, 8), 0x1ff0u);
         EXPECT_EQ(GdbClient::le(g, testing::kCsAt, 4), 0x10u);
-        EXPECT_EQ(g.substr(2 * 164, 20), std::string(20, 'x'));  // st0: unavailable
+        EXPECT_EQ(g.substr(2 * 164, 20), std::string(20, 'x'));  // st0: unavailable (the target has no FPU state)
         EXPECT_EQ(GdbClient::le(g, 2 * 568, 8), 0xabc000u);        // cr3
         EXPECT_EQ(c.ask("p10"), "f01f000000000000");  // rip, register 16
         EXPECT_EQ(c.ask("p0"), "8877665544332211");
@@ -200,7 +202,7 @@ TEST(GdbServer, ShowsI386AndI8086RegistersWhenAsked) {
                     off += r.size() - 1;
                     if (r[0] == 'l') break;
                 }
-                EXPECT_EQ(xml, GdbServer::target_xml(arch));
+                EXPECT_EQ(xml, gdb_target_xml(arch));
                 EXPECT_NE(xml.find(std::string("<architecture>") + (arch == GdbArch::I386 ? "i386" : "i8086") +
                                    "</architecture>"),
                           std::string::npos);
@@ -225,6 +227,55 @@ TEST(GdbServer, ShowsI386AndI8086RegistersWhenAsked) {
             },
             {}, arch);
     }
+}
+
+// The x87 tag word GDB shows, from FXSAVE's abridged one and the values:
+// valid, zero, special (infinity, NaN, denormal) or empty, for each
+// physical register, ST(i) being R((TOP + i) mod 8).
+TEST(GdbRegisters, TheFullTagWordComesFromTheAbridgedOneAndTheValues) {
+    kvm_fpu f{};
+    EXPECT_EQ(gdb_full_ftag(f), 0xffff);  // all empty
+    f.fsw = 5 << 11;                      // TOP 5: ST(0) is R5
+    f.ftwx = 0xe0;                        // R5, R6, R7 in use
+    const uint8_t one[10] = {0, 0, 0, 0, 0, 0, 0, 0x80, 0xff, 0x3f};
+    const uint8_t infinity[10] = {0, 0, 0, 0, 0, 0, 0, 0x80, 0xff, 0x7f};
+    std::memcpy(f.fpr[0], one, 10);       // R5 valid
+    std::memset(f.fpr[1], 0, 10);         // R6 zero
+    std::memcpy(f.fpr[2], infinity, 10);  // R7 special
+    EXPECT_EQ(gdb_full_ftag(f), 0x93ff);  // R7 10, R6 01, R5 00, the rest 11
+}
+
+// Where the target gives its FPU, GDB gets st0-st7, the control, status
+// and tag words, the XMM registers and MXCSR in amd64's layout (no
+// selectors for the last instruction and operand: FXSAVE's 64-bit form
+// has none).
+TEST(GdbServer, ShowsTheFpuAndSseRegistersWhereTheTargetHasThem) {
+    FakeTarget t;
+    kvm_fpu f{};
+    f.fcw = 0x37f;
+    f.fsw = 7 << 11;
+    f.ftwx = 0x80;
+    const uint8_t one[10] = {0, 0, 0, 0, 0, 0, 0, 0x80, 0xff, 0x3f};
+    std::memcpy(f.fpr[0], one, 10);
+    f.xmm[0][0] = 0x0d;
+    f.xmm[0][3] = 0x60;
+    f.xmm[15][15] = 0xab;
+    f.mxcsr = 0x1f80;
+    t.fpu_state = f;
+    with_stub(t, [](uint16_t port) {
+        GdbClient c(port);
+        const std::string g = c.ask("g");
+        EXPECT_EQ(g.substr(2 * 164, 20), "0000000000000080ff3f");  // st0: 1.0
+        EXPECT_EQ(GdbClient::le(g, 2 * 244, 4), 0x37fu);           // fctrl
+        EXPECT_EQ(GdbClient::le(g, 2 * 248, 4), 0x3800u);          // fstat
+        EXPECT_EQ(GdbClient::le(g, 2 * 252, 4), 0x3fffu);          // ftag: R7 valid
+        EXPECT_EQ(g.substr(2 * 256, 8), "xxxxxxxx");               // fiseg
+        EXPECT_EQ(GdbClient::le(g, 2 * 276, 4), 0x6000000du);      // xmm0's low bytes
+        EXPECT_EQ(g.substr(2 * 276 + 2 * 15 * 16 + 30, 2), "ab");  // xmm15's last byte
+        EXPECT_EQ(GdbClient::le(g, 2 * 532, 4), 0x1f80u);          // mxcsr
+        EXPECT_EQ(c.ask("p18"), "0000000000000080ff3f");           // st0, register 24
+        EXPECT_EQ(c.ask("D"), "OK");
+    });
 }
 
 // The default for a session: the mode the guest starts in.

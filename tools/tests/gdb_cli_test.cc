@@ -172,6 +172,40 @@ TEST(GdbCli, ReverseContinueAndStepGoBackOnTheEmulator) {
     std::filesystem::remove(trace);
 }
 
+// The x87 and SSE registers, from KVM_GET_FPU or the emulator's engine:
+// at the reset vector the FPU is KVM's at a vCPU's start on both
+// (FNINIT's control word, MXCSR 0x1F80, every register empty), and where
+// timer_irq_long reaches long mode, XMM0 and ST(0) hold what it put there
+// before the switch (0x600df00d, and 1.0 from fld1).
+TEST(GdbCli, ShowsTheFpuAndSseRegisters) {
+    if (!can_run()) {
+        if (kAccel == "kvm") KVMRR_SKIP_WITHOUT_KVM("needs KVM: " + KvmSystem::unavailable_reason());
+        GTEST_SKIP() << "no /usr/bin/gdb (tools/setup.sh installs it)";
+    }
+    const std::string trace = temp("timer_irq_long.trace");
+    const test::CliResult rec = test::run_command(
+        KVMRR_BINARY, "record --board pc --firmware " KVMRR_FIRMWARE_DIR "/timer_irq_long.bin --clock virtual --accel " +
+                          kAccel + " -o " + trace);
+    ASSERT_EQ(rec.status, 10) << rec.out;
+    // long_mode is at 0x202 in the image (fixtures/firmware/timer_irq.S),
+    // linear 0xf0202.
+    const test::CliResult nm = test::run_command("sh", "-c 'nm " KVMRR_FIRMWARE_DIR "/timer_irq_long.elf | grep \" long_mode$\"'");
+    ASSERT_EQ(nm.status, 0) << nm.out;
+    const std::string where = std::to_string(0xf0000 + std::stoul(nm.out.substr(0, 8), nullptr, 16));
+    const Session s = debug_replay(trace, "",
+                                   "-ex 'p/x $fctrl' -ex 'p/x $fstat' -ex 'p/x $ftag' -ex 'p/x $mxcsr' -ex 'break *" + where +
+                                       "' -ex continue -ex 'p/x $xmm0' -ex 'p $st0' -ex 'p/x $fstat' -ex 'p/x $ftag' "
+                                       "-ex 'delete' -ex continue");
+    const std::string& out = s.gdb.out;
+    EXPECT_EQ(s.gdb.status, 0) << out;
+    for (const char* line : {"$1 = 0x37f\n", "$2 = 0x0\n", "$3 = 0xffff\n", "$4 = 0x1f80\n", "$5 = 0x600df00d\n",
+                             "$6 = 1\n", "$7 = 0x3800\n", "$8 = 0x3fff\n"})
+        EXPECT_NE(out.find(line), std::string::npos) << line << "\n" << out;
+    EXPECT_NE(out.find("exited normally]"), std::string::npos) << out;
+    EXPECT_EQ(s.replay_status, 0) << s.replayed;
+    std::filesystem::remove(trace);
+}
+
 // Firmware from the reset vector: the guest starts in real mode, so GDB
 // sees i386's registers with its 16-bit architecture, and disassembles the
 // reset vector's far jump as 16-bit code (as amd64 code, 0xea is no

@@ -44,6 +44,49 @@ TEST(EmuVcpu, PortOutAndInRoundTrip) {
     EXPECT_EQ(g.vcpu->regs().rip, kCodeAddr + 19);  // just past the hlt
 }
 
+// A vCPU's FPU at its start is KVM's (FNINIT's control word, MXCSR
+// 0x1F80, every register empty), not Unicorn 2.0.1's (both 0: every
+// exception unmasked; every tag "zero"); what it reports follows the
+// guest, in KVM_GET_FPU's form: after fld1; fldz, TOP is 6, ST(0) 0.0 and
+// ST(1) 1.0, physical registers 6 and 7 in use.
+TEST(EmuVcpu, FpuStartsAsKvmsAndIsReportedInKvmsForm) {
+    EmuGuest g;
+    g.start_long({0xd9, 0xe8, 0xd9, 0xee, 0xf4});  // fld1; fldz; hlt
+    const std::optional<kvm_fpu> before = g.vcpu->fpu();
+    ASSERT_TRUE(before);
+    EXPECT_EQ(before->fcw, 0x37f);
+    EXPECT_EQ(before->fsw, 0);
+    EXPECT_EQ(before->ftwx, 0);
+    EXPECT_EQ(before->mxcsr, 0x1f80u);
+    ASSERT_EQ(g.next_exit(), ExitKind::Hlt);
+    const kvm_fpu f = *g.vcpu->fpu();
+    EXPECT_EQ((f.fsw >> 11) & 7, 6);
+    EXPECT_EQ(f.ftwx, 0xc0);
+    const uint8_t zero[10] = {}, one[10] = {0, 0, 0, 0, 0, 0, 0, 0x80, 0xff, 0x3f};
+    EXPECT_EQ(std::memcmp(f.fpr[0], zero, 10), 0);
+    EXPECT_EQ(std::memcmp(f.fpr[1], one, 10), 0);
+}
+
+// Instructions are counted as they are done, and a stop can be asked for
+// where the count reaches a number: before that instruction, whatever
+// stopped the guest before it.
+TEST(EmuVcpu, CountsInstructionsAndStopsWhereTheCountReachesANumber) {
+    EmuGuest g;
+    g.start_long({0x90, 0x90, 0x90, 0xe6, 0x80, 0x90, 0xf4});  // nop x3; out 0x80,al; nop; hlt
+    EXPECT_EQ(g.vcpu->instructions_retired(), 0u);
+    DebugSettings d;
+    d.stop_at_instruction = 2;
+    ASSERT_TRUE(g.vcpu->set_debug(d));
+    ASSERT_EQ(g.next_exit(), ExitKind::Debug);
+    EXPECT_EQ(g.vcpu->regs().rip, kCodeAddr + 2);
+    EXPECT_EQ(g.vcpu->instructions_retired(), 2u);
+    ASSERT_TRUE(g.vcpu->set_debug(DebugSettings{}));
+    ASSERT_EQ(g.next_exit(), ExitKind::Io);  // the out, counted
+    EXPECT_EQ(g.vcpu->instructions_retired(), 4u);
+    ASSERT_EQ(g.next_exit(), ExitKind::Hlt);
+    EXPECT_EQ(g.vcpu->instructions_retired(), 6u);
+}
+
 // String I/O as KVM makes it (measured on KVM: fixtures/firmware/string_io.S
 // and its golden trace): `rep outs` is one exit per element, count 1;
 // `rep ins` is read ahead in batches, one exit of n elements, n = min(rcx,
