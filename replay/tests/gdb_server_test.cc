@@ -113,6 +113,21 @@ size_t description_bits(const std::string& xml) {
     return bits;
 }
 
+// The target description as GDB reads it: `piece` bytes at a time, each
+// reply 'm' (more) or 'l' (the last); "" where a reply is neither.
+std::string read_target_xml(GdbClient& c, size_t piece) {
+    std::string xml;
+    for (size_t off = 0;;) {
+        char req[80];
+        std::snprintf(req, sizeof req, "qXfer:features:read:target.xml:%zx,%zx", off, piece);
+        const std::string r = c.ask(req);
+        if (r.empty() || (r[0] != 'm' && r[0] != 'l')) return "";
+        xml += r.substr(1);
+        off += r.size() - 1;
+        if (r[0] == 'l') return xml;
+    }
+}
+
 // The stub in this thread, the client's script in another.
 template <typename Script>
 void with_stub(FakeTarget& t, Script script, const std::function<void(GdbServer&)>& after_start = {},
@@ -141,17 +156,7 @@ TEST(GdbServer, AnswersWhatGdbAsksFirst) {
         EXPECT_EQ(c.ask("qsThreadInfo"), "l");
         EXPECT_EQ(c.ask("?"), "S05");
         // The target description, in pieces as gdb reads it.
-        std::string xml;
-        for (size_t off = 0;;) {
-            char req[80];
-            std::snprintf(req, sizeof req, "qXfer:features:read:target.xml:%zx,100", off);
-            const std::string r = c.ask(req);
-            ASSERT_FALSE(r.empty());
-            xml += r.substr(1);
-            off += r.size() - 1;
-            if (r[0] == 'l') break;
-            ASSERT_EQ(r[0], 'm');
-        }
+        const std::string xml = read_target_xml(c, 0x100);
         EXPECT_EQ(xml, gdb_target_xml(GdbArch::Amd64));
         EXPECT_NE(xml.find("<architecture>i386:x86-64</architecture>"), std::string::npos);
         EXPECT_NE(xml.find("org.gnu.gdb.i386.core"), std::string::npos);
@@ -192,16 +197,7 @@ TEST(GdbServer, ShowsI386AndI8086RegistersWhenAsked) {
             t,
             [arch](uint16_t port) {
                 GdbClient c(port);
-                std::string xml;
-                for (size_t off = 0;;) {
-                    char req[80];
-                    std::snprintf(req, sizeof req, "qXfer:features:read:target.xml:%zx,200", off);
-                    const std::string r = c.ask(req);
-                    ASSERT_FALSE(r.empty());
-                    xml += r.substr(1);
-                    off += r.size() - 1;
-                    if (r[0] == 'l') break;
-                }
+                const std::string xml = read_target_xml(c, 0x200);
                 EXPECT_EQ(xml, gdb_target_xml(arch));
                 EXPECT_NE(xml.find(std::string("<architecture>") + (arch == GdbArch::I386 ? "i386" : "i8086") +
                                    "</architecture>"),

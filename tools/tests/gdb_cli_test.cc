@@ -83,15 +83,29 @@ Session debug_replay(const std::string& trace, const std::string& replay_args, c
     return s;
 }
 
-bool can_run() {
-    if (!std::filesystem::exists("/usr/bin/gdb")) return false;
-    return kAccel != "kvm" || KvmSystem::unavailable_reason().empty();
+// Fixture firmware NAME.bin recorded on the pc board (virtual clock): its
+// trace, or "" with the failure reported.
+std::string record_firmware(const std::string& name) {
+    const std::string trace = temp(name + ".trace");
+    const test::CliResult rec = test::run_command(KVMRR_BINARY, "record --board pc --firmware " KVMRR_FIRMWARE_DIR "/" + name +
+                                                                    ".bin --clock virtual --accel " + kAccel + " -o " + trace);
+    if (rec.status == 10) return trace;  // the ticks it counted
+    ADD_FAILURE() << rec.out;
+    return "";
 }
 
-TEST(GdbCli, ARealGdbStopsInTheReplayedGuestAndTheReplayStillReproduces) {
-    if (!std::filesystem::exists("/usr/bin/gdb")) GTEST_SKIP() << "no /usr/bin/gdb (tools/setup.sh installs it)";
-    if (kAccel == "kvm")
-        if (const std::string why = KvmSystem::unavailable_reason(); !why.empty()) KVMRR_SKIP_WITHOUT_KVM("needs KVM: " + why);
+// GDB, and KVM for the kvm build of these tests.
+class GdbCli : public ::testing::Test {
+protected:
+    void SetUp() override {
+        if (!std::filesystem::exists("/usr/bin/gdb")) GTEST_SKIP() << "no /usr/bin/gdb (tools/setup.sh installs it)";
+        if (kAccel == "kvm")
+            if (const std::string why = KvmSystem::unavailable_reason(); !why.empty())
+                KVMRR_SKIP_WITHOUT_KVM("needs KVM: " + why);
+    }
+};
+
+TEST_F(GdbCli, ARealGdbStopsInTheReplayedGuestAndTheReplayStillReproduces) {
     const std::string trace = temp("hello.trace");
     const test::CliResult rec = test::run_command(KVMRR_BINARY, "record --guest hello --accel " + kAccel + " -o " + trace);
     ASSERT_EQ(rec.status, 0) << rec.out;
@@ -133,11 +147,7 @@ TEST(GdbCli, ARealGdbStopsInTheReplayedGuestAndTheReplayStillReproduces) {
 // reverse step back one instruction, a reverse finish to the call; on KVM
 // GDB hears that the target cannot go backwards. The replay still ends
 // as recorded.
-TEST(GdbCli, ReverseContinueAndStepGoBackOnTheEmulator) {
-    if (!can_run()) {
-        if (kAccel == "kvm") KVMRR_SKIP_WITHOUT_KVM("needs KVM: " + KvmSystem::unavailable_reason());
-        GTEST_SKIP() << "no /usr/bin/gdb (tools/setup.sh installs it)";
-    }
+TEST_F(GdbCli, ReverseContinueAndStepGoBackOnTheEmulator) {
     const std::string trace = temp("hello-reverse.trace");
     const test::CliResult rec = test::run_command(KVMRR_BINARY, "record --guest hello --accel " + kAccel + " -o " + trace);
     ASSERT_EQ(rec.status, 0) << rec.out;
@@ -177,18 +187,11 @@ TEST(GdbCli, ReverseContinueAndStepGoBackOnTheEmulator) {
 // (FNINIT's control word, MXCSR 0x1F80, every register empty), and where
 // timer_irq_long reaches long mode, XMM0 and ST(0) hold what it put there
 // before the switch (0x600df00d, and 1.0 from fld1).
-TEST(GdbCli, ShowsTheFpuAndSseRegisters) {
-    if (!can_run()) {
-        if (kAccel == "kvm") KVMRR_SKIP_WITHOUT_KVM("needs KVM: " + KvmSystem::unavailable_reason());
-        GTEST_SKIP() << "no /usr/bin/gdb (tools/setup.sh installs it)";
-    }
-    const std::string trace = temp("timer_irq_long.trace");
-    const test::CliResult rec = test::run_command(
-        KVMRR_BINARY, "record --board pc --firmware " KVMRR_FIRMWARE_DIR "/timer_irq_long.bin --clock virtual --accel " +
-                          kAccel + " -o " + trace);
-    ASSERT_EQ(rec.status, 10) << rec.out;
-    // long_mode is at 0x202 in the image (fixtures/firmware/timer_irq.S),
-    // linear 0xf0202.
+TEST_F(GdbCli, ShowsTheFpuAndSseRegisters) {
+    const std::string trace = record_firmware("timer_irq_long");
+    ASSERT_FALSE(trace.empty());
+    // long_mode (fixtures/firmware/timer_irq.S), at its offset in the
+    // image plus 0xf0000.
     const test::CliResult nm = test::run_command("sh", "-c 'nm " KVMRR_FIRMWARE_DIR "/timer_irq_long.elf | grep \" long_mode$\"'");
     ASSERT_EQ(nm.status, 0) << nm.out;
     const std::string where = std::to_string(0xf0000 + std::stoul(nm.out.substr(0, 8), nullptr, 16));
@@ -211,16 +214,9 @@ TEST(GdbCli, ShowsTheFpuAndSseRegisters) {
 // reset vector's far jump as 16-bit code (as amd64 code, 0xea is no
 // instruction); `set architecture i386` switches to 32-bit code within
 // the session, and the segment bases give the code's linear address.
-TEST(GdbCli, FirmwareInRealModeIsDebuggedAs16BitCode) {
-    if (!can_run()) {
-        if (kAccel == "kvm") KVMRR_SKIP_WITHOUT_KVM("needs KVM: " + KvmSystem::unavailable_reason());
-        GTEST_SKIP() << "no /usr/bin/gdb (tools/setup.sh installs it)";
-    }
-    const std::string trace = temp("timer_irq_real.trace");
-    const test::CliResult rec = test::run_command(
-        KVMRR_BINARY, "record --board pc --firmware " KVMRR_FIRMWARE_DIR "/timer_irq_real.bin --clock virtual --accel " +
-                          kAccel + " -o " + trace);
-    ASSERT_EQ(rec.status, 10) << rec.out;  // the ticks it counted
+TEST_F(GdbCli, FirmwareInRealModeIsDebuggedAs16BitCode) {
+    const std::string trace = record_firmware("timer_irq_real");
+    ASSERT_FALSE(trace.empty());
     const Session s = debug_replay(trace, "",
                                    "-ex 'show architecture' -ex 'x/i 0xfffffff0' -ex 'info registers eip cs cs_base' "
                                    "-ex stepi -ex 'x/i $cs_base+$eip' -ex 'set architecture i386' -ex 'x/i $cs_base+$eip' "
