@@ -532,7 +532,7 @@ int main(int argc, char** argv) {
     std::optional<uint16_t> replay_gdb;
     replay->add_option("--gdb", replay_gdb,
                        "With --guest: a GDB stub on this loopback port (0: a free one, printed); the guest waits "
-                       "before its first instruction for `target remote`")
+                       "before its first instruction (or with --gdb-after after that event) for `target remote`")
         ->check(cli::unsigned_in(0, 65535));
     std::string replay_gdb_arch;
     std::optional<uint64_t> replay_gdb_after;
@@ -542,7 +542,7 @@ int main(int argc, char** argv) {
         ->check(cli::unsigned_number());
     replay->add_option("--gdb-arch", replay_gdb_arch,
                        "With --gdb: show GDB the registers as amd64's, i386's or i8086's (16-bit code; default: as "
-                       "the mode the guest starts in wants)");
+                       "the guest's mode where it waits for GDB wants)");
 
     std::string diff_b;
     CLI::App* diff = app.add_subcommand("diff", "Compare two traces event by event (exit 0 same, 1 different, 2 trouble)");
