@@ -99,7 +99,8 @@ const std::vector<Reg>& regs_table(GdbArch arch) {
 #undef BASE
 
 // An FPU register's bytes, little-endian as GDB reads them.
-std::string fpu_hex(const Reg& reg, const kvm_fpu& f) {
+std::string fpu_hex(const Reg& reg, const FpuState& state) {
+    const kvm_fpu& f = state.regs;
     switch (reg.fpu) {
         case Fpu::St: {
             std::string out;
@@ -117,7 +118,9 @@ std::string fpu_hex(const Reg& reg, const kvm_fpu& f) {
         case Fpu::Fioff: return gdb_hex_le(f.last_ip & 0xffffffff, reg.bytes);
         case Fpu::Fooff: return gdb_hex_le(f.last_dp & 0xffffffff, reg.bytes);
         case Fpu::Fop: return gdb_hex_le(f.last_opcode, reg.bytes);
-        case Fpu::Mxcsr: return gdb_hex_le(f.mxcsr, reg.bytes);
+        case Fpu::Mxcsr:
+            if (!state.has_mxcsr) break;
+            return gdb_hex_le(f.mxcsr, reg.bytes);
         case Fpu::None: break;
     }
     return std::string(2 * reg.bytes, 'x');

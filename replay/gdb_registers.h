@@ -8,16 +8,18 @@
 #include <cstdint>
 #include <string>
 
+#include "core/vcpu/vcpu.h"
 #include "replay/gdb_arch.h"
 
 namespace kvmrr {
 
 // What the registers are read from; `fpu` null where the vCPU cannot
-// say (its registers are then "unavailable").
+// say (its registers are then "unavailable", as MXCSR is where it lacks
+// that).
 struct GdbCpuView {
     const kvm_regs& regs;
     const kvm_sregs& sregs;
-    const kvm_fpu* fpu;
+    const FpuState* fpu;
 };
 
 // The target description (qXfer:features:read:target.xml).

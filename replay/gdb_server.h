@@ -93,7 +93,7 @@ public:
     // target counts them; with it GDB can step and continue backwards.
     virtual std::optional<uint64_t> position() { return std::nullopt; }
     // The x87 and SSE registers, where the target can say.
-    virtual std::optional<kvm_fpu> fpu() { return std::nullopt; }
+    virtual std::optional<FpuState> fpu() { return std::nullopt; }
 };
 
 class GdbServer final : public DebugStopHandler {
@@ -160,7 +160,7 @@ private:
     auto with_cpu(F read) {
         const kvm_regs r = t_->regs();
         const kvm_sregs s = t_->sregs();
-        const std::optional<kvm_fpu> f = t_->fpu();
+        const std::optional<FpuState> f = t_->fpu();
         return read(GdbCpuView{r, s, f ? &*f : nullptr});
     }
     // A reverse step or continue asked for where the guest is now.

@@ -30,7 +30,7 @@ public:
     bool stop_wanted(uint64_t linear) override;
     bool watches() const override { return vcpu_.stops_anywhere(); }
     std::optional<uint64_t> position() override { return vcpu_.instructions_retired(); }
-    std::optional<kvm_fpu> fpu() override { return vcpu_.fpu(); }
+    std::optional<FpuState> fpu() override { return vcpu_.fpu(); }
 
 private:
     Vcpu& vcpu_;

@@ -53,9 +53,11 @@ kvm_sregs reset_sregs();
 // ST(7) in stack order, the abridged tag byte); XMM8-15 only in a Long64
 // engine.
 kvm_fpu read_fpu(uc_engine* uc, CpuWidth w);
-// KVM's and QEMU's FPU at a vCPU's start (FNINIT's state, MXCSR 0x1F80),
-// in a fresh engine: Unicorn 2.0.1 leaves the control word and MXCSR 0,
-// every exception unmasked, and the tags "zero".
+// The FPU every vCPU starts with, as QEMU's reset and KVM leave it
+// (FNINIT's state, MXCSR 0x1F80: fixtures/firmware/fpu_reset.S), in a
+// fresh engine:
+// Unicorn 2.0.1 leaves the control word and MXCSR 0, every exception
+// unmasked, and the tags "zero".
 void reset_fpu(uc_engine* uc);
 
 }  // namespace kvmrr::emu

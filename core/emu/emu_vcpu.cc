@@ -663,9 +663,9 @@ bool EmuVcpu::set_debug(const DebugSettings& settings) {
 
 std::optional<uint64_t> EmuVcpu::instructions_retired() const { return impl_->retired; }
 
-std::optional<kvm_fpu> EmuVcpu::fpu() const {
+std::optional<FpuState> EmuVcpu::fpu() const {
     impl_->hs.quiesce();
-    return emu::read_fpu(impl_->eng.uc(), impl_->eng.width());
+    return FpuState{emu::read_fpu(impl_->eng.uc(), impl_->eng.width())};
 }
 
 void EmuVcpu::use_pc_cpuid(bool on) { impl_->pc_cpuid = on; }

@@ -99,7 +99,7 @@ public:
     bool set_debug(const DebugSettings& settings) override;
     bool stops_anywhere() const override { return true; }
     std::optional<uint64_t> instructions_retired() const override;
-    std::optional<kvm_fpu> fpu() const override;
+    std::optional<FpuState> fpu() const override;
     // Unicorn's CPUID shows no local APIC, no long mode and few of the
     // features a 64-bit kernel requires, though its CPU has them (FPU, PSE,
     // TSC, MSR, PAE, PGE). The pc board, whose local APIC is at 0xfee00000,

@@ -438,10 +438,44 @@ kvm_sregs KvmVcpu::sregs() const {
 
 void KvmVcpu::set_sregs(const kvm_sregs& s) { xioctl(fd_.get(), KVM_SET_SREGS, "KVM_SET_SREGS", &s); }
 
-std::optional<kvm_fpu> KvmVcpu::fpu() const {
-    kvm_fpu f{};
-    xioctl(fd_.get(), KVM_GET_FPU, "KVM_GET_FPU", &f);
-    return f;
+namespace {
+
+// FXSAVE's legacy area, the first 512 bytes of an XSAVE image (Intel SDM
+// vol. 1, 10.5.1): where each x87 and SSE register is.
+constexpr size_t kFcw = 0, kFsw = 2, kFtw = 4, kFop = 6, kFip = 8, kFdp = 16, kMxcsr = 24, kSt = 32, kXmm = 160;
+
+template <typename T>
+T field(const uint8_t* area, size_t at) {
+    T v;
+    std::memcpy(&v, area + at, sizeof v);
+    return v;
+}
+
+}  // namespace
+
+std::optional<FpuState> KvmVcpu::fpu() const {
+    // From the XSAVE image, which holds MXCSR; KVM_GET_FPU where KVM gives
+    // none (KVM_GET_XSAVE fails with EINVAL on Debian's 6.1 in the nested
+    // VM and on kvm-pvm), which leaves MXCSR out.
+    FpuState st;
+    kvm_fpu& f = st.regs;
+    kvm_xsave x{};
+    const auto* area = reinterpret_cast<const uint8_t*>(x.region);
+    if (::ioctl(fd_.get(), KVM_GET_XSAVE, &x) != 0) {
+        xioctl(fd_.get(), KVM_GET_FPU, "KVM_GET_FPU", &f);
+        st.has_mxcsr = false;
+        return st;
+    }
+    f.fcw = field<uint16_t>(area, kFcw);
+    f.fsw = field<uint16_t>(area, kFsw);
+    f.ftwx = field<uint8_t>(area, kFtw);
+    f.last_opcode = field<uint16_t>(area, kFop);
+    f.last_ip = field<uint64_t>(area, kFip);
+    f.last_dp = field<uint64_t>(area, kFdp);
+    f.mxcsr = field<uint32_t>(area, kMxcsr);
+    for (size_t i = 0; i < 8; ++i) std::memcpy(f.fpr[i], area + kSt + 16 * i, 16);
+    for (size_t i = 0; i < 16; ++i) std::memcpy(f.xmm[i], area + kXmm + 16 * i, 16);
+    return st;
 }
 
 void KvmVcpu::set_cpuid(const std::vector<kvm_cpuid_entry2>& entries) {

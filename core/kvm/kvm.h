@@ -130,7 +130,7 @@ public:
     kvm_regs regs() const override;
     void set_regs(const kvm_regs& r) override;
     kvm_sregs sregs() const override;
-    std::optional<kvm_fpu> fpu() const override;
+    std::optional<FpuState> fpu() const override;
     void set_sregs(const kvm_sregs& s) override;
     void set_cpuid(const std::vector<kvm_cpuid_entry2>& entries);
     bool interrupt_window_open() const override;

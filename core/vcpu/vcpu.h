@@ -60,6 +60,14 @@ struct DebugSettings {
     }
 };
 
+// The x87 and SSE registers in KVM_GET_FPU's form (FXSAVE's: ST(0) to
+// ST(7) in stack order, the abridged tag byte), and whether MXCSR is among
+// them: KVM_GET_FPU leaves it out.
+struct FpuState {
+    kvm_fpu regs{};
+    bool has_mxcsr = true;
+};
+
 class Vcpu {
 public:
     virtual ~Vcpu() = default;
@@ -124,9 +132,8 @@ public:
     // instruction a fault interrupts counts, and again when it runs
     // after its handler.
     virtual std::optional<uint64_t> instructions_retired() const { return std::nullopt; }
-    // The x87 and SSE registers, as KVM_GET_FPU gives them (FXSAVE's
-    // form), where the accelerator can say.
-    virtual std::optional<kvm_fpu> fpu() const { return std::nullopt; }
+    // The x87 and SSE registers, where the accelerator can say.
+    virtual std::optional<FpuState> fpu() const { return std::nullopt; }
 };
 
 }  // namespace kvmrr

@@ -94,10 +94,10 @@ public:
         return stops.step || !stops.software.empty() || !stops.hardware.empty() || !stops.watchpoints.empty();
     }
     bool watches() const override { return keeps_watchpoints; }
-    std::optional<kvm_fpu> fpu() override { return fpu_state; }
+    std::optional<FpuState> fpu() override { return fpu_state; }
     GdbStops stops;
     bool keeps_watchpoints = false;
-    std::optional<kvm_fpu> fpu_state;
+    std::optional<FpuState> fpu_state;
 
 private:
     kvm_regs regs_{};
@@ -257,7 +257,7 @@ TEST(GdbServer, ShowsTheFpuAndSseRegistersWhereTheTargetHasThem) {
     f.xmm[0][3] = 0x60;
     f.xmm[15][15] = 0xab;
     f.mxcsr = 0x1f80;
-    t.fpu_state = f;
+    t.fpu_state = FpuState{f};
     with_stub(t, [](uint16_t port) {
         GdbClient c(port);
         const std::string g = c.ask("g");
@@ -270,6 +270,15 @@ TEST(GdbServer, ShowsTheFpuAndSseRegistersWhereTheTargetHasThem) {
         EXPECT_EQ(g.substr(2 * 276 + 2 * 15 * 16 + 30, 2), "ab");  // xmm15's last byte
         EXPECT_EQ(GdbClient::le(g, 2 * 532, 4), 0x1f80u);          // mxcsr
         EXPECT_EQ(c.ask("p18"), "0000000000000080ff3f");           // st0, register 24
+        EXPECT_EQ(c.ask("D"), "OK");
+    });
+    // Without MXCSR (KVM_GET_FPU's case), that one is unavailable.
+    t.fpu_state->has_mxcsr = false;
+    with_stub(t, [](uint16_t port) {
+        GdbClient c(port);
+        const std::string g = c.ask("g");
+        EXPECT_EQ(g.substr(2 * 532, 8), "xxxxxxxx");
+        EXPECT_EQ(GdbClient::le(g, 2 * 244, 4), 0x37fu);
         EXPECT_EQ(c.ask("D"), "OK");
     });
 }

@@ -110,6 +110,8 @@ std::vector<Guest> guests() {
         firmware("fetch_fault", "f", 125),
         // A #UD and a #DE in real mode, handled through its own IVT.
         firmware("exceptions", "UDK"),
+        // The x87 and SSE state at the start: QEMU's reset's on both.
+        firmware("fpu_reset", "Fk"),
     };
 }
 

@@ -183,8 +183,9 @@ TEST_F(GdbCli, ReverseContinueAndStepGoBackOnTheEmulator) {
 }
 
 // The x87 and SSE registers, from KVM_GET_FPU or the emulator's engine:
-// at the reset vector the FPU is KVM's at a vCPU's start on both
-// (FNINIT's control word, MXCSR 0x1F80, every register empty), and where
+// at the reset vector the FPU is as KVM starts a vCPU on both (FNINIT's
+// control word, every register empty; MXCSR 0x1F80, which only the
+// emulator reports), and where
 // timer_irq_long reaches long mode, XMM0 and ST(0) hold what it put there
 // before the switch (0x600df00d, and 1.0 from fld1).
 TEST_F(GdbCli, ShowsTheFpuAndSseRegisters) {
@@ -201,8 +202,11 @@ TEST_F(GdbCli, ShowsTheFpuAndSseRegisters) {
                                        "-ex 'delete' -ex continue");
     const std::string& out = s.gdb.out;
     EXPECT_EQ(s.gdb.status, 0) << out;
-    for (const char* line : {"$1 = 0x37f\n", "$2 = 0x0\n", "$3 = 0xffff\n", "$4 = 0x1f80\n", "$5 = 0x600df00d\n",
-                             "$6 = 1\n", "$7 = 0x3800\n", "$8 = 0x3fff\n"})
+    // KVM_GET_FPU leaves MXCSR out (and KVM_GET_XSAVE, which has it,
+    // fails on the kernels here): unavailable there, not a made-up value.
+    const char* mxcsr = kAccel == "emu" ? "$4 = 0x1f80\n" : "$4 = <unavailable>\n";
+    for (const char* line : {"$1 = 0x37f\n", "$2 = 0x0\n", "$3 = 0xffff\n", mxcsr, "$5 = 0x600df00d\n", "$6 = 1\n",
+                             "$7 = 0x3800\n", "$8 = 0x3fff\n"})
         EXPECT_NE(out.find(line), std::string::npos) << line << "\n" << out;
     EXPECT_NE(out.find("exited normally]"), std::string::npos) << out;
     EXPECT_EQ(s.replay_status, 0) << s.replayed;
