@@ -34,6 +34,7 @@ std::optional<std::pair<uint64_t, uint64_t>> parse_pair(std::string_view text) {
 constexpr uint64_t kMaxRead = 0x1000;  // bytes a memory read returns at most (the packet's size allows twice)
 const char* const kRefused = "E01";   // a change to the recorded guest, or a request that makes no sense
 const char* const kNoMemory = "E14";  // EFAULT: nothing readable there
+const char* const kHistoryBegins = "T05replaylog:begin;";  // a reverse step or continue at the guest's start
 
 }  // namespace
 
@@ -87,7 +88,7 @@ void GdbServer::end_search() {
     // The last stop before where the debugger asked from, or the guest's
     // start when there was none.
     if (last_hit_) throw GdbRestart{GdbPlan{GdbPlan::Kind::To, last_hit_->first, last_hit_->second}};
-    throw GdbRestart{GdbPlan{GdbPlan::Kind::To, 0, "T05replaylog:begin;"}};
+    throw GdbRestart{GdbPlan{GdbPlan::Kind::To, 0, kHistoryBegins}};
 }
 
 std::string GdbServer::stop_reply(const VcpuExit& exit) const {
@@ -133,7 +134,7 @@ void GdbServer::reverse(Resume kind) {
         return;
     }
     if (*at == 0) {
-        c_.send("T05replaylog:begin;");  // nothing before the guest's start
+        c_.send(kHistoryBegins);
         return;
     }
     if (kind == Resume::ReverseStep) throw GdbRestart{GdbPlan{GdbPlan::Kind::To, *at - 1, "S05"}};

@@ -137,7 +137,6 @@ public:
     void finish(int status);
     bool attached() const { return c_.connected(); }
 
-    GdbArch arch() const { return arch_; }
     void set_arch(GdbArch arch) { arch_ = arch; }  // before a debugger connects
 
 private:

@@ -19,8 +19,7 @@ bool ReplayedGuest::set_stops(const GdbStops& stops) {
 
 bool ReplayedGuest::stop_wanted(uint64_t linear) {
     auto has = [linear](const std::vector<uint64_t>& v) { return std::find(v.begin(), v.end(), linear) != v.end(); };
-    return stops_.step || has(stops_.software) || has(stops_.hardware) ||
-           (stops_.stop_at && vcpu_.instructions_retired() == stops_.stop_at);
+    return stops_.step || has(stops_.software) || has(stops_.hardware);
 }
 
 }  // namespace kvmrr
