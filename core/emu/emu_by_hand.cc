@@ -44,6 +44,21 @@ bool EmuVcpu::Impl::shadow_after(uint64_t addr, uint32_t size) const {
     return op == 0xfb || op == 0x17 || (op == 0x8e && ((modrm >> 3) & 7) == 2);  // sti, pop ss, mov ss
 }
 
+bool EmuVcpu::Impl::turns_paging_on(const uint8_t* code, uint64_t addr, uint32_t size) const {
+    uint8_t b[emu::kMaxInsnLength] = {};
+    if (!code) {
+        if (size > sizeof b || !emu::read_linear(eng.uc(), eng.width(), addr, b, size)) return true;  // unknown: assume so
+        code = b;
+    }
+    uint32_t i = 0;
+    while (i < size && emu::is_legacy_prefix(code[i])) ++i;
+    // mov cr0, r32: 0f 22 /r with reg 0 (CR0); the operand is always a register.
+    if (i + 3 > size || code[i] != 0x0f || code[i + 1] != 0x22 || ((code[i + 2] >> 3) & 7) != 0) return false;
+    static constexpr int kGpr[] = {UC_X86_REG_EAX, UC_X86_REG_ECX, UC_X86_REG_EDX, UC_X86_REG_EBX,
+                                   UC_X86_REG_ESP, UC_X86_REG_EBP, UC_X86_REG_ESI, UC_X86_REG_EDI};
+    return (read32(eng.uc(), kGpr[code[i + 2] & 7]) & emu::kCr0Pg) != 0;
+}
+
 // After the interrupt hook: whether it was int n, int3 or into (EIP just
 // past the instruction the code hook saw), not a CPU exception.
 bool EmuVcpu::Impl::software_interrupt_stop() {
@@ -167,7 +182,7 @@ bool EmuVcpu::Impl::push(uint32_t value, unsigned size, std::string& why) {
     // A 16-bit stack (real mode, or a descriptor without B) wraps in SP.
     const uint32_t next = ss.db ? esp - size : (esp & 0xffff0000u) | ((esp - size) & 0xffffu);
     const uint64_t at = ss.base + (ss.db ? next : (next & 0xffffu));
-    if (uc_mem_write(uc, at, &value, size) != UC_ERR_OK) {
+    if (!eng.write_physical(at, &value, size)) {
         why = "cannot push the interrupt frame at " + hex(at);
         return false;
     }
@@ -282,8 +297,8 @@ EmuVcpu::Impl::ByHand EmuVcpu::Impl::rep_ins_by_hand() {
     window_check_due = true;
     settle_map();  // the exit's handler may have changed the map
     for (unsigned k = 0; k < n; ++k) {
-        // Through Unicorn, which forgets the translations of code written over.
-        uc_mem_write(uc, element_at(k), data + k * size, size);
+        // Forgetting the translations of code written over.
+        eng.write_physical(element_at(k), data + k * size, size);
         if (eng.logging()) eng.mark_written(element_at(k), size);
     }
     const uint32_t moved = n * size;

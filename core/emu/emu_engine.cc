@@ -103,11 +103,14 @@ void EmuEngine::reopen(CpuWidth w) {
     uc_close(uc_);
     uc_ = nullptr;
     applied_.clear();
-    last_host_ = nullptr;
+    hosted_.clear();
+    code_in_ = store_in_ = {};
     applied_dirty_.clear();
+    last_dirty_ = nullptr;
     ran_since_flush_ = false;
-    last_exec_page_ = ~0ull;
-    exec_pages_.clear();
+    code_.clear();
+    ram_by_hook_ = false;
+    hook_allowed_ = true;
     open(w);
     pending_.store(true, std::memory_order_release);
 }
@@ -126,7 +129,11 @@ void EmuEngine::settle() {
 
 void EmuEngine::begin_emulation() {
     std::lock_guard lk(mu_);
-    if (pending_.load(std::memory_order_acquire)) sync_locked();
+    if (pending_.load(std::memory_order_acquire)) {
+        sync_locked();
+    } else if (ram_by_hook_ && !want_stores_by_hook()) {
+        protect_ram(false);
+    }
     emulating_ = true;
     ran_since_flush_ = true;
 }
@@ -151,16 +158,66 @@ void EmuEngine::forget_translations(uint64_t start, uint64_t end) {
         physical = (cr0 & kCr0Pg) == 0;
     }
     if (physical) {
-        const bool ran_here = std::any_of(exec_pages_.begin(), exec_pages_.end(), [&](uint64_t page) {
-            return start < (page + 2) << 12 && page << 12 < end;
-        });
-        if (ran_here) uc_ctl_remove_cache(uc_, start, end);
+        if (code_.any(start, end)) uc_ctl_remove_cache(uc_, start, end);
         return;
     }
     uc_ctl_flush_tlb(uc_);  // Unicorn 2.0.1's name for UC_CTL_TB_FLUSH
     ran_since_flush_ = false;
-    last_exec_page_ = ~0ull;
-    exec_pages_.clear();
+    code_.clear();
+}
+
+bool EmuEngine::want_stores_by_hook() {
+    if (width_ != CpuWidth::Legacy32 || !hook_allowed_) return false;
+    uint64_t cr0 = 0;
+    uc_reg_read(uc_, UC_X86_REG_CR0, &cr0);
+    if (cr0 & kCr0Pg) hook_allowed_ = false;
+    return hook_allowed_;
+}
+
+void EmuEngine::protect_ram(bool by_hook) {
+    ram_by_hook_ = by_hook;
+    for (const auto& m : applied_) {
+        if (m->kind != Kind::Ram) continue;
+        const uc_err e = uc_mem_protect(uc_, m->start, m->size, by_hook ? UC_PROT_READ | UC_PROT_EXEC : UC_PROT_ALL);
+        if (e != UC_ERR_OK) throw Error("emulator: protecting guest " + hex(m->start) + "+" + hex(m->size) + ": " + uc_error_text(e));
+    }
+}
+
+const EmuEngine::Mapping* EmuEngine::hosted(uint64_t gpa, size_t n) const {
+    // The last mapping starting at or below gpa.
+    auto it = std::upper_bound(hosted_.begin(), hosted_.end(), gpa, [](uint64_t a, const Mapping* m) { return a < m->start; });
+    if (it == hosted_.begin()) return nullptr;
+    const Mapping* m = *(it - 1);
+    return gpa + n <= m->start + m->size ? m : nullptr;
+}
+
+EmuEngine::Store EmuEngine::store_ram_elsewhere(uint64_t gpa, unsigned size, uint64_t value) {
+    const Mapping* m = hosted(gpa, size);
+    if (!m) {
+        const Mapping* first = hosted(gpa, 1);
+        return first && first->kind == Kind::Ram ? Store::Partial : Store::NotRam;
+    }
+    if (m->kind != Kind::Ram) return Store::NotRam;
+    store_in_ = {m->start, m->start + m->size, m->host, true};
+    return store_ram(gpa, size, value);
+}
+
+EmuEngine::Store EmuEngine::forget_stored_over(uint64_t gpa, unsigned size) {
+    uc_ctl_remove_cache(uc_, gpa, gpa + size);
+    return Store::Code;
+}
+
+bool EmuEngine::write_physical(uint64_t gpa, const void* data, size_t n) {
+    if (ram_by_hook_ && n) {
+        const Mapping* m = hosted(gpa, n);
+        if (m && m->kind == Kind::Ram) {
+            std::memcpy(reinterpret_cast<void*>(m->host + (gpa - m->start)), data, n);
+            if (code_.any(gpa, gpa + n)) uc_ctl_remove_cache(uc_, gpa, gpa + n);
+            return true;
+        }
+    }
+    // Unicorn forgets the translations of code written over.
+    return uc_mem_write(uc_, gpa, data, n) == UC_ERR_OK;
 }
 
 void EmuEngine::end_emulation() {
@@ -169,31 +226,43 @@ void EmuEngine::end_emulation() {
 }
 
 void EmuEngine::mark_written(uint64_t gpa, unsigned size) const {
-    for (const auto& d : applied_dirty_) {
-        const uint64_t end = d->gpa + d->pages * 4096;
-        if (gpa + size <= d->gpa || gpa >= end) continue;
-        const uint64_t first = (std::max(gpa, d->gpa) - d->gpa) / 4096;
-        const uint64_t last = (std::min(gpa + size, end) - 1 - d->gpa) / 4096;
-        for (uint64_t p = first; p <= last; ++p)
-            d->words[p / 64].fetch_or(1ull << (p % 64), std::memory_order_relaxed);
+    auto mark = [&](const DirtyBits& d) {
+        const uint64_t end = d.gpa + d.pages * 4096;
+        const uint64_t first = (std::max(gpa, d.gpa) - d.gpa) / 4096;
+        const uint64_t last = (std::min(gpa + size, end) - 1 - d.gpa) / 4096;
+        for (uint64_t p = first; p <= last; ++p) {
+            std::atomic<uint64_t>& w = d.words[p / 64];
+            const uint64_t bit = 1ull << (p % 64);
+            // Most stores are to a page already dirty: a load, not a locked or.
+            if (!(w.load(std::memory_order_relaxed) & bit)) w.fetch_or(bit, std::memory_order_relaxed);
+        }
+    };
+    // Slots never overlap: one that holds the whole access is the only one.
+    const DirtyBits* d = last_dirty_;
+    if (d && gpa >= d->gpa && gpa + size <= d->gpa + d->pages * 4096) return mark(*d);
+    for (const auto& s : applied_dirty_) {
+        const uint64_t end = s->gpa + s->pages * 4096;
+        if (gpa + size <= s->gpa || gpa >= end) continue;
+        if (gpa >= s->gpa && gpa + size <= end) last_dirty_ = s.get();
+        mark(*s);
     }
 }
 
-const uint8_t* EmuEngine::host_bytes(uint64_t gpa, size_t n, bool ram_only) const {
-    auto holds = [&](const Mapping* m) { return m->kind != Kind::Gap && gpa >= m->start && gpa + n <= m->start + m->size; };
-    if (!last_host_ || !holds(last_host_)) {
-        last_host_ = nullptr;
-        for (const auto& m : applied_)
-            if (holds(m.get())) last_host_ = m.get();
-        if (!last_host_) return nullptr;
-    }
-    if (ram_only && last_host_->kind != Kind::Ram) return nullptr;
-    return reinterpret_cast<const uint8_t*>(last_host_->host + (gpa - last_host_->start));
+const uint8_t* EmuEngine::host_bytes_elsewhere(uint64_t gpa, size_t n, bool ram_only) const {
+    const Mapping* m = hosted(gpa, n);
+    if (!m) return nullptr;
+    code_in_ = {m->start, m->start + m->size, m->host, m->kind == Kind::Ram};
+    if (ram_only && m->kind != Kind::Ram) return nullptr;
+    return reinterpret_cast<const uint8_t*>(m->host + (gpa - m->start));
 }
 
 void EmuEngine::sync_locked() {
     pending_.store(false, std::memory_order_release);
-    last_host_ = nullptr;
+    code_in_ = store_in_ = {};
+    hosted_.clear();
+    // What stays is protected anew if the mode changes, after the
+    // removals; what is added gets the mode's protection.
+    const bool by_hook = want_stores_by_hook();
     // What the map should be: the slots, and MMIO gaps between them up to
     // kEmuPhysLimit, cut into cells (see kMapCellLow).
     std::vector<Mapping> want;
@@ -236,6 +305,7 @@ void EmuEngine::sync_locked() {
         if (e != UC_ERR_OK) throw Error("emulator: unmapping " + hex((*it)->start) + "+" + hex((*it)->size) + ": " + uc_error_text(e));
         it = applied_.erase(it);
     }
+    if (by_hook != ram_by_hook_) protect_ram(by_hook);
     std::vector<const Mapping*> have;
     for (const auto& a : applied_) have.push_back(a.get());
     std::sort(have.begin(), have.end(), [&](const Mapping* a, const Mapping* b) { return before(*a, *b); });
@@ -247,6 +317,8 @@ void EmuEngine::sync_locked() {
         uc_err e;
         if (a.kind == Kind::Ram) {
             e = uc_mem_map_ptr(uc_, a.start, a.size, UC_PROT_ALL, reinterpret_cast<void*>(a.host));
+            // Read-only for Unicorn, so that stores reach the write-protect hook.
+            if (e == UC_ERR_OK && ram_by_hook_) e = uc_mem_protect(uc_, a.start, a.size, UC_PROT_READ | UC_PROT_EXEC);
         } else if (a.kind == Kind::Rom) {
             // Host memory in place, so that code runs from it (firmware).
             // uc_mem_map_ptr alone keeps the region writable for QEMU;
@@ -263,9 +335,13 @@ void EmuEngine::sync_locked() {
             throw Error("emulator: mapping guest " + hex(a.start) + "+" + hex(a.size) + ": " + uc_error_text(e));
         applied_.push_back(std::move(owned));
     }
+    for (const auto& m : applied_)
+        if (m->kind != Kind::Gap) hosted_.push_back(m.get());
+    std::sort(hosted_.begin(), hosted_.end(), [](const Mapping* a, const Mapping* b) { return a->start < b->start; });
     // A write to a read-only slot never lands (it exits as MMIO, as on KVM),
     // so it must not mark the slot's page dirty either.
     applied_dirty_.clear();
+    last_dirty_ = nullptr;
     for (const EmuSlot& s : desired_)
         if (s.dirty && !(s.spec.flags & kMemReadonly)) applied_dirty_.push_back(s.dirty);
 }

@@ -13,6 +13,21 @@
 // executable but not writable: its writes reach the vCPU's write-protect
 // hook (an MMIO exit) and are then discarded by Unicorn, as ROM writes are.
 //
+// Stores to RAM. Unicorn 2.0.1 sends every guest store to RAM through its
+// self-modifying-code check, which allocates and frees a page collection
+// for each one (its cpu_physical_memory_is_clean is always true): about
+// 20 times QEMU's cost of a store, most of a firmware's memset. While the
+// guest runs without paging in a Legacy32 engine (real mode, firmware,
+// 32-bit code before paging), RAM is mapped read-only as well, and the
+// vCPU's write-protect hook makes each store itself (store_ram): a copy
+// into the host memory, and the translations of the code written over
+// forgotten, which the engine knows from the blocks noted as run
+// (CodeLines). Unicorn then drops the store, as it does for ROM. With
+// paging, Unicorn's page walks set accessed and dirty bits through its
+// own physical writes, which a read-only mapping would drop, so the
+// engine goes back to Unicorn's own stores before the guest turns paging
+// on (end_stores_by_hook) and stays there until it is reopened.
+//
 // Unicorn must not change its map while a guest access is in flight: a
 // MemoryRegion unmapped from inside its own callback is freed while QEMU's
 // dispatch code still reads it, and a TLB entry made before the change
@@ -27,11 +42,12 @@
 
 #include <atomic>
 #include <cstdint>
+#include <cstring>
 #include <memory>
 #include <mutex>
-#include <unordered_set>
 #include <vector>
 
+#include "core/emu/code_lines.h"
 #include "core/vcpu/vm_backend.h"
 
 namespace kvmrr::emu {
@@ -129,19 +145,62 @@ public:
     void end_emulation();
     // Called by the vCPU's write hook for every guest write.
     void mark_written(uint64_t gpa, unsigned size) const;
-    // Called by the vCPU's instruction hook for every instruction: the
-    // pages that may hold translated code (see flush_if_translated).
-    void note_executed(uint64_t linear) {
-        const uint64_t page = linear >> 12;
-        if (page == last_exec_page_) return;
-        last_exec_page_ = page;
-        exec_pages_.insert(page);
+    // Called by the vCPU's block hook for every translated block run in a
+    // Legacy32 engine (where linear addresses are physical ones): its
+    // bytes, [linear, linear + size), or with size 0 (not known) its page
+    // and the next.
+    void note_block(uint64_t linear, uint32_t size) {
+        if (size) {
+            code_.note_block(linear, linear + size);
+        } else {
+            code_.note_block(linear & ~0xfffull, (linear & ~0xfffull) + 0x2000);
+        }
     }
+
+    // Stores by hook (see "Stores to RAM" above).
+    bool stores_by_hook() const { return ram_by_hook_; }
+    // From the vCPU's instruction hook, which then stops the engine: the
+    // guest is about to turn paging on, so Unicorn's own stores from the
+    // next uc_emu_start on.
+    void end_stores_by_hook() { hook_allowed_ = false; }
+    enum class Store : uint8_t {
+        Done,     // stored in RAM
+        Code,     // stored, over translated code, now forgotten
+        Partial,  // starts in RAM but does not end in the same mapping:
+                  // Unicorn goes on a byte at a time, each byte a store
+        NotRam,   // not RAM (a read-only slot): the caller's to handle
+    };
+    // The guest's store of `size` bytes of `value` at `gpa`, from the
+    // vCPU's write-protect hook. Inline for the common case: a store to
+    // the RAM mapping of the store before, away from code.
+    Store store_ram(uint64_t gpa, unsigned size, uint64_t value) {
+        if (gpa >= store_in_.start && gpa + size <= store_in_.end) [[likely]] {
+            auto* p = reinterpret_cast<uint8_t*>(store_in_.host + (gpa - store_in_.start));
+            switch (size) {  // x86: little-endian, as the guest's
+                case 1: *p = static_cast<uint8_t>(value); break;
+                case 2: std::memcpy(p, &value, 2); break;
+                case 4: std::memcpy(p, &value, 4); break;
+                default: std::memcpy(p, &value, size < 8 ? size : 8); break;
+            }
+            return code_.any(gpa, gpa + size) ? forget_stored_over(gpa, size) : Store::Done;
+        }
+        return store_ram_elsewhere(gpa, size, value);
+    }
+    // What the emulator writes into guest-physical memory itself (outside
+    // emulation): as the guest's stores do, or through uc_mem_write where
+    // that is not RAM or Unicorn stores by itself. False where Unicorn
+    // refuses.
+    bool write_physical(uint64_t gpa, const void* data, size_t n);
+
     bool logging() const { return !applied_dirty_.empty(); }
     // The host memory behind guest-physical [gpa, gpa + n) when one RAM or
     // ROM mapping (with `ram_only`, one RAM mapping) holds all of it, else
     // null. For the vCPU's worker, while the map cannot change.
-    const uint8_t* host_bytes(uint64_t gpa, size_t n, bool ram_only = false) const;
+    const uint8_t* host_bytes(uint64_t gpa, size_t n, bool ram_only = false) const {
+        if (gpa >= code_in_.start && gpa + n <= code_in_.end && (code_in_.ram || !ram_only)) [[likely]]
+            return reinterpret_cast<const uint8_t*>(code_in_.host + (gpa - code_in_.start));
+        return host_bytes_elsewhere(gpa, n, ram_only);
+    }
 
     struct Area;     // user data of one MMIO area's callbacks
     struct Mapping;  // one range as Unicorn has it
@@ -151,6 +210,16 @@ private:
     void enter_real_mode();
     void sync_locked();
     void forget_translations(uint64_t start, uint64_t end);
+    // Whether stores to RAM should go by hook now; reads CR0.
+    bool want_stores_by_hook();
+    // Maps every RAM mapping read-only (by_hook) or writable.
+    void protect_ram(bool by_hook);
+    // The RAM or ROM mapping that holds all of [gpa, gpa + n), or null;
+    // `cache` is the caller's last find.
+    const Mapping* hosted(uint64_t gpa, size_t n) const;
+    const uint8_t* host_bytes_elsewhere(uint64_t gpa, size_t n, bool ram_only) const;
+    Store store_ram_elsewhere(uint64_t gpa, unsigned size, uint64_t value);
+    Store forget_stored_over(uint64_t gpa, unsigned size);
 
     uc_engine* uc_ = nullptr;
     CpuWidth width_ = CpuWidth::Long64;
@@ -162,10 +231,22 @@ private:
     std::atomic<bool> pending_{false};
     std::vector<EmuSlot> desired_;
     std::vector<std::unique_ptr<Mapping>> applied_;
-    mutable const Mapping* last_host_ = nullptr;  // host_bytes' last find, reset with the map
+    std::vector<const Mapping*> hosted_;  // the RAM and ROM ones, by address
+    // The last finds of host_bytes (any mapping) and of the stores (RAM
+    // only), for the inline paths; emptied with the map.
+    struct HostRange {
+        uint64_t start = 1, end = 0;  // empty
+        uint64_t host = 0;
+        bool ram = false;
+    };
+    mutable HostRange code_in_;
+    HostRange store_in_;
+    bool ram_by_hook_ = false;   // RAM is mapped read-only: stores by hook
+    bool hook_allowed_ = true;   // until paging is seen; reset by reopen
     // Read by mark_written while emulating; changed only in sync_locked,
     // which never runs while emulating.
     std::vector<std::shared_ptr<DirtyBits>> applied_dirty_;
+    mutable const DirtyBits* last_dirty_ = nullptr;  // mark_written's last find, reset with them
 
     // Unicorn keeps translated code across map changes, so code that ran
     // from a mapping must be forgotten with it; but a full flush costs
@@ -174,8 +255,7 @@ private:
     // anything ran) are nowhere near code. Written by the vCPU's hook while
     // emulating, read and cleared in sync_locked, which never runs then.
     bool ran_since_flush_ = false;
-    uint64_t last_exec_page_ = ~0ull;
-    std::unordered_set<uint64_t> exec_pages_;
+    CodeLines code_;
 };
 
 // uc_err as words, for error messages.

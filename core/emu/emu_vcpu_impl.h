@@ -107,6 +107,35 @@ inline bool may_change_mode(const uint8_t* b, uint32_t size) {
     }
 }
 
+// What the code hook looks for in an instruction, in one look at its bytes
+// (the hook runs for every instruction): emu::may_change_mode, is_rep_ins,
+// is_rdtsc, as bits, and kInsnIfMaySet: an instruction after which
+// EFLAGS.IF may be set when it was clear (STI, POPF, and what may change
+// the mode: IRET, INT n through a task gate, far transfers to a task,
+// SYSRET, RSM). Most instructions start, past their prefixes, with a byte
+// that none of those can: they cost a table lookup a byte.
+inline constexpr uint8_t kInsnModeChange = 1, kInsnRepIns = 2, kInsnRdtsc = 4, kInsnIfMaySet = 8;
+inline constexpr uint8_t kInsnUnknown = kInsnModeChange | kInsnIfMaySet;  // bytes not at hand
+inline constexpr std::array<bool, 256> kInsnLookCloser = [] {
+    std::array<bool, 256> t{};
+    for (const uint8_t b : {0x0f, 0x9a, 0xea, 0xca, 0xcb, 0xcf, 0xcc, 0xcd, 0xce, 0xf1, 0x8e, 0xff, 0x6c, 0x6d, 0xfb, 0x9d})
+        t[b] = true;
+    return t;
+}();
+// insn_kind past its common case: `i` is where the prefixes end.
+[[gnu::noinline]] inline uint8_t insn_kind_closer(const uint8_t* b, uint32_t size, uint32_t i) {
+    const bool mode = may_change_mode(b, size);
+    const bool if_may_set = mode || (i < size && (b[i] == 0xfb || b[i] == 0x9d));  // sti, popf
+    return static_cast<uint8_t>((mode ? kInsnModeChange : 0) | (if_may_set ? kInsnIfMaySet : 0) |
+                                (is_rep_ins(b, size) ? kInsnRepIns : 0) | (is_rdtsc(b, size) ? kInsnRdtsc : 0));
+}
+[[gnu::always_inline]] inline uint8_t insn_kind(const uint8_t* b, uint32_t size) {
+    uint32_t i = 0;
+    while (i < size && is_legacy_prefix(b[i])) ++i;
+    if (i < size && !kInsnLookCloser[b[i]]) [[likely]] return 0;
+    return insn_kind_closer(b, size, i);
+}
+
 inline std::pair<uint8_t, uint8_t> opcode_at(uc_engine* uc, CpuWidth w, uint64_t addr) {
     uint8_t b[16] = {};
     if (!read_linear(uc, w, addr, b, code_bytes_at(addr, sizeof b))) return {0, 0};
@@ -230,6 +259,9 @@ struct EmuVcpu::Impl final : emu::MmioSink {
     // an error at `linear`: a sentence saying so where the tables map it
     // elsewhere, else "".
     std::string identity_note(uint64_t linear) const;
+    // Whether the instruction at `addr` (`size` bytes, `code` where at
+    // hand) is a move to CR0 that sets PG (emu_by_hand.cc).
+    bool turns_paging_on(const uint8_t* code, uint64_t addr, uint32_t size) const;
     // Whether the instruction last completed leaves an interrupt shadow
     // (STI, MOV SS, POP SS).
     bool shadow_after(uint64_t addr, uint32_t size) const;
@@ -337,14 +369,15 @@ struct EmuVcpu::Impl final : emu::MmioSink {
     uint64_t prev_addr = 0;  // the one before it
     uint32_t prev_size = 0;
     bool stopped_by_hook = false;
+    bool code_written = false;  // a store by hook went over translated code: stop at the next boundary
     bool window_stop = false;  // the code hook stopped because the window opened
     // Whether the code hook must look at EFLAGS.IF for an interrupt window
-    // asked for. IF goes from 0 to 1 only in an instruction that ends its
-    // translated block (STI, POPF, IRET, task switches, RSM, SYSRET: QEMU's
-    // translator ends the block after each), so reading EFLAGS, which costs
-    // more than the rest of the hook, is needed only at a block's first
-    // instruction, after an exit's handler ran (it may have asked for the
-    // window), and after an instruction that left an interrupt shadow.
+    // asked for. IF goes from 0 to 1 only in a few instructions (STI, POPF,
+    // IRET, task switches, RSM, SYSRET: emu::kInsnIfMaySet), so reading
+    // EFLAGS, which costs more than the rest of the hook, is needed only
+    // after one of those, after an exit's handler ran or a pause (either
+    // may have asked for the window), at the start of each uc_emu_start,
+    // and after an instruction that left an interrupt shadow.
     bool window_check_due = false;
     // The code hook stopped before a real-mode far return that the worker
     // performs by hand (far_return_by_hand).

@@ -174,6 +174,29 @@ TEST(EmuPc, RealToProtectedModeAndBack) {
     EXPECT_EQ(g.vcpu->regs().rip, 0x6cu);
 }
 
+// Until paging the engine makes the guest's stores to RAM itself (RAM is
+// read-only to Unicorn); Unicorn's page walks then write accessed and
+// dirty bits, which must land.
+TEST(EmuPc, PagingTurnedOnSetsAccessedAndDirtyBitsInRam) {
+    PcGuest g;
+    g.put64(0x20000, 0x83);  // page directory: 0..4 MiB, one 4 MiB page, present and writable
+    // mov eax,cr4; or eax,0x10 (PSE); mov cr4,eax; mov eax,0x20000; mov cr3,eax;
+    // mov eax,cr0; or eax,0x80000000; mov cr0,eax; mov byte [0x3000],1;
+    // mov al,[0x3000]; out 0x80,al; hlt
+    to_protected_mode(g, {0x0f, 0x20, 0xe0, 0x83, 0xc8, 0x10, 0x0f, 0x22, 0xe0, 0xb8, 0x00, 0x00, 0x02, 0x00, 0x0f,
+                          0x22, 0xd8, 0x0f, 0x20, 0xc0, 0x0d, 0x00, 0x00, 0x00, 0x80, 0x0f, 0x22, 0xc0, 0xc6, 0x05,
+                          0x00, 0x30, 0x00, 0x00, 0x01, 0xa0, 0x00, 0x30, 0x00, 0x00, 0xe6, 0x80, 0xf4});
+    ASSERT_EQ(g.next(), ExitKind::Io);
+    EXPECT_EQ(g.io_value(), 1u);
+    EXPECT_NE(g.vcpu->sregs().cr0 & (1ull << 31), 0u);
+    uint64_t pde = 0;
+    std::memcpy(&pde, g.ram.data() + 0x20000, 8);
+    EXPECT_EQ(pde, 0x83u | 0x20 | 0x40);  // accessed, dirty
+    EXPECT_EQ(g.ram.data()[0x3000], 1);
+    g.vcpu->complete_exit();
+    EXPECT_EQ(g.next(), ExitKind::Hlt);
+}
+
 TEST(EmuPc, InjectedInterruptGoesThroughTheIvt) {
     PcGuest g;
     g.ivt(0x20, 0, 0x2000);

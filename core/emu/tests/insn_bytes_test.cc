@@ -57,5 +57,28 @@ TEST(InsnBytes, RepInsAndRdtsc) {
     EXPECT_FALSE(is_rdtsc(lgdt, 3));
 }
 
+// insn_kind is the three looks above in one: the same answers for each.
+TEST(InsnBytes, InsnKindAgreesWithEachLook) {
+    const std::vector<std::vector<uint8_t>> cases = {
+        {0x0f, 0x22, 0xc0}, {0x66, 0xea, 0, 0x10, 0, 0, 0x08, 0}, {0xff, 0x1e, 0x00, 0x20}, {0xff, 0xd0}, {0xcb},
+        {0x66, 0xcb}, {0xcd, 0x10}, {0x8e, 0xc8}, {0x8e, 0xd8}, {0x66}, {0xf3, 0x6c}, {0x66, 0xf3, 0x6d},
+        {0x6c}, {0xf3, 0xaa}, {0x0f, 0x31}, {0x0f, 0x01, 0xf9}, {0x0f, 0x01, 0x10}, {0x66, 0x0f, 0x31},
+        {0x0f, 0x84, 0, 0, 0, 0}, {0x67, 0xc6, 0x02, 0x00}, {0x66, 0x4a}, {0xeb, 0xf3}, {0x90}, {0xf4}};
+    for (const auto& b : cases) {
+        const auto n = static_cast<uint32_t>(b.size());
+        const uint8_t k = insn_kind(b.data(), n);
+        SCOPED_TRACE(::testing::PrintToString(b));
+        EXPECT_EQ((k & kInsnModeChange) != 0, may_change_mode(b.data(), n));
+        EXPECT_EQ((k & kInsnRepIns) != 0, is_rep_ins(b.data(), n));
+        EXPECT_EQ((k & kInsnRdtsc) != 0, is_rdtsc(b.data(), n));
+        EXPECT_EQ((k & kInsnIfMaySet) != 0, may_change_mode(b.data(), n));  // none of these is sti or popf
+    }
+    const uint8_t sti[] = {0xfb}, popf[] = {0x66, 0x9d}, cli[] = {0xfa}, pushf[] = {0x9c};
+    EXPECT_EQ(insn_kind(sti, 1), kInsnIfMaySet);
+    EXPECT_EQ(insn_kind(popf, 2), kInsnIfMaySet);
+    EXPECT_EQ(insn_kind(cli, 1), 0);
+    EXPECT_EQ(insn_kind(pushf, 1), 0);
+}
+
 }  // namespace
 }  // namespace kvmrr::emu

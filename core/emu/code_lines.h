@@ -1,0 +1,94 @@
+// CodeLines: which 64-byte lines of the first 4 GiB of guest-physical
+// memory hold code that Unicorn may have translated (internal to
+// core/emu). The emulator notes every translated block it runs; a store
+// to a line noted is a store that may overwrite translated code, which must
+// then be forgotten (see EmuEngine's stores by hook). Lines, not pages:
+// firmware keeps data next to its code, and a store beside a block, not
+// into it, must stay cheap.
+//
+// Noted lines are only ever dropped all at once (clear(), with a flush of
+// all translations): a line whose blocks were forgotten stays noted, which
+// costs a needless forgetting at the next store there, never a stale block.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+namespace kvmrr::emu {
+
+class CodeLines {
+public:
+    // The range covered; a range reaching past it counts as code.
+    static constexpr uint64_t kLimit = 1ull << 32;
+
+    // Notes [start, end) (end > start). Ranges past kLimit are not kept.
+    void note(uint64_t start, uint64_t end) {
+        if (end > kLimit) end = kLimit;
+        for (uint64_t at = start; at < end;) {
+            const uint64_t page_end = (at | 0xfff) + 1;
+            const uint64_t to = end < page_end ? end : page_end;
+            uint64_t& mask = page_mask(at);
+            mask |= lines(at, to);
+            at = to;
+        }
+    }
+
+    // Whether any line of [start, end) is noted (or it reaches past kLimit).
+    bool any(uint64_t start, uint64_t end) const {
+        if (((start ^ (end - 1)) >> 12) == 0 && end <= kLimit) [[likely]] {  // within one page
+            const uint64_t* chunk = chunks_[start >> kChunkShift].get();
+            if (!chunk) return false;
+            const uint64_t mask = chunk[(start >> 12) & (kPagesPerChunk - 1)];
+            return mask && (mask & lines(start, end));
+        }
+        if (end > kLimit) return true;
+        for (uint64_t at = start; at < end;) {
+            const uint64_t page_end = (at | 0xfff) + 1;
+            const uint64_t to = end < page_end ? end : page_end;
+            const std::unique_ptr<uint64_t[]>& chunk = chunks_[at >> kChunkShift];
+            if (chunk && (chunk[(at >> 12) & (kPagesPerChunk - 1)] & lines(at, to))) return true;
+            at = to;
+        }
+        return false;
+    }
+
+    // note() for a translated block run, which loops run over and over:
+    // the blocks noted last are remembered and not noted again.
+    void note_block(uint64_t start, uint64_t end) {
+        Recent& r = recent_[(start >> 2) & (kRecent - 1)];
+        if (r.start == start && r.end == end) return;
+        r = {start, end};
+        note(start, end);
+    }
+
+    void clear() {
+        for (auto& c : chunks_) c.reset();
+        for (Recent& r : recent_) r = {};
+    }
+
+private:
+    static constexpr unsigned kChunkShift = 22;  // 4 MiB of guest memory per chunk
+    static constexpr uint64_t kPagesPerChunk = 1u << (kChunkShift - 12);
+
+    // The bits of the lines of [from, to), both within one page.
+    static uint64_t lines(uint64_t from, uint64_t to) {
+        const unsigned first = (from & 0xfff) >> 6, last = ((to - 1) & 0xfff) >> 6;
+        const uint64_t upto_last = last == 63 ? ~0ull : (2ull << last) - 1;
+        return upto_last & ~((1ull << first) - 1);
+    }
+    uint64_t& page_mask(uint64_t at) {
+        std::unique_ptr<uint64_t[]>& chunk = chunks_[at >> kChunkShift];
+        if (!chunk) chunk = std::make_unique<uint64_t[]>(kPagesPerChunk);  // zeroed
+        return chunk[(at >> 12) & (kPagesPerChunk - 1)];
+    }
+
+    static constexpr size_t kRecent = 64;
+    struct Recent {
+        uint64_t start = 0, end = 0;  // none: an empty range is never noted
+    };
+    Recent recent_[kRecent];
+    std::vector<std::unique_ptr<uint64_t[]>> chunks_ = std::vector<std::unique_ptr<uint64_t[]>>(kLimit >> kChunkShift);
+};
+
+}  // namespace kvmrr::emu

@@ -1,0 +1,162 @@
+// Guest stores to RAM without paging in a Legacy32 engine, which the
+// engine makes itself from the write-protect hook (emu_engine.h, "Stores
+// to RAM"): code written over runs as written, also within the block that
+// writes it; stores that leave RAM exit for the part outside it; string
+// and locked stores land; and CodeLines, the map of what holds code.
+#include <gtest/gtest.h>
+
+#include <cstring>
+#include <vector>
+
+#include "core/emu/code_lines.h"
+#include "core/emu/emu_vcpu.h"
+#include "core/emu/tests/emu_test_guest.h"
+
+namespace kvmrr {
+namespace {
+
+using testing::EmuGuest;
+using testing::HostPages;
+
+uint32_t out_value(EmuGuest& g) {
+    uint32_t v = 0;
+    std::memcpy(&v, g.io_data(), g.exit.size);
+    return v;
+}
+
+TEST(CodeLines, NotesLinesNotPages) {
+    emu::CodeLines c;
+    EXPECT_FALSE(c.any(0, 1ull << 20));
+    c.note(0x1010, 0x1050);  // lines 0x1000 and 0x1040
+    EXPECT_TRUE(c.any(0x1000, 0x1001));
+    EXPECT_TRUE(c.any(0x107f, 0x1080));
+    EXPECT_FALSE(c.any(0x1080, 0x2000));
+    EXPECT_FALSE(c.any(0xfc0, 0x1000));
+    EXPECT_TRUE(c.any(0xfff, 0x1001));
+    c.note(0x3ffffe, 0x400002);  // across a page and a 4 MiB chunk
+    EXPECT_TRUE(c.any(0x3fffc0, 0x3fffc1));
+    EXPECT_TRUE(c.any(0x400000, 0x400001));
+    EXPECT_FALSE(c.any(0x400040, 0x400080));
+    c.note(0x5000, 0x6000);  // a whole page
+    EXPECT_TRUE(c.any(0x5fc0, 0x5fc1));
+    EXPECT_FALSE(c.any(0x6000, 0x7000));
+    EXPECT_TRUE(c.any(emu::CodeLines::kLimit - 1, emu::CodeLines::kLimit + 1));  // past the map: code
+    c.clear();
+    EXPECT_FALSE(c.any(0, 0x10000));
+}
+
+TEST(EmuStore, StoreOverTheRunningBlockRunsTheNewCode) {
+    EmuGuest g;
+    // mov byte [0x1006],0x42 (the immediate of the next instruction);
+    // mov al,0; out 0x80,al; hlt: one translated block.
+    g.start_real({0xc6, 0x06, 0x06, 0x10, 0x42, 0xb0, 0x00, 0xe6, 0x80, 0xf4});
+    ASSERT_EQ(g.next_exit(), ExitKind::Io);
+    EXPECT_EQ(out_value(g), 0x42u);
+    EXPECT_EQ(g.ram.data()[0x1006], 0x42);
+    EXPECT_EQ(g.next_exit(), ExitKind::Hlt);
+}
+
+TEST(EmuStore, StoreOverABlockThatRanRunsTheNewCodeNextTime) {
+    EmuGuest g;
+    // call 0x1100; mov byte [0x1101],0x77; call 0x1100; hlt
+    // 0x1100: mov al,0x11; out 0x80,al; ret
+    g.put64(0x1100, 0xc380e611b0ull);
+    g.start_real({0xe8, 0xfd, 0x00, 0xc6, 0x06, 0x01, 0x11, 0x77, 0xe8, 0xf5, 0x00, 0xf4});
+    ASSERT_EQ(g.next_exit(), ExitKind::Io);
+    EXPECT_EQ(out_value(g), 0x11u);
+    ASSERT_EQ(g.next_exit(), ExitKind::Io);
+    EXPECT_EQ(out_value(g), 0x77u);
+    EXPECT_EQ(g.next_exit(), ExitKind::Hlt);
+}
+
+TEST(EmuStore, StoreNextToCodeLandsAndTheCodeRunsOn) {
+    EmuGuest g;
+    // A loop that stores into the line after its own code 256 times:
+    // mov cx,256; l: mov [0x1040],cl; loop l; mov al,[0x1040]; out 0x80,al; hlt
+    g.start_real({0xb9, 0x00, 0x01, 0x88, 0x0e, 0x40, 0x10, 0xe2, 0xfa, 0xa0, 0x40, 0x10, 0xe6, 0x80, 0xf4});
+    ASSERT_EQ(g.next_exit(), ExitKind::Io);
+    EXPECT_EQ(out_value(g), 1u);
+    EXPECT_EQ(g.next_exit(), ExitKind::Hlt);
+    EXPECT_EQ(g.vcpu->instructions_retired(), 1u + 2 * 256 + 3);
+}
+
+TEST(EmuStore, StoreAcrossTwoMappingsOfOneSlotLandsWhole) {
+    EmuGuest g;
+    // mov ax,0xf000; mov ds,ax; mov dword [0xfffe],0xaabbccdd (0xffffe:
+    // across the 1 MiB cut of the engine's map); hlt
+    g.start_real({0xb8, 0x00, 0xf0, 0x8e, 0xd8, 0x66, 0xc7, 0x06, 0xfe, 0xff, 0xdd, 0xcc, 0xbb, 0xaa, 0xf4});
+    ASSERT_EQ(g.next_exit(), ExitKind::Hlt);
+    uint32_t v = 0;
+    std::memcpy(&v, g.ram.data() + 0xffffe, 4);
+    EXPECT_EQ(v, 0xaabbccddu);
+}
+
+TEST(EmuStore, StoreFromRamIntoRomOrADeviceWindowExitsForThePartOutside) {
+    EmuVm vm;
+    HostPages low(0x80000), rom(0x1000), high(0x1000);
+    std::memset(rom.data(), 0xee, rom.size());
+    vm.set_user_memory_region({0, 0, 0, low.size(), low.addr()});
+    vm.set_user_memory_region({1, kMemReadonly, 0x80000, rom.size(), rom.addr()});
+    vm.set_user_memory_region({2, 0, 0x90000, high.size(), high.addr()});  // a device window from 0x91000
+    EmuVcpu vcpu(vm, 0);
+    // mov ax,0x7f00; mov ds,ax; mov dword [0xffe],0x11223344 (RAM, then ROM);
+    // mov ax,0x9000; mov ds,ax; mov dword [0xffe],0x55667788 (RAM, then the window); hlt
+    const uint8_t code[] = {0xb8, 0x00, 0x7f, 0x8e, 0xd8, 0x66, 0xc7, 0x06, 0xfe, 0x0f, 0x44, 0x33, 0x22, 0x11, 0xb8,
+                            0x00, 0x90, 0x8e, 0xd8, 0x66, 0xc7, 0x06, 0xfe, 0x0f, 0x88, 0x77, 0x66, 0x55, 0xf4};
+    std::memcpy(low.data() + 0x1000, code, sizeof code);
+    kvm_sregs s = vcpu.sregs();
+    for (kvm_segment* seg : {&s.cs, &s.ds, &s.es, &s.fs, &s.gs, &s.ss}) seg->base = seg->selector = 0;
+    vcpu.set_sregs(s);
+    kvm_regs r{};
+    r.rip = 0x1000;
+    r.rsp = 0x7000;
+    r.rflags = 2;
+    vcpu.set_regs(r);
+    auto next = [&] {
+        for (;;)
+            if (std::optional<VcpuExit> e = vcpu.run()) return *e;
+    };
+    auto expect_write = [&](const VcpuExit& e, uint64_t addr, uint16_t value) {
+        ASSERT_EQ(e.kind, ExitKind::Mmio);
+        EXPECT_TRUE(e.is_write);
+        EXPECT_EQ(e.addr, addr);
+        EXPECT_EQ(e.size, 2u);
+        uint16_t v = 0;
+        std::memcpy(&v, e.data.data(), 2);
+        EXPECT_EQ(v, value);
+    };
+    expect_write(next(), 0x80000, 0x1122);
+    vcpu.complete_exit();
+    expect_write(next(), 0x91000, 0x5566);
+    vcpu.complete_exit();
+    EXPECT_EQ(next().kind, ExitKind::Hlt);
+    uint16_t v = 0;
+    std::memcpy(&v, low.data() + 0x7fffe, 2);
+    EXPECT_EQ(v, 0x3344u);
+    std::memcpy(&v, high.data() + 0xffe, 2);
+    EXPECT_EQ(v, 0x7788u);
+    EXPECT_EQ(rom.data()[0], 0xee);  // the ROM kept its bytes
+}
+
+TEST(EmuStore, StringAndLockedStoresLand) {
+    EmuGuest g;
+    // mov ax,0x0102; xchg [0x2000],al (locked by itself); lock inc byte [0x2001];
+    // mov di,0x3000; mov cx,300; mov al,0x5a; cld; rep stosb;
+    // mov si,0x3000; mov di,0x3200; mov cx,300; rep movsb; hlt
+    g.start_real({0xb8, 0x02, 0x01, 0x86, 0x06, 0x00, 0x20, 0xf0, 0xfe, 0x06, 0x01, 0x20, 0xbf, 0x00, 0x30, 0xb9,
+                  0x2c, 0x01, 0xb0, 0x5a, 0xfc, 0xf3, 0xaa, 0xbe, 0x00, 0x30, 0xbf, 0x00, 0x32, 0xb9, 0x2c, 0x01,
+                  0xf3, 0xa4, 0xf4});
+    g.ram.data()[0x2000] = 0x33;
+    g.ram.data()[0x2001] = 0x40;
+    ASSERT_EQ(g.next_exit(), ExitKind::Hlt);
+    EXPECT_EQ(g.ram.data()[0x2000], 0x02);
+    EXPECT_EQ(g.ram.data()[0x2001], 0x41);
+    for (int i = 0; i < 300; ++i) {
+        ASSERT_EQ(g.ram.data()[0x3000 + i], 0x5a) << i;
+        ASSERT_EQ(g.ram.data()[0x3200 + i], 0x5a) << i;
+    }
+    EXPECT_EQ(g.ram.data()[0x3000 + 300], 0);
+}
+
+}  // namespace
+}  // namespace kvmrr
