@@ -13,6 +13,7 @@ else
     capnproto libcapnp-dev liblz4-dev libxxhash-dev
     libgtest-dev libbenchmark-dev libcli11-dev
     libunicorn-dev  # the emulated accelerator (core/emu/), used where /dev/kvm is missing
+    libboost-context-dev  # its vCPU's fiber: stack switches without a system call
     libzstd-dev  # bench/ only: zstd next to LZ4 on the same traces
     libcairo2-dev fonts-dejavu-core  # kvmrr dirty: its pictures (PNG and SVG) and their font
     seabios  # the pc board's firmware (/usr/share/seabios/bios.bin), booted by its tests

@@ -269,7 +269,8 @@ void EmuEngine::sync_locked() {
     auto add = [&](uint64_t start, uint64_t end, Kind kind, uint64_t host) {
         for (uint64_t at = start; at < end;) {
             const bool gap = kind == Kind::Gap;
-            const uint64_t cell = at < kMapCellLow     ? kMapCellLowest
+            const uint64_t cell = at < kMapCellLowest  ? kMapCellLowest
+                                  : at < kMapCellLow  ? kMapCellLow
                                   : at < (4ull << 30) ? (gap ? kGapCellLow : kMapCellLow)
                                                       : (gap ? kGapCellHigh : kMapCellHigh);
             const uint64_t piece_end = std::min(end, (at / cell + 1) * cell);

@@ -57,9 +57,9 @@ namespace kvmrr::emu {
 // 64 GiB is far above any kvmrr layout (RAM continues at 4 GiB) and keeps
 // the map small.
 constexpr uint64_t kEmuPhysLimit = 64ull << 30;
-// Unicorn's map is cut at these boundaries (finest in the first 16 MiB,
-// where PAM and the legacy windows switch, finer below 4 GiB, where the
-// device windows and bank switching live): unmapping costs Unicorn a TLB
+// Unicorn's map is cut at these boundaries (the first MiB, where PAM and
+// the legacy windows switch, a cell of its own; finer below 4 GiB, where
+// the device windows and bank switching live): unmapping costs Unicorn a TLB
 // flush per page and its translations of the range, so a change of the map
 // must only ever replace bounded pieces of it, never a whole RAM slot or
 // one huge gap. But every piece costs too: each map and unmap re-renders
@@ -68,7 +68,7 @@ constexpr uint64_t kEmuPhysLimit = 64ull << 30;
 // SeaBIOS boot's work). MMIO gaps above 16 MiB, which the guest's work
 // rarely changes, are cut coarser than RAM: a change there replaces at
 // most 256 MiB of gap below 4 GiB.
-constexpr uint64_t kMapCellLowest = 1ull << 20;  // below 16 MiB
+constexpr uint64_t kMapCellLowest = 1ull << 20;  // the first MiB; then one cell to 16 MiB
 constexpr uint64_t kMapCellLow = 16ull << 20;    // below 4 GiB
 constexpr uint64_t kMapCellHigh = 1ull << 30;
 constexpr uint64_t kGapCellLow = 256ull << 20;   // gaps, 16 MiB to 4 GiB

@@ -17,9 +17,19 @@ namespace {
 
 using Impl = EmuVcpu::Impl;
 
-// Everything the code hook looks at but the common case (below).
-[[gnu::noinline]] void look_closer(uc_engine* uc, Impl* v, uint64_t address, uint32_t size, const uint8_t* code,
-                                   uint8_t kind) {
+// Everything the code hook looks at but the common case (on_code).
+[[gnu::noinline]] void look_closer(uc_engine* uc, uint64_t address, uint32_t size, void* user) {
+    auto* v = static_cast<Impl*>(user);
+    v->access.valid = false;
+    v->prev_addr = v->insn_addr;
+    v->prev_size = v->insn_size;
+    v->insn_addr = address;
+    v->insn_size = size;
+    // The instruction's bytes, where the block's are at hand (no paging).
+    const uint8_t* code = v->block_host && address >= v->block_start && address + size <= v->block_end
+                                  ? v->block_host + (address - v->block_start)
+                                  : nullptr;
+    const uint8_t kind = code ? emu::insn_kind(code, size) : emu::kInsnUnknown;
     if (v->tsc_pending) v->replace_tsc();  // the RDTSC before this instruction ran
     if (v->cpuid_fix_leaf) v->fix_cpuid();  // the CPUID before it ran
     // An instruction that may change the mode (or cannot be looked at) has
@@ -92,25 +102,26 @@ using Impl = EmuVcpu::Impl;
 
 // Runs before every instruction, so its common case (an instruction that
 // nothing waits for, whose bytes say it changes nothing the emulator
-// follows) is kept to a few loads and no call.
+// follows) is a few loads and no call: everything else is look_closer's.
 void on_code(uc_engine* uc, uint64_t address, uint32_t size, void* user) {
     auto* v = static_cast<Impl*>(user);
-    v->access.valid = false;
-    v->prev_addr = v->insn_addr;
-    v->prev_size = v->insn_size;
-    v->insn_addr = address;
-    v->insn_size = size;
-    // The instruction's bytes, where the block's are at hand (no paging).
-    const uint8_t* code = v->block_host && address >= v->block_start && address + size <= v->block_end
-                                  ? v->block_host + (address - v->block_start)
-                                  : nullptr;
-    const uint8_t kind = code ? emu::insn_kind(code, size) : emu::kInsnUnknown;
-    if (kind == 0 && !(v->tsc_pending | v->code_written | v->debug_on | v->window_check_due) && !v->cpuid_fix_leaf &&
+    if (v->block_host && address >= v->block_start && address + size <= v->block_end &&
+        !(v->tsc_pending | v->code_written | v->debug_on | v->window_check_due) && !v->cpuid_fix_leaf &&
         !v->block_real_cs && v->rep_ins_skip == ~0ull && !v->hs.stop_requested() && !v->eng.pending_sync()) [[likely]] {
-        ++v->retired;
-        return;
+        const uint8_t* code = v->block_host + (address - v->block_start);
+        uint32_t i = 0;
+        while (i < size && emu::is_legacy_prefix(code[i])) ++i;
+        if (i < size && !emu::kInsnLookCloser[code[i]]) [[likely]] {
+            v->access.valid = false;
+            v->prev_addr = v->insn_addr;
+            v->prev_size = v->insn_size;
+            v->insn_addr = address;
+            v->insn_size = size;
+            ++v->retired;
+            return;
+        }
     }
-    look_closer(uc, v, address, size, code, kind);
+    look_closer(uc, address, size, user);
 }
 
 void on_mem(uc_engine*, uc_mem_type type, uint64_t address, int size, int64_t value, void* user) {

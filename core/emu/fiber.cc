@@ -52,22 +52,20 @@ Fiber::Fiber(std::function<void()> body, size_t stack_bytes) : body_(std::move(b
     if (m == MAP_FAILED) throw Error("emulator: cannot map a stack of " + std::to_string(stack_bytes_) + " bytes");
     stack_ = m;
     mprotect(stack_, kGuard, PROT_NONE);
-    if (getcontext(&own_) != 0) throw Error("emulator: getcontext failed");
-    own_.uc_stack.ss_sp = static_cast<char*>(stack_) + kGuard;
-    own_.uc_stack.ss_size = stack_bytes_ - kGuard;
-    own_.uc_link = nullptr;
-    const auto self = reinterpret_cast<uintptr_t>(this);
-    // makecontext passes int-sized arguments: the pointer in two halves.
-    makecontext(&own_, reinterpret_cast<void (*)()>(&Fiber::entry), 2, static_cast<unsigned>(self >> 32),
-                static_cast<unsigned>(self & 0xffffffffu));
+    // The stack grows down from its top.
+    own_ = boost::context::detail::make_fcontext(static_cast<char*>(stack_) + stack_bytes_, stack_bytes_ - kGuard,
+                                                 &Fiber::entry);
 }
 
 // A body still suspended is abandoned with its frames (its owner makes it
 // return first: ExitHandshake::shut_down).
 Fiber::~Fiber() { munmap(stack_, stack_bytes_); }
 
-void Fiber::entry(unsigned hi, unsigned lo) {
-    auto* f = reinterpret_cast<Fiber*>((uintptr_t{hi} << 32) | lo);
+// The body's first frame; it never returns (fcontext ends the process
+// when this function returns): the last switch out leaves it for good.
+void Fiber::entry(boost::context::detail::transfer_t from) {
+    auto* f = static_cast<Fiber*>(from.data);
+    f->caller_ = from.fctx;
     finish_switch(nullptr, &f->caller_bottom_, &f->caller_size_);
     try {
         f->body_();
@@ -87,7 +85,7 @@ void Fiber::resume() {
     inside_ = true;
     void* fake = nullptr;
     start_switch(&fake, static_cast<char*>(stack_) + kGuard, stack_bytes_ - kGuard);
-    swapcontext(&caller_, &own_);
+    own_ = boost::context::detail::jump_fcontext(own_, this).fctx;
     finish_switch(fake, nullptr, nullptr);
     inside_ = false;
 }
@@ -97,11 +95,8 @@ void Fiber::yield() { switch_out(false); }
 void Fiber::switch_out(bool dying) {
     // A dying fiber's fake stack is released (null save slot).
     start_switch(dying ? nullptr : &fake_stack_, caller_bottom_, caller_size_);
-    if (dying) {
-        setcontext(&caller_);
-        std::terminate();  // setcontext does not return
-    }
-    swapcontext(&own_, &caller_);
+    caller_ = boost::context::detail::jump_fcontext(caller_, nullptr).fctx;
+    if (dying) std::terminate();  // a finished body is never resumed
     finish_switch(fake_stack_, &caller_bottom_, &caller_size_);
 }
 
