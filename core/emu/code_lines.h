@@ -6,9 +6,8 @@
 // firmware keeps data next to its code, and a store beside a block, not
 // into it, must stay cheap.
 //
-// Noted lines are only ever dropped all at once (clear(), with a flush of
-// all translations): a line whose blocks were forgotten stays noted, which
-// costs a needless forgetting at the next store there, never a stale block.
+// A line is dropped when every block on it is forgotten: by a store there
+// (forget(): the store's lines' blocks all go) or by a flush (clear()).
 #pragma once
 
 #include <cstdint>
@@ -60,6 +59,20 @@ public:
         if (r.start == start && r.end == end) return;
         r = {start, end};
         note(start, end);
+    }
+
+    // Drops the lines of [start, end) (64-byte aligned), whose blocks were
+    // all just forgotten; the blocks remembered go too, so that a block
+    // translated there again is noted again.
+    void forget(uint64_t start, uint64_t end) {
+        if (end > kLimit) end = kLimit;
+        for (uint64_t at = start; at < end;) {
+            const uint64_t page_end = (at | 0xfff) + 1;
+            const uint64_t to = end < page_end ? end : page_end;
+            if (uint64_t* chunk = chunks_[at >> kChunkShift].get()) chunk[(at >> 12) & (kPagesPerChunk - 1)] &= ~lines(at, to);
+            at = to;
+        }
+        for (Recent& r : recent_) r = {};
     }
 
     void clear() {

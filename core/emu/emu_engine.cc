@@ -203,7 +203,12 @@ EmuEngine::Store EmuEngine::store_ram_elsewhere(uint64_t gpa, unsigned size, uin
 }
 
 EmuEngine::Store EmuEngine::forget_stored_over(uint64_t gpa, unsigned size) {
-    uc_ctl_remove_cache(uc_, gpa, gpa + size);
+    // Every block on the store's lines, not only on its bytes: the lines are
+    // then free of code, and the stores after this one there (a copy or a
+    // fill goes on over the line) cost nothing more.
+    const uint64_t start = stored_lines_start(gpa), end = stored_lines_end(gpa, size);
+    uc_ctl_remove_cache(uc_, start, end);
+    code_.forget(start, end);
     return Store::Code;
 }
 
@@ -225,7 +230,7 @@ void EmuEngine::end_emulation() {
     emulating_ = false;
 }
 
-void EmuEngine::mark_written(uint64_t gpa, unsigned size) const {
+void EmuEngine::mark_written_elsewhere(uint64_t gpa, unsigned size) const {
     auto mark = [&](const DirtyBits& d) {
         const uint64_t end = d.gpa + d.pages * 4096;
         const uint64_t first = (std::max(gpa, d.gpa) - d.gpa) / 4096;
@@ -233,13 +238,10 @@ void EmuEngine::mark_written(uint64_t gpa, unsigned size) const {
         for (uint64_t p = first; p <= last; ++p) {
             std::atomic<uint64_t>& w = d.words[p / 64];
             const uint64_t bit = 1ull << (p % 64);
-            // Most stores are to a page already dirty: a load, not a locked or.
             if (!(w.load(std::memory_order_relaxed) & bit)) w.fetch_or(bit, std::memory_order_relaxed);
         }
     };
     // Slots never overlap: one that holds the whole access is the only one.
-    const DirtyBits* d = last_dirty_;
-    if (d && gpa >= d->gpa && gpa + size <= d->gpa + d->pages * 4096) return mark(*d);
     for (const auto& s : applied_dirty_) {
         const uint64_t end = s->gpa + s->pages * 4096;
         if (gpa + size <= s->gpa || gpa >= end) continue;

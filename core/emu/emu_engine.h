@@ -144,7 +144,21 @@ public:
     void begin_emulation();
     void end_emulation();
     // Called by the vCPU's write hook for every guest write.
-    void mark_written(uint64_t gpa, unsigned size) const;
+    // Inline for the common case: within one page of the slot of the write
+    // before.
+    void mark_written(uint64_t gpa, unsigned size) const {
+        const DirtyBits* d = last_dirty_;
+        if (d && gpa >= d->gpa && gpa + size <= d->gpa + d->pages * 4096 && ((gpa ^ (gpa + size - 1)) >> 12) == 0)
+            [[likely]] {
+            const uint64_t p = (gpa - d->gpa) >> 12;
+            std::atomic<uint64_t>& w = d->words[p / 64];
+            const uint64_t bit = 1ull << (p % 64);
+            // Most writes are to a page already dirty: a load, not a locked or.
+            if (!(w.load(std::memory_order_relaxed) & bit)) w.fetch_or(bit, std::memory_order_relaxed);
+            return;
+        }
+        mark_written_elsewhere(gpa, size);
+    }
     // Called by the vCPU's block hook for every translated block run in a
     // Legacy32 engine (where linear addresses are physical ones): its
     // bytes, [linear, linear + size), or with size 0 (not known) its page
@@ -165,11 +179,14 @@ public:
     void end_stores_by_hook() { hook_allowed_ = false; }
     enum class Store : uint8_t {
         Done,     // stored in RAM
-        Code,     // stored, over translated code, now forgotten
+        Code,     // stored over translated code: the blocks on the store's
+                  // lines (stored_lines_start/end) are forgotten
         Partial,  // starts in RAM but does not end in the same mapping:
                   // Unicorn goes on a byte at a time, each byte a store
         NotRam,   // not RAM (a read-only slot): the caller's to handle
     };
+    static uint64_t stored_lines_start(uint64_t gpa) { return gpa & ~uint64_t{63}; }
+    static uint64_t stored_lines_end(uint64_t gpa, unsigned size) { return (gpa + size + 63) & ~uint64_t{63}; }
     // The guest's store of `size` bytes of `value` at `gpa`, from the
     // vCPU's write-protect hook. Inline for the common case: a store to
     // the RAM mapping of the store before, away from code.
@@ -217,6 +234,7 @@ private:
     // The RAM or ROM mapping that holds all of [gpa, gpa + n), or null;
     // `cache` is the caller's last find.
     const Mapping* hosted(uint64_t gpa, size_t n) const;
+    void mark_written_elsewhere(uint64_t gpa, unsigned size) const;
     const uint8_t* host_bytes_elsewhere(uint64_t gpa, size_t n, bool ram_only) const;
     Store store_ram_elsewhere(uint64_t gpa, unsigned size, uint64_t value);
     Store forget_stored_over(uint64_t gpa, unsigned size);

@@ -157,7 +157,11 @@ bool on_write_prot(uc_engine*, uc_mem_type, uint64_t address, int size, int64_t 
         case emu::EmuEngine::Store::Partial:
             break;
         case emu::EmuEngine::Store::Code:
-            v->code_written = true;
+            // The block running now, if it was forgotten, may run on with
+            // what was there before: it stops at the next boundary.
+            if (v->block_end == 0 || (emu::EmuEngine::stored_lines_start(address) < v->block_end &&
+                                      v->block_start < emu::EmuEngine::stored_lines_end(address, s)))
+                v->code_written = true;
             break;
         case emu::EmuEngine::Store::NotRam:
             v->mmio_write(address, s, static_cast<uint64_t>(value));

@@ -38,23 +38,38 @@ std::vector<uint8_t> saved(uc_engine* uc) {
     return out;
 }
 
-// The CPU state of a 64-bit engine whose GDT holds only the null
-// descriptor, fresh or after `mov ax, selector; mov fs, ax`: #GP(selector
-// without its RPL).
-std::vector<uint8_t> state_of_scratch_engine(std::optional<uint16_t> gp_selector) {
+// The CPU states of one 64-bit engine whose GDT holds only the null
+// descriptor: before it runs, then after `mov ax, selector; mov fs, ax`
+// (#GP(selector without its RPL)) for each selector, the state before
+// running put back in between (so that the second #GP is not a #DF). One
+// engine, not one per state: each costs Unicorn's initialisation, a
+// tenth of a millisecond and more, at every start of the emulator.
+struct ScratchStates {
+    std::vector<uint8_t> fresh, a, b;
+};
+std::optional<ScratchStates> states_of_scratch_engine(uint16_t selector_a, uint16_t selector_b) {
     Engine e;
-    if (uc_open(UC_ARCH_X86, UC_MODE_64, &e.uc) != UC_ERR_OK) return {};
-    if (!gp_selector) return saved(e.uc);
-    const uint16_t s = *gp_selector;
-    const uint8_t stub[] = {0x66, 0xb8, static_cast<uint8_t>(s), static_cast<uint8_t>(s >> 8), 0x8e, 0xe0, 0xf4};
+    Context before;
     uc_hook h{};
     const uc_x86_mmr gdt{0, 0x800, 7, 0};
-    if (uc_mem_map(e.uc, 0, 0x1000, UC_PROT_ALL) != UC_ERR_OK || uc_mem_write(e.uc, 0, stub, sizeof stub) != UC_ERR_OK ||
+    if (uc_open(UC_ARCH_X86, UC_MODE_64, &e.uc) != UC_ERR_OK || uc_mem_map(e.uc, 0, 0x1000, UC_PROT_ALL) != UC_ERR_OK ||
         uc_reg_write(e.uc, UC_X86_REG_GDTR, &gdt) != UC_ERR_OK ||
-        uc_hook_add(e.uc, &h, UC_HOOK_INTR, reinterpret_cast<void*>(stop_on_interrupt), nullptr, 1, 0) != UC_ERR_OK)
-        return {};
-    uc_emu_start(e.uc, 0, sizeof stub, 0, 0);
-    return saved(e.uc);
+        uc_hook_add(e.uc, &h, UC_HOOK_INTR, reinterpret_cast<void*>(stop_on_interrupt), nullptr, 1, 0) != UC_ERR_OK ||
+        uc_context_alloc(e.uc, &before.ctx) != UC_ERR_OK || uc_context_save(e.uc, before.ctx) != UC_ERR_OK)
+        return std::nullopt;
+    auto gp_state = [&](uint16_t s) {
+        const uint8_t stub[] = {0x66, 0xb8, static_cast<uint8_t>(s), static_cast<uint8_t>(s >> 8), 0x8e, 0xe0, 0xf4};
+        if (uc_context_restore(e.uc, before.ctx) != UC_ERR_OK || uc_mem_write(e.uc, 0, stub, sizeof stub) != UC_ERR_OK ||
+            uc_ctl_remove_cache(e.uc, 0, 0x1000) != UC_ERR_OK)
+            return std::vector<uint8_t>{};
+        uc_emu_start(e.uc, 0, sizeof stub, 0, 0);
+        return saved(e.uc);
+    };
+    ScratchStates out;
+    out.fresh = saved(e.uc);
+    out.a = gp_state(selector_a);
+    out.b = gp_state(selector_b);
+    return out;
 }
 
 int32_t int_at(const std::vector<uint8_t>& state, size_t at) {
@@ -67,8 +82,11 @@ std::optional<Layout> find_layout() {
     // RPL 3, which the error code leaves out: AX, which holds the
     // selector, then does not hold the code too.
     constexpr uint16_t kA = 0x1238, kB = 0x2460;
-    const std::vector<uint8_t> a = state_of_scratch_engine(kA | 3), b = state_of_scratch_engine(kB | 3),
-                               fresh = state_of_scratch_engine(std::nullopt);
+    const std::optional<ScratchStates> states = states_of_scratch_engine(kA | 3, kB | 3);
+    if (!states) return std::nullopt;
+    const std::vector<uint8_t>& a = states->a;
+    const std::vector<uint8_t>& b = states->b;
+    const std::vector<uint8_t>& fresh = states->fresh;
     if (a.empty() || a.size() != b.size() || a.size() != fresh.size()) return std::nullopt;
     std::optional<size_t> code;
     for (size_t at = 0; at + 4 <= a.size(); at += 4) {

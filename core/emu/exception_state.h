@@ -17,9 +17,10 @@
 // of two known codes after a #GP raised in a scratch engine, the
 // exception in flight 112 bytes past it (QEMU 5's CPUX86State: the
 // error code, exception_is_int, exception_next_eip, dr[8], four
-// breakpoint pointers), checked to read -1 in a fresh engine and 13 after
-// the #GPs. Where they are not found, exceptions that push an error code
-// are not delivered, and the others are, as far as Unicorn lets them.
+// breakpoint pointers), checked to read -1 before the scratch engine runs
+// and 13 after each #GP. Where they are not found, exceptions that push an
+// error code are not delivered, and the others are, as far as Unicorn lets
+// them.
 #pragma once
 
 #include <unicorn/unicorn.h>

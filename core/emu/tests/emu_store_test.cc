@@ -27,7 +27,7 @@ uint32_t out_value(EmuGuest& g) {
 TEST(CodeLines, NotesLinesNotPages) {
     emu::CodeLines c;
     EXPECT_FALSE(c.any(0, 1ull << 20));
-    c.note(0x1010, 0x1050);  // lines 0x1000 and 0x1040
+    c.note_block(0x1010, 0x1050);  // lines 0x1000 and 0x1040
     EXPECT_TRUE(c.any(0x1000, 0x1001));
     EXPECT_TRUE(c.any(0x107f, 0x1080));
     EXPECT_FALSE(c.any(0x1080, 0x2000));
@@ -41,6 +41,14 @@ TEST(CodeLines, NotesLinesNotPages) {
     EXPECT_TRUE(c.any(0x5fc0, 0x5fc1));
     EXPECT_FALSE(c.any(0x6000, 0x7000));
     EXPECT_TRUE(c.any(emu::CodeLines::kLimit - 1, emu::CodeLines::kLimit + 1));  // past the map: code
+    c.forget(0x1000, 0x1040);  // the first line only
+    EXPECT_FALSE(c.any(0x1000, 0x1040));
+    EXPECT_TRUE(c.any(0x1040, 0x1080));
+    c.note_block(0x1010, 0x1050);  // noted again: forget() dropped the blocks remembered
+    EXPECT_TRUE(c.any(0x1000, 0x1001));
+    c.forget(0x1000, 0x1080);
+    c.note_block(0x1010, 0x1050);
+    EXPECT_TRUE(c.any(0x1000, 0x1001));
     c.clear();
     EXPECT_FALSE(c.any(0, 0x10000));
 }
@@ -56,16 +64,19 @@ TEST(EmuStore, StoreOverTheRunningBlockRunsTheNewCode) {
     EXPECT_EQ(g.next_exit(), ExitKind::Hlt);
 }
 
+// Twice: the block translated again after the first store is noted again.
 TEST(EmuStore, StoreOverABlockThatRanRunsTheNewCodeNextTime) {
     EmuGuest g;
-    // call 0x1100; mov byte [0x1101],0x77; call 0x1100; hlt
+    // call 0x1100; mov byte [0x1101],0x77; call 0x1100; mov byte [0x1101],0x99;
+    // call 0x1100; hlt
     // 0x1100: mov al,0x11; out 0x80,al; ret
     g.put64(0x1100, 0xc380e611b0ull);
-    g.start_real({0xe8, 0xfd, 0x00, 0xc6, 0x06, 0x01, 0x11, 0x77, 0xe8, 0xf5, 0x00, 0xf4});
-    ASSERT_EQ(g.next_exit(), ExitKind::Io);
-    EXPECT_EQ(out_value(g), 0x11u);
-    ASSERT_EQ(g.next_exit(), ExitKind::Io);
-    EXPECT_EQ(out_value(g), 0x77u);
+    g.start_real({0xe8, 0xfd, 0x00, 0xc6, 0x06, 0x01, 0x11, 0x77, 0xe8, 0xf5, 0x00, 0xc6, 0x06, 0x01, 0x11, 0x99, 0xe8,
+                  0xed, 0x00, 0xf4});
+    for (const uint32_t expected : {0x11u, 0x77u, 0x99u}) {
+        ASSERT_EQ(g.next_exit(), ExitKind::Io);
+        EXPECT_EQ(out_value(g), expected);
+    }
     EXPECT_EQ(g.next_exit(), ExitKind::Hlt);
 }
 
