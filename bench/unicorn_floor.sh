@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # SeaBIOS's memset loop (a byte store in five instructions) run by bare
 # Unicorn 2.0.1 and by QEMU's TCG, side by side: how much of the emulator's
-# SeaBIOS boot is Unicorn's own floor, whatever kvmrr's hooks do.
+# SeaBIOS boot is Unicorn's own floor, with Unicorn's own stores to RAM and
+# with the stores made by a write-protect hook (as kvmrr's emulator makes
+# them without paging).
 #
 #   bench/unicorn_floor.sh BUILD_DIR [ROUNDS_OF_65536] [REPEATS]   e.g. bench/unicorn_floor.sh build 150 5
 #
@@ -43,8 +45,9 @@ for _ in $(seq "$repeats"); do
 done
 stores=$(( rounds * 65536 ))
 qm=$(echo "$q" | median)
-printf '%-28s %.3f s  %5.1f ns a store\n' "qemu-system-x86_64 -accel tcg" "$qm" "$(echo "$qm * 1000000000 / $stores" | bc -l)"
-for name in "unicorn, no hooks" "unicorn, instruction hook" "unicorn, code+block+memory"; do
+printf '%-33s %.3f s  %5.1f ns a store\n' "qemu-system-x86_64 -accel tcg" "$qm" "$(echo "$qm * 1000000000 / $stores" | bc -l)"
+for name in "unicorn, no hooks" "unicorn, instruction hook" "unicorn, code+block+memory" "stores by hook" \
+    "stores by hook+code+block+memory"; do
     m=$(echo "${u[$name]}" | median)
-    printf '%-28s %.3f s  %5.1f ns a store  ratio to QEMU %.1f\n' "$name" "$m" "$(echo "$m * 1000000000 / $stores" | bc -l)" "$(echo "$m / $qm" | bc -l)"
+    printf '%-33s %.3f s  %5.1f ns a store  ratio to QEMU %.1f\n' "$name" "$m" "$(echo "$m * 1000000000 / $stores" | bc -l)" "$(echo "$m / $qm" | bc -l)"
 done

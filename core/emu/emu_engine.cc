@@ -217,7 +217,11 @@ bool EmuEngine::write_physical(uint64_t gpa, const void* data, size_t n) {
         const Mapping* m = hosted(gpa, n);
         if (m && m->kind == Kind::Ram) {
             std::memcpy(reinterpret_cast<void*>(m->host + (gpa - m->start)), data, n);
-            if (code_.any(gpa, gpa + n)) uc_ctl_remove_cache(uc_, gpa, gpa + n);
+            const uint64_t start = stored_lines_start(gpa), end = stored_lines_end(gpa, static_cast<unsigned>(n));
+            if (code_.any(start, end)) {
+                uc_ctl_remove_cache(uc_, start, end);
+                code_.forget(start, end);
+            }
             return true;
         }
     }

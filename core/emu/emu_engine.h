@@ -231,8 +231,7 @@ private:
     bool want_stores_by_hook();
     // Maps every RAM mapping read-only (by_hook) or writable.
     void protect_ram(bool by_hook);
-    // The RAM or ROM mapping that holds all of [gpa, gpa + n), or null;
-    // `cache` is the caller's last find.
+    // The RAM or ROM mapping that holds all of [gpa, gpa + n), or null.
     const Mapping* hosted(uint64_t gpa, size_t n) const;
     void mark_written_elsewhere(uint64_t gpa, unsigned size) const;
     const uint8_t* host_bytes_elsewhere(uint64_t gpa, size_t n, bool ram_only) const;
