@@ -23,14 +23,10 @@ public:
 
     // Notes [start, end) (end > start). Ranges past kLimit are not kept.
     void note(uint64_t start, uint64_t end) {
-        if (end > kLimit) end = kLimit;
-        for (uint64_t at = start; at < end;) {
-            const uint64_t page_end = (at | 0xfff) + 1;
-            const uint64_t to = end < page_end ? end : page_end;
-            uint64_t& mask = page_mask(at);
-            mask |= lines(at, to);
-            at = to;
-        }
+        each_page(start, end < kLimit ? end : kLimit, [&](uint64_t at, uint64_t to) {
+            page_mask(at) |= lines(at, to);
+            return false;
+        });
     }
 
     // Whether any line of [start, end) is noted (or it reaches past kLimit).
@@ -42,14 +38,10 @@ public:
             return mask && (mask & lines(start, end));
         }
         if (end > kLimit) return true;
-        for (uint64_t at = start; at < end;) {
-            const uint64_t page_end = (at | 0xfff) + 1;
-            const uint64_t to = end < page_end ? end : page_end;
-            const std::unique_ptr<uint64_t[]>& chunk = chunks_[at >> kChunkShift];
-            if (chunk && (chunk[(at >> 12) & (kPagesPerChunk - 1)] & lines(at, to))) return true;
-            at = to;
-        }
-        return false;
+        return each_page(start, end, [&](uint64_t at, uint64_t to) {
+            const uint64_t* chunk = chunks_[at >> kChunkShift].get();
+            return chunk && (chunk[(at >> 12) & (kPagesPerChunk - 1)] & lines(at, to));
+        });
     }
 
     // note() for a translated block run, which loops run over and over:
@@ -65,13 +57,10 @@ public:
     // all just forgotten; the blocks remembered go too, so that a block
     // translated there again is noted again.
     void forget(uint64_t start, uint64_t end) {
-        if (end > kLimit) end = kLimit;
-        for (uint64_t at = start; at < end;) {
-            const uint64_t page_end = (at | 0xfff) + 1;
-            const uint64_t to = end < page_end ? end : page_end;
+        each_page(start, end < kLimit ? end : kLimit, [&](uint64_t at, uint64_t to) {
             if (uint64_t* chunk = chunks_[at >> kChunkShift].get()) chunk[(at >> 12) & (kPagesPerChunk - 1)] &= ~lines(at, to);
-            at = to;
-        }
+            return false;
+        });
         for (Recent& r : recent_) r = {};
     }
 
@@ -84,6 +73,18 @@ private:
     static constexpr unsigned kChunkShift = 22;  // 4 MiB of guest memory per chunk
     static constexpr uint64_t kPagesPerChunk = 1u << (kChunkShift - 12);
 
+    // f(at, to) for each page's part [at, to) of [start, end), until f
+    // returns true; whether it did.
+    template <class F>
+    static bool each_page(uint64_t start, uint64_t end, F f) {
+        for (uint64_t at = start; at < end;) {
+            const uint64_t page_end = (at | 0xfff) + 1;
+            const uint64_t to = end < page_end ? end : page_end;
+            if (f(at, to)) return true;
+            at = to;
+        }
+        return false;
+    }
     // The bits of the lines of [from, to), both within one page.
     static uint64_t lines(uint64_t from, uint64_t to) {
         const unsigned first = (from & 0xfff) >> 6, last = ((to - 1) & 0xfff) >> 6;

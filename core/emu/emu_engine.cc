@@ -217,11 +217,7 @@ bool EmuEngine::write_physical(uint64_t gpa, const void* data, size_t n) {
         const Mapping* m = hosted(gpa, n);
         if (m && m->kind == Kind::Ram) {
             std::memcpy(reinterpret_cast<void*>(m->host + (gpa - m->start)), data, n);
-            const uint64_t start = stored_lines_start(gpa), end = stored_lines_end(gpa, static_cast<unsigned>(n));
-            if (code_.any(start, end)) {
-                uc_ctl_remove_cache(uc_, start, end);
-                code_.forget(start, end);
-            }
+            if (code_.any(gpa, gpa + n)) forget_stored_over(gpa, static_cast<unsigned>(n));
             return true;
         }
     }
@@ -239,11 +235,7 @@ void EmuEngine::mark_written_elsewhere(uint64_t gpa, unsigned size) const {
         const uint64_t end = d.gpa + d.pages * 4096;
         const uint64_t first = (std::max(gpa, d.gpa) - d.gpa) / 4096;
         const uint64_t last = (std::min(gpa + size, end) - 1 - d.gpa) / 4096;
-        for (uint64_t p = first; p <= last; ++p) {
-            std::atomic<uint64_t>& w = d.words[p / 64];
-            const uint64_t bit = 1ull << (p % 64);
-            if (!(w.load(std::memory_order_relaxed) & bit)) w.fetch_or(bit, std::memory_order_relaxed);
-        }
+        for (uint64_t p = first; p <= last; ++p) d.mark(p);
     };
     // Slots never overlap: one that holds the whole access is the only one.
     for (const auto& s : applied_dirty_) {

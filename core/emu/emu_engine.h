@@ -101,6 +101,12 @@ struct DirtyBits {
     uint64_t pages;
     std::unique_ptr<std::atomic<uint64_t>[]> words;
     size_t word_count() const { return (pages + 63) / 64; }
+    void mark(uint64_t page) const {
+        std::atomic<uint64_t>& w = words[page / 64];
+        const uint64_t bit = 1ull << (page % 64);
+        // Most writes are to a page already dirty: a load, not a locked or.
+        if (!(w.load(std::memory_order_relaxed) & bit)) w.fetch_or(bit, std::memory_order_relaxed);
+    }
 };
 
 struct EmuSlot {
@@ -150,11 +156,7 @@ public:
         const DirtyBits* d = last_dirty_;
         if (d && gpa >= d->gpa && gpa + size <= d->gpa + d->pages * 4096 && ((gpa ^ (gpa + size - 1)) >> 12) == 0)
             [[likely]] {
-            const uint64_t p = (gpa - d->gpa) >> 12;
-            std::atomic<uint64_t>& w = d->words[p / 64];
-            const uint64_t bit = 1ull << (p % 64);
-            // Most writes are to a page already dirty: a load, not a locked or.
-            if (!(w.load(std::memory_order_relaxed) & bit)) w.fetch_or(bit, std::memory_order_relaxed);
+            d->mark((gpa - d->gpa) >> 12);
             return;
         }
         mark_written_elsewhere(gpa, size);

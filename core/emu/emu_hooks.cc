@@ -26,9 +26,7 @@ using Impl = EmuVcpu::Impl;
     v->insn_addr = address;
     v->insn_size = size;
     // The instruction's bytes, where the block's are at hand (no paging).
-    const uint8_t* code = v->block_host && address >= v->block_start && address + size <= v->block_end
-                                  ? v->block_host + (address - v->block_start)
-                                  : nullptr;
+    const uint8_t* code = v->insn_bytes(address, size);
     const uint8_t kind = code ? emu::insn_kind(code, size) : emu::kInsnUnknown;
     if (v->tsc_pending) v->replace_tsc();  // the RDTSC before this instruction ran
     if (v->cpuid_fix_leaf) v->fix_cpuid();  // the CPUID before it ran
@@ -105,10 +103,9 @@ using Impl = EmuVcpu::Impl;
 // follows) is a few loads and no call: everything else is look_closer's.
 void on_code(uc_engine* uc, uint64_t address, uint32_t size, void* user) {
     auto* v = static_cast<Impl*>(user);
-    if (v->block_host && address >= v->block_start && address + size <= v->block_end &&
-        !(v->tsc_pending | v->code_written | v->debug_on | v->window_check_due) && !v->cpuid_fix_leaf &&
+    const uint8_t* code = v->insn_bytes(address, size);
+    if (code && !(v->tsc_pending | v->code_written | v->debug_on | v->window_check_due) && !v->cpuid_fix_leaf &&
         !v->block_real_cs && v->rep_ins_skip == ~0ull && !v->hs.stop_requested() && !v->eng.pending_sync()) [[likely]] {
-        const uint8_t* code = v->block_host + (address - v->block_start);
         uint32_t i = 0;
         while (i < size && emu::is_legacy_prefix(code[i])) ++i;
         if (i < size && !emu::kInsnLookCloser[code[i]]) [[likely]] {

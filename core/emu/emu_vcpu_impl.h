@@ -296,6 +296,12 @@ struct EmuVcpu::Impl final : emu::MmioSink {
     // bytes for `rep ins`, RDTSC and a change of mode.
     uint64_t block_start = 0;
     const uint8_t* block_host = nullptr;
+    // The bytes of the instruction at `address` (`size` bytes) in the
+    // block's, or null where they are not at hand.
+    const uint8_t* insn_bytes(uint64_t address, uint32_t size) const {
+        return block_host && address >= block_start && address + size <= block_end ? block_host + (address - block_start)
+                                                                                   : nullptr;
+    }
     // `rep ins` is run by hand, a batch at a time between uc_emu_start
     // calls, where the block's code is in RAM without paging: KVM decodes
     // the instruction once for a whole batch, writes the batch to memory,
