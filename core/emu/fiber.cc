@@ -15,6 +15,7 @@
 #endif
 #endif
 #ifdef KVMRR_FIBER_ASAN
+#include <sanitizer/asan_interface.h>
 #include <sanitizer/common_interface_defs.h>
 #endif
 
@@ -58,8 +59,17 @@ Fiber::Fiber(std::function<void()> body, size_t stack_bytes) : body_(std::move(b
 }
 
 // A body still suspended is abandoned with its frames (its owner makes it
-// return first: ExitHandshake::shut_down).
-Fiber::~Fiber() { munmap(stack_, stack_bytes_); }
+// return first: ExitHandshake::shut_down). Frames never returned from (the
+// body's first one always) leave their red zones marked in
+// AddressSanitizer's shadow, which munmap does not clear: the next mapping
+// at these addresses (Unicorn's translation buffer, say) would be taken for
+// a stack and its first memset reported as an overflow.
+Fiber::~Fiber() {
+#ifdef KVMRR_FIBER_ASAN
+    __asan_unpoison_memory_region(stack_, stack_bytes_);
+#endif
+    munmap(stack_, stack_bytes_);
+}
 
 // The body's first frame; it never returns (fcontext ends the process
 // when this function returns): the last switch out leaves it for good.
