@@ -279,6 +279,7 @@ AccessStatus AddressSpace::piece(const FlatRange* fr, uint64_t addr, uint8_t* bu
             ++stats_.rom_writes_dropped;
         } else {
             std::memcpy(fr->host() + (addr - fr->range.start()), buf, len);
+            for (const ListenerEntry& e : listeners_) e.l->ram_written(addr, len);
         }
         return AccessStatus::Ok;
     }

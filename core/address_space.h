@@ -7,6 +7,8 @@
 // to the region's AccessRules). Accesses that hit no region read as all
 // ones and drop writes; accesses a device does not accept are rejected.
 // Both are counted in stats() and passed to the fault handler, if any.
+// Every store into RAM that dispatch makes is told to the listeners
+// (MemoryListener::ram_written): no vCPU made it.
 //
 // The memory and the I/O space are distinct types (MemoryAddressSpace takes
 // a Gpa, IoAddressSpace a PioAddr) over one implementation.

@@ -9,6 +9,7 @@
 // overlapping one takes its place. A listener added late is told the
 // current view as additions, so it needs no special start-up path.
 // region_nop goes only to listeners that want it (wants_region_nop()).
+// Listeners also hear of RAM written other than by a vCPU (ram_written).
 #pragma once
 
 #include <cstdint>
@@ -49,6 +50,13 @@ public:
     virtual bool wants_region_nop() const { return true; }
     virtual void log_start(const MemoryRegionSection&, uint8_t /*old_mask*/, uint8_t /*new_mask*/) {}
     virtual void log_stop(const MemoryRegionSection&, uint8_t /*old_mask*/, uint8_t /*new_mask*/) {}
+    // Bytes of RAM written through the address space's dispatch, [addr,
+    // addr + len) in its coordinates: a device's DMA, string I/O, an access
+    // the VMM served from RAM at an exit. No vCPU made these stores, so
+    // KVM's dirty log never sees them and an emulator's translated code
+    // does not notice them (QEMU's address_space_write marks such pages
+    // dirty and invalidates their translated blocks for the same reason).
+    virtual void ram_written(uint64_t /*addr*/, uint64_t /*len*/) {}
 };
 
 }  // namespace kvmrr

@@ -40,14 +40,21 @@ namespace kvmrr {
 // trace with it on asks for a reader of version 10,
 // kTraceDeterministicCpuVersion, since an older one would replay the guest
 // with a CPUID that has the features the recording hid).
+// Version 11 changes what a dirty log holds, not the schema: the pages
+// written through the VMM's dispatch (a device's DMA) as well as those the
+// vCPU wrote. An older reader reads such a trace; only its guest replay
+// finds dirty pages that its own harvests lack. A newer reader's guest
+// replay of an older trace harvests as that recording did
+// (kTraceVmmWritesDirtyVersion).
 // This build still reads versions 1 to 3.
-constexpr uint32_t kTraceFormatVersion = 10;
+constexpr uint32_t kTraceFormatVersion = 11;
 constexpr uint32_t kTraceMinReaderVersion = 4;
 constexpr uint32_t kTraceInlineAccessVersion = 4;  // the first that writes Event.access
 constexpr uint32_t kTraceInterruptVersion = 5;     // the first with interrupt events
 constexpr uint32_t kTraceDiskVersion = 7;          // the first with the pc board's IDE disk
 constexpr uint32_t kTraceDiskGeometryVersion = 8;  // the first with that disk's geometry
 constexpr uint32_t kTraceDeterministicCpuVersion = 10;  // the first with --deterministic-cpu
+constexpr uint32_t kTraceVmmWritesDirtyVersion = 11;    // the first whose dirty logs hold DMA-written pages
 constexpr uint32_t kNoRegion = 0xffffffff;
 
 struct RegsRecord {

@@ -73,6 +73,8 @@ ReplayEngine::ReplayEngine(TraceReader& reader, const ReplayOptions& options, Ac
     c.accel = accel;
     c.max_memslots = h_.max_memslots;
     session_ = std::make_unique<Session>(c, rec_, this);
+    // The dirty logs compared are harvested as the recording's were.
+    session_->memslots().set_vmm_writes_dirty(h_.format_version >= kTraceVmmWritesDirtyVersion);
     // As the recording ran: --lax-mmio (and the pc board, always) let
     // unassigned MMIO read all ones and the run go on.
     if (c.board == Board::Pc || h_.lax_mmio) policy_.stop_on_unassigned_mmio = false;

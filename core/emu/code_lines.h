@@ -64,15 +64,6 @@ public:
         for (Recent& r : recent_) r = {};
     }
 
-    void clear() {
-        for (auto& c : chunks_) c.reset();
-        for (Recent& r : recent_) r = {};
-    }
-
-private:
-    static constexpr unsigned kChunkShift = 22;  // 4 MiB of guest memory per chunk
-    static constexpr uint64_t kPagesPerChunk = 1u << (kChunkShift - 12);
-
     // f(at, to) for each page's part [at, to) of [start, end), until f
     // returns true; whether it did.
     template <class F>
@@ -85,6 +76,16 @@ private:
         }
         return false;
     }
+
+    void clear() {
+        for (auto& c : chunks_) c.reset();
+        for (Recent& r : recent_) r = {};
+    }
+
+private:
+    static constexpr unsigned kChunkShift = 22;  // 4 MiB of guest memory per chunk
+    static constexpr uint64_t kPagesPerChunk = 1u << (kChunkShift - 12);
+
     // The bits of the lines of [from, to), both within one page.
     static uint64_t lines(uint64_t from, uint64_t to) {
         const unsigned first = (from & 0xfff) >> 6, last = ((to - 1) & 0xfff) >> 6;

@@ -225,6 +225,32 @@ bool EmuEngine::write_physical(uint64_t gpa, const void* data, size_t n) {
     return uc_mem_write(uc_, gpa, data, n) == UC_ERR_OK;
 }
 
+bool EmuEngine::forget_written(uint64_t gpa, uint64_t n) {
+    if (!ran_since_flush_ || n == 0 || gpa + n < gpa) return false;
+    const uint64_t end = gpa + n;
+    if (width_ == CpuWidth::Legacy32) {
+        // Every block run here is noted by its lines.
+        if (!code_.any(gpa, end)) return false;
+        const uint64_t start = stored_lines_start(gpa), stop = (end + 63) & ~uint64_t{63};
+        // Unicorn takes the start of a range through the CPU's translation
+        // and the rest as contiguous behind it, which two mappings are not:
+        // a page at a time.
+        CodeLines::each_page(start, stop, [&](uint64_t at, uint64_t to) {
+            if (code_.any(at, to)) uc_ctl_remove_cache(uc_, at, to);
+            return false;
+        });
+        code_.forget(start, stop);
+        return true;
+    }
+    // A long-mode engine notes no lines: each page of the range.
+    for (uint64_t at = gpa; at < end;) {
+        const uint64_t to = std::min(end, (at | 0xfff) + 1);
+        uc_ctl_remove_cache(uc_, at, to);
+        at = to;
+    }
+    return true;
+}
+
 void EmuEngine::end_emulation() {
     std::lock_guard lk(mu_);
     emulating_ = false;

@@ -91,6 +91,9 @@ public:
     virtual ~MmioSink() = default;
     virtual uint64_t mmio_read(uint64_t gpa, unsigned size) = 0;
     virtual void mmio_write(uint64_t gpa, unsigned size, uint64_t value) = 0;
+    // The translations of code in [start, end) were forgotten while the
+    // vCPU waited at an exit (EmuEngine::forget_written).
+    virtual void code_forgotten(uint64_t start, uint64_t end) = 0;
 };
 
 // The dirty bits of one logging slot. Atomic words: the vCPU's write hook
@@ -210,6 +213,13 @@ public:
     // that is not RAM or Unicorn stores by itself. False where Unicorn
     // refuses.
     bool write_physical(uint64_t gpa, const void* data, size_t n);
+    // Guest RAM [gpa, gpa + n) was written behind Unicorn's back (a
+    // device's DMA into the slot's host memory): the translations of code
+    // there are forgotten, as for a store over code. Whether any may have
+    // been (the caller then stops the vCPU at its next boundary if the
+    // block it runs meets the range). From the thread that runs the vCPU,
+    // while it waits at an exit, or when it does not run.
+    bool forget_written(uint64_t gpa, uint64_t n);
 
     bool logging() const { return !applied_dirty_.empty(); }
     // The host memory behind guest-physical [gpa, gpa + n) when one RAM or

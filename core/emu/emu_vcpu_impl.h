@@ -209,6 +209,12 @@ struct EmuVcpu::Impl final : emu::MmioSink {
 
     uint64_t mmio_read(uint64_t gpa, unsigned size) override;
     void mmio_write(uint64_t gpa, unsigned size, uint64_t value) override;
+    // The block the vCPU waits in, if it meets the range, may run on with
+    // what was there before: it stops at the next boundary (as after a
+    // store by hook over code).
+    void code_forgotten(uint64_t start, uint64_t end) override {
+        if (block_end == 0 || (start < block_end && block_start < end)) code_written = true;
+    }
     uint32_t port_in(uint32_t port, int size);
     void port_out(uint32_t port, int size, uint32_t value);
     bool park_or_stop();
@@ -375,7 +381,7 @@ struct EmuVcpu::Impl final : emu::MmioSink {
     uint64_t prev_addr = 0;  // the one before it
     uint32_t prev_size = 0;
     bool stopped_by_hook = false;
-    bool code_written = false;  // a store by hook went over translated code: stop at the next boundary
+    bool code_written = false;  // a store by hook or a DMA went over translated code: stop at the next boundary
     bool window_stop = false;  // the code hook stopped because the window opened
     // Whether the code hook must look at EFLAGS.IF for an interrupt window
     // asked for. IF goes from 0 to 1 only in a few instructions (STI, POPF,

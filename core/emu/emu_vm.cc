@@ -71,6 +71,10 @@ void EmuVm::get_dirty_log(uint32_t slot, std::span<uint64_t> bitmap) {
         bitmap[i] = i < d.word_count() ? d.words[i].exchange(0, std::memory_order_relaxed) : 0;
 }
 
+void EmuVm::memory_written(uint64_t gpa, uint64_t len) {
+    if (engine_->forget_written(gpa, len) && engine_->sink()) engine_->sink()->code_forgotten(gpa, gpa + len);
+}
+
 void EmuVm::clear_dirty_log(uint32_t slot, uint64_t, uint32_t, std::span<const uint64_t>) {
     throw Error("emulator: clear dirty log of slot " + std::to_string(slot) +
                 ": manual dirty-log protection is not enabled (get_dirty_log already clears)");

@@ -42,6 +42,8 @@ public:
     void clear_dirty_log(uint32_t slot, uint64_t first_page, uint32_t num_pages,
                          std::span<const uint64_t> bitmap) override;
 
+    void memory_written(uint64_t gpa, uint64_t len) override;
+
     emu::EmuEngine& engine() { return *engine_; }
 
 private:

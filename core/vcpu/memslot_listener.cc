@@ -1,5 +1,7 @@
 #include "core/vcpu/memslot_listener.h"
 
+#include <algorithm>
+
 #include "core/error.h"
 #include "core/memory_region.h"
 #include "core/ram_block.h"
@@ -111,6 +113,26 @@ void MemslotListener::set_global_dirty_log(bool on) {
     }
 }
 
+void MemslotListener::ram_written(uint64_t addr, uint64_t len) {
+    if (len == 0) return;
+    vm_->memory_written(addr, len);
+    if (!vmm_writes_dirty_) return;
+    const uint64_t end = addr + len;
+    // Slots never overlap: from the last one starting at or below addr.
+    auto it = slots_.upper_bound(addr);
+    if (it != slots_.begin()) --it;
+    for (; it != slots_.end() && it->first < end; ++it) {
+        Slot& slot = it->second;
+        const uint64_t slot_end = slot.spec.guest_phys + slot.spec.size;
+        if (!(slot.spec.flags & kMemLogDirtyPages) || slot_end <= addr) continue;
+        const uint64_t first = (std::max(addr, slot.spec.guest_phys) - slot.spec.guest_phys) / kPageSize;
+        const uint64_t last = (std::min(end, slot_end) - 1 - slot.spec.guest_phys) / kPageSize;
+        std::vector<uint64_t>& w = slot.vmm_written;
+        if (w.empty()) w.assign((slot.spec.size / kPageSize + 63) / 64, 0);
+        for (uint64_t p = first; p <= last; ++p) w[p / 64] |= uint64_t{1} << (p % 64);
+    }
+}
+
 void MemslotListener::harvest_slot(Slot& slot) {
     DirtyBitmap& bm = slot.bitmap;
     // get_dirty_log writes every word: no clearing of a whole slot's
@@ -120,6 +142,11 @@ void MemslotListener::harvest_slot(Slot& slot) {
     vm_->get_dirty_log(slot.spec.slot, bm.words);
     if (vm_->manual_dirty_log_protect() && bm.any())
         vm_->clear_dirty_log(slot.spec.slot, 0, static_cast<uint32_t>(bm.pages), bm.words);
+    // After the clear: only the VM's own bits need protecting again.
+    if (!slot.vmm_written.empty()) {
+        for (size_t i = 0; i < words && i < slot.vmm_written.size(); ++i) bm.words[i] |= slot.vmm_written[i];
+        std::fill(slot.vmm_written.begin(), slot.vmm_written.end(), 0);
+    }
     if (sink_) sink_(bm);
 }
 

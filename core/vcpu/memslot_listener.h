@@ -10,7 +10,10 @@
 // mask is non-zero or global logging is on. Before a logging slot is
 // deleted or stops logging, its bitmap is harvested one last time, so no
 // dirty page is lost to a topology change. A full slot table is an error
-// naming the range that did not fit.
+// naming the range that did not fit. RAM written through dispatch rather
+// than by the vCPU (DMA: ram_written) is dirty in the next harvest of a
+// logging slot as the vCPU's writes are, which the VM's own log would
+// miss, and the VM is told of it (VmBackend::memory_written).
 #pragma once
 
 #include <cstdint>
@@ -32,6 +35,9 @@ public:
         const MemoryRegion* mr = nullptr;
         uint64_t offset_in_region = 0;  // of spec.guest_phys
         DirtyBitmap bitmap;             // reused by every harvest of this slot
+        // Pages written through dispatch since the last harvest (empty
+        // until the first), as bitmap's words.
+        std::vector<uint64_t> vmm_written;
     };
 
     explicit MemslotListener(VmBackend& vm, DirtySink sink = {});
@@ -46,6 +52,9 @@ public:
     // dirty-page analysis turn this on). Harvests slots that stop logging.
     void set_global_dirty_log(bool on);
     bool global_dirty_log() const { return global_log_; }
+    // Whether RAM written through dispatch is dirty (on unless turned off:
+    // a replay of a trace recorded before dirty logs held such pages).
+    void set_vmm_writes_dirty(bool on) { vmm_writes_dirty_ = on; }
     // Reads (and, with manual protection, clears) the bitmap of every
     // logging slot and passes each to the sink.
     void harvest();
@@ -59,6 +68,7 @@ public:
     void region_del(const MemoryRegionSection& s) override;
     void log_start(const MemoryRegionSection& s, uint8_t old_mask, uint8_t new_mask) override;
     void log_stop(const MemoryRegionSection& s, uint8_t old_mask, uint8_t new_mask) override;
+    void ram_written(uint64_t addr, uint64_t len) override;
     bool wants_region_nop() const override { return false; }  // an unchanged range keeps its slot
 
 private:
@@ -80,6 +90,7 @@ private:
     DirtySink sink_;
     Observer observer_;
     bool global_log_ = false;
+    bool vmm_writes_dirty_ = true;
     std::map<uint64_t, Slot> slots_;  // by guest address
     std::vector<bool> used_;          // by slot id
     uint64_t changes_ = 0;

@@ -43,6 +43,10 @@ public:
     // of 64 and `bitmap` covers `num_pages` pages from there.
     virtual void clear_dirty_log(uint32_t slot, uint64_t first_page, uint32_t num_pages,
                                  std::span<const uint64_t> bitmap) = 0;
+    // Guest memory [gpa, gpa + len) was written by the VMM, not by a vCPU
+    // (a device's DMA): an emulator forgets what it translated from there.
+    // KVM needs nothing: its guest reads the same host memory.
+    virtual void memory_written(uint64_t /*gpa*/, uint64_t /*len*/) {}
     // Why dirty pages may have been lost since the VM began ("" if none
     // may have): a dirty ring KVM wrote over. Asked after each harvest.
     virtual std::string dirty_log_lost() const { return ""; }

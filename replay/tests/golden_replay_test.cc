@@ -92,7 +92,7 @@ INSTANTIATE_TEST_SUITE_P(Fixtures, GoldenTrace, ::testing::ValuesIn(golden_names
 
 TEST(GoldenTraces, EveryFixtureGuestHasOne) {
     const std::vector<std::string> names = golden_names();
-    for (const char* g : {"hello", "pio_loop", "mmio_mix", "bank_switch", "rom_shadow", "dirty_walker", "nondet", "dma_disk",
+    for (const char* g : {"hello", "pio_loop", "mmio_mix", "bank_switch", "rom_shadow", "dirty_walker", "nondet", "dma_disk", "dma_code",
                           "nondet_bug", "timer_irq_real", "timer_irq_prot", "timer_irq_long", "string_io", "device_walk", "pc_walk",
                           "ide_walk", "ide_dma", "idle_hlt_masked", "idle_hlt_in_service", "serial_echo",
                           "serial_echo_aeoi", "serial_echo_no_tick"})

@@ -143,6 +143,29 @@ TEST_P(SessionTest, MmioMixBankSwitchRomShadowDmaAndNondetRunToSuccess) {
     }
 }
 
+// Code a device's DMA brings in over code that already ran: the emulator
+// must not go on running what it translated before.
+TEST_P(SessionTest, CodeBroughtInByDmaRunsAsBroughtIn) {
+    const RunResult r = run_fixture("dma_code");
+    EXPECT_EQ(r.reason, StopReason::GuestExit) << r.describe() << "\n" << serial;
+    EXPECT_EQ(r.exit_status, 0) << serial;
+    EXPECT_NE(serial.find("dma_code: before 1 after 2"), std::string::npos) << serial;
+}
+
+// The pages a device's DMA wrote are dirty, though no vCPU wrote them:
+// dma_disk only reads the buffer its DMA fills (2 pages for 16 sectors).
+TEST_P(SessionTest, PagesWrittenByDmaAreDirty) {
+    inputs.disk.assign(512 * 16, 0x5a);
+    const RunResult r = run_fixture("dma_disk", {}, nullptr, true);
+    ASSERT_EQ(r.reason, StopReason::GuestExit) << r.describe() << "\n" << serial;
+    session->memslots().harvest();
+    std::set<uint64_t> pages;
+    for (const DirtyBitmap& b : harvested)
+        for (uint64_t a : b.page_addresses())
+            if (a >= 0x2000000 && a < 0x2100000) pages.insert(a);
+    EXPECT_EQ(pages, (std::set<uint64_t>{0x2000000, 0x2001000}));
+}
+
 TEST_P(SessionTest, NondetPlantedBugEndsTheRunAtUnmappedMemory) {
     inputs.next_entropy = 0x0f;  // low nibble 0xf fires the bug
     const RunResult r = run_fixture("nondet");

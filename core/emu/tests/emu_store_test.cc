@@ -2,7 +2,8 @@
 // engine makes itself from the write-protect hook (emu_engine.h, "Stores
 // to RAM"): code written over runs as written, also within the block that
 // writes it; stores that leave RAM exit for the part outside it; string
-// and locked stores land; and CodeLines, the map of what holds code.
+// and locked stores land; code the VMM writes (DMA) runs as written; and
+// CodeLines, the map of what holds code.
 #include <gtest/gtest.h>
 
 #include <cstring>
@@ -77,6 +78,56 @@ TEST(EmuStore, StoreOverABlockThatRanRunsTheNewCodeNextTime) {
         ASSERT_EQ(g.next_exit(), ExitKind::Io);
         EXPECT_EQ(out_value(g), expected);
     }
+    EXPECT_EQ(g.next_exit(), ExitKind::Hlt);
+}
+
+// Bytes the VMM writes into a slot's memory (a device's DMA at an exit):
+// Unicorn never sees them, so EmuVm::memory_written has the engine forget
+// the code there.
+TEST(EmuStore, CodeWrittenByTheVmmAtAnExitRunsAsWritten) {
+    EmuGuest g;
+    // call 0x1100; out 0x81,al; call 0x1100; hlt
+    // 0x1100: mov al,0x11; out 0x80,al; ret
+    g.put64(0x1100, 0xc380e611b0ull);
+    g.start_real({0xe8, 0xfd, 0x00, 0xe6, 0x81, 0xe8, 0xf8, 0x00, 0xf4});
+    ASSERT_EQ(g.next_exit(), ExitKind::Io);
+    EXPECT_EQ(out_value(g), 0x11u);
+    ASSERT_EQ(g.next_exit(), ExitKind::Io);
+    ASSERT_EQ(g.exit.addr, 0x81u);
+    g.ram.data()[0x1101] = 0x77;  // as DMA would, into the host memory
+    g.vm.memory_written(0x1101, 1);
+    ASSERT_EQ(g.next_exit(), ExitKind::Io);
+    EXPECT_EQ(out_value(g), 0x77u);
+    EXPECT_EQ(g.next_exit(), ExitKind::Hlt);
+}
+
+TEST(EmuStore, CodeWrittenByTheVmmOverTheRestOfTheRunningBlockRunsAsWritten) {
+    EmuGuest g;
+    // out 0x81,al; mov al,0; out 0x80,al; hlt: one block, stopped at its first exit
+    g.start_real({0xe6, 0x81, 0xb0, 0x00, 0xe6, 0x80, 0xf4});
+    ASSERT_EQ(g.next_exit(), ExitKind::Io);
+    ASSERT_EQ(g.exit.addr, 0x81u);
+    g.ram.data()[0x1003] = 0x42;  // mov al's immediate
+    g.vm.memory_written(0x1003, 1);
+    ASSERT_EQ(g.next_exit(), ExitKind::Io);
+    EXPECT_EQ(out_value(g), 0x42u);
+    EXPECT_EQ(g.next_exit(), ExitKind::Hlt);
+}
+
+TEST(EmuStore, CodeWrittenByTheVmmRunsAsWrittenInLongMode) {
+    EmuGuest g;
+    // call 0x100100; out 0x81,al; call 0x100100; hlt
+    // 0x100100: mov al,0x11; out 0x80,al; ret
+    g.put64(0x100100, 0xc380e611b0ull);
+    g.start_long({0xe8, 0xfb, 0x00, 0x00, 0x00, 0xe6, 0x81, 0xe8, 0xf4, 0x00, 0x00, 0x00, 0xf4});
+    ASSERT_EQ(g.next_exit(), ExitKind::Io);
+    EXPECT_EQ(out_value(g), 0x11u);
+    ASSERT_EQ(g.next_exit(), ExitKind::Io);
+    ASSERT_EQ(g.exit.addr, 0x81u);
+    g.ram.data()[0x100101] = 0x77;
+    g.vm.memory_written(0x100101, 1);
+    ASSERT_EQ(g.next_exit(), ExitKind::Io);
+    EXPECT_EQ(out_value(g), 0x77u);
     EXPECT_EQ(g.next_exit(), ExitKind::Hlt);
 }
 

@@ -21,6 +21,7 @@ public:
     std::vector<MemslotSpec> calls;              // every set_user_memory_region, in order
     std::map<uint32_t, std::vector<uint64_t>> dirty;  // pending dirty bits by slot
     int get_calls = 0, clear_calls = 0;
+    std::vector<std::pair<uint64_t, uint64_t>> written;  // every memory_written(gpa, len), in order
 
     void mark_dirty(uint64_t gpa) {
         for (auto& [id, s] : slots) {
@@ -64,6 +65,7 @@ public:
         for (size_t i = 0; i < bitmap.size(); ++i) bitmap[i] = i < bits.size() ? bits[i] : 0;
         if (!manual_) bits.clear();
     }
+    void memory_written(uint64_t gpa, uint64_t len) override { written.emplace_back(gpa, len); }
     bool manual_dirty_log_protect() const override { return manual_; }
     std::string dirty_log_lost() const override { return lost; }
     std::string lost;  // what dirty_log_lost() says

@@ -190,6 +190,47 @@ TEST_F(Fixture, GlobalLoggingAndHarvestClearsWithManualProtect) {
     check();
 }
 
+// A device's DMA goes through dispatch into the slot's host memory, where
+// the VM's own log cannot see it: the listener marks it for the next
+// harvest, and tells the VM (an emulator forgets code translated there).
+TEST_F(Fixture, RamWrittenThroughDispatchIsDirtyInTheNextHarvestAndTheVmIsTold) {
+    slots.set_global_dirty_log(true);
+    harvested.clear();
+    slots.harvest();
+    harvested.clear();
+    const std::vector<uint8_t> bytes(32, 0x5a);
+    ASSERT_EQ(m.memory->write_bytes(Gpa(0x5ff0), bytes), AccessStatus::Ok);  // across two pages
+    vm.mark_dirty(0x9000);                                                    // and one the guest wrote
+    EXPECT_EQ(vm.written, (std::vector<std::pair<uint64_t, uint64_t>>{{0x5ff0, 32}}));
+    // A read-only range drops the write: nothing to mark, nothing to tell.
+    const FlatRange* rom = nullptr;
+    for (const FlatRange& fr : m.memory->view()->ranges())
+        if (fr.readonly && fr.mr->kind() == MemoryRegion::Kind::Rom) rom = &fr;
+    ASSERT_NE(rom, nullptr);
+    ASSERT_EQ(m.memory->write_bytes(Gpa(rom->range.start()), bytes), AccessStatus::Ok);
+    EXPECT_EQ(vm.written.size(), 1u);
+    slots.harvest();
+    std::vector<uint64_t> pages;
+    for (const DirtyBitmap& b : harvested)
+        for (uint64_t a : b.page_addresses()) pages.push_back(a);
+    EXPECT_EQ(pages, (std::vector<uint64_t>{0x5000, 0x6000, 0x9000}));
+    harvested.clear();
+    slots.harvest();  // marked once: gone with the harvest that reported it
+    uint64_t total = 0;
+    for (const DirtyBitmap& b : harvested) total += b.count();
+    EXPECT_EQ(total, 0u);
+    // Without logging nothing is marked, but the VM is still told.
+    slots.set_global_dirty_log(false);
+    ASSERT_EQ(m.memory->write_bytes(Gpa(0x7000), bytes), AccessStatus::Ok);
+    EXPECT_EQ(vm.written.size(), 2u);
+    harvested.clear();
+    slots.set_global_dirty_log(true);
+    slots.harvest();
+    total = 0;
+    for (const DirtyBitmap& b : harvested) total += b.count();
+    EXPECT_EQ(total, 0u);
+}
+
 TEST_F(Fixture, AHarvestSaysWhenTheVmMayHaveLostDirtyPages) {
     slots.set_global_dirty_log(true);
     slots.harvest();
