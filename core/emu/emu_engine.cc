@@ -213,41 +213,34 @@ EmuEngine::Store EmuEngine::forget_stored_over(uint64_t gpa, unsigned size) {
 }
 
 bool EmuEngine::write_physical(uint64_t gpa, const void* data, size_t n) {
-    if (ram_by_hook_ && n) {
+    if (n) {
         const Mapping* m = hosted(gpa, n);
         if (m && m->kind == Kind::Ram) {
             std::memcpy(reinterpret_cast<void*>(m->host + (gpa - m->start)), data, n);
-            if (code_.any(gpa, gpa + n)) forget_stored_over(gpa, static_cast<unsigned>(n));
+            forget_written(gpa, n);
             return true;
         }
     }
-    // Unicorn forgets the translations of code written over.
     return uc_mem_write(uc_, gpa, data, n) == UC_ERR_OK;
 }
 
+// Only where blocks were noted: Unicorn takes the start of each range as
+// a linear address through the guest's page tables, and a page they do
+// not map would leave a page fault pending in the CPU (and CR2 changed)
+// for the guest to take when it goes on. A page that code ran from is one
+// they mapped.
 bool EmuEngine::forget_written(uint64_t gpa, uint64_t n) {
     if (!ran_since_flush_ || n == 0 || gpa + n < gpa) return false;
     const uint64_t end = gpa + n;
-    if (width_ == CpuWidth::Legacy32) {
-        // Every block run here is noted by its lines.
-        if (!code_.any(gpa, end)) return false;
-        const uint64_t start = stored_lines_start(gpa), stop = (end + 63) & ~uint64_t{63};
-        // Unicorn takes the start of a range through the CPU's translation
-        // and the rest as contiguous behind it, which two mappings are not:
-        // a page at a time.
-        CodeLines::each_page(start, stop, [&](uint64_t at, uint64_t to) {
-            if (code_.any(at, to)) uc_ctl_remove_cache(uc_, at, to);
-            return false;
-        });
-        code_.forget(start, stop);
-        return true;
-    }
-    // A long-mode engine notes no lines: each page of the range.
-    for (uint64_t at = gpa; at < end;) {
-        const uint64_t to = std::min(end, (at | 0xfff) + 1);
-        uc_ctl_remove_cache(uc_, at, to);
-        at = to;
-    }
+    if (!code_.any(gpa, end)) return false;
+    const uint64_t start = stored_lines_start(gpa), stop = (end + 63) & ~uint64_t{63};
+    // A page at a time: Unicorn takes the rest of a range as contiguous
+    // behind its start, which two mappings are not.
+    CodeLines::each_page(start, stop, [&](uint64_t at, uint64_t to) {
+        if (code_.any(at, to)) uc_ctl_remove_cache(uc_, at, to);
+        return false;
+    });
+    code_.forget(start, stop);
     return true;
 }
 

@@ -164,10 +164,10 @@ public:
         }
         mark_written_elsewhere(gpa, size);
     }
-    // Called by the vCPU's block hook for every translated block run in a
-    // Legacy32 engine (where linear addresses are physical ones): its
+    // Called by the vCPU's block hook for every translated block run: its
     // bytes, [linear, linear + size), or with size 0 (not known) its page
-    // and the next.
+    // and the next. Linear addresses stand for physical ones, as they do
+    // for Unicorn 2.0.1 itself (docs/ACCELERATORS.md: its "paddr = vaddr").
     void note_block(uint64_t linear, uint32_t size) {
         if (size) {
             code_.note_block(linear, linear + size);
@@ -209,16 +209,17 @@ public:
         return store_ram_elsewhere(gpa, size, value);
     }
     // What the emulator writes into guest-physical memory itself (outside
-    // emulation): as the guest's stores do, or through uc_mem_write where
-    // that is not RAM or Unicorn stores by itself. False where Unicorn
-    // refuses.
+    // emulation): into RAM's host memory, forgetting the code there
+    // (forget_written), or through uc_mem_write where that is not one RAM
+    // mapping. False where Unicorn refuses.
     bool write_physical(uint64_t gpa, const void* data, size_t n);
     // Guest RAM [gpa, gpa + n) was written behind Unicorn's back (a
-    // device's DMA into the slot's host memory): the translations of code
-    // there are forgotten, as for a store over code. Whether any may have
-    // been (the caller then stops the vCPU at its next boundary if the
-    // block it runs meets the range). From the thread that runs the vCPU,
-    // while it waits at an exit, or when it does not run.
+    // device's DMA into the slot's host memory; Unicorn 2.0.1's own
+    // uc_mem_write does not forget translations either): the translations
+    // of code there are forgotten, as for a store over code. Whether any
+    // may have been (the caller then stops the vCPU at its next boundary
+    // if the block it runs meets the range). From the thread that runs the
+    // vCPU, while it waits at an exit, or when it does not run.
     bool forget_written(uint64_t gpa, uint64_t n);
 
     bool logging() const { return !applied_dirty_.empty(); }

@@ -176,7 +176,7 @@ void on_block(uc_engine*, uint64_t address, uint32_t size, void* user) {
         v->hs.pause();
         v->window_check_due = true;  // the window may have been asked for meanwhile
     }
-    if (v->eng.width() == emu::CpuWidth::Legacy32) v->eng.note_block(address, size);
+    v->eng.note_block(address, size);
     if (!v->mode_known) v->read_block_mode();
     v->block_end = size ? address + size : 0;
     v->block_start = address;

@@ -131,6 +131,29 @@ TEST(EmuStore, CodeWrittenByTheVmmRunsAsWrittenInLongMode) {
     EXPECT_EQ(g.next_exit(), ExitKind::Hlt);
 }
 
+// With paging (here long mode) `rep ins` is Unicorn's to run, element by
+// element from the IN hook's exit: its stores over code that ran forget
+// that code as any store of Unicorn's does.
+TEST(EmuStore, RepInsOverCodeThatRanInLongModeRunsAsWritten) {
+    EmuGuest g;
+    // call 0x100100; mov edi,0x100101; mov ecx,1; mov edx,0x81; rep insb;
+    // call 0x100100; hlt
+    // 0x100100: mov al,0x11; out 0x80,al; ret
+    g.put64(0x100100, 0xc380e611b0ull);
+    g.start_long({0xe8, 0xfb, 0x00, 0x00, 0x00, 0xbf, 0x01, 0x01, 0x10, 0x00, 0xb9, 0x01, 0x00, 0x00, 0x00, 0xba,
+                  0x81, 0x00, 0x00, 0x00, 0xf3, 0x6c, 0xe8, 0xe5, 0x00, 0x00, 0x00, 0xf4});
+    ASSERT_EQ(g.next_exit(), ExitKind::Io);
+    EXPECT_EQ(out_value(g), 0x11u);
+    ASSERT_EQ(g.next_exit(), ExitKind::Io);
+    ASSERT_EQ(g.exit.addr, 0x81u);
+    ASSERT_FALSE(g.exit.is_write);
+    g.exit.data[0] = 0x77;
+    ASSERT_EQ(g.next_exit(), ExitKind::Io);
+    EXPECT_EQ(out_value(g), 0x77u);
+    EXPECT_EQ(g.ram.data()[0x100101], 0x77);
+    EXPECT_EQ(g.next_exit(), ExitKind::Hlt);
+}
+
 TEST(EmuStore, StoreNextToCodeLandsAndTheCodeRunsOn) {
     EmuGuest g;
     // A loop that stores into the line after its own code 256 times:
