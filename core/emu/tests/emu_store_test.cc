@@ -83,52 +83,47 @@ TEST(EmuStore, StoreOverABlockThatRanRunsTheNewCodeNextTime) {
 
 // Bytes the VMM writes into a slot's memory (a device's DMA at an exit):
 // Unicorn never sees them, so EmuVm::memory_written has the engine forget
-// the code there.
-TEST(EmuStore, CodeWrittenByTheVmmAtAnExitRunsAsWritten) {
-    EmuGuest g;
-    // call 0x1100; out 0x81,al; call 0x1100; hlt
-    // 0x1100: mov al,0x11; out 0x80,al; ret
-    g.put64(0x1100, 0xc380e611b0ull);
-    g.start_real({0xe8, 0xfd, 0x00, 0xe6, 0x81, 0xe8, 0xf8, 0x00, 0xf4});
-    ASSERT_EQ(g.next_exit(), ExitKind::Io);
-    EXPECT_EQ(out_value(g), 0x11u);
+// the code there. The guests below stop at `out 0x81`, where the byte at
+// `gpa` becomes `v` as DMA would write it.
+void dma_at_out_81(EmuGuest& g, uint64_t gpa, uint8_t v) {
     ASSERT_EQ(g.next_exit(), ExitKind::Io);
     ASSERT_EQ(g.exit.addr, 0x81u);
-    g.ram.data()[0x1101] = 0x77;  // as DMA would, into the host memory
-    g.vm.memory_written(0x1101, 1);
+    g.ram.data()[gpa] = v;
+    g.vm.memory_written(gpa, 1);
+}
+
+void expect_out_80_then_hlt(EmuGuest& g, uint32_t v) {
     ASSERT_EQ(g.next_exit(), ExitKind::Io);
-    EXPECT_EQ(out_value(g), 0x77u);
+    EXPECT_EQ(out_value(g), v);
     EXPECT_EQ(g.next_exit(), ExitKind::Hlt);
+}
+
+TEST(EmuStore, CodeWrittenByTheVmmAtAnExitRunsAsWritten) {
+    for (const bool long_mode : {false, true}) {
+        SCOPED_TRACE(long_mode ? "long mode" : "real mode");
+        EmuGuest g;
+        // call R; out 0x81,al; call R; hlt
+        // R: mov al,0x11; out 0x80,al; ret
+        const uint64_t routine = long_mode ? 0x100100 : 0x1100;
+        g.put64(routine, 0xc380e611b0ull);
+        if (long_mode) {
+            g.start_long({0xe8, 0xfb, 0x00, 0x00, 0x00, 0xe6, 0x81, 0xe8, 0xf4, 0x00, 0x00, 0x00, 0xf4});
+        } else {
+            g.start_real({0xe8, 0xfd, 0x00, 0xe6, 0x81, 0xe8, 0xf8, 0x00, 0xf4});
+        }
+        ASSERT_EQ(g.next_exit(), ExitKind::Io);
+        EXPECT_EQ(out_value(g), 0x11u);
+        dma_at_out_81(g, routine + 1, 0x77);
+        expect_out_80_then_hlt(g, 0x77);
+    }
 }
 
 TEST(EmuStore, CodeWrittenByTheVmmOverTheRestOfTheRunningBlockRunsAsWritten) {
     EmuGuest g;
     // out 0x81,al; mov al,0; out 0x80,al; hlt: one block, stopped at its first exit
     g.start_real({0xe6, 0x81, 0xb0, 0x00, 0xe6, 0x80, 0xf4});
-    ASSERT_EQ(g.next_exit(), ExitKind::Io);
-    ASSERT_EQ(g.exit.addr, 0x81u);
-    g.ram.data()[0x1003] = 0x42;  // mov al's immediate
-    g.vm.memory_written(0x1003, 1);
-    ASSERT_EQ(g.next_exit(), ExitKind::Io);
-    EXPECT_EQ(out_value(g), 0x42u);
-    EXPECT_EQ(g.next_exit(), ExitKind::Hlt);
-}
-
-TEST(EmuStore, CodeWrittenByTheVmmRunsAsWrittenInLongMode) {
-    EmuGuest g;
-    // call 0x100100; out 0x81,al; call 0x100100; hlt
-    // 0x100100: mov al,0x11; out 0x80,al; ret
-    g.put64(0x100100, 0xc380e611b0ull);
-    g.start_long({0xe8, 0xfb, 0x00, 0x00, 0x00, 0xe6, 0x81, 0xe8, 0xf4, 0x00, 0x00, 0x00, 0xf4});
-    ASSERT_EQ(g.next_exit(), ExitKind::Io);
-    EXPECT_EQ(out_value(g), 0x11u);
-    ASSERT_EQ(g.next_exit(), ExitKind::Io);
-    ASSERT_EQ(g.exit.addr, 0x81u);
-    g.ram.data()[0x100101] = 0x77;
-    g.vm.memory_written(0x100101, 1);
-    ASSERT_EQ(g.next_exit(), ExitKind::Io);
-    EXPECT_EQ(out_value(g), 0x77u);
-    EXPECT_EQ(g.next_exit(), ExitKind::Hlt);
+    dma_at_out_81(g, 0x1003, 0x42);  // mov al's immediate
+    expect_out_80_then_hlt(g, 0x42);
 }
 
 // With paging (here long mode) `rep ins` is Unicorn's to run, element by
@@ -148,10 +143,8 @@ TEST(EmuStore, RepInsOverCodeThatRanInLongModeRunsAsWritten) {
     ASSERT_EQ(g.exit.addr, 0x81u);
     ASSERT_FALSE(g.exit.is_write);
     g.exit.data[0] = 0x77;
-    ASSERT_EQ(g.next_exit(), ExitKind::Io);
-    EXPECT_EQ(out_value(g), 0x77u);
+    expect_out_80_then_hlt(g, 0x77);
     EXPECT_EQ(g.ram.data()[0x100101], 0x77);
-    EXPECT_EQ(g.next_exit(), ExitKind::Hlt);
 }
 
 TEST(EmuStore, StoreNextToCodeLandsAndTheCodeRunsOn) {
