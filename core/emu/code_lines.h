@@ -8,6 +8,7 @@
 //
 // A line is dropped when every block on it is forgotten: by a store there
 // (forget(): the store's lines' blocks all go) or by a flush (clear()).
+// Past the first 4 GiB only whether any block ran there at all is kept.
 #pragma once
 
 #include <cstdint>
@@ -18,18 +19,21 @@ namespace kvmrr::emu {
 
 class CodeLines {
 public:
-    // The range covered; a range reaching past it counts as code.
+    // The range covered line by line; past it, once a block ran there,
+    // every range counts as code.
     static constexpr uint64_t kLimit = 1ull << 32;
 
-    // Notes [start, end) (end > start). Ranges past kLimit are not kept.
+    // Notes [start, end) (end > start).
     void note(uint64_t start, uint64_t end) {
+        if (end > kLimit) high_ = true;
         each_page(start, end < kLimit ? end : kLimit, [&](uint64_t at, uint64_t to) {
             page_mask(at) |= lines(at, to);
             return false;
         });
     }
 
-    // Whether any line of [start, end) is noted (or it reaches past kLimit).
+    // Whether any line of [start, end) is noted (or it reaches past kLimit
+    // where a block ran).
     bool any(uint64_t start, uint64_t end) const {
         if (((start ^ (end - 1)) >> 12) == 0 && end <= kLimit) [[likely]] {  // within one page
             const uint64_t* chunk = chunks_[start >> kChunkShift].get();
@@ -37,8 +41,8 @@ public:
             const uint64_t mask = chunk[(start >> 12) & (kPagesPerChunk - 1)];
             return mask && (mask & lines(start, end));
         }
-        if (end > kLimit) return true;
-        return each_page(start, end, [&](uint64_t at, uint64_t to) {
+        if (end > kLimit && high_) return true;
+        return each_page(start, end < kLimit ? end : kLimit, [&](uint64_t at, uint64_t to) {
             const uint64_t* chunk = chunks_[at >> kChunkShift].get();
             return chunk && (chunk[(at >> 12) & (kPagesPerChunk - 1)] & lines(at, to));
         });
@@ -80,6 +84,7 @@ public:
     void clear() {
         for (auto& c : chunks_) c.reset();
         for (Recent& r : recent_) r = {};
+        high_ = false;
     }
 
 private:
@@ -103,6 +108,7 @@ private:
         uint64_t start = 0, end = 0;  // none: an empty range is never noted
     };
     Recent recent_[kRecent];
+    bool high_ = false;  // a block ran past kLimit since the last clear()
     std::vector<std::unique_ptr<uint64_t[]>> chunks_ = std::vector<std::unique_ptr<uint64_t[]>>(kLimit >> kChunkShift);
 };
 

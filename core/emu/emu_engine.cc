@@ -228,8 +228,8 @@ bool EmuEngine::write_physical(uint64_t gpa, const void* data, size_t n) {
 // a linear address through the guest's page tables, and a page they do
 // not map would leave a page fault pending in the CPU (and CR2 changed)
 // for the guest to take when it goes on. A page that code ran from is one
-// they mapped. (CodeLines counts everything above 4 GiB as code, so a
-// write there is passed on page by page all the same.)
+// they mapped. (Above 4 GiB, once code ran anywhere there, every page
+// written counts: CodeLines keeps no lines there.)
 bool EmuEngine::forget_written(uint64_t gpa, uint64_t n) {
     if (!ran_since_flush_ || n == 0 || gpa + n < gpa) return false;
     const uint64_t end = gpa + n;

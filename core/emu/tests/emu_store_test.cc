@@ -41,7 +41,10 @@ TEST(CodeLines, NotesLinesNotPages) {
     c.note(0x5000, 0x6000);  // a whole page
     EXPECT_TRUE(c.any(0x5fc0, 0x5fc1));
     EXPECT_FALSE(c.any(0x6000, 0x7000));
-    EXPECT_TRUE(c.any(emu::CodeLines::kLimit - 1, emu::CodeLines::kLimit + 1));  // past the map: code
+    EXPECT_FALSE(c.any(emu::CodeLines::kLimit - 1, emu::CodeLines::kLimit + 1));  // nothing ran past the map
+    c.note_block(emu::CodeLines::kLimit + 0x1000, emu::CodeLines::kLimit + 0x1010);
+    EXPECT_TRUE(c.any(emu::CodeLines::kLimit + 0x100000, emu::CodeLines::kLimit + 0x100001));  // then all of it is code
+    EXPECT_FALSE(c.any(0x7000, 0x8000));
     c.forget(0x1000, 0x1040);  // the first line only
     EXPECT_FALSE(c.any(0x1000, 0x1040));
     EXPECT_TRUE(c.any(0x1040, 0x1080));
@@ -52,6 +55,7 @@ TEST(CodeLines, NotesLinesNotPages) {
     EXPECT_TRUE(c.any(0x1000, 0x1001));
     c.clear();
     EXPECT_FALSE(c.any(0, 0x10000));
+    EXPECT_FALSE(c.any(emu::CodeLines::kLimit, emu::CodeLines::kLimit + 1));
 }
 
 TEST(EmuStore, StoreOverTheRunningBlockRunsTheNewCode) {
