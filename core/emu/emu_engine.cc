@@ -6,6 +6,7 @@
 
 #include "core/emu/emu_registers.h"
 #include "core/error.h"
+#include "core/vcpu/dirty_log.h"
 
 namespace kvmrr::emu {
 
@@ -202,16 +203,6 @@ EmuEngine::Store EmuEngine::store_ram_elsewhere(uint64_t gpa, unsigned size, uin
     return store_ram(gpa, size, value);
 }
 
-EmuEngine::Store EmuEngine::forget_stored_over(uint64_t gpa, unsigned size) {
-    // Every block on the store's lines, not only on its bytes: the lines are
-    // then free of code, and the stores after this one there (a copy or a
-    // fill goes on over the line) cost nothing more.
-    const uint64_t start = stored_lines_start(gpa), end = stored_lines_end(gpa, size);
-    uc_ctl_remove_cache(uc_, start, end);
-    code_.forget(start, end);
-    return Store::Code;
-}
-
 bool EmuEngine::write_physical(uint64_t gpa, const void* data, size_t n) {
     if (n) {
         const Mapping* m = hosted(gpa, n);
@@ -234,7 +225,10 @@ bool EmuEngine::forget_written(uint64_t gpa, uint64_t n) {
     if (!ran_since_flush_ || n == 0 || gpa + n < gpa) return false;
     const uint64_t end = gpa + n;
     if (!code_.any(gpa, end)) return false;
-    const uint64_t start = stored_lines_start(gpa), stop = (end + 63) & ~uint64_t{63};
+    // Every block on the written lines, not only on its bytes: the lines
+    // are then free of code, and the stores after this one there (a copy
+    // or a fill goes on over the line) cost nothing more.
+    const uint64_t start = stored_lines_start(gpa), stop = stored_lines_end(gpa, n);
     // A page at a time: Unicorn takes the rest of a range as contiguous
     // behind its start, which two mappings are not.
     CodeLines::each_page(start, stop, [&](uint64_t at, uint64_t to) {
@@ -251,18 +245,12 @@ void EmuEngine::end_emulation() {
 }
 
 void EmuEngine::mark_written_elsewhere(uint64_t gpa, unsigned size) const {
-    auto mark = [&](const DirtyBits& d) {
-        const uint64_t end = d.gpa + d.pages * 4096;
-        const uint64_t first = (std::max(gpa, d.gpa) - d.gpa) / 4096;
-        const uint64_t last = (std::min(gpa + size, end) - 1 - d.gpa) / 4096;
-        for (uint64_t p = first; p <= last; ++p) d.mark(p);
-    };
     // Slots never overlap: one that holds the whole access is the only one.
     for (const auto& s : applied_dirty_) {
-        const uint64_t end = s->gpa + s->pages * 4096;
-        if (gpa + size <= s->gpa || gpa >= end) continue;
-        if (gpa >= s->gpa && gpa + size <= end) last_dirty_ = s.get();
-        mark(*s);
+        const SlotPages touched = slot_pages_touched(s->gpa, s->pages * kPageSize, gpa, size);
+        if (touched.empty()) continue;
+        if (gpa >= s->gpa && gpa + size <= s->gpa + s->pages * kPageSize) last_dirty_ = s.get();
+        for (uint64_t p = touched.first; p <= touched.last; ++p) s->mark(p);
     }
 }
 

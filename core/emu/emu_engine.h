@@ -191,7 +191,7 @@ public:
         NotRam,   // not RAM (a read-only slot): the caller's to handle
     };
     static uint64_t stored_lines_start(uint64_t gpa) { return gpa & ~uint64_t{63}; }
-    static uint64_t stored_lines_end(uint64_t gpa, unsigned size) { return (gpa + size + 63) & ~uint64_t{63}; }
+    static uint64_t stored_lines_end(uint64_t gpa, uint64_t size) { return (gpa + size + 63) & ~uint64_t{63}; }
     // The guest's store of `size` bytes of `value` at `gpa`, from the
     // vCPU's write-protect hook. Inline for the common case: a store to
     // the RAM mapping of the store before, away from code.
@@ -204,7 +204,7 @@ public:
                 case 4: std::memcpy(p, &value, 4); break;
                 default: std::memcpy(p, &value, size < 8 ? size : 8); break;
             }
-            return code_.any(gpa, gpa + size) ? forget_stored_over(gpa, size) : Store::Done;
+            return code_.any(gpa, gpa + size) && forget_written(gpa, size) ? Store::Code : Store::Done;
         }
         return store_ram_elsewhere(gpa, size, value);
     }
@@ -249,7 +249,6 @@ private:
     void mark_written_elsewhere(uint64_t gpa, unsigned size) const;
     const uint8_t* host_bytes_elsewhere(uint64_t gpa, size_t n, bool ram_only) const;
     Store store_ram_elsewhere(uint64_t gpa, unsigned size, uint64_t value);
-    Store forget_stored_over(uint64_t gpa, unsigned size);
 
     uc_engine* uc_ = nullptr;
     CpuWidth width_ = CpuWidth::Long64;

@@ -8,6 +8,7 @@
 // the slot size.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <functional>
 #include <string>
@@ -16,6 +17,19 @@
 namespace kvmrr {
 
 constexpr uint64_t kPageSize = 4096;
+
+// The pages of a slot (its first page at slot_gpa, slot_bytes long) that
+// bytes [gpa, gpa + len) touch, as indexes from the slot's first page,
+// both ends included; empty where the bytes miss the slot.
+struct SlotPages {
+    uint64_t first = 1, last = 0;
+    bool empty() const { return first > last; }
+};
+inline SlotPages slot_pages_touched(uint64_t slot_gpa, uint64_t slot_bytes, uint64_t gpa, uint64_t len) {
+    const uint64_t slot_end = slot_gpa + slot_bytes, end = gpa + len;
+    if (len == 0 || end <= slot_gpa || gpa >= slot_end) return {};
+    return {(std::max(gpa, slot_gpa) - slot_gpa) / kPageSize, (std::min(end, slot_end) - 1 - slot_gpa) / kPageSize};
+}
 
 struct DirtyBitmap {
     uint32_t slot = 0;

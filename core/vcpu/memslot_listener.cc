@@ -123,13 +123,11 @@ void MemslotListener::ram_written(uint64_t addr, uint64_t len) {
     if (it != slots_.begin()) --it;
     for (; it != slots_.end() && it->first < end; ++it) {
         Slot& slot = it->second;
-        const uint64_t slot_end = slot.spec.guest_phys + slot.spec.size;
-        if (!(slot.spec.flags & kMemLogDirtyPages) || slot_end <= addr) continue;
-        const uint64_t first = (std::max(addr, slot.spec.guest_phys) - slot.spec.guest_phys) / kPageSize;
-        const uint64_t last = (std::min(end, slot_end) - 1 - slot.spec.guest_phys) / kPageSize;
+        const SlotPages touched = slot_pages_touched(slot.spec.guest_phys, slot.spec.size, addr, len);
+        if (!(slot.spec.flags & kMemLogDirtyPages) || touched.empty()) continue;
         std::vector<uint64_t>& w = slot.vmm_written;
         if (w.empty()) w.assign((slot.spec.size / kPageSize + 63) / 64, 0);
-        for (uint64_t p = first; p <= last; ++p) w[p / 64] |= uint64_t{1} << (p % 64);
+        for (uint64_t p = touched.first; p <= touched.last; ++p) w[p / 64] |= uint64_t{1} << (p % 64);
     }
 }
 

@@ -44,5 +44,21 @@ TEST(DirtyLogTest, PageAddressesIntoAKeptVectorReplaceItsContents) {
     EXPECT_TRUE(out.empty());
 }
 
+TEST(DirtyLogTest, SlotPagesTouchedByAnAccess) {
+    const uint64_t slot = 0x100000, bytes = 4 * kPageSize;
+    auto span = [&](uint64_t gpa, uint64_t len) {
+        const SlotPages p = slot_pages_touched(slot, bytes, gpa, len);
+        return p.empty() ? std::vector<uint64_t>{} : std::vector<uint64_t>{p.first, p.last};
+    };
+    EXPECT_EQ(span(0x100000, 1), (std::vector<uint64_t>{0, 0}));
+    EXPECT_EQ(span(0x100fff, 2), (std::vector<uint64_t>{0, 1}));        // across a page
+    EXPECT_EQ(span(0x0ff000, 0x2000), (std::vector<uint64_t>{0, 0}));   // from below the slot
+    EXPECT_EQ(span(0x103ffc, 0x100), (std::vector<uint64_t>{3, 3}));    // past its end
+    EXPECT_EQ(span(0x0ff000, 0x10000), (std::vector<uint64_t>{0, 3}));  // over all of it
+    EXPECT_TRUE(span(0x0ff000, 0x1000).empty());                        // ends where it starts
+    EXPECT_TRUE(span(0x104000, 8).empty());                             // starts where it ends
+    EXPECT_TRUE(span(0x101000, 0).empty());
+}
+
 }  // namespace
 }  // namespace kvmrr
