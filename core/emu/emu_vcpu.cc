@@ -4,6 +4,7 @@
 #include <cstring>
 #include <utility>
 
+#include "core/emu/abort_guard.h"
 #include "core/emu/emu_vcpu_impl.h"
 #include "core/emu/exception_state.h"
 #include "core/error.h"
@@ -144,6 +145,10 @@ void EmuVcpu::Impl::worker_main() {
 // change and goes on.
 bool EmuVcpu::Impl::run_segment() {
     for (;;) {
+        if (!broken.empty()) {
+            post_stop(ExitKind::InternalError, broken, KVM_INTERNAL_ERROR_EMULATION);
+            return true;
+        }
         stopped_by_hook = false;
         window_stop = false;
         debug_stop = false;
@@ -157,9 +162,21 @@ bool EmuVcpu::Impl::run_segment() {
             return true;
         }
         uc_running = true;
-        const uc_err err = uc_emu_start(eng.uc(), emu::start_address(eng.uc(), eng.width()), ~0ull, 0, 0);
+        uc_err err = UC_ERR_OK;
+        const uint64_t start = emu::start_address(eng.uc(), eng.width());
+        const bool survived = emu::call_surviving_abort([&] { err = uc_emu_start(eng.uc(), start, ~0ull, 0, 0); });
         uc_running = false;
         eng.end_emulation();
+        if (!survived)  // the engine stopped inside a translation: it never runs again
+            broken = "Unicorn 2.0.1 aborted (\"tcg fatal error\") translating the guest's code in the block at " +
+                     hex(emu::linear_pc(eng.uc(), eng.width())) +
+                     ": it mistranslates some instructions a CPU refuses with #UD (an indirect far JMP or CALL with a "
+                     "register operand, FF /5 or FF /3 with mod 3), where KVM would deliver the #UD; the emulator "
+                     "cannot go on";
+        if (!broken.empty()) {
+            post_stop(ExitKind::InternalError, broken, KVM_INTERNAL_ERROR_EMULATION);
+            return true;
+        }
         if (const std::optional<uint64_t> at = std::exchange(fetch_from_mmio, std::nullopt)) {
             end_narrowing();
             const uint64_t pc = emu::linear_pc(eng.uc(), eng.width());

@@ -374,6 +374,8 @@ struct EmuVcpu::Impl final : emu::MmioSink {
     // KVM cannot do either (an emulation failure): the address, and the
     // engine stopped before the instruction runs.
     bool uc_running = false;
+    // Why the engine can never run again (Unicorn aborted inside it), or "".
+    std::string broken;
     std::optional<uint64_t> fetch_from_mmio;
     StringIn string_in;
     uint64_t insn_addr = 0;  // the instruction the code hook saw last (linear)
