@@ -52,6 +52,7 @@ void EmuVcpu::Impl::post_access(ExitKind kind, bool is_write, uint64_t addr, uns
 }
 
 uint64_t EmuVcpu::Impl::mmio_read(uint64_t gpa, unsigned size) {
+    if (!uc_running) return by_hand_met_device(gpa);
     if (!access.covers(false, gpa, size) && access.aligned_around(gpa, size)) return 0;
     if (uc_running && !access.covers(false, gpa, size)) {
         if (!fetch_from_mmio) fetch_from_mmio = gpa;
@@ -79,6 +80,10 @@ uint64_t EmuVcpu::Impl::mmio_read(uint64_t gpa, unsigned size) {
 }
 
 void EmuVcpu::Impl::mmio_write(uint64_t gpa, unsigned size, uint64_t value) {
+    if (!uc_running) {
+        by_hand_met_device(gpa);
+        return;
+    }
     if (!access.covers(true, gpa, size)) access = {true, true, false, gpa, size, value, 0};
     const auto [at, bytes] = access.part(gpa);
     if (access.served && access.served_at == at) return;
@@ -143,8 +148,19 @@ void EmuVcpu::Impl::worker_main() {
 // Runs the guest until it stops for good (true: a final exit is posted) or
 // on request (false). A stop for a pending memory-map change applies the
 // change and goes on.
+std::string EmuVcpu::Impl::device_by_hand_text() const {
+    return "the emulator's own access at " + hex(device_by_hand.value_or(0)) +
+           ", made by hand where Unicorn 2.0.1 falls short, met a device window, which such an access cannot reach "
+           "(KVM would make an MMIO exit there)";
+}
+
 bool EmuVcpu::Impl::run_segment() {
     for (;;) {
+        if (device_by_hand) {  // after something done by hand below
+            post_stop(ExitKind::InternalError, device_by_hand_text(), KVM_INTERNAL_ERROR_EMULATION);
+            device_by_hand.reset();
+            return true;
+        }
         if (!broken.empty()) {
             post_stop(ExitKind::InternalError, broken, KVM_INTERNAL_ERROR_EMULATION);
             return true;
@@ -380,6 +396,15 @@ unsigned EmuVcpu::id() const { return impl_->id; }
 
 std::optional<VcpuExit> EmuVcpu::run() {
     impl_->ran = true;
+    if (impl_->injection_met_device) {
+        impl_->last_error = *impl_->injection_met_device;
+        impl_->injection_met_device.reset();
+        impl_->exit = VcpuExit{};
+        impl_->exit.kind = ExitKind::InternalError;
+        impl_->exit.reason_code = KVM_INTERNAL_ERROR_EMULATION;
+        impl_->exit.interrupts_enabled = impl_->flags_if();
+        return impl_->exit;
+    }
     if (impl_->failed_injection) {
         // What KVM does when delivering would triple-fault: a Shutdown exit.
         impl_->last_error = *impl_->failed_injection;
@@ -449,6 +474,7 @@ void EmuVcpu::set_sregs(const kvm_sregs& s) {
     impl_->ran = false;
     impl_->insn_size = 0;
     impl_->failed_injection.reset();
+    impl_->injection_met_device.reset();
     // The x86 reset state is how a PC board starts its firmware.
     if (emu::is_reset_cs(s.cs)) impl_->guest_vectors = true;
 }
@@ -461,7 +487,7 @@ std::string EmuVcpu::last_error() const {
 bool EmuVcpu::interrupt_window_open() const {
     Impl& v = *impl_;
     v.hs.quiesce();
-    if (v.failed_injection || !v.flags_if()) return false;
+    if (v.failed_injection || v.injection_met_device || !v.flags_if()) return false;
     // KVM takes no interrupt inside a `rep ins` batch (it drains its
     // read-ahead before the guest runs again): nor does the emulator.
     if (v.string_in.active || (v.hs.parked() && v.exit.kind == ExitKind::Io && v.exit.count > 1)) return false;
@@ -478,7 +504,14 @@ void EmuVcpu::inject_interrupt(uint8_t vector) {
         v.hs.quiesce();
     }
     std::string why;
-    if (!v.deliver(vector, why)) {
+    v.device_by_hand.reset();
+    const bool delivered = v.deliver(vector, why);
+    if (v.device_by_hand) {
+        v.injection_met_device = "interrupt " + std::to_string(vector) + ": " + v.device_by_hand_text();
+        v.device_by_hand.reset();
+        return;
+    }
+    if (!delivered) {
         v.failed_injection = why;
         return;
     }

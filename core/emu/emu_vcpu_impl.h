@@ -377,6 +377,16 @@ struct EmuVcpu::Impl final : emu::MmioSink {
     // Why the engine can never run again (Unicorn aborted inside it), or "".
     std::string broken;
     std::optional<uint64_t> fetch_from_mmio;
+    // Outside uc_emu_start, a device window met by an access the emulator
+    // makes by hand (an interrupt's vector or frame, a far return's
+    // stack): Unicorn hands it to the window's callback, from which no
+    // exit can be made. The first such address; the run then ends.
+    std::optional<uint64_t> device_by_hand;
+    uint64_t by_hand_met_device(uint64_t gpa) {
+        if (!device_by_hand) device_by_hand = gpa;
+        return ~0ull;
+    }
+    std::string device_by_hand_text() const;
     StringIn string_in;
     uint64_t insn_addr = 0;  // the instruction the code hook saw last (linear)
     uint32_t insn_size = 0;  // 0: none since a delivery or set_sregs
@@ -451,6 +461,7 @@ struct EmuVcpu::Impl final : emu::MmioSink {
     // leave the instruction half done).
     std::optional<uint64_t> watch_hit;
     std::optional<std::string> failed_injection;  // a Shutdown for the next run()
+    std::optional<std::string> injection_met_device;  // an internal error for the next run()
 
 };
 

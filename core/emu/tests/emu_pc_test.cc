@@ -1,6 +1,7 @@
 // EmuVcpu for a PC guest: the reset vector in ROM, real mode <-> 32-bit
 // protected mode, interrupts through the IVT and the IDT, the interrupt
-// window, ROM writes and a slot swapped under running code (PAM).
+// window, ROM writes and a slot swapped under running code (PAM), and a
+// delivery whose frame lies in a device window.
 #include <gtest/gtest.h>
 
 #include <cstring>
@@ -535,6 +536,53 @@ TEST(EmuPc, JumpIntoADeviceWindowIsAnEmulationFailure) {
     ASSERT_EQ(g.next(), ExitKind::InternalError);
     EXPECT_EQ(g.exit.reason_code, static_cast<uint32_t>(KVM_INTERNAL_ERROR_EMULATION));
     EXPECT_NE(g.vcpu->last_error().find("0xe0000"), std::string::npos) << g.vcpu->last_error();
+}
+
+// The emulator delivers interrupts and exceptions by hand, writing the
+// frame at SS:SP outside Unicorn's run; a stack in a device window
+// (0xe0000 here) is where such a write would reach a device's callback,
+// from which no exit can be made (it corrupted the caller's stack: found
+// by random firmware). The run ends with an internal error that names the
+// address, the process goes on.
+void starts_with_its_stack_in_a_device_window(PcGuest& g, uint16_t cs, uint16_t ip) {
+    g.start_real(cs, ip);
+    kvm_sregs s = g.vcpu->sregs();
+    s.ss.selector = 0xe000;
+    s.ss.base = 0xe0000;
+    g.vcpu->set_sregs(s);
+    kvm_regs r = g.vcpu->regs();
+    r.rsp = 0x100;
+    g.vcpu->set_regs(r);
+}
+
+TEST(EmuPc, AnInterruptWhoseFrameLiesInADeviceWindowEndsTheRun) {
+    PcGuest g;
+    g.ivt(0x20, 0, 0x2000);
+    g.put(0x2000, {0xcf});                          // iret
+    g.put(0x1000, {0xfb, 0xe6, 0x80, 0xf4});        // sti; out 0x80,al; hlt
+    starts_with_its_stack_in_a_device_window(g, 0, 0x1000);
+    ASSERT_EQ(g.next(), ExitKind::Io);
+    ASSERT_TRUE(g.vcpu->interrupt_window_open());
+    g.vcpu->inject_interrupt(0x20);
+    ASSERT_EQ(g.next(), ExitKind::InternalError);
+    EXPECT_EQ(g.exit.reason_code, static_cast<uint32_t>(KVM_INTERNAL_ERROR_EMULATION));
+    const std::string why = g.vcpu->last_error();
+    EXPECT_NE(why.find("interrupt 32"), std::string::npos) << why;
+    EXPECT_NE(why.find("0xe00fe"), std::string::npos) << why;  // the first push: FLAGS at SS:SP-2
+    EXPECT_NE(why.find("device window"), std::string::npos) << why;
+}
+
+TEST(EmuPc, AnExceptionWhoseFrameLiesInADeviceWindowEndsTheRun) {
+    PcGuest g;
+    g.ivt(6, 0, 0x2000);
+    g.put(0x2000, {0xcf});        // iret
+    g.put(0x1000, {0x0f, 0x0b});  // ud2
+    starts_with_its_stack_in_a_device_window(g, 0, 0x1000);
+    g.vcpu->set_guest_vectors(true);
+    ASSERT_EQ(g.next(), ExitKind::InternalError);
+    const std::string why = g.vcpu->last_error();
+    EXPECT_NE(why.find("0xe00fe"), std::string::npos) << why;
+    EXPECT_NE(why.find("device window"), std::string::npos) << why;
 }
 
 }  // namespace
