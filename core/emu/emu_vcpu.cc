@@ -54,12 +54,12 @@ void EmuVcpu::Impl::post_access(ExitKind kind, bool is_write, uint64_t addr, uns
 uint64_t EmuVcpu::Impl::mmio_read(uint64_t gpa, unsigned size) {
     if (!uc_running) return by_hand_met_device(gpa);
     if (!access.covers(false, gpa, size) && access.aligned_around(gpa, size)) return 0;
-    if (uc_running && !access.covers(false, gpa, size)) {
+    // Not announced by the memory hook: Unicorn fetching an instruction.
+    if (!access.covers(false, gpa, size)) {
         if (!fetch_from_mmio) fetch_from_mmio = gpa;
         uc_emu_stop(eng.uc());
         return ~0ull;
     }
-    if (!access.covers(false, gpa, size)) access = {true, false, false, gpa, size, 0, 0};
     const auto [at, bytes] = access.part(gpa);
     if (!access.served || access.served_at != at) {
         std::memset(data, 0, 8);
@@ -145,15 +145,15 @@ void EmuVcpu::Impl::worker_main() {
     while (hs.wait_for_start()) hs.segment_ended(run_segment());
 }
 
-// Runs the guest until it stops for good (true: a final exit is posted) or
-// on request (false). A stop for a pending memory-map change applies the
-// change and goes on.
 std::string EmuVcpu::Impl::device_by_hand_text() const {
     return "the emulator's own access at " + hex(device_by_hand.value_or(0)) +
            ", made by hand where Unicorn 2.0.1 falls short, met a device window, which such an access cannot reach "
            "(KVM would make an MMIO exit there)";
 }
 
+// Runs the guest until it stops for good (true: a final exit is posted) or
+// on request (false). A stop for a pending memory-map change applies the
+// change and goes on.
 bool EmuVcpu::Impl::run_segment() {
     for (;;) {
         if (device_by_hand) {  // after something done by hand below
