@@ -183,15 +183,13 @@ bool EmuVcpu::Impl::run_segment() {
         const bool survived = emu::call_surviving_abort([&] { err = uc_emu_start(eng.uc(), start, ~0ull, 0, 0); });
         uc_running = false;
         eng.end_emulation();
-        if (!survived)  // the engine stopped inside a translation: it never runs again
+        if (!survived) {  // the engine stopped inside a translation: it never runs again (the loop's top)
             broken = "Unicorn 2.0.1 aborted (\"tcg fatal error\") translating the guest's code in the block at " +
                      hex(emu::linear_pc(eng.uc(), eng.width())) +
                      ": it mistranslates some instructions a CPU refuses with #UD (an indirect far JMP or CALL with a "
                      "register operand, FF /5 or FF /3 with mod 3), where KVM would deliver the #UD; the emulator "
                      "cannot go on";
-        if (!broken.empty()) {
-            post_stop(ExitKind::InternalError, broken, KVM_INTERNAL_ERROR_EMULATION);
-            return true;
+            continue;
         }
         if (const std::optional<uint64_t> at = std::exchange(fetch_from_mmio, std::nullopt)) {
             end_narrowing();
@@ -396,22 +394,8 @@ unsigned EmuVcpu::id() const { return impl_->id; }
 
 std::optional<VcpuExit> EmuVcpu::run() {
     impl_->ran = true;
-    if (impl_->injection_met_device) {
-        impl_->last_error = *impl_->injection_met_device;
-        impl_->injection_met_device.reset();
-        impl_->exit = VcpuExit{};
-        impl_->exit.kind = ExitKind::InternalError;
-        impl_->exit.reason_code = KVM_INTERNAL_ERROR_EMULATION;
-        impl_->exit.interrupts_enabled = impl_->flags_if();
-        return impl_->exit;
-    }
-    if (impl_->failed_injection) {
-        // What KVM does when delivering would triple-fault: a Shutdown exit.
-        impl_->last_error = *impl_->failed_injection;
-        impl_->failed_injection.reset();
-        impl_->exit = VcpuExit{};
-        impl_->exit.kind = ExitKind::Shutdown;
-        impl_->exit.interrupts_enabled = impl_->flags_if();
+    if (const std::optional<Impl::FailedInjection> f = std::exchange(impl_->failed_injection, std::nullopt)) {
+        impl_->post_stop(f->kind, f->why, f->reason_code);
         return impl_->exit;
     }
     if (!impl_->hs.run(kRunWait)) return std::nullopt;
@@ -474,7 +458,6 @@ void EmuVcpu::set_sregs(const kvm_sregs& s) {
     impl_->ran = false;
     impl_->insn_size = 0;
     impl_->failed_injection.reset();
-    impl_->injection_met_device.reset();
     // The x86 reset state is how a PC board starts its firmware.
     if (emu::is_reset_cs(s.cs)) impl_->guest_vectors = true;
 }
@@ -487,7 +470,7 @@ std::string EmuVcpu::last_error() const {
 bool EmuVcpu::interrupt_window_open() const {
     Impl& v = *impl_;
     v.hs.quiesce();
-    if (v.failed_injection || v.injection_met_device || !v.flags_if()) return false;
+    if (v.failed_injection || !v.flags_if()) return false;
     // KVM takes no interrupt inside a `rep ins` batch (it drains its
     // read-ahead before the guest runs again): nor does the emulator.
     if (v.string_in.active || (v.hs.parked() && v.exit.kind == ExitKind::Io && v.exit.count > 1)) return false;
@@ -507,12 +490,13 @@ void EmuVcpu::inject_interrupt(uint8_t vector) {
     v.device_by_hand.reset();
     const bool delivered = v.deliver(vector, why);
     if (v.device_by_hand) {
-        v.injection_met_device = "interrupt " + std::to_string(vector) + ": " + v.device_by_hand_text();
+        v.failed_injection = Impl::FailedInjection{ExitKind::InternalError, KVM_INTERNAL_ERROR_EMULATION,
+                                                   "interrupt " + std::to_string(vector) + ": " + v.device_by_hand_text()};
         v.device_by_hand.reset();
         return;
     }
-    if (!delivered) {
-        v.failed_injection = why;
+    if (!delivered) {  // what KVM does when delivering would triple-fault
+        v.failed_injection = Impl::FailedInjection{ExitKind::Shutdown, 0, why};
         return;
     }
     v.insn_size = 0;  // the handler's first instruction is in no shadow

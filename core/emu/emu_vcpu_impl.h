@@ -460,8 +460,14 @@ struct EmuVcpu::Impl final : emu::MmioSink {
     // next instruction boundary (a stop from the memory hook itself would
     // leave the instruction half done).
     std::optional<uint64_t> watch_hit;
-    std::optional<std::string> failed_injection;  // a Shutdown for the next run()
-    std::optional<std::string> injection_met_device;  // an internal error for the next run()
+    // A delivery that failed: the exit the next run() returns instead of
+    // running (a Shutdown, as KVM's triple fault, or an internal error).
+    struct FailedInjection {
+        ExitKind kind;
+        uint64_t reason_code;
+        std::string why;
+    };
+    std::optional<FailedInjection> failed_injection;
 
 };
 
