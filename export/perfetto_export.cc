@@ -69,6 +69,11 @@ public:
             instant_on(kPidVcpus, e.vcpu, "interrupts", ns, "interrupt " + std::to_string(i->vector),
                        "\"seq\":" + std::to_string(e.seq) + ",\"vector\":" + std::to_string(i->vector) +
                            ",\"exit\":" + std::to_string(i->exit) + ",\"rip\":" + hexv(i->rip));
+        } else if (const auto* p = std::get_if<PauseEvent>(&e.body)) {
+            vcpu_track(e.vcpu);
+            std::string args = "\"seq\":" + std::to_string(e.seq) + ",\"exit\":" + std::to_string(p->exit);
+            if (p->counted) args += ",\"instructions\":" + std::to_string(p->instructions);
+            instant_on(kPidVcpus, e.vcpu, "interrupts", ns, "pause between exits", args);
         } else if (const auto* c = std::get_if<ClockEvent>(&e.body)) {
             const bool mono = EventTimes::is_monotonic_reading(*c);
             instant(kHostInputs, ns, mono ? "clock (monotonic)" : "clock (wall)",

@@ -1,6 +1,5 @@
 // Conversion between the plain C++ trace values (trace_event.h) and the
-// Cap'n Proto messages of record/trace.capnp, and the checks that decide
-// whether an event or header makes sense.
+// Cap'n Proto messages of record/trace.capnp.
 //
 // The writer's compression thread calls encode_chunk(); the reader calls
 // decode_chunk() and decode_header(). Everything that comes out of a file
@@ -8,9 +7,9 @@
 // Cap'n Proto's own errors (kj::Exception: out-of-bounds pointers, limits)
 // and absurd values (an access of size 0, bulk data that does not match
 // size * count, a dirty run past its slot, an unknown event kind or enum)
-// come out as kvmrr::Error with a message saying what was wrong. The
-// writer applies the same checks (event_problem()) when an event is
-// appended, so it never writes what a reader would reject.
+// come out as kvmrr::Error with a message saying what was wrong
+// (trace_checks.h). The writer applies the same checks (event_problem())
+// when an event is appended, so it never writes what a reader would reject.
 #pragma once
 
 #include <cstdint>
@@ -20,6 +19,7 @@
 #include <vector>
 
 #include "record/trace.capnp.h"
+#include "record/trace_checks.h"
 #include "record/trace_event.h"
 
 namespace kvmrr {
@@ -27,10 +27,6 @@ namespace kvmrr {
 void header_to_capnp(const TraceHeader& h, schema::TraceHeader::Builder b);
 TraceHeader header_from_capnp(schema::TraceHeader::Reader r);  // throws Error, kj::Exception
 void event_to_capnp(const TraceEvent& e, schema::Event::Builder b);
-
-// What is absurd about e, or nothing. vcpu_count 0 skips the vCPU check.
-std::optional<std::string> event_problem(const TraceEvent& e, uint32_t vcpu_count);
-std::optional<std::string> header_problem(const TraceHeader& h);
 
 // An upper bound (roughly) of the bytes e takes in an unpacked message.
 uint64_t estimate_event_bytes(const TraceEvent& e);

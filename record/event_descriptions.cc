@@ -272,11 +272,31 @@ constexpr Field kInterruptFields[] = {
 };
 constexpr Description kInterrupt{.fields = kInterruptFields, .kind = "interrupt"};
 
+// ---- Pauses ----------------------------------------------------------------
+
+// The count only where there is one (KVM counts none).
+std::string instructions_text(const void* pause) {
+    const auto* p = static_cast<const PauseEvent*>(pause);
+    return p->counted ? std::to_string(p->instructions) : "";
+}
+std::string counted_text(const void* pause) {
+    return static_cast<const PauseEvent*>(pause)->counted ? "" : "instructions not counted";
+}
+
+constexpr Field kPauseFields[] = {
+    field<&PauseEvent::exit>("exit", "after exit", "exit", Format::Dec),
+    field<&PauseEvent::instructions>("instructions", "instructions", "instructions", Format::Dec,
+                                     {.human_value = instructions_text}),
+    field<&PauseEvent::counted>("counted", "", "instructions counted", Format::Flag, {.human_value = counted_text}),
+};
+constexpr Description kPause{.fields = kPauseFields, .kind = "pause"};
+
 }  // namespace
 
 const Description& describe(const AccessEvent&) { return kAccess; }
 const Description& describe(const InterruptEvent&) { return kInterrupt; }
 const Description& describe(const DmaReadEvent&) { return kDmaRead; }
+const Description& describe(const PauseEvent&) { return kPause; }
 const Description& describe(const TopologyEvent&) { return kTopology; }
 const Description& describe(const MemslotEvent&) { return kMemslot; }
 const Description& describe(const DirtyEvent&) { return kDirty; }

@@ -38,6 +38,7 @@ const Description& describe(const RegionDefEvent&);
 const Description& describe(const EndEvent&);
 const Description& describe(const InterruptEvent&);
 const Description& describe(const DmaReadEvent&);
+const Description& describe(const PauseEvent&);
 // Records nested in events.
 const Description& describe(const ViewRangeRecord&);
 const Description& describe(const RegionRecord&);

@@ -60,6 +60,7 @@ RecordReport record_guest(const RecordRequest& req) {
     h.clock = clock_mode_name(req.run.clock);
     h.stop_at_output = req.run.stop_at_output;
     h.ticks_between_exits = req.run.ticks_between_exits;
+    if (h.ticks_between_exits) h.min_reader_version = std::max(h.min_reader_version, kTracePauseVersion);
     h.deterministic_cpu = req.run.deterministic_cpu;
     if (h.deterministic_cpu) h.min_reader_version = std::max(h.min_reader_version, kTraceDeterministicCpuVersion);
     // Which accelerator ran: a guest replay on the other one names it when

@@ -258,6 +258,10 @@ void Recorder::on_exit(const VcpuExit& e, const ExitOutcome& o) {
 
 void Recorder::on_interrupt(uint8_t vector, uint64_t exit, uint64_t rip) { emit(InterruptEvent{vector, exit, rip}); }
 
+void Recorder::on_pause(uint64_t exit, std::optional<uint64_t> instructions) {
+    emit(PauseEvent{exit, instructions.value_or(0), instructions.has_value()});
+}
+
 void Recorder::dma_read(uint64_t gpa, std::span<const uint8_t> bytes) {
     emit(DmaReadEvent{gpa, {bytes.begin(), bytes.end()}});
 }

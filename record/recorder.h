@@ -92,6 +92,7 @@ public:
     void on_exit(const VcpuExit& e, const ExitOutcome& o) override;
     void dma_write(uint64_t gpa, std::span<const uint8_t> bytes) override;
     void on_interrupt(uint8_t vector, uint64_t exit, uint64_t rip) override;
+    void on_pause(uint64_t exit, std::optional<uint64_t> instructions) override;
     void dma_read(uint64_t gpa, std::span<const uint8_t> bytes) override;
 
 private:

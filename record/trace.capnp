@@ -142,6 +142,7 @@ struct Event {
     end @13 :RunEnd;
     interrupt @23 :Interrupt; # format 5: an external interrupt delivered to the vCPU
     dmaRead @24 :DmaWrite;    # format 5: what a device read from guest memory (a DMA descriptor)
+    pause @25 :Pause;         # format 12: the run loop stopped the guest between exits
     # Format 4: a PIO or MMIO access kept in the event itself. pio and mmio
     # above point at an Access struct placed after the event list, so
     # every event held a pointer whose offset differed from its
@@ -230,6 +231,14 @@ struct Interrupt {
   vector @0 :UInt8;
   exit @1 :UInt64;
   rip @2 :UInt64;
+}
+
+# The run loop stopped the guest between two exits (--ticks-between-exits):
+# after how many exits and, where counted (the emulator), instructions.
+struct Pause {
+  exit @0 :UInt64;
+  instructions @1 :UInt64;
+  counted @2 :Bool;
 }
 
 struct DmaWrite {

@@ -46,8 +46,13 @@ namespace kvmrr {
 // finds dirty pages that its own harvests lack. A newer reader's guest
 // replay of an older trace harvests as that recording did
 // (kTraceVmmWritesDirtyVersion).
+// Version 12 adds the pause event: where the run loop stopped a guest
+// between exits (--ticks-between-exits), with the emulator's instruction
+// count, so that guest replay stops it there again. A trace recorded with
+// --ticks-between-exits asks for a reader of version 12
+// (kTracePauseVersion): an older one cannot read the event.
 // This build still reads versions 1 to 3.
-constexpr uint32_t kTraceFormatVersion = 11;
+constexpr uint32_t kTraceFormatVersion = 12;
 constexpr uint32_t kTraceMinReaderVersion = 4;
 constexpr uint32_t kTraceInlineAccessVersion = 4;  // the first that writes Event.access
 constexpr uint32_t kTraceInterruptVersion = 5;     // the first with interrupt events
@@ -55,6 +60,7 @@ constexpr uint32_t kTraceDiskVersion = 7;          // the first with the pc boar
 constexpr uint32_t kTraceDiskGeometryVersion = 8;  // the first with that disk's geometry
 constexpr uint32_t kTraceDeterministicCpuVersion = 10;  // the first with --deterministic-cpu
 constexpr uint32_t kTraceVmmWritesDirtyVersion = 11;    // the first whose dirty logs hold DMA-written pages
+constexpr uint32_t kTracePauseVersion = 12;             // the first with pause events
 constexpr uint32_t kNoRegion = 0xffffffff;
 
 struct RegsRecord {
@@ -209,9 +215,21 @@ struct DmaReadEvent {
     bool operator==(const DmaReadEvent&) const = default;
 };
 
+// The run loop stopped the guest between two exits, to deliver a timer's
+// interrupt that fell due while it ran without any (--ticks-between-exits;
+// format 12): after `exit` exits and, where the accelerator counts them
+// (`counted`: the emulator), `instructions` instructions. The board's step
+// there (a clock reading, maybe an interrupt) follows it.
+struct PauseEvent {
+    uint64_t exit = 0;
+    uint64_t instructions = 0;
+    bool counted = false;
+    bool operator==(const PauseEvent&) const = default;
+};
+
 using EventBody = std::variant<AccessEvent, TopologyEvent, MemslotEvent, DirtyEvent, DmaWriteEvent, ClockEvent,
                                EntropyEvent, SerialInEvent, DiskReadEvent, DiskWriteEvent, RegionDefEvent, EndEvent,
-                               InterruptEvent, DmaReadEvent>;
+                               InterruptEvent, DmaReadEvent, PauseEvent>;
 
 struct TraceEvent {
     // Written out so that TraceEvent{} and emplace_back() do not zero the
@@ -293,7 +311,7 @@ struct TraceHeader {
     std::string stop_at_output;    // the run ended once this was output ("" none)
     std::string dirty_mode = "bitmap";
     bool lax_mmio = false;         // MMIO to unmapped memory read all ones instead of ending the run (format 6)
-    bool ticks_between_exits = false;  // interrupts also came between exits, where guest replay cannot put them (format 7)
+    bool ticks_between_exits = false;  // interrupts also came between exits, at pause events (format 7; the events: 12)
     bool deterministic_cpu = false;    // CPUID without the TSC and RDRAND/RDSEED (format 10)
     int64_t start_time_ns = 0;
     std::vector<RegionRecord> regions;

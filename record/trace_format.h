@@ -71,9 +71,9 @@ inline constexpr int kMessageNestingLimit = 16;
 
 // Event kinds in a fixed order (the names are event_kind()'s), for
 // counting by kind without string keys on the vCPU thread.
-inline constexpr std::array<const char*, 15> kEventKindNames = {
-    "pio",     "mmio",      "topology",  "memslot",    "dirty", "dma-write", "clock",
-    "entropy", "serial-in", "disk-read", "disk-write", "region-def", "end", "interrupt", "dma-read"};
+inline constexpr std::array<const char*, 16> kEventKindNames = {
+    "pio",     "mmio",      "topology",  "memslot",    "dirty",     "dma-write", "clock",   "entropy",
+    "serial-in", "disk-read", "disk-write", "region-def", "end",     "interrupt", "dma-read", "pause"};
 
 inline size_t event_kind_index(const TraceEvent& e) {
     const size_t i = e.body.index();

@@ -39,10 +39,10 @@ struct GdbSession {
     std::optional<GdbPlan> plan;      // for the replay run again
 };
 
-class GuestReplay final : public ReplayEngine {
+class GuestReplay final : public ReplayEngine, PausePlan {
 public:
-    GuestReplay(TraceReader& r, const ReplayOptions& o, GdbSession* gdb)
-        : ReplayEngine(r, o, o.accel, exit_count_harvests(r.header()), recorder_options(r.header())), gdb_session_(gdb) {}
+    GuestReplay(TraceReader& r, const ReplayOptions& o, Accel accel, GdbSession* gdb)
+        : ReplayEngine(r, o, accel, exit_count_harvests(r.header()), recorder_options(r.header())), gdb_session_(gdb) {}
 
     ReplayReport run() {
         if (check_devices()) return finish();
@@ -59,6 +59,13 @@ public:
         }
         matcher_.queue(group);
         RunOptions ro;
+        if (h_.ticks_between_exits) {
+            // A kick may have stopped the recording's guest before its
+            // first exit: that step's inputs are the prologue's.
+            queue_inputs(group);
+            plan_pauses(group);
+            ro.limits.pauses = this;
+        }
         ro.limits.timeout = opts_.timeout.value_or(
             std::max(std::chrono::milliseconds(60000), std::chrono::milliseconds(h_.timeout_ms)));
         ro.limits.max_exits = h_.max_exits;  // the recording's --max-exits ends the replay at the same exit
@@ -238,6 +245,7 @@ private:
         // this exit (run_vcpu's) belongs to the group too. Until then the
         // group stays in group_, for a divergence's report.
         matcher_.queue(group);
+        plan_pauses(group);
         watch_for_last_stretch();
         if (gdb_waits_after_ && group.back().seq >= *gdb_waits_after_) {
             gdb_waits_after_.reset();
@@ -246,6 +254,24 @@ private:
         }
         return o;
     }
+
+    // PausePlan: where the recording's run loop stopped its guest between
+    // exits after the access of `group` (or before the first): the replay
+    // stops it at the same instruction counts. One the replayed guest
+    // passes without stopping is left out of what the replay produces,
+    // which the match of the group then reports; one with no count is
+    // planned at 0, a place every guest has passed.
+    void plan_pauses(std::span<const TraceEvent> group) {
+        pauses_.clear();
+        next_pause_ = 0;
+        for (const TraceEvent& e : group)
+            if (const auto* p = std::get_if<PauseEvent>(&e.body)) pauses_.push_back(p->counted ? p->instructions : 0);
+    }
+    std::optional<uint64_t> next_pause() const override {
+        if (next_pause_ >= pauses_.size()) return std::nullopt;
+        return pauses_[next_pause_];
+    }
+    void reached() override { ++next_pause_; }
 
     // Says where the debugger is waited for, with the registers as the
     // guest's mode there wants them unless the options say otherwise.
@@ -343,25 +369,42 @@ private:
     bool cut_short_ = false;  // the trace's damage was reached
     std::vector<TraceEvent> group_;  // the last access's group, until it is matched
     std::vector<TraceEvent> end_group_;  // the end, read at the exit where the recording timed out
+    std::vector<uint64_t> pauses_;       // the current group's stops between exits (instruction counts)
+    size_t next_pause_ = 0;
 };
+
+// A recording whose run loop stopped its guest between exits is replayed
+// where the stops can be found again: on the emulator, by its instruction
+// count, which traces since kTracePauseVersion keep. Left to choose, that
+// accelerator is taken.
+Accel guest_replay_accel(const TraceHeader& h, Accel asked) {
+    if (!h.ticks_between_exits) return asked;
+    const std::string why = "the trace was recorded with --ticks-between-exits: some interrupts came between exits, ";
+    const std::string device_replay = "; `kvmrr replay` without --guest replays its devices";
+    if (h.format_version < kTracePauseVersion)
+        throw TraceError(why + "and this trace (format " + std::to_string(h.format_version) +
+                         ") does not say where, which format " + std::to_string(kTracePauseVersion) + " does" +
+                         device_replay);
+    if (h.accelerator != accel_name(Accel::Emu))
+        throw TraceError(why + "at points that only an instruction count names, and KVM, which recorded it, counts "
+                               "none" + device_replay);
+    if (asked == Accel::Kvm)
+        throw TraceError(why + "at points that only an instruction count names, and KVM counts none: replay it on "
+                               "the emulator (--accel emu)");
+    return Accel::Emu;
+}
 
 }  // namespace
 
 ReplayReport replay_guest(TraceReader& reader, const ReplayOptions& options) {
-    // A tick delivered between two exits came wherever the guest then was:
-    // an exit count and a rip do not name that point again (no instruction
-    // count on KVM), so no replay of the guest can put it back there.
-    if (reader.header().ticks_between_exits)
-        throw TraceError("the trace was recorded with --ticks-between-exits: some interrupts came between exits, "
-                         "where guest replay cannot deliver them again; `kvmrr replay` without --guest replays "
-                         "its devices");
-    if (!options.gdb_port) return GuestReplay(reader, options, nullptr).run();
+    const Accel accel = guest_replay_accel(reader.header(), options.accel);
+    if (!options.gdb_port) return GuestReplay(reader, options, accel, nullptr).run();
     GdbSession gdb(*options.gdb_port);
     TraceReader* trace = &reader;
     std::optional<TraceReader> again;
     for (;;) {
         try {
-            GuestReplay r(*trace, options, &gdb);
+            GuestReplay r(*trace, options, accel, &gdb);
             ReplayReport rep = r.run();
             r.let_debugger_go(rep);
             return rep;

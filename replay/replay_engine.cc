@@ -182,6 +182,15 @@ void ReplayEngine::board_step(std::span<const TraceEvent> group, bool after_exit
             --inputs_after;
             continue;
         }
+        if (const auto* pause = std::get_if<PauseEvent>(&group[i].body)) {
+            // Where the recording's loop stopped its guest between exits
+            // (device replay has none to stop): the steps before it, then
+            // the pause as recorded; the board is asked there again.
+            step_until(inputs_after);
+            rec_.on_pause(pause->exit, pause->counted ? std::optional(pause->instructions) : std::nullopt);
+            asked = false;
+            continue;
+        }
         const auto* delivered = std::get_if<InterruptEvent>(&group[i].body);
         if (!delivered) continue;
         step_until(inputs_after);

@@ -66,6 +66,8 @@ protected:
     void dma_read(uint64_t gpa, std::span<const uint8_t> bytes) override { rec_.dma_read(gpa, bytes); }
     // Interrupts the replayed board delivers (guest replay) are recorded again.
     void on_interrupt(uint8_t vector, uint64_t exit, uint64_t rip) override { rec_.on_interrupt(vector, exit, rip); }
+    // So are its stops between exits, where the recording's were.
+    void on_pause(uint64_t exit, std::optional<uint64_t> instructions) override { rec_.on_pause(exit, instructions); }
 
     const ReplayOptions& opts_;
     EventGroupReader groups_;

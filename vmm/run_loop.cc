@@ -180,6 +180,9 @@ RunResult run_vcpu(Vcpu& vcpu, ExitTargets targets, const ExitPolicy& policy, co
                 next_poll = now + kLook;
             }
         }
+        if (limits.pauses && !vcpu.set_pause_at(limits.pauses->next_pause()))
+            throw Error("this accelerator counts no instructions: it cannot stop the guest between exits where the "
+                        "recording's did");
         std::optional<VcpuExit> exit = vcpu.run();
         // A debugger's stop is no exit of the guest's: a run that ends
         // there ends between two exits.
@@ -220,8 +223,23 @@ RunResult run_vcpu(Vcpu& vcpu, ExitTargets targets, const ExitPolicy& policy, co
         if (!exit) {
             // A signal, or the emulator's bounded wait, before the deadline:
             // between two exits, where a tick that fell due is delivered
-            // (the last access was completed when the guest went on).
-            if (kicking) {
+            // (the last access was completed when the guest went on). A
+            // replay delivers where the plan says instead, whatever stopped
+            // the guest there.
+            std::optional<uint64_t> done;
+            if (kicking || limits.pauses) done = vcpu.instructions_retired();
+            const std::optional<uint64_t> next = limits.pauses ? limits.pauses->next_pause() : std::nullopt;
+            if (next && done && *done > *next) {
+                // Passed without a stop there: that pause can never come
+                // (the replay reports it missing).
+                res.reason = StopReason::Diverged;
+                res.between_exits = true;
+                break;
+            }
+            const bool planned = next && next == done;
+            if (planned) limits.pauses->reached();
+            if ((kicking || planned) && interrupts) {
+                if (observer) observer->on_pause(res.exits, done);
                 access_pending = false;
                 deliver(vcpu, *interrupts, observer, res.exits, access_pending);
             }

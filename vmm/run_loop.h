@@ -39,13 +39,30 @@ struct GuestExitRequest {
 // opens the exit (what a device does while handling it belongs to it),
 // on_exit sees it handled, with the data a read returned; on_interrupt
 // sees each external interrupt delivered (after exit number `exit`, at
-// `rip`).
+// `rip`); on_pause each stop between exits at which the board is asked
+// for one (after `exit` exits and, where the vCPU counts them,
+// `instructions` instructions), before it is asked.
 class ExitObserver {
 public:
     virtual ~ExitObserver() = default;
     virtual void before_exit(const VcpuExit&) {}
     virtual void on_exit(const VcpuExit& exit, const ExitOutcome& outcome) = 0;
     virtual void on_interrupt(uint8_t /*vector*/, uint64_t /*exit*/, uint64_t /*rip*/) {}
+    virtual void on_pause(uint64_t /*exit*/, std::optional<uint64_t> /*instructions*/) {}
+};
+
+// Guest replay of a recording whose run loop stopped its guest between
+// exits (--ticks-between-exits): the instruction counts at which the run
+// loop stops the replayed guest to ask the board again, in order. A guest
+// found past the next one between exits ends the run (Diverged): it can
+// never stop there.
+class PausePlan {
+public:
+    virtual ~PausePlan() = default;
+    // The count of the next stop, if one is planned.
+    virtual std::optional<uint64_t> next_pause() const = 0;
+    // The guest stopped there: the plan goes on to the one after.
+    virtual void reached() = 0;
 };
 
 // A board's interrupt controllers and timers, as the run loop sees them at
@@ -109,6 +126,7 @@ struct RunLimits {
     // its detail; a recording ends as cleanly as at any other end.
     const std::atomic<int>* interrupt = nullptr;
     DebugStopHandler* debugger = nullptr;  // null: a Debug exit is ignored
+    PausePlan* pauses = nullptr;           // null: stops between exits only where a timer falls due
 };
 
 struct RunResult {

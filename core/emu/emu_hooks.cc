@@ -43,6 +43,13 @@ using Impl = EmuVcpu::Impl;
     // A store over the code of a translated block: the rest of this
     // block may be what was there before, so it is translated anew.
     bool stop = v->hs.stop_requested() || v->eng.pending_sync() || std::exchange(v->code_written, false);
+    // A planned stop between exits (guest replay): before the interrupt
+    // window's and the debugger's, as the recording's run loop stopped
+    // the guest there before this hook looked at anything.
+    if (!stop && v->retired == v->pause_at && !v->string_in.active) {
+        v->pause_at = ~0ull;
+        v->pause_stop = stop = true;
+    }
     if (!stop && v->window_check_due && !v->string_in.active) {
         v->window_check_due = false;
         if (v->window_wanted.load(std::memory_order_relaxed) && v->flags_if()) {
@@ -105,7 +112,8 @@ void on_code(uc_engine* uc, uint64_t address, uint32_t size, void* user) {
     auto* v = static_cast<Impl*>(user);
     const uint8_t* code = v->insn_bytes(address, size);
     if (code && !(v->tsc_pending | v->code_written | v->debug_on | v->window_check_due) && !v->cpuid_fix_leaf &&
-        !v->block_real_cs && v->rep_ins_skip == ~0ull && !v->hs.stop_requested() && !v->eng.pending_sync()) [[likely]] {
+        !v->block_real_cs && v->rep_ins_skip == ~0ull && v->retired != v->pause_at && !v->hs.stop_requested() &&
+        !v->eng.pending_sync()) [[likely]] {
         uint32_t i = 0;
         while (i < size && emu::is_legacy_prefix(code[i])) ++i;
         if (i < size && !emu::kInsnLookCloser[code[i]]) [[likely]] {

@@ -168,6 +168,7 @@ bool EmuVcpu::Impl::run_segment() {
         stopped_by_hook = false;
         window_stop = false;
         debug_stop = false;
+        pause_stop = false;
         mode_known = false;  // whatever ran between uc_emu_start calls may have changed it
         window_check_due = true;
         fault_vector = -1;
@@ -259,7 +260,7 @@ bool EmuVcpu::Impl::run_segment() {
             return true;
         }
         if (stopped_by_hook && fault_vector < 0) {
-            if (hs.stop_requested()) return false;
+            if (hs.stop_requested() || pause_stop) return false;
             if (window_stop) {
                 exit = VcpuExit{};
                 exit.kind = ExitKind::InterruptWindow;
@@ -523,6 +524,11 @@ bool EmuVcpu::set_debug(const DebugSettings& settings) {
 }
 
 std::optional<uint64_t> EmuVcpu::instructions_retired() const { return impl_->retired; }
+
+bool EmuVcpu::set_pause_at(std::optional<uint64_t> instructions) {
+    impl_->pause_at = instructions.value_or(~0ull);
+    return true;
+}
 
 std::optional<FpuState> EmuVcpu::fpu() const {
     impl_->hs.quiesce();

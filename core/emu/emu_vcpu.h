@@ -99,6 +99,7 @@ public:
     bool set_debug(const DebugSettings& settings) override;
     bool stops_anywhere() const override { return true; }
     std::optional<uint64_t> instructions_retired() const override;
+    bool set_pause_at(std::optional<uint64_t> instructions) override;
     std::optional<FpuState> fpu() const override;
     // Unicorn's CPUID shows no local APIC, no long mode and few of the
     // features a 64-bit kernel requires, though its CPU has them (FPU, PSE,

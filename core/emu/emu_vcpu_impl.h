@@ -456,6 +456,10 @@ struct EmuVcpu::Impl final : emu::MmioSink {
     // where one is done by hand (a stop before an instruction, which then
     // runs when the guest goes on, does not count).
     uint64_t retired = 0;
+    // Vcpu::set_pause_at: the code hook stops before the instruction that
+    // comes when `retired` reaches it (~0: none), once.
+    uint64_t pause_at = ~0ull;
+    bool pause_stop = false;  // the code hook stopped there
     // A watchpoint's access seen by the memory hook, for a stop at the
     // next instruction boundary (a stop from the memory hook itself would
     // leave the instruction half done).

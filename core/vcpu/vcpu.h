@@ -132,6 +132,12 @@ public:
     // instruction a fault interrupts counts, and again when it runs
     // after its handler.
     virtual std::optional<uint64_t> instructions_retired() const { return std::nullopt; }
+    // Makes run() return nothing, as at its bounded wait, before the
+    // instruction that comes when `instructions` have been done
+    // (instructions_retired()); none: no such stop. Set between run()
+    // calls; the stop comes once. False where the accelerator counts no
+    // instructions (KVM) and `instructions` is given.
+    virtual bool set_pause_at(std::optional<uint64_t> instructions) { return !instructions; }
     // The x87 and SSE registers, where the accelerator can say.
     virtual std::optional<FpuState> fpu() const { return std::nullopt; }
 };

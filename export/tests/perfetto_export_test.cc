@@ -72,6 +72,7 @@ TEST_F(PerfettoExport, EveryKindLandsOnItsTrack) {
         w.append(1, DmaReadEvent{0x1000, {1, 2, 3, 4}});
         w.append(1, DmaWriteEvent{0x2000, {5, 6}});
         w.append(1, EntropyEvent{{7, 8}});
+        w.append(0, PauseEvent{2, 4242, true});
         DirtyEvent d;
         d.epoch = 0;
         d.pages = 8;
@@ -87,9 +88,11 @@ TEST_F(PerfettoExport, EveryKindLandsOnItsTrack) {
     ASSERT_EQ(e.status, 0) << e.out;
     testing::check_perfetto(trace, testing::slurp(json), kvmrr_run("inspect " + trace).out);
     const nlohmann::json j = nlohmann::json::parse(testing::slurp(json));
-    bool interrupt_on_vcpu0 = false, vcpu1_named = false, ioapic_slice = false;
+    bool interrupt_on_vcpu0 = false, vcpu1_named = false, ioapic_slice = false, pause_on_vcpu0 = false;
     for (const auto& ev : j["traceEvents"]) {
-        if (ev["ph"] == "i" && ev["cat"] == "interrupts")
+        if (ev["ph"] == "i" && ev["cat"] == "interrupts" && ev["name"] == "pause between exits")
+            pause_on_vcpu0 = ev["pid"] == 1 && ev["tid"] == 0 && ev["args"]["exit"] == 2 && ev["args"]["instructions"] == 4242;
+        else if (ev["ph"] == "i" && ev["cat"] == "interrupts")
             interrupt_on_vcpu0 = ev["pid"] == 1 && ev["tid"] == 0 && ev["args"]["vector"] == 0x20 &&
                                  std::abs(ev["ts"].get<double>() - 6.333) < 1e-6;  // a third of the way from 5 to 9 µs
         if (ev["ph"] == "M" && ev["pid"] == 1 && ev["tid"] == 1) vcpu1_named = ev["args"]["name"] == "vcpu1";
@@ -98,6 +101,7 @@ TEST_F(PerfettoExport, EveryKindLandsOnItsTrack) {
                            ev["args"]["device"] == "ioapic" && std::abs(ev["ts"].get<double>() - 7.666) < 1e-6;
     }
     EXPECT_TRUE(interrupt_on_vcpu0);
+    EXPECT_TRUE(pause_on_vcpu0);
     EXPECT_TRUE(vcpu1_named);
     EXPECT_TRUE(ioapic_slice);
 }

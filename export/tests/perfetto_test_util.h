@@ -89,7 +89,7 @@ inline void check_perfetto(const std::string& trace, const std::string& json_tex
     EXPECT_EQ(slices_by_pid[2], accesses);  // device tracks
     EXPECT_EQ(instants["topology commits"], count(kinds, "topology"));
     EXPECT_EQ(instants["memslot changes"], count(kinds, "memslot"));
-    EXPECT_EQ(instants["interrupts"], count(kinds, "interrupt"));
+    EXPECT_EQ(instants["interrupts"], count(kinds, "interrupt") + count(kinds, "pause"));
     EXPECT_EQ(instants["host inputs"],
               count(kinds, "clock") + count(kinds, "entropy") + count(kinds, "serial-in") + count(kinds, "disk-read"));
     EXPECT_EQ(instants["dma"], count(kinds, "dma-write") + count(kinds, "dma-read") + count(kinds, "disk-write"));

@@ -236,6 +236,15 @@ inline std::vector<KindSample> kind_samples() {
                                     {"DmaReadEvent", "data", "data", true, true,
                                      [](EventBody& b) { std::get<DR>(b).data[0] = 9; }},
                                 }));
+    using P = PauseEvent;
+    s.push_back(kind_sample<P>("PauseEvent", P{812, 3'141'592, true},
+                               {
+                                   {"PauseEvent", "exit", "exit", true, true, [](EventBody& b) { std::get<P>(b).exit = 813; }},
+                                   {"PauseEvent", "instructions", "instructions", true, true,
+                                    [](EventBody& b) { std::get<P>(b).instructions = 3'141'593; }},
+                                   {"PauseEvent", "counted", "instructions counted", true, true,
+                                    [](EventBody& b) { std::get<P>(b).counted = false; }},
+                               }));
     return s;
 }
 

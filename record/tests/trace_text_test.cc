@@ -226,7 +226,7 @@ TEST(TraceTextTest, RegionNamesLearnFromRegionDefEvents) {
 
 TEST(TraceTextTest, HeaderForInspect) {
     const std::string s = format_header(sample_header());
-    for (const char* want : {"format version: 11 (readers from version 4)\n", "kvmrr version: 0.1.0-test\n",
+    for (const char* want : {"format version: 12 (readers from version 4)\n", "kvmrr version: 0.1.0-test\n",
                              "recorded at: 2023-11-14T22:13:20.123456789Z\n",
                              "machine: ram 128 MiB, rom 256 KiB, rom low alias off\n",
                              "  window uart16550 io 0x3f8 size 0x8\n", "  device entropy model 1\n",

@@ -1,50 +1,27 @@
 // With --ticks-between-exits the run loop's kick can stop the guest before
 // its first exit, and the delivery that follows reads the clock: a reading
 // in the trace's prologue, before any access. Device replay steps the board
-// for it as the recording's loop did. Recorded here on the emulator, where
-// the kick seldom comes that early, so the reading is put into a real
-// recording where the loop would have made it.
+// for it as the recording's loop did, and guest replay stops its guest at
+// the pause's instruction count. Recorded here on the emulator, where the
+// kick seldom comes that early, so the pause and its reading are put into
+// a real recording where the loop would have made them.
 #include <gtest/gtest.h>
 
 #include <algorithm>
 #include <filesystem>
-#include <fstream>
-#include <iterator>
 #include <vector>
 
-#include "record/record_session.h"
-#include "record/trace_reader.h"
-#include "record/trace_writer.h"
 #include "replay/device_replay.h"
+#include "replay/guest_replay.h"
 #include "replay/tests/replay_test_util.h"
-#include "vmm/board.h"
+#include "replay/tests/spinning_guest.h"
 
 namespace kvmrr {
 namespace {
 
-std::vector<uint8_t> read_file(const std::string& path) {
-    std::ifstream f(path, std::ios::binary);
-    return {std::istreambuf_iterator<char>(f), {}};
-}
-
-struct Decoded {
-    TraceHeader header;
-    std::vector<TraceEvent> events;
-};
-
-Decoded decode(const std::string& path) {
-    TraceReader r = TraceReader::open(path);
-    Decoded d{r.header(), {}};
-    TraceEvent e;
-    while (r.next(e)) d.events.push_back(e);
-    return d;
-}
-
-void encode(const Decoded& d, const std::string& path) {
-    TraceWriter w(path, d.header);
-    for (const TraceEvent& e : d.events) w.append(e.vcpu, e.body);
-    w.close();
-}
+using testing::Decoded;
+using testing::decode;
+using testing::encode;
 
 ReplayReport replay(const std::string& path) {
     TraceReader r = TraceReader::open(path);
@@ -54,18 +31,7 @@ ReplayReport replay(const std::string& path) {
 class EarlyKick : public ::testing::Test {
 protected:
     void SetUp() override {
-        RecordRequest req;
-        req.run.board = Board::Pc;
-        req.run.firmware = read_file(std::string(KVMRR_FIRMWARE_DIR) + "/timer_irq_spin.bin");
-        ASSERT_FALSE(req.run.firmware.empty());
-        req.run.firmware_name = "timer_irq_spin.bin";
-        req.run.layout = pc_layout(kPcDefaultRam, req.run.firmware.size());
-        req.run.ticks_between_exits = true;
-        req.run.accel = Accel::Emu;
-        req.run.limits.timeout = std::chrono::seconds(60);
-        req.output = recorded;
-        const RecordReport rep = record_guest(req);
-        ASSERT_EQ(rep.run.exit_status, 10) << rep.run.message;
+        ASSERT_NO_FATAL_FAILURE(testing::record_spinning_guest(recorded));
         trace = decode(recorded);
         first_access = std::find_if(trace.events.begin(), trace.events.end(), [](const TraceEvent& e) {
                            return std::holds_alternative<AccessEvent>(e.body);
@@ -83,12 +49,18 @@ protected:
         std::filesystem::remove(recorded);
         std::filesystem::remove(edited);
     }
-    // The trace with readings of `ns` just before its first access.
+    // The trace with kicks just before its first access, as the
+    // recording's loop makes them: a pause (after 0 exits and 1, 2, ...
+    // instructions), then the step's reading (the next of `ns`).
     void with_early_readings(std::initializer_list<int64_t> ns) {
         Decoded d = trace;
-        d.events.insert(d.events.begin() + static_cast<std::ptrdiff_t>(first_access), ns.size(), TraceEvent{});
+        d.events.insert(d.events.begin() + static_cast<std::ptrdiff_t>(first_access), 2 * ns.size(), TraceEvent{});
         size_t i = first_access;
-        for (int64_t t : ns) d.events[i++].body = ClockEvent{t};
+        uint64_t instructions = 0;
+        for (int64_t t : ns) {
+            d.events[i++].body = PauseEvent{0, ++instructions, true};
+            d.events[i++].body = ClockEvent{t};
+        }
         encode(d, edited);
     }
 
@@ -109,6 +81,11 @@ TEST_F(EarlyKick, ReadingsBeforeTheFirstAccessAreTheBoardsSteps) {
     with_early_readings({first_reading / 3, first_reading / 2});
     const ReplayReport rep = replay(edited);
     EXPECT_TRUE(rep.reproduced()) << rep.summary() << (rep.divergence ? rep.divergence->describe() : "");
+    // Guest replay stops the guest after its first and second
+    // instructions, before any exit, and the board reads the clock there.
+    TraceReader r = TraceReader::open(edited);
+    const ReplayReport guest = replay_guest(r);
+    EXPECT_TRUE(guest.reproduced()) << guest.summary() << (guest.divergence ? guest.divergence->describe() : "");
 }
 
 // Only clock readings are steps: any other input before the first access

@@ -198,6 +198,13 @@ struct EventEdit {
         default: mutate_field(rng, i.rip);
         }
     }
+    void operator()(PauseEvent& p) const {
+        switch (below(rng, 3)) {
+        case 0: mutate_field(rng, p.exit); break;
+        case 1: mutate_field(rng, p.instructions); break;
+        default: mutate_field(rng, p.counted);
+        }
+    }
 };
 
 void mutate_header(TraceHeader& h, Rng& rng, BlobMutator blob) {

@@ -90,6 +90,28 @@ TEST(EmuVcpu, CountsInstructionsAndStopsWhereTheCountReachesANumber) {
     EXPECT_EQ(g.vcpu->instructions_retired(), 6u);
 }
 
+// A pause (guest replay's stop between exits) is a run() that returns
+// nothing before the instruction where the count reaches the number, once:
+// the guest then goes on from there, and a pause asked for at the same
+// count again stops it again.
+TEST(EmuVcpu, PausesWhereTheCountReachesANumberOnce) {
+    EmuGuest g;
+    g.start_long({0x90, 0x90, 0x90, 0xe6, 0x80, 0x90, 0xf4});  // nop x3; out 0x80,al; nop; hlt
+    ASSERT_TRUE(g.vcpu->set_pause_at(2));
+    EXPECT_FALSE(g.vcpu->run());
+    EXPECT_EQ(g.vcpu->instructions_retired(), 2u);
+    EXPECT_EQ(g.vcpu->regs().rip, kCodeAddr + 2);
+    ASSERT_TRUE(g.vcpu->set_pause_at(2));
+    EXPECT_FALSE(g.vcpu->run());
+    EXPECT_EQ(g.vcpu->instructions_retired(), 2u);
+    ASSERT_EQ(g.next_exit(), ExitKind::Io);  // the same pause is not made a third time
+    EXPECT_EQ(g.vcpu->instructions_retired(), 4u);
+    // None asked for: the guest runs to its HLT.
+    ASSERT_TRUE(g.vcpu->set_pause_at(std::nullopt));
+    ASSERT_EQ(g.next_exit(), ExitKind::Hlt);
+    EXPECT_EQ(g.vcpu->instructions_retired(), 6u);
+}
+
 // String I/O as KVM makes it (measured on KVM: fixtures/firmware/string_io.S
 // and its golden trace): `rep outs` is one exit per element, count 1;
 // `rep ins` is read ahead in batches, one exit of n elements, n = min(rcx,

@@ -1,0 +1,145 @@
+// Guest replay of a recording whose run loop stopped its guest between
+// exits (--ticks-between-exits): on the emulator it stops the replayed
+// guest at each pause's instruction count and asks the board there, so a
+// tick the recording delivered where the guest spun comes at the same
+// instruction. A pause moved by one instruction, or one without a count,
+// is a divergence; a recording made on KVM (no counts), one from before
+// format 12, and a replay asked to run on KVM are refused.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <filesystem>
+
+#include "record/trace_error.h"
+#include "replay/guest_replay.h"
+#include "replay/tests/replay_test_util.h"
+#include "replay/tests/spinning_guest.h"
+
+namespace kvmrr {
+namespace {
+
+using testing::Decoded;
+
+class PauseReplay : public ::testing::Test {
+protected:
+    void SetUp() override {
+        ASSERT_NO_FATAL_FAILURE(testing::record_spinning_guest(recorded));
+        trace = testing::decode(recorded);
+        for (size_t i = 0; i < trace.events.size(); ++i)
+            if (const auto* p = std::get_if<PauseEvent>(&trace.events[i].body)) {
+                ASSERT_TRUE(p->counted);
+                if (!first_pause) first_pause = i;
+                ++pauses;
+            }
+        ASSERT_TRUE(first_pause);
+    }
+    void TearDown() override {
+        std::filesystem::remove(recorded);
+        std::filesystem::remove(edited);
+    }
+    ReplayReport replay(const std::string& path, Accel accel = Accel::Auto,
+                        std::optional<std::chrono::milliseconds> timeout = std::nullopt) {
+        TraceReader r = TraceReader::open(path);
+        ReplayOptions o;
+        o.accel = accel;
+        o.timeout = timeout;
+        return replay_guest(r, o);
+    }
+    PauseEvent& first() { return std::get<PauseEvent>(trace.events[*first_pause].body); }
+
+    std::string recorded = testing::temp_trace("pause"), edited = testing::temp_trace("pause-edited");
+    Decoded trace;
+    std::optional<size_t> first_pause;
+    size_t pauses = 0;
+};
+
+TEST_F(PauseReplay, TheGuestStopsWhereTheRecordingsLoopStoppedIt) {
+    const ReplayReport rep = replay(recorded);
+    EXPECT_TRUE(rep.reproduced()) << rep.summary() << (rep.divergence ? rep.divergence->describe() : "");
+    EXPECT_EQ(rep.accel, "emu");
+    // The ticks the pauses delivered are among the interrupts compared.
+    size_t between = 0;
+    for (size_t i = 1; i < trace.events.size(); ++i)
+        if (std::holds_alternative<InterruptEvent>(trace.events[i].body) &&
+            std::any_of(trace.events.begin() + static_cast<std::ptrdiff_t>(i > 3 ? i - 3 : 0),
+                        trace.events.begin() + static_cast<std::ptrdiff_t>(i),
+                        [](const TraceEvent& e) { return std::holds_alternative<PauseEvent>(e.body); }))
+            ++between;
+    EXPECT_GE(between, 1u);
+}
+
+// The replay follows the trace: its guest stops one instruction later, and
+// the tick delivered there arrives at another rip than the recording's.
+TEST_F(PauseReplay, APauseOneInstructionLaterDeliversItsTickElsewhere) {
+    ++first().instructions;
+    testing::encode(trace, edited);
+    const ReplayReport rep = replay(edited);
+    ASSERT_TRUE(rep.divergence) << rep.summary();
+    const size_t tick = *first_pause + 2;  // the pause, its reading, the interrupt
+    ASSERT_TRUE(std::holds_alternative<InterruptEvent>(trace.events[tick].body));
+    EXPECT_EQ(rep.divergence->seq, tick) << rep.divergence->describe();
+    EXPECT_NE(rep.divergence->describe().find("rip: expected"), std::string::npos) << rep.divergence->describe();
+}
+
+// No count, no place to stop; a count the guest passed before it came
+// (a lying trace), no stop either: the guest would spin on without its
+// tick, but the replay ends at once (well within its time limit) and the
+// pause is what it lacks.
+TEST_F(PauseReplay, APauseWithoutACountIsADivergenceThere) {
+    first() = PauseEvent{first().exit, 0, false};
+    testing::encode(trace, edited);
+    const auto t0 = std::chrono::steady_clock::now();
+    const ReplayReport rep = replay(edited, Accel::Auto, std::chrono::seconds(30));
+    EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(20));
+    ASSERT_TRUE(rep.divergence) << rep.summary();
+    EXPECT_EQ(rep.divergence->seq, *first_pause) << rep.divergence->describe();
+}
+
+TEST_F(PauseReplay, APauseAtACountTheGuestPassedIsADivergenceThere) {
+    // Before the guest's last exit ahead of it: passed before the stretch.
+    first().instructions = 3;
+    testing::encode(trace, edited);
+    const auto t0 = std::chrono::steady_clock::now();
+    const ReplayReport rep = replay(edited, Accel::Auto, std::chrono::seconds(30));
+    EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(20));
+    ASSERT_TRUE(rep.divergence) << rep.summary();
+    EXPECT_EQ(rep.divergence->seq, *first_pause) << rep.divergence->describe();
+}
+
+TEST_F(PauseReplay, ARecordingOnKvmIsRefused) {
+    trace.header.accelerator = "kvm";
+    testing::encode(trace, edited);
+    try {
+        replay(edited);
+        FAIL() << "replayed";
+    } catch (const TraceError& e) {
+        EXPECT_NE(std::string(e.what()).find("KVM, which recorded it, counts none"), std::string::npos) << e.what();
+    }
+}
+
+TEST_F(PauseReplay, ATraceFromBeforeFormat12IsRefused) {
+    trace.header.format_version = kTracePauseVersion - 1;
+    trace.header.min_reader_version = kTraceInterruptVersion;
+    trace.events.erase(std::remove_if(trace.events.begin(), trace.events.end(),
+                                      [](const TraceEvent& e) { return std::holds_alternative<PauseEvent>(e.body); }),
+                       trace.events.end());
+    testing::encode(trace, edited);
+    try {
+        replay(edited);
+        FAIL() << "replayed";
+    } catch (const TraceError& e) {
+        EXPECT_NE(std::string(e.what()).find("does not say where"), std::string::npos) << e.what();
+    }
+}
+
+TEST_F(PauseReplay, AReplayOnKvmIsRefusedBeforeItStarts) {
+    try {
+        replay(recorded, Accel::Kvm);
+        FAIL() << "replayed";
+    } catch (const TraceError& e) {
+        EXPECT_NE(std::string(e.what()).find("--accel emu"), std::string::npos) << e.what();
+    }
+}
+
+}  // namespace
+}  // namespace kvmrr
