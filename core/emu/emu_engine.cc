@@ -110,6 +110,7 @@ void EmuEngine::reopen(CpuWidth w) {
     last_dirty_ = nullptr;
     ran_since_flush_ = false;
     code_.clear();
+    forgets_since_flush_ = 0;
     ram_by_hook_ = false;
     hook_allowed_ = true;
     open(w);
@@ -134,6 +135,18 @@ void EmuEngine::begin_emulation() {
         sync_locked();
     } else if (ram_by_hook_ && !want_stores_by_hook()) {
         protect_ram(false);
+    }
+    // Each translation forgotten for a store over code (forget_written)
+    // stays in Unicorn's code buffer until a flush. A guest that keeps
+    // rewriting code it runs fills the buffer, and Unicorn 2.0.1, flushing
+    // it by itself then, crashes soon after (a segfault in
+    // page_collection_lock or tb_set_jmp_target). So kvmrr flushes first,
+    // here between two runs of the engine: forget_written asks for this
+    // stop as a map change does.
+    if (forgets_since_flush_ >= kForgetsPerFlush) {
+        uc_ctl_flush_tlb(uc_);  // Unicorn 2.0.1's name for UC_CTL_TB_FLUSH
+        code_.clear();
+        forgets_since_flush_ = 0;
     }
     emulating_ = true;
     ran_since_flush_ = true;
@@ -232,7 +245,10 @@ bool EmuEngine::forget_written(uint64_t gpa, uint64_t n) {
     // A page at a time: Unicorn takes the rest of a range as contiguous
     // behind its start, which two mappings are not.
     CodeLines::each_page(start, stop, [&](uint64_t at, uint64_t to) {
-        if (code_.any(at, to)) uc_ctl_remove_cache(uc_, at, to);
+        if (code_.any(at, to)) {
+            uc_ctl_remove_cache(uc_, at, to);
+            if (++forgets_since_flush_ == kForgetsPerFlush) pending_.store(true, std::memory_order_release);
+        }
         return false;
     });
     code_.forget(start, stop);

@@ -35,7 +35,8 @@
 // change that arrives while the vCPU is inside uc_emu_start (which is when
 // exit handlers run) is only recorded; the vCPU's per-instruction hook
 // sees pending_sync(), stops the engine at the next instruction boundary,
-// and the change is applied there, outside emulation.
+// and the change is applied there, outside emulation. (So is a flush of
+// Unicorn's translations that forget_written finds due.)
 #pragma once
 
 #include <unicorn/unicorn.h>
@@ -285,6 +286,11 @@ private:
     // emulating, read and cleared in sync_locked, which never runs then.
     bool ran_since_flush_ = false;
     CodeLines code_;
+    // Translations forgotten by forget_written since the last full flush
+    // (begin_emulation flushes after kForgetsPerFlush: some hundreds of
+    // MiB of Unicorn's 1 GiB buffer when each forgotten block is large).
+    static constexpr unsigned kForgetsPerFlush = 2048;
+    unsigned forgets_since_flush_ = 0;
 };
 
 // uc_err as words, for error messages.

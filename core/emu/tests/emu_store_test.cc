@@ -69,6 +69,28 @@ TEST(EmuStore, StoreOverTheRunningBlockRunsTheNewCode) {
     EXPECT_EQ(g.next_exit(), ExitKind::Hlt);
 }
 
+// A guest that keeps rewriting code it runs has it translated anew each
+// time, and each translation forgotten stays in Unicorn's code buffer
+// until a flush. Unicorn 2.0.1's own flush, when the buffer is full,
+// leaves it in a state that crashes the process soon after (seen with a
+// random pc-board image after 15 s, and with this guest after a few): the
+// emulator flushes before that. The guest: 400 stores to data across
+// several translated blocks, then a store into each of those blocks (the
+// byte that is there) and a jump back.
+TEST(EmuStore, AGuestThatKeepsRewritingItsCodeRunsOn) {
+    EmuGuest g;
+    std::vector<uint8_t> code;
+    for (int i = 0; i < 400; ++i) code.insert(code.end(), {0xa3, 0x00, 0x20});  // mov [0x2000],ax
+    for (uint16_t at = 0; at < 0x500; at += 0x100) {
+        const uint16_t addr = 0x1000 + at;
+        code.insert(code.end(), {0xc6, 0x06, static_cast<uint8_t>(addr), static_cast<uint8_t>(addr >> 8), code[at]});
+    }
+    const auto back = static_cast<uint16_t>(0x1000 - (0x1000 + code.size() + 3));
+    code.insert(code.end(), {0xe9, static_cast<uint8_t>(back), static_cast<uint8_t>(back >> 8)});  // jmp 0x1000
+    g.start_real(code);
+    EXPECT_EQ(g.next_exit(std::chrono::seconds(30)), std::nullopt) << g.vcpu->last_error();
+}
+
 // Twice: the block translated again after the first store is noted again.
 TEST(EmuStore, StoreOverABlockThatRanRunsTheNewCodeNextTime) {
     EmuGuest g;
