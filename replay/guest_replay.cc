@@ -71,6 +71,7 @@ public:
         ro.limits.max_exits = h_.max_exits;  // the recording's --max-exits ends the replay at the same exit
         ro.global_dirty_log = true;  // as record_guest: every slot logs
         ro.limits.interrupt = &stop_last_stretch_;
+        watch_for_last_stretch();  // a recording stopped before its guest's first exit
         ro.handler = [this](VcpuExit& e) { return guest_exit(e); };
         if (gdb_session_) {
             debug_target_.emplace(session_->vcpu(), session_->machine().memory_space());

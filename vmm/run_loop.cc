@@ -201,9 +201,12 @@ RunResult run_vcpu(Vcpu& vcpu, ExitTargets targets, const ExitPolicy& policy, co
                 // The run ends at an exit, which it leaves unhandled as a
                 // time-out does, so that guest replay stops at the same one;
                 // a guest that makes none within kInterruptWait is stopped
-                // where it is (a point no replay can find again).
-                if (!interrupt_give_up) interrupt_give_up = Clock::now() + kInterruptWait;
-                if (at_exit || Clock::now() >= *interrupt_give_up) {
+                // where it is (a point no replay can find again). A replay
+                // with stops still planned in that stretch (pauses) goes on
+                // to them first: they are where the recording went.
+                const bool planned_ahead = limits.pauses && limits.pauses->next_pause();
+                if (!interrupt_give_up && !planned_ahead) interrupt_give_up = Clock::now() + kInterruptWait;
+                if (at_exit || (interrupt_give_up && Clock::now() >= *interrupt_give_up)) {
                     res.reason = StopReason::Interrupted;
                     res.detail = static_cast<uint64_t>(sig);
                     res.between_exits = !at_exit;

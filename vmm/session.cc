@@ -159,7 +159,7 @@ RunResult Session::run(const RunOptions& opts) {
     slots_->set_global_dirty_log(opts.global_dirty_log);
     const ExitTargets targets{machine_->io_space(), machine_->memory_space()};
     return run_vcpu(vcpu(), targets, opts.policy, opts.limits, machine_->exit_request(), observer_, opts.handler,
-                    opts.board_interrupts ? machine_->interrupts() : nullptr);
+                    machine_->interrupts());
 }
 
 }  // namespace kvmrr

@@ -75,9 +75,6 @@ struct RunOptions {
     ExitPolicy policy;
     bool global_dirty_log = false;
     ExitHandlerFn handler;  // instead of dispatching to the devices (guest replay)
-    // Whether the run loop asks the board for interrupts after each exit;
-    // guest replay does that itself, at the recorded points.
-    bool board_interrupts = true;
 };
 
 class Session {

@@ -203,6 +203,25 @@ TEST(RecordedOptions, ATimeLimitBetweenExitsIsReplayedWithoutWhereItStopped) {
     std::filesystem::remove(lying);
 }
 
+// The same with no exit at all before the time limit: the replay stops its
+// guest a second into that one stretch, not at its own time limit.
+TEST(RecordedOptions, ATimeLimitBeforeTheFirstExitIsReplayedThere) {
+    const std::string path = testing::temp_trace("count-no-exit");
+    const RecordReport rec = record_real_mode({0x41, 0xeb, 0xfd}, path, std::chrono::milliseconds(200));  // inc cx; jmp back
+    ASSERT_EQ(rec.run.result.reason, StopReason::Timeout) << rec.run.message;
+    EXPECT_EQ(rec.run.result.exits, 0u);
+    TraceReader r = TraceReader::open(path);
+    ReplayOptions o;
+    o.accel = Accel::Emu;
+    o.timeout = std::chrono::minutes(10);
+    const auto started = std::chrono::steady_clock::now();
+    const ReplayReport rep = replay_guest(r, o);
+    EXPECT_LT(std::chrono::steady_clock::now() - started, std::chrono::minutes(1));
+    EXPECT_TRUE(rep.reproduced()) << rep.summary() << (rep.divergence ? rep.divergence->describe() : "");
+    EXPECT_TRUE(rep.end_between_exits);
+    std::filesystem::remove(path);
+}
+
 // The replay's own time limit, reached where the recording went on: a
 // trace that claims a second exit its guest (spinning after the first)
 // never makes. The report names the limit at that recorded event, not a
