@@ -1,11 +1,16 @@
 #!/usr/bin/env bash
 # Hostile guests: records firmware images of random bytes on the pc board
-# on the emulator, COUNT of them (default 200), and replays each trace
-# through the device models. A run that does not end with the recorder's
-# summary (a crash, an abort, a hang past 30 s), a sanitizer report, or a
-# replay that does not reproduce is a bug: its image is kept in
-# fuzz-guests/ (or DIR) and the script exits 1 at the end. The same check
-# on fixed seeds is a test (tools/tests/random_guest_test.cc).
+# on the emulator, COUNT of them (default 200), every other one with
+# --ticks-between-exits (so that the run loop stops the guest between
+# exits: pause events), and replays each trace through the device models
+# and with its guest. A run that does not end with the recorder's summary
+# (a crash, an abort, a hang past 30 s), a sanitizer report, or a replay
+# that does not reproduce is a bug: its image is kept in fuzz-guests/ (or
+# DIR) and the script exits 1 at the end. A guest replay that parts from
+# the recording where the guest let the host's time-stamp counter show
+# (unrecorded on the host clock; the report says so) is not one. The
+# same check on fixed seeds, device replay only, is a test
+# (tools/tests/random_guest_test.cc).
 #
 #   tools/fuzz-guests.sh [COUNT] [BUILD_DIR] [DIR]     e.g. tools/fuzz-guests.sh 1000 build-asan
 set -uo pipefail
@@ -25,8 +30,10 @@ found=0
 for i in $(seq 1 "$count"); do
   head -c 65536 /dev/urandom > "$tmp/fw.bin"
   rm -f "$tmp/t.trace"
+  ticks=()
+  [ $((i % 2)) -eq 0 ] && ticks=(--ticks-between-exits)
   timeout 30 "$kvmrr" record --board pc --firmware "$tmp/fw.bin" --accel emu --timeout 1000 --max-exits 20000 \
-    -o "$tmp/t.trace" > "$tmp/rec.out" 2>&1
+    ${ticks[@]+"${ticks[@]}"} -o "$tmp/t.trace" > "$tmp/rec.out" 2>&1
   rc=$?
   why=""
   if ! grep -q "^kvmrr: recorded " "$tmp/rec.out"; then
@@ -35,11 +42,16 @@ for i in $(seq 1 "$count"); do
     why="sanitizer report while recording"
   elif ! timeout 60 "$kvmrr" replay "$tmp/t.trace" > "$tmp/rep.out" 2>&1 || ! grep -q "reproduced:" "$tmp/rep.out"; then
     why="device replay did not reproduce"
+  elif ! timeout 60 "$kvmrr" replay --guest "$tmp/t.trace" > "$tmp/rep.out" 2>&1 && ! grep -q "time-stamp counter" "$tmp/rep.out"; then
+    why="guest replay did not reproduce"
+  elif grep -qE "AddressSanitizer|LeakSanitizer|runtime error:" "$tmp/rep.out"; then
+    why="sanitizer report while replaying"
   fi
   if [ -n "$why" ]; then
     found=$((found + 1))
-    cp "$tmp/fw.bin" "$keep/guest-$i.bin"
-    echo "guest-$i.bin: $why"
+    name=guest-$i${ticks[@]+-ticks}.bin  # -ticks: recorded with --ticks-between-exits
+    cp "$tmp/fw.bin" "$keep/$name"
+    echo "$name: $why"
     tail -n 3 "$tmp/rec.out"
   fi
 done
