@@ -12,6 +12,7 @@
 
 #include "record/trace_error.h"
 #include "replay/guest_replay.h"
+#include "vmm/board.h"
 #include "replay/tests/replay_test_util.h"
 #include "replay/tests/spinning_guest.h"
 
@@ -139,6 +140,37 @@ TEST_F(PauseReplay, AReplayOnKvmIsRefusedBeforeItStarts) {
     } catch (const TraceError& e) {
         EXPECT_NE(std::string(e.what()).find("--accel emu"), std::string::npos) << e.what();
     }
+}
+
+// A firmware that spins at its reset vector (jmp $) while the PIT runs
+// from reset: no exit at all, a pause at every kick, and a recording that
+// its time limit ends in that one stretch. The replay goes on through all
+// of the stretch's pauses (two seconds of them) before it gives the guest
+// its second to stop, and reproduces the recording.
+TEST(PauseReplayStretch, PausesInALastStretchLongerThanASecondAreAllReplayed) {
+    const std::string path = testing::temp_trace("pause-stretch");
+    RecordRequest req;
+    req.run.board = Board::Pc;
+    req.run.firmware.assign(64 * 1024, 0x90);
+    req.run.firmware[0xfff0] = 0xeb;  // jmp $
+    req.run.firmware[0xfff1] = 0xfe;
+    req.run.firmware_name = "spin.bin";
+    req.run.layout = pc_layout(kPcDefaultRam, req.run.firmware.size());
+    req.run.ticks_between_exits = true;
+    req.run.accel = Accel::Emu;
+    req.run.limits.timeout = std::chrono::milliseconds(2500);
+    req.output = path;
+    const RecordReport rec = record_guest(req);
+    ASSERT_EQ(rec.run.result.reason, StopReason::Timeout) << rec.run.message;
+    EXPECT_EQ(rec.run.result.exits, 0u);
+    const testing::Decoded d = testing::decode(path);
+    const auto pauses = std::count_if(d.events.begin(), d.events.end(),
+                                      [](const TraceEvent& e) { return std::holds_alternative<PauseEvent>(e.body); });
+    EXPECT_GT(pauses, 20);
+    TraceReader r = TraceReader::open(path);
+    const ReplayReport rep = replay_guest(r);
+    EXPECT_TRUE(rep.reproduced()) << rep.summary() << (rep.divergence ? rep.divergence->describe() : "");
+    std::filesystem::remove(path);
 }
 
 }  // namespace
