@@ -12,7 +12,6 @@
 
 #include "record/trace_error.h"
 #include "replay/guest_replay.h"
-#include "vmm/board.h"
 #include "replay/tests/replay_test_util.h"
 #include "replay/tests/spinning_guest.h"
 
@@ -46,7 +45,27 @@ protected:
         o.timeout = timeout;
         return replay_guest(r, o);
     }
+    // What guest replay of `path` says when it refuses it ("" if it ran).
+    std::string refusal(const std::string& path, Accel accel = Accel::Auto) {
+        try {
+            replay(path, accel);
+        } catch (const TraceError& e) {
+            return e.what();
+        }
+        ADD_FAILURE() << "replayed";
+        return "";
+    }
     PauseEvent& first() { return std::get<PauseEvent>(trace.events[*first_pause].body); }
+    // The edited trace diverges at its first pause, long before the
+    // replay's time limit.
+    void expect_prompt_divergence_at_first_pause() {
+        testing::encode(trace, edited);
+        const auto t0 = std::chrono::steady_clock::now();
+        const ReplayReport rep = replay(edited, Accel::Auto, std::chrono::seconds(30));
+        EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(20));
+        ASSERT_TRUE(rep.divergence) << rep.summary();
+        EXPECT_EQ(rep.divergence->seq, *first_pause) << rep.divergence->describe();
+    }
 
     std::string recorded = testing::temp_trace("pause"), edited = testing::temp_trace("pause-edited");
     Decoded trace;
@@ -88,34 +107,20 @@ TEST_F(PauseReplay, APauseOneInstructionLaterDeliversItsTickElsewhere) {
 // pause is what it lacks.
 TEST_F(PauseReplay, APauseWithoutACountIsADivergenceThere) {
     first() = PauseEvent{first().exit, 0, false};
-    testing::encode(trace, edited);
-    const auto t0 = std::chrono::steady_clock::now();
-    const ReplayReport rep = replay(edited, Accel::Auto, std::chrono::seconds(30));
-    EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(20));
-    ASSERT_TRUE(rep.divergence) << rep.summary();
-    EXPECT_EQ(rep.divergence->seq, *first_pause) << rep.divergence->describe();
+    expect_prompt_divergence_at_first_pause();
 }
 
 TEST_F(PauseReplay, APauseAtACountTheGuestPassedIsADivergenceThere) {
     // Before the guest's last exit ahead of it: passed before the stretch.
     first().instructions = 3;
-    testing::encode(trace, edited);
-    const auto t0 = std::chrono::steady_clock::now();
-    const ReplayReport rep = replay(edited, Accel::Auto, std::chrono::seconds(30));
-    EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(20));
-    ASSERT_TRUE(rep.divergence) << rep.summary();
-    EXPECT_EQ(rep.divergence->seq, *first_pause) << rep.divergence->describe();
+    expect_prompt_divergence_at_first_pause();
 }
 
 TEST_F(PauseReplay, ARecordingOnKvmIsRefused) {
     trace.header.accelerator = "kvm";
     testing::encode(trace, edited);
-    try {
-        replay(edited);
-        FAIL() << "replayed";
-    } catch (const TraceError& e) {
-        EXPECT_NE(std::string(e.what()).find("KVM, which recorded it, counts none"), std::string::npos) << e.what();
-    }
+    const std::string why = refusal(edited);
+    EXPECT_NE(why.find("KVM, which recorded it, counts none"), std::string::npos) << why;
 }
 
 TEST_F(PauseReplay, ATraceFromBeforeFormat12IsRefused) {
@@ -125,21 +130,13 @@ TEST_F(PauseReplay, ATraceFromBeforeFormat12IsRefused) {
                                       [](const TraceEvent& e) { return std::holds_alternative<PauseEvent>(e.body); }),
                        trace.events.end());
     testing::encode(trace, edited);
-    try {
-        replay(edited);
-        FAIL() << "replayed";
-    } catch (const TraceError& e) {
-        EXPECT_NE(std::string(e.what()).find("does not say where"), std::string::npos) << e.what();
-    }
+    const std::string why = refusal(edited);
+    EXPECT_NE(why.find("does not say where"), std::string::npos) << why;
 }
 
 TEST_F(PauseReplay, AReplayOnKvmIsRefusedBeforeItStarts) {
-    try {
-        replay(recorded, Accel::Kvm);
-        FAIL() << "replayed";
-    } catch (const TraceError& e) {
-        EXPECT_NE(std::string(e.what()).find("--accel emu"), std::string::npos) << e.what();
-    }
+    const std::string why = refusal(recorded, Accel::Kvm);
+    EXPECT_NE(why.find("--accel emu"), std::string::npos) << why;
 }
 
 // A firmware that spins at its reset vector (jmp $) while the PIT runs
@@ -149,17 +146,11 @@ TEST_F(PauseReplay, AReplayOnKvmIsRefusedBeforeItStarts) {
 // its second to stop, and reproduces the recording.
 TEST(PauseReplayStretch, PausesInALastStretchLongerThanASecondAreAllReplayed) {
     const std::string path = testing::temp_trace("pause-stretch");
-    RecordRequest req;
-    req.run.board = Board::Pc;
-    req.run.firmware.assign(64 * 1024, 0x90);
-    req.run.firmware[0xfff0] = 0xeb;  // jmp $
-    req.run.firmware[0xfff1] = 0xfe;
-    req.run.firmware_name = "spin.bin";
-    req.run.layout = pc_layout(kPcDefaultRam, req.run.firmware.size());
-    req.run.ticks_between_exits = true;
-    req.run.accel = Accel::Emu;
+    std::vector<uint8_t> firmware(64 * 1024, 0x90);
+    firmware[0xfff0] = 0xeb;  // jmp $
+    firmware[0xfff1] = 0xfe;
+    RecordRequest req = testing::ticks_request(std::move(firmware), "spin.bin", path);
     req.run.limits.timeout = std::chrono::milliseconds(2500);
-    req.output = path;
     const RecordReport rec = record_guest(req);
     ASSERT_EQ(rec.run.result.reason, StopReason::Timeout) << rec.run.message;
     EXPECT_EQ(rec.run.result.exits, 0u);

@@ -42,20 +42,27 @@ inline void encode(const Decoded& d, const std::string& path) {
     w.close();
 }
 
-// Records the spinning guest into `path`; the guest's exit status is its
-// tick count (10 when every tick came).
-inline void record_spinning_guest(const std::string& path) {
+// A recording of `firmware` on the pc board, on the emulator, with
+// --ticks-between-exits, into `path`.
+inline RecordRequest ticks_request(std::vector<uint8_t> firmware, const std::string& name, const std::string& path) {
     RecordRequest req;
     req.run.board = Board::Pc;
-    req.run.firmware = read_file(std::string(KVMRR_FIRMWARE_DIR) + "/timer_irq_spin.bin");
-    ASSERT_FALSE(req.run.firmware.empty());
-    req.run.firmware_name = "timer_irq_spin.bin";
+    req.run.firmware = std::move(firmware);
+    req.run.firmware_name = name;
     req.run.layout = pc_layout(kPcDefaultRam, req.run.firmware.size());
     req.run.ticks_between_exits = true;
     req.run.accel = Accel::Emu;
     req.run.limits.timeout = std::chrono::seconds(60);
     req.output = path;
-    const RecordReport rep = record_guest(req);
+    return req;
+}
+
+// Records the spinning guest into `path`; the guest's exit status is its
+// tick count (10 when every tick came).
+inline void record_spinning_guest(const std::string& path) {
+    std::vector<uint8_t> firmware = read_file(std::string(KVMRR_FIRMWARE_DIR) + "/timer_irq_spin.bin");
+    ASSERT_FALSE(firmware.empty());
+    const RecordReport rep = record_guest(ticks_request(std::move(firmware), "timer_irq_spin.bin", path));
     ASSERT_EQ(rep.run.exit_status, 10) << rep.run.message;
 }
 
