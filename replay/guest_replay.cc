@@ -58,11 +58,12 @@ public:
             return finish();
         }
         matcher_.queue(group);
+        // The board's steps before the first access (after a HLT, or a
+        // kick of --ticks-between-exits) read their inputs from the
+        // prologue.
+        queue_inputs(group);
         RunOptions ro;
         if (h_.ticks_between_exits) {
-            // A kick may have stopped the recording's guest before its
-            // first exit: that step's inputs are the prologue's.
-            queue_inputs(group);
             plan_pauses(group);
             ro.limits.pauses = this;
         }

@@ -100,5 +100,34 @@ TEST_F(EarlyKick, AnInputNoStepReadsBeforeTheFirstAccessDiverges) {
     EXPECT_EQ(rep.divergence->seq, first_access) << rep.divergence->describe();
 }
 
+// Not only a kick: a HLT the guest makes before any access is an exit
+// with no event of its own, and the board's wait after it reads the clock
+// into the prologue as well (a firmware that starts with sti; hlt, whose
+// tick comes through the 8259 as the reset left it). Guest replay hands
+// the board those readings as device replay does.
+TEST(EarlyHalt, ReadingsOfAWaitBeforeTheFirstAccessAreReplayedWithTheGuest) {
+    const std::string path = testing::temp_trace("early-halt");
+    std::vector<uint8_t> firmware(64 * 1024, 0x90);
+    const uint8_t start[] = {0xfb, 0xf4, 0xeb, 0xfe};  // sti; hlt; jmp $
+    std::copy(std::begin(start), std::end(start), firmware.begin() + 0xfff0);
+    RecordRequest req = testing::ticks_request(std::move(firmware), "halt.bin", path);
+    req.run.ticks_between_exits = false;
+    req.run.limits.timeout = std::chrono::milliseconds(500);
+    const RecordReport rec = record_guest(req);
+    ASSERT_EQ(rec.run.result.reason, StopReason::Timeout) << rec.run.message;
+    const Decoded d = decode(path);
+    const auto first_access = std::find_if(d.events.begin(), d.events.end(), [](const TraceEvent& e) {
+        return std::holds_alternative<AccessEvent>(e.body);
+    });
+    ASSERT_NE(std::find_if(d.events.begin(), first_access,
+                           [](const TraceEvent& e) { return std::holds_alternative<ClockEvent>(e.body); }),
+              first_access);
+    EXPECT_TRUE(replay(path).reproduced());
+    TraceReader r = TraceReader::open(path);
+    const ReplayReport guest = replay_guest(r);
+    EXPECT_TRUE(guest.reproduced()) << guest.summary() << (guest.divergence ? guest.divergence->describe() : "");
+    std::filesystem::remove(path);
+}
+
 }  // namespace
 }  // namespace kvmrr
