@@ -247,7 +247,7 @@ private:
         // this exit (run_vcpu's) belongs to the group too. Until then the
         // group stays in group_, for a divergence's report.
         matcher_.queue(group);
-        plan_pauses(group);
+        if (h_.ticks_between_exits) plan_pauses(group);
         watch_for_last_stretch();
         if (gdb_waits_after_ && group.back().seq >= *gdb_waits_after_) {
             gdb_waits_after_.reset();
